@@ -1,0 +1,22 @@
+/**
+ * Builds the single executable dist/shortener. The binary must not read .env or bunfig.toml from its working
+ * directory, and plain --minify is avoided because it renames functions (span names); whitespace and syntax
+ * minification are safe.
+ */
+import { $ } from "bun";
+import pkg from "../package.json";
+
+const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
+const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() !== "";
+const stamp = dirty ? `${commit}-dirty` : commit;
+
+const result = await $`${process.execPath} build src/main.ts --compile --outfile dist/shortener \
+  --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
+  --minify-whitespace --minify-syntax --sourcemap=inline \
+  --define __SHORTENER_VERSION__=${JSON.stringify(pkg.version)} \
+  --define __SHORTENER_COMMIT__=${JSON.stringify(stamp)}`.nothrow();
+if (result.exitCode !== 0) {
+  console.error("build failed");
+  process.exit(result.exitCode);
+}
+console.log(`built dist/shortener ${pkg.version} (${stamp})`);

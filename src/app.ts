@@ -1,0 +1,83 @@
+/**
+ * The composition root: builds database, stores, cache, visit buffer and services from a Config. `serve`
+ * starts what this builds; `check` builds it and inspects it. Nothing else opens the database.
+ */
+import type { Database } from "bun:sqlite";
+import type { Config } from "./config";
+import { ApiKeyService } from "./domain/api-keys";
+import { LinkResolver } from "./domain/link-resolver";
+import { ShortUrlService } from "./domain/short-urls";
+import { TagService } from "./domain/tags";
+import { VisitBuffer } from "./domain/visit-buffer";
+import { ApiKeyStore } from "./storage/api-key-store";
+import { openDatabase } from "./storage/database";
+import { GroupCommit } from "./storage/group-commit";
+import { ShortUrlStore } from "./storage/short-url-store";
+import { TagStore } from "./storage/tag-store";
+
+/** Process state that HTTP and operations share. */
+export interface Lifecycle {
+  draining: boolean;
+}
+
+export interface AppContext extends AsyncDisposable {
+  config: Readonly<Config>;
+  db: Database;
+  lifecycle: Lifecycle;
+  resolver: LinkResolver;
+  visits: VisitBuffer;
+  shortUrls: ShortUrlService;
+  tags: TagService;
+  apiKeys: ApiKeyService;
+  /** Non-default domains that hold links; redirects only read the Host header when this is not empty. */
+  customDomains: Set<string>;
+  /** True when the database answers a trivial query. */
+  databaseUsable(): boolean;
+}
+
+export function createApp(config: Readonly<Config>): AppContext {
+  const db = openDatabase(config.databasePath);
+  const shortUrlStore = new ShortUrlStore(db);
+  const tagStore = new TagStore(db);
+  const writes = new GroupCommit(db);
+  const visits = new VisitBuffer(db, shortUrlStore);
+  const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize);
+  const customDomains = new Set(shortUrlStore.domains());
+  const shortUrls = new ShortUrlService({
+    writes,
+    shortUrls: shortUrlStore,
+    tags: tagStore,
+    resolver,
+    defaultDomain: config.defaultDomain,
+    shortCodeLength: config.shortCodeLength,
+    pendingVisits: (id) => visits.pendingFor(id),
+    onDomainUsed: (domain) => customDomains.add(domain),
+  });
+  const ping = db.query("SELECT 1");
+  let closed = false;
+  return {
+    config,
+    db,
+    lifecycle: { draining: false },
+    resolver,
+    visits,
+    shortUrls,
+    tags: new TagService(tagStore, writes),
+    apiKeys: new ApiKeyService(new ApiKeyStore(db)),
+    customDomains,
+    databaseUsable() {
+      try {
+        ping.get();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async [Symbol.asyncDispose]() {
+      if (closed) return;
+      closed = true;
+      visits.flush();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,7 @@
+/** The command table: every subcommand of the `shortener` binary, in the order `help` lists them. */
+import { serve } from "../commands/serve";
+import { version } from "../commands/version";
+import { keys } from "../ops/keys";
+import type { Command } from "./command";
+
+export const COMMANDS: readonly Command[] = [serve, keys, version];

@@ -1,0 +1,228 @@
+/**
+ * Settings: flags override SHORTENER_* environment variables override defaults. Read once, validated with errors
+ * that name the setting, and frozen. Nothing else in the program reads the environment.
+ */
+import { resolve } from "node:path";
+import { SettingError } from "./errors";
+import { parseDuration } from "./lib/duration";
+
+export interface HostPort {
+  hostname: string;
+  port: number;
+}
+
+export type Role = "primary" | "standby";
+
+export interface Config {
+  role: Role;
+  listen: HostPort;
+  opsListen: HostPort;
+  dataDir: string;
+  databasePath: string;
+  /** Public base URL without a trailing slash; its host is the default domain. */
+  baseUrl: string;
+  defaultDomain: string;
+  litestreamConfig: string;
+  /** `max-age` of `Cache-Control: private` on redirects, in seconds. */
+  redirectMaxAge: number;
+  /** Redirect status for links that do not set their own. */
+  redirectStatus: RedirectStatus;
+  cacheSize: number;
+  shortCodeLength: number;
+  visitFlushMs: number;
+  maxBodyBytes: number;
+  /** How long in-flight requests may take to finish on shutdown. */
+  shutdownTimeoutMs: number;
+}
+
+export type RedirectStatus = 301 | 302 | 307 | 308;
+export const REDIRECT_STATUSES: readonly RedirectStatus[] = [301, 302, 307, 308];
+
+interface Setting<K extends keyof Config> {
+  key: K;
+  flag: string;
+  env: string;
+  fallback: string;
+  help: string;
+  parse(raw: string, setting: string): Config[K];
+}
+
+function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
+  return s;
+}
+
+function hostPort(raw: string, name: string): HostPort {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/.exec(raw);
+  const port = match ? Number(match[2]) : Number.NaN;
+  if (!match || port > 65535) throw new SettingError(name, `"${raw}" is not host:port (e.g. 127.0.0.1:8080)`);
+  const host = (match[1] as string).replace(/^\[|\]$/g, "");
+  return { hostname: host === "" ? "0.0.0.0" : host, port };
+}
+
+function integer(min: number, max: number) {
+  return (raw: string, name: string): number => {
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      throw new SettingError(name, `"${raw}" is not a whole number from ${min} to ${max}`);
+    }
+    return Number(raw);
+  };
+}
+
+function duration(minMs: number, maxMs: number) {
+  return (raw: string, name: string): number => {
+    const ms = parseDuration(raw);
+    if (ms === null || ms < minMs || ms > maxMs) {
+      throw new SettingError(name, `"${raw}" is not a duration from ${minMs}ms to ${maxMs / 1000}s (e.g. 1s, 500ms)`);
+    }
+    return ms;
+  };
+}
+
+function path(raw: string, name: string): string {
+  if (raw.trim() === "") throw new SettingError(name, "must not be empty");
+  return resolve(raw);
+}
+
+export const SETTINGS = [
+  setting({
+    key: "role",
+    flag: "role",
+    env: "SHORTENER_ROLE",
+    fallback: "primary",
+    help: "primary (accepts writes) or standby (serves redirects from a replica)",
+    parse: (raw, name) => {
+      if (raw !== "primary" && raw !== "standby") throw new SettingError(name, `"${raw}" is not primary or standby`);
+      return raw;
+    },
+  }),
+  setting({
+    key: "listen",
+    flag: "listen",
+    env: "SHORTENER_LISTEN",
+    fallback: "0.0.0.0:8080",
+    help: "public listener host:port",
+    parse: hostPort,
+  }),
+  setting({
+    key: "opsListen",
+    flag: "ops-listen",
+    env: "SHORTENER_OPS_LISTEN",
+    fallback: "127.0.0.1:8081",
+    help: "loopback ops listener host:port",
+    parse: hostPort,
+  }),
+  setting({
+    key: "dataDir",
+    flag: "data-dir",
+    env: "SHORTENER_DATA_DIR",
+    fallback: "./data",
+    help: "directory holding shortener.db",
+    parse: path,
+  }),
+  setting({
+    key: "baseUrl",
+    flag: "base-url",
+    env: "SHORTENER_BASE_URL",
+    fallback: "http://localhost:8080",
+    help: "public base URL of short links",
+    parse: (raw, name) => {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw new SettingError(name, `"${raw}" is not an absolute URL (e.g. https://s.example.com)`);
+      }
+      if (url.protocol !== "http:" && url.protocol !== "https:") throw new SettingError(name, `"${raw}" must be http or https`);
+      if (url.search || url.hash || url.username) throw new SettingError(name, `"${raw}" must not have a query, fragment or credentials`);
+      return url.href.replace(/\/+$/, "");
+    },
+  }),
+  setting({
+    key: "litestreamConfig",
+    flag: "litestream-config",
+    env: "SHORTENER_LITESTREAM_CONFIG",
+    fallback: "/etc/litestream.yml",
+    help: "Litestream config used by restore, drill, check",
+    parse: path,
+  }),
+  setting({
+    key: "redirectMaxAge",
+    flag: "redirect-max-age",
+    env: "SHORTENER_REDIRECT_MAX_AGE",
+    fallback: "30",
+    help: "Cache-Control max-age of redirects, seconds",
+    parse: integer(0, 31_536_000),
+  }),
+  setting({
+    key: "redirectStatus",
+    flag: "redirect-status",
+    env: "SHORTENER_REDIRECT_STATUS",
+    fallback: "302",
+    help: "default redirect status: 301, 302, 307 or 308",
+    parse: (raw, name) => {
+      const status = Number(raw) as RedirectStatus;
+      if (!REDIRECT_STATUSES.includes(status) || !/^\d+$/.test(raw))
+        throw new SettingError(name, `"${raw}" is not one of 301, 302, 307, 308`);
+      return status;
+    },
+  }),
+  setting({
+    key: "cacheSize",
+    flag: "cache-size",
+    env: "SHORTENER_CACHE_SIZE",
+    fallback: "100000",
+    help: "links held in the redirect LRU",
+    parse: integer(1, 50_000_000),
+  }),
+  setting({
+    key: "shortCodeLength",
+    flag: "short-code-length",
+    env: "SHORTENER_SHORT_CODE_LENGTH",
+    fallback: "7",
+    help: "length of generated short codes",
+    parse: integer(4, 64),
+  }),
+  setting({
+    key: "visitFlushMs",
+    flag: "visit-flush-interval",
+    env: "SHORTENER_VISIT_FLUSH_INTERVAL",
+    fallback: "1s",
+    help: "how often buffered visits are written",
+    parse: duration(10, 1000),
+  }),
+  setting({
+    key: "maxBodyBytes",
+    flag: "max-body-bytes",
+    env: "SHORTENER_MAX_BODY_BYTES",
+    fallback: "65536",
+    help: "largest accepted request body",
+    parse: integer(1024, 16_777_216),
+  }),
+  setting({
+    key: "shutdownTimeoutMs",
+    flag: "shutdown-timeout",
+    env: "SHORTENER_SHUTDOWN_TIMEOUT",
+    fallback: "30s",
+    help: "time allowed for in-flight requests on shutdown",
+    parse: duration(100, 600_000),
+  }),
+] as const;
+
+/** Flag names every command accepts. */
+export const SETTING_FLAGS: ReadonlySet<string> = new Set(SETTINGS.map((s) => s.flag));
+
+/** Builds the frozen Config from flags and an environment (process.env in production, a literal in tests). */
+export function loadConfig(flags: ReadonlyMap<string, string | true>, env: Record<string, string | undefined>): Readonly<Config> {
+  const values: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const flag = flags.get(s.flag);
+    const name = flag !== undefined ? `--${s.flag}` : env[s.env] !== undefined ? s.env : `--${s.flag}`;
+    if (flag === true) throw new SettingError(name, "needs a value");
+    const raw = flag ?? env[s.env] ?? s.fallback;
+    values[s.key] = s.parse(raw, name);
+  }
+  const config = values as unknown as Config;
+  config.databasePath = resolve(config.dataDir, "shortener.db");
+  config.defaultDomain = new URL(config.baseUrl).host;
+  return Object.freeze(config);
+}

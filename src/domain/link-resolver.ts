@@ -1,0 +1,92 @@
+/**
+ * Resolves a short code to where it redirects: the in-process LRU first, one prepared SELECT on a miss.
+ * It also decides whether a visit may still be served (validSince, validUntil, maxVisits) and counts it,
+ * exactly, without touching the database.
+ */
+import { LRUCache } from "lru-cache";
+import type { ShortUrlStore } from "../storage/short-url-store";
+import type { VisitBuffer } from "./visit-buffer";
+
+export interface CachedLink {
+  id: number;
+  longUrl: string;
+  /** null: the server's default redirect status. */
+  status: number | null;
+  forwardQuery: boolean;
+  validSince: number | null;
+  validUntil: number | null;
+  maxVisits: number | null;
+  /** Visits counted so far, written or still buffered. */
+  visits: number;
+}
+
+export type Resolution = { kind: "redirect"; link: CachedLink } | { kind: "not-found" } | { kind: "expired" };
+
+/** Cache key: codes never contain '/', so `domain/code` cannot collide with a default-domain code. */
+function cacheKey(domain: string, code: string): string {
+  return domain === "" ? code : `${domain}/${code}`;
+}
+
+export class LinkResolver {
+  readonly #cache: LRUCache<string, CachedLink>;
+  #hits = 0;
+  #misses = 0;
+
+  constructor(
+    private readonly store: ShortUrlStore,
+    private readonly visits: VisitBuffer,
+    cacheSize: number,
+  ) {
+    this.#cache = new LRUCache({ max: cacheSize });
+  }
+
+  /** Looks a code up and, when it redirects, counts the visit. `domain` is '' for the default domain. */
+  resolveAndCount(domain: string, code: string, bot: boolean, now: number): Resolution {
+    const link = this.lookup(domain, code);
+    if (link === null) return { kind: "not-found" };
+    if ((link.validSince !== null && now < link.validSince) || (link.validUntil !== null && now > link.validUntil)) {
+      return { kind: "expired" };
+    }
+    if (link.maxVisits !== null && link.visits >= link.maxVisits) return { kind: "expired" };
+    link.visits++;
+    this.visits.record(link.id, bot, now);
+    return { kind: "redirect", link };
+  }
+
+  lookup(domain: string, code: string): CachedLink | null {
+    const key = cacheKey(domain, code);
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) {
+      this.#hits++;
+      return cached;
+    }
+    this.#misses++;
+    const row = this.store.findForRedirect(domain, code);
+    if (row === null) return null;
+    const link: CachedLink = {
+      id: row.id,
+      longUrl: row.long_url,
+      status: row.redirect_status,
+      forwardQuery: row.forward_query === 1,
+      validSince: row.valid_since,
+      validUntil: row.valid_until,
+      maxVisits: row.max_visits,
+      visits: row.visits_total + this.visits.pendingFor(row.id).total,
+    };
+    this.#cache.set(key, link);
+    return link;
+  }
+
+  /** Drops a code's entry; every write that changes what a code resolves to calls this before answering. */
+  invalidate(domain: string, code: string): void {
+    this.#cache.delete(cacheKey(domain, code));
+  }
+
+  clear(): void {
+    this.#cache.clear();
+  }
+
+  stats(): { size: number; hits: number; misses: number } {
+    return { size: this.#cache.size, hits: this.#hits, misses: this.#misses };
+  }
+}

@@ -1,0 +1,216 @@
+/** Link management: create, read, edit, delete and list short URLs. Never sees HTTP. */
+import { forbidden, nonUniqueSlug, shortUrlNotFound, unavailable } from "../errors";
+import type { GroupCommit } from "../storage/group-commit";
+import type { ShortUrlChanges, ShortUrlRow, ShortUrlStore } from "../storage/short-url-store";
+import type { TagStore } from "../storage/tag-store";
+import type { ApiKey } from "./api-keys";
+import type { LinkResolver } from "./link-resolver";
+import type { ShortUrlListQuery } from "./list-query";
+import { generateShortCode } from "./short-code";
+import type { CreateShortUrlInput, ShortUrlMeta } from "./short-url-input";
+import { normalizeDomain } from "./short-url-input";
+
+/** A short URL as the domain sees it; `domain` is null for the default domain. */
+export interface ShortUrl {
+  id: number;
+  shortCode: string;
+  domain: string | null;
+  longUrl: string;
+  title: string | null;
+  crawlable: boolean;
+  forwardQuery: boolean;
+  redirectStatus: number | null;
+  validSince: number | null;
+  validUntil: number | null;
+  maxVisits: number | null;
+  createdAt: number;
+  visitsTotal: number;
+  visitsBots: number;
+  tags: string[];
+}
+
+export interface Page<T> {
+  items: T[];
+  page: number;
+  itemsPerPage: number;
+  total: number;
+}
+
+const GENERATION_ATTEMPTS = 8;
+
+export class ShortUrlService {
+  constructor(
+    private readonly deps: {
+      writes: GroupCommit;
+      shortUrls: ShortUrlStore;
+      tags: TagStore;
+      resolver: LinkResolver;
+      defaultDomain: string;
+      shortCodeLength: number;
+      /** Visits recorded but not yet flushed, so API totals match redirects served. */
+      pendingVisits: (id: number) => { total: number; bots: number };
+      /** Told of every non-default domain that gets a link. */
+      onDomainUsed?: (domain: string) => void;
+      /** Throws (for example 503) when writes must be refused. */
+      guardWrites?: () => void;
+    },
+  ) {}
+
+  /** The stored domain key for a client-supplied domain: '' for the default domain or none. */
+  domainKey(domain: string | null | undefined): string {
+    if (domain === null || domain === undefined || domain === "" || domain === "DEFAULT") return "";
+    const normalized = normalizeDomain(domain) ?? domain;
+    return normalized === this.deps.defaultDomain ? "" : normalized;
+  }
+
+  async create(input: CreateShortUrlInput, key: ApiKey): Promise<ShortUrl> {
+    this.#assertCanWrite(key);
+    const domain = this.domainKey(input.domain);
+    const id = await this.deps.writes.run(() => {
+      if (input.findIfExists) {
+        const existing = this.#findMatching(input, domain);
+        if (existing !== null) return existing.id;
+      }
+      const row = {
+        domain,
+        short_code: "",
+        long_url: input.longUrl,
+        title: input.title ?? null,
+        crawlable: input.crawlable ? 1 : 0,
+        forward_query: input.forwardQuery === false ? 0 : 1,
+        redirect_status: input.redirectStatus ?? null,
+        valid_since: input.validSince ?? null,
+        valid_until: input.validUntil ?? null,
+        max_visits: input.maxVisits ?? null,
+        created_at: Date.now(),
+        api_key_id: key.id,
+      };
+      let newId: number | null = null;
+      if (input.customSlug !== undefined) {
+        newId = this.deps.shortUrls.insert({ ...row, short_code: input.customSlug });
+        if (newId === null) throw nonUniqueSlug(input.customSlug, domain === "" ? null : domain);
+        this.deps.resolver.invalidate(domain, input.customSlug);
+      } else {
+        const length = input.shortCodeLength ?? this.deps.shortCodeLength;
+        for (let attempt = 0; newId === null && attempt < GENERATION_ATTEMPTS; attempt++) {
+          const code = generateShortCode(length + Math.floor(attempt / 4));
+          newId = this.deps.shortUrls.insert({ ...row, short_code: code });
+          if (newId !== null) this.deps.resolver.invalidate(domain, code);
+        }
+        if (newId === null) throw unavailable("Could not find a free short code; try again or ask for a longer one.", 1);
+      }
+      if (input.tags && input.tags.length > 0) this.deps.tags.setTags(newId, input.tags);
+      if (domain !== "") this.deps.onDomainUsed?.(domain);
+      return newId;
+    });
+    return this.#byId(id);
+  }
+
+  get(shortCode: string, domain: string | null | undefined): ShortUrl {
+    const key = this.domainKey(domain);
+    const row = this.deps.shortUrls.find(key, shortCode);
+    if (row === null) throw shortUrlNotFound(shortCode, key === "" ? null : key);
+    return this.#hydrate([row])[0] as ShortUrl;
+  }
+
+  async edit(shortCode: string, domain: string | null | undefined, changes: ShortUrlMeta, key: ApiKey): Promise<ShortUrl> {
+    this.#assertCanWrite(key);
+    const domainKey = this.domainKey(domain);
+    await this.deps.writes.run(() => {
+      const row = this.deps.shortUrls.find(domainKey, shortCode);
+      if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
+      const update: ShortUrlChanges = {};
+      if (changes.longUrl !== undefined) update.long_url = changes.longUrl;
+      if (changes.title !== undefined) update.title = changes.title;
+      if (changes.crawlable !== undefined) update.crawlable = changes.crawlable ? 1 : 0;
+      if (changes.forwardQuery !== undefined) update.forward_query = changes.forwardQuery ? 1 : 0;
+      if (changes.redirectStatus !== undefined) update.redirect_status = changes.redirectStatus;
+      if (changes.validSince !== undefined) update.valid_since = changes.validSince;
+      if (changes.validUntil !== undefined) update.valid_until = changes.validUntil;
+      if (changes.maxVisits !== undefined) update.max_visits = changes.maxVisits;
+      this.deps.shortUrls.update(row.id, update);
+      if (changes.tags !== undefined) this.deps.tags.setTags(row.id, changes.tags);
+      this.deps.resolver.invalidate(domainKey, shortCode);
+    });
+    return this.get(shortCode, domainKey === "" ? null : domainKey);
+  }
+
+  async delete(shortCode: string, domain: string | null | undefined, key: ApiKey): Promise<void> {
+    this.#assertCanWrite(key);
+    const domainKey = this.domainKey(domain);
+    await this.deps.writes.run(() => {
+      const row = this.deps.shortUrls.find(domainKey, shortCode);
+      if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
+      this.deps.shortUrls.delete(row.id);
+      this.deps.resolver.invalidate(domainKey, shortCode);
+    });
+  }
+
+  list(query: ShortUrlListQuery): Page<ShortUrl> {
+    const all = query.itemsPerPage === -1;
+    const limit = all ? -1 : query.itemsPerPage;
+    const offset = all ? 0 : (query.page - 1) * query.itemsPerPage;
+    const { rows, total } = this.deps.shortUrls.list(query.filter, query.order, limit, offset);
+    return { items: this.#hydrate(rows), page: all ? 1 : query.page, itemsPerPage: all ? total : query.itemsPerPage, total };
+  }
+
+  /** Crawlable codes of a domain, for robots.txt. */
+  crawlableCodes(domain: string): string[] {
+    return this.deps.shortUrls.crawlableCodes(this.domainKey(domain));
+  }
+
+  /** Non-default domains that hold links. */
+  domains(): string[] {
+    return this.deps.shortUrls.domains();
+  }
+
+  #assertCanWrite(key: ApiKey): void {
+    if (key.role === "read-only") throw forbidden("This API key is read-only.");
+    this.deps.guardWrites?.();
+  }
+
+  #findMatching(input: CreateShortUrlInput, domain: string): ShortUrlRow | null {
+    const candidates = this.deps.shortUrls.findByLongUrl(input.longUrl, domain);
+    if (candidates.length === 0) return null;
+    const tagsOf = this.deps.tags.tagsFor(candidates.map((c) => c.id));
+    const wantedTags = [...(input.tags ?? [])].sort().join("\u0000");
+    return (
+      candidates.find(
+        (c) =>
+          (input.customSlug === undefined || c.short_code === input.customSlug) &&
+          (input.validSince === undefined || c.valid_since === input.validSince) &&
+          (input.validUntil === undefined || c.valid_until === input.validUntil) &&
+          (input.maxVisits === undefined || c.max_visits === input.maxVisits) &&
+          (input.tags === undefined || [...(tagsOf.get(c.id) ?? [])].sort().join("\u0000") === wantedTags),
+      ) ?? null
+    );
+  }
+
+  #byId(id: number): ShortUrl {
+    return this.#hydrate([this.deps.shortUrls.findById(id) as ShortUrlRow])[0] as ShortUrl;
+  }
+
+  #hydrate(rows: ShortUrlRow[]): ShortUrl[] {
+    const tags = this.deps.tags.tagsFor(rows.map((r) => r.id));
+    return rows.map((r) => {
+      const pending = this.deps.pendingVisits(r.id);
+      return {
+        id: r.id,
+        shortCode: r.short_code,
+        domain: r.domain === "" ? null : r.domain,
+        longUrl: r.long_url,
+        title: r.title,
+        crawlable: r.crawlable === 1,
+        forwardQuery: r.forward_query === 1,
+        redirectStatus: r.redirect_status,
+        validSince: r.valid_since,
+        validUntil: r.valid_until,
+        maxVisits: r.max_visits,
+        createdAt: r.created_at,
+        visitsTotal: r.visits_total + pending.total,
+        visitsBots: r.visits_bots + pending.bots,
+        tags: tags.get(r.id) ?? [],
+      };
+    });
+  }
+}

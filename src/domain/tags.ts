@@ -1,0 +1,38 @@
+/** Tag management: list, stats, rename, delete. Tags never change where a code redirects, so no cache work. */
+import { forbidden, tagConflict, tagNotFound } from "../errors";
+import type { GroupCommit } from "../storage/group-commit";
+import type { TagStatsRow, TagStore } from "../storage/tag-store";
+import type { ApiKey } from "./api-keys";
+
+export class TagService {
+  constructor(
+    private readonly store: TagStore,
+    private readonly writes: GroupCommit,
+  ) {}
+
+  names(searchTerm?: string): string[] {
+    return this.store.names(searchTerm);
+  }
+
+  stats(searchTerm?: string): TagStatsRow[] {
+    const rows = this.store.stats();
+    return searchTerm ? rows.filter((r) => r.name.toLowerCase().includes(searchTerm.toLowerCase())) : rows;
+  }
+
+  async rename(oldName: string, newName: string, key: ApiKey): Promise<void> {
+    if (key.role === "read-only") throw forbidden("This API key is read-only.");
+    await this.writes.run(() => {
+      if (!this.store.exists(oldName)) throw tagNotFound(oldName);
+      if (oldName === newName) return;
+      if (this.store.exists(newName)) throw tagConflict(oldName, newName);
+      this.store.rename(oldName, newName);
+    });
+  }
+
+  async delete(names: readonly string[], key: ApiKey): Promise<void> {
+    if (key.role === "read-only") throw forbidden("This API key is read-only.");
+    await this.writes.run(() => {
+      for (const name of names) this.store.delete(name);
+    });
+  }
+}

@@ -1,0 +1,19 @@
+/** /rest/v3/domains: the default domain and every domain that holds links. */
+import { Elysia } from "elysia";
+import type { AppContext } from "../../app";
+import { requireApiKey } from "./auth";
+
+const NO_REDIRECTS = { baseUrlRedirect: null, regular404Redirect: null, invalidShortUrlRedirect: null };
+
+export function domainRoutes(ctx: AppContext) {
+  return new Elysia({ name: "domains" }).get("/rest/v3/domains", ({ request }) => {
+    requireApiKey(ctx, request);
+    const others = ctx.shortUrls.domains().map((domain) => ({ domain, isDefault: false, redirects: NO_REDIRECTS }));
+    return Response.json({
+      domains: {
+        data: [{ domain: ctx.config.defaultDomain, isDefault: true, redirects: NO_REDIRECTS }, ...others],
+        defaultRedirects: NO_REDIRECTS,
+      },
+    });
+  });
+}

@@ -1,0 +1,31 @@
+/**
+ * The REST API (Shlink v3), assembled in one visible list. Bodies are read here with a byte limit and parsed
+ * as JSON; every error leaves through problemResponse.
+ */
+import { Elysia } from "elysia";
+import type { AppContext } from "../../app";
+import { AppError, malformedBody, notFound } from "../../errors";
+import { readJsonBody } from "../json-body";
+import { errorResponse, problemResponse } from "../problem";
+import { domainRoutes } from "./domain-routes";
+import { healthRoutes } from "./health-routes";
+import { shortUrlRoutes } from "./short-url-routes";
+import { tagRoutes } from "./tag-routes";
+
+export function createRestApp(ctx: AppContext) {
+  return new Elysia({ name: "rest" })
+    .onParse(({ request }) => readJsonBody(request, ctx.config.maxBodyBytes))
+    .onError(({ code, error, request }) => {
+      if (code === "NOT_FOUND") return problemResponse(notFound(`No route for ${request.method} ${new URL(request.url).pathname}.`));
+      // Elysia wraps what the body parser throws in a ParseError; the cause is ours.
+      if (code === "PARSE") {
+        const cause = (error as { cause?: unknown }).cause;
+        return problemResponse(cause instanceof AppError ? cause : malformedBody("Request body could not be parsed."));
+      }
+      return errorResponse(error, { method: request.method, path: new URL(request.url).pathname });
+    })
+    .use(healthRoutes(ctx))
+    .use(shortUrlRoutes(ctx))
+    .use(tagRoutes(ctx))
+    .use(domainRoutes(ctx));
+}

@@ -1,0 +1,35 @@
+/** /rest/v3/short-urls: Shlink's short URL endpoints. */
+import { Elysia } from "elysia";
+import type { AppContext } from "../../app";
+import { parseShortUrlListQuery } from "../../domain/list-query";
+import { parseCreateInput, parseEditInput } from "../../domain/short-url-input";
+import { pageJson, shortUrlJson } from "../short-url-json";
+import { requireApiKey, searchParams } from "./auth";
+
+export function shortUrlRoutes(ctx: AppContext) {
+  const json = (s: Parameters<typeof shortUrlJson>[0]) => shortUrlJson(s, ctx.config.baseUrl);
+  return new Elysia({ name: "short-urls" })
+    .get("/rest/v3/short-urls", ({ request }) => {
+      requireApiKey(ctx, request);
+      const query = parseShortUrlListQuery(searchParams(request), ctx.config.defaultDomain, Date.now());
+      return Response.json({ shortUrls: pageJson(ctx.shortUrls.list(query), json) });
+    })
+    .post("/rest/v3/short-urls", async ({ request, body }) => {
+      const key = requireApiKey(ctx, request);
+      return Response.json(json(await ctx.shortUrls.create(parseCreateInput(body), key)));
+    })
+    .get("/rest/v3/short-urls/:shortCode", ({ request, params }) => {
+      requireApiKey(ctx, request);
+      return Response.json(json(ctx.shortUrls.get(params.shortCode, searchParams(request).get("domain"))));
+    })
+    .patch("/rest/v3/short-urls/:shortCode", async ({ request, params, body }) => {
+      const key = requireApiKey(ctx, request);
+      const edited = await ctx.shortUrls.edit(params.shortCode, searchParams(request).get("domain"), parseEditInput(body), key);
+      return Response.json(json(edited));
+    })
+    .delete("/rest/v3/short-urls/:shortCode", async ({ request, params }) => {
+      const key = requireApiKey(ctx, request);
+      await ctx.shortUrls.delete(params.shortCode, searchParams(request).get("domain"), key);
+      return new Response(null, { status: 204 });
+    });
+}

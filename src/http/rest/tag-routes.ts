@@ -1,0 +1,65 @@
+/** /rest/v3/tags: list, stats, rename and delete. */
+import { Elysia } from "elysia";
+import type { AppContext } from "../../app";
+import { parsePaging } from "../../domain/list-query";
+import { type InvalidElement, invalidData } from "../../errors";
+import { paginationJson } from "../short-url-json";
+import { requireApiKey, searchParams } from "./auth";
+
+function page<T>(items: T[], params: URLSearchParams) {
+  const problems: InvalidElement[] = [];
+  const paging = parsePaging(
+    new URLSearchParams({ itemsPerPage: params.get("itemsPerPage") ?? "-1", page: params.get("page") ?? "1" }),
+    problems,
+  );
+  if (problems.length > 0) throw invalidData(problems);
+  const all = paging.itemsPerPage === -1;
+  const start = all ? 0 : (paging.page - 1) * paging.itemsPerPage;
+  const slice = all ? items : items.slice(start, start + paging.itemsPerPage);
+  return {
+    data: slice,
+    pagination: paginationJson({
+      page: all ? 1 : paging.page,
+      itemsPerPage: all ? items.length : paging.itemsPerPage,
+      total: items.length,
+      items: slice,
+    }),
+  };
+}
+
+export function tagRoutes(ctx: AppContext) {
+  return new Elysia({ name: "tags" })
+    .get("/rest/v3/tags", ({ request }) => {
+      requireApiKey(ctx, request);
+      const params = searchParams(request);
+      return Response.json({ tags: page(ctx.tags.names(params.get("searchTerm") ?? undefined), params) });
+    })
+    .get("/rest/v3/tags/stats", ({ request }) => {
+      requireApiKey(ctx, request);
+      const params = searchParams(request);
+      const stats = ctx.tags.stats(params.get("searchTerm") ?? undefined).map((row) => ({
+        tag: row.name,
+        shortUrlsCount: row.short_urls,
+        visitsSummary: { total: row.visits_total, nonBots: row.visits_total - row.visits_bots, bots: row.visits_bots },
+      }));
+      return Response.json({ tags: page(stats, params) });
+    })
+    .put("/rest/v3/tags", async ({ request, body }) => {
+      const key = requireApiKey(ctx, request);
+      const { oldName, newName } = (body ?? {}) as Record<string, unknown>;
+      const problems: InvalidElement[] = [];
+      if (typeof oldName !== "string" || oldName.trim() === "") problems.push({ field: "oldName", reason: "must be a non-empty string" });
+      if (typeof newName !== "string" || newName.trim() === "") problems.push({ field: "newName", reason: "must be a non-empty string" });
+      if (problems.length > 0) throw invalidData(problems);
+      await ctx.tags.rename((oldName as string).trim(), (newName as string).trim(), key);
+      return new Response(null, { status: 204 });
+    })
+    .delete("/rest/v3/tags", async ({ request }) => {
+      const key = requireApiKey(ctx, request);
+      const params = searchParams(request);
+      const names = [...params.getAll("tags[]"), ...params.getAll("tags")];
+      if (names.length === 0) throw invalidData([{ field: "tags", reason: "name at least one tag with tags[]=" }]);
+      await ctx.tags.delete(names, key);
+      return new Response(null, { status: 204 });
+    });
+}

@@ -1,0 +1,89 @@
+/**
+ * Forward-only schema migrations keyed by PRAGMA user_version. A migration that changes existing tables
+ * first snapshots the database (VACUUM INTO) beside it, so a bad migration can be undone by hand.
+ */
+import type { Database } from "bun:sqlite";
+import { existsSync } from "node:fs";
+
+interface Migration {
+  version: number;
+  /** True when it alters or rewrites tables that already hold data. */
+  changesExisting: boolean;
+  sql: string;
+}
+
+// The default domain is stored as '' (not NULL) so the unique index covers it: SQLite treats NULLs as distinct.
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    changesExisting: false,
+    sql: `
+      CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        key_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+      ) STRICT;
+      CREATE TABLE short_urls (
+        id INTEGER PRIMARY KEY,
+        domain TEXT NOT NULL DEFAULT '',
+        short_code TEXT NOT NULL,
+        long_url TEXT NOT NULL,
+        title TEXT,
+        crawlable INTEGER NOT NULL DEFAULT 0,
+        forward_query INTEGER NOT NULL DEFAULT 1,
+        redirect_status INTEGER,
+        valid_since INTEGER,
+        valid_until INTEGER,
+        max_visits INTEGER,
+        created_at INTEGER NOT NULL,
+        visits_total INTEGER NOT NULL DEFAULT 0,
+        visits_bots INTEGER NOT NULL DEFAULT 0,
+        api_key_id INTEGER REFERENCES api_keys(id) ON DELETE SET NULL
+      ) STRICT;
+      CREATE UNIQUE INDEX short_urls_domain_code ON short_urls(domain, short_code);
+      CREATE INDEX short_urls_long_url ON short_urls(long_url, domain);
+      CREATE INDEX short_urls_created_at ON short_urls(created_at);
+      CREATE TABLE tags (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+      ) STRICT;
+      CREATE TABLE short_url_tags (
+        short_url_id INTEGER NOT NULL REFERENCES short_urls(id) ON DELETE CASCADE,
+        tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+        PRIMARY KEY (short_url_id, tag_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX short_url_tags_tag ON short_url_tags(tag_id, short_url_id);
+    `,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
+
+export function currentVersion(db: Database): number {
+  return (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+}
+
+/** Applies every migration newer than user_version, each in its own immediate transaction. */
+export function runMigrations(db: Database, path: string): void {
+  const from = currentVersion(db);
+  if (from > LATEST_VERSION) {
+    throw new Error(
+      `database schema version ${from} is newer than this binary knows (${LATEST_VERSION}). Try: run the newer shortener binary, or restore a backup.`,
+    );
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= from) continue;
+    if (migration.changesExisting && from > 0) {
+      const snapshot = `${path}.before-migration-${migration.version}`;
+      if (!existsSync(snapshot)) db.run("VACUUM INTO ?", [snapshot]);
+    }
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.exec(`PRAGMA user_version = ${migration.version}`);
+    }).immediate();
+  }
+}

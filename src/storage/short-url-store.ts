@@ -1,0 +1,209 @@
+/** All SQL for the short_urls table. Statements are prepared once, when the store is built. */
+import type { Database } from "bun:sqlite";
+
+export interface ShortUrlRow {
+  id: number;
+  domain: string;
+  short_code: string;
+  long_url: string;
+  title: string | null;
+  crawlable: number;
+  forward_query: number;
+  redirect_status: number | null;
+  valid_since: number | null;
+  valid_until: number | null;
+  max_visits: number | null;
+  created_at: number;
+  visits_total: number;
+  visits_bots: number;
+  api_key_id: number | null;
+}
+
+/** The columns a redirect needs, and nothing more. */
+export interface RedirectRow {
+  id: number;
+  long_url: string;
+  forward_query: number;
+  redirect_status: number | null;
+  valid_since: number | null;
+  valid_until: number | null;
+  max_visits: number | null;
+  visits_total: number;
+}
+
+export type NewShortUrl = Omit<ShortUrlRow, "id" | "visits_total" | "visits_bots">;
+
+export type ShortUrlChanges = Partial<
+  Pick<ShortUrlRow, "long_url" | "title" | "crawlable" | "forward_query" | "redirect_status" | "valid_since" | "valid_until" | "max_visits">
+>;
+
+export interface ListFilter {
+  searchTerm?: string;
+  domain?: string;
+  tags?: { names: string[]; mode: "any" | "all" };
+  excludeTags?: { names: string[]; mode: "any" | "all" };
+  startDate?: number;
+  endDate?: number;
+  excludeMaxVisitsReached?: boolean;
+  excludePastValidUntil?: { now: number };
+}
+
+export type OrderField = "dateCreated" | "shortCode" | "longUrl" | "title" | "visits" | "nonBotVisits";
+
+const ORDER_COLUMNS: Record<OrderField, string> = {
+  dateCreated: "s.created_at",
+  shortCode: "s.short_code",
+  longUrl: "s.long_url",
+  title: "s.title",
+  visits: "s.visits_total",
+  nonBotVisits: "(s.visits_total - s.visits_bots)",
+};
+
+const UPDATABLE = new Set([
+  "long_url",
+  "title",
+  "crawlable",
+  "forward_query",
+  "redirect_status",
+  "valid_since",
+  "valid_until",
+  "max_visits",
+]);
+
+export class ShortUrlStore {
+  readonly #db: Database;
+  readonly #insert;
+  readonly #byCode;
+  readonly #byId;
+  readonly #redirect;
+  readonly #byLongUrl;
+  readonly #delete;
+  readonly #addVisits;
+  readonly #crawlable;
+  readonly #domains;
+
+  constructor(db: Database) {
+    this.#db = db;
+    this.#insert = db.query<{ id: number }, Record<string, string | number | null>>(
+      `INSERT INTO short_urls (domain, short_code, long_url, title, crawlable, forward_query, redirect_status,
+         valid_since, valid_until, max_visits, created_at, api_key_id)
+       VALUES ($domain, $short_code, $long_url, $title, $crawlable, $forward_query, $redirect_status,
+         $valid_since, $valid_until, $max_visits, $created_at, $api_key_id)
+       ON CONFLICT (domain, short_code) DO NOTHING
+       RETURNING id`,
+    );
+    this.#byCode = db.query<ShortUrlRow, [string, string]>("SELECT * FROM short_urls WHERE domain = ? AND short_code = ?");
+    this.#byId = db.query<ShortUrlRow, [number]>("SELECT * FROM short_urls WHERE id = ?");
+    this.#redirect = db.query<RedirectRow, [string, string]>(
+      `SELECT id, long_url, forward_query, redirect_status, valid_since, valid_until, max_visits, visits_total
+       FROM short_urls WHERE domain = ? AND short_code = ?`,
+    );
+    this.#byLongUrl = db.query<ShortUrlRow, [string, string]>("SELECT * FROM short_urls WHERE long_url = ? AND domain = ? ORDER BY id");
+    this.#delete = db.query<unknown, [number]>("DELETE FROM short_urls WHERE id = ?");
+    this.#addVisits = db.query<unknown, [number, number, number]>(
+      "UPDATE short_urls SET visits_total = visits_total + ?, visits_bots = visits_bots + ? WHERE id = ?",
+    );
+    this.#crawlable = db.query<{ short_code: string }, [string]>(
+      "SELECT short_code FROM short_urls WHERE crawlable = 1 AND domain = ? ORDER BY short_code",
+    );
+    this.#domains = db.query<{ domain: string }, []>("SELECT DISTINCT domain FROM short_urls WHERE domain <> '' ORDER BY domain");
+  }
+
+  /** Inserts a link; returns its id, or null when (domain, short_code) is taken. */
+  insert(row: NewShortUrl): number | null {
+    return this.#insert.get({ ...row })?.id ?? null;
+  }
+
+  find(domain: string, shortCode: string): ShortUrlRow | null {
+    return this.#byCode.get(domain, shortCode);
+  }
+
+  findById(id: number): ShortUrlRow | null {
+    return this.#byId.get(id);
+  }
+
+  findForRedirect(domain: string, shortCode: string): RedirectRow | null {
+    return this.#redirect.get(domain, shortCode);
+  }
+
+  /** Links with exactly this long URL on a domain (served by the (long_url, domain) index). */
+  findByLongUrl(longUrl: string, domain: string): ShortUrlRow[] {
+    return this.#byLongUrl.all(longUrl, domain);
+  }
+
+  update(id: number, changes: ShortUrlChanges): void {
+    const columns = Object.keys(changes).filter((c) => UPDATABLE.has(c));
+    if (columns.length === 0) return;
+    const sql = `UPDATE short_urls SET ${columns.map((c) => `${c} = $${c}`).join(", ")} WHERE id = $id`;
+    this.#db.query(sql).run({ ...(changes as Record<string, string | number | null>), id });
+  }
+
+  delete(id: number): void {
+    this.#delete.run(id);
+  }
+
+  addVisits(id: number, total: number, bots: number): void {
+    this.#addVisits.run(total, bots, id);
+  }
+
+  crawlableCodes(domain: string): string[] {
+    return this.#crawlable.all(domain).map((r) => r.short_code);
+  }
+
+  /** Domains other than the default that hold links. */
+  domains(): string[] {
+    return this.#domains.all().map((r) => r.domain);
+  }
+
+  /** One page of links matching `filter`, and how many match in all. `limit` < 0 means no limit. */
+  list(
+    filter: ListFilter,
+    order: { field: OrderField; dir: "ASC" | "DESC" },
+    limit: number,
+    offset: number,
+  ): { rows: ShortUrlRow[]; total: number } {
+    const where: string[] = [];
+    const params: Record<string, string | number> = {};
+    if (filter.domain !== undefined) {
+      where.push("s.domain = $domain");
+      params.domain = filter.domain;
+    }
+    if (filter.searchTerm) {
+      where.push(`(s.long_url LIKE $term ESCAPE '\\' OR s.short_code LIKE $term ESCAPE '\\' OR s.title LIKE $term ESCAPE '\\'
+        OR s.domain LIKE $term ESCAPE '\\'
+        OR EXISTS (SELECT 1 FROM short_url_tags st JOIN tags t ON t.id = st.tag_id WHERE st.short_url_id = s.id AND t.name LIKE $term ESCAPE '\\'))`);
+      params.term = `%${filter.searchTerm.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    }
+    const tagCondition = (key: string, tags: { names: string[]; mode: "any" | "all" }) => {
+      const names = tags.names.map((n, i) => {
+        params[`${key}${i}`] = n;
+        return `$${key}${i}`;
+      });
+      const matched = `(SELECT count(DISTINCT t.id) FROM short_url_tags st JOIN tags t ON t.id = st.tag_id
+        WHERE st.short_url_id = s.id AND t.name IN (${names.join(", ")}))`;
+      return tags.mode === "all" ? `${matched} = ${new Set(tags.names).size}` : `${matched} > 0`;
+    };
+    if (filter.tags && filter.tags.names.length > 0) where.push(tagCondition("tag", filter.tags));
+    if (filter.excludeTags && filter.excludeTags.names.length > 0) where.push(`NOT (${tagCondition("xtag", filter.excludeTags)})`);
+    if (filter.startDate !== undefined) {
+      where.push("s.created_at >= $startDate");
+      params.startDate = filter.startDate;
+    }
+    if (filter.endDate !== undefined) {
+      where.push("s.created_at <= $endDate");
+      params.endDate = filter.endDate;
+    }
+    if (filter.excludeMaxVisitsReached) where.push("(s.max_visits IS NULL OR s.visits_total < s.max_visits)");
+    if (filter.excludePastValidUntil) {
+      where.push("(s.valid_until IS NULL OR s.valid_until >= $now)");
+      params.now = filter.excludePastValidUntil.now;
+    }
+    const whereSql = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+    const total = (this.#db.query(`SELECT count(*) AS n FROM short_urls s ${whereSql}`).get(params) as { n: number }).n;
+    const orderSql = `${ORDER_COLUMNS[order.field]} ${order.dir}, s.id ${order.dir}`;
+    const rows = this.#db
+      .query(`SELECT s.* FROM short_urls s ${whereSql} ORDER BY ${orderSql} LIMIT $limit OFFSET $offset`)
+      .all({ ...params, limit, offset }) as ShortUrlRow[];
+    return { rows, total };
+  }
+}
