@@ -41,4 +41,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: a command has finished its work (serve has closed the database) when main returns.
+process.exit(await main(process.argv.slice(2)));

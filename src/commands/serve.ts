@@ -55,8 +55,12 @@ export const serve: Command = {
       // 1. Not ready any more. 2. Stop accepting; let in-flight requests finish (bounded).
       // 3. Flush buffered visits. 4. Close the database.
       ctx.lifecycle.draining = true;
-      const graceful = server.stop(false);
-      const timedOut = await Promise.race([graceful.then(() => false), Bun.sleep(config.shutdownTimeoutMs).then(() => true)]);
+      let timer: Timer | undefined;
+      const deadline = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), config.shutdownTimeoutMs);
+      });
+      const timedOut = await Promise.race([server.stop(false).then(() => false), deadline]);
+      clearTimeout(timer);
       if (timedOut) {
         log.warn("shutdown_timeout", { timeout_ms: config.shutdownTimeoutMs });
         await server.stop(true);

@@ -30,7 +30,10 @@ export const keys: Command = {
   booleans: ["json"],
   async run(args) {
     const [action, ...rest] = args.positionals;
-    const config = loadConfig(args.flags, process.env);
+    // Here --role is the key's role (DESIGN.md), not the node's; the node's role stays SHORTENER_ROLE.
+    const settings = new Map(args.flags);
+    settings.delete("role");
+    const config = loadConfig(settings, process.env);
     await using app = createApp(config);
     switch (action) {
       case "create": {

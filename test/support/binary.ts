@@ -1,0 +1,169 @@
+/**
+ * Black-box test support: runs the compiled binary (dist/shortener, built by `npm test` before the tests)
+ * on a temp data dir and free loopback ports, and waits for readiness by polling with a deadline.
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+export const BINARY = resolve(import.meta.dir, "../../dist/shortener");
+
+export function requireBinary(): string {
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run \`npm run build\` (npm test builds it first)`);
+  return BINARY;
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released; the kernel will not hand it out again at once). */
+export function freePort(): number {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+}
+
+export function tempDir(prefix = "shortener-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Polls `probe` until it returns true, or throws after `timeoutMs`. */
+export async function waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 15_000, intervalMs = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; Date.now() < deadline && attempt < 100_000; attempt++) {
+    if (await probe()) return;
+    await Bun.sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a one-shot command of the binary (keys, version, ...) and collects its output. */
+export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<RunResult> {
+  const proc = Bun.spawn([requireBinary(), ...args], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { exitCode, stdout, stderr };
+}
+
+export interface ServerOptions {
+  dataDir?: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/** A running `shortener serve` with its own data dir, ports and one admin API key. */
+export class TestServer implements AsyncDisposable {
+  readonly port: number;
+  readonly opsPort: number;
+  readonly dataDir: string;
+  readonly baseUrl: string;
+  apiKey = "";
+  proc: Subprocess<"ignore", "pipe", "pipe"> | null = null;
+  stdout = "";
+  stderr = "";
+  #ownsDir: boolean;
+
+  constructor(private readonly options: ServerOptions = {}) {
+    this.port = freePort();
+    this.opsPort = freePort();
+    this.#ownsDir = options.dataDir === undefined;
+    this.dataDir = options.dataDir ?? tempDir();
+    this.baseUrl = `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Settings every command needs to find this node. */
+  get settings(): string[] {
+    return [
+      "--data-dir",
+      this.dataDir,
+      "--listen",
+      `127.0.0.1:${this.port}`,
+      "--ops-listen",
+      `127.0.0.1:${this.opsPort}`,
+      "--base-url",
+      this.baseUrl,
+    ];
+  }
+
+  /** Creates an admin key (before or while the server runs) and remembers it. */
+  async createKey(name = "admin", role = "admin"): Promise<string> {
+    const result = await runCli(["keys", "create", "--name", name, "--role", role, "--data-dir", this.dataDir]);
+    if (result.exitCode !== 0) throw new Error(`keys create failed: ${result.stderr}`);
+    const key = result.stdout.trim();
+    if (this.apiKey === "") this.apiKey = key;
+    return key;
+  }
+
+  async start(): Promise<this> {
+    this.proc = Bun.spawn([requireBinary(), "serve", ...this.settings, ...(this.options.args ?? [])], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...(this.options.env ?? {}) },
+      stdout: "pipe",
+      stderr: "pipe",
+      stdin: "ignore",
+    });
+    void this.#collect(this.proc.stdout, "stdout");
+    void this.#collect(this.proc.stderr, "stderr");
+    await waitFor("server readiness", async () => {
+      if (this.proc?.exitCode !== null) throw new Error(`server exited early (${this.proc?.exitCode}): ${this.stderr}`);
+      try {
+        return (await fetch(`${this.baseUrl}/readyz`)).status === 200;
+      } catch {
+        return false;
+      }
+    });
+    return this;
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>, into: "stdout" | "stderr"): Promise<void> {
+    const decoder = new TextDecoder();
+    const reader = stream.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      this[into] += decoder.decode(value, { stream: true });
+    }
+  }
+
+  /** Sends a signal and waits for the exit code (SIGKILL after the deadline). */
+  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000): Promise<number> {
+    const proc = this.proc;
+    if (proc === null) return 0;
+    if (proc.exitCode !== null) return proc.exitCode;
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+    const code = await proc.exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  /** fetch against this server with the admin key. */
+  api(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (!headers.has("X-Api-Key") && this.apiKey !== "") headers.set("X-Api-Key", this.apiKey);
+    if (init.body !== undefined && !headers.has("Content-Type")) headers.set("Content-Type", "application/json");
+    return fetch(`${this.baseUrl}${path}`, { ...init, headers, redirect: "manual" });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("SIGTERM");
+    if (this.#ownsDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Starts a server with an admin key already created. */
+export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
+  const server = new TestServer(options);
+  await server.createKey();
+  return server.start();
+}
