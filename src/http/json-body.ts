@@ -1,4 +1,4 @@
-/** Reads a request body as JSON within a byte limit, so oversized or malformed input is a clear 4xx. */
+/** Reads a request body as JSON within a byte limit, so oversized or malformed input is a clear 4xx; null when empty. */
 import { malformedBody, payloadTooLarge } from "../errors";
 
 export async function readJsonBody(request: Request, limit: number): Promise<unknown> {
@@ -6,7 +6,8 @@ export async function readJsonBody(request: Request, limit: number): Promise<unk
   if (declared !== null && Number(declared) > limit) throw payloadTooLarge(limit);
   const bytes = new Uint8Array(await request.arrayBuffer());
   if (bytes.byteLength > limit) throw payloadTooLarge(limit);
-  if (bytes.byteLength === 0) throw malformedBody("Request body is empty; expected a JSON object.");
+  // No body (DELETE, or a POST without one): the route's own validation says what was expected.
+  if (bytes.byteLength === 0) return null;
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);

@@ -13,6 +13,7 @@ interface Migration {
 }
 
 // The default domain is stored as '' (not NULL) so the unique index covers it: SQLite treats NULLs as distinct.
+// short_urls ids are AUTOINCREMENT so a deleted link's id is never reused: buffered visits are keyed by id.
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -28,7 +29,7 @@ export const MIGRATIONS: readonly Migration[] = [
         revoked_at INTEGER
       ) STRICT;
       CREATE TABLE short_urls (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         domain TEXT NOT NULL DEFAULT '',
         short_code TEXT NOT NULL,
         long_url TEXT NOT NULL,

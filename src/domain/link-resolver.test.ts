@@ -1,0 +1,112 @@
+import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
+import { runMigrations } from "../storage/migrations";
+import { ShortUrlStore } from "../storage/short-url-store";
+import { LinkResolver } from "./link-resolver";
+import { VisitBuffer } from "./visit-buffer";
+
+function setup(cacheSize = 10) {
+  const db = new Database(":memory:");
+  runMigrations(db, ":memory:");
+  const store = new ShortUrlStore(db);
+  const visits = new VisitBuffer(db, store);
+  const resolver = new LinkResolver(store, visits, cacheSize);
+  const add = (code: string, extra: Record<string, number | null> = {}) =>
+    store.insert({
+      domain: "",
+      short_code: code,
+      long_url: `https://example.com/${code}`,
+      title: null,
+      crawlable: 0,
+      forward_query: 1,
+      redirect_status: null,
+      valid_since: null,
+      valid_until: null,
+      max_visits: null,
+      created_at: 0,
+      api_key_id: null,
+      ...extra,
+    }) as number;
+  return { db, store, visits, resolver, add };
+}
+
+describe("LinkResolver", () => {
+  test("serves a link with maxVisits exactly N times, across flushes and cache evictions", () => {
+    const { resolver, visits, store, add } = setup(1);
+    const id = add("lim", { max_visits: 5 });
+    add("other");
+    const kinds: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      kinds.push(resolver.resolveAndCount("", "lim", false, 1).kind);
+      resolver.resolveAndCount("", "other", false, 1); // evicts "lim" from a cache of one
+      if (i === 2) visits.flush();
+    }
+    expect(kinds).toEqual(["redirect", "redirect", "redirect", "redirect", "redirect", "expired", "expired", "expired"]);
+    visits.flush();
+    expect(store.findById(id)?.visits_total).toBe(5);
+  });
+
+  test("refuses visits outside validSince..validUntil without counting them", () => {
+    const { resolver, visits, add } = setup();
+    add("window", { valid_since: 100, valid_until: 200 });
+    expect(resolver.resolveAndCount("", "window", false, 99).kind).toBe("expired");
+    expect(resolver.resolveAndCount("", "window", false, 150).kind).toBe("redirect");
+    expect(resolver.resolveAndCount("", "window", false, 201).kind).toBe("expired");
+    expect(visits.depth).toBe(1);
+  });
+
+  test("reports not-found for unknown codes and serves a new target after invalidate", () => {
+    const { resolver, store, add } = setup();
+    const id = add("code");
+    expect(resolver.resolveAndCount("", "nope", false, 0).kind).toBe("not-found");
+    expect(resolver.lookup("", "code")?.longUrl).toBe("https://example.com/code");
+    store.update(id, { long_url: "https://example.com/new" });
+    expect(resolver.lookup("", "code")?.longUrl).toBe("https://example.com/code");
+    resolver.invalidate("", "code");
+    expect(resolver.lookup("", "code")?.longUrl).toBe("https://example.com/new");
+  });
+});
+
+describe("VisitBuffer", () => {
+  test("flushes counts per link in one transaction, bots apart, and empties", () => {
+    const { visits, store, add } = setup();
+    const a = add("a");
+    const b = add("b");
+    visits.record(a, false, 1);
+    visits.record(a, true, 2);
+    visits.record(b, false, 3);
+    expect(visits.pendingFor(a)).toEqual({ total: 2, bots: 1 });
+    expect(visits.flush()).toBe(3);
+    expect(visits.depth).toBe(0);
+    expect(visits.pendingFor(a)).toEqual({ total: 0, bots: 0 });
+    expect([store.findById(a)?.visits_total, store.findById(a)?.visits_bots, store.findById(b)?.visits_total]).toEqual([2, 1, 1]);
+  });
+
+  test("keeps the batch when the flush transaction fails, so nothing is lost", () => {
+    const { db, visits, store, add } = setup();
+    const a = add("a");
+    visits.record(a, false, 1);
+    visits.addSink({
+      write() {
+        throw new Error("disk full");
+      },
+    });
+    expect(() => visits.flush()).toThrow("disk full");
+    expect(visits.depth).toBe(1);
+    expect(store.findById(a)?.visits_total).toBe(0);
+    db.close();
+  });
+});
+
+describe("link ids", () => {
+  test("a link created after deleting the newest one never inherits its buffered visits", () => {
+    const { resolver, visits, store, add } = setup();
+    const first = add("first");
+    resolver.resolveAndCount("", "first", false, 1);
+    store.delete(first);
+    const second = add("second");
+    expect(second).not.toBe(first);
+    visits.flush();
+    expect(store.findById(second)?.visits_total).toBe(0);
+  });
+});

@@ -1,0 +1,58 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase } from "./database";
+import { currentVersion, LATEST_VERSION } from "./migrations";
+
+const dirs: string[] = [];
+function dbPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), "shortener-db-"));
+  dirs.push(dir);
+  return join(dir, "shortener.db");
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("openDatabase", () => {
+  test("sets WAL, synchronous=FULL, busy_timeout=5000 and foreign keys on every connection", () => {
+    const db = openDatabase(dbPath());
+    expect(db.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+    expect(db.query("PRAGMA synchronous").get()).toEqual({ synchronous: 2 });
+    expect(db.query("PRAGMA busy_timeout").get()).toEqual({ timeout: 5000 });
+    expect(db.query("PRAGMA foreign_keys").get()).toEqual({ foreign_keys: 1 });
+    db.close();
+  });
+
+  test("migrates a new database to the latest version, and reopening changes nothing", () => {
+    const path = dbPath();
+    const first = openDatabase(path);
+    expect(currentVersion(first)).toBe(LATEST_VERSION);
+    first.run("INSERT INTO short_urls (short_code, long_url, created_at) VALUES ('abc', 'https://example.com/', 1)");
+    first.close();
+    const again = openDatabase(path);
+    expect(currentVersion(again)).toBe(LATEST_VERSION);
+    expect(again.query("SELECT count(*) AS n FROM short_urls").get()).toEqual({ n: 1 });
+    again.close();
+  });
+
+  test("refuses a database whose schema is newer than the binary", () => {
+    const path = dbPath();
+    const db = openDatabase(path);
+    db.exec(`PRAGMA user_version = ${LATEST_VERSION + 1}`);
+    db.close();
+    expect(() => openDatabase(path)).toThrow(/newer than this binary knows/);
+  });
+
+  test("keeps (domain, short_code) unique, with the default domain stored as ''", () => {
+    const db = openDatabase(dbPath());
+    db.run("INSERT INTO short_urls (short_code, long_url, created_at) VALUES ('abc', 'https://a.example/', 1)");
+    expect(() => db.run("INSERT INTO short_urls (short_code, long_url, created_at) VALUES ('abc', 'https://b.example/', 1)")).toThrow(
+      /UNIQUE/,
+    );
+    db.run("INSERT INTO short_urls (domain, short_code, long_url, created_at) VALUES ('s.example', 'abc', 'https://c.example/', 1)");
+    expect(db.query("SELECT count(*) AS n FROM short_urls WHERE short_code = 'abc'").get()).toEqual({ n: 2 });
+    db.close();
+  });
+});
