@@ -135,6 +135,16 @@ export class TestServer implements AsyncDisposable {
     }
   }
 
+  /** Waits for the process to exit on its own (SIGKILL after the deadline) and returns its exit code. */
+  async waitForExit(timeoutMs = 20_000): Promise<number> {
+    const proc = this.proc;
+    if (proc === null) return 0;
+    const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+    const code = await proc.exited;
+    clearTimeout(timer);
+    return code;
+  }
+
   /** Sends a signal and waits for the exit code (SIGKILL after the deadline). */
   async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000): Promise<number> {
     const proc = this.proc;
