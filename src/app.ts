@@ -9,30 +9,17 @@ import { LinkResolver } from "./domain/link-resolver";
 import { ShortUrlService } from "./domain/short-urls";
 import { TagService } from "./domain/tags";
 import { VisitBuffer } from "./domain/visit-buffer";
+import { unavailable } from "./errors";
+import type { HttpDeps } from "./http/deps";
 import { ApiKeyStore } from "./storage/api-key-store";
 import { openDatabase } from "./storage/database";
 import { GroupCommit } from "./storage/group-commit";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 
-/** Process state that HTTP and operations share. */
-export interface Lifecycle {
-  draining: boolean;
-}
-
-export interface AppContext extends AsyncDisposable {
-  config: Readonly<Config>;
+export interface AppContext extends HttpDeps, AsyncDisposable {
   db: Database;
-  lifecycle: Lifecycle;
-  resolver: LinkResolver;
   visits: VisitBuffer;
-  shortUrls: ShortUrlService;
-  tags: TagService;
-  apiKeys: ApiKeyService;
-  /** Non-default domains that hold links; redirects only read the Host header when this is not empty. */
-  customDomains: Set<string>;
-  /** True when the database answers a trivial query. */
-  databaseUsable(): boolean;
 }
 
 export function createApp(config: Readonly<Config>): AppContext {
@@ -43,6 +30,13 @@ export function createApp(config: Readonly<Config>): AppContext {
   const visits = new VisitBuffer(db, shortUrlStore);
   const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize);
   const customDomains = new Set(shortUrlStore.domains());
+  // A standby answers redirects from its replica and refuses every write (DESIGN.md, Failover).
+  const guardWrites =
+    config.role === "standby"
+      ? () => {
+          throw unavailable("This node is a standby: it serves redirects but refuses writes. Send writes to the primary.", 5);
+        }
+      : () => {};
   const shortUrls = new ShortUrlService({
     writes,
     shortUrls: shortUrlStore,
@@ -52,6 +46,7 @@ export function createApp(config: Readonly<Config>): AppContext {
     shortCodeLength: config.shortCodeLength,
     pendingVisits: (id) => visits.pendingFor(id),
     onDomainUsed: (domain) => customDomains.add(domain),
+    guardWrites,
   });
   const ping = db.query("SELECT 1");
   let closed = false;
@@ -62,7 +57,7 @@ export function createApp(config: Readonly<Config>): AppContext {
     resolver,
     visits,
     shortUrls,
-    tags: new TagService(tagStore, writes),
+    tags: new TagService(tagStore, writes, guardWrites),
     apiKeys: new ApiKeyService(new ApiKeyStore(db)),
     customDomains,
     databaseUsable() {

@@ -1,7 +1,8 @@
 /** The command table: every subcommand of the `shortener` binary, in the order `help` lists them. */
+
+import type { Command } from "../commands/command";
 import { serve } from "../commands/serve";
 import { version } from "../commands/version";
 import { keys } from "../ops/keys";
-import type { Command } from "./command";
 
 export const COMMANDS: readonly Command[] = [serve, keys, version];

@@ -1,9 +1,9 @@
 import { createApp } from "../app";
-import type { Command } from "../cli/command";
 import { loadConfig } from "../config";
 import { startPublicServer } from "../http/public-server";
 import { describeError, log } from "../telemetry/logger";
 import { VERSION } from "../version";
+import type { Command } from "./command";
 
 function listenError(error: unknown, setting: string, address: string): Error {
   const code = (error as { code?: string }).code;

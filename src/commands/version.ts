@@ -1,5 +1,5 @@
-import type { Command } from "../cli/command";
 import { COMMIT, SHLINK_API_VERSION, sqliteVersionString, VERSION } from "../version";
+import type { Command } from "./command";
 
 export const version: Command = {
   name: "version",

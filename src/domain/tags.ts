@@ -8,7 +8,14 @@ export class TagService {
   constructor(
     private readonly store: TagStore,
     private readonly writes: GroupCommit,
+    /** Throws (for example 503 on a standby) when writes must be refused. */
+    private readonly guardWrites: () => void = () => {},
   ) {}
+
+  #assertCanWrite(key: ApiKey): void {
+    if (key.role === "read-only") throw forbidden("This API key is read-only.");
+    this.guardWrites();
+  }
 
   names(searchTerm?: string): string[] {
     return this.store.names(searchTerm);
@@ -20,7 +27,7 @@ export class TagService {
   }
 
   async rename(oldName: string, newName: string, key: ApiKey): Promise<void> {
-    if (key.role === "read-only") throw forbidden("This API key is read-only.");
+    this.#assertCanWrite(key);
     await this.writes.run(() => {
       if (!this.store.exists(oldName)) throw tagNotFound(oldName);
       if (oldName === newName) return;
@@ -30,7 +37,7 @@ export class TagService {
   }
 
   async delete(names: readonly string[], key: ApiKey): Promise<void> {
-    if (key.role === "read-only") throw forbidden("This API key is read-only.");
+    this.#assertCanWrite(key);
     await this.writes.run(() => {
       for (const name of names) this.store.delete(name);
     });

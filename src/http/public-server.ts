@@ -3,13 +3,13 @@
  * redirect path. Bun's native router dispatches the redirect path without entering Elysia.
  */
 import type { Server } from "bun";
-import type { AppContext } from "../app";
+import type { HttpDeps } from "./deps";
 import { notFoundResponse } from "./not-found";
 import { errorResponse } from "./problem";
 import { createRedirectHandler } from "./redirect-handler";
 import { createRestApp } from "./rest/rest-app";
 
-function readiness(ctx: AppContext): Response {
+function readiness(ctx: HttpDeps): Response {
   const reasons: string[] = [];
   if (ctx.lifecycle.draining) reasons.push("draining");
   if (!ctx.databaseUsable()) reasons.push("database unusable");
@@ -20,7 +20,7 @@ function readiness(ctx: AppContext): Response {
   );
 }
 
-function robots(ctx: AppContext, request: Request): Response {
+function robots(ctx: HttpDeps, request: Request): Response {
   const host = (request.headers.get("host") ?? "").toLowerCase();
   const domain = ctx.customDomains.has(host) ? host : "";
   const allows = ctx.shortUrls.crawlableCodes(domain).map((code) => `Allow: /${code}\n`);
@@ -29,7 +29,7 @@ function robots(ctx: AppContext, request: Request): Response {
 }
 
 /** Starts the public listener. `reusePort: false` so a port clash fails loudly. */
-export function startPublicServer(ctx: AppContext): Server<undefined> {
+export function startPublicServer(ctx: HttpDeps): Server<undefined> {
   const rest = createRestApp(ctx);
   const redirect = createRedirectHandler(ctx);
   const api = (request: Request) => rest.handle(request);

@@ -3,9 +3,9 @@
  * memory and answers. It never writes to the database.
  */
 import { isbot } from "isbot";
-import type { AppContext } from "../app";
 import type { CachedLink } from "../domain/link-resolver";
 import { methodNotAllowed } from "../errors";
+import type { HttpDeps } from "./deps";
 import { notFoundResponse } from "./not-found";
 import { problemResponse } from "./problem";
 
@@ -37,7 +37,7 @@ export function forwardedLocation(longUrl: string, requestUrl: string): string {
   return target.href;
 }
 
-export function createRedirectHandler(ctx: AppContext) {
+export function createRedirectHandler(ctx: HttpDeps) {
   const { resolver, config, customDomains } = ctx;
   const cacheControl = `private, max-age=${config.redirectMaxAge}`;
   const isBot = botDetector();

@@ -1,5 +1,5 @@
 import { createApp } from "../app";
-import type { Command } from "../cli/command";
+import type { Command } from "../commands/command";
 import { loadConfig } from "../config";
 import { UsageError } from "../errors";
 import type { ParsedArgs } from "../lib/args";

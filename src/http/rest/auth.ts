@@ -1,8 +1,8 @@
-import type { AppContext } from "../../app";
 import type { ApiKey } from "../../domain/api-keys";
+import type { HttpDeps } from "../deps";
 
 /** The API key a request carries in `X-Api-Key`; throws 401 problems when missing or invalid. */
-export function requireApiKey(ctx: AppContext, request: Request): ApiKey {
+export function requireApiKey(ctx: HttpDeps, request: Request): ApiKey {
   return ctx.apiKeys.verify(request.headers.get("x-api-key"));
 }
 

@@ -1,9 +1,9 @@
 /** Shlink's health endpoint, at /rest/health and /rest/v3/health, as application/health+json. */
 import { Elysia } from "elysia";
-import type { AppContext } from "../../app";
 import { COMMIT, SHLINK_API_VERSION, VERSION } from "../../version";
+import type { HttpDeps } from "../deps";
 
-export function healthRoutes(ctx: AppContext) {
+export function healthRoutes(ctx: HttpDeps) {
   const health = () => {
     const pass = ctx.databaseUsable();
     const body = {

@@ -3,8 +3,8 @@
  * as JSON; every error leaves through problemResponse.
  */
 import { Elysia } from "elysia";
-import type { AppContext } from "../../app";
 import { AppError, malformedBody, notFound } from "../../errors";
+import type { HttpDeps } from "../deps";
 import { readJsonBody } from "../json-body";
 import { errorResponse, problemResponse } from "../problem";
 import { domainRoutes } from "./domain-routes";
@@ -12,7 +12,7 @@ import { healthRoutes } from "./health-routes";
 import { shortUrlRoutes } from "./short-url-routes";
 import { tagRoutes } from "./tag-routes";
 
-export function createRestApp(ctx: AppContext) {
+export function createRestApp(ctx: HttpDeps) {
   return new Elysia({ name: "rest" })
     .onParse(({ request }) => readJsonBody(request, ctx.config.maxBodyBytes))
     .onError(({ code, error, request }) => {

@@ -1,12 +1,12 @@
 /** /rest/v3/short-urls: Shlink's short URL endpoints. */
 import { Elysia } from "elysia";
-import type { AppContext } from "../../app";
 import { parseShortUrlListQuery } from "../../domain/list-query";
 import { parseCreateInput, parseEditInput } from "../../domain/short-url-input";
+import type { HttpDeps } from "../deps";
 import { pageJson, shortUrlJson } from "../short-url-json";
 import { requireApiKey, searchParams } from "./auth";
 
-export function shortUrlRoutes(ctx: AppContext) {
+export function shortUrlRoutes(ctx: HttpDeps) {
   const json = (s: Parameters<typeof shortUrlJson>[0]) => shortUrlJson(s, ctx.config.baseUrl);
   return new Elysia({ name: "short-urls" })
     .get("/rest/v3/short-urls", ({ request }) => {

@@ -1,8 +1,8 @@
 /** /rest/v3/tags: list, stats, rename and delete. */
 import { Elysia } from "elysia";
-import type { AppContext } from "../../app";
 import { parsePaging } from "../../domain/list-query";
 import { type InvalidElement, invalidData } from "../../errors";
+import type { HttpDeps } from "../deps";
 import { paginationJson } from "../short-url-json";
 import { requireApiKey, searchParams } from "./auth";
 
@@ -27,7 +27,7 @@ function page<T>(items: T[], params: URLSearchParams) {
   };
 }
 
-export function tagRoutes(ctx: AppContext) {
+export function tagRoutes(ctx: HttpDeps) {
   return new Elysia({ name: "tags" })
     .get("/rest/v3/tags", ({ request }) => {
       requireApiKey(ctx, request);

@@ -1,0 +1,24 @@
+/** What the HTTP layer needs from the composition root; app.ts provides it. */
+import type { Config } from "../config";
+import type { ApiKeyService } from "../domain/api-keys";
+import type { LinkResolver } from "../domain/link-resolver";
+import type { ShortUrlService } from "../domain/short-urls";
+import type { TagService } from "../domain/tags";
+
+/** Process state that HTTP and operations share. */
+export interface Lifecycle {
+  draining: boolean;
+}
+
+export interface HttpDeps {
+  config: Readonly<Config>;
+  lifecycle: Lifecycle;
+  resolver: LinkResolver;
+  shortUrls: ShortUrlService;
+  tags: TagService;
+  apiKeys: ApiKeyService;
+  /** Non-default domains that hold links; redirects only read the Host header when this is not empty. */
+  customDomains: Set<string>;
+  /** True when the database answers a trivial query. */
+  databaseUsable(): boolean;
+}
