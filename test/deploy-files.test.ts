@@ -1,0 +1,182 @@
+/**
+ * The deploy files and litestream.yml, checked against the program and against each other: the unit runs what
+ * the binary has and never restarts into a bad setting, the env examples hold settings the binary accepts, and
+ * Caddy and Litestream point at the ports and database those examples name.
+ */
+import { describe, expect, test } from "bun:test";
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { COMMANDS } from "../src/cli/commands";
+import { SETTINGS } from "../src/config";
+import { parseDuration } from "../src/lib/duration";
+import { runCli, tempDir } from "./support/binary";
+
+const ROOT = resolve(import.meta.dir, "..");
+const UNIT = join(ROOT, "deploy/systemd/shortener@.service");
+const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
+/** Bun's default idle timeout: Caddy must drop idle upstream connections before the server does. */
+const BUN_IDLE_TIMEOUT_MS = 10_000;
+
+/** `Key=value` directives of a unit or env file, comments and blank lines dropped. */
+function directives(text: string): [string, string][] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#") && !l.startsWith(";") && !l.startsWith("["))
+    .map((l) => {
+      const eq = l.indexOf("=");
+      return [l.slice(0, eq).trim(), l.slice(eq + 1).trim()];
+    });
+}
+
+function directive(text: string, key: string): string | undefined {
+  return directives(text).find(([k]) => k === key)?.[1];
+}
+
+const envExample = (colour: string) => Object.fromEntries(directives(read(`deploy/systemd/${colour}.env.example`)));
+
+describe("deploy/systemd/shortener@.service", () => {
+  const unit = readFileSync(UNIT, "utf8");
+
+  test("does not restart after exit status 1, a bad setting, but does after a crash", () => {
+    expect(directive(unit, "RestartPreventExitStatus")).toBe("1");
+    expect(directive(unit, "Restart")).toBe("on-failure");
+  });
+
+  test("has no MemoryDenyWriteExecute, which would disable JavaScriptCore's JIT", () => {
+    expect(directives(unit).map(([k]) => k)).not.toContain("MemoryDenyWriteExecute");
+  });
+
+  test("runs `shortener serve` with the colour's env file and stops it with SIGTERM", () => {
+    expect(directive(unit, "ExecStart")).toBe("/usr/local/bin/shortener serve");
+    expect(COMMANDS.map((c) => c.name)).toContain("serve");
+    expect(directive(unit, "EnvironmentFile")).toBe("/etc/shortener/%i.env");
+    expect(directive(unit, "KillSignal")).toBe("SIGTERM");
+  });
+
+  test("waits longer than the default shutdown timeout before SIGKILL", () => {
+    const shutdown = SETTINGS.find((s) => s.key === "shutdownTimeoutMs");
+    const stopMs = parseDuration(directive(unit, "TimeoutStopSec") ?? "");
+    expect(stopMs).not.toBeNull();
+    expect(stopMs as number).toBeGreaterThan(parseDuration(shutdown?.fallback ?? "") as number);
+  });
+
+  test("can write the data dir the env examples name, and nothing else of the system", () => {
+    const dataDir = envExample("blue").SHORTENER_DATA_DIR as string;
+    expect(envExample("green").SHORTENER_DATA_DIR).toBe(dataDir);
+    expect(directive(unit, "ProtectSystem")).toBe("strict");
+    expect(directive(unit, "StateDirectory")).toBe(basename(dataDir));
+    expect(dirname(dataDir)).toBe("/var/lib");
+    expect(directive(unit, "ReadWritePaths")?.split(/\s+/)).toContain(dataDir);
+  });
+
+  test("systemd-analyze verify accepts the unit without a warning", async () => {
+    // A scratch root: the host's system units (for sysinit.target and friends), the unit, and an executable
+    // at ExecStart's path, which verify checks exists; it never runs it.
+    const root = tempDir("shortener-unit-");
+    try {
+      cpSync("/usr/lib/systemd/system", join(root, "usr/lib/systemd/system"), { recursive: true });
+      mkdirSync(join(root, "etc/systemd/system"), { recursive: true });
+      const installed = join(root, "etc/systemd/system/shortener@.service");
+      cpSync(UNIT, installed);
+      mkdirSync(join(root, "usr/local/bin"), { recursive: true });
+      writeFileSync(join(root, "usr/local/bin/shortener"), "#!/bin/sh\n");
+      chmodSync(join(root, "usr/local/bin/shortener"), 0o755);
+      const proc = Bun.spawn(["systemd-analyze", "verify", "--man=no", `--root=${root}`, installed], { stdout: "pipe", stderr: "pipe" });
+      const [stdout, stderr, exitCode] = await Promise.all([
+        new Response(proc.stdout).text(),
+        new Response(proc.stderr).text(),
+        proc.exited,
+      ]);
+      expect({ exitCode, output: (stdout + stderr).trim() }).toEqual({ exitCode: 0, output: "" });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("deploy/systemd env examples", () => {
+  test("set only settings that exist", () => {
+    const known = new Set<string>(SETTINGS.map((s) => s.env));
+    for (const colour of ["blue", "green"]) {
+      expect(Object.keys(envExample(colour)).filter((k) => !known.has(k))).toEqual([]);
+    }
+  });
+
+  test("give blue 8080/8081 and green 8090/8091, all on loopback", () => {
+    expect([envExample("blue").SHORTENER_LISTEN, envExample("blue").SHORTENER_OPS_LISTEN]).toEqual(["127.0.0.1:8080", "127.0.0.1:8081"]);
+    expect([envExample("green").SHORTENER_LISTEN, envExample("green").SHORTENER_OPS_LISTEN]).toEqual(["127.0.0.1:8090", "127.0.0.1:8091"]);
+  });
+
+  test.each(["blue", "green"])("the %s env example has values the binary accepts", async (colour) => {
+    const dataDir = tempDir();
+    try {
+      // Only the data dir moves to a temp dir; every other value is the example's.
+      const result = await runCli(["keys", "list"], { ...envExample(colour), SHORTENER_DATA_DIR: dataDir });
+      expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 0, stderr: "" });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("deploy/Caddyfile", () => {
+  const caddyfile = read("deploy/Caddyfile")
+    .split("\n")
+    .filter((l) => !l.trim().startsWith("#"))
+    .join("\n");
+
+  test("keeps idle upstream connections for less than Bun's 10 s idle timeout", () => {
+    const keepalive = /^\s*keepalive\s+(\S+)\s*$/m.exec(caddyfile)?.[1];
+    expect(keepalive).toBeDefined();
+    const ms = parseDuration(keepalive as string);
+    expect(ms).not.toBeNull();
+    expect(ms as number).toBeLessThan(BUN_IDLE_TIMEOUT_MS);
+    expect(caddyfile).toMatch(/transport\s+http\s*\{[^}]*keepalive/);
+  });
+
+  test("health-checks /readyz and sends everything to the first healthy colour", () => {
+    expect(caddyfile).toMatch(/^\s*health_uri\s+\/readyz\s*$/m);
+    expect(caddyfile).toMatch(/^\s*lb_policy\s+first\s*$/m);
+    for (const option of ["health_interval", "health_passes", "health_fails", "fail_duration", "max_fails"]) {
+      expect(caddyfile).toMatch(new RegExp(`^\\s*${option}\\s+\\S+`, "m"));
+    }
+  });
+
+  test("proxies to blue then green, at the addresses their env examples listen on", () => {
+    const upstreams = /^\s*reverse_proxy\s+([^{]+)\{/m.exec(caddyfile)?.[1]?.trim().split(/\s+/);
+    expect(upstreams).toEqual([envExample("blue").SHORTENER_LISTEN as string, envExample("green").SHORTENER_LISTEN as string]);
+  });
+});
+
+describe("litestream.yml", () => {
+  const text = read("litestream.yml");
+
+  test("replicates the database the env examples' data dir holds to S3, every second", () => {
+    const config = Bun.YAML.parse(text) as { dbs: { path: string; replica: Record<string, unknown> }[] };
+    expect(config.dbs).toHaveLength(1);
+    const db = config.dbs[0] as { path: string; replica: Record<string, unknown> };
+    expect(db.path).toBe(join(envExample("blue").SHORTENER_DATA_DIR as string, "shortener.db"));
+    expect(db.replica).toMatchObject({
+      type: "s3",
+      // Litestream, not YAML, expands the variable.
+      endpoint: ["$", "{LITESTREAM_S3_ENDPOINT}"].join(""),
+      "force-path-style": true,
+      "sync-interval": "1s",
+    });
+    expect(text.split("\n").slice(0, 5).join("\n")).toContain("later issue");
+  });
+
+  test("explains every option in a comment above it", () => {
+    const lines = text.split("\n");
+    const bare = lines.flatMap((line, i) => {
+      if (!/^\s*(- )?[a-z-]+:/.test(line)) return [];
+      const previous = lines
+        .slice(0, i)
+        .reverse()
+        .find((l) => l.trim() !== "");
+      return previous?.trim().startsWith("#") ? [] : [line.trim()];
+    });
+    expect(bare).toEqual([]);
+  });
+});
