@@ -102,6 +102,11 @@ export function forbidden(detail: string): AppError {
   return new AppError(403, "forbidden-operation", "Forbidden operation", detail);
 }
 
+/** Shlink's problem for a key that may not rename or delete tags; its clients recognise the type. */
+export function forbiddenTagOperation(detail: string): AppError {
+  return new AppError(403, "forbidden-tag-operation", "Forbidden tag operation", detail);
+}
+
 export function unavailable(detail: string, retryAfterSeconds: number): AppError {
   return new AppError(503, "service-unavailable", "Service unavailable", detail, {}, { "Retry-After": String(retryAfterSeconds) });
 }

@@ -1,11 +1,12 @@
 /** Shlink's list conventions: `page`, `itemsPerPage` (-1 = all), `tags[]`, `orderBy=field-DIR`, date bounds. */
 import { type InvalidElement, invalidData } from "../errors";
-import { parseIsoDate } from "../lib/iso-date";
 import type { ListFilter, OrderField } from "../storage/short-url-store";
-import { normalizeDomain } from "./short-url-input";
+import { normalizeDomain, parseDate } from "./short-url-input";
 
 export const DEFAULT_ITEMS_PER_PAGE = 10;
 export const MAX_ITEMS_PER_PAGE = 1000;
+/** Keeps (page - 1) * itemsPerPage a safe integer, so the offset reaches SQLite as an integer. */
+export const MAX_PAGE = 1_000_000_000;
 
 export interface Paging {
   page: number;
@@ -38,8 +39,9 @@ export function parsePaging(params: URLSearchParams, problems: InvalidElement[])
   let itemsPerPage = DEFAULT_ITEMS_PER_PAGE;
   const rawPage = params.get("page");
   if (rawPage !== null && rawPage !== "") {
-    if (!/^\d+$/.test(rawPage) || Number(rawPage) < 1) problems.push({ field: "page", reason: "must be a whole number of at least 1" });
-    else page = Number(rawPage);
+    if (!/^\d+$/.test(rawPage) || Number(rawPage) < 1 || Number(rawPage) > MAX_PAGE) {
+      problems.push({ field: "page", reason: `must be a whole number from 1 to ${MAX_PAGE}` });
+    } else page = Number(rawPage);
   }
   const rawItems = params.get("itemsPerPage");
   if (rawItems !== null && rawItems !== "") {
@@ -52,7 +54,7 @@ export function parsePaging(params: URLSearchParams, problems: InvalidElement[])
 }
 
 function tagsMode(params: URLSearchParams, name: string, problems: InvalidElement[]): "any" | "all" {
-  const mode = params.get(name) ?? "any";
+  const mode = params.get(name) || "any";
   if (mode === "any" || mode === "all") return mode;
   problems.push({ field: name, reason: "must be any or all" });
   return "any";
@@ -65,14 +67,17 @@ export function parseShortUrlListQuery(params: URLSearchParams, defaultDomain: s
   const filter: ListFilter = {};
   const term = params.get("searchTerm");
   if (term) filter.searchTerm = term;
+  // Modes are checked even without tags: a bad value is a client bug worth reporting either way.
+  const mode = tagsMode(params, "tagsMode", problems);
+  const excludeMode = tagsMode(params, "excludeTagsMode", problems);
   const tags = listParam(params, "tags");
-  if (tags.length > 0) filter.tags = { names: tags, mode: tagsMode(params, "tagsMode", problems) };
+  if (tags.length > 0) filter.tags = { names: tags, mode };
   const excludeTags = listParam(params, "excludeTags");
-  if (excludeTags.length > 0) filter.excludeTags = { names: excludeTags, mode: tagsMode(params, "excludeTagsMode", problems) };
+  if (excludeTags.length > 0) filter.excludeTags = { names: excludeTags, mode: excludeMode };
   for (const field of ["startDate", "endDate"] as const) {
     const raw = params.get(field);
     if (raw === null || raw === "") continue;
-    const ms = parseIsoDate(raw);
+    const ms = parseDate(raw);
     if (ms === null) problems.push({ field, reason: "must be an ISO 8601 date" });
     else filter[field] = ms;
   }
@@ -90,10 +95,10 @@ export function parseShortUrlListQuery(params: URLSearchParams, defaultDomain: s
   let order: ShortUrlListQuery["order"] = { field: "dateCreated", dir: "DESC" };
   const orderBy = params.get("orderBy");
   if (orderBy !== null && orderBy !== "") {
-    const [field, dir = "ASC"] = orderBy.split("-");
-    if (!ORDER_FIELDS.has(field as OrderField) || (dir !== "ASC" && dir !== "DESC")) {
+    const [, field = "", dir = "ASC"] = /^([A-Za-z]+)(?:-(ASC|DESC))?$/.exec(orderBy) ?? [];
+    if (!ORDER_FIELDS.has(field as OrderField)) {
       problems.push({ field: "orderBy", reason: `must be one of ${[...ORDER_FIELDS].join(", ")}, optionally followed by -ASC or -DESC` });
-    } else order = { field: field as OrderField, dir };
+    } else order = { field: field as OrderField, dir: dir as "ASC" | "DESC" };
   }
   if (problems.length > 0) throw invalidData(problems);
   return { ...paging, filter, order };

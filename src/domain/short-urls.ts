@@ -151,7 +151,8 @@ export class ShortUrlService {
     const limit = all ? -1 : query.itemsPerPage;
     const offset = all ? 0 : (query.page - 1) * query.itemsPerPage;
     const { rows, total } = this.deps.shortUrls.list(query.filter, query.order, limit, offset);
-    return { items: this.#hydrate(rows), page: all ? 1 : query.page, itemsPerPage: all ? total : query.itemsPerPage, total };
+    // As Shlink: "all items" reports the total as the page size, and at least 1 so the page count stays 1.
+    return { items: this.#hydrate(rows), page: all ? 1 : query.page, itemsPerPage: all ? Math.max(1, total) : query.itemsPerPage, total };
   }
 
   /** Crawlable codes of a domain, for robots.txt. */

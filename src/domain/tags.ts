@@ -1,5 +1,5 @@
 /** Tag management: list, stats, rename, delete. Tags never change where a code redirects, so no cache work. */
-import { forbidden, tagConflict, tagNotFound } from "../errors";
+import { forbiddenTagOperation, tagConflict, tagNotFound } from "../errors";
 import type { GroupCommit } from "../storage/group-commit";
 import type { TagStatsRow, TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
@@ -12,8 +12,8 @@ export class TagService {
     private readonly guardWrites: () => void = () => {},
   ) {}
 
-  #assertCanWrite(key: ApiKey): void {
-    if (key.role === "read-only") throw forbidden("This API key is read-only.");
+  #assertCanWrite(key: ApiKey, operation: "rename" | "delete"): void {
+    if (key.role === "read-only") throw forbiddenTagOperation(`You are not allowed to ${operation} tags`);
     this.guardWrites();
   }
 
@@ -27,7 +27,7 @@ export class TagService {
   }
 
   async rename(oldName: string, newName: string, key: ApiKey): Promise<void> {
-    this.#assertCanWrite(key);
+    this.#assertCanWrite(key, "rename");
     await this.writes.run(() => {
       if (!this.store.exists(oldName)) throw tagNotFound(oldName);
       if (oldName === newName) return;
@@ -37,7 +37,7 @@ export class TagService {
   }
 
   async delete(names: readonly string[], key: ApiKey): Promise<void> {
-    this.#assertCanWrite(key);
+    this.#assertCanWrite(key, "delete");
     await this.writes.run(() => {
       for (const name of names) this.store.delete(name);
     });

@@ -7,6 +7,7 @@ import { AppError, malformedBody, notFound } from "../../errors";
 import type { HttpDeps } from "../deps";
 import { readJsonBody } from "../json-body";
 import { errorResponse, problemResponse } from "../problem";
+import { requireApiKey } from "./auth";
 import { domainRoutes } from "./domain-routes";
 import { healthRoutes } from "./health-routes";
 import { shortUrlRoutes } from "./short-url-routes";
@@ -14,7 +15,11 @@ import { tagRoutes } from "./tag-routes";
 
 export function createRestApp(ctx: HttpDeps) {
   return new Elysia({ name: "rest" })
-    .onParse(({ request }) => readJsonBody(request, ctx.config.maxBodyBytes))
+    .onParse(({ request }) => {
+      // Every route with a body needs a key: authenticate first, so an anonymous client learns nothing from its body.
+      requireApiKey(ctx, request);
+      return readJsonBody(request, ctx.config.maxBodyBytes);
+    })
     .onError(({ code, error, request }) => {
       if (code === "NOT_FOUND") return problemResponse(notFound(`No route for ${request.method} ${new URL(request.url).pathname}.`));
       // Elysia wraps what the body parser throws in a ParseError; the cause is ours.

@@ -6,6 +6,13 @@ import type { HttpDeps } from "../deps";
 import { pageJson, shortUrlJson } from "../short-url-json";
 import { requireApiKey, searchParams } from "./auth";
 
+/** The short code in the path. Elysia yields null when its percent-encoding is broken: use the segment as sent. */
+function shortCodeOf(params: { shortCode: string }, request: Request): string {
+  if (typeof params.shortCode === "string") return params.shortCode;
+  const path = new URL(request.url).pathname;
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
 export function shortUrlRoutes(ctx: HttpDeps) {
   const json = (s: Parameters<typeof shortUrlJson>[0]) => shortUrlJson(s, ctx.config.baseUrl);
   return new Elysia({ name: "short-urls" })
@@ -20,16 +27,16 @@ export function shortUrlRoutes(ctx: HttpDeps) {
     })
     .get("/rest/v3/short-urls/:shortCode", ({ request, params }) => {
       requireApiKey(ctx, request);
-      return Response.json(json(ctx.shortUrls.get(params.shortCode, searchParams(request).get("domain"))));
+      return Response.json(json(ctx.shortUrls.get(shortCodeOf(params, request), searchParams(request).get("domain"))));
     })
     .patch("/rest/v3/short-urls/:shortCode", async ({ request, params, body }) => {
       const key = requireApiKey(ctx, request);
-      const edited = await ctx.shortUrls.edit(params.shortCode, searchParams(request).get("domain"), parseEditInput(body), key);
+      const edited = await ctx.shortUrls.edit(shortCodeOf(params, request), searchParams(request).get("domain"), parseEditInput(body), key);
       return Response.json(json(edited));
     })
     .delete("/rest/v3/short-urls/:shortCode", async ({ request, params }) => {
       const key = requireApiKey(ctx, request);
-      await ctx.shortUrls.delete(params.shortCode, searchParams(request).get("domain"), key);
+      await ctx.shortUrls.delete(shortCodeOf(params, request), searchParams(request).get("domain"), key);
       return new Response(null, { status: 204 });
     });
 }

@@ -20,7 +20,7 @@ function page<T>(items: T[], params: URLSearchParams) {
     data: slice,
     pagination: paginationJson({
       page: all ? 1 : paging.page,
-      itemsPerPage: all ? items.length : paging.itemsPerPage,
+      itemsPerPage: all ? Math.max(1, items.length) : paging.itemsPerPage,
       total: items.length,
       items: slice,
     }),
@@ -58,7 +58,7 @@ export function tagRoutes(ctx: HttpDeps) {
       const key = requireApiKey(ctx, request);
       const params = searchParams(request);
       const names = [...params.getAll("tags[]"), ...params.getAll("tags")];
-      if (names.length === 0) throw invalidData([{ field: "tags", reason: "name at least one tag with tags[]=" }]);
+      // As Shlink: no tags named means nothing to delete, not an error.
       await ctx.tags.delete(names, key);
       return new Response(null, { status: 204 });
     });
