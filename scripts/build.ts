@@ -3,6 +3,7 @@
  * directory, and plain --minify is avoided because it renames functions (span names); whitespace and syntax
  * minification are safe.
  */
+import { renameSync } from "node:fs";
 import { $ } from "bun";
 import pkg from "../package.json";
 
@@ -10,13 +11,17 @@ const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text())
 const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() !== "";
 const stamp = dirty ? `${commit}-dirty` : commit;
 
-const result = await $`${process.execPath} build src/main.ts --compile --outfile dist/shortener \
+// Build beside the target and rename over it, so a running binary (a test's server) is never overwritten in place.
+const partial = `dist/shortener.partial-${process.pid}`;
+const result = await $`${process.execPath} build src/main.ts --compile --outfile ${partial} \
   --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
-  --minify-whitespace --minify-syntax --sourcemap=inline \
+  --minify-whitespace --minify-syntax \
   --define __SHORTENER_VERSION__=${JSON.stringify(pkg.version)} \
   --define __SHORTENER_COMMIT__=${JSON.stringify(stamp)}`.nothrow();
 if (result.exitCode !== 0) {
+  await $`rm -f ${partial}`.nothrow();
   console.error("build failed");
   process.exit(result.exitCode);
 }
+renameSync(partial, "dist/shortener");
 console.log(`built dist/shortener ${pkg.version} (${stamp})`);

@@ -1,11 +1,25 @@
 /**
- * Entry point: `shortener <command> [flags]`. Exit codes: 0 ok; 1 failure or bad setting (systemd must not
- * restart into the same bad config); 2 misuse of the command line.
+ * Entry point: `shortener <command> [flags]`. Exit codes: 0 ok; 1 a bad setting (systemd must not restart into
+ * the same bad config: the unit has RestartPreventExitStatus=1); 2 misuse of the command line; 70 any other
+ * failure (a port still held by the old process, a database that will not open, a crash), which systemd may
+ * retry.
  */
 import { COMMANDS } from "./cli/commands";
 import { SETTINGS } from "./config";
 import { SettingError, UsageError } from "./errors";
 import { parseArgs } from "./lib/args";
+
+const EXIT_SETTING = 1;
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 70;
+
+// A crash outside a command's own error handling must not look like a bad setting (exit 1 is never restarted).
+for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+  process.on(event, (error: unknown) => {
+    process.stderr.write(`shortener: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(EXIT_FAILURE);
+  });
+}
 
 function help(): string {
   const commands = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join("\n");
@@ -17,12 +31,12 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     process.stdout.write(help());
-    return name === undefined ? 2 : 0;
+    return name === undefined ? EXIT_USAGE : 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (command === undefined) {
     process.stderr.write(`shortener: unknown command "${name}". Try: shortener help\n`);
-    return 2;
+    return EXIT_USAGE;
   }
   const args = parseArgs(rest, new Set(command.booleans ?? []));
   try {
@@ -30,14 +44,14 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof SettingError) {
       process.stderr.write(`shortener: ${error.message}\n`);
-      return 1;
+      return EXIT_SETTING;
     }
     if (error instanceof UsageError) {
       process.stderr.write(`shortener ${command.name}: ${error.message}\nusage: ${command.usage}\n`);
-      return 2;
+      return EXIT_USAGE;
     }
     process.stderr.write(`shortener ${command.name}: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 1;
+    return EXIT_FAILURE;
   }
 }
 

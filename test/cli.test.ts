@@ -38,7 +38,7 @@ describe("settings", () => {
     expect(result.stderr).toContain(`invalid setting ${name}:`);
   });
 
-  test("a port already in use exits 1 and names --listen", async () => {
+  test("a port already in use exits 70 (restartable, unlike a bad setting) and names --listen", async () => {
     await using server = await startServer();
     const result = await runCli([
       "serve",
@@ -49,7 +49,7 @@ describe("settings", () => {
       "--ops-listen",
       `127.0.0.1:${freePort()}`,
     ]);
-    expect(result.exitCode).toBe(1);
+    expect(result.exitCode).toBe(70);
     expect(result.stderr).toContain(`cannot listen on 127.0.0.1:${server.port} (--listen): address already in use`);
   });
 

@@ -48,7 +48,7 @@ export const serve: Command = {
     const shutdown = async (signal: string) => {
       if (stopping) {
         log.warn("forced_exit", { signal });
-        process.exit(1);
+        process.exit(70);
       }
       stopping = true;
       log.info("stopping", { signal });
