@@ -43,7 +43,8 @@ export class ApiKeyService {
     if (expiresAt !== null && expiresAt <= now) throw new UsageError("--expires must be in the future");
     const secret = KEY_PREFIX + randomString(KEY_RANDOM_CHARS);
     const id = this.store.insert({ name, key_hash: hashKey(secret), role, created_at: now, expires_at: expiresAt });
-    if (id === null) throw new UsageError(`a key named "${name}" already exists; names are never reused, even after revoking: pick another name`);
+    if (id === null)
+      throw new UsageError(`a key named "${name}" already exists; names are never reused, even after revoking: pick another name`);
     return secret;
   }
 

@@ -1,7 +1,8 @@
 /** Shlink's list conventions: `page`, `itemsPerPage` (-1 = all), `tags[]`, `orderBy=field-DIR`, date bounds. */
 import { type InvalidElement, invalidData } from "../errors";
+import { parseIsoDate } from "../lib/iso-date";
 import type { ListFilter, OrderField } from "../storage/short-url-store";
-import { normalizeDomain, parseDate } from "./short-url-input";
+import { normalizeDomain } from "./short-url-input";
 
 export const DEFAULT_ITEMS_PER_PAGE = 10;
 export const MAX_ITEMS_PER_PAGE = 1000;
@@ -77,7 +78,7 @@ export function parseShortUrlListQuery(params: URLSearchParams, defaultDomain: s
   for (const field of ["startDate", "endDate"] as const) {
     const raw = params.get(field);
     if (raw === null || raw === "") continue;
-    const ms = parseDate(raw);
+    const ms = parseIsoDate(raw);
     if (ms === null) problems.push({ field, reason: "must be an ISO 8601 date" });
     else filter[field] = ms;
   }

@@ -55,19 +55,6 @@ function asObject(body: unknown): Body {
 
 const HOST = /^(?=.{1,253}(?::\d{1,5})?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::\d{1,5})?$/;
 
-/**
- * An ISO 8601 date or date-time in epoch milliseconds, or null when malformed or naming a day that does not
- * exist: Date.parse rolls 2030-02-30 over to March 2nd, which would store a date the client never sent.
- */
-export function parseDate(text: string): number | null {
-  const ms = parseIsoDate(text);
-  if (ms === null) return null;
-  const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
-  return day <= daysInMonth ? ms : null;
-}
-
 /** Normalizes a domain name (host[:port]); null when malformed. */
 export function normalizeDomain(raw: string): string | null {
   const domain = raw.trim().toLowerCase();
@@ -112,9 +99,9 @@ function readMeta(body: Body, c: Collector, out: ShortUrlMeta, allowNull: boolea
     if (!(field in body)) continue;
     const value = body[field];
     if (value === null) out[field] = null;
-    else if (typeof value !== "string" || parseDate(value) === null)
+    else if (typeof value !== "string" || parseIsoDate(value) === null)
       c.add(field, "must be an ISO 8601 date, e.g. 2026-11-22T10:15:00+00:00");
-    else out[field] = parseDate(value);
+    else out[field] = parseIsoDate(value);
   }
   if ("maxVisits" in body) {
     const max = body.maxVisits;

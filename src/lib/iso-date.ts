@@ -5,9 +5,16 @@ export function formatIsoDate(ms: number): string {
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
-/** Parses an ISO 8601 date or date-time (as Shlink accepts) into epoch milliseconds; null if malformed. */
+/**
+ * Parses an ISO 8601 date or date-time (as Shlink accepts) into epoch milliseconds; null if malformed or if the
+ * day does not exist (Date.parse would quietly turn 2030-02-30 into March 2nd).
+ */
 export function parseIsoDate(text: string): number | null {
   if (!ISO_DATE.test(text)) return null;
   const ms = Date.parse(text);
-  return Number.isNaN(ms) ? null : ms;
+  if (Number.isNaN(ms)) return null;
+  const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
+  return day <= daysInMonth ? ms : null;
 }

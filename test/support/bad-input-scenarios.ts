@@ -152,6 +152,14 @@ export const SCENARIOS: Scenario[] = [
     status: 413,
     type: "payload-too-large",
   },
+  {
+    name: "create: a 3 MiB body, past any buffer the HTTP server keeps, with Content-Length",
+    method: "POST",
+    path: SHORT_URLS,
+    body: json({ longUrl: "https://example.com/", title: "x".repeat(3 * 1024 * 1024) }),
+    status: 413,
+    type: "payload-too-large",
+  },
   // List queries.
   badList("page=0", "page=0", "page"),
   badList("page=-1", "page=-1", "page"),
