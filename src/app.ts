@@ -22,8 +22,17 @@ export interface AppContext extends HttpDeps, AsyncDisposable {
   visits: VisitBuffer;
 }
 
-export function createApp(config: Readonly<Config>): AppContext {
-  const db = openDatabase(config.databasePath);
+export interface CreateAppOptions {
+  /**
+   * Bring the database up to date: create it when missing, switch it to WAL, apply pending migrations (default
+   * true, as `serve` needs). `check` passes false to inspect the database as found, without changing it.
+   */
+  migrate?: boolean;
+}
+
+export function createApp(config: Readonly<Config>, options: CreateAppOptions = {}): AppContext {
+  const migrate = options.migrate ?? true;
+  const db = openDatabase(config.databasePath, { create: migrate, migrate });
   const shortUrlStore = new ShortUrlStore(db);
   const tagStore = new TagStore(db);
   const writes = new GroupCommit(db);

@@ -13,6 +13,7 @@ describe("loadConfig", () => {
     expect(config.defaultDomain).toBe("localhost:8080");
     expect(config.redirectMaxAge).toBe(30);
     expect(config.shortCodeLength).toBe(7);
+    expect(config.minDiskFreeBytes).toBe(512 * 2 ** 20);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -33,6 +34,7 @@ describe("loadConfig", () => {
     [{ "short-code-length": "2" }, {}, "--short-code-length"],
     [{ role: "leader" }, {}, "--role"],
     [{ "visit-flush-interval": "5s" }, {}, "--visit-flush-interval"],
+    [{}, { SHORTENER_MIN_DISK_FREE: "lots" }, "SHORTENER_MIN_DISK_FREE"],
   ])("rejects a bad value with an error naming the setting (%p %p)", (f, env, name) => {
     expect(() => loadConfig(flags(f as Record<string, string>), env)).toThrow(`invalid setting ${name}:`);
   });

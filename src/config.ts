@@ -5,6 +5,7 @@
 import { resolve } from "node:path";
 import { SettingError } from "./errors";
 import { parseDuration } from "./lib/duration";
+import { parseSize } from "./lib/size";
 
 export interface HostPort {
   hostname: string;
@@ -19,6 +20,8 @@ export interface Config {
   opsListen: HostPort;
   dataDir: string;
   databasePath: string;
+  /** `check` fails when the data dir's filesystem has less free space than this, in bytes. */
+  minDiskFreeBytes: number;
   /** Public base URL without a trailing slash; its host is the default domain. */
   baseUrl: string;
   defaultDomain: string;
@@ -78,6 +81,12 @@ function duration(minMs: number, maxMs: number) {
   };
 }
 
+function size(raw: string, name: string): number {
+  const bytes = parseSize(raw);
+  if (bytes === null) throw new SettingError(name, `"${raw}" is not a size (e.g. 512MiB, 1GiB, 100MB or a number of bytes)`);
+  return bytes;
+}
+
 function path(raw: string, name: string): string {
   if (raw.trim() === "") throw new SettingError(name, "must not be empty");
   return resolve(raw);
@@ -118,6 +127,14 @@ export const SETTINGS = [
     fallback: "./data",
     help: "directory holding shortener.db",
     parse: path,
+  }),
+  setting({
+    key: "minDiskFreeBytes",
+    flag: "min-disk-free",
+    env: "SHORTENER_MIN_DISK_FREE",
+    fallback: "512MiB",
+    help: "check fails below this much free space on the data dir's filesystem",
+    parse: size,
   }),
   setting({
     key: "baseUrl",

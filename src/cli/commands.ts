@@ -3,6 +3,7 @@
 import type { Command } from "../commands/command";
 import { serve } from "../commands/serve";
 import { version } from "../commands/version";
+import { check } from "../ops/check";
 import { keys } from "../ops/keys";
 
-export const COMMANDS: readonly Command[] = [serve, keys, version];
+export const COMMANDS: readonly Command[] = [serve, keys, check, version];

@@ -9,22 +9,32 @@ import { runMigrations } from "./migrations";
 
 export interface OpenOptions {
   readonly?: boolean;
-  /** Apply pending migrations (the primary does; `check` only inspects). */
+  /** Create the file (and its directory) when missing (default true; `check` reports a missing database instead). */
+  create?: boolean;
+  /**
+   * Bring the file up to date: switch it to WAL and apply pending migrations (default true). `check` passes false
+   * so that it inspects the file as found and reports what is out of date instead of fixing it.
+   */
   migrate?: boolean;
 }
 
-/** Opens (creating if needed) the database at `path` in WAL mode with synchronous=FULL and busy_timeout=5000. */
+/**
+ * Opens the database at `path` (creating it if needed) in WAL mode, migrated, with synchronous=FULL and
+ * busy_timeout=5000 on this connection.
+ */
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   const readonly = options.readonly ?? false;
-  if (!readonly) mkdirSync(dirname(path), { recursive: true });
+  const create = !readonly && (options.create ?? true);
+  const migrate = !readonly && (options.migrate ?? true);
+  if (create) mkdirSync(dirname(path), { recursive: true });
   const db = readonly
     ? new Database(path, { readonly: true, strict: true })
-    : new Database(path, { create: true, readwrite: true, strict: true });
+    : new Database(path, { create, readwrite: true, strict: true });
   db.exec("PRAGMA busy_timeout = 5000");
-  if (!readonly) db.exec("PRAGMA journal_mode = WAL");
+  if (migrate) db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA foreign_keys = ON");
-  if (!readonly && (options.migrate ?? true)) runMigrations(db, path);
+  if (migrate) runMigrations(db, path);
   return db;
 }
 

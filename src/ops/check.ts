@@ -1,0 +1,94 @@
+/**
+ * `shortener check`: builds the app the way `serve` does, without listening and without changing the database
+ * (like Caddy's `validate`), and checks what a node needs to run. Exit 0 only if every check passes, else 1.
+ *
+ * 1. Settings load (a bad one is the failed `settings` check).
+ * 2. `createApp` opens the database as found: not created, not switched to WAL, not migrated.
+ * 3. The database, data dir, disk, SQLite and ops-port checks run in order; each failure carries a hint.
+ * 4. The app is disposed (the database closed) before the report is printed.
+ */
+import { existsSync } from "node:fs";
+import { type AppContext, createApp } from "../app";
+import type { Command } from "../commands/command";
+import { type Config, loadConfig } from "../config";
+import { SettingError } from "../errors";
+import { sqliteVersionString } from "../version";
+import { type Check, type CheckResult, fail, pass, runCheck } from "./checks/check-result";
+import { databaseChecks } from "./checks/database-checks";
+import { dataDirWritableCheck, diskFreeCheck } from "./checks/filesystem-checks";
+import { opsPortCheck } from "./checks/ops-port-check";
+import { sqliteVersionCheck } from "./checks/sqlite-version";
+
+function openFailure(config: Readonly<Config>, error: unknown): CheckResult {
+  if (!existsSync(config.databasePath)) {
+    return fail(
+      "database.open",
+      `no database at ${config.databasePath}`,
+      "start `shortener serve` once (it creates the database), or check --data-dir",
+    );
+  }
+  const code = (error as { code?: string }).code ?? "";
+  const hint = /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(code)
+    ? `the service user must be able to read and write the file and create files beside it (chown -R shortener: ${config.dataDir})`
+    : "is it a shortener database? If it is damaged, keep a copy and restore it from the replica or a backup";
+  return fail("database.open", `cannot open ${config.databasePath}: ${error instanceof Error ? error.message : String(error)}`, hint);
+}
+
+async function runChecks(config: Readonly<Config>): Promise<CheckResult[]> {
+  const results: CheckResult[] = [pass("settings", "valid")];
+  let app: AppContext | undefined;
+  try {
+    app = createApp(config, { migrate: false });
+    results.push(pass("database.open", config.databasePath));
+  } catch (error) {
+    // The other database checks need an open database; the failure above names the cause.
+    results.push(openFailure(config, error));
+  }
+  const checks: Check[] = [
+    ...(app === undefined ? [] : databaseChecks(app.db)),
+    dataDirWritableCheck(config.dataDir),
+    diskFreeCheck(config.dataDir, config.minDiskFreeBytes),
+    sqliteVersionCheck(sqliteVersionString()),
+    opsPortCheck(config.opsListen),
+  ];
+  try {
+    for (const check of checks) results.push(await runCheck(check));
+  } finally {
+    await app?.[Symbol.asyncDispose]();
+  }
+  return results;
+}
+
+function report(results: readonly CheckResult[], json: boolean): number {
+  const ok = results.every((r) => r.ok);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ ok, checks: results })}\n`);
+  } else {
+    const width = Math.max(...results.map((r) => r.name.length));
+    for (const r of results) {
+      const hint = r.hint === undefined ? "" : `  (hint: ${r.hint})`;
+      process.stdout.write(`${r.ok ? "ok  " : "FAIL"} ${r.name.padEnd(width)}  ${r.detail}${hint}\n`);
+    }
+    const failed = results.filter((r) => !r.ok).length;
+    process.stdout.write(failed === 0 ? `all ${results.length} checks passed\n` : `${failed} of ${results.length} checks failed\n`);
+  }
+  return ok ? 0 : 1;
+}
+
+export const check: Command = {
+  name: "check",
+  usage: "shortener check [--json] [--data-dir DIR] [--ops-listen HOST:PORT] [--min-disk-free SIZE]",
+  summary: "self-check without listening: settings, database, data dir, disk, SQLite, ops port; exit 0 only if all pass",
+  booleans: ["json"],
+  async run(args) {
+    const json = args.flags.has("json");
+    let config: Readonly<Config>;
+    try {
+      config = loadConfig(args.flags, process.env);
+    } catch (error) {
+      if (!(error instanceof SettingError)) throw error;
+      return report([fail("settings", error.message, "fix the setting it names; `shortener help` lists them all")], json);
+    }
+    return report(await runChecks(config), json);
+  },
+};
