@@ -16,6 +16,9 @@ import { openDatabase } from "./storage/database";
 import { GroupCommit } from "./storage/group-commit";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
+import { Metrics } from "./telemetry/metrics";
+import { diskFreeBytes, establishedConnections, fileSize } from "./telemetry/system-stats";
+import { COMMIT, VERSION } from "./version";
 
 export interface AppContext extends HttpDeps, AsyncDisposable {
   db: Database;
@@ -58,28 +61,43 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     guardWrites,
   });
   const ping = db.query("SELECT 1");
+  const lifecycle = { draining: false };
+  const databaseUsable = () => {
+    try {
+      ping.get();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const metrics = new Metrics({ version: VERSION, commit: COMMIT, bun: Bun.version });
+  metrics.attach({
+    cache: () => resolver.stats(),
+    visitBufferDepth: () => visits.depth,
+    ready: () => !lifecycle.draining && databaseUsable(),
+    draining: () => lifecycle.draining,
+    openConnections: () => establishedConnections(config.listen.port),
+    diskFreeBytes: () => diskFreeBytes(config.dataDir),
+    databaseSizeBytes: () => fileSize(config.databasePath),
+    walSizeBytes: () => fileSize(`${config.databasePath}-wal`),
+  });
   let closed = false;
   return {
     config,
     db,
-    lifecycle: { draining: false },
+    lifecycle,
+    metrics,
     resolver,
     visits,
     shortUrls,
     tags: new TagService(tagStore, writes, guardWrites),
     apiKeys: new ApiKeyService(new ApiKeyStore(db)),
     customDomains,
-    databaseUsable() {
-      try {
-        ping.get();
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    databaseUsable,
     async [Symbol.asyncDispose]() {
       if (closed) return;
       closed = true;
+      metrics.stop();
       visits.flush();
       db.close();
     },

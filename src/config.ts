@@ -4,6 +4,7 @@
  */
 import { resolve } from "node:path";
 import { SettingError } from "./errors";
+import { type Cidr, parseCidr } from "./lib/cidr";
 import { parseDuration } from "./lib/duration";
 import { parseSize } from "./lib/size";
 
@@ -36,6 +37,10 @@ export interface Config {
   maxBodyBytes: number;
   /** How long in-flight requests may take to finish on shutdown. */
   shutdownTimeoutMs: number;
+  /** How long a draining node keeps serving after readiness fails, so a proxy can move traffic away. */
+  drainGraceMs: number;
+  /** Proxies whose X-Forwarded-For is believed for the client IP. */
+  trustedProxies: readonly Cidr[];
 }
 
 export type RedirectStatus = 301 | 302 | 307 | 308;
@@ -214,6 +219,31 @@ export const SETTINGS = [
     fallback: "65536",
     help: "largest accepted request body",
     parse: integer(1024, 16_777_216),
+  }),
+  setting({
+    key: "drainGraceMs",
+    flag: "drain-grace",
+    env: "SHORTENER_DRAIN_GRACE",
+    fallback: "5s",
+    help: "how long a draining node keeps serving after /readyz fails",
+    parse: duration(0, 600_000),
+  }),
+  setting({
+    key: "trustedProxies",
+    flag: "trusted-proxies",
+    env: "SHORTENER_TRUSTED_PROXIES",
+    fallback: "",
+    help: "comma-separated CIDRs whose X-Forwarded-For gives the client IP",
+    parse: (raw, name) =>
+      raw
+        .split(",")
+        .map((part) => part.trim())
+        .filter((part) => part !== "")
+        .map((part) => {
+          const cidr = parseCidr(part);
+          if (cidr === null) throw new SettingError(name, `"${part}" is not an IP address or CIDR range`);
+          return cidr;
+        }),
   }),
   setting({
     key: "shutdownTimeoutMs",

@@ -92,6 +92,6 @@ test("SIGTERM under load finishes in-flight requests, loses no counted visit and
   db.close();
   expect(counted.n).toBe(served.length);
   expect(inflight?.url).toBe("https://example.com/in-flight");
-  expect(server.stdout).toContain('"event":"stopped"');
+  expect(server.stdout.includes('"event":"drained"')).toBe(true);
   await server[Symbol.asyncDispose]();
 });

@@ -4,6 +4,7 @@ import type { Command } from "../commands/command";
 import { serve } from "../commands/serve";
 import { version } from "../commands/version";
 import { check } from "../ops/check";
+import { drain } from "../ops/drain";
 import { keys } from "../ops/keys";
 
-export const COMMANDS: readonly Command[] = [serve, keys, check, version];
+export const COMMANDS: readonly Command[] = [serve, keys, check, drain, version];

@@ -1,78 +1,91 @@
 import { createApp } from "../app";
 import { loadConfig } from "../config";
+import { startOpsServer } from "../http/ops-server";
 import { startPublicServer } from "../http/public-server";
-import { describeError, log } from "../telemetry/logger";
+import { describeError, flushLogs, log } from "../telemetry/logger";
 import { VERSION } from "../version";
 import type { Command } from "./command";
+import { createDrain } from "./drain-sequence";
 
-function listenError(error: unknown, setting: string, address: string): Error {
+function listenError(error: unknown, setting: string, address: { hostname: string; port: number }): Error {
   const code = (error as { code?: string }).code;
   const why = code === "EADDRINUSE" ? "address already in use" : error instanceof Error ? error.message : String(error);
-  return new Error(`cannot listen on ${address} (${setting}): ${why}`);
+  return new Error(`cannot listen on ${address.hostname}:${address.port} (${setting}): ${why}`);
 }
 
 export const serve: Command = {
   name: "serve",
-  usage: "shortener serve [--role primary|standby] [--listen HOST:PORT] [--data-dir DIR] [--base-url URL]",
+  usage: "shortener serve [--role primary|standby] [--listen HOST:PORT] [--ops-listen HOST:PORT] [--data-dir DIR] [--base-url URL]",
   summary: "run the server",
   async run(args) {
+    const startedAt = Date.now();
     const config = loadConfig(args.flags, process.env);
     const ctx = createApp(config);
-    let server: ReturnType<typeof startPublicServer>;
+    let publicServer: ReturnType<typeof startPublicServer>;
     try {
-      server = startPublicServer(ctx);
+      publicServer = startPublicServer(ctx);
     } catch (error) {
       await ctx[Symbol.asyncDispose]();
-      throw listenError(error, "--listen", `${config.listen.hostname}:${config.listen.port}`);
+      throw listenError(error, "--listen", config.listen);
     }
     const flushTimer = setInterval(() => {
+      const started = performance.now();
       try {
-        ctx.visits.flush();
+        if (ctx.visits.flush() > 0) ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);
       } catch (error) {
+        ctx.metrics.recordVisitFlushFailure();
         log.error("visit_flush_failed", { depth: ctx.visits.depth, ...describeError(error) });
       }
     }, config.visitFlushMs);
+    const drain = createDrain(ctx, publicServer, () => clearInterval(flushTimer));
+    let opsServer: ReturnType<typeof startOpsServer>;
+    try {
+      opsServer = startOpsServer(ctx, { drain: (reason) => drain.start(reason), startedAt });
+    } catch (error) {
+      clearInterval(flushTimer);
+      await publicServer.stop(true);
+      await ctx[Symbol.asyncDispose]();
+      throw listenError(error, "--ops-listen", config.opsListen);
+    }
 
     log.info("started", {
       version: VERSION,
       role: config.role,
-      listen: `${server.hostname}:${server.port}`,
+      listen: `${publicServer.hostname}:${publicServer.port}`,
+      ops_listen: `${opsServer.hostname}:${opsServer.port}`,
       database: config.databasePath,
     });
     if (ctx.apiKeys.activeCount() === 0) {
       log.warn("no_api_keys", { hint: `create one with: shortener keys create --name admin --data-dir ${config.dataDir}` });
     }
 
-    const stopped = Promise.withResolvers<number>();
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) {
+    const exit = Promise.withResolvers<number>();
+    let signals = 0;
+    const onSignal = (signal: string) => {
+      signals++;
+      if (signals > 1) {
         log.warn("forced_exit", { signal });
+        flushLogs();
         process.exit(70);
       }
-      stopping = true;
-      log.info("stopping", { signal });
-      // 1. Not ready any more. 2. Stop accepting; let in-flight requests finish (bounded).
-      // 3. Flush buffered visits. 4. Close the database.
-      ctx.lifecycle.draining = true;
-      let timer: Timer | undefined;
-      const deadline = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), config.shutdownTimeoutMs);
-      });
-      const timedOut = await Promise.race([server.stop(false).then(() => false), deadline]);
-      clearTimeout(timer);
-      if (timedOut) {
-        log.warn("shutdown_timeout", { timeout_ms: config.shutdownTimeoutMs });
-        await server.stop(true);
-      }
-      clearInterval(flushTimer);
-      const flushed = ctx.visits.depth;
-      await ctx[Symbol.asyncDispose]();
-      log.info("stopped", { visits_flushed: flushed });
-      stopped.resolve(0);
+      void drain.start(signal);
     };
-    process.on("SIGTERM", () => void shutdown("SIGTERM"));
-    process.on("SIGINT", () => void shutdown("SIGINT"));
-    return stopped.promise;
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
+    process.on("SIGINT", () => onSignal("SIGINT"));
+    // However the drain started, the process ends once it is done and the ops listener has answered
+    // (stop(false) waits for the drain request's own response).
+    drain.done.then(
+      async () => {
+        await opsServer.stop(false);
+        exit.resolve(0);
+      },
+      async (error) => {
+        log.error("drain_failed", describeError(error));
+        flushLogs();
+        await opsServer.stop(true);
+        exit.resolve(70);
+      },
+    );
+    return exit.promise;
   },
 };

@@ -20,7 +20,8 @@ export interface CachedLink {
   visits: number;
 }
 
-export type Resolution = { kind: "redirect"; link: CachedLink } | { kind: "not-found" } | { kind: "expired" };
+/** `cached` says whether the LRU answered (a hit) or SQLite did (a miss). */
+export type Resolution = { kind: "redirect"; link: CachedLink; cached: boolean } | { kind: "not-found" } | { kind: "expired" };
 
 /** Cache key: codes never contain '/', so `domain/code` cannot collide with a default-domain code. */
 function cacheKey(domain: string, code: string): string {
@@ -42,6 +43,7 @@ export class LinkResolver {
 
   /** Looks a code up and, when it redirects, counts the visit. `domain` is '' for the default domain. */
   resolveAndCount(domain: string, code: string, bot: boolean, now: number): Resolution {
+    const hitsBefore = this.#hits;
     const link = this.lookup(domain, code);
     if (link === null) return { kind: "not-found" };
     if ((link.validSince !== null && now < link.validSince) || (link.validUntil !== null && now > link.validUntil)) {
@@ -50,7 +52,7 @@ export class LinkResolver {
     if (link.maxVisits !== null && link.visits >= link.maxVisits) return { kind: "expired" };
     link.visits++;
     this.visits.record(link.id, bot, now);
-    return { kind: "redirect", link };
+    return { kind: "redirect", link, cached: this.#hits !== hitsBefore };
   }
 
   lookup(domain: string, code: string): CachedLink | null {

@@ -4,6 +4,7 @@ import type { ApiKeyService } from "../domain/api-keys";
 import type { LinkResolver } from "../domain/link-resolver";
 import type { ShortUrlService } from "../domain/short-urls";
 import type { TagService } from "../domain/tags";
+import type { Metrics } from "../telemetry/metrics";
 
 /** Process state that HTTP and operations share. */
 export interface Lifecycle {
@@ -17,6 +18,7 @@ export interface HttpDeps {
   shortUrls: ShortUrlService;
   tags: TagService;
   apiKeys: ApiKeyService;
+  metrics: Metrics;
   /** Non-default domains that hold links; redirects only read the Host header when this is not empty. */
   customDomains: Set<string>;
   /** True when the database answers a trivial query. */

@@ -9,15 +9,21 @@ const PAGE = `<!doctype html>
 </head><body><h1>This link does not exist</h1><p>The short link you followed is unknown, has expired, or has reached its visit limit.</p></body></html>
 `;
 
+const PAGE_BYTES = String(Buffer.byteLength(PAGE));
+
 function wantsJson(request: Request): boolean {
   const accept = request.headers.get("accept") ?? "";
   return accept.includes("json") && !accept.includes("text/html");
 }
 
 export function notFoundResponse(request: Request, shortCode?: string): Response {
-  if (wantsJson(request)) return problemResponse(shortCode === undefined ? notFound() : shortUrlNotFound(shortCode, null));
+  if (wantsJson(request)) return problemResponse(shortCode === undefined ? notFound() : shortUrlNotFound(shortCode, null), request);
   return new Response(request.method === "HEAD" ? null : PAGE, {
     status: 404,
-    headers: { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" },
+    headers: {
+      "Content-Type": "text/html; charset=utf-8",
+      "Cache-Control": "no-store",
+      "Content-Length": request.method === "HEAD" ? "0" : PAGE_BYTES,
+    },
   });
 }

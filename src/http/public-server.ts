@@ -1,20 +1,29 @@
 /**
  * The public listener's routes, in order of precedence: health, robots.txt, the REST API, then the
- * redirect path. Bun's native router dispatches the redirect path without entering Elysia.
+ * redirect path. Bun's native router dispatches the redirect path without entering Elysia. Every route is
+ * instrumented (request id, metrics, access log).
  */
 import type { Server } from "bun";
 import type { HttpDeps } from "./deps";
+import { type Instrumentation, instrumented, restRouteTemplate } from "./instrument";
+import { jsonResponse } from "./json-response";
 import { notFoundResponse } from "./not-found";
 import { errorResponse } from "./problem";
 import { createRedirectHandler } from "./redirect-handler";
 import { createRestApp } from "./rest/rest-app";
 
-function readiness(ctx: HttpDeps): Response {
+/** Why this node should not get traffic, or [] when it should. */
+export function notReadyReasons(ctx: HttpDeps): string[] {
   const reasons: string[] = [];
   if (ctx.lifecycle.draining) reasons.push("draining");
   if (!ctx.databaseUsable()) reasons.push("database unusable");
+  return reasons;
+}
+
+function readiness(ctx: HttpDeps): Response {
+  const reasons = notReadyReasons(ctx);
   const ready = reasons.length === 0;
-  return Response.json(
+  return jsonResponse(
     { status: ready ? "ready" : "not ready", role: ctx.config.role, reasons },
     { status: ready ? 200 : 503, headers: { "Cache-Control": "no-store" } },
   );
@@ -25,14 +34,17 @@ function robots(ctx: HttpDeps, request: Request): Response {
   const domain = ctx.customDomains.has(host) ? host : "";
   const allows = ctx.shortUrls.crawlableCodes(domain).map((code) => `Allow: /${code}\n`);
   const body = `# Short links marked crawlable are allowed; everything else is not.\n\nUser-agent: *\n${allows.join("")}Disallow: /\n`;
-  return new Response(body, { headers: { "Content-Type": "text/plain; charset=utf-8" } });
+  return new Response(body, {
+    headers: { "Content-Type": "text/plain; charset=utf-8", "Content-Length": String(Buffer.byteLength(body)) },
+  });
 }
 
 /** Starts the public listener. `reusePort: false` so a port clash fails loudly. */
 export function startPublicServer(ctx: HttpDeps): Server<undefined> {
   const rest = createRestApp(ctx);
   const redirect = createRedirectHandler(ctx);
-  const api = (request: Request) => rest.handle(request);
+  const inst: Instrumentation = { metrics: ctx.metrics, trustedProxies: ctx.config.trustedProxies };
+  const redirectRoute = instrumented("/{shortCode}", redirect as (request: Request) => Response, inst);
   return Bun.serve({
     hostname: ctx.config.listen.hostname,
     port: ctx.config.listen.port,
@@ -41,14 +53,18 @@ export function startPublicServer(ctx: HttpDeps): Server<undefined> {
     // Bodies are limited by readJsonBody (a problem+json 413); Bun's own limit would answer a bare 413.
     maxRequestBodySize: 2 ** 40,
     routes: {
-      "/healthz": () => new Response("ok\n", { headers: { "Cache-Control": "no-store" } }),
-      "/readyz": () => readiness(ctx),
-      "/robots.txt": (request) => robots(ctx, request),
-      "/rest/*": api,
-      "/:code": redirect,
-      "/:code/": redirect,
+      "/healthz": instrumented(
+        "/healthz",
+        () => new Response("ok\n", { headers: { "Cache-Control": "no-store", "Content-Length": "3" } }),
+        inst,
+      ),
+      "/readyz": instrumented("/readyz", () => readiness(ctx), inst),
+      "/robots.txt": instrumented("/robots.txt", (request) => robots(ctx, request), inst),
+      "/rest/*": instrumented(restRouteTemplate, (request) => rest.handle(request), inst),
+      "/:code": redirectRoute,
+      "/:code/": redirectRoute,
     },
-    fetch: (request) => notFoundResponse(request),
-    error: (error) => errorResponse(error, { where: "public listener" }),
+    fetch: instrumented("other", (request) => notFoundResponse(request), inst),
+    error: (error) => errorResponse(error, undefined, { where: "public listener" }),
   });
 }

@@ -3,7 +3,7 @@
  * memory and answers. It never writes to the database.
  */
 import { isbot } from "isbot";
-import type { CachedLink } from "../domain/link-resolver";
+import type { Resolution } from "../domain/link-resolver";
 import { methodNotAllowed } from "../errors";
 import type { HttpDeps } from "./deps";
 import { notFoundResponse } from "./not-found";
@@ -38,20 +38,27 @@ export function forwardedLocation(longUrl: string, requestUrl: string): string {
 }
 
 export function createRedirectHandler(ctx: HttpDeps) {
-  const { resolver, config, customDomains } = ctx;
+  const { resolver, config, customDomains, metrics } = ctx;
   const cacheControl = `private, max-age=${config.redirectMaxAge}`;
   const isBot = botDetector();
 
-  const respond = (link: CachedLink, request: Request): Response =>
-    new Response(null, {
+  const respond = (resolution: Resolution & { kind: "redirect" }, request: Request): Response => {
+    const link = resolution.link;
+    metrics.recordRedirect(resolution.cached ? "hit" : "miss");
+    return new Response(null, {
       status: link.status ?? config.redirectStatus,
       headers: { Location: link.forwardQuery ? forwardedLocation(link.longUrl, request.url) : link.longUrl, "Cache-Control": cacheControl },
     });
+  };
+  const refuse = (request: Request, code: string, outcome: "not_found" | "expired"): Response => {
+    metrics.recordRedirect(outcome);
+    return notFoundResponse(request, code);
+  };
 
   return (request: Request & { params: { code: string } }): Response => {
     const method = request.method;
     if (method !== "GET" && method !== "HEAD") {
-      const response = problemResponse(methodNotAllowed(method));
+      const response = problemResponse(methodNotAllowed(method), request);
       response.headers.set("Allow", "GET, HEAD");
       return response;
     }
@@ -62,12 +69,12 @@ export function createRedirectHandler(ctx: HttpDeps) {
       const host = (request.headers.get("host") ?? "").toLowerCase();
       if (customDomains.has(host)) {
         const onDomain = resolver.resolveAndCount(host, code, bot, now);
-        if (onDomain.kind === "redirect") return respond(onDomain.link, request);
-        if (onDomain.kind === "expired") return notFoundResponse(request, code);
+        if (onDomain.kind === "redirect") return respond(onDomain, request);
+        if (onDomain.kind === "expired") return refuse(request, code, "expired");
       }
     }
     const resolution = resolver.resolveAndCount("", code, bot, now);
-    if (resolution.kind === "redirect") return respond(resolution.link, request);
-    return notFoundResponse(request, code);
+    if (resolution.kind === "redirect") return respond(resolution, request);
+    return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found");
   };
 }

@@ -1,10 +1,33 @@
-/** JSON lines on stdout: one object per event, `time`, `level` and `event` first. Never pass secrets. */
+/**
+ * JSON lines on stdout: one object per event, `time`, `level` and `event` first. Never pass secrets.
+ * Lifecycle events are written at once; per-request access lines are buffered and written in batches so the
+ * redirect path never waits on stdout.
+ */
 type Level = "debug" | "info" | "warn" | "error";
 
+const FLUSH_BYTES = 64 * 1024;
+const FLUSH_INTERVAL_MS = 100;
+
+let pending = "";
+let timer: Timer | undefined;
+
+/** Writes buffered access lines now (also called before exit). */
+export function flushLogs(): void {
+  if (timer !== undefined) {
+    clearTimeout(timer);
+    timer = undefined;
+  }
+  if (pending === "") return;
+  const out = pending;
+  pending = "";
+  process.stdout.write(out);
+}
+
 function write(level: Level, event: string, fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ time: new Date().toISOString(), level, event, ...fields });
-  if (level === "error" || level === "warn") process.stderr.write(`${line}\n`);
-  else process.stdout.write(`${line}\n`);
+  const line = `${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`;
+  flushLogs();
+  if (level === "error" || level === "warn") process.stderr.write(line);
+  else process.stdout.write(line);
 }
 
 export const log = {
@@ -12,6 +35,27 @@ export const log = {
   warn: (event: string, fields: Record<string, unknown> = {}) => write("warn", event, fields),
   error: (event: string, fields: Record<string, unknown> = {}) => write("error", event, fields),
 };
+
+/** One answered request. Every string field is either fixed or validated, so only the IP is escaped. */
+export interface AccessEntry {
+  requestId: string;
+  method: string;
+  route: string;
+  status: number;
+  latencyMs: number;
+  bytes: number;
+  clientIp: string | null;
+}
+
+/** Appends an access line to the buffer; it reaches stdout within FLUSH_INTERVAL_MS or FLUSH_BYTES. */
+export function logAccess(e: AccessEntry): void {
+  pending +=
+    `{"time":"${new Date().toISOString()}","level":"info","event":"request","request_id":"${e.requestId}",` +
+    `"method":"${e.method}","route":"${e.route}","status":${e.status},"latency_ms":${e.latencyMs.toFixed(3)},` +
+    `"bytes":${e.bytes},"client_ip":${e.clientIp === null ? "null" : JSON.stringify(e.clientIp)}}\n`;
+  if (pending.length >= FLUSH_BYTES) flushLogs();
+  else if (timer === undefined) timer = setTimeout(flushLogs, FLUSH_INTERVAL_MS);
+}
 
 /** A loggable description of an unknown failure (message and name; stacks stay out of responses). */
 export function describeError(error: unknown): Record<string, unknown> {

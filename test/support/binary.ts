@@ -58,6 +58,8 @@ export async function runCli(args: string[], env: Record<string, string> = {}, t
 
 export interface ServerOptions {
   dataDir?: string;
+  /** --drain-grace for this server (default 50ms). */
+  drainGrace?: string;
   args?: string[];
   env?: Record<string, string>;
 }
@@ -69,6 +71,8 @@ export class TestServer implements AsyncDisposable {
   readonly dataDir: string;
   readonly baseUrl: string;
   apiKey = "";
+  /** Every key created for this server: none may ever appear in its output. */
+  readonly keys: string[] = [];
   proc: Subprocess<"ignore", "pipe", "pipe"> | null = null;
   stdout = "";
   stderr = "";
@@ -93,6 +97,9 @@ export class TestServer implements AsyncDisposable {
       `127.0.0.1:${this.opsPort}`,
       "--base-url",
       this.baseUrl,
+      // A short drain grace keeps stops fast; the drain tests set their own.
+      "--drain-grace",
+      this.options.drainGrace ?? "50ms",
     ];
   }
 
@@ -101,6 +108,7 @@ export class TestServer implements AsyncDisposable {
     const result = await runCli(["keys", "create", "--name", name, "--role", role, "--data-dir", this.dataDir]);
     if (result.exitCode !== 0) throw new Error(`keys create failed: ${result.stderr}`);
     const key = result.stdout.trim();
+    this.keys.push(key);
     if (this.apiKey === "") this.apiKey = key;
     return key;
   }
@@ -167,6 +175,9 @@ export class TestServer implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop("SIGTERM");
+    // Secrets never reach the logs: every black-box test's server output is checked for the keys it made.
+    const leaked = this.keys.filter((key) => this.stdout.includes(key) || this.stderr.includes(key));
+    if (leaked.length > 0) throw new Error(`an API key appeared in the server's output (${leaked.length} key(s))`);
     if (this.#ownsDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 }

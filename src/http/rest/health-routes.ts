@@ -2,6 +2,7 @@
 import { Elysia } from "elysia";
 import { COMMIT, SHLINK_API_VERSION, VERSION } from "../../version";
 import type { HttpDeps } from "../deps";
+import { jsonResponse } from "../json-response";
 
 export function healthRoutes(ctx: HttpDeps) {
   const health = () => {
@@ -12,7 +13,7 @@ export function healthRoutes(ctx: HttpDeps) {
       links: { about: "https://shlink.io", project: "https://github.com/shlinkio/shlink" },
       implementation: { name: "shortener", version: VERSION, commit: COMMIT },
     };
-    return new Response(JSON.stringify(body), { status: pass ? 200 : 503, headers: { "Content-Type": "application/health+json" } });
+    return jsonResponse(body, { status: pass ? 200 : 503, contentType: "application/health+json" });
   };
   return new Elysia({ name: "health" }).get("/rest/health", health).get("/rest/v3/health", health);
 }

@@ -21,13 +21,14 @@ export function createRestApp(ctx: HttpDeps) {
       return readJsonBody(request, ctx.config.maxBodyBytes);
     })
     .onError(({ code, error, request }) => {
-      if (code === "NOT_FOUND") return problemResponse(notFound(`No route for ${request.method} ${new URL(request.url).pathname}.`));
+      if (code === "NOT_FOUND")
+        return problemResponse(notFound(`No route for ${request.method} ${new URL(request.url).pathname}.`), request);
       // Elysia wraps what the body parser throws in a ParseError; the cause is ours.
       if (code === "PARSE") {
         const cause = (error as { cause?: unknown }).cause;
-        return problemResponse(cause instanceof AppError ? cause : malformedBody("Request body could not be parsed."));
+        return problemResponse(cause instanceof AppError ? cause : malformedBody("Request body could not be parsed."), request);
       }
-      return errorResponse(error, { method: request.method, path: new URL(request.url).pathname });
+      return errorResponse(error, request, { method: request.method, path: new URL(request.url).pathname });
     })
     .use(healthRoutes(ctx))
     .use(shortUrlRoutes(ctx))

@@ -3,6 +3,7 @@ import { Elysia } from "elysia";
 import { parseShortUrlListQuery } from "../../domain/list-query";
 import { parseCreateInput, parseEditInput } from "../../domain/short-url-input";
 import type { HttpDeps } from "../deps";
+import { jsonResponse } from "../json-response";
 import { pageJson, shortUrlJson } from "../short-url-json";
 import { requireApiKey, searchParams } from "./auth";
 
@@ -19,20 +20,20 @@ export function shortUrlRoutes(ctx: HttpDeps) {
     .get("/rest/v3/short-urls", ({ request }) => {
       requireApiKey(ctx, request);
       const query = parseShortUrlListQuery(searchParams(request), ctx.config.defaultDomain, Date.now());
-      return Response.json({ shortUrls: pageJson(ctx.shortUrls.list(query), json) });
+      return jsonResponse({ shortUrls: pageJson(ctx.shortUrls.list(query), json) });
     })
     .post("/rest/v3/short-urls", async ({ request, body }) => {
       const key = requireApiKey(ctx, request);
-      return Response.json(json(await ctx.shortUrls.create(parseCreateInput(body), key)));
+      return jsonResponse(json(await ctx.shortUrls.create(parseCreateInput(body), key)));
     })
     .get("/rest/v3/short-urls/:shortCode", ({ request, params }) => {
       requireApiKey(ctx, request);
-      return Response.json(json(ctx.shortUrls.get(shortCodeOf(params, request), searchParams(request).get("domain"))));
+      return jsonResponse(json(ctx.shortUrls.get(shortCodeOf(params, request), searchParams(request).get("domain"))));
     })
     .patch("/rest/v3/short-urls/:shortCode", async ({ request, params, body }) => {
       const key = requireApiKey(ctx, request);
       const edited = await ctx.shortUrls.edit(shortCodeOf(params, request), searchParams(request).get("domain"), parseEditInput(body), key);
-      return Response.json(json(edited));
+      return jsonResponse(json(edited));
     })
     .delete("/rest/v3/short-urls/:shortCode", async ({ request, params }) => {
       const key = requireApiKey(ctx, request);

@@ -3,6 +3,7 @@ import { Elysia } from "elysia";
 import { parsePaging } from "../../domain/list-query";
 import { type InvalidElement, invalidData } from "../../errors";
 import type { HttpDeps } from "../deps";
+import { jsonResponse } from "../json-response";
 import { paginationJson } from "../short-url-json";
 import { requireApiKey, searchParams } from "./auth";
 
@@ -32,7 +33,7 @@ export function tagRoutes(ctx: HttpDeps) {
     .get("/rest/v3/tags", ({ request }) => {
       requireApiKey(ctx, request);
       const params = searchParams(request);
-      return Response.json({ tags: page(ctx.tags.names(params.get("searchTerm") ?? undefined), params) });
+      return jsonResponse({ tags: page(ctx.tags.names(params.get("searchTerm") ?? undefined), params) });
     })
     .get("/rest/v3/tags/stats", ({ request }) => {
       requireApiKey(ctx, request);
@@ -42,7 +43,7 @@ export function tagRoutes(ctx: HttpDeps) {
         shortUrlsCount: row.short_urls,
         visitsSummary: { total: row.visits_total, nonBots: row.visits_total - row.visits_bots, bots: row.visits_bots },
       }));
-      return Response.json({ tags: page(stats, params) });
+      return jsonResponse({ tags: page(stats, params) });
     })
     .put("/rest/v3/tags", async ({ request, body }) => {
       const key = requireApiKey(ctx, request);

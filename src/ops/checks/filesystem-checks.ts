@@ -1,8 +1,9 @@
 /** Checks of the data directory: that the service can write there, and that its filesystem has room. */
 import { randomUUID } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, openSync, statfsSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { formatSize } from "../../lib/size";
+import { diskFreeBytes } from "../../telemetry/system-stats";
 import { type Check, fail, pass } from "./check-result";
 
 /** `data_dir.writable`: creates, syncs and deletes a temp file in the data dir, as SQLite's WAL and shm files need. */
@@ -48,8 +49,7 @@ export function diskFreeCheck(dataDir: string, minBytes: number): Check {
     async run() {
       let free: number;
       try {
-        const stats = statfsSync(dataDir);
-        free = stats.bavail * stats.bsize;
+        free = diskFreeBytes(dataDir);
       } catch (error) {
         return fail(
           name,

@@ -1,0 +1,82 @@
+/**
+ * The fixed shutdown order shared by SIGTERM and `shortener drain`:
+ *   1. not ready: /readyz answers 503 and shortener_ready drops to 0;
+ *   2. keep serving for --drain-grace, so a health-checking proxy moves traffic away first;
+ *   3. stop accepting; let in-flight requests finish (bounded by --shutdown-timeout, then closed);
+ *   4. stop the flush timer and write every buffered visit;
+ *   5. close the database;
+ *   6. write buffered log lines.
+ * Calling it again returns the same promise.
+ */
+import type { Server } from "bun";
+import type { AppContext } from "../app";
+import { describeError, flushLogs, log } from "../telemetry/logger";
+
+export interface DrainResult {
+  visitsFlushed: number;
+}
+
+const FINAL_FLUSH_ATTEMPTS = 5;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Writes buffered visits, retrying a failed flush a few times; throws if they cannot be written. */
+async function flushRemaining(ctx: AppContext): Promise<number> {
+  const depth = ctx.visits.depth;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      ctx.visits.flush();
+      return depth;
+    } catch (error) {
+      if (attempt >= FINAL_FLUSH_ATTEMPTS) throw error;
+      log.warn("final_visit_flush_retry", { attempt, depth: ctx.visits.depth, ...describeError(error) });
+      await delay(100 * attempt);
+    }
+  }
+}
+
+export interface Drain {
+  /** Starts the sequence (once) and resolves when it is done. */
+  start(reason: string): Promise<DrainResult>;
+  /** Settles when the sequence has finished, however it was started. */
+  done: Promise<DrainResult>;
+}
+
+export function createDrain(ctx: AppContext, publicServer: Server<undefined>, stopFlushTimer: () => void): Drain {
+  let running: Promise<DrainResult> | undefined;
+  const finished = Promise.withResolvers<DrainResult>();
+  const sequence = async (reason: string): Promise<DrainResult> => {
+    const started = performance.now();
+    ctx.lifecycle.draining = true;
+    log.info("draining", { reason, grace_ms: ctx.config.drainGraceMs });
+    await delay(ctx.config.drainGraceMs);
+    let timer: Timer | undefined;
+    const deadline = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), ctx.config.shutdownTimeoutMs);
+    });
+    const timedOut = await Promise.race([publicServer.stop(false).then(() => false), deadline]);
+    clearTimeout(timer);
+    if (timedOut) {
+      log.warn("shutdown_timeout", { timeout_ms: ctx.config.shutdownTimeoutMs });
+      await publicServer.stop(true);
+    }
+    stopFlushTimer();
+    const visitsFlushed = await flushRemaining(ctx);
+    await ctx[Symbol.asyncDispose]();
+    log.info("drained", { visits_flushed: visitsFlushed, duration_ms: Math.round(performance.now() - started) });
+    flushLogs();
+    return { visitsFlushed };
+  };
+  return {
+    start(reason) {
+      if (running === undefined) {
+        running = sequence(reason);
+        running.then(finished.resolve, finished.reject);
+      }
+      return running;
+    },
+    done: finished.promise,
+  };
+}

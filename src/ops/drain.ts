@@ -1,0 +1,35 @@
+import type { Command } from "../commands/command";
+import { loadConfig } from "../config";
+import { UsageError } from "../errors";
+import { parseDuration } from "../lib/duration";
+
+export const drain: Command = {
+  name: "drain",
+  usage: "shortener drain [--timeout 30s] [--ops-listen HOST:PORT]",
+  summary: "tell the running server to drain; returns when it has drained (readiness off, in-flight done, visits written)",
+  async run(args) {
+    const config = loadConfig(args.flags, process.env);
+    const rawTimeout = args.flags.get("timeout") ?? "30s";
+    const timeoutMs = rawTimeout === true ? null : parseDuration(rawTimeout);
+    if (timeoutMs === null || timeoutMs <= 0) throw new UsageError(`--timeout "${String(rawTimeout)}" is not a duration like 30s`);
+    const address = `${config.opsListen.hostname}:${config.opsListen.port}`;
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = await fetch(`http://${address}/control/drain`, { method: "POST", signal: AbortSignal.timeout(timeoutMs) });
+    } catch (error) {
+      if ((error as Error).name === "TimeoutError") {
+        throw new Error(
+          `the server at ${address} did not finish draining within ${rawTimeout}. Try: a longer --timeout, or see runbooks/draining-a-node.md`,
+        );
+      }
+      throw new Error(
+        `no shortener answers on ${address} (--ops-listen): ${(error as Error).message}. Try: check the node's --ops-listen, or systemctl status`,
+      );
+    }
+    if (!response.ok) throw new Error(`the server at ${address} refused to drain: HTTP ${response.status} ${await response.text()}`);
+    const result = (await response.json()) as { visitsFlushed: number };
+    console.log(`drained in ${((performance.now() - started) / 1000).toFixed(1)}s; ${result.visitsFlushed} buffered visits written`);
+    return 0;
+  },
+};
