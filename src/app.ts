@@ -14,6 +14,7 @@ import type { HttpDeps } from "./http/deps";
 import { ApiKeyStore } from "./storage/api-key-store";
 import { openDatabase } from "./storage/database";
 import { GroupCommit } from "./storage/group-commit";
+import { HeartbeatStore } from "./storage/heartbeat-store";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 import { Metrics } from "./telemetry/metrics";
@@ -23,6 +24,7 @@ import { COMMIT, VERSION } from "./version";
 export interface AppContext extends HttpDeps, AsyncDisposable {
   db: Database;
   visits: VisitBuffer;
+  heartbeat: HeartbeatStore;
 }
 
 export interface CreateAppOptions {
@@ -87,6 +89,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     db,
     lifecycle,
     metrics,
+    heartbeat: new HeartbeatStore(db),
     resolver,
     visits,
     shortUrls,

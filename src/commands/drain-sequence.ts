@@ -3,7 +3,7 @@
  *   1. not ready: /readyz answers 503 and shortener_ready drops to 0;
  *   2. keep serving for --drain-grace, so a health-checking proxy moves traffic away first;
  *   3. stop accepting; let in-flight requests finish (bounded by --shutdown-timeout, then closed);
- *   4. stop the flush timer and write every buffered visit;
+ *   4. stop the flush and heartbeat timers and write every buffered visit;
  *   5. close the database;
  *   6. write buffered log lines.
  * Calling it again returns the same promise.
@@ -44,7 +44,7 @@ export interface Drain {
   done: Promise<DrainResult>;
 }
 
-export function createDrain(ctx: AppContext, publicServer: Server<undefined>, stopFlushTimer: () => void): Drain {
+export function createDrain(ctx: AppContext, publicServer: Server<undefined>, stopTimers: () => void): Drain {
   let running: Promise<DrainResult> | undefined;
   const finished = Promise.withResolvers<DrainResult>();
   const sequence = async (reason: string): Promise<DrainResult> => {
@@ -62,7 +62,7 @@ export function createDrain(ctx: AppContext, publicServer: Server<undefined>, st
       log.warn("shutdown_timeout", { timeout_ms: ctx.config.shutdownTimeoutMs });
       await publicServer.stop(true);
     }
-    stopFlushTimer();
+    stopTimers();
     const visitsFlushed = await flushRemaining(ctx);
     await ctx[Symbol.asyncDispose]();
     log.info("drained", { visits_flushed: visitsFlushed, duration_ms: Math.round(performance.now() - started) });

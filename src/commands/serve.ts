@@ -37,7 +37,21 @@ export const serve: Command = {
         log.error("visit_flush_failed", { depth: ctx.visits.depth, ...describeError(error) });
       }
     }, config.visitFlushMs);
-    const drain = createDrain(ctx, publicServer, () => clearInterval(flushTimer));
+    // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable.
+    const heartbeatTimer =
+      config.role === "primary"
+        ? setInterval(() => {
+            try {
+              ctx.heartbeat.beat(Date.now());
+            } catch (error) {
+              log.error("heartbeat_failed", describeError(error));
+            }
+          }, 1000)
+        : undefined;
+    const drain = createDrain(ctx, publicServer, () => {
+      clearInterval(flushTimer);
+      clearInterval(heartbeatTimer);
+    });
     let opsServer: ReturnType<typeof startOpsServer>;
     try {
       opsServer = startOpsServer(ctx, { drain: (reason) => drain.start(reason), startedAt });

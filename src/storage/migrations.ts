@@ -60,6 +60,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX short_url_tags_tag ON short_url_tags(tag_id, short_url_id);
     `,
   },
+  {
+    // One row, rewritten every second by the primary: the newest heartbeat in a restored copy measures RPO.
+    version: 2,
+    changesExisting: false,
+    sql: `
+      CREATE TABLE heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO heartbeat (id, at) VALUES (1, 0);
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

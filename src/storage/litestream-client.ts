@@ -1,0 +1,47 @@
+/** A client for Litestream's control socket (HTTP over a Unix socket): sync-and-wait and replication status. */
+
+export interface SyncResult {
+  status: string;
+  txid: number;
+  replicatedTxid: number;
+}
+
+export class LitestreamUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LitestreamUnavailable";
+  }
+}
+
+export class LitestreamClient {
+  constructor(
+    readonly socketPath: string,
+    readonly databasePath: string,
+  ) {}
+
+  /** Asks Litestream to ship everything committed so far and waits until the replica confirms it. */
+  async syncAndWait(timeoutSeconds: number): Promise<SyncResult> {
+    const body = JSON.stringify({ path: this.databasePath, wait: true, timeout: timeoutSeconds });
+    const response = await this.#request("/sync", { method: "POST", body, signal: AbortSignal.timeout(timeoutSeconds * 1000 + 1000) });
+    const json = (await response.json()) as { status?: string; txid?: number; replicated_txid?: number; error?: string };
+    if (!response.ok) throw new LitestreamUnavailable(`litestream sync failed: ${json.error ?? response.status}`);
+    return { status: json.status ?? "", txid: json.txid ?? 0, replicatedTxid: json.replicated_txid ?? 0 };
+  }
+
+  /** When Litestream last uploaded this database to its replica, or null if it never has. */
+  async lastSyncAt(): Promise<Date | null> {
+    const response = await this.#request("/list", { signal: AbortSignal.timeout(2000) });
+    const json = (await response.json()) as { databases?: { path: string; last_sync_at?: string }[] };
+    const db = json.databases?.find((d) => d.path === this.databasePath);
+    if (db === undefined) throw new LitestreamUnavailable(`litestream does not replicate ${this.databasePath}`);
+    return db.last_sync_at ? new Date(db.last_sync_at) : null;
+  }
+
+  async #request(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(`http://localhost${path}`, { ...init, unix: this.socketPath } as RequestInit);
+    } catch (error) {
+      throw new LitestreamUnavailable(`cannot reach Litestream's control socket ${this.socketPath}: ${(error as Error).message}`);
+    }
+  }
+}
