@@ -1,5 +1,5 @@
 /**
- * The composition root: builds database, stores, cache, visit buffer and services from a Config. `serve`
+ * The composition root: builds database, tracing, stores, cache, visit buffer and services from a Config. `serve`
  * starts what this builds; `check` builds it and inspects it. Nothing else opens the database.
  */
 import type { Database } from "bun:sqlite";
@@ -19,6 +19,7 @@ import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 import { Metrics } from "./telemetry/metrics";
 import { diskFreeBytes, establishedConnections, fileSize } from "./telemetry/system-stats";
+import { startTracing } from "./telemetry/tracing";
 import { COMMIT, VERSION } from "./version";
 
 export interface AppContext extends HttpDeps, AsyncDisposable {
@@ -38,10 +39,11 @@ export interface CreateAppOptions {
 export function createApp(config: Readonly<Config>, options: CreateAppOptions = {}): AppContext {
   const migrate = options.migrate ?? true;
   const db = openDatabase(config.databasePath, { create: migrate, migrate });
-  const shortUrlStore = new ShortUrlStore(db);
+  const tracing = startTracing(config);
+  const shortUrlStore = new ShortUrlStore(db, tracing.tracer);
   const tagStore = new TagStore(db);
-  const writes = new GroupCommit(db);
-  const visits = new VisitBuffer(db, shortUrlStore);
+  const writes = new GroupCommit(db, tracing.tracer);
+  const visits = new VisitBuffer(db, shortUrlStore, tracing.tracer);
   const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize);
   const customDomains = new Set(shortUrlStore.domains());
   // A standby answers redirects from its replica and refuses every write (DESIGN.md, Failover).
@@ -89,6 +91,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     db,
     lifecycle,
     metrics,
+    tracing,
     heartbeat: new HeartbeatStore(db),
     resolver,
     visits,
@@ -97,12 +100,17 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     apiKeys: new ApiKeyService(new ApiKeyStore(db)),
     customDomains,
     databaseUsable,
+    /** In shutdown order: metrics probe, buffered visits, database, then spans (so the final flush's are sent). */
     async [Symbol.asyncDispose]() {
       if (closed) return;
       closed = true;
       metrics.stop();
-      visits.flush();
-      db.close();
+      try {
+        visits.flush();
+        db.close();
+      } finally {
+        await tracing.shutdown();
+      }
     },
   };
 }

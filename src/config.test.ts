@@ -39,3 +39,56 @@ describe("loadConfig", () => {
     expect(() => loadConfig(flags(f as Record<string, string>), env)).toThrow(`invalid setting ${name}:`);
   });
 });
+
+describe("tracing settings (OTEL_*)", () => {
+  test("tracing is off without an endpoint, whatever else is set", () => {
+    const config = loadConfig(new Map(), { OTEL_TRACES_SAMPLER: "nonsense", OTEL_BSP_SCHEDULE_DELAY: "soon" });
+    expect(config.otlpEndpoint).toBeNull();
+  });
+
+  test("OTEL_EXPORTER_OTLP_ENDPOINT gets /v1/traces; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as given and wins", () => {
+    expect(loadConfig(new Map(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).otlpEndpoint).toBe(
+      "http://collector:4318/v1/traces",
+    );
+    const both = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://b/otlp/traces" };
+    expect(loadConfig(new Map(), both).otlpEndpoint).toBe("https://b/otlp/traces");
+  });
+
+  test("OTEL_SDK_DISABLED=true turns tracing off even with an endpoint", () => {
+    expect(loadConfig(new Map(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_SDK_DISABLED: "true" }).otlpEndpoint).toBeNull();
+  });
+
+  test("reads the sampler, its ratio and the batch processor settings", () => {
+    const config = loadConfig(new Map(), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318",
+      OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: "0.01",
+      OTEL_BSP_SCHEDULE_DELAY: "250",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    });
+    expect(config.tracing).toMatchObject({
+      sampler: "parentbased_traceidratio",
+      samplerRatio: 0.01,
+      batchDelayMs: 250,
+      maxQueueSize: 2048,
+    });
+  });
+
+  test("defaults to parentbased_always_on, as the OpenTelemetry specification does", () => {
+    expect(loadConfig(new Map(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318" }).tracing.sampler).toBe("parentbased_always_on");
+  });
+
+  test.each([
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", { OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }],
+    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "not a url" }],
+    ["OTEL_EXPORTER_OTLP_PROTOCOL", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" }],
+    ["OTEL_TRACES_SAMPLER", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_TRACES_SAMPLER: "xray" }],
+    [
+      "OTEL_TRACES_SAMPLER_ARG",
+      { OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "x" },
+    ],
+    ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "5000" }],
+  ])("rejects a bad %s with an error naming it", (name, env) => {
+    expect(() => loadConfig(new Map(), env)).toThrow(`invalid setting ${name}:`);
+  });
+});

@@ -5,7 +5,8 @@
  *   3. stop accepting; let in-flight requests finish (bounded by --shutdown-timeout, then closed);
  *   4. stop the flush and heartbeat timers and write every buffered visit;
  *   5. close the database;
- *   6. write buffered log lines.
+ *   6. flush telemetry: export buffered spans (bounded, when tracing is on), then write buffered log lines.
+ * The app's disposal does step 5 and the span export of step 6, in that order.
  * Calling it again returns the same promise.
  */
 import type { Server } from "bun";

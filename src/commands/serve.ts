@@ -3,6 +3,7 @@ import { loadConfig } from "../config";
 import { startOpsServer } from "../http/ops-server";
 import { startPublicServer } from "../http/public-server";
 import { describeError, flushLogs, log } from "../telemetry/logger";
+import { tracingSummary } from "../telemetry/tracing";
 import { VERSION } from "../version";
 import type { Command } from "./command";
 import { createDrain } from "./drain-sequence";
@@ -68,6 +69,7 @@ export const serve: Command = {
       listen: `${publicServer.hostname}:${publicServer.port}`,
       ops_listen: `${opsServer.hostname}:${opsServer.port}`,
       database: config.databasePath,
+      tracing: tracingSummary(config),
     });
     if (ctx.apiKeys.activeCount() === 0) {
       log.warn("no_api_keys", { hint: `create one with: shortener keys create --name admin --data-dir ${config.dataDir}` });

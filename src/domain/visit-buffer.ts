@@ -4,8 +4,10 @@
  * Pending counts per link are kept so that a link reloaded into the cache sees its exact total.
  */
 import type { Database } from "bun:sqlite";
+import type { Tracer } from "@opentelemetry/api";
 import { writeTransaction } from "../storage/database";
 import type { ShortUrlStore } from "../storage/short-url-store";
+import { recordSpanError, startBackgroundDbSpan } from "../telemetry/db-span";
 
 /** One counted redirect. */
 export interface Visit {
@@ -31,9 +33,11 @@ export class VisitBuffer {
   #pending = new Map<number, PendingCount>();
   readonly #sinks: VisitSink[] = [];
 
+  /** With a tracer (tracing on), each flush is a root `sqlite visits.flush` span, sampled like a request. */
   constructor(
     private readonly db: Database,
     private readonly shortUrls: ShortUrlStore,
+    private readonly tracer: Tracer | null = null,
   ) {}
 
   /** Adds a sink that receives every flushed batch (for example raw visit rows). */
@@ -67,6 +71,22 @@ export class VisitBuffer {
    */
   flush(): number {
     if (this.#visits.length === 0) return 0;
+    if (this.tracer === null) return this.#write();
+    const span = startBackgroundDbSpan(this.tracer, "visits.flush", "short_urls", "update", {
+      "db.operation.batch.size": this.#pending.size,
+      "shortener.visits": this.#visits.length,
+    });
+    try {
+      return this.#write();
+    } catch (error) {
+      recordSpanError(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  #write(): number {
     const visits = this.#visits;
     const pending = this.#pending;
     writeTransaction(this.db, () => {

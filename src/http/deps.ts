@@ -5,6 +5,7 @@ import type { LinkResolver } from "../domain/link-resolver";
 import type { ShortUrlService } from "../domain/short-urls";
 import type { TagService } from "../domain/tags";
 import type { Metrics } from "../telemetry/metrics";
+import type { Tracing } from "../telemetry/tracing";
 
 /** Process state that HTTP and operations share. */
 export interface Lifecycle {
@@ -19,6 +20,7 @@ export interface HttpDeps {
   tags: TagService;
   apiKeys: ApiKeyService;
   metrics: Metrics;
+  tracing: Tracing;
   /** Non-default domains that hold links; redirects only read the Host header when this is not empty. */
   customDomains: Set<string>;
   /** True when the database answers a trivial query. */

@@ -1,31 +1,71 @@
 /**
- * Wraps a route handler with the request's id, in-flight count, latency histogram, counters and one access
- * log line. Synchronous handlers stay synchronous (the redirect path never awaits).
+ * Wraps a route handler with the request's id, in-flight count, latency histogram, counters, one access log
+ * line and, when tracing is on and the sampler keeps the request, a SERVER span that the handler runs in.
+ * Synchronous handlers stay synchronous (the redirect path never awaits).
  */
+import type { Span } from "@opentelemetry/api";
+import { SpanStatusCode } from "@opentelemetry/api";
 import type { Server } from "bun";
 import type { Cidr } from "../lib/cidr";
 import { logAccess } from "../telemetry/logger";
 import type { Metrics } from "../telemetry/metrics";
+import type { Tracing } from "../telemetry/tracing";
 import { errorResponse } from "./problem";
 import { assignRequestId, clientIp } from "./request-context";
 
 export interface Instrumentation {
   metrics: Metrics;
   trustedProxies: readonly Cidr[];
+  tracing: Tracing;
 }
 
 type Handler = (request: Request, server: Server<undefined>) => Response | Promise<Response>;
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
+/** HTTP semantic-convention attributes of a sampled request's span. */
+function describeRequest(span: Span, request: Request, method: string, route: string, requestId: string): void {
+  const url = request.url;
+  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+  const query = url.indexOf("?", pathStart);
+  const host = request.headers.get("host");
+  const port = host === null ? null : /:(\d+)$/.exec(host);
+  span.setAttributes({
+    "http.request.method": method === "other" ? "_OTHER" : method,
+    "http.route": route,
+    "url.path": url.slice(pathStart, query === -1 ? undefined : query),
+    "url.scheme": url.startsWith("https:") ? "https" : "http",
+    "server.address": host === null ? "" : port === null ? host : host.slice(0, port.index),
+    "shortener.request_id": requestId,
+  });
+  if (port) span.setAttribute("server.port", Number(port[1]));
+}
+
+function endRequestSpan(span: Span, status: number): void {
+  span.setAttribute("http.response.status_code", status);
+  if (status >= 500) {
+    span.setAttribute("error.type", String(status));
+    span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  span.end();
+}
+
 /** `route` is the template label, or a function mapping a request to one of a fixed set of templates. */
 export function instrumented(route: string | ((request: Request) => string), handler: Handler, inst: Instrumentation): Handler {
-  const finish = (response: Response, request: Request, server: Server<undefined>, requestId: string, started: number): Response => {
+  const finish = (
+    response: Response,
+    request: Request,
+    server: Server<undefined>,
+    requestId: string,
+    started: number,
+    span: Span | null,
+  ): Response => {
     response.headers.set("X-Request-Id", requestId);
     const latencyMs = performance.now() - started;
     const label = typeof route === "string" ? route : route(request);
     const method = KNOWN_METHODS.has(request.method) ? request.method : "other";
     inst.metrics.recordRequest(label, method, response.status, latencyMs / 1000);
+    if (span !== null) endRequestSpan(span, response.status);
     const length = response.headers.get("content-length");
     logAccess({
       requestId,
@@ -35,13 +75,11 @@ export function instrumented(route: string | ((request: Request) => string), han
       latencyMs,
       bytes: response.body === null ? 0 : length === null ? -1 : Number(length),
       clientIp: clientIp(request, server, inst.trustedProxies),
+      traceId: span === null ? undefined : span.spanContext().traceId,
     });
     return response;
   };
-  return (request, server) => {
-    const started = performance.now();
-    const requestId = assignRequestId(request);
-    inst.metrics.requestStarted();
+  const run = (request: Request, server: Server<undefined>, requestId: string, started: number, span: Span | null) => {
     let result: Response | Promise<Response>;
     try {
       result = handler(request, server);
@@ -50,11 +88,31 @@ export function instrumented(route: string | ((request: Request) => string), han
     }
     if (result instanceof Promise) {
       return result.then(
-        (response) => finish(response, request, server, requestId, started),
-        (error) => finish(errorResponse(error, request), request, server, requestId, started),
+        (response) => finish(response, request, server, requestId, started, span),
+        (error) => finish(errorResponse(error, request), request, server, requestId, started, span),
       );
     }
-    return finish(result, request, server, requestId, started);
+    return finish(result, request, server, requestId, started, span);
+  };
+  const tracing = inst.tracing;
+  if (!tracing.enabled) {
+    return (request, server) => {
+      const started = performance.now();
+      const requestId = assignRequestId(request);
+      inst.metrics.requestStarted();
+      return run(request, server, requestId, started, null);
+    };
+  }
+  return (request, server) => {
+    const started = performance.now();
+    const requestId = assignRequestId(request);
+    inst.metrics.requestStarted();
+    const label = typeof route === "string" ? route : route(request);
+    const method = KNOWN_METHODS.has(request.method) ? request.method : "other";
+    const span = tracing.startServerSpan(`${method === "other" ? "HTTP" : method} ${label}`, request.headers);
+    if (span === null) return run(request, server, requestId, started, null);
+    describeRequest(span, request, method, label, requestId);
+    return tracing.withSpan(span, () => run(request, server, requestId, started, span));
   };
 }
 

@@ -43,7 +43,7 @@ function robots(ctx: HttpDeps, request: Request): Response {
 export function startPublicServer(ctx: HttpDeps): Server<undefined> {
   const rest = createRestApp(ctx);
   const redirect = createRedirectHandler(ctx);
-  const inst: Instrumentation = { metrics: ctx.metrics, trustedProxies: ctx.config.trustedProxies };
+  const inst: Instrumentation = { metrics: ctx.metrics, trustedProxies: ctx.config.trustedProxies, tracing: ctx.tracing };
   const redirectRoute = instrumented("/{shortCode}", redirect as (request: Request) => Response, inst);
   return Bun.serve({
     hostname: ctx.config.listen.hostname,

@@ -2,28 +2,39 @@
  * Group commit: writes submitted in the same tick share one immediate transaction (one fsync under
  * synchronous=FULL), each inside its own savepoint so a failing write rolls back alone.
  * A write's promise settles only after the shared COMMIT, so nothing is acknowledged before it is durable.
+ * With a tracer, each sampled writer gets a `sqlite transaction` span covering the shared transaction, and its
+ * write runs inside that span (so its statements' spans are children of it, not of another request's).
  */
 import type { Database } from "bun:sqlite";
+import { type Context, context, ROOT_CONTEXT, type Span, SpanKind, type Tracer, trace } from "@opentelemetry/api";
+import { recordSpanError } from "../telemetry/db-span";
 
 interface Pending {
   run: () => unknown;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** The writer's context, captured only when tracing is on. */
+  context?: Context;
+  span?: Span;
 }
 
 export class GroupCommit {
   #queue: Pending[] = [];
   #scheduled = false;
 
+  /** `tracer` is null when tracing is off. */
   constructor(
     private readonly db: Database,
+    private readonly tracer: Tracer | null = null,
     private readonly maxBatch = 256,
   ) {}
 
   /** Runs `write` inside the next shared transaction and resolves with its result once committed. */
   run<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run: write, resolve: resolve as (value: unknown) => void, reject });
+      const pending: Pending = { run: write, resolve: resolve as (value: unknown) => void, reject };
+      if (this.tracer !== null) pending.context = context.active();
+      this.#queue.push(pending);
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#drain());
@@ -35,6 +46,7 @@ export class GroupCommit {
     this.#scheduled = false;
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.maxBatch);
+      if (this.tracer !== null) this.#startSpans(this.tracer, batch);
       const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
       try {
         this.db
@@ -42,7 +54,8 @@ export class GroupCommit {
             for (const item of batch) {
               try {
                 // A nested bun:sqlite transaction is a SAVEPOINT: a throwing write is rolled back alone.
-                outcomes.push({ ok: true, value: this.db.transaction(item.run)() });
+                const write = this.db.transaction(item.run);
+                outcomes.push({ ok: true, value: item.context === undefined ? write() : this.#inWriterContext(item, write) });
               } catch (error) {
                 outcomes.push({ ok: false, error });
               }
@@ -50,14 +63,36 @@ export class GroupCommit {
           })
           .immediate();
       } catch (error) {
-        for (const item of batch) item.reject(error);
+        for (const item of batch) {
+          if (item.span !== undefined) recordSpanError(item.span, error);
+          item.span?.end();
+          item.reject(error);
+        }
         continue;
       }
+      for (const item of batch) item.span?.end();
       batch.forEach((item, i) => {
         const outcome = outcomes[i];
         if (outcome?.ok) item.resolve(outcome.value);
         else item.reject(outcome?.error);
       });
     }
+  }
+
+  /** One span per sampled writer, each the whole shared transaction as that writer waited on it. */
+  #startSpans(tracer: Tracer, batch: Pending[]): void {
+    for (const item of batch) {
+      if (item.context === undefined || trace.getSpan(item.context)?.isRecording() !== true) continue;
+      item.span = tracer.startSpan(
+        "sqlite transaction",
+        { kind: SpanKind.CLIENT, attributes: { "db.system.name": "sqlite", "db.operation.batch.size": batch.length } },
+        item.context,
+      );
+    }
+  }
+
+  /** Runs a write in its own writer's span, or in no trace at all: never in whichever request scheduled the batch. */
+  #inWriterContext(item: Pending, write: () => unknown): unknown {
+    return context.with(item.span === undefined ? ROOT_CONTEXT : trace.setSpan(item.context ?? ROOT_CONTEXT, item.span), write);
   }
 }

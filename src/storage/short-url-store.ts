@@ -1,5 +1,10 @@
-/** All SQL for the short_urls table. Statements are prepared once, when the store is built. */
+/**
+ * All SQL for the short_urls table. Statements are prepared once, when the store is built. With a tracer, the
+ * calls the API and the redirect path make run in `sqlite short_urls.*` spans.
+ */
 import type { Database } from "bun:sqlite";
+import type { Tracer } from "@opentelemetry/api";
+import { type DbOperation, inDbSpan } from "../telemetry/db-span";
 
 export interface ShortUrlRow {
   id: number;
@@ -72,6 +77,7 @@ const UPDATABLE = new Set([
 
 export class ShortUrlStore {
   readonly #db: Database;
+  readonly #tracer: Tracer | null;
   readonly #insert;
   readonly #byCode;
   readonly #byId;
@@ -82,8 +88,10 @@ export class ShortUrlStore {
   readonly #crawlable;
   readonly #domains;
 
-  constructor(db: Database) {
+  /** `tracer` is null when tracing is off. */
+  constructor(db: Database, tracer: Tracer | null = null) {
     this.#db = db;
+    this.#tracer = tracer;
     this.#insert = db.query<{ id: number }, Record<string, string | number | null>>(
       `INSERT INTO short_urls (domain, short_code, long_url, title, crawlable, forward_query, redirect_status,
          valid_since, valid_until, max_visits, created_at, api_key_id)
@@ -109,37 +117,43 @@ export class ShortUrlStore {
     this.#domains = db.query<{ domain: string }, []>("SELECT DISTINCT domain FROM short_urls WHERE domain <> '' ORDER BY domain");
   }
 
+  #traced<T>(operation: DbOperation, call: () => T): T {
+    return this.#tracer === null ? call() : inDbSpan(this.#tracer, "short_urls", operation, call);
+  }
+
   /** Inserts a link; returns its id, or null when (domain, short_code) is taken. */
   insert(row: NewShortUrl): number | null {
-    return this.#insert.get({ ...row })?.id ?? null;
+    return this.#traced("insert", () => this.#insert.get({ ...row })?.id ?? null);
   }
 
   find(domain: string, shortCode: string): ShortUrlRow | null {
-    return this.#byCode.get(domain, shortCode);
+    return this.#traced("select", () => this.#byCode.get(domain, shortCode));
   }
 
   findById(id: number): ShortUrlRow | null {
-    return this.#byId.get(id);
+    return this.#traced("select", () => this.#byId.get(id));
   }
 
+  /** The redirect path's cache miss: with tracing off, the prepared statement and nothing else. */
   findForRedirect(domain: string, shortCode: string): RedirectRow | null {
-    return this.#redirect.get(domain, shortCode);
+    if (this.#tracer === null) return this.#redirect.get(domain, shortCode);
+    return inDbSpan(this.#tracer, "short_urls", "select", () => this.#redirect.get(domain, shortCode));
   }
 
   /** Links with exactly this long URL on a domain (served by the (long_url, domain) index). */
   findByLongUrl(longUrl: string, domain: string): ShortUrlRow[] {
-    return this.#byLongUrl.all(longUrl, domain);
+    return this.#traced("select", () => this.#byLongUrl.all(longUrl, domain));
   }
 
   update(id: number, changes: ShortUrlChanges): void {
     const columns = Object.keys(changes).filter((c) => UPDATABLE.has(c));
     if (columns.length === 0) return;
     const sql = `UPDATE short_urls SET ${columns.map((c) => `${c} = $${c}`).join(", ")} WHERE id = $id`;
-    this.#db.query(sql).run({ ...(changes as Record<string, string | number | null>), id });
+    this.#traced("update", () => this.#db.query(sql).run({ ...(changes as Record<string, string | number | null>), id }));
   }
 
   delete(id: number): void {
-    this.#delete.run(id);
+    this.#traced("delete", () => this.#delete.run(id));
   }
 
   addVisits(id: number, total: number, bots: number): void {
@@ -157,6 +171,15 @@ export class ShortUrlStore {
 
   /** One page of links matching `filter`, and how many match in all. `limit` < 0 means no limit. */
   list(
+    filter: ListFilter,
+    order: { field: OrderField; dir: "ASC" | "DESC" },
+    limit: number,
+    offset: number,
+  ): { rows: ShortUrlRow[]; total: number } {
+    return this.#traced("select", () => this.#list(filter, order, limit, offset));
+  }
+
+  #list(
     filter: ListFilter,
     order: { field: OrderField; dir: "ASC" | "DESC" },
     limit: number,

@@ -45,6 +45,8 @@ export interface AccessEntry {
   latencyMs: number;
   bytes: number;
   clientIp: string | null;
+  /** The trace of a sampled request, so its log line and its spans can be found from each other. */
+  traceId?: string;
 }
 
 /** Appends an access line to the buffer; it reaches stdout within FLUSH_INTERVAL_MS or FLUSH_BYTES. */
@@ -52,7 +54,8 @@ export function logAccess(e: AccessEntry): void {
   pending +=
     `{"time":"${new Date().toISOString()}","level":"info","event":"request","request_id":"${e.requestId}",` +
     `"method":"${e.method}","route":"${e.route}","status":${e.status},"latency_ms":${e.latencyMs.toFixed(3)},` +
-    `"bytes":${e.bytes},"client_ip":${e.clientIp === null ? "null" : JSON.stringify(e.clientIp)}}\n`;
+    `"bytes":${e.bytes},"client_ip":${e.clientIp === null ? "null" : JSON.stringify(e.clientIp)}` +
+    `${e.traceId === undefined ? "" : `,"trace_id":"${e.traceId}"`}}\n`;
   if (pending.length >= FLUSH_BYTES) flushLogs();
   else if (timer === undefined) timer = setTimeout(flushLogs, FLUSH_INTERVAL_MS);
 }
