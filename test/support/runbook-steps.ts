@@ -1,0 +1,134 @@
+/**
+ * Reads runbooks/*.md into the steps test/runbooks.test.ts runs, following the conventions in runbooks/README.md:
+ * `shortener` and `curl` lines of ```sh blocks (also `VAR=$(shortener …)` and `NAME=value shortener …`), the
+ * imitated `systemctl start|stop|restart shortener@COLOUR`, and the `# prints:`, `# matches:` and `# exits:`
+ * comments under them. A line that runs shortener in any other form is an error, never skipped.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const RUNBOOKS = resolve(import.meta.dir, "../../runbooks");
+
+/** Values for the CAPITALISED placeholders of runbook commands; an unknown one fails the runbook. */
+export const PLACEHOLDERS: Record<string, string> = { NAME: "ci-deploy-2026-11", NEW_NAME: "ci-deploy-2026-11-b" };
+
+export interface Step {
+  where: string;
+  kind: "shortener" | "curl" | "unit";
+  /** The line as the shell runs it, placeholders filled in; for a shortener step, from `shortener` on. */
+  command: string;
+  /** `NAME=value ` assignments before `shortener`, as written. */
+  assignments: string;
+  /** For a shortener step: the subcommand (`check`, `drain`, …). */
+  subcommand?: string;
+  /** For `VAR=$(shortener …)`: the variable that receives stdout. */
+  capture?: string;
+  unit?: "start" | "stop" | "restart";
+  /** For a unit step: the colour of `shortener@COLOUR`. */
+  colour?: string;
+  exit: number;
+  prints: string[];
+  /** Regular expressions, as written (addresses are mapped before they are compiled). */
+  matches: string[];
+}
+
+const CAPTURE = /^([A-Za-z_][A-Za-z0-9_]*)=\$\((shortener\s.*)\)$/;
+const ASSIGNED = /^((?:[A-Z_][A-Z0-9_]*=[^\s'"$`\\;|&()]*\s+)*)(shortener\s.*)$/;
+const UNIT_LINE = /^(?:sudo\s+)?systemctl\s+(start|stop|restart|enable\s+--now)\s+shortener@([a-z]+)(?:\.service)?$/;
+/** `shortener` in command position anywhere in a line: after a separator, a pipe, a substitution or an assignment. */
+const SHORTENER_ANYWHERE = /(^|[;&|`('"])\s*shortener\s|=\S*\s+shortener\s/;
+const PLACEHOLDER = /(?<![$\w{-])([A-Z][A-Z0-9_]+)(?![\w-])/g;
+export const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+function fill(text: string, where: string, strict: boolean, forRegExp = false): string {
+  return text.replace(PLACEHOLDER, (word: string) => {
+    const value = PLACEHOLDERS[word];
+    if (value !== undefined) return forRegExp ? escapeRegExp(value) : value;
+    if (strict) throw new Error(`${where}: unknown placeholder ${word}; add it to PLACEHOLDERS in test/support/runbook-steps.ts`);
+    return word;
+  });
+}
+
+/** The logical lines of every ```sh block: continuation lines joined, with the line number they start on. */
+function shellLines(markdown: string): { line: number; text: string }[] {
+  const out: { line: number; text: string }[] = [];
+  let fence: string | null = null;
+  let pending: { line: number; text: string } | null = null;
+  markdown.split("\n").forEach((raw, index) => {
+    const trimmed = raw.trim();
+    const opener = /^```(\S*)\s*$/.exec(trimmed);
+    if (opener) {
+      fence = fence === null ? (opener[1] as string) : null;
+      return;
+    }
+    if (fence !== "sh") return;
+    const text = pending ? `${pending.text} ${trimmed}` : trimmed;
+    const start = pending?.line ?? index + 1;
+    if (text.endsWith("\\")) {
+      pending = { line: start, text: text.slice(0, -1).trimEnd() };
+      return;
+    }
+    pending = null;
+    out.push({ line: start, text });
+  });
+  if (fence !== null) throw new Error(`an unclosed \`\`\`${fence} block`);
+  return out;
+}
+
+/** The step a line of a ```sh block is, or null for a line people run (sudo, journalctl, jq, editing files). */
+function stepOf(text: string, where: string): Step | null {
+  const step: Step = { where, kind: "shortener", command: text, assignments: "", exit: 0, prints: [], matches: [] };
+  const capture = CAPTURE.exec(text);
+  const assigned = ASSIGNED.exec(text);
+  const unit = UNIT_LINE.exec(text);
+  if (capture) {
+    step.capture = capture[1];
+    step.command = fill(capture[2] as string, where, true);
+  } else if (assigned) {
+    step.assignments = assigned[1] as string;
+    step.command = fill(assigned[2] as string, where, true);
+  } else if (/^curl\s/.test(text)) {
+    step.kind = "curl";
+    step.command = fill(text, where, false);
+  } else if (unit) {
+    step.kind = "unit";
+    step.unit = unit[1] === "stop" ? "stop" : unit[1] === "restart" ? "restart" : "start";
+    step.colour = unit[2];
+  } else if (SHORTENER_ANYWHERE.test(text)) {
+    throw new Error(`${where}: "${text}" runs shortener in a form the test cannot run (see runbooks/README.md)`);
+  } else {
+    return null;
+  }
+  if (step.kind === "shortener") step.subcommand = step.command.split(/\s+/)[1] ?? "";
+  return step;
+}
+
+/** The steps of one runbook's text, with what each must print and exit with. */
+export function parseRunbookText(markdown: string, file: string): Step[] {
+  const steps: Step[] = [];
+  let last: Step | null = null;
+  for (const { line, text } of shellLines(markdown)) {
+    const where = `runbooks/${file}:${line}`;
+    const annotation = /^#\s*(prints|matches|exits):\s?(.*)$/.exec(text);
+    if (annotation) {
+      if (last === null) throw new Error(`${where}: "${text}" does not follow a command the test runs`);
+      const [, kind, value] = annotation as unknown as [string, string, string];
+      if (kind === "prints") last.prints.push(fill(value, where, false));
+      else if (kind === "matches") last.matches.push(new RegExp(fill(value, where, false, true)).source);
+      else last.exit = Number(value);
+      continue;
+    }
+    if (text.startsWith("#")) continue;
+    last = text === "" ? null : stepOf(text, where);
+    if (last !== null) steps.push(last);
+  }
+  return steps;
+}
+
+export function parseRunbook(file: string): Step[] {
+  return parseRunbookText(readFileSync(join(RUNBOOKS, file), "utf8"), file);
+}
+
+export const runbookFiles = readdirSync(RUNBOOKS)
+  .filter((f) => f.endsWith(".md") && f !== "README.md")
+  .sort();
