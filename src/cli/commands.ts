@@ -6,5 +6,6 @@ import { version } from "../commands/version";
 import { check } from "../ops/check";
 import { drain } from "../ops/drain";
 import { keys } from "../ops/keys";
+import { restore } from "../ops/restore";
 
-export const COMMANDS: readonly Command[] = [serve, keys, check, drain, version];
+export const COMMANDS: readonly Command[] = [serve, keys, check, drain, restore, version];

@@ -201,6 +201,8 @@ export async function runRunbook(file: string): Promise<void> {
   try {
     const unknown = steps.find((s) => s.colour !== undefined && !byColour.has(s.colour));
     if (unknown) throw new Error(`${unknown.where}: shortener@${unknown.colour} has no deploy/systemd/${unknown.colour}.env.example`);
+    const replica = steps.find((s) => s.litestream);
+    if (replica) throw new Error(`${replica.where}: no Litestream runs here; see RUN_WITH_A_REPLICA in test/runbooks.test.ts`);
     for (const node of nodes) if (runningAtStart(node.colour, steps)) await node.start(`runbooks/${file} (already running)`);
     for (const step of steps) {
       if (step.kind === "unit") await runUnitStep(step, byColour.get(step.colour as string) as Node);

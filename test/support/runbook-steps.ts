@@ -24,8 +24,10 @@ export interface Step {
   /** For `VAR=$(shortener …)`: the variable that receives stdout. */
   capture?: string;
   unit?: "start" | "stop" | "restart";
-  /** For a unit step: the colour of `shortener@COLOUR`. */
+  /** For a unit step: the colour of `shortener@COLOUR`; undefined for `litestream`. */
   colour?: string;
+  /** For a unit step of Litestream's own unit (runbooks that need a replica, run by their feature's test). */
+  litestream?: true;
   exit: number;
   prints: string[];
   /** Regular expressions, as written (addresses are mapped before they are compiled). */
@@ -34,7 +36,7 @@ export interface Step {
 
 const CAPTURE = /^([A-Za-z_][A-Za-z0-9_]*)=\$\((shortener\s.*)\)$/;
 const ASSIGNED = /^((?:[A-Z_][A-Z0-9_]*=[^\s'"$`\\;|&()]*\s+)*)(shortener\s.*)$/;
-const UNIT_LINE = /^(?:sudo\s+)?systemctl\s+(start|stop|restart|enable\s+--now)\s+shortener@([a-z]+)(?:\.service)?$/;
+const UNIT_LINE = /^(?:sudo\s+)?systemctl\s+(start|stop|restart|enable\s+--now)\s+(?:shortener@([a-z]+)|(litestream))(?:\.service)?$/;
 /** `shortener` in command position anywhere in a line: after a separator, a pipe, a substitution or an assignment. */
 const SHORTENER_ANYWHERE = /(^|[;&|`('"])\s*shortener\s|=\S*\s+shortener\s/;
 const PLACEHOLDER = /(?<![$\w{-])([A-Z][A-Z0-9_]+)(?![\w-])/g;
@@ -93,7 +95,8 @@ function stepOf(text: string, where: string): Step | null {
   } else if (unit) {
     step.kind = "unit";
     step.unit = unit[1] === "stop" ? "stop" : unit[1] === "restart" ? "restart" : "start";
-    step.colour = unit[2];
+    if (unit[3] === undefined) step.colour = unit[2];
+    else step.litestream = true;
   } else if (SHORTENER_ANYWHERE.test(text)) {
     throw new Error(`${where}: "${text}" runs shortener in a form the test cannot run (see runbooks/README.md)`);
   } else {
