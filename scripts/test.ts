@@ -1,5 +1,6 @@
 /**
- * The one quality gate (`npm test`): typecheck, lint and format check, build the binary, then every test.
+ * The one quality gate (`npm test`): install the pinned external tools (Litestream, the S3 test server, promtool)
+ * when missing, typecheck, lint and format check, build the binary, then every test.
  * Each step stops the run on failure with the step's name; the last line is the plain test tally.
  */
 import { $ } from "bun";
@@ -23,6 +24,7 @@ async function runTests(): Promise<{ exitCode: number }> {
 }
 
 const steps: [string, () => Promise<{ exitCode: number }>][] = [
+  ["install pinned tools (.tools/bin)", () => $`${process.execPath} scripts/setup-tools.ts`.nothrow()],
   ["typecheck (tsc)", () => $`node_modules/.bin/tsc --noEmit -p .`.nothrow()],
   ["lint and format (biome)", () => $`node_modules/.bin/biome check .`.nothrow()],
   ["build dist/shortener", () => $`${process.execPath} scripts/build.ts`.nothrow()],

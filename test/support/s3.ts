@@ -1,0 +1,78 @@
+/**
+ * A real S3-compatible server for tests: moto's server (the one Litestream's own CI uses), pinned and installed into
+ * .tools/bin by scripts/setup-tools.ts, on a free loopback port with a fresh bucket. Its data lives in memory, so an
+ * outage is simulated by pausing the process (SIGSTOP: requests hang, as with a dead network path) and resuming it.
+ */
+import type { Subprocess } from "bun";
+import { freePort, waitFor } from "./binary";
+import { toolPath } from "./tools";
+
+export const S3_ACCESS_KEY = "shortener-test";
+export const S3_SECRET_KEY = "shortener-test-secret";
+export const S3_REGION = "us-east-1";
+
+export class S3Server implements AsyncDisposable {
+  readonly port = freePort();
+  readonly endpoint = `http://127.0.0.1:${this.port}`;
+  #proc: Subprocess<"ignore", "pipe", "pipe"> | null = null;
+  #paused = false;
+
+  static async start(bucket = "replica"): Promise<S3Server> {
+    const server = new S3Server();
+    await server.#start();
+    await server.createBucket(bucket);
+    return server;
+  }
+
+  async #start(): Promise<void> {
+    this.#proc = Bun.spawn([toolPath("moto_server"), "-H", "127.0.0.1", "-p", String(this.port)], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    await waitFor(
+      "the S3 server",
+      async () => {
+        if (this.#proc?.exitCode !== null) throw new Error(`moto_server exited (${this.#proc?.exitCode})`);
+        try {
+          return (await fetch(`${this.endpoint}/`, { signal: AbortSignal.timeout(1000) })).ok;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      50,
+    );
+  }
+
+  async createBucket(name: string): Promise<void> {
+    const response = await fetch(`${this.endpoint}/${name}`, { method: "PUT" });
+    if (!response.ok) throw new Error(`cannot create bucket ${name}: HTTP ${response.status}`);
+  }
+
+  /** Keys under `prefix` in `bucket`. */
+  async list(bucket: string, prefix = ""): Promise<string[]> {
+    const text = await (await fetch(`${this.endpoint}/${bucket}?list-type=2&prefix=${encodeURIComponent(prefix)}`)).text();
+    return [...text.matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1] as string);
+  }
+
+  /** Makes the server unresponsive without losing its data. */
+  pause(): void {
+    this.#proc?.kill("SIGSTOP");
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#proc?.kill("SIGCONT");
+    this.#paused = false;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#proc === null) return;
+    if (this.#paused) this.resume();
+    this.#proc.kill("SIGKILL");
+    await this.#proc.exited;
+    this.#proc = null;
+  }
+}
