@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { GroupCommit } from "./group-commit";
+import { GroupCommit, UnconfirmedCommit } from "./group-commit";
 
 function memoryDb(): Database {
   const db = new Database(":memory:");
@@ -52,5 +52,98 @@ describe("GroupCommit", () => {
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
     expect(db.query("SELECT v FROM t ORDER BY v").all()).toEqual([{ v: "a" }, { v: "c" }]);
+  });
+
+  describe("with an after-commit hook (replicated durability)", () => {
+    /** A hook whose runs are counted and finished by hand, like a sync-and-wait on Litestream. */
+    function manualHook() {
+      const runs: PromiseWithResolvers<void>[] = [];
+      const hook = () => {
+        const run = Promise.withResolvers<void>();
+        runs.push(run);
+        return run.promise;
+      };
+      return { runs, hook };
+    }
+    /** Lets the queued batch commit and its hook start (GroupCommit drains on setImmediate). */
+    const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const settled = (promise: Promise<unknown>) => {
+      const state = { done: false };
+      promise.then(
+        () => {
+          state.done = true;
+        },
+        () => {
+          state.done = true;
+        },
+      );
+      return state;
+    };
+
+    test("a batch of writes shares one hook run, and no write settles before it ends", async () => {
+      const db = memoryDb();
+      const { runs, hook } = manualHook();
+      const writes = new GroupCommit(db, null, 256, hook);
+      const pending = Array.from({ length: 20 }, (_, i) => writes.run(() => db.run("INSERT INTO t VALUES (?)", [`v${i}`]).changes));
+      const states = pending.map(settled);
+      await turn();
+      expect(runs.length).toBe(1);
+      // Committed (the hook would upload it) but not yet acknowledged.
+      expect(db.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 20 });
+      expect(states.some((s) => s.done)).toBe(false);
+      runs[0]?.resolve();
+      expect(await Promise.all(pending)).toEqual(Array(20).fill(1));
+      expect(runs.length).toBe(1);
+    });
+
+    test("a failing hook rejects every write of its batch with UnconfirmedCommit carrying its result; the writes stay committed", async () => {
+      const db = memoryDb();
+      const writes = new GroupCommit(db, null, 256, () => Promise.reject(new Error("replica unreachable")));
+      const outcomes = await Promise.allSettled([
+        writes.run(() => db.run("INSERT INTO t VALUES ('a')").lastInsertRowid),
+        writes.run(() => db.run("INSERT INTO t VALUES ('b')").lastInsertRowid),
+      ]);
+      const reasons = outcomes.map((o) => (o.status === "rejected" ? o.reason : null));
+      expect(reasons.every((r) => r instanceof UnconfirmedCommit)).toBe(true);
+      expect(reasons.map((r) => (r as UnconfirmedCommit).value)).toEqual([1, 2]);
+      expect((reasons[0] as UnconfirmedCommit).message).toContain("replica unreachable");
+      expect(db.query("SELECT v FROM t ORDER BY v").all()).toEqual([{ v: "a" }, { v: "b" }]);
+    });
+
+    test("a write that throws waits for the hook too: its own error when confirmed, UnconfirmedCommit when not", async () => {
+      const db = memoryDb();
+      db.run("INSERT INTO t VALUES ('taken')");
+      const { runs, hook } = manualHook();
+      const writes = new GroupCommit(db, null, 256, hook);
+      const duplicate = () => db.run("INSERT INTO t VALUES ('taken')");
+      const first = writes.run(duplicate);
+      const state = settled(first);
+      await turn();
+      expect(state.done).toBe(false);
+      runs[0]?.resolve();
+      await expect(first).rejects.toThrow(/UNIQUE/);
+      const second = writes.run(duplicate);
+      await turn();
+      runs[1]?.reject(new Error("timeout"));
+      await expect(second).rejects.toBeInstanceOf(UnconfirmedCommit);
+    });
+
+    test("the next batch commits while an earlier batch still waits for its hook", async () => {
+      const db = memoryDb();
+      const { runs, hook } = manualHook();
+      const writes = new GroupCommit(db, null, 256, hook);
+      const first = writes.run(() => db.run("INSERT INTO t VALUES ('first')"));
+      const firstState = settled(first);
+      await turn();
+      const second = writes.run(() => db.run("INSERT INTO t VALUES ('second')"));
+      await turn();
+      expect(runs.length).toBe(2);
+      expect(db.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 2 });
+      runs[1]?.resolve();
+      await second;
+      expect(firstState.done).toBe(false);
+      runs[0]?.resolve();
+      await first;
+    });
   });
 });

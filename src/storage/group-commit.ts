@@ -2,6 +2,8 @@
  * Group commit: writes submitted in the same tick share one immediate transaction (one fsync under
  * synchronous=FULL), each inside its own savepoint so a failing write rolls back alone.
  * A write's promise settles only after the shared COMMIT, so nothing is acknowledged before it is durable.
+ * An optional after-commit hook (replicated durability: wait for Litestream's upload) runs once per committed
+ * batch, and the batch's writes settle only after it; the next batch does not wait for it.
  * With a tracer, each sampled writer gets a `sqlite transaction` span covering the shared transaction, and its
  * write runs inside that span (so its statements' spans are children of it, not of another request's).
  */
@@ -18,6 +20,23 @@ interface Pending {
   span?: Span;
 }
 
+/** Runs once per committed batch, before its writes settle; throwing means the batch is not confirmed. */
+export type AfterCommit = () => Promise<void>;
+
+/**
+ * A write of a batch that is committed locally, but whose after-commit hook failed. `value` is what the write
+ * returned, or undefined when the write itself threw.
+ */
+export class UnconfirmedCommit extends Error {
+  constructor(
+    readonly value: unknown,
+    readonly reason: unknown,
+  ) {
+    super(`committed locally but not confirmed: ${reason instanceof Error ? reason.message : String(reason)}`);
+    this.name = "UnconfirmedCommit";
+  }
+}
+
 export class GroupCommit {
   #queue: Pending[] = [];
   #scheduled = false;
@@ -27,9 +46,10 @@ export class GroupCommit {
     private readonly db: Database,
     private readonly tracer: Tracer | null = null,
     private readonly maxBatch = 256,
+    private readonly afterCommit: AfterCommit | null = null,
   ) {}
 
-  /** Runs `write` inside the next shared transaction and resolves with its result once committed. */
+  /** Runs `write` inside the next shared transaction and resolves with its result once committed (and confirmed, with a hook). */
   run<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = { run: write, resolve: resolve as (value: unknown) => void, reject };
@@ -71,12 +91,34 @@ export class GroupCommit {
         continue;
       }
       for (const item of batch) item.span?.end();
+      this.#settle(batch, outcomes);
+    }
+  }
+
+  /**
+   * Settles the writes of a committed batch: at once, or after the after-commit hook. When the hook fails, every
+   * write rejects with an UnconfirmedCommit, even one that threw: its answer (say, "not found") rests on state
+   * that is not confirmed either.
+   */
+  #settle(batch: Pending[], outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[]): void {
+    const settle = () =>
       batch.forEach((item, i) => {
         const outcome = outcomes[i];
         if (outcome?.ok) item.resolve(outcome.value);
         else item.reject(outcome?.error);
       });
+    if (this.afterCommit === null) {
+      settle();
+      return;
     }
+    Promise.resolve()
+      .then(this.afterCommit)
+      .then(settle, (reason: unknown) =>
+        batch.forEach((item, i) => {
+          const outcome = outcomes[i];
+          item.reject(new UnconfirmedCommit(outcome?.ok ? outcome.value : undefined, reason));
+        }),
+      );
   }
 
   /** One span per sampled writer, each the whole shared transaction as that writer waited on it. */
