@@ -6,15 +6,18 @@ import type { Database } from "bun:sqlite";
 import type { Config } from "./config";
 import { ApiKeyService } from "./domain/api-keys";
 import { LinkResolver } from "./domain/link-resolver";
+import { ReplicationLag } from "./domain/replication-lag";
 import { ShortUrlService } from "./domain/short-urls";
 import { TagService } from "./domain/tags";
 import { VisitBuffer } from "./domain/visit-buffer";
 import { unavailable } from "./errors";
 import type { HttpDeps } from "./http/deps";
+import { coalesced } from "./lib/coalesced";
 import { ApiKeyStore } from "./storage/api-key-store";
 import { openDatabase } from "./storage/database";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
+import { LitestreamClient } from "./storage/litestream-client";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 import { Metrics } from "./telemetry/metrics";
@@ -34,7 +37,16 @@ export interface CreateAppOptions {
    * true, as `serve` needs). `check` passes false to inspect the database as found, without changing it.
    */
   migrate?: boolean;
+  /**
+   * The control socket of the Litestream replicating this database. `serve` passes it with --replication
+   * litestream (having checked the Litestream config): the primary then watches the replica's lag, and with
+   * --durability replicated waits for Litestream's upload before acknowledging a link write.
+   */
+  litestreamSocket?: string | null;
 }
+
+/** How long replicated durability waits for Litestream to confirm an upload before answering 503. */
+const REPLICATION_CONFIRM_TIMEOUT_SECONDS = 5;
 
 export function createApp(config: Readonly<Config>, options: CreateAppOptions = {}): AppContext {
   const migrate = options.migrate ?? true;
@@ -42,17 +54,29 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const tracing = startTracing(config);
   const shortUrlStore = new ShortUrlStore(db, tracing.tracer);
   const tagStore = new TagStore(db);
-  const writes = new GroupCommit(db, tracing.tracer);
+  const litestream = options.litestreamSocket ? new LitestreamClient(options.litestreamSocket, config.databasePath) : null;
+  // Replicated durability: one sync-and-wait per committed batch, shared by every batch committed while one runs.
+  const confirmUpload =
+    litestream !== null && config.durability === "replicated"
+      ? coalesced(async () => {
+          await litestream.syncAndWait(REPLICATION_CONFIRM_TIMEOUT_SECONDS);
+        })
+      : null;
+  const writes = new GroupCommit(db, tracing.tracer, undefined, confirmUpload);
+  // The RPO guard runs on the primary only: a standby refuses writes anyway, and follows the replica instead.
+  const replication =
+    litestream !== null && config.role === "primary" ? new ReplicationLag(() => litestream.lastSyncAt(), config.maxReplicationLagMs) : null;
   const visits = new VisitBuffer(db, shortUrlStore, tracing.tracer);
   const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize);
   const customDomains = new Set(shortUrlStore.domains());
   // A standby answers redirects from its replica and refuses every write (DESIGN.md, Failover).
+  // The primary refuses link writes while the replica lags too far behind (DESIGN.md, Durability and recovery).
   const guardWrites =
     config.role === "standby"
       ? () => {
           throw unavailable("This node is a standby: it serves redirects but refuses writes. Send writes to the primary.", 5);
         }
-      : () => {};
+      : () => replication?.assertWritable();
   const shortUrls = new ShortUrlService({
     writes,
     shortUrls: shortUrlStore,
@@ -84,6 +108,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     diskFreeBytes: () => diskFreeBytes(config.dataDir),
     databaseSizeBytes: () => fileSize(config.databasePath),
     walSizeBytes: () => fileSize(`${config.databasePath}-wal`),
+    replicationLagSeconds: () => replication?.lagSeconds() ?? null,
   });
   let closed = false;
   return {
@@ -100,11 +125,13 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     apiKeys: new ApiKeyService(new ApiKeyStore(db)),
     customDomains,
     databaseUsable,
-    /** In shutdown order: metrics probe, buffered visits, database, then spans (so the final flush's are sent). */
+    replication,
+    /** In shutdown order: probes, buffered visits, database, then spans (so the final flush's are sent). */
     async [Symbol.asyncDispose]() {
       if (closed) return;
       closed = true;
       metrics.stop();
+      replication?.stop();
       try {
         visits.flush();
         db.close();

@@ -92,3 +92,26 @@ describe("tracing settings (OTEL_*)", () => {
     expect(() => loadConfig(new Map(), env)).toThrow(`invalid setting ${name}:`);
   });
 });
+
+describe("replication settings", () => {
+  test("replication is off, the lag limit 30 s and durability local unless set", () => {
+    const config = loadConfig(new Map(), {});
+    expect([config.replication, config.maxReplicationLagMs, config.durability]).toEqual(["off", 30_000, "local"]);
+  });
+
+  test.each([
+    [{ replication: "s3" }, {}, "--replication"],
+    [{}, { SHORTENER_MAX_REPLICATION_LAG: "500ms" }, "SHORTENER_MAX_REPLICATION_LAG"],
+    [{ durability: "paranoid" }, {}, "--durability"],
+  ])("rejects a bad value with an error naming the setting (%p %p)", (f, env, name) => {
+    expect(() => loadConfig(flags(f as Record<string, string>), env)).toThrow(`invalid setting ${name}:`);
+  });
+
+  test("replicated durability needs Litestream replication, and says so naming the setting as given", () => {
+    expect(() => loadConfig(new Map(), { SHORTENER_DURABILITY: "replicated" })).toThrow(
+      "invalid setting SHORTENER_DURABILITY: replicated needs --replication litestream",
+    );
+    const config = loadConfig(flags({ durability: "replicated", replication: "litestream" }), {});
+    expect([config.replication, config.durability]).toEqual(["litestream", "replicated"]);
+  });
+});

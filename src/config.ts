@@ -31,6 +31,12 @@ export interface Config {
   baseUrl: string;
   defaultDomain: string;
   litestreamConfig: string;
+  /** `litestream`: a Litestream on this host replicates the database, and serve watches its lag; `off`: none does. */
+  replication: Replication;
+  /** Link writes are refused (503) while the replica trails the database by more than this, in ms. */
+  maxReplicationLagMs: number;
+  /** `replicated`: a link write is acknowledged only once Litestream confirms the replica has it. */
+  durability: Durability;
   /** `max-age` of `Cache-Control: private` on redirects, in seconds. */
   redirectMaxAge: number;
   /** Redirect status for links that do not set their own. */
@@ -50,6 +56,9 @@ export interface Config {
   /** How spans are sampled and batched; only read when otlpEndpoint is set. */
   tracing: TracingConfig;
 }
+
+export type Replication = "off" | "litestream";
+export type Durability = "local" | "replicated";
 
 export type RedirectStatus = 301 | 302 | 307 | 308;
 export const REDIRECT_STATUSES: readonly RedirectStatus[] = [301, 302, 307, 308];
@@ -172,8 +181,38 @@ export const SETTINGS = [
     flag: "litestream-config",
     env: "SHORTENER_LITESTREAM_CONFIG",
     fallback: "/etc/litestream.yml",
-    help: "Litestream config used by restore, drill, check",
+    help: "Litestream config: restore and drill read the replica, serve (--replication litestream) its socket",
     parse: path,
+  }),
+  setting({
+    key: "replication",
+    flag: "replication",
+    env: "SHORTENER_REPLICATION",
+    fallback: "off",
+    help: "litestream (serve watches the replica's lag through Litestream's control socket) or off",
+    parse: (raw, name) => {
+      if (raw !== "off" && raw !== "litestream") throw new SettingError(name, `"${raw}" is not off or litestream`);
+      return raw;
+    },
+  }),
+  setting({
+    key: "maxReplicationLagMs",
+    flag: "max-replication-lag",
+    env: "SHORTENER_MAX_REPLICATION_LAG",
+    fallback: "30s",
+    help: "link writes are refused with 503 while the replica is further behind than this",
+    parse: duration(1000, 86_400_000),
+  }),
+  setting({
+    key: "durability",
+    flag: "durability",
+    env: "SHORTENER_DURABILITY",
+    fallback: "local",
+    help: "local (acknowledge after the local commit) or replicated (after Litestream confirms the upload)",
+    parse: (raw, name) => {
+      if (raw !== "local" && raw !== "replicated") throw new SettingError(name, `"${raw}" is not local or replicated`);
+      return raw;
+    },
   }),
   setting({
     key: "redirectMaxAge",
@@ -266,12 +305,19 @@ export const SETTINGS = [
 /** Flag names every command accepts. */
 export const SETTING_FLAGS: ReadonlySet<string> = new Set(SETTINGS.map((s) => s.flag));
 
+/** How a setting was given, for errors: its flag, else its variable when set, else its flag. */
+export function settingName(key: keyof Config, flags: ReadonlyMap<string, string | true>, env: Record<string, string | undefined>): string {
+  const s = SETTINGS.find((candidate) => candidate.key === key);
+  if (s === undefined) throw new Error(`${key} is not a setting`);
+  return flags.get(s.flag) !== undefined ? `--${s.flag}` : env[s.env] !== undefined ? s.env : `--${s.flag}`;
+}
+
 /** Builds the frozen Config from flags and an environment (process.env in production, a literal in tests). */
 export function loadConfig(flags: ReadonlyMap<string, string | true>, env: Record<string, string | undefined>): Readonly<Config> {
   const values: Record<string, unknown> = {};
   for (const s of SETTINGS) {
     const flag = flags.get(s.flag);
-    const name = flag !== undefined ? `--${s.flag}` : env[s.env] !== undefined ? s.env : `--${s.flag}`;
+    const name = settingName(s.key, flags, env);
     if (flag === true) throw new SettingError(name, "needs a value");
     const raw = flag ?? env[s.env] ?? s.fallback;
     values[s.key] = s.parse(raw, name);
@@ -279,6 +325,13 @@ export function loadConfig(flags: ReadonlyMap<string, string | true>, env: Recor
   const config = values as unknown as Config;
   config.databasePath = resolve(config.dataDir, "shortener.db");
   config.defaultDomain = new URL(config.baseUrl).host;
+  // Only Litestream's control socket can confirm an upload (serve checks that the config file names one).
+  if (config.durability === "replicated" && config.replication !== "litestream") {
+    throw new SettingError(
+      settingName("durability", flags, env),
+      "replicated needs --replication litestream (SHORTENER_REPLICATION=litestream)",
+    );
+  }
   Object.assign(config, loadTracing(env));
   return Object.freeze(config);
 }

@@ -111,6 +111,29 @@ export function unavailable(detail: string, retryAfterSeconds: number): AppError
   return new AppError(503, "service-unavailable", "Service unavailable", detail, {}, { "Retry-After": String(retryAfterSeconds) });
 }
 
+/** Link writes are refused while the replica trails the database by more than the allowed lag (RPO guard). */
+export function replicationLagging(lagSeconds: number, maxLagSeconds: number, retryAfterSeconds: number): AppError {
+  return new AppError(
+    503,
+    "replication-lagging",
+    "Replication lagging",
+    `The backup replica is ${lagSeconds} s behind (at most ${maxLagSeconds} s allowed), so link writes are refused until it catches up: ` +
+      "a change accepted now could be lost with this node. Redirects still work. Nothing was changed; retry later.",
+    { lagSeconds, maxLagSeconds },
+    { "Retry-After": String(retryAfterSeconds) },
+  );
+}
+
+/**
+ * Replicated durability: the write is committed on this node, but Litestream did not confirm that the replica has
+ * it. Never a success: the client must not take it as durable, and may retry (the detail says how).
+ */
+export function notReplicated(detail: string, extras: Record<string, unknown>, retryAfterSeconds: number): AppError {
+  return new AppError(503, "not-replicated", "Saved on this node, not yet replicated", detail, extras, {
+    "Retry-After": String(retryAfterSeconds),
+  });
+}
+
 /** A bad setting: the CLI prints the message alone and exits 1 so systemd does not restart. */
 export class SettingError extends Error {
   constructor(

@@ -1,7 +1,10 @@
 import { createApp } from "../app";
-import { loadConfig } from "../config";
+import { type Config, loadConfig, settingName } from "../config";
+import { SettingError } from "../errors";
 import { startOpsServer } from "../http/ops-server";
 import { startPublicServer } from "../http/public-server";
+import type { ParsedArgs } from "../lib/args";
+import { controlSocketFor, LitestreamConfigError } from "../storage/litestream-config";
 import { describeError, flushLogs, log } from "../telemetry/logger";
 import { tracingSummary } from "../telemetry/tracing";
 import { VERSION } from "../version";
@@ -14,6 +17,21 @@ function listenError(error: unknown, setting: string, address: { hostname: strin
   return new Error(`cannot listen on ${address.hostname}:${address.port} (${setting}): ${why}`);
 }
 
+/**
+ * With --replication litestream: the control socket of the Litestream that replicates this database, read from
+ * --litestream-config (expanded with this process's environment, as Litestream expands it). A config that cannot
+ * be read, does not list the database, or has no socket is a bad setting: exit 1, as systemd must not retry it.
+ */
+function litestreamSocket(config: Readonly<Config>, args: ParsedArgs): string | null {
+  if (config.replication !== "litestream") return null;
+  try {
+    return controlSocketFor(config.litestreamConfig, config.databasePath, process.env);
+  } catch (error) {
+    if (!(error instanceof LitestreamConfigError)) throw error;
+    throw new SettingError(settingName("replication", args.flags, process.env), `litestream: ${error.message}`);
+  }
+}
+
 export const serve: Command = {
   name: "serve",
   usage: "shortener serve [--role primary|standby] [--listen HOST:PORT] [--ops-listen HOST:PORT] [--data-dir DIR] [--base-url URL]",
@@ -21,7 +39,7 @@ export const serve: Command = {
   async run(args) {
     const startedAt = Date.now();
     const config = loadConfig(args.flags, process.env);
-    const ctx = createApp(config);
+    const ctx = createApp(config, { litestreamSocket: litestreamSocket(config, args) });
     let publicServer: ReturnType<typeof startPublicServer>;
     try {
       publicServer = startPublicServer(ctx);
@@ -49,9 +67,12 @@ export const serve: Command = {
             }
           }, 1000)
         : undefined;
+    // With --replication litestream, the primary asks Litestream every second when it last uploaded (RPO guard).
+    ctx.replication?.start(1000);
     const drain = createDrain(ctx, publicServer, () => {
       clearInterval(flushTimer);
       clearInterval(heartbeatTimer);
+      ctx.replication?.stop();
     });
     let opsServer: ReturnType<typeof startOpsServer>;
     try {
@@ -69,6 +90,8 @@ export const serve: Command = {
       listen: `${publicServer.hostname}:${publicServer.port}`,
       ops_listen: `${opsServer.hostname}:${opsServer.port}`,
       database: config.databasePath,
+      replication: config.replication,
+      durability: config.durability,
       tracing: tracingSummary(config),
     });
     if (ctx.apiKeys.activeCount() === 0) {

@@ -1,5 +1,5 @@
 /** Link management: create, read, edit, delete and list short URLs. Never sees HTTP. */
-import { forbidden, nonUniqueSlug, shortUrlNotFound, unavailable } from "../errors";
+import { type AppError, forbidden, nonUniqueSlug, notReplicated, shortUrlNotFound, unavailable } from "../errors";
 import type { GroupCommit } from "../storage/group-commit";
 import type { ShortUrlChanges, ShortUrlRow, ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
@@ -9,6 +9,7 @@ import type { ShortUrlListQuery } from "./list-query";
 import { generateShortCode } from "./short-code";
 import type { CreateShortUrlInput, ShortUrlMeta } from "./short-url-input";
 import { normalizeDomain } from "./short-url-input";
+import { rethrowUnconfirmed, UNCONFIRMED_RETRY_AFTER_SECONDS, unconfirmedChange } from "./unconfirmed-write";
 
 /** A short URL as the domain sees it; `domain` is null for the default domain. */
 export interface ShortUrl {
@@ -66,7 +67,7 @@ export class ShortUrlService {
   async create(input: CreateShortUrlInput, key: ApiKey): Promise<ShortUrl> {
     this.#assertCanWrite(key);
     const domain = this.domainKey(input.domain);
-    const id = await this.deps.writes.run(() => {
+    const id = await this.#write(() => {
       if (input.findIfExists) {
         const existing = this.#findMatching(input, domain);
         if (existing !== null) return existing.id;
@@ -116,7 +117,7 @@ export class ShortUrlService {
   async edit(shortCode: string, domain: string | null | undefined, changes: ShortUrlMeta, key: ApiKey): Promise<ShortUrl> {
     this.#assertCanWrite(key);
     const domainKey = this.domainKey(domain);
-    await this.deps.writes.run(() => {
+    await this.#write(() => {
       const row = this.deps.shortUrls.find(domainKey, shortCode);
       if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
       const update: ShortUrlChanges = {};
@@ -138,7 +139,7 @@ export class ShortUrlService {
   async delete(shortCode: string, domain: string | null | undefined, key: ApiKey): Promise<void> {
     this.#assertCanWrite(key);
     const domainKey = this.domainKey(domain);
-    await this.deps.writes.run(() => {
+    await this.#write(() => {
       const row = this.deps.shortUrls.find(domainKey, shortCode);
       if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
       this.deps.shortUrls.delete(row.id);
@@ -168,6 +169,28 @@ export class ShortUrlService {
   #assertCanWrite(key: ApiKey): void {
     if (key.role === "read-only") throw forbidden("This API key is read-only.");
     this.deps.guardWrites?.();
+  }
+
+  /** A write through the group commit; with replicated durability, an unconfirmed one becomes a 503. */
+  #write<T>(write: () => T): Promise<T> {
+    return this.deps.writes.run(write).catch(rethrowUnconfirmed((value) => this.#unconfirmed(value)));
+  }
+
+  /**
+   * The 503 for a write committed here but not confirmed in the replica. A create's write returns the new id: say
+   * which link was saved and how to get it once confirmed. Any other write gets the generic answer.
+   */
+  #unconfirmed(id: unknown): AppError {
+    const row = typeof id === "number" ? this.deps.shortUrls.findById(id) : null;
+    if (row === null) return unconfirmedChange();
+    return notReplicated(
+      `The short URL "${row.short_code}" is saved on this node, but Litestream has not confirmed that the backup replica has it, so it ` +
+        'could still be lost with this node. Repeat the same request after Retry-After with "findIfExists": true: it answers with this ' +
+        "short URL once the replica has it (without findIfExists, a repeat creates another short URL, or is refused as non-unique-slug " +
+        "for a custom slug).",
+      { shortCode: row.short_code, domain: row.domain === "" ? null : row.domain },
+      UNCONFIRMED_RETRY_AFTER_SECONDS,
+    );
   }
 
   #findMatching(input: CreateShortUrlInput, domain: string): ShortUrlRow | null {

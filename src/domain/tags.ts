@@ -3,6 +3,7 @@ import { forbiddenTagOperation, tagConflict, tagNotFound } from "../errors";
 import type { GroupCommit } from "../storage/group-commit";
 import type { TagStatsRow, TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
+import { rethrowUnconfirmed } from "./unconfirmed-write";
 
 export class TagService {
   constructor(
@@ -17,6 +18,11 @@ export class TagService {
     this.guardWrites();
   }
 
+  /** A write through the group commit; with replicated durability, an unconfirmed one becomes a 503. */
+  #write(write: () => void): Promise<void> {
+    return this.writes.run(write).catch(rethrowUnconfirmed());
+  }
+
   names(searchTerm?: string): string[] {
     return this.store.names(searchTerm);
   }
@@ -28,7 +34,7 @@ export class TagService {
 
   async rename(oldName: string, newName: string, key: ApiKey): Promise<void> {
     this.#assertCanWrite(key, "rename");
-    await this.writes.run(() => {
+    await this.#write(() => {
       if (!this.store.exists(oldName)) throw tagNotFound(oldName);
       if (oldName === newName) return;
       if (this.store.exists(newName)) throw tagConflict(oldName, newName);
@@ -38,7 +44,7 @@ export class TagService {
 
   async delete(names: readonly string[], key: ApiKey): Promise<void> {
     this.#assertCanWrite(key, "delete");
-    await this.writes.run(() => {
+    await this.#write(() => {
       for (const name of names) this.store.delete(name);
     });
   }

@@ -2,6 +2,7 @@
 import type { Config } from "../config";
 import type { ApiKeyService } from "../domain/api-keys";
 import type { LinkResolver } from "../domain/link-resolver";
+import type { ReplicationLag } from "../domain/replication-lag";
 import type { ShortUrlService } from "../domain/short-urls";
 import type { TagService } from "../domain/tags";
 import type { Metrics } from "../telemetry/metrics";
@@ -25,4 +26,6 @@ export interface HttpDeps {
   customDomains: Set<string>;
   /** True when the database answers a trivial query. */
   databaseUsable(): boolean;
+  /** The replica's lag (RPO guard), when the primary replicates with Litestream; null otherwise. */
+  replication: ReplicationLag | null;
 }

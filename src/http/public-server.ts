@@ -20,11 +20,19 @@ export function notReadyReasons(ctx: HttpDeps): string[] {
   return reasons;
 }
 
+/**
+ * 200 "ready", 503 "not ready", or 200 "degraded" while the replica lags: redirects go on and link writes are
+ * refused, but readiness holds, because the only node Caddy could fail over to follows that same lagging replica:
+ * it would serve staler links and refuse writes too.
+ */
 function readiness(ctx: HttpDeps): Response {
   const reasons = notReadyReasons(ctx);
   const ready = reasons.length === 0;
+  const replication = ctx.replication?.status();
+  if (replication?.ok === false) reasons.push("replication lagging: link writes refused");
+  const status = !ready ? "not ready" : replication?.ok === false ? "degraded" : "ready";
   return jsonResponse(
-    { status: ready ? "ready" : "not ready", role: ctx.config.role, reasons },
+    { status, role: ctx.config.role, reasons, ...(replication === undefined ? {} : { replication }) },
     { status: ready ? 200 : 503, headers: { "Cache-Control": "no-store" } },
   );
 }

@@ -23,9 +23,16 @@ export class LitestreamClient {
   async syncAndWait(timeoutSeconds: number): Promise<SyncResult> {
     const body = JSON.stringify({ path: this.databasePath, wait: true, timeout: timeoutSeconds });
     const response = await this.#request("/sync", { method: "POST", body, signal: AbortSignal.timeout(timeoutSeconds * 1000 + 1000) });
-    const json = (await response.json()) as { status?: string; txid?: number; replicated_txid?: number; error?: string };
+    const json = (await response.json().catch(() => ({}))) as { status?: string; txid?: number; replicated_txid?: number; error?: string };
     if (!response.ok) throw new LitestreamUnavailable(`litestream sync failed: ${json.error ?? response.status}`);
-    return { status: json.status ?? "", txid: json.txid ?? 0, replicatedTxid: json.replicated_txid ?? 0 };
+    const result = { status: json.status ?? "", txid: json.txid ?? 0, replicatedTxid: json.replicated_txid ?? 0 };
+    // Never take a sync for a confirmation unless the replica holds everything Litestream had read.
+    if (result.replicatedTxid < result.txid) {
+      throw new LitestreamUnavailable(
+        `litestream sync returned before the replica caught up (txid ${result.txid}, replicated ${result.replicatedTxid})`,
+      );
+    }
+    return result;
   }
 
   /** When Litestream last uploaded this database to its replica, or null if it never has. */

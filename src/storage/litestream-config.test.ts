@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expandEnv, readLitestreamConfig } from "./litestream-config";
+import { controlSocketFor, expandEnv, readLitestreamConfig } from "./litestream-config";
 
 function file(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), "ls-config-")), "litestream.yml");
@@ -32,5 +32,21 @@ describe("readLitestreamConfig", () => {
 
   test("expands unset variables to empty strings", () => {
     expect(expandEnv("a${X}b$Y", {})).toBe("ab");
+  });
+});
+
+describe("controlSocketFor", () => {
+  const socketed = "socket:\n  enabled: true\n  path: /run/litestream/litestream.sock\ndbs:\n  - path: /var/lib/shortener/shortener.db\n";
+
+  test("returns the socket of a config that lists the database", () => {
+    expect(controlSocketFor(file(socketed), "/var/lib/shortener/./shortener.db", {})).toBe("/run/litestream/litestream.sock");
+  });
+
+  test("refuses a config that does not list the database, naming the path to set", () => {
+    expect(() => controlSocketFor(file(socketed), "/srv/other.db", {})).toThrow(/does not list \/srv\/other\.db.*Try: set dbs\[\]\.path/);
+  });
+
+  test("refuses a config without an enabled control socket", () => {
+    expect(() => controlSocketFor(file("dbs:\n  - path: /a.db\n"), "/a.db", {})).toThrow(/has no control socket/);
   });
 });

@@ -49,3 +49,23 @@ export function readLitestreamConfig(file: string, env: Record<string, string | 
   const socketPath = root.socket?.enabled === true ? (root.socket.path ?? "/var/run/litestream.sock") : null;
   return { file: path, socketPath, databases: databases.map((d) => resolve(d)) };
 }
+
+/**
+ * The control socket of the Litestream that replicates `databasePath` according to `file`; throws a
+ * LitestreamConfigError with a hint when the file cannot be read, does not list the database, or has no socket.
+ */
+export function controlSocketFor(file: string, databasePath: string, env: Record<string, string | undefined>): string {
+  const config = readLitestreamConfig(file, env);
+  const database = resolve(databasePath);
+  if (!config.databases.includes(database)) {
+    throw new LitestreamConfigError(
+      `the Litestream config ${config.file} does not list ${database} (it lists ${config.databases.join(", ")}). Try: set dbs[].path to ${database}, or --data-dir to the directory Litestream replicates`,
+    );
+  }
+  if (config.socketPath === null) {
+    throw new LitestreamConfigError(
+      `the Litestream config ${config.file} has no control socket. Try: socket: {enabled: true, path: /run/litestream/litestream.sock} (see litestream.yml in the repository)`,
+    );
+  }
+  return config.socketPath;
+}

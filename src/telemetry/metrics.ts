@@ -17,6 +17,8 @@ export interface MetricSources {
   diskFreeBytes(): number;
   databaseSizeBytes(): number;
   walSizeBytes(): number;
+  /** Seconds the replica trails the database, or null when this node does not replicate (the series is absent). */
+  replicationLagSeconds(): number | null;
 }
 
 export interface BuildInfo {
@@ -137,6 +139,16 @@ export class Metrics {
     gauge("shortener_disk_free_bytes", "Free bytes on the data directory's filesystem.", sources.diskFreeBytes);
     gauge("shortener_database_size_bytes", "Size of the SQLite database file.", sources.databaseSizeBytes);
     gauge("shortener_wal_size_bytes", "Size of the SQLite WAL file.", sources.walSizeBytes);
+    new Gauge({
+      name: "shortener_replication_lag_seconds",
+      help: "Seconds since Litestream last uploaded this database to its replica (absent without --replication litestream).",
+      registers,
+      collect() {
+        const lag = sources.replicationLagSeconds();
+        if (lag === null) this.remove();
+        else this.set(lag);
+      },
+    });
     const self = this;
     new Gauge({
       name: "shortener_event_loop_lag_seconds",
