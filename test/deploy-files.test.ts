@@ -9,11 +9,15 @@ import { basename, dirname, join, resolve } from "node:path";
 import { COMMANDS } from "../src/cli/commands";
 import { SETTINGS } from "../src/config";
 import { parseDuration } from "../src/lib/duration";
+import { controlSocketFor } from "../src/storage/litestream-config";
 import { runCli, tempDir } from "./support/binary";
+import { toolPath } from "./support/tools";
 
 const ROOT = resolve(import.meta.dir, "..");
 const UNIT = join(ROOT, "deploy/systemd/shortener@.service");
+const LITESTREAM_UNIT = join(ROOT, "deploy/systemd/litestream.service");
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 /** Bun's default idle timeout: Caddy must drop idle upstream connections before the server does. */
 const BUN_IDLE_TIMEOUT_MS = 10_000;
 
@@ -34,6 +38,29 @@ function directive(text: string, key: string): string | undefined {
 }
 
 const envExample = (colour: string) => Object.fromEntries(directives(read(`deploy/systemd/${colour}.env.example`)));
+
+/** Runs `systemd-analyze verify` on a unit in a scratch root; what it printed and its exit code. */
+async function verifyUnit(unitPath: string, executables: string[]): Promise<{ exitCode: number; output: string }> {
+  // A scratch root: the host's system units (for sysinit.target and friends), the unit, and an executable at
+  // each path its Exec lines name, which verify checks exist; it never runs them.
+  const root = tempDir("shortener-unit-");
+  try {
+    cpSync("/usr/lib/systemd/system", join(root, "usr/lib/systemd/system"), { recursive: true });
+    mkdirSync(join(root, "etc/systemd/system"), { recursive: true });
+    const installed = join(root, "etc/systemd/system", basename(unitPath));
+    cpSync(unitPath, installed);
+    for (const executable of executables) {
+      mkdirSync(join(root, dirname(executable)), { recursive: true });
+      writeFileSync(join(root, executable), "#!/bin/sh\n");
+      chmodSync(join(root, executable), 0o755);
+    }
+    const proc = Bun.spawn(["systemd-analyze", "verify", "--man=no", `--root=${root}`, installed], { stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { exitCode, output: (stdout + stderr).trim() };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
 
 describe("deploy/systemd/shortener@.service", () => {
   const unit = readFileSync(UNIT, "utf8");
@@ -71,27 +98,14 @@ describe("deploy/systemd/shortener@.service", () => {
   });
 
   test("systemd-analyze verify accepts the unit without a warning", async () => {
-    // A scratch root: the host's system units (for sysinit.target and friends), the unit, and an executable
-    // at ExecStart's path, which verify checks exists; it never runs it.
-    const root = tempDir("shortener-unit-");
-    try {
-      cpSync("/usr/lib/systemd/system", join(root, "usr/lib/systemd/system"), { recursive: true });
-      mkdirSync(join(root, "etc/systemd/system"), { recursive: true });
-      const installed = join(root, "etc/systemd/system/shortener@.service");
-      cpSync(UNIT, installed);
-      mkdirSync(join(root, "usr/local/bin"), { recursive: true });
-      writeFileSync(join(root, "usr/local/bin/shortener"), "#!/bin/sh\n");
-      chmodSync(join(root, "usr/local/bin/shortener"), 0o755);
-      const proc = Bun.spawn(["systemd-analyze", "verify", "--man=no", `--root=${root}`, installed], { stdout: "pipe", stderr: "pipe" });
-      const [stdout, stderr, exitCode] = await Promise.all([
-        new Response(proc.stdout).text(),
-        new Response(proc.stderr).text(),
-        proc.exited,
-      ]);
-      expect({ exitCode, output: (stdout + stderr).trim() }).toEqual({ exitCode: 0, output: "" });
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    expect(await verifyUnit(UNIT, ["/usr/local/bin/shortener"])).toEqual({ exitCode: 0, output: "" });
+  });
+
+  test("starts Litestream with either colour and stops before it, without being stopped by it", () => {
+    const all = (key: string) => directives(unit).flatMap(([k, v]) => (k === key ? v.split(/\s+/) : []));
+    expect(all("Wants")).toContain("litestream.service");
+    expect(all("After")).toContain("litestream.service");
+    expect([...all("Requires"), ...all("BindsTo"), ...all("PartOf")]).not.toContain("litestream.service");
   });
 });
 
@@ -151,20 +165,70 @@ describe("deploy/Caddyfile", () => {
 
 describe("litestream.yml", () => {
   const text = read("litestream.yml");
+  const config = Bun.YAML.parse(text) as {
+    addr: string;
+    socket: { enabled: boolean; path: string };
+    dbs: { path: string; replica: Record<string, unknown> }[];
+  };
+  const env = (name: string) => ["$", `{${name}}`].join("");
+  const sample = Object.fromEntries(directives(read("deploy/systemd/litestream.env.sample")));
 
-  test("replicates the database the env examples' data dir holds to S3, every second", () => {
-    const config = Bun.YAML.parse(text) as { dbs: { path: string; replica: Record<string, unknown> }[] };
+  test("replicates the database the env examples' data dir holds to S3 set by variables, every second", () => {
     expect(config.dbs).toHaveLength(1);
     const db = config.dbs[0] as { path: string; replica: Record<string, unknown> };
     expect(db.path).toBe(join(envExample("blue").SHORTENER_DATA_DIR as string, "shortener.db"));
-    expect(db.replica).toMatchObject({
+    // Litestream, not YAML, expands the variables.
+    expect(db.replica).toEqual({
       type: "s3",
-      // Litestream, not YAML, expands the variable.
-      endpoint: ["$", "{LITESTREAM_S3_ENDPOINT}"].join(""),
+      endpoint: env("LITESTREAM_S3_ENDPOINT"),
+      bucket: env("LITESTREAM_S3_BUCKET"),
+      path: env("LITESTREAM_S3_PATH"),
+      region: env("LITESTREAM_S3_REGION"),
+      "access-key-id": env("LITESTREAM_ACCESS_KEY_ID"),
+      "secret-access-key": env("LITESTREAM_SECRET_ACCESS_KEY"),
       "force-path-style": true,
       "sync-interval": "1s",
     });
-    expect(text.split("\n").slice(0, 5).join("\n")).toContain("later issue");
+  });
+
+  test("serves Litestream's metrics on loopback only and enables the control socket in the unit's runtime directory", () => {
+    expect(config.addr).toBe("127.0.0.1:9090");
+    expect(config.socket).toMatchObject({ enabled: true, path: "/run/litestream/litestream.sock" });
+    expect(`/run/${directive(read("deploy/systemd/litestream.service"), "RuntimeDirectory")}`).toBe(dirname(config.socket.path));
+  });
+
+  test("names every variable it uses in litestream.env.sample, and the sample nothing else", () => {
+    const options = text
+      .split("\n")
+      .filter((l) => !l.trim().startsWith("#"))
+      .join("\n");
+    const used = [...options.matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((m) => m[1] as string);
+    expect(Object.keys(sample).sort()).toEqual([...new Set(used)].sort());
+  });
+
+  test("real Litestream reads it, with the sample's variables, as replicating the env examples' database to S3", async () => {
+    const proc = Bun.spawn([toolPath("litestream"), "databases", "-config", join(ROOT, "litestream.yml")], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...sample },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });
+    expect(stdout).toMatch(
+      new RegExp(`^${escapeRegExp(join(envExample("blue").SHORTENER_DATA_DIR as string, "shortener.db"))}\\s+s3$`, "m"),
+    );
+  });
+
+  test("is where the colours look for it, and gives them the control socket of their database", () => {
+    for (const colour of ["blue", "green"]) {
+      const settings = envExample(colour);
+      expect(settings.SHORTENER_REPLICATION).toBe("litestream");
+      expect(settings.SHORTENER_LITESTREAM_CONFIG).toBe(
+        directive(read("deploy/systemd/litestream.service"), "ExecStart")?.split(" -config ")[1],
+      );
+      const database = join(settings.SHORTENER_DATA_DIR as string, "shortener.db");
+      expect(controlSocketFor(join(ROOT, "litestream.yml"), database, sample)).toBe(config.socket.path);
+    }
   });
 
   test("explains every option in a comment above it", () => {
@@ -178,5 +242,26 @@ describe("litestream.yml", () => {
       return previous?.trim().startsWith("#") ? [] : [line.trim()];
     });
     expect(bare).toEqual([]);
+  });
+});
+
+describe("deploy/systemd/litestream.service", () => {
+  const unit = read("deploy/systemd/litestream.service");
+
+  test("systemd-analyze verify accepts the unit without a warning", async () => {
+    expect(await verifyUnit(LITESTREAM_UNIT, ["/usr/local/bin/litestream"])).toEqual({ exitCode: 0, output: "" });
+  });
+
+  test("runs `litestream replicate` with /etc/litestream.yml and the sample's env file, as the colours' user", () => {
+    expect(directive(unit, "ExecStart")).toBe("/usr/local/bin/litestream replicate -config /etc/litestream.yml");
+    expect(directive(unit, "EnvironmentFile")).toBe("/etc/litestream.env");
+    const colours = readFileSync(UNIT, "utf8");
+    expect([directive(unit, "User"), directive(unit, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
+  });
+
+  test("can write the colours' data dir, and restarts whatever made it exit", () => {
+    expect(directive(unit, "StateDirectory")).toBe(basename(envExample("blue").SHORTENER_DATA_DIR as string));
+    expect(directive(unit, "ProtectSystem")).toBe("strict");
+    expect(directive(unit, "Restart")).toBe("always");
   });
 });
