@@ -1,0 +1,61 @@
+/**
+ * The metrics contract between src/telemetry/metrics.ts and what reads its output (deploy/prometheus/alerts.yml,
+ * deploy/grafana/shortener.json): every metric /metrics exposes for them, with its type and labels. The alerts
+ * test checks that the rules and the dashboard use nothing else; a test against a real scrape checks the
+ * program exposes all of it.
+ */
+
+export type MetricType = "counter" | "gauge" | "histogram";
+
+export interface MetricContract {
+  /** The name on the metric's `# TYPE` line. */
+  name: string;
+  type: MetricType;
+  /** Labels the program sets, besides the `job` and `instance` Prometheus adds (and a histogram's `le`). */
+  labels: readonly string[];
+}
+
+const HTTP_LABELS = ["route", "method", "status_class"] as const;
+
+export const METRICS: readonly MetricContract[] = [
+  { name: "http_request_duration_seconds", type: "histogram", labels: HTTP_LABELS },
+  { name: "http_requests_total", type: "counter", labels: HTTP_LABELS },
+  { name: "http_request_errors_total", type: "counter", labels: HTTP_LABELS },
+  { name: "http_requests_in_flight", type: "gauge", labels: [] },
+  { name: "shortener_redirects_total", type: "counter", labels: ["outcome"] },
+  { name: "shortener_ready", type: "gauge", labels: [] },
+  { name: "shortener_draining", type: "gauge", labels: [] },
+  { name: "shortener_disk_free_bytes", type: "gauge", labels: [] },
+  { name: "shortener_database_size_bytes", type: "gauge", labels: [] },
+  { name: "shortener_wal_size_bytes", type: "gauge", labels: [] },
+  { name: "shortener_open_connections", type: "gauge", labels: [] },
+  { name: "shortener_event_loop_lag_seconds", type: "gauge", labels: [] },
+  { name: "process_resident_memory_bytes", type: "gauge", labels: [] },
+  { name: "process_start_time_seconds", type: "gauge", labels: [] },
+  { name: "shortener_visit_buffer_depth", type: "gauge", labels: [] },
+  { name: "shortener_visit_flush_duration_seconds", type: "histogram", labels: [] },
+  { name: "shortener_visit_flush_failures_total", type: "counter", labels: [] },
+  { name: "shortener_cache_entries", type: "gauge", labels: [] },
+  { name: "shortener_cache_hits_total", type: "counter", labels: [] },
+  { name: "shortener_cache_misses_total", type: "counter", labels: [] },
+  { name: "shortener_build_info", type: "gauge", labels: ["version", "commit", "bun"] },
+];
+
+/** The contract's metric names, as on the `# TYPE` lines of a scrape. */
+export const METRIC_NAMES: readonly string[] = METRICS.map((m) => m.name);
+
+/** Label values the contract names, and the only ones the rules and the dashboard may match on exactly. */
+export const LABEL_VALUES: Readonly<Record<string, readonly string[]>> = {
+  route: ["/{shortCode}", "/rest/v3/short-urls", "/rest/v3/short-urls/{shortCode}", "/healthz", "/readyz", "other"],
+  status_class: ["2xx", "3xx", "4xx", "5xx"],
+  outcome: ["hit", "miss", "not_found", "expired"],
+};
+
+/** Buckets (`le`) http_request_duration_seconds must have: the latency SLO counts requests over 5 ms. */
+export const DURATION_BUCKETS: readonly string[] = ["0.001", "0.005", "0.1"];
+
+/** Names of the series a metric produces: a histogram's `_bucket`, `_sum` and `_count`, else the name itself. */
+export function seriesNames(metric: MetricContract): string[] {
+  if (metric.type !== "histogram") return [metric.name];
+  return ["_bucket", "_sum", "_count"].map((suffix) => `${metric.name}${suffix}`);
+}
