@@ -19,6 +19,8 @@ const DASHBOARD = "deploy/grafana/shortener.json";
 /** The runbooks written for this issue's alerts: the groups below must use exactly these. */
 const INCIDENT_RUNBOOKS = ["disk-filling", "draining-a-node", "high-5xx-rate", "high-latency", "process-wont-start"];
 const INCIDENT_GROUPS = ["shortener-slo-alerts", "shortener-http", "shortener-node", "shortener-visits"];
+/** Groups of later issues, and the runbooks their alerts must lead to. */
+const GROUP_RUNBOOKS: Record<string, string[]> = { "shortener-replication": ["replication-lag"] };
 /** Series Prometheus itself adds for every target, with their labels. */
 const PROMETHEUS_SERIES: Record<string, readonly string[]> = { up: ["job", "instance"] };
 const TARGET_LABELS = ["job", "instance"];
@@ -187,6 +189,12 @@ describe(RULES, () => {
     expect([...incident].sort()).toEqual(INCIDENT_RUNBOOKS);
     const missing = alerts.map(({ rule }) => rule.annotations?.runbook_url ?? "").filter((path) => !existsSync(join(ROOT, path)));
     expect(missing).toEqual([]);
+  });
+
+  test.each(Object.entries(GROUP_RUNBOOKS))("the %s alerts lead to exactly the runbooks %p", (name, runbooks) => {
+    const runbookOf = (rule: Rule) => /^runbooks\/(.+)\.md$/.exec(rule.annotations?.runbook_url ?? "")?.[1];
+    const used = new Set(alerts.filter(({ group }) => group === name).map(({ rule }) => runbookOf(rule)));
+    expect([...used].sort()).toEqual(runbooks);
   });
 
   test("every alerting rule has a unit test where it fires and one where its alert stays silent", () => {

@@ -39,6 +39,8 @@ export const METRICS: readonly MetricContract[] = [
   { name: "shortener_cache_hits_total", type: "counter", labels: [] },
   { name: "shortener_cache_misses_total", type: "counter", labels: [] },
   { name: "shortener_build_info", type: "gauge", labels: ["version", "commit", "bun"] },
+  // Seconds since Litestream's last upload; absent without --replication litestream.
+  { name: "shortener_replication_lag_seconds", type: "gauge", labels: [] },
 ];
 
 /** The contract's metric names, as on the `# TYPE` lines of a scrape. */
