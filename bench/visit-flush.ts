@@ -1,0 +1,79 @@
+/**
+ * How long the once-a-second visit flush blocks the event loop. It runs synchronously on the thread that serves
+ * redirects, so its duration is a latency stall for every request in flight. This drives the real VisitBuffer and
+ * storage code (imported, not copied) on a seeded database with the product's pragmas, feeding one second's worth
+ * of visits drawn like the redirect workloads, and times flush() with and without SQLite's automatic checkpoint.
+ * Usage: bun bench/visit-flush.ts [--links 100000] [--hot-visits 90000] [--uniform-visits 60000] [--flushes 5]
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { VisitBuffer } from "../src/domain/visit-buffer";
+import { openDatabase } from "../src/storage/database";
+import { ShortUrlStore } from "../src/storage/short-url-store";
+import { runWithCleanup, tempDir } from "./lib/processes";
+import { median } from "./lib/stats";
+
+const { values } = parseArgs({
+  options: {
+    links: { type: "string", default: "100000" },
+    "hot-visits": { type: "string", default: "90000" },
+    "uniform-visits": { type: "string", default: "60000" },
+    flushes: { type: "string", default: "5" },
+  },
+});
+const links = Number(values.links);
+const flushes = Number(values.flushes);
+
+/** Link ids for one second of traffic: 90 % to the first 1 % of links, or uniform. */
+function drawIds(visits: number, hot: boolean): Int32Array {
+  const ids = new Int32Array(visits);
+  const hotCount = Math.floor(links / 100);
+  for (let i = 0; i < visits; i++) {
+    const index = !hot
+      ? Math.floor(Math.random() * links)
+      : Math.random() < 0.9
+        ? Math.floor(Math.random() * hotCount)
+        : hotCount + Math.floor(Math.random() * (links - hotCount));
+    ids[i] = index + 1; // rowids start at 1
+  }
+  return ids;
+}
+
+await runWithCleanup(async () => {
+  const db = openDatabase(join(tempDir("shortener-bench-flush-"), "shortener.db"));
+  const insert = db.query<unknown, [string, string, number]>(
+    "INSERT INTO short_urls (domain, short_code, long_url, created_at) VALUES ('', ?, ?, ?)",
+  );
+  db.transaction(() => {
+    for (let i = 0; i < links; i++) insert.run(`c${i.toString(36).padStart(6, "0")}`, `https://example.com/page/${i}`, Date.now());
+  }).immediate();
+  const visits = new VisitBuffer(db, new ShortUrlStore(db));
+
+  console.log(`visit flush on ${links.toLocaleString("en")} links (synchronous=FULL, WAL), median and max of ${flushes} flushes`);
+  for (const autocheckpoint of [1000, 0]) {
+    db.exec(`PRAGMA wal_autocheckpoint = ${autocheckpoint}`);
+    for (const [name, count, hot] of [
+      ["hot", Number(values["hot-visits"]), true],
+      ["uniform", Number(values["uniform-visits"]), false],
+    ] as const) {
+      const recordMs: number[] = [];
+      const flushMs: number[] = [];
+      let distinct = 0;
+      for (let f = 0; f < flushes; f++) {
+        const ids = drawIds(count, hot);
+        const t0 = performance.now();
+        for (const id of ids) visits.record(id, false, Date.now());
+        const t1 = performance.now();
+        distinct = new Set(ids).size;
+        visits.flush();
+        recordMs.push(t1 - t0);
+        flushMs.push(performance.now() - t1);
+      }
+      console.log(
+        `  ${name.padEnd(7)} ${count.toLocaleString("en")} visits (${distinct.toLocaleString("en")} links) wal_autocheckpoint=${autocheckpoint}: ` +
+          `flush median ${median(flushMs).toFixed(1)} ms, max ${Math.max(...flushMs).toFixed(1)} ms; record() ${((median(recordMs) * 1e6) / count).toFixed(0)} ns/visit`,
+      );
+    }
+  }
+  db.close();
+});
