@@ -175,7 +175,9 @@ async function redirectPhases(work: string): Promise<void> {
     const [ref = Number.NaN, mine = Number.NaN] = [rates.get("reference"), rates.get("shortener")];
     if (workload.name === "hot") hotCapacity = mine;
     console.log(`  median: reference ${Math.round(ref).toLocaleString("en")}, shortener ${Math.round(mine).toLocaleString("en")} req/s`);
-    summary.push({ name: `${workload.name}-set ratio`, value: mine / ref, unit: "", target: 0.8, better: "higher", digits: 2 });
+    // The issue's figures: hot set >= 0.80 of the reference, uniform (mostly cache misses) >= 0.60.
+    const target = workload.name === "hot" ? 0.8 : 0.6;
+    summary.push({ name: `${workload.name}-set ratio`, value: mine / ref, unit: "", target, better: "higher", digits: 2 });
     summary.push({ name: `${workload.name}-set shortener`, value: mine, unit: "req/s", digits: 0 });
   }
 

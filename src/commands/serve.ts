@@ -11,6 +11,9 @@ import { VERSION } from "../version";
 import type { Command } from "./command";
 import { createDrain } from "./drain-sequence";
 
+/** Links per flush transaction: about a millisecond of SQLite work, the longest a redirect waits behind it. */
+const VISIT_FLUSH_CHUNK_LINKS = 256;
+
 function listenError(error: unknown, setting: string, address: { hostname: string; port: number }): Error {
   const code = (error as { code?: string }).code;
   const why = code === "EADDRINUSE" ? "address already in use" : error instanceof Error ? error.message : String(error);
@@ -47,14 +50,27 @@ export const serve: Command = {
       await ctx[Symbol.asyncDispose]();
       throw listenError(error, "--listen", config.listen);
     }
+    // Buffered visits are written every interval in chunks that yield between them, so redirects never wait
+    // behind a whole second's flush; a run still going when the next tick comes is not started twice.
+    let flushing = false;
     const flushTimer = setInterval(() => {
+      if (flushing) return;
+      flushing = true;
       const started = performance.now();
-      try {
-        if (ctx.visits.flush() > 0) ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);
-      } catch (error) {
-        ctx.metrics.recordVisitFlushFailure();
-        log.error("visit_flush_failed", { depth: ctx.visits.depth, ...describeError(error) });
-      }
+      ctx.visits
+        .flushInChunks(VISIT_FLUSH_CHUNK_LINKS)
+        .then(
+          (written) => {
+            if (written > 0) ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);
+          },
+          (error) => {
+            ctx.metrics.recordVisitFlushFailure();
+            log.error("visit_flush_failed", { depth: ctx.visits.depth, ...describeError(error) });
+          },
+        )
+        .finally(() => {
+          flushing = false;
+        });
     }, config.visitFlushMs);
     // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable.
     const heartbeatTimer =

@@ -6,22 +6,25 @@
 import type { Span } from "@opentelemetry/api";
 import { SpanStatusCode } from "@opentelemetry/api";
 import type { Server } from "bun";
-import type { Cidr } from "../lib/cidr";
 import { logAccess } from "../telemetry/logger";
 import type { Metrics } from "../telemetry/metrics";
+import type { RequestSeries } from "../telemetry/request-metrics";
 import type { Tracing } from "../telemetry/tracing";
 import { errorResponse } from "./problem";
-import { assignRequestId, clientIp } from "./request-context";
+import { assignRequestId, type ClientIpResolver } from "./request-context";
 
 export interface Instrumentation {
   metrics: Metrics;
-  trustedProxies: readonly Cidr[];
+  clientIp: ClientIpResolver;
   tracing: Tracing;
 }
 
-type Handler = (request: Request, server: Server<undefined>) => Response | Promise<Response>;
+/** A route handler; `requestId` is given so a hot handler can set X-Request-Id while building its response. */
+type Handler = (request: Request, server: Server<undefined>, requestId: string) => Response | Promise<Response>;
+type Route = (request: Request, server: Server<undefined>) => Response | Promise<Response>;
 
-const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+const METHOD_INDEX = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"];
+const KNOWN_METHODS = new Set(METHOD_INDEX.slice(0, -1));
 
 /** HTTP semantic-convention attributes of a sampled request's span. */
 function describeRequest(span: Span, request: Request, method: string, route: string, requestId: string): void {
@@ -51,7 +54,24 @@ function endRequestSpan(span: Span, status: number): void {
 }
 
 /** `route` is the template label, or a function mapping a request to one of a fixed set of templates. */
-export function instrumented(route: string | ((request: Request) => string), handler: Handler, inst: Instrumentation): Handler {
+export function instrumented(
+  route: string | ((request: Request) => string),
+  handler: Handler,
+  inst: Instrumentation,
+  options: { setsRequestId?: boolean } = {},
+): Route {
+  // A fixed route keeps its series at hand, keyed by status and method, so the hot path does no string work.
+  const seriesCache = new Map<number, RequestSeries>();
+  const seriesFor = (label: string, method: string, status: number): RequestSeries => {
+    if (typeof route !== "string") return inst.metrics.requestSeries(label, method, status);
+    const key = status * 16 + METHOD_INDEX.indexOf(method);
+    let series = seriesCache.get(key);
+    if (series === undefined) {
+      series = inst.metrics.requestSeries(label, method, status);
+      seriesCache.set(key, series);
+    }
+    return series;
+  };
   const finish = (
     response: Response,
     request: Request,
@@ -60,21 +80,21 @@ export function instrumented(route: string | ((request: Request) => string), han
     started: number,
     span: Span | null,
   ): Response => {
-    response.headers.set("X-Request-Id", requestId);
+    // Touching `response.headers` materialises a Headers object: a handler that sets the id itself is spared that.
+    if (!options.setsRequestId) response.headers.set("X-Request-Id", requestId);
     const latencyMs = performance.now() - started;
     const label = typeof route === "string" ? route : route(request);
     const method = KNOWN_METHODS.has(request.method) ? request.method : "other";
-    inst.metrics.recordRequest(label, method, response.status, latencyMs / 1000);
+    inst.metrics.recordRequest(seriesFor(label, method, response.status), latencyMs / 1000);
     if (span !== null) endRequestSpan(span, response.status);
-    const length = response.headers.get("content-length");
     logAccess({
       requestId,
       method,
       route: label,
       status: response.status,
       latencyMs,
-      bytes: response.body === null ? 0 : length === null ? -1 : Number(length),
-      clientIp: clientIp(request, server, inst.trustedProxies),
+      bytes: response.body === null ? 0 : Number(response.headers.get("content-length") ?? -1),
+      clientIp: inst.clientIp(request, server),
       traceId: span === null ? undefined : span.spanContext().traceId,
     });
     return response;
@@ -82,7 +102,7 @@ export function instrumented(route: string | ((request: Request) => string), han
   const run = (request: Request, server: Server<undefined>, requestId: string, started: number, span: Span | null) => {
     let result: Response | Promise<Response>;
     try {
-      result = handler(request, server);
+      result = handler(request, server, requestId);
     } catch (error) {
       result = errorResponse(error, request);
     }

@@ -10,6 +10,7 @@ import { jsonResponse } from "./json-response";
 import { notFoundResponse } from "./not-found";
 import { errorResponse } from "./problem";
 import { createRedirectHandler } from "./redirect-handler";
+import { clientIpResolver } from "./request-context";
 import { createRestApp } from "./rest/rest-app";
 
 /** Why this node should not get traffic, or [] when it should. */
@@ -51,8 +52,12 @@ function robots(ctx: HttpDeps, request: Request): Response {
 export function startPublicServer(ctx: HttpDeps): Server<undefined> {
   const rest = createRestApp(ctx);
   const redirect = createRedirectHandler(ctx);
-  const inst: Instrumentation = { metrics: ctx.metrics, trustedProxies: ctx.config.trustedProxies, tracing: ctx.tracing };
-  const redirectRoute = instrumented("/{shortCode}", redirect as (request: Request) => Response, inst);
+  const inst: Instrumentation = {
+    metrics: ctx.metrics,
+    clientIp: clientIpResolver(ctx.config.listen.hostname, ctx.config.trustedProxies),
+    tracing: ctx.tracing,
+  };
+  const redirectRoute = instrumented("/{shortCode}", redirect as (request: Request) => Response, inst, { setsRequestId: true });
   return Bun.serve({
     hostname: ctx.config.listen.hostname,
     port: ctx.config.listen.port,

@@ -42,24 +42,32 @@ export function createRedirectHandler(ctx: HttpDeps) {
   const cacheControl = `private, max-age=${config.redirectMaxAge}`;
   const isBot = botDetector();
 
-  const respond = (resolution: Resolution & { kind: "redirect" }, request: Request): Response => {
+  const respond = (resolution: Resolution & { kind: "redirect" }, request: Request, requestId: string): Response => {
     const link = resolution.link;
     metrics.recordRedirect(resolution.cached ? "hit" : "miss");
+    // The request id goes in with the other headers: setting it afterwards costs the hot path a second pass.
     return new Response(null, {
       status: link.status ?? config.redirectStatus,
-      headers: { Location: link.forwardQuery ? forwardedLocation(link.longUrl, request.url) : link.longUrl, "Cache-Control": cacheControl },
+      headers: {
+        Location: link.forwardQuery ? forwardedLocation(link.longUrl, request.url) : link.longUrl,
+        "Cache-Control": cacheControl,
+        "X-Request-Id": requestId,
+      },
     });
   };
-  const refuse = (request: Request, code: string, outcome: "not_found" | "expired"): Response => {
+  const refuse = (request: Request, code: string, outcome: "not_found" | "expired", requestId: string): Response => {
     metrics.recordRedirect(outcome);
-    return notFoundResponse(request, code);
+    const response = notFoundResponse(request, code);
+    response.headers.set("X-Request-Id", requestId);
+    return response;
   };
 
-  return (request: Request & { params: { code: string } }): Response => {
+  return (request: Request & { params: { code: string } }, _server: unknown, requestId: string): Response => {
     const method = request.method;
     if (method !== "GET" && method !== "HEAD") {
       const response = problemResponse(methodNotAllowed(method), request);
       response.headers.set("Allow", "GET, HEAD");
+      response.headers.set("X-Request-Id", requestId);
       return response;
     }
     const code = request.params.code;
@@ -69,12 +77,12 @@ export function createRedirectHandler(ctx: HttpDeps) {
       const host = (request.headers.get("host") ?? "").toLowerCase();
       if (customDomains.has(host)) {
         const onDomain = resolver.resolveAndCount(host, code, bot, now);
-        if (onDomain.kind === "redirect") return respond(onDomain, request);
-        if (onDomain.kind === "expired") return refuse(request, code, "expired");
+        if (onDomain.kind === "redirect") return respond(onDomain, request, requestId);
+        if (onDomain.kind === "expired") return refuse(request, code, "expired", requestId);
       }
     }
     const resolution = resolver.resolveAndCount("", code, bot, now);
-    if (resolution.kind === "redirect") return respond(resolution, request);
-    return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found");
+    if (resolution.kind === "redirect") return respond(resolution, request, requestId);
+    return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found", requestId);
   };
 }

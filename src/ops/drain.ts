@@ -5,11 +5,12 @@ import { parseDuration } from "../lib/duration";
 
 export const drain: Command = {
   name: "drain",
-  usage: "shortener drain [--timeout 30s] [--ops-listen HOST:PORT]",
+  usage: "shortener drain [--timeout DURATION (default: drain grace + shutdown timeout + 10s)] [--ops-listen HOST:PORT]",
   summary: "tell the running server to drain; returns when it has drained (readiness off, in-flight done, visits written)",
   async run(args) {
     const config = loadConfig(args.flags, process.env);
-    const rawTimeout = args.flags.get("timeout") ?? "30s";
+    // By default wait as long as a healthy drain can take: the grace, the in-flight bound, and a margin.
+    const rawTimeout = args.flags.get("timeout") ?? `${Math.ceil((config.drainGraceMs + config.shutdownTimeoutMs) / 1000) + 10}s`;
     const timeoutMs = rawTimeout === true ? null : parseDuration(rawTimeout);
     if (timeoutMs === null || timeoutMs <= 0) throw new UsageError(`--timeout "${String(rawTimeout)}" is not a duration like 30s`);
     const address = `${config.opsListen.hostname}:${config.opsListen.port}`;

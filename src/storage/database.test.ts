@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "./database";
+import { openDatabase, relaxedWriteTransaction } from "./database";
 import { currentVersion, LATEST_VERSION } from "./migrations";
 
 const dirs: string[] = [];
@@ -53,6 +53,24 @@ describe("openDatabase", () => {
     );
     db.run("INSERT INTO short_urls (domain, short_code, long_url, created_at) VALUES ('s.example', 'abc', 'https://c.example/', 1)");
     expect(db.query("SELECT count(*) AS n FROM short_urls WHERE short_code = 'abc'").get()).toEqual({ n: 2 });
+    db.close();
+  });
+});
+
+describe("relaxedWriteTransaction", () => {
+  test("commits, and leaves the connection at synchronous=FULL afterwards, even when the write throws", () => {
+    const db = openDatabase(dbPath());
+    relaxedWriteTransaction(db, () => db.run("UPDATE heartbeat SET at = 5 WHERE id = 1"));
+    expect(db.query("SELECT at FROM heartbeat").get()).toEqual({ at: 5 });
+    expect(db.query("PRAGMA synchronous").get()).toEqual({ synchronous: 2 });
+    expect(() =>
+      relaxedWriteTransaction(db, () => {
+        db.run("UPDATE heartbeat SET at = 6 WHERE id = 1");
+        throw new Error("boom");
+      }),
+    ).toThrow("boom");
+    expect(db.query("SELECT at FROM heartbeat").get()).toEqual({ at: 5 });
+    expect(db.query("PRAGMA synchronous").get()).toEqual({ synchronous: 2 });
     db.close();
   });
 });

@@ -39,6 +39,21 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
 }
 
 /** Runs `fn` inside BEGIN IMMEDIATE ... COMMIT, so the write lock is taken up front and busy_timeout applies. */
+/**
+ * Like writeTransaction, but the commit does not wait for fsync (synchronous=NORMAL for this one transaction):
+ * for counters and heartbeats, where losing the last second on power loss is acceptable, and an fsync every
+ * second on the event loop is not. The next FULL commit (any link write) makes it durable too. Link data never
+ * goes through here.
+ */
+export function relaxedWriteTransaction<T>(db: Database, fn: () => T): T {
+  db.exec("PRAGMA synchronous = NORMAL");
+  try {
+    return db.transaction(fn).immediate();
+  } finally {
+    db.exec("PRAGMA synchronous = FULL");
+  }
+}
+
 export function writeTransaction<T>(db: Database, fn: () => T): T {
   return db.transaction(fn).immediate();
 }

@@ -1,5 +1,6 @@
 /** All SQL for the heartbeat table: one row the primary rewrites every second, so a replica's age is measurable. */
 import type { Database } from "bun:sqlite";
+import { relaxedWriteTransaction } from "./database";
 
 export class HeartbeatStore {
   // Prepared on first use: `check` opens databases that may predate the table.
@@ -8,10 +9,10 @@ export class HeartbeatStore {
 
   constructor(private readonly db: Database) {}
 
-  /** Records `at` (epoch ms) as the newest heartbeat, in its own immediate transaction. */
+  /** Records `at` (epoch ms) as the newest heartbeat, in its own immediate transaction (no fsync wait). */
   beat(at: number): void {
     this.#beat ??= this.db.query("UPDATE heartbeat SET at = ? WHERE id = 1");
-    this.db.transaction(() => this.#beat?.run(at)).immediate();
+    relaxedWriteTransaction(this.db, () => this.#beat?.run(at));
   }
 
   /** The newest heartbeat (epoch ms), or null if none was written yet. */

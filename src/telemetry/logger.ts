@@ -50,10 +50,23 @@ export interface AccessEntry {
 }
 
 /** Appends an access line to the buffer; it reaches stdout within FLUSH_INTERVAL_MS or FLUSH_BYTES. */
+let isoMs = 0;
+let isoText = "";
+
+/** The current time as ISO 8601, formatted at most once per millisecond (access lines come many per ms). */
+function nowIso(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
+}
+
 export function logAccess(e: AccessEntry): void {
   pending +=
-    `{"time":"${new Date().toISOString()}","level":"info","event":"request","request_id":"${e.requestId}",` +
-    `"method":"${e.method}","route":"${e.route}","status":${e.status},"latency_ms":${e.latencyMs.toFixed(3)},` +
+    `{"time":"${nowIso()}","level":"info","event":"request","request_id":"${e.requestId}",` +
+    `"method":"${e.method}","route":"${e.route}","status":${e.status},"latency_ms":${Math.round(e.latencyMs * 1000) / 1000},` +
     `"bytes":${e.bytes},"client_ip":${e.clientIp === null ? "null" : JSON.stringify(e.clientIp)}` +
     `${e.traceId === undefined ? "" : `,"trace_id":"${e.traceId}"`}}\n`;
   if (pending.length >= FLUSH_BYTES) flushLogs();

@@ -4,6 +4,7 @@
  * Values that already live elsewhere (cache stats, buffer depth, file sizes) are read at scrape time.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { RequestMetrics, type RequestSeries } from "./request-metrics";
 
 export type RedirectOutcome = "hit" | "miss" | "not_found" | "expired";
 
@@ -27,52 +28,19 @@ export interface BuildInfo {
   bun: string;
 }
 
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
-const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
-const STATUS_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-interface RequestSeries {
-  duration: ReturnType<Histogram["labels"]>;
-  requests: ReturnType<Counter["labels"]>;
-  errors: ReturnType<Counter["labels"]> | null;
-}
-
 export class Metrics {
   readonly registry = new Registry();
-  readonly #duration;
-  readonly #requests;
-  readonly #errors;
-  readonly #redirects;
+  readonly #requests = new RequestMetrics();
   readonly #flushDuration;
   readonly #flushFailures;
-  readonly #series = new Map<string, RequestSeries>();
-  readonly #redirectSeries = new Map<RedirectOutcome, ReturnType<Counter["labels"]>>();
+  /** Redirect outcomes as plain numbers (hot path), copied into the counter at scrape time. */
+  readonly #redirectCounts: Record<RedirectOutcome, number> = { hit: 0, miss: 0, not_found: 0, expired: 0 };
   #inFlight = 0;
-  #loopLagMax = 0;
   #loopTimer: Timer | undefined;
 
   constructor(build: BuildInfo) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.#duration = new Histogram({
-      name: "http_request_duration_seconds",
-      help: "Time from request to response, by route template, method and status class.",
-      labelNames: ["route", "method", "status_class"],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.#requests = new Counter({
-      name: "http_requests_total",
-      help: "Requests answered.",
-      labelNames: ["route", "method", "status_class"],
-      registers,
-    });
-    this.#errors = new Counter({
-      name: "http_request_errors_total",
-      help: "Requests answered with a 5xx.",
-      labelNames: ["route", "method", "status_class"],
-      registers,
-    });
     const self = this;
     new Gauge({
       name: "http_requests_in_flight",
@@ -82,14 +50,16 @@ export class Metrics {
         this.set(self.#inFlight);
       },
     });
-    this.#redirects = new Counter({
+    new Counter({
       name: "shortener_redirects_total",
       help: "Redirect lookups by outcome.",
       labelNames: ["outcome"],
       registers,
+      collect() {
+        this.reset();
+        for (const [outcome, count] of Object.entries(self.#redirectCounts)) this.inc({ outcome }, count);
+      },
     });
-    for (const outcome of ["hit", "miss", "not_found", "expired"] as const)
-      this.#redirectSeries.set(outcome, this.#redirects.labels({ outcome }));
     this.#flushDuration = new Histogram({
       name: "shortener_visit_flush_duration_seconds",
       help: "Time to write one batch of buffered visits.",
@@ -149,21 +119,28 @@ export class Metrics {
         else this.set(lag);
       },
     });
-    const self = this;
+    // Largest lag per second over a sliding 10 s window: reading it (a scrape, or an operator's curl) resets nothing.
+    const windowMax = new Float64Array(10);
     new Gauge({
       name: "shortener_event_loop_lag_seconds",
-      help: "Largest event-loop delay seen since the last scrape.",
+      help: "Largest event-loop delay seen over the last 10 seconds.",
       registers,
       collect() {
-        this.set(self.#loopLagMax / 1000);
-        self.#loopLagMax = 0;
+        this.set(Math.max(...windowMax) / 1000);
       },
     });
     const intervalMs = 50;
     let expected = performance.now() + intervalMs;
+    let second = Math.floor(Date.now() / 1000);
     this.#loopTimer = setInterval(() => {
       const now = performance.now();
-      this.#loopLagMax = Math.max(this.#loopLagMax, now - expected);
+      const nowSecond = Math.floor(Date.now() / 1000);
+      if (nowSecond !== second) {
+        for (let s = second + 1; s <= nowSecond && s <= second + windowMax.length; s++) windowMax[s % windowMax.length] = 0;
+        second = nowSecond;
+      }
+      const slot = second % windowMax.length;
+      windowMax[slot] = Math.max(windowMax[slot] as number, now - expected);
       expected = now + intervalMs;
     }, intervalMs);
     this.#loopTimer.unref();
@@ -173,29 +150,19 @@ export class Metrics {
     this.#inFlight++;
   }
 
+  /** The series a route's answers are counted in; a caller on the hot path keeps it rather than looking it up. */
+  requestSeries(route: string, method: string, status: number): RequestSeries {
+    return this.#requests.series(route, method, status);
+  }
+
   /** One answered request; `route` is a template. Also ends the in-flight count started by requestStarted. */
-  recordRequest(route: string, method: string, status: number, seconds: number): void {
+  recordRequest(series: RequestSeries, seconds: number): void {
     this.#inFlight--;
-    const m = METHODS.has(method) ? method : "other";
-    const statusClass = STATUS_CLASSES[Math.floor(status / 100) - 1] ?? "5xx";
-    const key = `${route} ${m} ${statusClass}`;
-    let series = this.#series.get(key);
-    if (series === undefined) {
-      const labels = { route, method: m, status_class: statusClass };
-      series = {
-        duration: this.#duration.labels(labels),
-        requests: this.#requests.labels(labels),
-        errors: statusClass === "5xx" ? this.#errors.labels(labels) : null,
-      };
-      this.#series.set(key, series);
-    }
-    series.duration.observe(seconds);
-    series.requests.inc();
-    series.errors?.inc();
+    series.observe(seconds);
   }
 
   recordRedirect(outcome: RedirectOutcome): void {
-    this.#redirectSeries.get(outcome)?.inc();
+    this.#redirectCounts[outcome]++;
   }
 
   recordVisitFlush(seconds: number): void {
@@ -206,8 +173,8 @@ export class Metrics {
     this.#flushFailures.inc();
   }
 
-  scrape(): Promise<string> {
-    return this.registry.metrics();
+  async scrape(): Promise<string> {
+    return (await this.registry.metrics()) + this.#requests.render();
   }
 
   get contentType(): string {
