@@ -5,7 +5,7 @@
  * retry.
  */
 import { COMMANDS } from "./cli/commands";
-import { SETTINGS } from "./config";
+import { SETTING_FLAGS, SETTINGS } from "./config";
 import { SettingError, UsageError } from "./errors";
 import { parseArgs } from "./lib/args";
 
@@ -39,6 +39,13 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   const args = parseArgs(rest, new Set(command.booleans ?? []));
+  // A misspelt flag must not silently run on a default (e.g. `check --min-disk-fre 2GiB`).
+  const known = new Set([...SETTING_FLAGS, ...(command.booleans ?? []), ...(command.options ?? [])]);
+  const unknown = [...args.flags.keys()].filter((flag) => !known.has(flag));
+  if (unknown.length > 0) {
+    process.stderr.write(`shortener ${command.name}: unknown flag ${unknown.map((f) => `--${f}`).join(", ")}\nusage: ${command.usage}\n`);
+    return EXIT_USAGE;
+  }
   try {
     return await command.run(args);
   } catch (error) {

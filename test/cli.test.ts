@@ -127,3 +127,17 @@ describe("first start", () => {
     expect(server.stdout + server.stderr).toContain("shortener keys create --name admin");
   });
 });
+
+describe("flags", () => {
+  test.each([
+    ["serve", "--bogus", "x"],
+    ["check", "--min-disk-fre", "2GiB"],
+    ["keys", "list", "--nme", "x"],
+    ["drain", "--timout", "5s"],
+    ["version", "--jsn"],
+  ])("a misspelt flag (%s %s) exits 2 naming it, instead of running on a default", async (...args) => {
+    const result = await runCli([...args, "--data-dir", dir()]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`unknown flag ${args.find((a) => a.startsWith("--"))}`);
+  });
+});

@@ -9,5 +9,7 @@ export interface Command {
   summary: string;
   /** Flags that take no value. */
   booleans?: readonly string[];
+  /** The command's own flags that take a value (every command also takes every setting's flag). */
+  options?: readonly string[];
   run(args: ParsedArgs): Promise<number>;
 }

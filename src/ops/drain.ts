@@ -7,6 +7,7 @@ export const drain: Command = {
   name: "drain",
   usage: "shortener drain [--timeout DURATION (default: drain grace + shutdown timeout + 10s)] [--ops-listen HOST:PORT]",
   summary: "tell the running server to drain; returns when it has drained (readiness off, in-flight done, visits written)",
+  options: ["timeout"],
   async run(args) {
     const config = loadConfig(args.flags, process.env);
     // By default wait as long as a healthy drain can take: the grace, the in-flight bound, and a margin.

@@ -27,6 +27,7 @@ export const keys: Command = {
   name: "keys",
   usage: "shortener keys create --name NAME [--role admin|read-only] [--expires T] | keys list [--json] | keys revoke NAME",
   summary: "manage API keys (the secret is printed once, at creation)",
+  options: ["name", "role", "expires"],
   booleans: ["json"],
   async run(args) {
     const [action, ...rest] = args.positionals;

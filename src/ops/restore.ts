@@ -66,6 +66,7 @@ export const restore: Command = {
   summary:
     "point-in-time restore from the Litestream replica, integrity-checked, swapped in atomically; refuses while the server runs unless --output",
   booleans: ["latest", "dry-run", "force", "json"],
+  options: ["at", "output"],
   async run(args) {
     const json = args.flags.has("json");
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
