@@ -76,13 +76,17 @@ export class VisitBuffer {
    */
   flush(maxLinks = Number.POSITIVE_INFINITY): number {
     if (this.#depth === 0) return 0;
-    if (this.tracer === null) return this.#write(maxLinks);
+    return this.#traced(() => this.#write(this.#sortedIds().slice(0, maxLinks)));
+  }
+
+  #traced(write: () => number): number {
+    if (this.tracer === null) return write();
     const span = startBackgroundDbSpan(this.tracer, "visits.flush", "short_urls", "update", {
-      "db.operation.batch.size": Math.min(this.#pending.size, maxLinks),
+      "db.operation.batch.size": this.#pending.size,
       "shortener.visits": this.#depth,
     });
     try {
-      return this.#write(maxLinks);
+      return write();
     } catch (error) {
       recordSpanError(span, error);
       throw error;
@@ -91,26 +95,33 @@ export class VisitBuffer {
     }
   }
 
+  /** Pending link ids in id order: neighbouring rows share B-tree pages, which roughly halves a flush's time. */
+  #sortedIds(): number[] {
+    return [...this.#pending.keys()].sort((a, b) => a - b);
+  }
+
   /**
    * Writes everything buffered in chunks of `chunkLinks` links, yielding to the event loop between chunks, so a
    * busy second's flush never stalls redirects for more than one chunk (about a millisecond).
    */
   async flushInChunks(chunkLinks: number): Promise<number> {
+    // Sorted once per run; links first visited during the run wait for the next one.
+    const ids = this.#sortedIds();
     let written = 0;
-    for (let i = 0; this.#pending.size > 0 && i < 100_000; i++) {
-      written += this.flush(chunkLinks);
+    for (let start = 0; start < ids.length && this.#depth > 0; start += chunkLinks) {
+      const slice = ids.slice(start, start + chunkLinks).filter((id) => this.#pending.has(id));
+      written += this.#traced(() => this.#write(slice));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return written;
   }
 
-  #write(maxLinks: number): number {
+  #write(ids: readonly number[]): number {
     const pending = this.#pending;
-    // In id order: neighbouring rows share B-tree pages, which roughly halves the time a flush takes.
-    const ids = [...pending.keys()].sort((a, b) => a - b).slice(0, maxLinks);
-    const chunk = new Set(ids);
+    if (ids.length === 0) return 0;
     const all = ids.length === pending.size;
-    const visits = all ? this.#visits : this.#visits.filter((v) => chunk.has(v.shortUrlId));
+    const chunk = all ? null : new Set(ids);
+    const visits = chunk === null ? this.#visits : this.#visits.filter((v) => chunk.has(v.shortUrlId));
     let written = 0;
     relaxedWriteTransaction(this.db, () => {
       for (const id of ids) {
@@ -121,11 +132,11 @@ export class VisitBuffer {
       for (const sink of this.#sinks) sink.write(visits);
     });
     // bun:sqlite is synchronous: nothing was recorded between the commit and these removals.
-    if (all) {
+    if (chunk === null) {
       this.#visits = [];
       this.#pending = new Map();
     } else {
-      this.#visits = this.#visits.filter((v) => !chunk.has(v.shortUrlId));
+      if (this.#visits.length > 0) this.#visits = this.#visits.filter((v) => !chunk.has(v.shortUrlId));
       for (const id of ids) pending.delete(id);
     }
     this.#depth -= written;
