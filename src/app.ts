@@ -21,7 +21,7 @@ import { LitestreamClient } from "./storage/litestream-client";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 import { Metrics } from "./telemetry/metrics";
-import { diskFreeBytes, establishedConnections, fileSize } from "./telemetry/system-stats";
+import { diskFreeBytes, fileSize, openConnections } from "./telemetry/system-stats";
 import { startTracing } from "./telemetry/tracing";
 import { COMMIT, VERSION } from "./version";
 
@@ -104,7 +104,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     visitBufferDepth: () => visits.depth,
     ready: () => !lifecycle.draining && databaseUsable(),
     draining: () => lifecycle.draining,
-    openConnections: () => establishedConnections(config.listen.port),
+    // The public and ops listeners are the two sockets that are not connections.
+    openConnections: () => openConnections(2),
     diskFreeBytes: () => diskFreeBytes(config.dataDir),
     databaseSizeBytes: () => fileSize(config.databasePath),
     walSizeBytes: () => fileSize(`${config.databasePath}-wal`),
