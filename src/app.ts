@@ -15,12 +15,13 @@ import type { HttpDeps } from "./http/deps";
 import { coalesced } from "./lib/coalesced";
 import { ApiKeyStore } from "./storage/api-key-store";
 import { openDatabase } from "./storage/database";
+import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
 import { LitestreamClient } from "./storage/litestream-client";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
-import { Metrics } from "./telemetry/metrics";
+import { type DrillStatus, Metrics } from "./telemetry/metrics";
 import { diskFreeBytes, fileSize, openConnections } from "./telemetry/system-stats";
 import { startTracing } from "./telemetry/tracing";
 import { COMMIT, VERSION } from "./version";
@@ -47,6 +48,20 @@ export interface CreateAppOptions {
 
 /** How long replicated durability waits for Litestream to confirm an upload before answering 503. */
 const REPLICATION_CONFIRM_TIMEOUT_SECONDS = 5;
+
+const epochSeconds = (iso: string) => Date.parse(iso) / 1000;
+
+/** The drill record (written by `shortener drill`) as the metrics report it. */
+function drillStatus(record: DrillRecord | null): DrillStatus | null {
+  if (record === null) return null;
+  return {
+    lastRunAt: epochSeconds(record.finishedAt),
+    lastSuccessAt: record.lastSuccessAt === null ? null : epochSeconds(record.lastSuccessAt),
+    ok: record.ok,
+    rpoSeconds: record.rpoSeconds,
+    restoreSeconds: record.restoreSeconds,
+  };
+}
 
 export function createApp(config: Readonly<Config>, options: CreateAppOptions = {}): AppContext {
   const migrate = options.migrate ?? true;
@@ -110,6 +125,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     databaseSizeBytes: () => fileSize(config.databasePath),
     walSizeBytes: () => fileSize(`${config.databasePath}-wal`),
     replicationLagSeconds: () => replication?.lagSeconds() ?? null,
+    drill: () => drillStatus(readDrillRecord(config.dataDir)),
   });
   let closed = false;
   return {

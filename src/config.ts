@@ -51,6 +51,10 @@ export interface Config {
   drainGraceMs: number;
   /** Proxies whose X-Forwarded-For is believed for the client IP. */
   trustedProxies: readonly Cidr[];
+  /** `drill` fails when the restored replica is further behind the live database than this, in ms. */
+  drillMaxRpoMs: number;
+  /** `drill` gives up on one `litestream restore` after this long, in ms. */
+  drillTimeoutMs: number;
   /** Where spans are sent (an OTLP/HTTP traces URL), or null: tracing is off and costs nothing. */
   otlpEndpoint: string | null;
   /** How spans are sampled and batched; only read when otlpEndpoint is set. */
@@ -299,6 +303,22 @@ export const SETTINGS = [
     fallback: "30s",
     help: "time allowed for in-flight requests on shutdown",
     parse: duration(100, 600_000),
+  }),
+  setting({
+    key: "drillMaxRpoMs",
+    flag: "drill-max-rpo",
+    env: "SHORTENER_DRILL_MAX_RPO",
+    fallback: "60s",
+    help: "drill fails when the replica is further behind the live database than this",
+    parse: duration(100, 86_400_000),
+  }),
+  setting({
+    key: "drillTimeoutMs",
+    flag: "drill-timeout",
+    env: "SHORTENER_DRILL_TIMEOUT",
+    fallback: "10m",
+    help: "drill gives up on a restore that takes longer than this",
+    parse: duration(1000, 86_400_000),
   }),
 ] as const;
 

@@ -20,7 +20,10 @@ const DASHBOARD = "deploy/grafana/shortener.json";
 const INCIDENT_RUNBOOKS = ["disk-filling", "draining-a-node", "high-5xx-rate", "high-latency", "process-wont-start"];
 const INCIDENT_GROUPS = ["shortener-slo-alerts", "shortener-http", "shortener-node", "shortener-visits"];
 /** Groups of later issues, and the runbooks their alerts must lead to. */
-const GROUP_RUNBOOKS: Record<string, string[]> = { "shortener-replication": ["replication-lag"] };
+const GROUP_RUNBOOKS: Record<string, string[]> = {
+  "shortener-replication": ["replication-lag"],
+  "shortener-drills": ["failed-restore-drill"],
+};
 /** Series Prometheus itself adds for every target, with their labels. */
 const PROMETHEUS_SERIES: Record<string, readonly string[]> = { up: ["job", "instance"] };
 const TARGET_LABELS = ["job", "instance"];

@@ -16,6 +16,8 @@ import { toolPath } from "./support/tools";
 const ROOT = resolve(import.meta.dir, "..");
 const UNIT = join(ROOT, "deploy/systemd/shortener@.service");
 const LITESTREAM_UNIT = join(ROOT, "deploy/systemd/litestream.service");
+const DRILL_SERVICE = join(ROOT, "deploy/systemd/shortener-drill.service");
+const DRILL_TIMER = join(ROOT, "deploy/systemd/shortener-drill.timer");
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 /** Bun's default idle timeout: Caddy must drop idle upstream connections before the server does. */
@@ -263,5 +265,46 @@ describe("deploy/systemd/litestream.service", () => {
     expect(directive(unit, "StateDirectory")).toBe(basename(envExample("blue").SHORTENER_DATA_DIR as string));
     expect(directive(unit, "ProtectSystem")).toBe("strict");
     expect(directive(unit, "Restart")).toBe("always");
+  });
+});
+
+describe("deploy/systemd/shortener-drill.service and .timer", () => {
+  const service = readFileSync(DRILL_SERVICE, "utf8");
+  const timer = readFileSync(DRILL_TIMER, "utf8");
+  const colours = readFileSync(UNIT, "utf8");
+
+  test("runs `shortener drill --json` once, as the colours' user, with blue's settings and Litestream's variables", () => {
+    expect(directive(service, "Type")).toBe("oneshot");
+    expect(directive(service, "ExecStart")).toBe("/usr/local/bin/shortener drill --json");
+    expect(COMMANDS.map((c) => c.name)).toContain("drill");
+    expect([directive(service, "User"), directive(service, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
+    const envFiles = directives(service).flatMap(([k, v]) => (k === "EnvironmentFile" ? [v] : []));
+    expect(directive(read("deploy/systemd/litestream.service"), "EnvironmentFile")).toBe("/etc/litestream.env");
+    expect(envFiles).toEqual(["/etc/shortener/blue.env", "/etc/litestream.env"]);
+  });
+
+  test("has the server unit's hardening, without MemoryDenyWriteExecute", () => {
+    const named = new Set(["NoNewPrivileges", "CapabilityBoundingSet", "AmbientCapabilities", "UMask", "ReadWritePaths"]);
+    const hardening = (text: string) => directives(text).filter(([k]) => named.has(k) || /^(Protect|Private|Restrict|Lock|Remove)/.test(k));
+    expect(hardening(service)).toEqual(hardening(colours));
+    expect(directives(service).map(([k]) => k)).not.toContain("MemoryDenyWriteExecute");
+  });
+
+  test("the timer starts it daily, catches up after downtime, and a drill ends within ShortenerDrillStale's 26 h", () => {
+    expect(directive(timer, "OnCalendar")).toBe("daily");
+    expect(directive(timer, "Persistent")).toBe("true");
+    expect(directive(timer, "Unit")).toBeUndefined(); // so it starts the service of the same name
+    const delayMs = parseDuration(directive(timer, "RandomizedDelaySec") ?? "");
+    const runMs = parseDuration((directive(service, "TimeoutStartSec") ?? "").replace(/min$/, "m"));
+    expect(delayMs).toBeGreaterThan(0);
+    expect(runMs).toBeGreaterThan(0);
+    expect(24 * 3_600_000 + (delayMs as number) + (runMs as number)).toBeLessThan(26 * 3_600_000);
+    const alerts = read("deploy/prometheus/alerts.yml");
+    expect(alerts).toContain('time() - shortener_drill_last_success_timestamp_seconds{job="shortener"} > 26 * 3600');
+  });
+
+  test("systemd-analyze verify accepts both without a warning", async () => {
+    expect(await verifyUnit(DRILL_SERVICE, ["/usr/local/bin/shortener"])).toEqual({ exitCode: 0, output: "" });
+    expect(await verifyUnit(DRILL_TIMER, [])).toEqual({ exitCode: 0, output: "" });
   });
 });

@@ -12,6 +12,7 @@ import { parseRunbook, parseRunbookText, RUNBOOKS, runbookFiles } from "./suppor
 
 /** Runbooks whose commands need Litestream and an S3 server, which this harness does not run: the named test runs them. */
 const RUN_WITH_A_REPLICA: Record<string, string> = {
+  "failed-restore-drill.md": "test/drill.test.ts",
   "replication-lag.md": "test/replication-guard.test.ts",
   "restore-point-in-time.md": "test/restore.test.ts",
 };

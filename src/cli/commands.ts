@@ -5,7 +5,8 @@ import { serve } from "../commands/serve";
 import { version } from "../commands/version";
 import { check } from "../ops/check";
 import { drain } from "../ops/drain";
+import { drill } from "../ops/drill";
 import { keys } from "../ops/keys";
 import { restore } from "../ops/restore";
 
-export const COMMANDS: readonly Command[] = [serve, keys, check, drain, restore, version];
+export const COMMANDS: readonly Command[] = [serve, keys, check, drain, restore, drill, version];

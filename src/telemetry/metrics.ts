@@ -20,6 +20,17 @@ export interface MetricSources {
   walSizeBytes(): number;
   /** Seconds the replica trails the database, or null when this node does not replicate (the series is absent). */
   replicationLagSeconds(): number | null;
+  /** The last restore drill, or null when none has run on this node. */
+  drill(): DrillStatus | null;
+}
+
+/** The last restore drill's result, as recorded by `shortener drill`; times are epoch seconds. */
+export interface DrillStatus {
+  lastRunAt: number;
+  lastSuccessAt: number | null;
+  ok: boolean;
+  rpoSeconds: number | null;
+  restoreSeconds: number | null;
 }
 
 export interface BuildInfo {
@@ -119,6 +130,24 @@ export class Metrics {
         else this.set(lag);
       },
     });
+    // A drill value that was never measured is absent, not 0, so the alerts can tell "never" from "long ago".
+    const drillGauge = (name: string, help: string, read: (drill: DrillStatus) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const drill = sources.drill();
+          const value = drill === null ? null : read(drill);
+          if (value === null) this.remove();
+          else this.set(value);
+        },
+      });
+    drillGauge("shortener_drill_last_run_timestamp_seconds", "When the last restore drill finished.", (d) => d.lastRunAt);
+    drillGauge("shortener_drill_last_success_timestamp_seconds", "When a restore drill last passed.", (d) => d.lastSuccessAt);
+    drillGauge("shortener_drill_last_ok", "1 when the last restore drill passed, 0 when it failed.", (d) => (d.ok ? 1 : 0));
+    drillGauge("shortener_drill_last_rpo_seconds", "How far the replica trailed the live database in the last drill.", (d) => d.rpoSeconds);
+    drillGauge("shortener_drill_last_restore_duration_seconds", "How long the last drill's restore took.", (d) => d.restoreSeconds);
     // Largest lag per second over a sliding 10 s window: reading it (a scrape, or an operator's curl) resets nothing.
     const windowMax = new Float64Array(10);
     new Gauge({

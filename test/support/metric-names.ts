@@ -41,6 +41,12 @@ export const METRICS: readonly MetricContract[] = [
   { name: "shortener_build_info", type: "gauge", labels: ["version", "commit", "bun"] },
   // Seconds since Litestream's last upload; absent without --replication litestream.
   { name: "shortener_replication_lag_seconds", type: "gauge", labels: [] },
+  // From the data dir's drill-last.json; absent until a drill has recorded the value.
+  { name: "shortener_drill_last_run_timestamp_seconds", type: "gauge", labels: [] },
+  { name: "shortener_drill_last_success_timestamp_seconds", type: "gauge", labels: [] },
+  { name: "shortener_drill_last_ok", type: "gauge", labels: [] },
+  { name: "shortener_drill_last_rpo_seconds", type: "gauge", labels: [] },
+  { name: "shortener_drill_last_restore_duration_seconds", type: "gauge", labels: [] },
 ];
 
 /** The contract's metric names, as on the `# TYPE` lines of a scrape. */
