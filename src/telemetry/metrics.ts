@@ -116,7 +116,11 @@ export class Metrics {
     counter("shortener_cache_hits_total", "Redirect lookups answered from the LRU.", () => sources.cache().hits);
     counter("shortener_cache_misses_total", "Redirect lookups that went to SQLite.", () => sources.cache().misses);
     gauge("shortener_visit_buffer_depth", "Visits counted but not yet written.", sources.visitBufferDepth);
-    gauge("shortener_open_connections", "Connections the process holds open (its sockets less the two listeners).", sources.openConnections);
+    gauge(
+      "shortener_open_connections",
+      "Connections the process holds open (its sockets less the two listeners).",
+      sources.openConnections,
+    );
     gauge("shortener_disk_free_bytes", "Free bytes on the data directory's filesystem.", sources.diskFreeBytes);
     gauge("shortener_database_size_bytes", "Size of the SQLite database file.", sources.databaseSizeBytes);
     gauge("shortener_wal_size_bytes", "Size of the SQLite WAL file.", sources.walSizeBytes);
