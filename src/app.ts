@@ -65,7 +65,7 @@ function drillStatus(record: DrillRecord | null): DrillStatus | null {
 
 export function createApp(config: Readonly<Config>, options: CreateAppOptions = {}): AppContext {
   const migrate = options.migrate ?? true;
-  const db = openDatabase(config.databasePath, { create: migrate, migrate });
+  const db = openDatabase(config.databasePath, { create: migrate, migrate, checkpointsByLitestream: config.replication === "litestream" });
   const tracing = startTracing(config);
   const shortUrlStore = new ShortUrlStore(db, tracing.tracer);
   const tagStore = new TagStore(db);

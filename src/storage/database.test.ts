@@ -74,3 +74,14 @@ describe("relaxedWriteTransaction", () => {
     db.close();
   });
 });
+
+describe("checkpoints", () => {
+  test("SQLite checkpoints by itself unless Litestream owns checkpoints", () => {
+    const own = openDatabase(dbPath());
+    expect(own.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 1000 });
+    own.close();
+    const byLitestream = openDatabase(dbPath(), { checkpointsByLitestream: true });
+    expect(byLitestream.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 0 });
+    byLitestream.close();
+  });
+});

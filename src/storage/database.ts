@@ -16,6 +16,11 @@ export interface OpenOptions {
    * so that it inspects the file as found and reports what is out of date instead of fixing it.
    */
   migrate?: boolean;
+  /**
+   * Leave WAL checkpoints to Litestream (wal_autocheckpoint=0). SQLite's automatic checkpoint runs inside the
+   * committing call on the event loop: measured, it stalls redirects by 30-130 ms every ~1000 WAL pages.
+   */
+  checkpointsByLitestream?: boolean;
 }
 
 /**
@@ -34,6 +39,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   if (migrate) db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA foreign_keys = ON");
+  if (options.checkpointsByLitestream) db.exec("PRAGMA wal_autocheckpoint = 0");
   if (migrate) runMigrations(db, path);
   return db;
 }
