@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { runCli, startServer, type TestServer, waitFor } from "./support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { syncReplica } from "./support/replica";
-import { parseRunbook } from "./support/runbook-steps";
+import { parseRunbook, runShell } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
 
 const DRILL_METRICS = [
@@ -341,16 +341,3 @@ describe("shortener drill", () => {
     expect((await node.drillMetrics()).get("shortener_drill_last_ok")).toBe(1);
   });
 });
-
-async function runShell(command: string, env: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(["bash", "--noprofile", "--norc", "-o", "nounset", "-o", "pipefail", "-c", command], {
-    env,
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { exitCode, stdout, stderr };
-}

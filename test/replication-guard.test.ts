@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { BINARY, TestServer, tempDir, waitFor } from "./support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { restoreReplica, shortCodesIn, syncReplica } from "./support/replica";
-import { parseRunbook, RUNBOOKS, type Step } from "./support/runbook-steps";
+import { parseRunbook, RUNBOOKS, runShell, type Step } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
 
 const MAX_LAG_SECONDS = 3;
@@ -38,15 +38,7 @@ async function runSteps(steps: Step[], env: Record<string, string>, replacements
     if (step.kind === "unit") throw new Error(`${step.where}: this runbook starts or stops no unit`);
     const command = map(step.command);
     const shell = step.kind === "shortener" ? `${step.assignments}"$SHORTENER_BIN"${command.slice("shortener".length)}` : command;
-    const proc = Bun.spawn(["bash", "--noprofile", "--norc", "-o", "nounset", "-o", "pipefail", "-c", shell], {
-      env,
-      stdout: "pipe",
-      stderr: "pipe",
-      stdin: "ignore",
-    });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    clearTimeout(timer);
+    const { stdout, stderr, exitCode } = await runShell(shell, env);
     const output = stdout + stderr;
     const wrong = [
       ...(exitCode === step.exit ? [] : [`exited ${exitCode}, the runbook says ${step.exit}`]),

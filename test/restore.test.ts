@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { freePort, type RunResult, requireBinary, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { syncReplica } from "./support/replica";
-import { parseRunbook, type Step } from "./support/runbook-steps";
+import { parseRunbook, runShell, type Step } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
 
 /** Time between the steps of a history: two Litestream syncs, so each step lands in files of its own. */
@@ -526,19 +526,6 @@ describe("shortener restore from the replica of a damaged database", () => {
     expect(readdirSync(node.configDir).filter((f) => f.startsWith("damaged"))).toEqual([]);
   });
 });
-
-async function runShell(command: string, env: Record<string, string>): Promise<RunResult> {
-  const proc = Bun.spawn(["bash", "--noprofile", "--norc", "-o", "nounset", "-o", "pipefail", "-c", command], {
-    env,
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { exitCode, stdout, stderr };
-}
 
 /** A runbook's systemctl line, as the unit would do it: blue is the node's server, green does not run here. */
 async function runUnitStep(step: Step, node: ReplicatedNode): Promise<void> {

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { freePort, requireBinary, tempDir, waitFor } from "./binary";
-import { escapeRegExp, parseRunbook, type Step } from "./runbook-steps";
+import { escapeRegExp, parseRunbook, runShell, type ShellResult, type Step } from "./runbook-steps";
 
 const SYSTEMD = resolve(import.meta.dir, "../../deploy/systemd");
 /** The colour whose settings the runbooks' preamble loads, and whose node runs unless a runbook starts it. */
@@ -106,30 +106,6 @@ function nodesFor(dataDir: string): { nodes: Map<string, Node>; addresses: [stri
   return { nodes, addresses };
 }
 
-interface ShellResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-async function runShell(command: string, env: Record<string, string>): Promise<ShellResult> {
-  const proc = Bun.spawn(["bash", "--noprofile", "--norc", "-o", "nounset", "-o", "pipefail", "-c", command], {
-    env,
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    proc.kill("SIGKILL");
-  }, STEP_TIMEOUT_MS);
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { exitCode, stdout, stderr, timedOut };
-}
-
 function checkOutcome(step: Step, command: string, result: ShellResult, map: (text: string) => string): void {
   const output = result.stdout + result.stderr;
   const problems: string[] = [];
@@ -176,7 +152,7 @@ async function runCommandStep(step: Step, env: Record<string, string>, map: (tex
   const command = map(step.command);
   const assignments = map(step.assignments);
   const shell = step.kind === "shortener" ? `${assignments}"$SHORTENER_BIN"${command.slice("shortener".length)}` : command;
-  const result = await runShell(shell, env);
+  const result = await runShell(shell, env, STEP_TIMEOUT_MS);
   checkOutcome(step, command, result, map);
   if (step.capture !== undefined) env[step.capture] = result.stdout.trim();
   if (step.subcommand === "drain" && step.exit === 0) {

@@ -135,3 +135,28 @@ export function parseRunbook(file: string): Step[] {
 export const runbookFiles = readdirSync(RUNBOOKS)
   .filter((f) => f.endsWith(".md") && f !== "README.md")
   .sort();
+
+export interface ShellResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs one runbook line under bash (strict, no profile), killed after `timeoutMs`. */
+export async function runShell(command: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ShellResult> {
+  const proc = Bun.spawn(["bash", "--noprofile", "--norc", "-o", "nounset", "-o", "pipefail", "-c", command], {
+    env,
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proc.kill("SIGKILL");
+  }, timeoutMs);
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { exitCode, stdout, stderr, timedOut };
+}
