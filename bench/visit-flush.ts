@@ -62,7 +62,7 @@ await runWithCleanup(async () => {
       for (let f = 0; f < flushes; f++) {
         const ids = drawIds(count, hot);
         const t0 = performance.now();
-        for (const id of ids) visits.record(id, false, Date.now());
+        for (const id of ids) visits.record(id, false);
         const t1 = performance.now();
         distinct = new Set(ids).size;
         visits.flush();

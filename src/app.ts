@@ -5,11 +5,13 @@
 import type { Database } from "bun:sqlite";
 import type { Config } from "./config";
 import { ApiKeyService } from "./domain/api-keys";
+import type { LinkEventListener } from "./domain/link-events";
 import { LinkResolver } from "./domain/link-resolver";
 import { ReplicationLag } from "./domain/replication-lag";
 import { ShortUrlService } from "./domain/short-urls";
 import { TagService } from "./domain/tags";
 import { VisitBuffer } from "./domain/visit-buffer";
+import { VisitRecorder } from "./domain/visit-recorder";
 import { unavailable } from "./errors";
 import type { HttpDeps } from "./http/deps";
 import { coalesced } from "./lib/coalesced";
@@ -21,6 +23,7 @@ import { HeartbeatStore } from "./storage/heartbeat-store";
 import { LitestreamClient } from "./storage/litestream-client";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
+import { VisitStore } from "./storage/visit-store";
 import { type DrillStatus, Metrics } from "./telemetry/metrics";
 import { diskFreeBytes, fileSize, openConnections } from "./telemetry/system-stats";
 import { startTracing } from "./telemetry/tracing";
@@ -30,6 +33,8 @@ export interface AppContext extends HttpDeps, AsyncDisposable {
   db: Database;
   visits: VisitBuffer;
   heartbeat: HeartbeatStore;
+  /** Listeners told of every link change (webhook outbox, real-time feed); register before serving. */
+  linkEvents: LinkEventListener[];
 }
 
 export interface CreateAppOptions {
@@ -82,8 +87,10 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const replication =
     litestream !== null && config.role === "primary" ? new ReplicationLag(() => litestream.lastSyncAt(), config.maxReplicationLagMs) : null;
   const visits = new VisitBuffer(db, shortUrlStore, tracing.tracer);
+  visits.addSink(new VisitRecorder(new VisitStore(db)));
   const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize);
   const customDomains = new Set(shortUrlStore.domains());
+  const linkEvents: LinkEventListener[] = [];
   // A standby answers redirects from its replica and refuses every write (DESIGN.md, Failover).
   // The primary refuses link writes while the replica lags too far behind (DESIGN.md, Durability and recovery).
   const guardWrites =
@@ -102,6 +109,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     pendingVisits: (id) => visits.pendingFor(id),
     onDomainUsed: (domain) => customDomains.add(domain),
     guardWrites,
+    linkEvents,
   });
   const ping = db.query("SELECT 1");
   const lifecycle = { draining: false };
@@ -135,6 +143,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     metrics,
     tracing,
     heartbeat: new HeartbeatStore(db),
+    linkEvents,
     resolver,
     visits,
     shortUrls,

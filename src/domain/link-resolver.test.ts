@@ -72,9 +72,9 @@ describe("VisitBuffer", () => {
     const { visits, store, add } = setup();
     const a = add("a");
     const b = add("b");
-    visits.record(a, false, 1);
-    visits.record(a, true, 2);
-    visits.record(b, false, 3);
+    visits.record(a, false);
+    visits.record(a, true);
+    visits.record(b, false);
     expect(visits.pendingFor(a)).toEqual({ total: 2, bots: 1 });
     expect(visits.flush()).toBe(3);
     expect(visits.depth).toBe(0);
@@ -85,7 +85,7 @@ describe("VisitBuffer", () => {
   test("keeps the batch when the flush transaction fails, so nothing is lost", () => {
     const { db, visits, store, add } = setup();
     const a = add("a");
-    visits.record(a, false, 1);
+    visits.record(a, false);
     visits.addSink({
       write() {
         throw new Error("disk full");
@@ -115,14 +115,14 @@ describe("VisitBuffer in chunks", () => {
   test("writes at most the chunk's links per transaction and keeps pending counts exact in between", async () => {
     const { visits, store, add } = setup();
     const ids = Array.from({ length: 10 }, (_, i) => add(`l${i}`));
-    for (const id of ids) for (let n = 0; n < 3; n++) visits.record(id, n === 0, 1);
+    for (const id of ids) for (let n = 0; n < 3; n++) visits.record(id, n === 0);
     expect(visits.flush(4)).toBe(12);
     expect(visits.depth).toBe(18);
     expect(visits.pendingFor(ids[0] as number)).toEqual({ total: 0, bots: 0 });
     expect(visits.pendingFor(ids[9] as number)).toEqual({ total: 3, bots: 1 });
     expect(store.findById(ids[0] as number)?.visits_total).toBe(3);
     expect(store.findById(ids[9] as number)?.visits_total).toBe(0);
-    visits.record(ids[0] as number, false, 2);
+    visits.record(ids[0] as number, false);
     expect(await visits.flushInChunks(3)).toBe(19);
     expect(visits.depth).toBe(0);
     expect(ids.map((id) => store.findById(id)?.visits_total)).toEqual([4, 3, 3, 3, 3, 3, 3, 3, 3, 3]);

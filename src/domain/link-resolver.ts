@@ -9,6 +9,9 @@ import type { VisitBuffer } from "./visit-buffer";
 
 export interface CachedLink {
   id: number;
+  shortCode: string;
+  /** '' for the default domain. */
+  domain: string;
   longUrl: string;
   /** null: the server's default redirect status. */
   status: number | null;
@@ -51,7 +54,7 @@ export class LinkResolver {
     }
     if (link.maxVisits !== null && link.visits >= link.maxVisits) return { kind: "expired" };
     link.visits++;
-    this.visits.record(link.id, bot, now);
+    this.visits.record(link.id, bot);
     return { kind: "redirect", link, cached: this.#hits !== hitsBefore };
   }
 
@@ -67,6 +70,8 @@ export class LinkResolver {
     if (row === null) return null;
     const link: CachedLink = {
       id: row.id,
+      shortCode: code,
+      domain,
       longUrl: row.long_url,
       status: row.redirect_status,
       forwardQuery: row.forward_query === 1,

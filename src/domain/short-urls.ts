@@ -4,6 +4,7 @@ import type { GroupCommit } from "../storage/group-commit";
 import type { ShortUrlChanges, ShortUrlRow, ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
+import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import type { LinkResolver } from "./link-resolver";
 import type { ShortUrlListQuery } from "./list-query";
 import { generateShortCode } from "./short-code";
@@ -54,6 +55,8 @@ export class ShortUrlService {
       onDomainUsed?: (domain: string) => void;
       /** Throws (for example 503) when writes must be refused. */
       guardWrites?: () => void;
+      /** Told of every link created, edited or deleted (see LinkEventListener). */
+      linkEvents?: readonly LinkEventListener[];
     },
   ) {}
 
@@ -67,6 +70,7 @@ export class ShortUrlService {
   async create(input: CreateShortUrlInput, key: ApiKey): Promise<ShortUrl> {
     this.#assertCanWrite(key);
     const domain = this.domainKey(input.domain);
+    const events: LinkEvent[] = [];
     const id = await this.#write(() => {
       if (input.findIfExists) {
         const existing = this.#findMatching(input, domain);
@@ -102,8 +106,10 @@ export class ShortUrlService {
       }
       if (input.tags && input.tags.length > 0) this.deps.tags.setTags(newId, input.tags);
       if (domain !== "") this.deps.onDomainUsed?.(domain);
+      this.#emit(events, "link.created", newId);
       return newId;
     });
+    this.#published(events);
     return this.#byId(id);
   }
 
@@ -117,6 +123,7 @@ export class ShortUrlService {
   async edit(shortCode: string, domain: string | null | undefined, changes: ShortUrlMeta, key: ApiKey): Promise<ShortUrl> {
     this.#assertCanWrite(key);
     const domainKey = this.domainKey(domain);
+    const events: LinkEvent[] = [];
     await this.#write(() => {
       const row = this.deps.shortUrls.find(domainKey, shortCode);
       if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
@@ -132,19 +139,24 @@ export class ShortUrlService {
       this.deps.shortUrls.update(row.id, update);
       if (changes.tags !== undefined) this.deps.tags.setTags(row.id, changes.tags);
       this.deps.resolver.invalidate(domainKey, shortCode);
+      this.#emit(events, "link.updated", row.id);
     });
+    this.#published(events);
     return this.get(shortCode, domainKey === "" ? null : domainKey);
   }
 
   async delete(shortCode: string, domain: string | null | undefined, key: ApiKey): Promise<void> {
     this.#assertCanWrite(key);
     const domainKey = this.domainKey(domain);
+    const events: LinkEvent[] = [];
     await this.#write(() => {
       const row = this.deps.shortUrls.find(domainKey, shortCode);
       if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
+      this.#emit(events, "link.deleted", row.id);
       this.deps.shortUrls.delete(row.id);
       this.deps.resolver.invalidate(domainKey, shortCode);
     });
+    this.#published(events);
   }
 
   list(query: ShortUrlListQuery): Page<ShortUrl> {
@@ -208,6 +220,28 @@ export class ShortUrlService {
           (input.tags === undefined || [...(tagsOf.get(c.id) ?? [])].sort().join("\u0000") === wantedTags),
       ) ?? null
     );
+  }
+
+  /** Inside a write: hands the event to the in-transaction listeners and keeps it for after the commit. */
+  #emit(events: LinkEvent[], type: LinkEventType, id: number): void {
+    const listeners = this.deps.linkEvents;
+    if (listeners === undefined || listeners.length === 0) return;
+    const event: LinkEvent = { type, shortUrl: this.#byId(id), at: Date.now() };
+    for (const listener of listeners) listener.inTransaction?.(event);
+    events.push(event);
+  }
+
+  /** After the commit: the after-commit listeners, each shielded from the others. */
+  #published(events: readonly LinkEvent[]): void {
+    for (const event of events) {
+      for (const listener of this.deps.linkEvents ?? []) {
+        try {
+          listener.afterCommit?.(event);
+        } catch {
+          // Committed is committed: a failing fan-out must not turn the answer into an error.
+        }
+      }
+    }
   }
 
   #byId(id: number): ShortUrl {

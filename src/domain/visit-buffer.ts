@@ -1,7 +1,8 @@
 /**
  * Visits are counted off the hot path: a redirect adds to this in-memory buffer, and `flush` writes what is
- * buffered in a transaction (per-link counters now; raw visit rows and other sinks plug in as VisitSinks, written
- * in the same transaction as their links' counters).
+ * buffered in a transaction: per-link counters, and through VisitSinks the raw visit rows, roll-ups and outbox
+ * events, all in the same transaction as their links' counters. After the commit, sinks hear of what was written
+ * (the real-time feed fans out from there).
  * Pending counts per link are kept so that a link reloaded into the cache sees its exact total.
  */
 import type { Database } from "bun:sqlite";
@@ -10,16 +11,42 @@ import { relaxedWriteTransaction } from "../storage/database";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import { recordSpanError, startBackgroundDbSpan } from "../telemetry/db-span";
 
-/** One counted redirect. */
+/** Shlink's orphan visit types: a visit to the base URL, to an unknown short code, or to any other unknown path. */
+export type OrphanType = "base_url" | "invalid_short_url" | "regular_404";
+
+/** The link a visit went to, as the redirect path knows it. */
+export interface VisitedLink {
+  id: number;
+  shortCode: string;
+  /** '' for the default domain. */
+  domain: string;
+}
+
+/**
+ * One visit as the public listener saw it. `ip` is the client's address as received: it is never stored as is
+ * (the flush anonymises or drops it, per the privacy settings, after using it for location and unique visitors).
+ */
 export interface Visit {
-  shortUrlId: number;
+  /** The link visited; null for an orphan visit. */
+  link: VisitedLink | null;
+  orphanType: OrphanType | null;
+  /** Epoch milliseconds. */
   at: number;
   bot: boolean;
+  referer: string | null;
+  userAgent: string | null;
+  ip: string | null;
+  visitedUrl: string;
+  /** The Location sent; null for orphan visits. */
+  redirectUrl: string | null;
 }
 
 /** Something that persists a batch of visits inside the flush transaction. */
 export interface VisitSink {
+  /** Inside the flush transaction: throwing rolls the whole batch back (it stays buffered). */
   write(visits: readonly Visit[]): void;
+  /** After the batch committed; must not throw (best-effort fan-out). */
+  committed?(visits: readonly Visit[]): void;
 }
 
 export interface PendingCount {
@@ -31,6 +58,7 @@ const NONE_PENDING: PendingCount = Object.freeze({ total: 0, bots: 0 });
 
 export class VisitBuffer {
   #visits: Visit[] = [];
+  #orphans: Visit[] = [];
   #depth = 0;
   #pending = new Map<number, PendingCount>();
   readonly #sinks: VisitSink[] = [];
@@ -47,10 +75,9 @@ export class VisitBuffer {
     this.#sinks.push(sink);
   }
 
-  record(shortUrlId: number, bot: boolean, at: number): void {
+  /** Counts a visit to a link; `capture` adds its details for the sinks. */
+  record(shortUrlId: number, bot: boolean): void {
     this.#depth++;
-    // Visit objects are only kept for sinks that want them; the counters need none (hot path).
-    if (this.#sinks.length > 0) this.#visits.push({ shortUrlId, at, bot });
     const pending = this.#pending.get(shortUrlId);
     if (pending) {
       pending.total++;
@@ -58,6 +85,21 @@ export class VisitBuffer {
     } else {
       this.#pending.set(shortUrlId, { total: 1, bots: bot ? 1 : 0 });
     }
+  }
+
+  /**
+   * Keeps a counted visit's details for the sinks (raw rows, events), in the same tick as its `record`. Details
+   * are only kept when a sink wants them.
+   */
+  capture(visit: Visit): void {
+    if (this.#sinks.length > 0) this.#visits.push(visit);
+  }
+
+  /** An orphan visit (no link to count): kept for the sinks, written with the next flush's last chunk. */
+  captureOrphan(visit: Visit): void {
+    if (this.#sinks.length === 0) return;
+    this.#orphans.push(visit);
+    this.#depth++;
   }
 
   /** Visits recorded for a link but not yet written. */
@@ -76,7 +118,8 @@ export class VisitBuffer {
    */
   flush(maxLinks = Number.POSITIVE_INFINITY): number {
     if (this.#depth === 0) return 0;
-    return this.#traced(() => this.#write(this.#sortedIds().slice(0, maxLinks)));
+    const ids = this.#sortedIds();
+    return this.#traced(() => this.#write(ids.slice(0, maxLinks), ids.length <= maxLinks));
   }
 
   #traced(write: () => number): number {
@@ -110,18 +153,22 @@ export class VisitBuffer {
     let written = 0;
     for (let start = 0; start < ids.length && this.#depth > 0; start += chunkLinks) {
       const slice = ids.slice(start, start + chunkLinks).filter((id) => this.#pending.has(id));
-      written += this.#traced(() => this.#write(slice));
+      written += this.#traced(() => this.#write(slice, false));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    if (this.#orphans.length > 0) written += this.#traced(() => this.#write([], true));
     return written;
   }
 
-  #write(ids: readonly number[]): number {
+  /** Writes the counters and details of `ids`' links, and the orphan visits too when `orphans` is set. */
+  #write(ids: readonly number[], orphans: boolean): number {
     const pending = this.#pending;
-    if (ids.length === 0) return 0;
+    const orphanVisits = orphans ? this.#orphans : [];
+    if (ids.length === 0 && orphanVisits.length === 0) return 0;
     const all = ids.length === pending.size;
     const chunk = all ? null : new Set(ids);
-    const visits = chunk === null ? this.#visits : this.#visits.filter((v) => chunk.has(v.shortUrlId));
+    const linkVisits = chunk === null ? this.#visits : this.#visits.filter((v) => chunk.has((v.link as VisitedLink).id));
+    const visits = orphanVisits.length === 0 ? linkVisits : linkVisits.concat(orphanVisits);
     let written = 0;
     relaxedWriteTransaction(this.db, () => {
       for (const id of ids) {
@@ -136,10 +183,23 @@ export class VisitBuffer {
       this.#visits = [];
       this.#pending = new Map();
     } else {
-      if (this.#visits.length > 0) this.#visits = this.#visits.filter((v) => !chunk.has(v.shortUrlId));
+      if (this.#visits.length > 0) this.#visits = this.#visits.filter((v) => !chunk.has((v.link as VisitedLink).id));
       for (const id of ids) pending.delete(id);
     }
+    if (orphans) {
+      this.#orphans = [];
+      written += orphanVisits.length;
+    }
     this.#depth -= written;
+    if (visits.length > 0) {
+      for (const sink of this.#sinks) {
+        try {
+          sink.committed?.(visits);
+        } catch {
+          // Committed is committed: a failing fan-out must not make the flush look failed and write it twice.
+        }
+      }
+    }
     return written;
   }
 }

@@ -5,6 +5,7 @@ import type { LinkResolver } from "../domain/link-resolver";
 import type { ReplicationLag } from "../domain/replication-lag";
 import type { ShortUrlService } from "../domain/short-urls";
 import type { TagService } from "../domain/tags";
+import type { VisitBuffer } from "../domain/visit-buffer";
 import type { Metrics } from "../telemetry/metrics";
 import type { Tracing } from "../telemetry/tracing";
 
@@ -17,6 +18,8 @@ export interface HttpDeps {
   config: Readonly<Config>;
   lifecycle: Lifecycle;
   resolver: LinkResolver;
+  /** Where the public listener records visits (redirects and orphan visits). */
+  visits: VisitBuffer;
   shortUrls: ShortUrlService;
   tags: TagService;
   apiKeys: ApiKeyService;

@@ -7,10 +7,9 @@ import type { Server } from "bun";
 import type { HttpDeps } from "./deps";
 import { type Instrumentation, instrumented, restRouteTemplate } from "./instrument";
 import { jsonResponse } from "./json-response";
-import { notFoundResponse } from "./not-found";
 import { errorResponse } from "./problem";
-import { createRedirectHandler } from "./redirect-handler";
-import { clientIpResolver } from "./request-context";
+import { createOrphanHandler, createRedirectHandler } from "./redirect-handler";
+import { clientIpResolver, visitorIpResolver } from "./request-context";
 import { createRestApp } from "./rest/rest-app";
 
 /** Why this node should not get traffic, or [] when it should. */
@@ -51,12 +50,10 @@ function robots(ctx: HttpDeps, request: Request): Response {
 /** Starts the public listener. `reusePort: false` so a port clash fails loudly. */
 export function startPublicServer(ctx: HttpDeps): Server<undefined> {
   const rest = createRestApp(ctx);
-  const redirect = createRedirectHandler(ctx);
-  const inst: Instrumentation = {
-    metrics: ctx.metrics,
-    clientIp: clientIpResolver(ctx.config.listen.hostname, ctx.config.trustedProxies),
-    tracing: ctx.tracing,
-  };
+  const clientIp = clientIpResolver(ctx.config.listen.hostname, ctx.config.trustedProxies);
+  const visitorIp = visitorIpResolver(clientIp, ctx.config.trustedProxies);
+  const redirect = createRedirectHandler(ctx, visitorIp);
+  const inst: Instrumentation = { metrics: ctx.metrics, clientIp, tracing: ctx.tracing };
   const redirectRoute = instrumented("/{shortCode}", redirect as (request: Request) => Response, inst, { setsRequestId: true });
   return Bun.serve({
     hostname: ctx.config.listen.hostname,
@@ -77,7 +74,7 @@ export function startPublicServer(ctx: HttpDeps): Server<undefined> {
       "/:code": redirectRoute,
       "/:code/": redirectRoute,
     },
-    fetch: instrumented("other", (request) => notFoundResponse(request), inst),
+    fetch: instrumented("other", createOrphanHandler(ctx, visitorIp), inst),
     error: (error) => errorResponse(error, undefined, { where: "public listener" }),
   });
 }

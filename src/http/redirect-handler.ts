@@ -2,12 +2,16 @@
  * The hot path: GET/HEAD /{shortCode}. Reads the LRU (one prepared SELECT on a miss), counts the visit in
  * memory and answers. It never writes to the database.
  */
+
+import type { Server } from "bun";
 import { isbot } from "isbot";
 import type { Resolution } from "../domain/link-resolver";
+import type { OrphanType, Visit } from "../domain/visit-buffer";
 import { methodNotAllowed } from "../errors";
 import type { HttpDeps } from "./deps";
 import { notFoundResponse } from "./not-found";
 import { problemResponse } from "./problem";
+import type { ClientIpResolver } from "./request-context";
 
 const BOT_MEMO_LIMIT = 2048;
 
@@ -37,32 +41,77 @@ export function forwardedLocation(longUrl: string, requestUrl: string): string {
   return target.href;
 }
 
-export function createRedirectHandler(ctx: HttpDeps) {
-  const { resolver, config, customDomains, metrics } = ctx;
+type VisitCapture = (request: Request, server: Server<undefined> | undefined, at: number, bot: boolean) => Visit;
+
+/** Builds the visit record of a request (its link and Location are filled in once resolved). */
+function visitCapture(visitorIp: ClientIpResolver): VisitCapture {
+  return (request, server, at, bot) => {
+    const headers = request.headers;
+    return {
+      link: null,
+      orphanType: null,
+      at,
+      bot,
+      referer: headers.get("referer"),
+      userAgent: headers.get("user-agent"),
+      ip: visitorIp(request, server),
+      visitedUrl: request.url,
+      redirectUrl: null,
+    };
+  };
+}
+
+/**
+ * Records an orphan visit (Shlink's `base_url` for "/", `regular_404` for any other unknown path) and answers 404.
+ * Used by the public listener's fallback route.
+ */
+export function createOrphanHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) {
+  const isBot = botDetector();
+  const capture = visitCapture(visitorIp);
+  return (request: Request, server: Server<undefined>): Response => {
+    const method = request.method;
+    if (method === "GET" || method === "HEAD") {
+      const url = request.url;
+      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+      const path = url.slice(pathStart, url.indexOf("?", pathStart) === -1 ? undefined : url.indexOf("?", pathStart));
+      const visit = capture(request, server, Date.now(), method === "HEAD" || isBot(request.headers.get("user-agent")));
+      visit.orphanType = path === "/" || path === "" ? "base_url" : "regular_404";
+      ctx.visits.captureOrphan(visit);
+    }
+    return notFoundResponse(request);
+  };
+}
+
+export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) {
+  const { resolver, config, customDomains, metrics, visits } = ctx;
   const cacheControl = `private, max-age=${config.redirectMaxAge}`;
   const isBot = botDetector();
+  const capture = visitCapture(visitorIp);
 
-  const respond = (resolution: Resolution & { kind: "redirect" }, request: Request, requestId: string): Response => {
+  const respond = (resolution: Resolution & { kind: "redirect" }, request: Request, requestId: string, visit: Visit): Response => {
     const link = resolution.link;
     metrics.recordRedirect(resolution.cached ? "hit" : "miss");
+    const location = link.forwardQuery ? forwardedLocation(link.longUrl, visit.visitedUrl) : link.longUrl;
+    visit.link = link;
+    visit.redirectUrl = location;
+    visits.capture(visit);
     // The request id goes in with the other headers: setting it afterwards costs the hot path a second pass.
     return new Response(null, {
       status: link.status ?? config.redirectStatus,
-      headers: {
-        Location: link.forwardQuery ? forwardedLocation(link.longUrl, request.url) : link.longUrl,
-        "Cache-Control": cacheControl,
-        "X-Request-Id": requestId,
-      },
+      headers: { Location: location, "Cache-Control": cacheControl, "X-Request-Id": requestId },
     });
   };
-  const refuse = (request: Request, code: string, outcome: "not_found" | "expired", requestId: string): Response => {
+  const refuse = (request: Request, code: string, outcome: "not_found" | "expired", requestId: string, visit: Visit): Response => {
     metrics.recordRedirect(outcome);
+    const orphanType: OrphanType = "invalid_short_url";
+    visit.orphanType = orphanType;
+    visits.captureOrphan(visit);
     const response = notFoundResponse(request, code);
     response.headers.set("X-Request-Id", requestId);
     return response;
   };
 
-  return (request: Request & { params: { code: string } }, _server: unknown, requestId: string): Response => {
+  return (request: Request & { params: { code: string } }, server: Server<undefined>, requestId: string): Response => {
     const method = request.method;
     if (method !== "GET" && method !== "HEAD") {
       const response = problemResponse(methodNotAllowed(method), request);
@@ -73,16 +122,17 @@ export function createRedirectHandler(ctx: HttpDeps) {
     const code = request.params.code;
     const bot = method === "HEAD" || isBot(request.headers.get("user-agent"));
     const now = Date.now();
+    const visit = capture(request, server, now, bot);
     if (customDomains.size > 0) {
       const host = (request.headers.get("host") ?? "").toLowerCase();
       if (customDomains.has(host)) {
         const onDomain = resolver.resolveAndCount(host, code, bot, now);
-        if (onDomain.kind === "redirect") return respond(onDomain, request, requestId);
-        if (onDomain.kind === "expired") return refuse(request, code, "expired", requestId);
+        if (onDomain.kind === "redirect") return respond(onDomain, request, requestId, visit);
+        if (onDomain.kind === "expired") return refuse(request, code, "expired", requestId, visit);
       }
     }
     const resolution = resolver.resolveAndCount("", code, bot, now);
-    if (resolution.kind === "redirect") return respond(resolution, request, requestId);
-    return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found", requestId);
+    if (resolution.kind === "redirect") return respond(resolution, request, requestId, visit);
+    return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found", requestId, visit);
   };
 }

@@ -70,3 +70,13 @@ export function clientIpResolver(listenHostname: string, trusted: readonly Cidr[
     return (forwarded === null ? null : fromForwarded(forwarded)) ?? peer;
   };
 }
+
+/**
+ * The visitor's address for visit records (location, distinct visitors; stored anonymised or not at all): the
+ * client a trusted proxy names, else the peer itself.
+ */
+export function visitorIpResolver(clientIp: ClientIpResolver, trusted: readonly Cidr[]): ClientIpResolver {
+  const peer: ClientIpResolver = (request, server) => server?.requestIP(request)?.address ?? null;
+  if (trusted.length === 0) return peer;
+  return (request, server) => clientIp(request, server) ?? peer(request, server);
+}

@@ -72,6 +72,75 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO heartbeat (id, at) VALUES (1, 0);
     `,
   },
+  {
+    // Visits (issue 3). Raw rows are written by the visit flush, with the roll-ups in the same transaction, so
+    // totals and per-day breakdowns stay exact when raw rows past the retention period are purged.
+    // visits.short_url_id has no foreign key: deleting a link must not cascade over millions of rows inside one
+    // transaction; its rows are purged in small batches instead (ids are never reused, so they cannot be misread).
+    // A link's rows are written in time order (one flush at a time, sorted), so within a link `id` order is time
+    // order and keyset pagination on `id` pages by date.
+    version: 3,
+    changesExisting: false,
+    sql: `
+      CREATE TABLE visits (
+        id INTEGER PRIMARY KEY,
+        short_url_id INTEGER,
+        orphan_type TEXT CHECK (orphan_type IN ('base_url', 'invalid_short_url', 'regular_404')),
+        at INTEGER NOT NULL,
+        potential_bot INTEGER NOT NULL,
+        referer TEXT,
+        user_agent TEXT,
+        remote_addr TEXT,
+        visited_url TEXT,
+        redirect_url TEXT,
+        country_code TEXT,
+        country_name TEXT,
+        region_name TEXT,
+        city_name TEXT,
+        latitude REAL,
+        longitude REAL,
+        timezone TEXT,
+        CHECK ((short_url_id IS NULL) <> (orphan_type IS NULL))
+      ) STRICT;
+      CREATE INDEX visits_short_url ON visits(short_url_id, id) WHERE short_url_id IS NOT NULL;
+      CREATE INDEX visits_orphan ON visits(orphan_type, id) WHERE orphan_type IS NOT NULL;
+      -- Per link and UTC day (days since the epoch): visits, bots among them, distinct visitors.
+      CREATE TABLE visit_days (
+        short_url_id INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        total INTEGER NOT NULL DEFAULT 0,
+        bots INTEGER NOT NULL DEFAULT 0,
+        visitors INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (short_url_id, day)
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE orphan_visit_days (
+        orphan_type TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        total INTEGER NOT NULL DEFAULT 0,
+        bots INTEGER NOT NULL DEFAULT 0,
+        visitors INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (orphan_type, day)
+      ) STRICT, WITHOUT ROWID;
+      -- Whole-database totals by kind ('non_orphan' or an orphan type), so GET /visits never counts rows.
+      CREATE TABLE visit_totals (
+        kind TEXT PRIMARY KEY,
+        total INTEGER NOT NULL DEFAULT 0,
+        bots INTEGER NOT NULL DEFAULT 0
+      ) STRICT, WITHOUT ROWID;
+      -- The day's salt and the visitor hashes seen that day (scope: a link id, or -1/-2/-3 for the orphan types).
+      -- Both exist only to count distinct visitors of the current day; earlier days are deleted.
+      CREATE TABLE visitor_salts (
+        day INTEGER PRIMARY KEY,
+        salt BLOB NOT NULL
+      ) STRICT;
+      CREATE TABLE visitor_hashes (
+        day INTEGER NOT NULL,
+        scope INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (day, scope, hash)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -1,0 +1,140 @@
+import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
+import { runMigrations } from "../storage/migrations";
+import { ShortUrlStore } from "../storage/short-url-store";
+import { VisitStore } from "../storage/visit-store";
+import { type Visit, VisitBuffer } from "./visit-buffer";
+import { anonymizeIp, dayOf, type PrivacySettings, VisitRecorder } from "./visit-recorder";
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 11, 1, 10);
+
+function setup(privacy?: PrivacySettings) {
+  const db = new Database(":memory:");
+  runMigrations(db, ":memory:");
+  const store = new ShortUrlStore(db);
+  const visits = new VisitBuffer(db, store);
+  visits.addSink(new VisitRecorder(new VisitStore(db), privacy));
+  const add = (code: string) =>
+    store.insert({
+      domain: "",
+      short_code: code,
+      long_url: `https://example.com/${code}`,
+      title: null,
+      crawlable: 0,
+      forward_query: 1,
+      redirect_status: null,
+      valid_since: null,
+      valid_until: null,
+      max_visits: null,
+      created_at: 0,
+      api_key_id: null,
+    }) as number;
+  const visit = (id: number | null, at: number, ip: string | null, bot = false, extra: Partial<Visit> = {}): Visit => ({
+    link: id === null ? null : { id, shortCode: `c${id}`, domain: "" },
+    orphanType: id === null ? "regular_404" : null,
+    at,
+    bot,
+    referer: "https://ref.example/",
+    userAgent: "Mozilla/5.0",
+    ip,
+    visitedUrl: "http://s.test/x",
+    redirectUrl: id === null ? null : "https://example.com/",
+    ...extra,
+  });
+  const hit = (v: Visit) => {
+    if (v.link === null) visits.captureOrphan(v);
+    else {
+      visits.record(v.link.id, v.bot);
+      visits.capture(v);
+    }
+  };
+  return { db, store, visits, add, visit, hit };
+}
+
+describe("VisitRecorder", () => {
+  test("writes raw rows and exact per-day roll-ups, with distinct visitors per link and day", () => {
+    const { db, visits, add, visit, hit } = setup();
+    const a = add("a");
+    const b = add("b");
+    hit(visit(a, T0, "203.0.113.7"));
+    hit(visit(a, T0 + 1000, "203.0.113.7")); // same visitor, same day
+    hit(visit(a, T0 + 2000, "203.0.113.8", true));
+    hit(visit(b, T0 + 3000, "203.0.113.7"));
+    visits.flush();
+    hit(visit(a, T0 + 4000, "203.0.113.7")); // seen already today, in an earlier flush
+    hit(visit(a, T0 + DAY, "203.0.113.7")); // a new day: a new visitor again
+    hit(visit(null, T0 + DAY, "198.51.100.1"));
+    expect(visits.depth).toBe(3);
+    visits.flush();
+    expect(visits.depth).toBe(0);
+    const days = db.query("SELECT short_url_id, day, total, bots, visitors FROM visit_days ORDER BY short_url_id, day").all();
+    expect(days).toEqual([
+      { short_url_id: a, day: dayOf(T0), total: 4, bots: 1, visitors: 2 },
+      { short_url_id: a, day: dayOf(T0) + 1, total: 1, bots: 0, visitors: 1 },
+      { short_url_id: b, day: dayOf(T0), total: 1, bots: 0, visitors: 1 },
+    ]);
+    expect(db.query("SELECT orphan_type, total, visitors FROM orphan_visit_days").all()).toEqual([
+      { orphan_type: "regular_404", total: 1, visitors: 1 },
+    ]);
+    expect(db.query("SELECT kind, total, bots FROM visit_totals ORDER BY kind").all()).toEqual([
+      { kind: "non_orphan", total: 6, bots: 1 },
+      { kind: "regular_404", total: 1, bots: 0 },
+    ]);
+    expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: 7 });
+    // Only the current day's salt and hashes are kept.
+    expect(db.query("SELECT day FROM visitor_salts").all()).toEqual([{ day: dayOf(T0) + 1 }]);
+    expect(db.query("SELECT DISTINCT day FROM visitor_hashes").all()).toEqual([{ day: dayOf(T0) + 1 }]);
+  });
+
+  test("stores the address anonymised by default, and nothing the privacy settings turn off", () => {
+    const { db, visits, add, visit, hit } = setup();
+    const a = add("a");
+    hit(visit(a, T0, "203.0.113.7"));
+    visits.flush();
+    expect(db.query("SELECT remote_addr, referer, user_agent FROM visits").get()).toEqual({
+      remote_addr: "203.0.113.0",
+      referer: "https://ref.example/",
+      user_agent: "Mozilla/5.0",
+    });
+
+    const off = setup({ anonymizeRemoteAddr: true, trackRemoteAddr: false, trackReferrer: false, trackUserAgent: false });
+    const b = off.add("b");
+    off.hit(off.visit(b, T0, "203.0.113.7"));
+    off.visits.flush();
+    expect(off.db.query("SELECT remote_addr, referer, user_agent, visited_url FROM visits").get()).toEqual({
+      remote_addr: null,
+      referer: null,
+      user_agent: null,
+      visited_url: "http://s.test/x",
+    });
+    db.close();
+  });
+
+  test("a failing flush leaves no raw row, roll-up or total behind, and keeps the visits buffered", () => {
+    const { db, visits, add, visit, hit } = setup();
+    const a = add("a");
+    hit(visit(a, T0, "203.0.113.7"));
+    visits.addSink({
+      write() {
+        throw new Error("disk full");
+      },
+    });
+    expect(() => visits.flush()).toThrow("disk full");
+    expect(visits.depth).toBe(1);
+    for (const table of ["visits", "visit_days", "visit_totals", "visitor_hashes"]) {
+      expect(db.query(`SELECT count(*) AS n FROM ${table}`).get()).toEqual({ n: 0 });
+    }
+  });
+});
+
+describe("anonymizeIp", () => {
+  test("zeroes the host part of IPv4 (/24) and IPv6 (/48) addresses", () => {
+    expect(anonymizeIp("203.0.113.77")).toBe("203.0.113.0");
+    expect(anonymizeIp("::ffff:203.0.113.77")).toBe("203.0.113.0");
+    expect(anonymizeIp("2001:db8:abcd:12:1:2:3:4")).toBe("2001:db8:abcd::");
+    expect(anonymizeIp("2001:db8::1")).toBe("2001:db8:0::");
+    expect(anonymizeIp("::1")).toBe("0:0:0::");
+    expect(anonymizeIp("not-an-ip")).toBeNull();
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * Turns flushed visits into raw visit rows and roll-ups (per link and day, per orphan type and day, whole-database
+ * totals), in the flush's transaction, applying the privacy settings. The client's address is used here, in
+ * memory, for location and the day's distinct-visitor hash, and is then stored anonymised or not at all.
+ */
+import type { VisitStore } from "../storage/visit-store";
+import type { OrphanType, Visit, VisitSink } from "./visit-buffer";
+
+export interface VisitLocation {
+  countryCode: string | null;
+  countryName: string | null;
+  regionName: string | null;
+  cityName: string | null;
+  latitude: number | null;
+  longitude: number | null;
+  timezone: string | null;
+}
+
+export interface PrivacySettings {
+  /** Store the client's address with its host part zeroed (IPv4 /24, IPv6 /48). Default on. */
+  anonymizeRemoteAddr: boolean;
+  trackRemoteAddr: boolean;
+  trackReferrer: boolean;
+  trackUserAgent: boolean;
+}
+
+export const DEFAULT_PRIVACY: Readonly<PrivacySettings> = Object.freeze({
+  anonymizeRemoteAddr: true,
+  trackRemoteAddr: true,
+  trackReferrer: true,
+  trackUserAgent: true,
+});
+
+/** Visitor-hash scopes of the orphan types (link scopes are link ids, which are positive). */
+const ORPHAN_SCOPE: Record<OrphanType, number> = { base_url: -1, invalid_short_url: -2, regular_404: -3 };
+
+const DAY_MS = 86_400_000;
+
+/** UTC days since the epoch. */
+export function dayOf(epochMs: number): number {
+  return Math.floor(epochMs / DAY_MS);
+}
+
+/** The address with its host part zeroed: IPv4 keeps /24, IPv6 keeps /48. Anything else is dropped. */
+export function anonymizeIp(ip: string): string | null {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}$/.exec(ip);
+  if (v4) return `${v4[1]}.${v4[2]}.${v4[3]}.0`;
+  const mapped = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i.exec(ip);
+  if (mapped) return anonymizeIp(mapped[1] as string);
+  if (!ip.includes(":")) return null;
+  const [head = "", tail] = ip.split("::");
+  const groups = head === "" ? [] : head.split(":");
+  // With "::" the missing groups are zeros; keep the first three (the /48) either way.
+  const full = tail === undefined ? groups : [...groups, ...Array(Math.max(0, 8 - groups.length)).fill("0")];
+  const prefix = full.slice(0, 3);
+  while (prefix.length < 3) prefix.push("0");
+  return `${prefix.map((g) => g.toLowerCase()).join(":")}::`;
+}
+
+interface Tally {
+  total: number;
+  bots: number;
+  visitors: number;
+}
+
+export class VisitRecorder implements VisitSink {
+  #day = -1;
+  #salt: Uint8Array = new Uint8Array(0);
+
+  constructor(
+    private readonly store: VisitStore,
+    private readonly privacy: Readonly<PrivacySettings> = DEFAULT_PRIVACY,
+    /** Location of a client address (a local MaxMind-format database), or null when none is configured. */
+    private readonly locate: ((ip: string) => VisitLocation | null) | null = null,
+    private readonly randomSalt: () => Uint8Array = () => crypto.getRandomValues(new Uint8Array(16)),
+  ) {}
+
+  write(visits: readonly Visit[]): void {
+    const links = new Map<string, Tally>();
+    const totals = new Map<string, Tally>();
+    for (const visit of visits) {
+      const day = dayOf(visit.at);
+      const scope = visit.link === null ? ORPHAN_SCOPE[visit.orphanType as OrphanType] : visit.link.id;
+      const newVisitor = this.store.addVisitor(day, scope, this.#visitorHash(day, visit));
+      const key = visit.link === null ? `o:${visit.orphanType}:${day}` : `${visit.link.id}:${day}`;
+      tally(links, key, visit.bot, newVisitor);
+      tally(totals, visit.link === null ? (visit.orphanType as string) : "non_orphan", visit.bot, false);
+      this.store.insert(this.#row(visit));
+    }
+    for (const [key, t] of links) {
+      const parts = key.split(":");
+      if (parts[0] === "o") this.store.addToOrphanDay(parts[1] as string, Number(parts[2]), t.total, t.bots, t.visitors);
+      else this.store.addToDay(Number(parts[0]), Number(parts[1]), t.total, t.bots, t.visitors);
+    }
+    for (const [kind, t] of totals) this.store.addToTotals(kind, t.total, t.bots);
+  }
+
+  /** A salted hash of who visited (address and user agent), for counting distinct visitors of the day. */
+  #visitorHash(day: number, visit: Visit): Uint8Array {
+    if (day !== this.#day) {
+      this.#salt = this.store.saltFor(day, this.randomSalt);
+      this.#day = day;
+    }
+    const hasher = new Bun.CryptoHasher("sha256");
+    hasher.update(this.#salt);
+    hasher.update(`${visit.ip ?? ""}\u0000${visit.userAgent ?? ""}`);
+    return new Uint8Array(hasher.digest().buffer, 0, 16);
+  }
+
+  #row(visit: Visit) {
+    const { privacy } = this;
+    const location = visit.ip !== null && this.locate !== null ? this.locate(visit.ip) : null;
+    const remoteAddr =
+      !privacy.trackRemoteAddr || visit.ip === null ? null : privacy.anonymizeRemoteAddr ? anonymizeIp(visit.ip) : visit.ip;
+    return {
+      short_url_id: visit.link?.id ?? null,
+      orphan_type: visit.link === null ? visit.orphanType : null,
+      at: visit.at,
+      potential_bot: visit.bot ? 1 : 0,
+      referer: privacy.trackReferrer ? visit.referer : null,
+      user_agent: privacy.trackUserAgent ? visit.userAgent : null,
+      remote_addr: remoteAddr,
+      visited_url: visit.visitedUrl,
+      redirect_url: visit.redirectUrl,
+      country_code: location?.countryCode ?? null,
+      country_name: location?.countryName ?? null,
+      region_name: location?.regionName ?? null,
+      city_name: location?.cityName ?? null,
+      latitude: location?.latitude ?? null,
+      longitude: location?.longitude ?? null,
+      timezone: location?.timezone ?? null,
+    };
+  }
+}
+
+function tally(map: Map<string, Tally>, key: string, bot: boolean, newVisitor: boolean): void {
+  let t = map.get(key);
+  if (t === undefined) {
+    t = { total: 0, bots: 0, visitors: 0 };
+    map.set(key, t);
+  }
+  t.total++;
+  if (bot) t.bots++;
+  if (newVisitor) t.visitors++;
+}

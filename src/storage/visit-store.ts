@@ -1,0 +1,120 @@
+/**
+ * All SQL that writes the visits tables: raw rows, per-day roll-ups, whole-database totals, and the current day's
+ * visitor salt and hashes. Called inside the visit flush's transaction.
+ */
+import type { Database } from "bun:sqlite";
+
+export interface VisitRow {
+  short_url_id: number | null;
+  orphan_type: string | null;
+  at: number;
+  potential_bot: number;
+  referer: string | null;
+  user_agent: string | null;
+  remote_addr: string | null;
+  visited_url: string | null;
+  redirect_url: string | null;
+  country_code: string | null;
+  country_name: string | null;
+  region_name: string | null;
+  city_name: string | null;
+  latitude: number | null;
+  longitude: number | null;
+  timezone: string | null;
+}
+
+type Params = Record<string, string | number | null>;
+
+const COLUMNS = [
+  "short_url_id",
+  "orphan_type",
+  "at",
+  "potential_bot",
+  "referer",
+  "user_agent",
+  "remote_addr",
+  "visited_url",
+  "redirect_url",
+  "country_code",
+  "country_name",
+  "region_name",
+  "city_name",
+  "latitude",
+  "longitude",
+  "timezone",
+] as const;
+
+export class VisitStore {
+  readonly #insert;
+  readonly #addToDay;
+  readonly #addToOrphanDay;
+  readonly #addToTotals;
+  readonly #salt;
+  readonly #insertSalt;
+  readonly #dropOldSalts;
+  readonly #dropOldHashes;
+  readonly #addHash;
+
+  constructor(db: Database) {
+    this.#insert = db.query<unknown, Params>(
+      `INSERT INTO visits (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((c) => `$${c}`).join(", ")})`,
+    );
+    this.#addToDay = db.query<unknown, [number, number, number, number, number]>(
+      `INSERT INTO visit_days (short_url_id, day, total, bots, visitors) VALUES (?1, ?2, ?3, ?4, ?5)
+       ON CONFLICT (short_url_id, day) DO UPDATE SET total = total + ?3, bots = bots + ?4, visitors = visitors + ?5`,
+    );
+    this.#addToOrphanDay = db.query<unknown, [string, number, number, number, number]>(
+      `INSERT INTO orphan_visit_days (orphan_type, day, total, bots, visitors) VALUES (?1, ?2, ?3, ?4, ?5)
+       ON CONFLICT (orphan_type, day) DO UPDATE SET total = total + ?3, bots = bots + ?4, visitors = visitors + ?5`,
+    );
+    this.#addToTotals = db.query<unknown, [string, number, number]>(
+      `INSERT INTO visit_totals (kind, total, bots) VALUES (?1, ?2, ?3)
+       ON CONFLICT (kind) DO UPDATE SET total = total + ?2, bots = bots + ?3`,
+    );
+    this.#salt = db.query<{ salt: Uint8Array }, [number]>("SELECT salt FROM visitor_salts WHERE day = ?");
+    this.#insertSalt = db.query<unknown, [number, Uint8Array]>("INSERT INTO visitor_salts (day, salt) VALUES (?, ?)");
+    this.#dropOldSalts = db.query<unknown, [number]>("DELETE FROM visitor_salts WHERE day < ?");
+    this.#dropOldHashes = db.query<unknown, [number]>("DELETE FROM visitor_hashes WHERE day < ?");
+    this.#addHash = db.query<unknown, [number, number, Uint8Array]>(
+      "INSERT OR IGNORE INTO visitor_hashes (day, scope, hash) VALUES (?, ?, ?)",
+    );
+  }
+
+  insert(row: VisitRow): void {
+    const params: Params = {};
+    for (const column of COLUMNS) params[`$${column}`] = row[column];
+    this.#insert.run(params);
+  }
+
+  addToDay(shortUrlId: number, day: number, total: number, bots: number, visitors: number): void {
+    this.#addToDay.run(shortUrlId, day, total, bots, visitors);
+  }
+
+  addToOrphanDay(orphanType: string, day: number, total: number, bots: number, visitors: number): void {
+    this.#addToOrphanDay.run(orphanType, day, total, bots, visitors);
+  }
+
+  /** `kind` is 'non_orphan' or an orphan type. */
+  addToTotals(kind: string, total: number, bots: number): void {
+    this.#addToTotals.run(kind, total, bots);
+  }
+
+  /**
+   * The salt of `day`, created with `fresh()` on the day's first visit. Salts and visitor hashes of earlier days
+   * are deleted then: once a day is over they only let someone test guesses of who visited.
+   */
+  saltFor(day: number, fresh: () => Uint8Array): Uint8Array {
+    const row = this.#salt.get(day);
+    if (row !== null) return row.salt;
+    const salt = fresh();
+    this.#dropOldSalts.run(day);
+    this.#dropOldHashes.run(day);
+    this.#insertSalt.run(day, salt);
+    return salt;
+  }
+
+  /** Records a visitor hash for the day and scope; true when it was not seen before. */
+  addVisitor(day: number, scope: number, hash: Uint8Array): boolean {
+    return this.#addHash.run(day, scope, hash).changes === 1;
+  }
+}
