@@ -139,6 +139,16 @@ export const MIGRATIONS: readonly Migration[] = [
         hash BLOB NOT NULL,
         PRIMARY KEY (day, scope, hash)
       ) STRICT, WITHOUT ROWID;
+      -- Raw rows deleted past the retention period, per link and per kind ('non_orphan' or an orphan type), so the
+      -- raw rows left are the roll-up totals less these, without COUNT(*) (src/storage/visit-purge-store.ts).
+      CREATE TABLE visits_purged (
+        short_url_id INTEGER PRIMARY KEY,
+        count INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      CREATE TABLE visit_kinds_purged (
+        kind TEXT PRIMARY KEY,
+        count INTEGER NOT NULL DEFAULT 0
+      ) STRICT, WITHOUT ROWID;
     `,
   },
 ];
