@@ -3,13 +3,17 @@
  * redirects, so its duration is a latency stall for every request in flight. This drives the real VisitBuffer and
  * storage code (imported, not copied) on a seeded database with the product's pragmas, feeding one second's worth
  * of visits drawn like the redirect workloads, and times flush() with and without SQLite's automatic checkpoint.
- * Usage: bun bench/visit-flush.ts [--links 100000] [--hot-visits 90000] [--uniform-visits 60000] [--flushes 5]
+ * Each visit is recorded in full (raw row, roll-ups, distinct visitors) as the server does, from one client
+ * (as under wrk); --counters-only leaves out the raw rows and roll-ups.
+ * Usage: bun bench/visit-flush.ts [--links 100000] [--hot-visits 90000] [--uniform-visits 60000] [--flushes 5] [--counters-only]
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { VisitBuffer } from "../src/domain/visit-buffer";
+import { VisitRecorder } from "../src/domain/visit-recorder";
 import { openDatabase } from "../src/storage/database";
 import { ShortUrlStore } from "../src/storage/short-url-store";
+import { VisitStore } from "../src/storage/visit-store";
 import { runWithCleanup, tempDir } from "./lib/processes";
 import { median } from "./lib/stats";
 
@@ -19,6 +23,7 @@ const { values } = parseArgs({
     "hot-visits": { type: "string", default: "90000" },
     "uniform-visits": { type: "string", default: "60000" },
     flushes: { type: "string", default: "5" },
+    "counters-only": { type: "boolean", default: false },
   },
 });
 const links = Number(values.links);
@@ -48,8 +53,13 @@ await runWithCleanup(async () => {
     for (let i = 0; i < links; i++) insert.run(`c${i.toString(36).padStart(6, "0")}`, `https://example.com/page/${i}`, Date.now());
   }).immediate();
   const visits = new VisitBuffer(db, new ShortUrlStore(db));
+  const detailed = !values["counters-only"];
+  if (detailed) visits.addSink(new VisitRecorder(new VisitStore(db)));
+  const userAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 
-  console.log(`visit flush on ${links.toLocaleString("en")} links (synchronous=FULL, WAL), median and max of ${flushes} flushes`);
+  console.log(
+    `visit flush on ${links.toLocaleString("en")} links (synchronous=FULL, WAL), ${detailed ? "full recording" : "counters only"}, median and max of ${flushes} flushes`,
+  );
   for (const autocheckpoint of [1000, 0]) {
     db.exec(`PRAGMA wal_autocheckpoint = ${autocheckpoint}`);
     for (const [name, count, hot] of [
@@ -62,7 +72,25 @@ await runWithCleanup(async () => {
       for (let f = 0; f < flushes; f++) {
         const ids = drawIds(count, hot);
         const t0 = performance.now();
-        for (const id of ids) visits.record(id, false);
+        const at = Date.now();
+        for (const id of ids) {
+          visits.record(id, false);
+          if (detailed) {
+            const link = { id, shortCode: `c${id}`, domain: "" };
+            const target = `https://example.com/page/${id - 1}`;
+            visits.capture({
+              link,
+              orphanType: null,
+              at,
+              bot: false,
+              referer: null,
+              userAgent,
+              ip: "127.0.0.1",
+              visitedUrl: `http://127.0.0.1:8080/c${id}`,
+              redirectUrl: target,
+            });
+          }
+        }
         const t1 = performance.now();
         distinct = new Set(ids).size;
         visits.flush();

@@ -56,11 +56,15 @@ export interface PendingCount {
 
 const NONE_PENDING: PendingCount = Object.freeze({ total: 0, bots: 0 });
 
+/** A link's buffered counts and, when sinks want them, its visits' details (in time order). */
+interface PendingLink extends PendingCount {
+  visits: Visit[];
+}
+
 export class VisitBuffer {
-  #visits: Visit[] = [];
   #orphans: Visit[] = [];
   #depth = 0;
-  #pending = new Map<number, PendingCount>();
+  #pending = new Map<number, PendingLink>();
   readonly #sinks: VisitSink[] = [];
 
   /** With a tracer (tracing on), each flush is a root `sqlite visits.flush` span, sampled like a request. */
@@ -83,7 +87,7 @@ export class VisitBuffer {
       pending.total++;
       if (bot) pending.bots++;
     } else {
-      this.#pending.set(shortUrlId, { total: 1, bots: bot ? 1 : 0 });
+      this.#pending.set(shortUrlId, { total: 1, bots: bot ? 1 : 0, visits: [] });
     }
   }
 
@@ -92,7 +96,7 @@ export class VisitBuffer {
    * are only kept when a sink wants them.
    */
   capture(visit: Visit): void {
-    if (this.#sinks.length > 0) this.#visits.push(visit);
+    if (this.#sinks.length > 0 && visit.link !== null) this.#pending.get(visit.link.id)?.visits.push(visit);
   }
 
   /** An orphan visit (no link to count): kept for the sinks, written with the next flush's last chunk. */
@@ -104,7 +108,8 @@ export class VisitBuffer {
 
   /** Visits recorded for a link but not yet written. */
   pendingFor(shortUrlId: number): PendingCount {
-    return this.#pending.get(shortUrlId) ?? NONE_PENDING;
+    const pending = this.#pending.get(shortUrlId);
+    return pending === undefined ? NONE_PENDING : { total: pending.total, bots: pending.bots };
   }
 
   get depth(): number {
@@ -119,7 +124,7 @@ export class VisitBuffer {
   flush(maxLinks = Number.POSITIVE_INFINITY): number {
     if (this.#depth === 0) return 0;
     const ids = this.#sortedIds();
-    return this.#traced(() => this.#write(ids.slice(0, maxLinks), ids.length <= maxLinks));
+    return this.#traced(() => this.#write(ids.subarray(0, Math.min(ids.length, maxLinks)), ids.length <= maxLinks));
   }
 
   #traced(write: () => number): number {
@@ -139,8 +144,9 @@ export class VisitBuffer {
   }
 
   /** Pending link ids in id order: neighbouring rows share B-tree pages, which roughly halves a flush's time. */
-  #sortedIds(): number[] {
-    return [...this.#pending.keys()].sort((a, b) => a - b);
+  #sortedIds(): Float64Array {
+    // A typed array sorts numerically without a comparator call per pair.
+    return Float64Array.from(this.#pending.keys()).sort();
   }
 
   /**
@@ -152,40 +158,36 @@ export class VisitBuffer {
     const ids = this.#sortedIds();
     let written = 0;
     for (let start = 0; start < ids.length && this.#depth > 0; start += chunkLinks) {
-      const slice = ids.slice(start, start + chunkLinks).filter((id) => this.#pending.has(id));
+      const slice = ids.subarray(start, start + chunkLinks).filter((id) => this.#pending.has(id));
       written += this.#traced(() => this.#write(slice, false));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    if (this.#orphans.length > 0) written += this.#traced(() => this.#write([], true));
+    if (this.#orphans.length > 0) written += this.#traced(() => this.#write(new Float64Array(0), true));
     return written;
   }
 
   /** Writes the counters and details of `ids`' links, and the orphan visits too when `orphans` is set. */
-  #write(ids: readonly number[], orphans: boolean): number {
+  #write(ids: Float64Array, orphans: boolean): number {
     const pending = this.#pending;
     const orphanVisits = orphans ? this.#orphans : [];
     if (ids.length === 0 && orphanVisits.length === 0) return 0;
-    const all = ids.length === pending.size;
-    const chunk = all ? null : new Set(ids);
-    const linkVisits = chunk === null ? this.#visits : this.#visits.filter((v) => chunk.has((v.link as VisitedLink).id));
-    const visits = orphanVisits.length === 0 ? linkVisits : linkVisits.concat(orphanVisits);
+    const visits: Visit[] = [];
+    if (this.#sinks.length > 0) {
+      for (const id of ids) for (const visit of (pending.get(id) as PendingLink).visits) visits.push(visit);
+      for (const visit of orphanVisits) visits.push(visit);
+    }
     let written = 0;
     relaxedWriteTransaction(this.db, () => {
       for (const id of ids) {
-        const count = pending.get(id) as PendingCount;
+        const count = pending.get(id) as PendingLink;
         this.shortUrls.addVisits(id, count.total, count.bots);
         written += count.total;
       }
       for (const sink of this.#sinks) sink.write(visits);
     });
     // bun:sqlite is synchronous: nothing was recorded between the commit and these removals.
-    if (chunk === null) {
-      this.#visits = [];
-      this.#pending = new Map();
-    } else {
-      if (this.#visits.length > 0) this.#visits = this.#visits.filter((v) => !chunk.has((v.link as VisitedLink).id));
-      for (const id of ids) pending.delete(id);
-    }
+    if (ids.length === pending.size) this.#pending = new Map();
+    else for (const id of ids) pending.delete(id);
     if (orphans) {
       this.#orphans = [];
       written += orphanVisits.length;

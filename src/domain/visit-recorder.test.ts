@@ -82,9 +82,14 @@ describe("VisitRecorder", () => {
       { kind: "regular_404", total: 1, bots: 0 },
     ]);
     expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: 7 });
-    // Only the current day's salt and hashes are kept.
-    expect(db.query("SELECT day FROM visitor_salts").all()).toEqual([{ day: dayOf(T0) + 1 }]);
-    expect(db.query("SELECT DISTINCT day FROM visitor_hashes").all()).toEqual([{ day: dayOf(T0) + 1 }]);
+    // Only the current day's salt and hashes are kept, and the day before's (for visits flushed after midnight).
+    hit(visit(b, T0 + 2 * DAY, "203.0.113.7"));
+    visits.flush();
+    expect(db.query("SELECT day FROM visitor_salts ORDER BY day").all()).toEqual([{ day: dayOf(T0) + 1 }, { day: dayOf(T0) + 2 }]);
+    expect(db.query("SELECT DISTINCT day FROM visitor_hashes ORDER BY day").all()).toEqual([
+      { day: dayOf(T0) + 1 },
+      { day: dayOf(T0) + 2 },
+    ]);
   });
 
   test("stores the address anonymised by default, and nothing the privacy settings turn off", () => {

@@ -23,9 +23,9 @@ export interface VisitRow {
   timezone: string | null;
 }
 
-type Params = Record<string, string | number | null>;
+type Value = string | number | null;
 
-const COLUMNS = [
+export const VISIT_COLUMNS = [
   "short_url_id",
   "orphan_type",
   "at",
@@ -42,7 +42,8 @@ const COLUMNS = [
   "latitude",
   "longitude",
   "timezone",
-] as const;
+] as const satisfies readonly (keyof VisitRow)[];
+const COLUMNS = VISIT_COLUMNS;
 
 export class VisitStore {
   readonly #insert;
@@ -56,9 +57,7 @@ export class VisitStore {
   readonly #addHash;
 
   constructor(db: Database) {
-    this.#insert = db.query<unknown, Params>(
-      `INSERT INTO visits (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((c) => `$${c}`).join(", ")})`,
-    );
+    this.#insert = db.query<unknown, Value[]>(`INSERT INTO visits (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
     this.#addToDay = db.query<unknown, [number, number, number, number, number]>(
       `INSERT INTO visit_days (short_url_id, day, total, bots, visitors) VALUES (?1, ?2, ?3, ?4, ?5)
        ON CONFLICT (short_url_id, day) DO UPDATE SET total = total + ?3, bots = bots + ?4, visitors = visitors + ?5`,
@@ -80,10 +79,9 @@ export class VisitStore {
     );
   }
 
-  insert(row: VisitRow): void {
-    const params: Params = {};
-    for (const column of COLUMNS) params[`$${column}`] = row[column];
-    this.#insert.run(params);
+  /** One raw row, its values in the order of VISIT_COLUMNS (positional binding: this runs once per visit). */
+  insert(values: Value[]): void {
+    this.#insert.run(...values);
   }
 
   addToDay(shortUrlId: number, day: number, total: number, bots: number, visitors: number): void {
@@ -100,15 +98,16 @@ export class VisitStore {
   }
 
   /**
-   * The salt of `day`, created with `fresh()` on the day's first visit. Salts and visitor hashes of earlier days
-   * are deleted then: once a day is over they only let someone test guesses of who visited.
+   * The salt of `day`, created with `fresh()` on the day's first visit. Salts and visitor hashes older than the
+   * day before are deleted then (the day before stays, for visits flushed just after midnight): once a day is over
+   * they only let someone test guesses of who visited.
    */
   saltFor(day: number, fresh: () => Uint8Array): Uint8Array {
     const row = this.#salt.get(day);
     if (row !== null) return row.salt;
     const salt = fresh();
-    this.#dropOldSalts.run(day);
-    this.#dropOldHashes.run(day);
+    this.#dropOldSalts.run(day - 1);
+    this.#dropOldHashes.run(day - 1);
     this.#insertSalt.run(day, salt);
     return salt;
   }
