@@ -11,6 +11,7 @@ import { ReplicationLag } from "./domain/replication-lag";
 import { ShortUrlService } from "./domain/short-urls";
 import { TagService } from "./domain/tags";
 import { VisitBuffer } from "./domain/visit-buffer";
+import { visitLocator } from "./domain/visit-location";
 import { VisitRecorder } from "./domain/visit-recorder";
 import { unavailable } from "./errors";
 import type { HttpDeps } from "./http/deps";
@@ -87,7 +88,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const replication =
     litestream !== null && config.role === "primary" ? new ReplicationLag(() => litestream.lastSyncAt(), config.maxReplicationLagMs) : null;
   const visits = new VisitBuffer(db, shortUrlStore, tracing.tracer);
-  visits.addSink(new VisitRecorder(new VisitStore(db)));
+  // Config carries the privacy switches (PrivacySettings); --geoip-db locates visits at flush time.
+  visits.addSink(new VisitRecorder(new VisitStore(db), config, visitLocator(config.geoipDb)));
   const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize);
   const customDomains = new Set(shortUrlStore.domains());
   const linkEvents: LinkEventListener[] = [];

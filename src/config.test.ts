@@ -1,4 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeMmdb } from "../test/support/mmdb";
 import { loadConfig } from "./config";
 
 const flags = (entries: Record<string, string>) => new Map(Object.entries(entries));
@@ -113,5 +117,66 @@ describe("replication settings", () => {
     );
     const config = loadConfig(flags({ durability: "replicated", replication: "litestream" }), {});
     expect([config.replication, config.durability]).toEqual(["litestream", "replicated"]);
+  });
+});
+
+describe("visit tracking settings", () => {
+  test("track everything, anonymise addresses, keep raw visits 90 days, no location, unless set", () => {
+    const config = loadConfig(new Map(), {});
+    expect([config.anonymizeRemoteAddr, config.trackRemoteAddr, config.trackReferrer, config.trackUserAgent]).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect([config.skipTrackingFrom, config.visitsRetentionMs, config.geoipDb]).toEqual([[], 90 * 86_400_000, null]);
+  });
+
+  test("reads the switches, skipped ranges and retention from flags and SHORTENER_* variables", () => {
+    const config = loadConfig(flags({ "track-referrer": "false", "visits-retention": "12h" }), {
+      SHORTENER_ANONYMIZE_REMOTE_ADDR: "false",
+      SHORTENER_TRACK_USER_AGENT: "0",
+      SHORTENER_SKIP_TRACKING_FROM: "10.0.0.0/8, 192.0.2.7",
+    });
+    expect([config.anonymizeRemoteAddr, config.trackRemoteAddr, config.trackReferrer, config.trackUserAgent]).toEqual([
+      false,
+      true,
+      false,
+      false,
+    ]);
+    expect(config.skipTrackingFrom).toHaveLength(2);
+    expect(config.visitsRetentionMs).toBe(12 * 3_600_000);
+  });
+
+  test("off or 0 keeps raw visits forever", () => {
+    expect(loadConfig(flags({ "visits-retention": "off" }), {}).visitsRetentionMs).toBeNull();
+    expect(loadConfig(new Map(), { SHORTENER_VISITS_RETENTION: "0" }).visitsRetentionMs).toBeNull();
+  });
+
+  test("--geoip-db names a readable MaxMind-format database, stored as an absolute path", () => {
+    const dir = mkdtempSync(join(tmpdir(), "config-geoip-"));
+    try {
+      writeMmdb(join(dir, "city.mmdb"), [{ network: "203.0.113.0/24", data: { country: { iso_code: "DE" } } }]);
+      expect(loadConfig(flags({ "geoip-db": join(dir, "city.mmdb") }), {}).geoipDb).toBe(join(dir, "city.mmdb"));
+      writeFileSync(join(dir, "garbage.mmdb"), "not a database");
+      expect(() => loadConfig(new Map(), { SHORTENER_GEOIP_DB: join(dir, "garbage.mmdb") })).toThrow(
+        "invalid setting SHORTENER_GEOIP_DB: ",
+      );
+      expect(() => loadConfig(flags({ "geoip-db": join(dir, "missing.mmdb") }), {})).toThrow(
+        `invalid setting --geoip-db: cannot read ${join(dir, "missing.mmdb")}: no such file`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test.each([
+    [{ "anonymize-remote-addr": "no" }, {}, "--anonymize-remote-addr"],
+    [{}, { SHORTENER_TRACK_REMOTE_ADDR: "yes please" }, "SHORTENER_TRACK_REMOTE_ADDR"],
+    [{ "skip-tracking-from": "10.0.0.0/33" }, {}, "--skip-tracking-from"],
+    [{}, { SHORTENER_VISITS_RETENTION: "forever" }, "SHORTENER_VISITS_RETENTION"],
+    [{ "visits-retention": "500ms" }, {}, "--visits-retention"],
+  ])("rejects a bad value with an error naming the setting (%p %p)", (f, env, name) => {
+    expect(() => loadConfig(flags(f as Record<string, string>), env)).toThrow(`invalid setting ${name}:`);
   });
 });

@@ -5,9 +5,10 @@
  */
 import { resolve } from "node:path";
 import { SettingError } from "./errors";
-import { type Cidr, parseCidr } from "./lib/cidr";
+import type { Cidr } from "./lib/cidr";
 import { parseDuration } from "./lib/duration";
 import { parseSize } from "./lib/size";
+import { parseCidrList, VISIT_SETTINGS } from "./lib/visit-settings";
 import { loadTracing, type TracingConfig } from "./telemetry/tracing-settings";
 
 export { TRACE_SAMPLERS, type TraceSampler, type TracingConfig } from "./telemetry/tracing-settings";
@@ -59,6 +60,17 @@ export interface Config {
   otlpEndpoint: string | null;
   /** How spans are sampled and batched; only read when otlpEndpoint is set. */
   tracing: TracingConfig;
+  /** Privacy of raw visit rows (the visit flush's PrivacySettings); see src/lib/visit-settings.ts. */
+  anonymizeRemoteAddr: boolean;
+  trackRemoteAddr: boolean;
+  trackReferrer: boolean;
+  trackUserAgent: boolean;
+  /** Visits from these addresses are neither recorded nor counted. */
+  skipTrackingFrom: readonly Cidr[];
+  /** Raw visit rows older than this are purged (roll-ups stay); null keeps them forever. */
+  visitsRetentionMs: number | null;
+  /** A local MaxMind-format database (absolute path, checked readable) that locates visits, or null. */
+  geoipDb: string | null;
 }
 
 export type Replication = "off" | "litestream";
@@ -67,7 +79,7 @@ export type Durability = "local" | "replicated";
 export type RedirectStatus = 301 | 302 | 307 | 308;
 export const REDIRECT_STATUSES: readonly RedirectStatus[] = [301, 302, 307, 308];
 
-interface Setting<K extends keyof Config> {
+export interface Setting<K extends keyof Config> {
   key: K;
   flag: string;
   env: string;
@@ -285,16 +297,7 @@ export const SETTINGS = [
     env: "SHORTENER_TRUSTED_PROXIES",
     fallback: "",
     help: "comma-separated CIDRs whose X-Forwarded-For gives the client IP",
-    parse: (raw, name) =>
-      raw
-        .split(",")
-        .map((part) => part.trim())
-        .filter((part) => part !== "")
-        .map((part) => {
-          const cidr = parseCidr(part);
-          if (cidr === null) throw new SettingError(name, `"${part}" is not an IP address or CIDR range`);
-          return cidr;
-        }),
+    parse: parseCidrList,
   }),
   setting({
     key: "shutdownTimeoutMs",
@@ -320,6 +323,7 @@ export const SETTINGS = [
     help: "drill gives up on a restore that takes longer than this",
     parse: duration(1000, 86_400_000),
   }),
+  ...VISIT_SETTINGS,
 ] as const;
 
 /** Flag names every command accepts. */
