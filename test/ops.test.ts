@@ -89,6 +89,18 @@ describe("ops listener", () => {
 });
 
 describe("request ids and access logs", () => {
+  test("the redirect path's 404 and 405 problems carry the request id, generated or given", async () => {
+    const missing = await fetch(`${server.baseUrl}/no-such-code`, { headers: { Accept: "application/json", "X-Request-Id": "redir-404.1" } });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("x-request-id")).toBe("redir-404.1");
+    expect(((await missing.json()) as { requestId: string }).requestId).toBe("redir-404.1");
+    const wrongMethod = await fetch(`${server.baseUrl}/no-such-code`, { method: "POST" });
+    expect(wrongMethod.status).toBe(405);
+    const generated = wrongMethod.headers.get("x-request-id");
+    expect(generated).toMatch(/^[A-Za-z0-9]+-[0-9a-z]+$/);
+    expect(((await wrongMethod.json()) as { requestId: string }).requestId).toBe(generated as string);
+  });
+
   test("echoes a well-formed X-Request-Id in the response, the problem body and the log line", async () => {
     const response = await fetch(`${server.baseUrl}/rest/v3/short-urls/missing-one`, {
       headers: { "X-Request-Id": "trace-abc.123", "X-Api-Key": server.apiKey },

@@ -11,7 +11,7 @@ import type { Metrics } from "../telemetry/metrics";
 import type { RequestSeries } from "../telemetry/request-metrics";
 import type { Tracing } from "../telemetry/tracing";
 import { errorResponse } from "./problem";
-import { assignRequestId, type ClientIpResolver } from "./request-context";
+import { assignRequestId, type ClientIpResolver, rememberRequestId } from "./request-context";
 
 export interface Instrumentation {
   metrics: Metrics;
@@ -104,12 +104,16 @@ export function instrumented(
     try {
       result = handler(request, server, requestId);
     } catch (error) {
+      rememberRequestId(request, requestId);
       result = errorResponse(error, request);
     }
     if (result instanceof Promise) {
       return result.then(
         (response) => finish(response, request, server, requestId, started, span),
-        (error) => finish(errorResponse(error, request), request, server, requestId, started, span),
+        (error) => {
+          rememberRequestId(request, requestId);
+          return finish(errorResponse(error, request), request, server, requestId, started, span);
+        },
       );
     }
     return finish(result, request, server, requestId, started, span);
@@ -118,14 +122,14 @@ export function instrumented(
   if (!tracing.enabled) {
     return (request, server) => {
       const started = performance.now();
-      const requestId = assignRequestId(request);
+      const requestId = assignRequestId(request, !options.setsRequestId);
       inst.metrics.requestStarted();
       return run(request, server, requestId, started, null);
     };
   }
   return (request, server) => {
     const started = performance.now();
-    const requestId = assignRequestId(request);
+    const requestId = assignRequestId(request, !options.setsRequestId);
     inst.metrics.requestStarted();
     const label = typeof route === "string" ? route : route(request);
     const method = KNOWN_METHODS.has(request.method) ? request.method : "other";

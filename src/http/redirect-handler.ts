@@ -11,7 +11,7 @@ import { methodNotAllowed } from "../errors";
 import type { HttpDeps } from "./deps";
 import { notFoundResponse } from "./not-found";
 import { problemResponse } from "./problem";
-import type { ClientIpResolver } from "./request-context";
+import { type ClientIpResolver, rememberRequestId } from "./request-context";
 
 const BOT_MEMO_LIMIT = 2048;
 
@@ -103,6 +103,7 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
   };
   const refuse = (request: Request, code: string, outcome: "not_found" | "expired", requestId: string, visit: Visit): Response => {
     metrics.recordRedirect(outcome);
+    rememberRequestId(request, requestId);
     const orphanType: OrphanType = "invalid_short_url";
     visit.orphanType = orphanType;
     visits.captureOrphan(visit);
@@ -114,6 +115,7 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
   return (request: Request & { params: { code: string } }, server: Server<undefined>, requestId: string): Response => {
     const method = request.method;
     if (method !== "GET" && method !== "HEAD") {
+      rememberRequestId(request, requestId);
       const response = problemResponse(methodNotAllowed(method), request);
       response.headers.set("Allow", "GET, HEAD");
       response.headers.set("X-Request-Id", requestId);

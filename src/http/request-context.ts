@@ -11,12 +11,19 @@ const PROCESS_PREFIX = randomString(10);
 let counter = 0;
 const ids = new WeakMap<Request, string>();
 
-/** The id of this request, remembered so problem bodies can echo it. */
-export function assignRequestId(request: Request): string {
+/**
+ * The id of this request, remembered so problem bodies can echo it. The redirect path passes `remember: false`
+ * (a WeakMap entry per redirect is not free) and calls rememberRequestId only on its rare error paths.
+ */
+export function assignRequestId(request: Request, remember = true): string {
   const incoming = request.headers.get("x-request-id");
   const id = incoming !== null && VALID_REQUEST_ID.test(incoming) ? incoming : `${PROCESS_PREFIX}-${(++counter).toString(36)}`;
-  ids.set(request, id);
+  if (remember) ids.set(request, id);
   return id;
+}
+
+export function rememberRequestId(request: Request, id: string): void {
+  ids.set(request, id);
 }
 
 export function requestIdOf(request: Request): string | undefined {
