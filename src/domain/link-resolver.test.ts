@@ -98,6 +98,17 @@ describe("VisitBuffer", () => {
   });
 });
 
+describe("untracked visits", () => {
+  test("redirect without being counted or using up maxVisits", () => {
+    const { resolver, visits, add } = setup();
+    const id = add("quiet", { max_visits: 1 });
+    for (let i = 0; i < 3; i++) expect(resolver.resolveAndCount("", "quiet", false, 1, false).kind).toBe("redirect");
+    expect(visits.pendingFor(id)).toEqual({ total: 0, bots: 0 });
+    expect(resolver.resolveAndCount("", "quiet", false, 1).kind).toBe("redirect");
+    expect(resolver.resolveAndCount("", "quiet", false, 1).kind).toBe("expired");
+  });
+});
+
 describe("link ids", () => {
   test("a link created after deleting the newest one never inherits its buffered visits", () => {
     const { resolver, visits, store, add } = setup();

@@ -44,8 +44,11 @@ export class LinkResolver {
     this.#cache = new LRUCache({ max: cacheSize });
   }
 
-  /** Looks a code up and, when it redirects, counts the visit. `domain` is '' for the default domain. */
-  resolveAndCount(domain: string, code: string, bot: boolean, now: number): Resolution {
+  /**
+   * Looks a code up and, when it redirects, counts the visit (unless `count` is false: a visit that must not be
+   * tracked still redirects, and does not use up maxVisits). `domain` is '' for the default domain.
+   */
+  resolveAndCount(domain: string, code: string, bot: boolean, now: number, count = true): Resolution {
     const hitsBefore = this.#hits;
     const link = this.lookup(domain, code);
     if (link === null) return { kind: "not-found" };
@@ -53,8 +56,10 @@ export class LinkResolver {
       return { kind: "expired" };
     }
     if (link.maxVisits !== null && link.visits >= link.maxVisits) return { kind: "expired" };
-    link.visits++;
-    this.visits.record(link.id, bot);
+    if (count) {
+      link.visits++;
+      this.visits.record(link.id, bot);
+    }
     return { kind: "redirect", link, cached: this.#hits !== hitsBefore };
   }
 

@@ -12,6 +12,7 @@ import type { HttpDeps } from "./deps";
 import { notFoundResponse } from "./not-found";
 import { problemResponse } from "./problem";
 import { type ClientIpResolver, rememberRequestId } from "./request-context";
+import { trackingFilter } from "./tracking-filter";
 
 const BOT_MEMO_LIMIT = 2048;
 
@@ -68,6 +69,7 @@ function visitCapture(visitorIp: ClientIpResolver): VisitCapture {
 export function createOrphanHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) {
   const isBot = botDetector();
   const capture = visitCapture(visitorIp);
+  const skipped = trackingFilter(ctx.config.skipTrackingFrom);
   return (request: Request, server: Server<undefined>): Response => {
     const method = request.method;
     if (method === "GET" || method === "HEAD") {
@@ -76,7 +78,7 @@ export function createOrphanHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) 
       const path = url.slice(pathStart, url.indexOf("?", pathStart) === -1 ? undefined : url.indexOf("?", pathStart));
       const visit = capture(request, server, Date.now(), method === "HEAD" || isBot(request.headers.get("user-agent")));
       visit.orphanType = path === "/" || path === "" ? "base_url" : "regular_404";
-      ctx.visits.captureOrphan(visit);
+      if (!skipped(visit.ip)) ctx.visits.captureOrphan(visit);
     }
     return notFoundResponse(request);
   };
@@ -87,26 +89,36 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
   const cacheControl = `private, max-age=${config.redirectMaxAge}`;
   const isBot = botDetector();
   const capture = visitCapture(visitorIp);
+  const skipped = trackingFilter(config.skipTrackingFrom);
 
-  const respond = (resolution: Resolution & { kind: "redirect" }, request: Request, requestId: string, visit: Visit): Response => {
+  const respond = (resolution: Resolution & { kind: "redirect" }, requestId: string, visit: Visit, tracked: boolean): Response => {
     const link = resolution.link;
     metrics.recordRedirect(resolution.cached ? "hit" : "miss");
     const location = link.forwardQuery ? forwardedLocation(link.longUrl, visit.visitedUrl) : link.longUrl;
-    visit.link = link;
-    visit.redirectUrl = location;
-    visits.capture(visit);
+    if (tracked) {
+      visit.link = link;
+      visit.redirectUrl = location;
+      visits.capture(visit);
+    }
     // The request id goes in with the other headers: setting it afterwards costs the hot path a second pass.
     return new Response(null, {
       status: link.status ?? config.redirectStatus,
       headers: { Location: location, "Cache-Control": cacheControl, "X-Request-Id": requestId },
     });
   };
-  const refuse = (request: Request, code: string, outcome: "not_found" | "expired", requestId: string, visit: Visit): Response => {
+  const refuse = (
+    request: Request,
+    code: string,
+    outcome: "not_found" | "expired",
+    requestId: string,
+    visit: Visit,
+    tracked: boolean,
+  ): Response => {
     metrics.recordRedirect(outcome);
     rememberRequestId(request, requestId);
     const orphanType: OrphanType = "invalid_short_url";
     visit.orphanType = orphanType;
-    visits.captureOrphan(visit);
+    if (tracked) visits.captureOrphan(visit);
     const response = notFoundResponse(request, code);
     response.headers.set("X-Request-Id", requestId);
     return response;
@@ -125,16 +137,17 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     const bot = method === "HEAD" || isBot(request.headers.get("user-agent"));
     const now = Date.now();
     const visit = capture(request, server, now, bot);
+    const tracked = !skipped(visit.ip);
     if (customDomains.size > 0) {
       const host = (request.headers.get("host") ?? "").toLowerCase();
       if (customDomains.has(host)) {
-        const onDomain = resolver.resolveAndCount(host, code, bot, now);
-        if (onDomain.kind === "redirect") return respond(onDomain, request, requestId, visit);
-        if (onDomain.kind === "expired") return refuse(request, code, "expired", requestId, visit);
+        const onDomain = resolver.resolveAndCount(host, code, bot, now, tracked);
+        if (onDomain.kind === "redirect") return respond(onDomain, requestId, visit, tracked);
+        if (onDomain.kind === "expired") return refuse(request, code, "expired", requestId, visit, tracked);
       }
     }
-    const resolution = resolver.resolveAndCount("", code, bot, now);
-    if (resolution.kind === "redirect") return respond(resolution, request, requestId, visit);
-    return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found", requestId, visit);
+    const resolution = resolver.resolveAndCount("", code, bot, now, tracked);
+    if (resolution.kind === "redirect") return respond(resolution, requestId, visit, tracked);
+    return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found", requestId, visit, tracked);
   };
 }
