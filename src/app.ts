@@ -12,6 +12,7 @@ import { ShortUrlService } from "./domain/short-urls";
 import { TagService } from "./domain/tags";
 import { VisitBuffer } from "./domain/visit-buffer";
 import { visitLocator } from "./domain/visit-location";
+import { VisitQueryService } from "./domain/visit-queries";
 import { VisitRecorder } from "./domain/visit-recorder";
 import { unavailable } from "./errors";
 import type { HttpDeps } from "./http/deps";
@@ -24,6 +25,7 @@ import { HeartbeatStore } from "./storage/heartbeat-store";
 import { LitestreamClient } from "./storage/litestream-client";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
+import { VisitQueryStore } from "./storage/visit-query-store";
 import { VisitStore } from "./storage/visit-store";
 import { type DrillStatus, Metrics } from "./telemetry/metrics";
 import { diskFreeBytes, fileSize, openConnections } from "./telemetry/system-stats";
@@ -150,6 +152,15 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     visits,
     shortUrls,
     tags: new TagService(tagStore, writes, guardWrites),
+    visitQueries: new VisitQueryService({
+      db,
+      store: new VisitQueryStore(db),
+      shortUrls,
+      tagExists: (name) => tagStore.exists(name),
+      resolver,
+      flushPending: () => visits.flush(),
+      guardWrites,
+    }),
     apiKeys: new ApiKeyService(new ApiKeyStore(db)),
     customDomains,
     databaseUsable,

@@ -69,6 +69,10 @@ export function tagNotFound(tag: string): AppError {
   return new AppError(404, "tag-not-found", "Tag not found", `Tag with name "${tag}" could not be found`, { tag });
 }
 
+export function domainNotFound(authority: string): AppError {
+  return new AppError(404, "domain-not-found", "Domain not found", `Domain with authority "${authority}" could not be found`, { authority });
+}
+
 export function tagConflict(oldName: string, newName: string): AppError {
   return new AppError(409, "tag-conflict", "Tag conflict", `You cannot rename tag ${oldName} to ${newName}, because it already exists`, {
     oldName,

@@ -6,6 +6,7 @@ import type { ReplicationLag } from "../domain/replication-lag";
 import type { ShortUrlService } from "../domain/short-urls";
 import type { TagService } from "../domain/tags";
 import type { VisitBuffer } from "../domain/visit-buffer";
+import type { VisitQueryService } from "../domain/visit-queries";
 import type { Metrics } from "../telemetry/metrics";
 import type { Tracing } from "../telemetry/tracing";
 
@@ -22,6 +23,8 @@ export interface HttpDeps {
   visits: VisitBuffer;
   shortUrls: ShortUrlService;
   tags: TagService;
+  /** Reads and deletes visits (Shlink's visits API). */
+  visitQueries: VisitQueryService;
   apiKeys: ApiKeyService;
   metrics: Metrics;
   tracing: Tracing;

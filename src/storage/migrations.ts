@@ -102,8 +102,10 @@ export const MIGRATIONS: readonly Migration[] = [
         timezone TEXT,
         CHECK ((short_url_id IS NULL) <> (orphan_type IS NULL))
       ) STRICT;
-      CREATE INDEX visits_short_url ON visits(short_url_id, id) WHERE short_url_id IS NOT NULL;
-      CREATE INDEX visits_orphan ON visits(orphan_type, id) WHERE orphan_type IS NOT NULL;
+      -- The visits API reads these index-only: a link's rows newest first (orphans all sit under NULL), seeking a
+      -- page's offset and filtering bots without touching the table (src/storage/visit-query-store.ts).
+      CREATE INDEX visits_short_url ON visits(short_url_id, id, potential_bot);
+      CREATE INDEX visits_orphan ON visits(orphan_type, id, potential_bot) WHERE orphan_type IS NOT NULL;
       -- Per link and UTC day (days since the epoch): visits, bots among them, distinct visitors.
       CREATE TABLE visit_days (
         short_url_id INTEGER NOT NULL,

@@ -12,6 +12,7 @@ import { domainRoutes } from "./domain-routes";
 import { healthRoutes } from "./health-routes";
 import { shortUrlRoutes } from "./short-url-routes";
 import { tagRoutes } from "./tag-routes";
+import { visitRoutes } from "./visit-routes";
 
 export function createRestApp(ctx: HttpDeps) {
   return new Elysia({ name: "rest" })
@@ -33,5 +34,6 @@ export function createRestApp(ctx: HttpDeps) {
     .use(healthRoutes(ctx))
     .use(shortUrlRoutes(ctx))
     .use(tagRoutes(ctx))
-    .use(domainRoutes(ctx));
+    .use(domainRoutes(ctx))
+    .use(visitRoutes(ctx));
 }

@@ -1,0 +1,248 @@
+import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
+import { GroupCommit } from "../storage/group-commit";
+import { runMigrations } from "../storage/migrations";
+import { ShortUrlStore } from "../storage/short-url-store";
+import { TagStore } from "../storage/tag-store";
+import { VisitQueryStore } from "../storage/visit-query-store";
+import { VisitStore } from "../storage/visit-store";
+import type { ApiKey } from "./api-keys";
+import { LinkResolver } from "./link-resolver";
+import { ShortUrlService } from "./short-urls";
+import { type OrphanType, type Visit, VisitBuffer } from "./visit-buffer";
+import { DELETE_BATCH, parseVisitsQuery, VisitQueryService, type VisitsQuery } from "./visit-queries";
+import { VisitRecorder } from "./visit-recorder";
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 10, 1);
+const ADMIN: ApiKey = { id: 1, name: "admin", role: "admin" };
+
+/** A deterministic pseudo-random sequence, so a failure reproduces. */
+function rng(seed: number) {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
+}
+
+function setup() {
+  const db = new Database(":memory:", { strict: true });
+  runMigrations(db, ":memory:");
+  const shortUrlStore = new ShortUrlStore(db);
+  const tagStore = new TagStore(db);
+  const buffer = new VisitBuffer(db, shortUrlStore);
+  buffer.addSink(new VisitRecorder(new VisitStore(db)));
+  const resolver = new LinkResolver(shortUrlStore, buffer, 100);
+  const shortUrls = new ShortUrlService({
+    writes: new GroupCommit(db),
+    shortUrls: shortUrlStore,
+    tags: tagStore,
+    resolver,
+    defaultDomain: "s.test",
+    shortCodeLength: 7,
+    pendingVisits: (id) => buffer.pendingFor(id),
+  });
+  const service = new VisitQueryService({
+    db,
+    store: new VisitQueryStore(db),
+    shortUrls,
+    tagExists: (name) => tagStore.exists(name),
+    resolver,
+    flushPending: () => buffer.flush(),
+  });
+  const add = (code: string) =>
+    shortUrlStore.insert({
+      domain: "",
+      short_code: code,
+      long_url: `https://example.com/${code}`,
+      title: null,
+      crawlable: 0,
+      forward_query: 1,
+      redirect_status: null,
+      valid_since: null,
+      valid_until: null,
+      max_visits: null,
+      created_at: 0,
+      api_key_id: null,
+    }) as number;
+  /** Records visits through the buffer and flushes them (the real write path), each a day's flush in time order. */
+  const hit = (link: { id: number; code: string } | null, at: number, bot: boolean, orphanType: OrphanType = "regular_404") => {
+    const visit: Visit = {
+      link: link === null ? null : { id: link.id, shortCode: link.code, domain: "" },
+      orphanType: link === null ? orphanType : null,
+      at,
+      bot,
+      referer: null,
+      userAgent: "Mozilla/5.0",
+      ip: "203.0.113.9",
+      visitedUrl: `http://s.test/${link?.code ?? "x"}`,
+      redirectUrl: link === null ? null : "https://example.com/",
+    };
+    if (link === null) buffer.captureOrphan(visit);
+    else {
+      buffer.record(link.id, bot);
+      buffer.capture(visit);
+    }
+  };
+  return { db, service, add, hit, flush: () => buffer.flush(), shortUrlStore };
+}
+
+interface Seeded {
+  at: number;
+  bot: boolean;
+}
+
+/** `n` visits of one link over `days` days, in time order, about a third of them bots. */
+function seedLink(ctx: ReturnType<typeof setup>, code: string, n: number, days: number, seed: number): Seeded[] {
+  const id = ctx.add(code);
+  const random = rng(seed);
+  const times = Array.from({ length: n }, () => T0 + Math.floor(random() * days * DAY)).sort((a, b) => a - b);
+  const seeded = times.map((at) => ({ at, bot: random() < 0.3 }));
+  for (const v of seeded) ctx.hit({ id, code }, v.at, v.bot);
+  ctx.flush();
+  return seeded;
+}
+
+const query = (q: Partial<VisitsQuery> = {}): VisitsQuery => ({ excludeBots: false, page: 1, itemsPerPage: -1, ...q });
+
+/** What a page must hold, computed from the seeded list: newest first. */
+function expected(seeded: Seeded[], q: VisitsQuery) {
+  const matching = seeded
+    .filter((v) => (q.from === undefined || v.at >= q.from) && (q.to === undefined || v.at <= q.to) && !(q.excludeBots && v.bot))
+    .reverse();
+  const per = q.itemsPerPage === -1 ? 5000 : q.itemsPerPage;
+  return { total: matching.length, ats: matching.slice((q.page - 1) * per, q.page * per).map((v) => v.at) };
+}
+
+describe("VisitQueryService pages of a link", () => {
+  test("match a brute-force filter for date ranges cutting days in the middle, bot exclusion and pages", () => {
+    const ctx = setup();
+    const seeded = seedLink(ctx, "abc", 600, 9, 7);
+    const cases: Partial<VisitsQuery>[] = [
+      {},
+      { excludeBots: true },
+      { itemsPerPage: 25, page: 3 },
+      { itemsPerPage: 25, page: 24, excludeBots: true },
+      { from: T0 + 2.5 * DAY },
+      { to: T0 + 6.25 * DAY },
+      { from: T0 + 1.2 * DAY, to: T0 + 1.7 * DAY },
+      { from: T0 + 1.2 * DAY, to: T0 + 7.9 * DAY, excludeBots: true, itemsPerPage: 40, page: 2 },
+      { from: T0 + 3 * DAY, to: T0 + 4 * DAY - 1 },
+      { from: T0 + 20 * DAY },
+      { itemsPerPage: 100, page: 50 },
+    ];
+    for (const c of cases) {
+      const q = query(c);
+      const page = ctx.service.shortUrlVisits("abc", null, q);
+      const want = expected(seeded, q);
+      expect({ case: c, total: page.total, ats: page.items.map((v) => v.at) }).toEqual({ case: c, ...want });
+    }
+  });
+
+  test("count only the raw rows left when retention purged the oldest ones (roll-ups keep the totals)", () => {
+    const ctx = setup();
+    const seeded = seedLink(ctx, "old", 300, 5, 3);
+    const cutoff = T0 + 1.5 * DAY;
+    const purged = ctx.db.run("DELETE FROM visits WHERE at < ?", [cutoff]).changes;
+    expect(purged).toBeGreaterThan(0);
+    const left = seeded.filter((v) => v.at >= cutoff);
+    expect(ctx.service.shortUrlVisits("old", null, query()).total).toBe(left.length);
+    expect(ctx.service.shortUrlVisits("old", null, query({ excludeBots: true })).total).toBe(left.filter((v) => !v.bot).length);
+    const range = query({ from: T0, to: T0 + 3.5 * DAY });
+    expect(ctx.service.shortUrlVisits("old", null, range).total).toBe(expected(left, range).total);
+  });
+
+  test("throws short-url-not-found for an unknown code", () => {
+    const ctx = setup();
+    expect(() => ctx.service.shortUrlVisits("nope", null, query())).toThrow('No URL found with short code "nope"');
+  });
+});
+
+describe("VisitQueryService deletions", () => {
+  test("delete a link's visits in batches, keeping roll-ups, totals and counters consistent and other links intact", async () => {
+    const ctx = setup();
+    seedLink(ctx, "big", DELETE_BATCH * 2 + 17, 4, 11);
+    const other = seedLink(ctx, "other", 50, 4, 5);
+    const deleted = await ctx.service.deleteShortUrlVisits("big", null, ADMIN);
+    expect(deleted).toBe(DELETE_BATCH * 2 + 17);
+    const big = ctx.shortUrlStore.find("", "big");
+    expect([big?.visits_total, big?.visits_bots]).toEqual([0, 0]);
+    expect(ctx.db.query("SELECT count(*) AS n FROM visit_days WHERE short_url_id = ?").get(big?.id ?? 0)).toEqual({ n: 0 });
+    expect(ctx.service.shortUrlVisits("big", null, query()).total).toBe(0);
+    expect(ctx.service.overview().nonOrphanVisits).toEqual({
+      total: other.length,
+      bots: other.filter((v) => v.bot).length,
+      nonBots: other.filter((v) => !v.bot).length,
+    });
+    expect(ctx.service.shortUrlVisits("other", null, query()).total).toBe(other.length);
+  });
+
+  test("deleting also takes visits still buffered, and counts purged days out of the totals", async () => {
+    const ctx = setup();
+    seedLink(ctx, "p", 100, 3, 2);
+    ctx.db.run("DELETE FROM visits WHERE at < ?", [T0 + DAY]);
+    const id = ctx.shortUrlStore.find("", "p")?.id as number;
+    ctx.hit({ id, code: "p" }, T0 + 3 * DAY, false);
+    const rawLeft = (ctx.db.query("SELECT count(*) AS n FROM visits").get() as { n: number }).n;
+    expect(await ctx.service.deleteShortUrlVisits("p", null, ADMIN)).toBe(rawLeft + 1);
+    expect(ctx.service.overview().nonOrphanVisits.total).toBe(0);
+    expect(ctx.db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: 0 });
+  });
+
+  test("a read-only key may not delete visits", async () => {
+    const ctx = setup();
+    seedLink(ctx, "ro", 3, 1, 1);
+    await expect(ctx.service.deleteShortUrlVisits("ro", null, { ...ADMIN, role: "read-only" })).rejects.toMatchObject({ status: 403 });
+  });
+
+  test("delete the orphan visits of every type, leaving link visits alone", async () => {
+    const ctx = setup();
+    const link = seedLink(ctx, "l", 10, 1, 9);
+    const types: OrphanType[] = ["base_url", "invalid_short_url", "regular_404"];
+    for (let i = 0; i < 30; i++) ctx.hit(null, T0 + i * 1000, i % 4 === 0, types[i % 3]);
+    ctx.flush();
+    expect(ctx.service.orphanVisits(query({ type: "base_url" })).total).toBe(10);
+    expect(ctx.service.orphanVisits(query({ excludeBots: true })).total).toBe(30 - 8);
+    expect(await ctx.service.deleteOrphanVisits(ADMIN)).toBe(30);
+    expect(ctx.service.overview()).toEqual({
+      nonOrphanVisits: { total: link.length, bots: link.filter((v) => v.bot).length, nonBots: link.filter((v) => !v.bot).length },
+      orphanVisits: { total: 0, nonBots: 0, bots: 0 },
+    });
+    expect(ctx.service.orphanVisits(query()).total).toBe(0);
+  });
+});
+
+describe("parseVisitsQuery", () => {
+  test("reads Shlink's parameters", () => {
+    const q = parseVisitsQuery(
+      new URLSearchParams("startDate=2026-11-01T00:00:00Z&endDate=2026-11-02&page=2&itemsPerPage=5000&excludeBots=true&type=base_url"),
+      { orphans: true },
+    );
+    expect(q).toEqual({
+      from: Date.UTC(2026, 10, 1),
+      to: Date.UTC(2026, 10, 2),
+      page: 2,
+      itemsPerPage: 5000,
+      excludeBots: true,
+      type: "base_url",
+    });
+  });
+
+  test.each([
+    ["startDate=yesterday", "startDate"],
+    ["endDate=2026-02-30", "endDate"],
+    ["page=0", "page"],
+    ["itemsPerPage=5001", "itemsPerPage"],
+    ["excludeBots=maybe", "excludeBots"],
+    ["type=elsewhere", "type"],
+    ["startDate=2026-11-02&endDate=2026-11-01", "endDate"],
+  ])("rejects %p naming %p", (raw, field) => {
+    expect(() => parseVisitsQuery(new URLSearchParams(raw), { orphans: true })).toThrow(expect.objectContaining({ status: 400 }));
+    try {
+      parseVisitsQuery(new URLSearchParams(raw), { orphans: true });
+    } catch (error) {
+      expect((error as { extras: { invalidElements: string[] } }).extras.invalidElements).toEqual([field]);
+    }
+  });
+});

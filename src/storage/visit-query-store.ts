@@ -1,0 +1,318 @@
+/**
+ * All SQL that reads visits for the API and the CLI, and that deletes them (a link's, or the orphan visits) with
+ * their roll-ups. Reads of one lane (a link's rows, all orphan rows, or one orphan type's) are index-only on
+ * visits_short_url / visits_orphan, so seeking page 1 000 costs an index walk, never a table scan or a sort.
+ */
+import type { Database, Statement } from "bun:sqlite";
+
+/** The rows one index range holds, in id (= time) order: a link's, every orphan visit's, or one orphan type's. */
+export type Lane = { kind: "link"; id: number } | { kind: "orphans" } | { kind: "orphan-type"; type: string };
+
+export interface VisitRecord {
+  id: number;
+  short_url_id: number | null;
+  orphan_type: string | null;
+  at: number;
+  potential_bot: number;
+  referer: string | null;
+  user_agent: string | null;
+  remote_addr: string | null;
+  visited_url: string | null;
+  redirect_url: string | null;
+  country_code: string | null;
+  country_name: string | null;
+  region_name: string | null;
+  city_name: string | null;
+  latitude: number | null;
+  longitude: number | null;
+  timezone: string | null;
+}
+
+export interface Tally {
+  total: number;
+  bots: number;
+}
+
+/** Visits of several links (a tag's, a domain's, every link's), read through their links; date bounds in ms. */
+export interface LinkSetFilter {
+  tag?: string;
+  /** '' for the default domain. */
+  domain?: string;
+  from?: number;
+  to?: number;
+  excludeBots: boolean;
+}
+
+type Binding = string | number | null;
+
+const COLUMNS =
+  "id, short_url_id, orphan_type, at, potential_bot, referer, user_agent, remote_addr, visited_url, redirect_url, " +
+  "country_code, country_name, region_name, city_name, latitude, longitude, timezone";
+
+/** Global id order follows time within a flush's jitter; date bounds on several links are widened by this much. */
+const GLOBAL_ORDER_SLACK_MS = 5 * 60_000;
+
+function laneSql(lane: Lane): { where: string; params: Binding[] } {
+  switch (lane.kind) {
+    case "link":
+      return { where: "short_url_id = ?", params: [lane.id] };
+    case "orphans":
+      return { where: "short_url_id IS NULL", params: [] };
+    case "orphan-type":
+      return { where: "orphan_type = ?", params: [lane.type] };
+  }
+}
+
+export class VisitQueryStore {
+  readonly #db: Database;
+  readonly #statements = new Map<string, Statement>();
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  /** Prepared once per distinct SQL text (a handful: lanes × bot filter). */
+  #query<T>(sql: string): Statement<T, Binding[]> {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.query(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement as Statement<T, Binding[]>;
+  }
+
+  /** Whole-database totals by kind ('non_orphan' or an orphan type). */
+  totals(): Map<string, Tally> {
+    const rows = this.#query<{ kind: string; total: number; bots: number }>("SELECT kind, total, bots FROM visit_totals").all();
+    return new Map(rows.map((r) => [r.kind, { total: r.total, bots: r.bots }]));
+  }
+
+  /** The lane's first row with id ≥ `id` (its id and time), or null. */
+  firstFrom(lane: Lane, id: number): { id: number; at: number } | null {
+    const { where, params } = laneSql(lane);
+    return this.#query<{ id: number; at: number }>(`SELECT id, at FROM visits WHERE ${where} AND id >= ? ORDER BY id LIMIT 1`).get(
+      ...params,
+      id,
+    );
+  }
+
+  /** The lane's newest row (its id and time), or null. */
+  last(lane: Lane): { id: number; at: number } | null {
+    const { where, params } = laneSql(lane);
+    return this.#query<{ id: number; at: number }>(`SELECT id, at FROM visits WHERE ${where} ORDER BY id DESC LIMIT 1`).get(...params);
+  }
+
+  /** The id `offset` rows below the top of [lo, hi], newest first; index-only. */
+  idAtOffset(lane: Lane, lo: number, hi: number, excludeBots: boolean, offset: number): number | null {
+    const { where, params } = laneSql(lane);
+    const bots = excludeBots ? " AND potential_bot = 0" : "";
+    const sql = `SELECT id FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots} ORDER BY id DESC LIMIT 1 OFFSET ?`;
+    return this.#query<{ id: number }>(sql).get(...params, lo, hi, offset)?.id ?? null;
+  }
+
+  /** Up to `limit` rows of [lo, top], newest first (a keyset page once `top` is found). */
+  page(lane: Lane, lo: number, top: number, excludeBots: boolean, limit: number): VisitRecord[] {
+    const { where, params } = laneSql(lane);
+    const bots = excludeBots ? " AND potential_bot = 0" : "";
+    const sql = `SELECT ${COLUMNS} FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots} ORDER BY id DESC LIMIT ?`;
+    return this.#query<VisitRecord>(sql).all(...params, lo, top, limit);
+  }
+
+  /** Up to `limit` rows of the lane with id > `after`, oldest first (for streaming exports). */
+  pageAfter(lane: Lane, after: number, to: number, limit: number): VisitRecord[] {
+    const { where, params } = laneSql(lane);
+    const sql = `SELECT ${COLUMNS} FROM visits WHERE ${where} AND id > ? AND id <= ? ORDER BY id LIMIT ?`;
+    return this.#query<VisitRecord>(sql).all(...params, after, to, limit);
+  }
+
+  /** Rows of [lo, hi]: only ever called for the partial days at the edges of a range (bounded by a day's visits). */
+  countRange(lane: Lane, lo: number, hi: number, excludeBots: boolean): number {
+    const { where, params } = laneSql(lane);
+    const bots = excludeBots ? " AND potential_bot = 0" : "";
+    return this.#query<{ n: number }>(`SELECT count(*) AS n FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots}`).get(
+      ...params,
+      lo,
+      hi,
+    )?.n as number;
+  }
+
+  /** Roll-up sums of the lane for days [fromDay, toDay]. */
+  daySums(lane: Lane, fromDay: number, toDay: number): Tally {
+    const sql =
+      lane.kind === "link"
+        ? "SELECT coalesce(sum(total), 0) AS total, coalesce(sum(bots), 0) AS bots FROM visit_days WHERE short_url_id = ? AND day BETWEEN ? AND ?"
+        : lane.kind === "orphan-type"
+          ? "SELECT coalesce(sum(total), 0) AS total, coalesce(sum(bots), 0) AS bots FROM orphan_visit_days WHERE orphan_type = ? AND day BETWEEN ? AND ?"
+          : "SELECT coalesce(sum(total), 0) AS total, coalesce(sum(bots), 0) AS bots FROM orphan_visit_days WHERE day BETWEEN ? AND ?";
+    const params: Binding[] = lane.kind === "link" ? [lane.id] : lane.kind === "orphan-type" ? [lane.type] : [];
+    return this.#query<Tally>(sql).get(...params, fromDay, toDay) as Tally;
+  }
+
+  /** Per-day roll-ups of a link for days [fromDay, toDay], oldest first. */
+  linkDays(shortUrlId: number, fromDay: number, toDay: number): { day: number; total: number; bots: number; visitors: number }[] {
+    return this.#query<{ day: number; total: number; bots: number; visitors: number }>(
+      "SELECT day, total, bots, visitors FROM visit_days WHERE short_url_id = ? AND day BETWEEN ? AND ? ORDER BY day",
+    ).all(shortUrlId, fromDay, toDay);
+  }
+
+  /** The first row id at or after `at` in the whole table, minus the flush jitter (a lower bound for a date). */
+  #globalIdFrom(at: number): number {
+    const first = this.#query<{ id: number }>("SELECT id FROM visits ORDER BY id LIMIT 1").get()?.id;
+    const last = this.#query<{ id: number }>("SELECT id FROM visits ORDER BY id DESC LIMIT 1").get()?.id;
+    if (first === undefined || last === undefined) return 0;
+    const probe = this.#query<{ id: number; at: number }>("SELECT id, at FROM visits WHERE id >= ? ORDER BY id LIMIT 1");
+    const target = at - GLOBAL_ORDER_SLACK_MS;
+    let lo = first;
+    let hi = last + 1;
+    for (let i = 0; lo < hi && i < 64; i++) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = probe.get(mid);
+      if (row === null || row.at >= target) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  #linkSetSql(filter: LinkSetFilter): { where: string; params: Binding[] } {
+    const where: string[] = [];
+    const params: Binding[] = [];
+    if (filter.tag !== undefined) {
+      where.push(`v.short_url_id IN (SELECT st.short_url_id FROM short_url_tags st JOIN tags t ON t.id = st.tag_id
+        JOIN short_urls s ON s.id = st.short_url_id WHERE t.name = ?${filter.domain === undefined ? "" : " AND s.domain = ?"})`);
+      params.push(filter.tag);
+      if (filter.domain !== undefined) params.push(filter.domain);
+    } else {
+      // Rows of links that still exist (a deleted link's rows wait for the purge); a newest-first scan of the table.
+      where.push(
+        `v.short_url_id IS NOT NULL AND EXISTS (SELECT 1 FROM short_urls s WHERE s.id = v.short_url_id${filter.domain === undefined ? "" : " AND s.domain = ?"})`,
+      );
+      if (filter.domain !== undefined) params.push(filter.domain);
+    }
+    if (filter.from !== undefined) {
+      where.push("v.id >= ? AND v.at >= ?");
+      params.push(this.#globalIdFrom(filter.from), filter.from);
+    }
+    if (filter.to !== undefined) {
+      where.push("v.at <= ?");
+      params.push(filter.to);
+    }
+    if (filter.excludeBots) where.push("v.potential_bot = 0");
+    return { where: where.join(" AND "), params };
+  }
+
+  /** A page of several links' visits, newest first. */
+  linkSetPage(filter: LinkSetFilter, limit: number, offset: number): VisitRecord[] {
+    const { where, params } = this.#linkSetSql(filter);
+    const cols = COLUMNS.split(", ")
+      .map((c) => `v.${c}`)
+      .join(", ");
+    return this.#query<VisitRecord>(`SELECT ${cols} FROM visits v WHERE ${where} ORDER BY v.id DESC LIMIT ? OFFSET ?`).all(
+      ...params,
+      limit,
+      offset,
+    );
+  }
+
+  /**
+   * How many visits of several links match. Known gap: this counts rows (there is no per-tag or per-domain roll-up
+   * by day yet), so it costs in proportion to the matching visits.
+   */
+  linkSetCount(filter: LinkSetFilter): number {
+    const { where, params } = this.#linkSetSql(filter);
+    return this.#query<{ n: number }>(`SELECT count(*) AS n FROM visits v WHERE ${where}`).get(...params)?.n as number;
+  }
+
+  // ---- deletion (inside a write transaction) ----
+
+  /** Up to `limit` of the lane's oldest rows with id ≤ `upTo`: id, time, bot flag and orphan type. */
+  oldest(lane: Lane, upTo: number, limit: number): { id: number; at: number; potential_bot: number; orphan_type: string | null }[] {
+    const { where, params } = laneSql(lane);
+    return this.#query<{ id: number; at: number; potential_bot: number; orphan_type: string | null }>(
+      `SELECT id, at, potential_bot, orphan_type FROM visits WHERE ${where} AND id <= ? ORDER BY id LIMIT ?`,
+    ).all(...params, upTo, limit);
+  }
+
+  /** Deletes the lane's rows with ids in [lo, hi]; returns how many. */
+  deleteRange(lane: Lane, lo: number, hi: number): number {
+    const { where, params } = laneSql(lane);
+    return this.#query(`DELETE FROM visits WHERE ${where} AND id BETWEEN ? AND ?`).run(...params, lo, hi).changes;
+  }
+
+  /**
+   * Takes deleted visits out of a day's roll-up. Distinct visitors cannot be subtracted exactly: the count is
+   * capped at the visits left, and the day's row goes when no visit is left.
+   */
+  subtractFromDay(lane: "link" | "orphan", key: number | string, day: number, total: number, bots: number): void {
+    const table = lane === "link" ? "visit_days" : "orphan_visit_days";
+    const keyColumn = lane === "link" ? "short_url_id" : "orphan_type";
+    this.#query(
+      `UPDATE ${table} SET total = total - ?1, bots = max(0, bots - ?2), visitors = min(visitors, total - ?1) WHERE ${keyColumn} = ?3 AND day = ?4`,
+    ).run(total, bots, key, day);
+    this.#query(`DELETE FROM ${table} WHERE ${keyColumn} = ? AND day = ? AND total <= 0`).run(key, day);
+  }
+
+  subtractFromTotals(kind: string, total: number, bots: number): void {
+    this.#query("UPDATE visit_totals SET total = max(0, total - ?), bots = max(0, bots - ?) WHERE kind = ?").run(total, bots, kind);
+  }
+
+  subtractFromLink(shortUrlId: number, total: number, bots: number): void {
+    this.#query("UPDATE short_urls SET visits_total = max(0, visits_total - ?), visits_bots = max(0, visits_bots - ?) WHERE id = ?").run(
+      total,
+      bots,
+      shortUrlId,
+    );
+  }
+
+  /**
+   * Raw rows of the lane newer than `after` (visits that arrived during a deletion), tallied per kind and day.
+   */
+  #newerByDay(lane: Lane, after: number): Map<string, { kind: string; day: number; total: number; bots: number }> {
+    const { where, params } = laneSql(lane);
+    const rows = this.#query<{ kind: string; day: number; total: number; bots: number }>(
+      `SELECT coalesce(orphan_type, 'non_orphan') AS kind, at / 86400000 AS day, count(*) AS total, sum(potential_bot) AS bots
+       FROM visits WHERE ${where} AND id > ? GROUP BY kind, day`,
+    ).all(...params, after);
+    return new Map(rows.map((r) => [`${r.kind}:${r.day}`, r]));
+  }
+
+  /**
+   * After a deletion took the link's rows up to `after`: what the roll-ups still hold beyond the visits that arrived
+   * since (days purged by retention) leaves the totals; the link's days and counters keep only those newer visits
+   * (so counts from before raw rows were kept go too), and its purge counter is reset.
+   */
+  clearLinkRollups(shortUrlId: number, after: number): void {
+    const keep = this.#newerByDay({ kind: "link", id: shortUrlId }, after);
+    const days = this.#query<{ day: number; total: number; bots: number; visitors: number }>(
+      "SELECT day, total, bots, visitors FROM visit_days WHERE short_url_id = ?",
+    ).all(shortUrlId);
+    const kept = { total: 0, bots: 0 };
+    for (const day of days) {
+      const newer = keep.get(`non_orphan:${day.day}`);
+      const stay = { total: Math.min(day.total, newer?.total ?? 0), bots: Math.min(day.bots, newer?.bots ?? 0) };
+      this.subtractFromDay("link", shortUrlId, day.day, day.total - stay.total, day.bots - stay.bots);
+      this.subtractFromTotals("non_orphan", day.total - stay.total, day.bots - stay.bots);
+      kept.total += stay.total;
+      kept.bots += stay.bots;
+    }
+    const purged = this.#query<{ count: number }>("SELECT count FROM visits_purged WHERE short_url_id = ?").get(shortUrlId)?.count ?? 0;
+    if (purged > 0) this.#query("UPDATE visit_kinds_purged SET count = max(0, count - ?) WHERE kind = 'non_orphan'").run(purged);
+    this.#query("DELETE FROM visits_purged WHERE short_url_id = ?").run(shortUrlId);
+    this.#query("UPDATE short_urls SET visits_total = ?, visits_bots = ? WHERE id = ?").run(kept.total, kept.bots, shortUrlId);
+  }
+
+  /** After a deletion took the orphan rows up to `after`: the same for every orphan type. */
+  clearOrphanRollups(after: number): void {
+    const keep = this.#newerByDay({ kind: "orphans" }, after);
+    const days = this.#query<{ orphan_type: string; day: number; total: number; bots: number }>(
+      "SELECT orphan_type, day, total, bots FROM orphan_visit_days",
+    ).all();
+    for (const day of days) {
+      const newer = keep.get(`${day.orphan_type}:${day.day}`);
+      const total = day.total - Math.min(day.total, newer?.total ?? 0);
+      const bots = day.bots - Math.min(day.bots, newer?.bots ?? 0);
+      this.subtractFromDay("orphan", day.orphan_type, day.day, total, bots);
+      this.subtractFromTotals(day.orphan_type, total, bots);
+    }
+    this.#query("UPDATE visit_kinds_purged SET count = 0 WHERE kind <> 'non_orphan'").run();
+  }
+}
