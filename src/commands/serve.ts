@@ -11,8 +11,11 @@ import { VERSION } from "../version";
 import type { Command } from "./command";
 import { createDrain } from "./drain-sequence";
 
-/** Links per flush transaction: about a millisecond of SQLite work, the longest a redirect waits behind it. */
-const VISIT_FLUSH_CHUNK_LINKS = 256;
+/**
+ * Visits per flush transaction: with raw rows and roll-ups about a millisecond of SQLite work, the longest a
+ * redirect waits behind it.
+ */
+const VISIT_FLUSH_CHUNK_VISITS = 200;
 
 function listenError(error: unknown, setting: string, address: { hostname: string; port: number }): Error {
   const code = (error as { code?: string }).code;
@@ -58,7 +61,7 @@ export const serve: Command = {
       flushing = true;
       const started = performance.now();
       ctx.visits
-        .flushInChunks(VISIT_FLUSH_CHUNK_LINKS)
+        .flushInChunks(VISIT_FLUSH_CHUNK_VISITS)
         .then(
           (written) => {
             if (written > 0) ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);

@@ -139,4 +139,38 @@ describe("VisitBuffer in chunks", () => {
     expect(ids.map((id) => store.findById(id)?.visits_total)).toEqual([4, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
     expect(ids.map((id) => store.findById(id)?.visits_bots)).toEqual(Array(10).fill(1));
   });
+
+  test("splits a link with more visits than a chunk holds, with exact counters and every visit written once", async () => {
+    const { visits, store, add } = setup();
+    const busy = add("busy");
+    const quiet = add("quiet");
+    const batches: number[][] = [];
+    visits.addSink({ write: (batch) => batches.push(batch.map((v) => v.at)) });
+    const hit = (id: number, at: number, bot: boolean) => {
+      visits.record(id, bot);
+      visits.capture({
+        link: { id, shortCode: "x", domain: "" },
+        orphanType: null,
+        at,
+        bot,
+        referer: null,
+        userAgent: null,
+        ip: null,
+        visitedUrl: "",
+        redirectUrl: "",
+      });
+    };
+    for (let at = 0; at < 10; at++) hit(busy, at, at % 3 === 0); // bots at 0, 3, 6, 9
+    hit(quiet, 100, false);
+    expect(await visits.flushInChunks(4)).toBe(11);
+    expect(batches).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9, 100],
+    ]);
+    expect(visits.depth).toBe(0);
+    expect([store.findById(busy)?.visits_total, store.findById(busy)?.visits_bots, store.findById(quiet)?.visits_total]).toEqual([
+      10, 4, 1,
+    ]);
+  });
 });

@@ -56,6 +56,12 @@ export interface PendingCount {
 
 const NONE_PENDING: PendingCount = Object.freeze({ total: 0, bots: 0 });
 
+/** The first `take` buffered visits of a link, as one chunk writes them. */
+interface Part {
+  id: number;
+  take: number;
+}
+
 /** A link's buffered counts and, when sinks want them, its visits' details (in time order). */
 interface PendingLink extends PendingCount {
   visits: Visit[];
@@ -124,7 +130,11 @@ export class VisitBuffer {
   flush(maxLinks = Number.POSITIVE_INFINITY): number {
     if (this.#depth === 0) return 0;
     const ids = this.#sortedIds();
-    return this.#traced(() => this.#write(ids.subarray(0, Math.min(ids.length, maxLinks)), ids.length <= maxLinks));
+    const parts = Array.from(ids.subarray(0, Math.min(ids.length, maxLinks)), (id) => ({
+      id,
+      take: (this.#pending.get(id) as PendingLink).total,
+    }));
+    return this.#traced(() => this.#write(parts, ids.length <= maxLinks));
   }
 
   #traced(write: () => number): number {
@@ -150,46 +160,82 @@ export class VisitBuffer {
   }
 
   /**
-   * Writes everything buffered in chunks of `chunkLinks` links, yielding to the event loop between chunks, so a
-   * busy second's flush never stalls redirects for more than one chunk (about a millisecond).
+   * Writes everything buffered in chunks of at most `chunkVisits` visits, yielding to the event loop between
+   * chunks, so a busy second's flush never stalls redirects for more than one chunk (about a millisecond). A link
+   * with more visits than a chunk holds is split across chunks (its counters too, so totals stay exact).
    */
-  async flushInChunks(chunkLinks: number): Promise<number> {
+  async flushInChunks(chunkVisits: number): Promise<number> {
     // Sorted once per run; links first visited during the run wait for the next one.
     const ids = this.#sortedIds();
     let written = 0;
-    for (let start = 0; start < ids.length && this.#depth > 0; start += chunkLinks) {
-      const slice = ids.subarray(start, start + chunkLinks).filter((id) => this.#pending.has(id));
-      written += this.#traced(() => this.#write(slice, false));
+    let next = 0;
+    while (next < ids.length && this.#depth > 0) {
+      const parts: Part[] = [];
+      let budget = chunkVisits;
+      while (next < ids.length && budget > 0) {
+        const id = ids[next] as number;
+        const pending = this.#pending.get(id);
+        if (pending === undefined) {
+          next++;
+          continue;
+        }
+        const take = Math.min(pending.total, budget);
+        parts.push({ id, take });
+        budget -= take;
+        if (take === pending.total) next++;
+      }
+      written += this.#traced(() => this.#write(parts, false));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    if (this.#orphans.length > 0) written += this.#traced(() => this.#write(new Float64Array(0), true));
+    while (this.#orphans.length > 0) {
+      written += this.#traced(() => this.#write([], true, chunkVisits));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     return written;
   }
 
-  /** Writes the counters and details of `ids`' links, and the orphan visits too when `orphans` is set. */
-  #write(ids: Float64Array, orphans: boolean): number {
+  /**
+   * Writes the counters and details of the first `take` visits of each part's link, and up to `maxOrphans`
+   * orphan visits when `orphans` is set, in one transaction.
+   */
+  #write(parts: readonly Part[], orphans: boolean, maxOrphans = Number.POSITIVE_INFINITY): number {
     const pending = this.#pending;
-    const orphanVisits = orphans ? this.#orphans : [];
-    if (ids.length === 0 && orphanVisits.length === 0) return 0;
+    const orphanVisits = orphans ? this.#orphans.slice(0, maxOrphans) : [];
+    if (parts.length === 0 && orphanVisits.length === 0) return 0;
+    const detailed = this.#sinks.length > 0;
     const visits: Visit[] = [];
-    if (this.#sinks.length > 0) {
-      for (const id of ids) for (const visit of (pending.get(id) as PendingLink).visits) visits.push(visit);
-      for (const visit of orphanVisits) visits.push(visit);
+    const bots: number[] = [];
+    for (const { id, take } of parts) {
+      const link = pending.get(id) as PendingLink;
+      let botsTaken = 0;
+      if (take === link.total) botsTaken = link.bots;
+      else if (link.visits.length >= take) for (let i = 0; i < take; i++) botsTaken += (link.visits[i] as Visit).bot ? 1 : 0;
+      else botsTaken = Math.min(link.bots, take);
+      bots.push(botsTaken);
+      if (detailed) for (let i = 0; i < take && i < link.visits.length; i++) visits.push(link.visits[i] as Visit);
     }
+    for (const visit of orphanVisits) visits.push(visit);
     let written = 0;
     relaxedWriteTransaction(this.db, () => {
-      for (const id of ids) {
-        const count = pending.get(id) as PendingLink;
-        this.shortUrls.addVisits(id, count.total, count.bots);
-        written += count.total;
-      }
+      parts.forEach(({ id, take }, i) => {
+        this.shortUrls.addVisits(id, take, bots[i] as number);
+        written += take;
+      });
       for (const sink of this.#sinks) sink.write(visits);
     });
     // bun:sqlite is synchronous: nothing was recorded between the commit and these removals.
-    if (ids.length === pending.size) this.#pending = new Map();
-    else for (const id of ids) pending.delete(id);
+    parts.forEach(({ id, take }, i) => {
+      const link = pending.get(id) as PendingLink;
+      if (take === link.total) {
+        pending.delete(id);
+        return;
+      }
+      link.total -= take;
+      link.bots -= bots[i] as number;
+      link.visits.splice(0, take);
+    });
     if (orphans) {
-      this.#orphans = [];
+      this.#orphans = orphanVisits.length === this.#orphans.length ? [] : this.#orphans.slice(orphanVisits.length);
       written += orphanVisits.length;
     }
     this.#depth -= written;
