@@ -1,0 +1,230 @@
+import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
+import { runMigrations } from "../storage/migrations";
+import { ShortUrlStore } from "../storage/short-url-store";
+import { VisitPurgeStore } from "../storage/visit-purge-store";
+import { VisitStore } from "../storage/visit-store";
+import { type OrphanType, VisitBuffer } from "./visit-buffer";
+import { VisitRecorder } from "./visit-recorder";
+import { passIntervalMs, type RetentionHooks, type RetentionOptions, VisitRetention } from "./visit-retention";
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 8, 1, 12);
+
+function setup() {
+  const db = new Database(":memory:");
+  runMigrations(db, ":memory:");
+  const links = new ShortUrlStore(db);
+  const buffer = new VisitBuffer(db, links);
+  buffer.addSink(new VisitRecorder(new VisitStore(db)));
+  const add = (code: string) =>
+    links.insert({
+      domain: "",
+      short_code: code,
+      long_url: `https://example.com/${code}`,
+      title: null,
+      crawlable: 0,
+      forward_query: 1,
+      redirect_status: null,
+      valid_since: null,
+      valid_until: null,
+      max_visits: null,
+      created_at: 0,
+      api_key_id: null,
+    }) as number;
+  /** `count` visits to link `id` (or orphans of `orphan`) at `at`, written by one flush as the server does. */
+  const visit = (id: number | null, at: number, count = 1, bot = false, orphan: OrphanType = "regular_404") => {
+    for (let i = 0; i < count; i++) {
+      const v = {
+        link: id === null ? null : { id, shortCode: `c${id}`, domain: "" },
+        orphanType: id === null ? orphan : null,
+        at,
+        bot,
+        referer: null,
+        userAgent: "Mozilla/5.0",
+        ip: `203.0.113.${i % 250}`,
+        visitedUrl: "http://s.test/x",
+        redirectUrl: id === null ? null : "https://example.com/",
+      };
+      if (id === null) buffer.captureOrphan(v);
+      else {
+        buffer.record(id, bot);
+        buffer.capture(v);
+      }
+    }
+    buffer.flush();
+  };
+  const one = <T>(sql: string, ...params: (string | number)[]) => db.query(sql).get(...params) as T;
+  const n = (sql: string, ...params: (string | number)[]) => (one<{ n: number | null }>(sql, ...params)?.n ?? 0) as number;
+  const state = (id: number) => ({
+    raw: n("SELECT count(*) AS n FROM visits WHERE short_url_id = ?", id),
+    counter: n("SELECT visits_total AS n FROM short_urls WHERE id = ?", id),
+    days: n("SELECT sum(total) AS n FROM visit_days WHERE short_url_id = ?", id),
+    purged: n("SELECT count AS n FROM visits_purged WHERE short_url_id = ?", id),
+  });
+  const kind = (k: string) => ({
+    raw:
+      k === "non_orphan"
+        ? n("SELECT count(*) AS n FROM visits WHERE short_url_id IS NOT NULL")
+        : n("SELECT count(*) AS n FROM visits WHERE orphan_type = ?", k),
+    total: n("SELECT total AS n FROM visit_totals WHERE kind = ?", k),
+    bots: n("SELECT bots AS n FROM visit_totals WHERE kind = ?", k),
+    purged: n("SELECT count AS n FROM visit_kinds_purged WHERE kind = ?", k),
+  });
+  let clock = T0;
+  const batches: number[] = [];
+  const hooks: RetentionHooks = { purged: (_reason, rows) => batches.push(rows) };
+  const retention = (options: Partial<RetentionOptions> = {}) =>
+    new VisitRetention(
+      new VisitPurgeStore(db),
+      { retentionMs: 90 * DAY, batchRows: 50, now: () => clock, pause: async () => {}, ...options },
+      hooks,
+    );
+  return { db, links, add, visit, state, kind, n, retention, batches, setClock: (t: number) => (clock = t) };
+}
+
+describe("VisitRetention", () => {
+  test("deletes raw rows past the retention period in bounded batches; counters, days and totals stay whole", async () => {
+    const t = setup();
+    const a = t.add("a");
+    const b = t.add("b");
+    t.visit(a, T0 - 100 * DAY, 120);
+    t.visit(b, T0 - 95 * DAY, 30, true);
+    t.visit(a, T0 - 10 * DAY, 7);
+    t.visit(b, T0 - DAY, 5);
+    const before = { a: t.state(a), b: t.state(b), all: t.kind("non_orphan") };
+
+    expect(await t.retention().runPass()).toBe(150);
+
+    expect(t.batches.every((rows) => rows <= 50)).toBe(true);
+    expect(t.batches.reduce((x, y) => x + y, 0)).toBe(150);
+    expect(t.state(a)).toEqual({ raw: 7, counter: 127, days: 127, purged: 120 });
+    expect(t.state(b)).toEqual({ raw: 5, counter: 35, days: 35, purged: 30 });
+    expect(t.kind("non_orphan")).toEqual({ raw: 12, total: before.all.total, bots: 30, purged: 150 });
+    // What the visits API relies on: raw rows left = totals less purged, per link and per kind.
+    for (const s of [t.state(a), t.state(b)]) expect(s.raw).toBe(s.counter - s.purged);
+    expect(before.a.counter).toBe(127);
+  });
+
+  test("a row exactly at the cutoff stays; one a millisecond older goes", async () => {
+    const t = setup();
+    const a = t.add("a");
+    t.visit(a, T0 - 90 * DAY - 1);
+    t.visit(a, T0 - 90 * DAY);
+    expect(await t.retention().runPass()).toBe(1);
+    expect(t.state(a).raw).toBe(1);
+  });
+
+  test("purges by id order and stops at the first row inside the period, even if older rows follow it", async () => {
+    const t = setup();
+    const a = t.add("a");
+    t.visit(a, T0 - 100 * DAY, 3);
+    t.visit(a, T0 - DAY, 2);
+    t.visit(a, T0 - 100 * DAY, 4); // written out of time order (a clock step): left for a later pass
+    expect(await t.retention().runPass()).toBe(3);
+    expect(t.state(a).raw).toBe(6);
+  });
+
+  test("later passes delete what has aged since, and the clock decides", async () => {
+    const t = setup();
+    const a = t.add("a");
+    t.visit(a, T0 - 50 * DAY, 10);
+    const job = t.retention();
+    expect(await job.runPass()).toBe(0);
+    t.setClock(T0 + 41 * DAY);
+    expect(await job.runPass()).toBe(10);
+    expect(t.state(a)).toMatchObject({ raw: 0, counter: 10, days: 10, purged: 10 });
+  });
+
+  test("old orphan visits are purged the same way and counted per orphan type", async () => {
+    const t = setup();
+    t.visit(null, T0 - 100 * DAY, 60, false, "regular_404");
+    t.visit(null, T0 - 100 * DAY, 5, true, "base_url");
+    t.visit(null, T0 - DAY, 2, false, "regular_404");
+    expect(await t.retention().runPass()).toBe(65);
+    expect(t.kind("regular_404")).toEqual({ raw: 2, total: 62, bots: 0, purged: 60 });
+    expect(t.kind("base_url")).toEqual({ raw: 0, total: 5, bots: 5, purged: 5 });
+    expect(t.n("SELECT sum(total) AS n FROM orphan_visit_days")).toBe(67);
+  });
+
+  test("with retention off, raw rows are kept however old", async () => {
+    const t = setup();
+    const a = t.add("a");
+    t.visit(a, T0 - 10_000 * DAY, 3);
+    expect(await t.retention({ retentionMs: null }).runPass()).toBe(0);
+    expect(t.state(a).raw).toBe(3);
+  });
+
+  test("a deleted link's raw rows and roll-ups go, and its visits leave the totals; other links are untouched", async () => {
+    const t = setup();
+    const keep = t.add("keep");
+    const gone = t.add("gone");
+    t.visit(gone, T0 - 100 * DAY, 40, true);
+    t.visit(gone, T0 - 2 * DAY, 70);
+    t.visit(keep, T0 - DAY, 9);
+    const job = t.retention();
+    await job.runPass(); // the 40 old rows are purged by retention first
+    expect(t.state(gone)).toMatchObject({ raw: 70, purged: 40 });
+    t.links.delete(gone);
+    t.visit(gone, T0, 3); // visits buffered before the delete, flushed after it
+
+    expect(await job.runPass()).toBe(73);
+
+    expect(t.state(gone)).toEqual({ raw: 0, counter: 0, days: 0, purged: 0 });
+    expect(t.state(keep)).toEqual({ raw: 9, counter: 9, days: 9, purged: 0 });
+    expect(t.kind("non_orphan")).toEqual({ raw: 9, total: 9, bots: 0, purged: 0 });
+    expect(t.batches.every((rows) => rows <= 50)).toBe(true);
+  });
+
+  test("finds deleted links among more links than one read covers", async () => {
+    const t = setup();
+    const ids = Array.from({ length: 30 }, (_, i) => t.add(`l${i}`));
+    for (const id of ids) t.visit(id, T0 - DAY, 2);
+    for (const id of ids.filter((_, i) => i % 7 === 3)) t.links.delete(id);
+    expect(await t.retention({ batchLinks: 4 }).runPass()).toBe(8);
+    expect(t.n("SELECT count(DISTINCT short_url_id) AS n FROM visit_days")).toBe(26);
+    expect(t.n("SELECT count(*) AS n FROM visits")).toBe(52);
+  });
+
+  test("stop() ends a pass between batches and no batch runs after it", async () => {
+    const t = setup();
+    const a = t.add("a");
+    t.visit(a, T0 - 100 * DAY, 500);
+    let release = () => {};
+    let pauses = 0;
+    const job = t.retention({
+      pause: () => {
+        pauses++;
+        return new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      },
+    });
+    const pass = job.runPass();
+    expect(pauses).toBe(1);
+    const stopped = job.stop();
+    release();
+    await stopped;
+    expect(await pass).toBe(50);
+    expect(t.state(a).raw).toBe(450);
+  });
+
+  test("a failing pass reports the error and resolves to 0", async () => {
+    const t = setup();
+    const errors: unknown[] = [];
+    const job = new VisitRetention(
+      new VisitPurgeStore(t.db),
+      { retentionMs: DAY, now: () => T0, pause: async () => {} },
+      { failed: (e) => errors.push(e) },
+    );
+    t.db.close();
+    expect(await job.runPass()).toBe(0);
+    expect(errors).toHaveLength(1);
+  });
+
+  test("passes run every retention period, at least every second and at most every minute", () => {
+    expect([passIntervalMs(2_000), passIntervalMs(10), passIntervalMs(90 * DAY), passIntervalMs(null)]).toEqual([
+      2_000, 1_000, 60_000, 60_000,
+    ]);
+  });
+});

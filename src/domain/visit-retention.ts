@@ -1,0 +1,141 @@
+/**
+ * The retention job: a background pass, run by `serve` every interval, that
+ *   1. deletes raw visit rows older than --visits-retention, oldest first, in small transactions;
+ *   2. walks the links that have roll-ups and, for each one that was deleted, deletes its raw rows the same way,
+ *      then its roll-ups.
+ * It yields to the event loop between transactions, so redirects wait behind at most one batch (~a millisecond),
+ * and stops between batches when the node drains. Roll-ups of live links are never reduced: totals stay exact.
+ */
+import type { VisitPurgeStore } from "../storage/visit-purge-store";
+
+export type PurgeReason = "retention" | "deleted_link";
+
+export interface RetentionHooks {
+  /** Raw rows deleted by one transaction. */
+  purged?(reason: PurgeReason, rows: number): void;
+  /** One whole pass finished (whether or not it deleted anything). */
+  passed?(seconds: number, rows: number): void;
+  failed?(error: unknown): void;
+}
+
+export interface RetentionOptions {
+  /** Raw rows older than this are deleted; null keeps them (deleted links are still purged). */
+  retentionMs: number | null;
+  /** Raw rows per transaction. */
+  batchRows?: number;
+  /** Links examined per read while looking for deleted ones. */
+  batchLinks?: number;
+  /** Time between passes; by default the retention period, kept within 1 s..60 s. */
+  intervalMs?: number;
+  now?: () => number;
+  /** Between two transactions; by default one turn of the event loop. */
+  pause?: () => Promise<void>;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The pause between passes for a retention period. */
+export function passIntervalMs(retentionMs: number | null): number {
+  return Math.min(60_000, Math.max(1_000, retentionMs ?? 60_000));
+}
+
+export class VisitRetention {
+  readonly #batchRows: number;
+  readonly #batchLinks: number;
+  readonly #intervalMs: number;
+  readonly #now: () => number;
+  readonly #pause: () => Promise<void>;
+  #timer: Timer | undefined;
+  #running: Promise<number> | null = null;
+  #stopped = false;
+
+  constructor(
+    private readonly store: VisitPurgeStore,
+    private readonly options: RetentionOptions,
+    private readonly hooks: RetentionHooks = {},
+  ) {
+    this.#batchRows = options.batchRows ?? 2_000;
+    this.#batchLinks = options.batchLinks ?? 500;
+    this.#intervalMs = options.intervalMs ?? passIntervalMs(options.retentionMs);
+    this.#now = options.now ?? Date.now;
+    this.#pause = options.pause ?? yieldToEventLoop;
+  }
+
+  /** Runs a pass now, then one every interval after the previous one ends, until stop(). */
+  start(): void {
+    const tick = () => {
+      this.#timer = undefined;
+      void this.runPass().finally(() => {
+        if (!this.#stopped) this.#timer = setTimeout(tick, this.#intervalMs);
+      });
+    };
+    this.#timer = setTimeout(tick, 0);
+  }
+
+  /** Stops the job; resolves once a pass under way has returned (at its next pause, without touching SQLite). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running?.catch(() => 0);
+  }
+
+  /** One pass (or the one already running); resolves to the raw rows it deleted. Errors go to hooks.failed. */
+  runPass(): Promise<number> {
+    if (this.#running === null) {
+      this.#running = this.#pass()
+        .catch((error) => {
+          this.hooks.failed?.(error);
+          return 0;
+        })
+        .finally(() => {
+          this.#running = null;
+        });
+    }
+    return this.#running;
+  }
+
+  async #pass(): Promise<number> {
+    const started = performance.now();
+    let rows = 0;
+    if (this.options.retentionMs !== null) {
+      const cutoff = this.#now() - this.options.retentionMs;
+      for (let more = true; more && !this.#stopped; ) {
+        const result = this.store.purgeOlderThan(cutoff, this.#batchRows);
+        rows += this.#count("retention", result.deleted);
+        more = result.more;
+        await this.#pause();
+      }
+    }
+    rows += await this.#purgeDeletedLinks();
+    if (!this.#stopped) this.hooks.passed?.((performance.now() - started) / 1000, rows);
+    return rows;
+  }
+
+  async #purgeDeletedLinks(): Promise<number> {
+    let rows = 0;
+    // Bounded by the links that exist in the roll-ups: each read moves the cursor past batchLinks of them.
+    for (let after = 0; !this.#stopped; ) {
+      const links = this.store.linksAfter(after, this.#batchLinks);
+      for (const link of links) {
+        if (link.live) continue;
+        for (let more = true; more && !this.#stopped; ) {
+          const result = this.store.purgeDeletedLinkRows(link.id, this.#batchRows);
+          rows += this.#count("deleted_link", result.deleted);
+          more = result.more;
+          await this.#pause();
+        }
+        if (this.#stopped) return rows;
+        this.store.dropDeletedLinkRollups(link.id);
+      }
+      if (links.length < this.#batchLinks) break;
+      after = (links.at(-1) as { id: number }).id;
+      await this.#pause();
+    }
+    return rows;
+  }
+
+  #count(reason: PurgeReason, deleted: number): number {
+    if (deleted > 0) this.hooks.purged?.(reason, deleted);
+    return deleted;
+  }
+}

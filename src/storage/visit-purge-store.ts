@@ -1,0 +1,145 @@
+/**
+ * All SQL that deletes raw visit rows: past the retention period (oldest first, by id), and those of deleted links
+ * together with their roll-ups. Each call is one short immediate transaction; the caller yields between calls.
+ * Retention never reduces roll-ups (visit_days, orphan_visit_days, visit_totals, short_urls counters): it counts
+ * what it deleted in visits_purged (per link) and visit_kinds_purged (per kind), so the raw rows left are the
+ * totals less the purged counts. A deleted link's roll-ups go once its last raw row has gone.
+ */
+import type { Database } from "bun:sqlite";
+import { relaxedWriteTransaction } from "./database";
+
+export interface PurgeResult {
+  /** Raw rows deleted. */
+  deleted: number;
+  /** True when the batch was full: there may be more to delete now. */
+  more: boolean;
+}
+
+/** A link id seen in the roll-ups, and whether the link still exists. */
+export interface RolledUpLink {
+  id: number;
+  live: boolean;
+}
+
+interface OldRow {
+  id: number;
+  at: number;
+  short_url_id: number | null;
+  orphan_type: string | null;
+}
+
+export class VisitPurgeStore {
+  readonly #oldest;
+  readonly #deleteUpTo;
+  readonly #addLinkPurged;
+  readonly #addKindPurged;
+  readonly #linksAfter;
+  readonly #deleteLinkRows;
+  readonly #linkHasRows;
+  readonly #linkDays;
+  readonly #linkPurged;
+  readonly #subtractTotals;
+  readonly #dropLinkRollups;
+
+  constructor(private readonly db: Database) {
+    this.#oldest = db.query<OldRow, [number]>("SELECT id, at, short_url_id, orphan_type FROM visits ORDER BY id LIMIT ?");
+    this.#deleteUpTo = db.query<unknown, [number]>("DELETE FROM visits WHERE id <= ?");
+    this.#addLinkPurged = db.query<unknown, [number, number]>(
+      `INSERT INTO visits_purged (short_url_id, count) VALUES (?1, ?2)
+       ON CONFLICT (short_url_id) DO UPDATE SET count = count + ?2`,
+    );
+    this.#addKindPurged = db.query<unknown, [string, number]>(
+      `INSERT INTO visit_kinds_purged (kind, count) VALUES (?1, ?2)
+       ON CONFLICT (kind) DO UPDATE SET count = count + ?2`,
+    );
+    // A skip-scan over visit_days' primary key: one index seek per distinct link, however many days each has.
+    this.#linksAfter = db.query<{ id: number; live: number }, [number, number]>(
+      `WITH RECURSIVE ids(id, n) AS (
+         SELECT (SELECT min(short_url_id) FROM visit_days WHERE short_url_id > ?1), 1
+         UNION ALL
+         SELECT (SELECT min(short_url_id) FROM visit_days WHERE short_url_id > ids.id), n + 1 FROM ids
+         WHERE ids.id IS NOT NULL AND n < ?2
+       )
+       SELECT id, EXISTS (SELECT 1 FROM short_urls WHERE short_urls.id = ids.id) AS live FROM ids WHERE id IS NOT NULL`,
+    );
+    this.#deleteLinkRows = db.query<unknown, [number, number]>(
+      "DELETE FROM visits WHERE id IN (SELECT id FROM visits WHERE short_url_id = ?1 ORDER BY id LIMIT ?2)",
+    );
+    this.#linkHasRows = db.query<unknown, [number]>("SELECT 1 FROM visits WHERE short_url_id = ? LIMIT 1");
+    this.#linkDays = db.query<{ total: number | null; bots: number | null }, [number]>(
+      "SELECT sum(total) AS total, sum(bots) AS bots FROM visit_days WHERE short_url_id = ?",
+    );
+    this.#linkPurged = db.query<{ count: number }, [number]>("SELECT count FROM visits_purged WHERE short_url_id = ?");
+    this.#subtractTotals = db.query<unknown, [number, number]>(
+      "UPDATE visit_totals SET total = total - ?1, bots = bots - ?2 WHERE kind = 'non_orphan'",
+    );
+    // Its visitor hashes need no purge: only the current day's exist, and they go with the day.
+    this.#dropLinkRollups = [
+      db.query<unknown, [number]>("DELETE FROM visit_days WHERE short_url_id = ?"),
+      db.query<unknown, [number]>("DELETE FROM visits_purged WHERE short_url_id = ?"),
+    ];
+  }
+
+  /**
+   * Deletes up to `limit` of the oldest raw rows (by id) that are older than `cutoff` (epoch ms), stopping at the
+   * first younger row: rows are written in time order, give or take one flush, so a row older than a younger one
+   * before it waits for a later pass.
+   */
+  purgeOlderThan(cutoff: number, limit: number): PurgeResult {
+    return relaxedWriteTransaction(this.db, () => {
+      const rows = this.#oldest.all(limit);
+      let end = 0;
+      while (end < rows.length && (rows[end] as OldRow).at < cutoff) end++;
+      if (end === 0) return { deleted: 0, more: false };
+      const byLink = new Map<number, number>();
+      const byKind = new Map<string, number>();
+      for (let i = 0; i < end; i++) {
+        const row = rows[i] as OldRow;
+        const kind = row.short_url_id === null ? (row.orphan_type as string) : "non_orphan";
+        byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+        if (row.short_url_id !== null) byLink.set(row.short_url_id, (byLink.get(row.short_url_id) ?? 0) + 1);
+      }
+      this.#deleteUpTo.run((rows[end - 1] as OldRow).id);
+      for (const [id, count] of byLink) this.#addLinkPurged.run(id, count);
+      for (const [kind, count] of byKind) this.#addKindPurged.run(kind, count);
+      return { deleted: end, more: end === limit };
+    });
+  }
+
+  /** Up to `limit` distinct link ids above `after` that have roll-ups, ascending, each with whether it exists. */
+  linksAfter(after: number, limit: number): RolledUpLink[] {
+    return this.#linksAfter.all(after, limit).map((row) => ({ id: row.id, live: row.live === 1 }));
+  }
+
+  /**
+   * Deletes up to `limit` raw rows of a deleted link, counted as purged (so raw rows left = totals less purged
+   * holds between batches).
+   */
+  purgeDeletedLinkRows(shortUrlId: number, limit: number): PurgeResult {
+    return relaxedWriteTransaction(this.db, () => {
+      const deleted = this.#deleteLinkRows.run(shortUrlId, limit).changes;
+      if (deleted > 0) {
+        this.#addLinkPurged.run(shortUrlId, deleted);
+        this.#addKindPurged.run("non_orphan", deleted);
+      }
+      return { deleted, more: deleted === limit };
+    });
+  }
+
+  /**
+   * Once a deleted link has no raw row left: removes its roll-ups, and takes its visits out of the whole-database
+   * totals (as Shlink forgets a deleted link's visits). All its counted visits were purged by then, so the
+   * non-orphan purged count drops by the same number. False (nothing changed) while raw rows remain.
+   */
+  dropDeletedLinkRollups(shortUrlId: number): boolean {
+    return relaxedWriteTransaction(this.db, () => {
+      if (this.#linkHasRows.get(shortUrlId) !== null) return false;
+      const days = this.#linkDays.get(shortUrlId);
+      const purged = this.#linkPurged.get(shortUrlId)?.count ?? 0;
+      this.#subtractTotals.run(days?.total ?? 0, days?.bots ?? 0);
+      if (purged > 0) this.#addKindPurged.run("non_orphan", -purged);
+      for (const statement of this.#dropLinkRollups) statement.run(shortUrlId);
+      return true;
+    });
+  }
+}
