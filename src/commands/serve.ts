@@ -1,5 +1,6 @@
 import { createApp } from "../app";
 import { type Config, loadConfig, settingName } from "../config";
+import { startVisitRetention } from "../domain/visit-retention";
 import { SettingError } from "../errors";
 import { startOpsServer } from "../http/ops-server";
 import { startPublicServer } from "../http/public-server";
@@ -88,7 +89,10 @@ export const serve: Command = {
         : undefined;
     // With --replication litestream, the primary asks Litestream every second when it last uploaded (RPO guard).
     ctx.replication?.start(1000);
+    // Raw visit rows past --visits-retention, and deleted links' rows, are purged in the background by the primary.
+    const retention = config.role === "primary" ? startVisitRetention(ctx.db, config.visitsRetentionMs, ctx.metrics) : null;
     const drain = createDrain(ctx, publicServer, () => {
+      void retention?.stop();
       clearInterval(flushTimer);
       clearInterval(heartbeatTimer);
       ctx.replication?.stop();
@@ -98,6 +102,7 @@ export const serve: Command = {
       opsServer = startOpsServer(ctx, { drain: (reason) => drain.start(reason), startedAt });
     } catch (error) {
       clearInterval(flushTimer);
+      await retention?.stop();
       await publicServer.stop(true);
       await ctx[Symbol.asyncDispose]();
       throw listenError(error, "--ops-listen", config.opsListen);

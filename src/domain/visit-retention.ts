@@ -6,7 +6,10 @@
  * It yields to the event loop between transactions, so redirects wait behind at most one batch (~a millisecond),
  * and stops between batches when the node drains. Roll-ups of live links are never reduced: totals stay exact.
  */
-import type { VisitPurgeStore } from "../storage/visit-purge-store";
+import type { Database } from "bun:sqlite";
+import { VisitPurgeStore } from "../storage/visit-purge-store";
+import { describeError, log } from "../telemetry/logger";
+import type { Metrics } from "../telemetry/metrics";
 
 export type PurgeReason = "retention" | "deleted_link";
 
@@ -138,4 +141,22 @@ export class VisitRetention {
     if (deleted > 0) this.hooks.purged?.(reason, deleted);
     return deleted;
   }
+}
+
+/** The job as `serve` runs it on a primary: batches and passes counted in metrics, failures logged. */
+export function startVisitRetention(db: Database, retentionMs: number | null, metrics: Metrics): VisitRetention {
+  const job = new VisitRetention(
+    new VisitPurgeStore(db),
+    { retentionMs },
+    {
+      purged: (reason, rows) => metrics.recordVisitsPurged(reason, rows),
+      passed: (seconds, rows) => {
+        metrics.recordVisitPurgePass(seconds);
+        if (rows > 0) log.info("visits_purged", { rows, duration_ms: Math.round(seconds * 1000) });
+      },
+      failed: (error) => log.error("visit_purge_failed", describeError(error)),
+    },
+  );
+  job.start();
+  return job;
 }

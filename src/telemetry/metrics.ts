@@ -48,6 +48,8 @@ export class Metrics {
   readonly #redirectCounts: Record<RedirectOutcome, number> = { hit: 0, miss: 0, not_found: 0, expired: 0 };
   #inFlight = 0;
   #loopTimer: Timer | undefined;
+  readonly #visitsPurged;
+  readonly #purgeDuration;
 
   constructor(build: BuildInfo) {
     const registers = [this.registry];
@@ -86,6 +88,19 @@ export class Metrics {
       { ...build },
       1,
     );
+    this.#visitsPurged = new Counter({
+      name: "shortener_visits_purged_total",
+      help: "Raw visit rows deleted, by reason: retention (past --visits-retention) or deleted_link.",
+      labelNames: ["reason"],
+      registers,
+    });
+    for (const reason of ["retention", "deleted_link"]) this.#visitsPurged.inc({ reason }, 0);
+    this.#purgeDuration = new Histogram({
+      name: "shortener_visit_purge_duration_seconds",
+      help: "Time of one retention pass (its batches and the pauses between them).",
+      buckets: [0.01, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers,
+    });
   }
 
   /** Reads the scrape-time values from `sources` and starts the event-loop lag probe. */
@@ -204,6 +219,14 @@ export class Metrics {
 
   recordVisitFlushFailure(): void {
     this.#flushFailures.inc();
+  }
+
+  recordVisitsPurged(reason: "retention" | "deleted_link", rows: number): void {
+    this.#visitsPurged.inc({ reason }, rows);
+  }
+
+  recordVisitPurgePass(seconds: number): void {
+    this.#purgeDuration.observe(seconds);
   }
 
   async scrape(): Promise<string> {
