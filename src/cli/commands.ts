@@ -8,5 +8,6 @@ import { drain } from "../ops/drain";
 import { drill } from "../ops/drill";
 import { keys } from "../ops/keys";
 import { restore } from "../ops/restore";
+import { visits } from "../ops/visits";
 
-export const COMMANDS: readonly Command[] = [serve, keys, check, drain, restore, drill, version];
+export const COMMANDS: readonly Command[] = [serve, keys, visits, check, drain, restore, drill, version];
