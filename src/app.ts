@@ -14,12 +14,17 @@ import { VisitBuffer } from "./domain/visit-buffer";
 import { visitLocator } from "./domain/visit-location";
 import { VisitQueryService } from "./domain/visit-queries";
 import { VisitRecorder } from "./domain/visit-recorder";
+import { WebhookService } from "./domain/webhooks";
+import { WebhookDispatcher } from "./domain/webhooks-dispatcher";
+import { WebhookOutbox } from "./domain/webhooks-outbox";
 import { unavailable } from "./errors";
 import type { HttpDeps } from "./http/deps";
+import { shortUrlJson } from "./http/short-url-json";
 import { coalesced } from "./lib/coalesced";
 import { ApiKeyStore } from "./storage/api-key-store";
 import { openDatabase } from "./storage/database";
 import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
+import { BackgroundCheckpointer } from "./storage/checkpointer";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
 import { LitestreamClient } from "./storage/litestream-client";
@@ -27,6 +32,8 @@ import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 import { VisitQueryStore } from "./storage/visit-query-store";
 import { VisitStore } from "./storage/visit-store";
+import { WebhookStore } from "./storage/webhook-store";
+import { describeError, log } from "./telemetry/logger";
 import { type DrillStatus, Metrics } from "./telemetry/metrics";
 import { diskFreeBytes, fileSize, openConnections } from "./telemetry/system-stats";
 import { startTracing } from "./telemetry/tracing";
@@ -38,6 +45,10 @@ export interface AppContext extends HttpDeps, AsyncDisposable {
   heartbeat: HeartbeatStore;
   /** Listeners told of every link change (webhook outbox, real-time feed); register before serving. */
   linkEvents: LinkEventListener[];
+  /** Sends the webhook outbox; `serve` starts it on the primary, disposal stops it. */
+  webhookDispatcher: WebhookDispatcher;
+  /** WAL checkpoints on a worker thread, when no Litestream owns them; `serve` starts it, disposal stops it. */
+  checkpointer: BackgroundCheckpointer | null;
 }
 
 export interface CreateAppOptions {
@@ -53,6 +64,9 @@ export interface CreateAppOptions {
    */
   litestreamSocket?: string | null;
 }
+
+/** How often the background checkpointer runs a PASSIVE checkpoint (when Litestream does not own them). */
+const CHECKPOINT_INTERVAL_MS = 1000;
 
 /** How long replicated durability waits for Litestream to confirm an upload before answering 503. */
 const REPLICATION_CONFIRM_TIMEOUT_SECONDS = 5;
@@ -73,7 +87,9 @@ function drillStatus(record: DrillRecord | null): DrillStatus | null {
 
 export function createApp(config: Readonly<Config>, options: CreateAppOptions = {}): AppContext {
   const migrate = options.migrate ?? true;
-  const db = openDatabase(config.databasePath, { create: migrate, migrate, checkpointsByLitestream: config.replication === "litestream" });
+  // Checkpoints never run inside a commit on the event loop: Litestream runs them when it replicates, the
+  // background checkpointer (started by serve) otherwise.
+  const db = openDatabase(config.databasePath, { create: migrate, migrate, noAutomaticCheckpoints: true });
   const tracing = startTracing(config);
   const shortUrlStore = new ShortUrlStore(db, tracing.tracer);
   const tagStore = new TagStore(db);
@@ -115,6 +131,32 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     guardWrites,
     linkEvents,
   });
+  // Webhooks: events go into the outbox inside their change's transaction; the dispatcher sends them.
+  const webhookStore = new WebhookStore(db);
+  const webhookDispatcher = new WebhookDispatcher(webhookStore, {
+    maxAttempts: config.webhookMaxAttempts,
+    backoff: { baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs },
+    timeoutMs: config.webhookTimeoutMs,
+    userAgent: `shortener/${VERSION} (Standard Webhooks)`,
+    onAttempt: (outcome, seconds) => metrics.recordWebhookDelivery(outcome, seconds),
+    onError: (error) => log.error("webhook_dispatch_failed", describeError(error)),
+  });
+  const outbox = new WebhookOutbox(webhookStore, {
+    linkJson: (shortUrl) => shortUrlJson(shortUrl, config.baseUrl),
+    shortUrlOf: (code, domain) => (domain === "" ? `${config.baseUrl}/${code}` : `${new URL(config.baseUrl).protocol}//${domain}/${code}`),
+    // The visit flush's privacy switches: a webhook never gets what the visits tables may not keep.
+    privacy: config,
+    onEnqueued: () => webhookDispatcher.wake(),
+  });
+  linkEvents.push(outbox);
+  visits.addSink(outbox);
+  const webhooks = new WebhookService({
+    store: webhookStore,
+    writes,
+    guardWrites,
+    onChange: () => outbox.invalidate(),
+    onRequeue: () => webhookDispatcher.wake(),
+  });
   const ping = db.query("SELECT 1");
   const lifecycle = { draining: false };
   const databaseUsable = () => {
@@ -139,15 +181,29 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     replicationLagSeconds: () => replication?.lagSeconds() ?? null,
     drill: () => drillStatus(readDrillRecord(config.dataDir)),
   });
+  metrics.attachWebhooks({ backlog: () => webhookStore.backlog(), deadLetters: () => webhookStore.deadLetters() });
+  const checkpointer =
+    config.replication === "litestream" || config.role !== "primary"
+      ? null
+      : new BackgroundCheckpointer(config.databasePath, CHECKPOINT_INTERVAL_MS, {
+          checkpointed: (result) => metrics.recordCheckpoint(result.seconds),
+          failed: (message) => {
+            metrics.recordCheckpointFailure();
+            log.warn("checkpoint_failed", { error: message });
+          },
+        });
   let closed = false;
   return {
     config,
     db,
+    checkpointer,
     lifecycle,
     metrics,
     tracing,
     heartbeat: new HeartbeatStore(db),
     linkEvents,
+    webhookDispatcher,
+    webhooks,
     resolver,
     visits,
     shortUrls,
@@ -165,12 +221,14 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     customDomains,
     databaseUsable,
     replication,
-    /** In shutdown order: probes, buffered visits, database, then spans (so the final flush's are sent). */
+    /** In shutdown order: probes, webhook requests, buffered visits, database, then spans (so the final flush's are sent). */
     async [Symbol.asyncDispose]() {
       if (closed) return;
       closed = true;
       metrics.stop();
       replication?.stop();
+      await webhookDispatcher.stop();
+      await checkpointer?.stop();
       try {
         visits.flush();
         db.close();

@@ -56,6 +56,13 @@ export interface Config {
   drillMaxRpoMs: number;
   /** `drill` gives up on one `litestream restore` after this long, in ms. */
   drillTimeoutMs: number;
+  /** A webhook delivery is dead (kept, no longer tried) after this many failed attempts. */
+  webhookMaxAttempts: number;
+  /** Webhook retries back off exponentially from this, with full jitter, up to webhookRetryMaxMs; in ms. */
+  webhookRetryBaseMs: number;
+  webhookRetryMaxMs: number;
+  /** How long one webhook delivery may take before it counts as failed, in ms. */
+  webhookTimeoutMs: number;
   /** Where spans are sent (an OTLP/HTTP traces URL), or null: tracing is off and costs nothing. */
   otlpEndpoint: string | null;
   /** How spans are sampled and batched; only read when otlpEndpoint is set. */
@@ -306,6 +313,38 @@ export const SETTINGS = [
     fallback: "30s",
     help: "time allowed for in-flight requests on shutdown",
     parse: duration(100, 600_000),
+  }),
+  setting({
+    key: "webhookMaxAttempts",
+    flag: "webhook-max-attempts",
+    env: "SHORTENER_WEBHOOK_MAX_ATTEMPTS",
+    fallback: "12",
+    help: "failed attempts after which a webhook delivery is dead (kept for a manual retry)",
+    parse: integer(1, 100),
+  }),
+  setting({
+    key: "webhookRetryBaseMs",
+    flag: "webhook-retry-base",
+    env: "SHORTENER_WEBHOOK_RETRY_BASE",
+    fallback: "30s",
+    help: "first webhook retry delay; doubles per attempt, with full jitter",
+    parse: duration(10, 3_600_000),
+  }),
+  setting({
+    key: "webhookRetryMaxMs",
+    flag: "webhook-retry-max",
+    env: "SHORTENER_WEBHOOK_RETRY_MAX",
+    fallback: "6h",
+    help: "longest delay between two attempts of a webhook delivery",
+    parse: duration(10, 86_400_000),
+  }),
+  setting({
+    key: "webhookTimeoutMs",
+    flag: "webhook-timeout",
+    env: "SHORTENER_WEBHOOK_TIMEOUT",
+    fallback: "15s",
+    help: "how long one webhook delivery may take",
+    parse: duration(100, 120_000),
   }),
   setting({
     key: "drillMaxRpoMs",

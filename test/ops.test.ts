@@ -88,9 +88,31 @@ describe("ops listener", () => {
   });
 });
 
+describe("WAL checkpoints", () => {
+  test("run on the background checkpointer, not inside commits: the server's connection has automatic checkpoints off", async () => {
+    const api = { "X-Api-Key": server.apiKey, "Content-Type": "application/json" };
+    for (let i = 0; i < 20; i++) {
+      const created = await fetch(`${server.baseUrl}/rest/v3/short-urls`, {
+        method: "POST",
+        headers: api,
+        body: JSON.stringify({ longUrl: `https://example.com/checkpoint/${i}` }),
+      });
+      expect(created.status).toBe(200);
+    }
+    let checkpoints = 0;
+    await waitFor("a background checkpoint", async () => {
+      checkpoints = (await scrape()).get("shortener_sqlite_checkpoint_duration_seconds_count") ?? 0;
+      return checkpoints >= 1;
+    });
+    expect((await scrape()).get("shortener_sqlite_checkpoint_failures_total")).toBe(0);
+  });
+});
+
 describe("request ids and access logs", () => {
   test("the redirect path's 404 and 405 problems carry the request id, generated or given", async () => {
-    const missing = await fetch(`${server.baseUrl}/no-such-code`, { headers: { Accept: "application/json", "X-Request-Id": "redir-404.1" } });
+    const missing = await fetch(`${server.baseUrl}/no-such-code`, {
+      headers: { Accept: "application/json", "X-Request-Id": "redir-404.1" },
+    });
     expect(missing.status).toBe(404);
     expect(missing.headers.get("x-request-id")).toBe("redir-404.1");
     expect(((await missing.json()) as { requestId: string }).requestId).toBe("redir-404.1");

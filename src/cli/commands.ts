@@ -9,5 +9,6 @@ import { drill } from "../ops/drill";
 import { keys } from "../ops/keys";
 import { restore } from "../ops/restore";
 import { visits } from "../ops/visits";
+import { webhooks } from "../ops/webhooks";
 
-export const COMMANDS: readonly Command[] = [serve, keys, visits, check, drain, restore, drill, version];
+export const COMMANDS: readonly Command[] = [serve, keys, webhooks, visits, check, drain, restore, drill, version];

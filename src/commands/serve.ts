@@ -89,6 +89,9 @@ export const serve: Command = {
         : undefined;
     // With --replication litestream, the primary asks Litestream every second when it last uploaded (RPO guard).
     ctx.replication?.start(1000);
+    ctx.checkpointer?.start();
+    // The primary sends the webhook outbox; a standby's copy is the primary's, which sends it.
+    if (config.role === "primary") ctx.webhookDispatcher.start();
     // Raw visit rows past --visits-retention, and deleted links' rows, are purged in the background by the primary.
     const retention = config.role === "primary" ? startVisitRetention(ctx.db, config.visitsRetentionMs, ctx.metrics) : null;
     const drain = createDrain(ctx, publicServer, () => {

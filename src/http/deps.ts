@@ -7,6 +7,7 @@ import type { ShortUrlService } from "../domain/short-urls";
 import type { TagService } from "../domain/tags";
 import type { VisitBuffer } from "../domain/visit-buffer";
 import type { VisitQueryService } from "../domain/visit-queries";
+import type { WebhookService } from "../domain/webhooks";
 import type { Metrics } from "../telemetry/metrics";
 import type { Tracing } from "../telemetry/tracing";
 
@@ -26,6 +27,7 @@ export interface HttpDeps {
   /** Reads and deletes visits (Shlink's visits API). */
   visitQueries: VisitQueryService;
   apiKeys: ApiKeyService;
+  webhooks: WebhookService;
   metrics: Metrics;
   tracing: Tracing;
   /** Non-default domains that hold links; redirects only read the Host header when this is not empty. */

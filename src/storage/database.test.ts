@@ -80,7 +80,7 @@ describe("checkpoints", () => {
     const own = openDatabase(dbPath());
     expect(own.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 1000 });
     own.close();
-    const byLitestream = openDatabase(dbPath(), { checkpointsByLitestream: true });
+    const byLitestream = openDatabase(dbPath(), { noAutomaticCheckpoints: true });
     expect(byLitestream.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 0 });
     byLitestream.close();
   });

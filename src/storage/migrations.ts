@@ -153,6 +153,46 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    // Webhooks (issue 3). The outbox is written in the same transaction as the change it reports; its id is the
+    // delivery order. Per (webhook, link) only the oldest pending row has a next_attempt_at (the one being tried);
+    // the rows behind it wait with NULL, so finding due work never scans a blocked backlog.
+    // message_id is random, not derived from the id: after a point-in-time restore, ids are given out again.
+    version: 4,
+    changesExisting: false,
+    sql: `
+      CREATE TABLE webhooks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        events TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      CREATE TABLE webhook_outbox (
+        id INTEGER PRIMARY KEY,
+        webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        message_id TEXT NOT NULL UNIQUE,
+        event_type TEXT NOT NULL,
+        link_id INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+        last_status INTEGER,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        delivered_at INTEGER
+      ) STRICT;
+      CREATE INDEX webhook_outbox_queue ON webhook_outbox(webhook_id, link_id, id) WHERE state = 'pending';
+      CREATE INDEX webhook_outbox_due ON webhook_outbox(next_attempt_at, id) WHERE state = 'pending' AND next_attempt_at IS NOT NULL;
+      CREATE INDEX webhook_outbox_dead ON webhook_outbox(webhook_id, id) WHERE state = 'dead';
+      CREATE INDEX webhook_outbox_webhook ON webhook_outbox(webhook_id, id);
+      CREATE INDEX webhook_outbox_delivered ON webhook_outbox(delivered_at) WHERE state = 'delivered';
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -7,6 +7,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { RequestMetrics, type RequestSeries } from "./request-metrics";
 
 export type RedirectOutcome = "hit" | "miss" | "not_found" | "expired";
+/** A webhook delivery attempt: delivered (2xx), failed (will be retried) or dead (the last attempt failed). */
+export type WebhookOutcome = "delivered" | "failed" | "dead";
 
 /** What the metrics read when scraped; provided by the composition root. */
 export interface MetricSources {
@@ -44,6 +46,10 @@ export class Metrics {
   readonly #requests = new RequestMetrics();
   readonly #flushDuration;
   readonly #flushFailures;
+  readonly #checkpointDuration;
+  readonly #checkpointFailures;
+  readonly #webhookDeliveries;
+  readonly #webhookDuration;
   /** Redirect outcomes as plain numbers (hot path), copied into the counter at scrape time. */
   readonly #redirectCounts: Record<RedirectOutcome, number> = { hit: 0, miss: 0, not_found: 0, expired: 0 };
   #inFlight = 0;
@@ -82,6 +88,30 @@ export class Metrics {
     this.#flushFailures = new Counter({
       name: "shortener_visit_flush_failures_total",
       help: "Visit flushes that failed (the batch stays buffered).",
+      registers,
+    });
+    this.#checkpointDuration = new Histogram({
+      name: "shortener_sqlite_checkpoint_duration_seconds",
+      help: "PASSIVE WAL checkpoints run by the background checkpointer (not on the event loop), by duration.",
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.#checkpointFailures = new Counter({
+      name: "shortener_sqlite_checkpoint_failures_total",
+      help: "Background WAL checkpoints that failed.",
+      registers,
+    });
+    this.#webhookDeliveries = new Counter({
+      name: "shortener_webhook_deliveries_total",
+      help: "Webhook delivery attempts by outcome.",
+      labelNames: ["outcome"],
+      registers,
+    });
+    for (const outcome of ["delivered", "failed", "dead"]) this.#webhookDeliveries.inc({ outcome }, 0);
+    this.#webhookDuration = new Histogram({
+      name: "shortener_webhook_delivery_duration_seconds",
+      help: "Time of one webhook delivery attempt, until the receiver answered or it failed.",
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
       registers,
     });
     new Gauge({ name: "shortener_build_info", help: "Build facts; always 1.", labelNames: ["version", "commit", "bun"], registers }).set(
@@ -194,6 +224,32 @@ export class Metrics {
     this.#loopTimer.unref();
   }
 
+  /** The webhook outbox's gauges, counted at scrape time. */
+  attachWebhooks(sources: { backlog(): number; deadLetters(): number }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: "shortener_webhook_outbox_backlog",
+      help: "Webhook deliveries waiting to be sent or retried.",
+      registers,
+      collect() {
+        this.set(sources.backlog());
+      },
+    });
+    new Gauge({
+      name: "shortener_webhook_dead_letters",
+      help: "Webhook deliveries given up after the last attempt (retry them through the API).",
+      registers,
+      collect() {
+        this.set(sources.deadLetters());
+      },
+    });
+  }
+
+  recordWebhookDelivery(outcome: WebhookOutcome, seconds: number): void {
+    this.#webhookDeliveries.inc({ outcome });
+    this.#webhookDuration.observe(seconds);
+  }
+
   requestStarted(): void {
     this.#inFlight++;
   }
@@ -215,6 +271,14 @@ export class Metrics {
 
   recordVisitFlush(seconds: number): void {
     this.#flushDuration.observe(seconds);
+  }
+
+  recordCheckpoint(seconds: number): void {
+    this.#checkpointDuration.observe(seconds);
+  }
+
+  recordCheckpointFailure(): void {
+    this.#checkpointFailures.inc();
   }
 
   recordVisitFlushFailure(): void {

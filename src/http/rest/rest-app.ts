@@ -13,6 +13,7 @@ import { healthRoutes } from "./health-routes";
 import { shortUrlRoutes } from "./short-url-routes";
 import { tagRoutes } from "./tag-routes";
 import { visitRoutes } from "./visit-routes";
+import { webhookRoutes } from "./webhook-routes";
 
 export function createRestApp(ctx: HttpDeps) {
   return new Elysia({ name: "rest" })
@@ -34,6 +35,7 @@ export function createRestApp(ctx: HttpDeps) {
     .use(healthRoutes(ctx))
     .use(shortUrlRoutes(ctx))
     .use(tagRoutes(ctx))
+    .use(webhookRoutes(ctx))
     .use(domainRoutes(ctx))
     .use(visitRoutes(ctx));
 }

@@ -1,0 +1,53 @@
+/**
+ * The background checkpointer's thread (see checkpointer.ts): its own connection to the database, running a
+ * PASSIVE checkpoint every interval, so that copying WAL pages into the database file and its fsync never run on
+ * the thread that serves redirects. PASSIVE never waits for readers or writers; it is the only kind the app runs.
+ */
+import { Database } from "bun:sqlite";
+
+declare const self: Worker;
+
+export interface CheckpointStart {
+  path: string;
+  intervalMs: number;
+}
+
+/** What one checkpoint did: WAL frames in the log, frames now in the database, and how long it took. */
+export interface CheckpointResult {
+  log: number;
+  checkpointed: number;
+  busy: number;
+  seconds: number;
+}
+
+let db: Database | null = null;
+let timer: Timer | undefined;
+let lastLog = -1;
+
+function checkpoint(): void {
+  if (db === null) return;
+  const started = performance.now();
+  try {
+    const row = db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as { busy: number; log: number; checkpointed: number };
+    // An idle WAL (nothing new since the last run) is not worth a message.
+    if (row.log === lastLog && row.log === row.checkpointed) return;
+    lastLog = row.log;
+    postMessage({ ...row, seconds: (performance.now() - started) / 1000 } satisfies CheckpointResult);
+  } catch (error) {
+    postMessage({ error: error instanceof Error ? error.message : String(error) });
+  }
+}
+
+self.onmessage = (event: MessageEvent<CheckpointStart | "stop">) => {
+  if (event.data === "stop") {
+    clearInterval(timer);
+    db?.close();
+    db = null;
+    postMessage("stopped");
+    return;
+  }
+  db = new Database(event.data.path);
+  db.exec("PRAGMA busy_timeout = 5000");
+  db.exec("PRAGMA wal_autocheckpoint = 0");
+  timer = setInterval(checkpoint, event.data.intervalMs);
+};
