@@ -1,0 +1,223 @@
+/**
+ * Sends the webhook outbox in the background of the server process. Each (webhook, link) queue sends its head
+ * only, so a link's events arrive in order; different links go in parallel, up to `concurrency` requests. A 2xx
+ * marks the head delivered; anything else (and a timeout) schedules a retry with exponential backoff and full
+ * jitter, until the head is dead after `maxAttempts`. Every attempt of a message carries the same `webhook-id`:
+ * nothing is written before sending, so a crash between a receiver's 2xx and the write only causes a resend
+ * under the same id, which a receiver that deduplicates on it ignores.
+ *
+ * Nothing here blocks the event loop for long: requests are async, and the database work is a few small
+ * statements per tick (the due heads, one transaction writing back every result that came in meanwhile).
+ */
+import type { AttemptResult, DueDelivery, WebhookStore } from "../storage/webhook-store";
+import { type BackoffPolicy, retryAfterMs, retryDelayMs } from "./webhooks-backoff";
+import { signedHeaders } from "./webhooks-signature";
+
+export type DeliveryOutcome = "delivered" | "failed" | "dead";
+
+export interface DispatcherOptions {
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  timeoutMs: number;
+  userAgent: string;
+  /** Requests in flight at most (default 16). */
+  concurrency?: number;
+  /** The longest wait between two looks at the outbox when nothing wakes the dispatcher (default 1 s). */
+  pollMs?: number;
+  /** How long delivered rows are kept for the deliveries list (default a day). */
+  keepDeliveredMs?: number;
+  /** Told of every attempt: its outcome and how long the request took. */
+  onAttempt?: (outcome: DeliveryOutcome, seconds: number) => void;
+  /** Told of a database error in the loop (it carries on: the rows stay pending). */
+  onError?: (error: unknown) => void;
+  now?: () => number;
+  random?: () => number;
+  fetch?: typeof fetch;
+}
+
+interface Sent {
+  ok: boolean;
+  status: number | null;
+  error: string;
+  retryAfterMs: number;
+  seconds: number;
+}
+
+const PRUNE_EVERY_MS = 60_000;
+const PRUNE_BATCH = 1000;
+const ERROR_BODY_BYTES = 200;
+
+export class WebhookDispatcher {
+  readonly #inFlight = new Map<number, AbortController>();
+  readonly #requests = new Set<Promise<void>>();
+  #results: (AttemptResult & { webhookId: number; linkId: number })[] = [];
+  #timer: Timer | undefined;
+  #stopped = true;
+  #lastPrune = 0;
+  readonly #now: () => number;
+  readonly #fetch: typeof fetch;
+
+  constructor(
+    private readonly store: WebhookStore,
+    private readonly options: DispatcherOptions,
+  ) {
+    this.#now = options.now ?? Date.now;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  /** Starts looking at the outbox (a standby never starts: the primary sends). */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#lastPrune = this.#now();
+    this.wake();
+  }
+
+  /** Looks at the outbox on the next turn of the event loop (new events, a retried delivery, a finished request). */
+  wake(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#tick(), 0);
+  }
+
+  /** Requests in flight now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * Stops sending: results already in are written, requests still in flight are aborted and left pending (they
+   * are sent again, under the same ids, by the next start). Resolves once no request is left.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    try {
+      this.#writeResults();
+    } catch (error) {
+      this.options.onError?.(error);
+    }
+    for (const controller of this.#inFlight.values()) controller.abort();
+    await Promise.allSettled([...this.#requests]);
+  }
+
+  #tick(): void {
+    this.#timer = undefined;
+    if (this.#stopped) return;
+    let next: number | null = null;
+    try {
+      this.#writeResults();
+      const room = (this.options.concurrency ?? 16) - this.#inFlight.size;
+      if (room > 0) {
+        const due = this.store.due(this.#now(), room + this.#inFlight.size).filter((d) => !this.#inFlight.has(d.id));
+        for (const delivery of due.slice(0, room)) this.#send(delivery);
+      }
+      this.#prune();
+      next = this.store.nextDueAt();
+    } catch (error) {
+      this.options.onError?.(error);
+    }
+    this.#schedule(next);
+  }
+
+  /**
+   * The next look: when the next head falls due, at most pollMs away. A head already due is in flight or waits
+   * for room, and a finished request wakes the dispatcher, so that case polls rather than spins.
+   */
+  #schedule(nextDueAt: number | null): void {
+    if (this.#stopped || this.#timer !== undefined) return;
+    const poll = this.options.pollMs ?? 1000;
+    const wait = nextDueAt === null ? poll : nextDueAt - this.#now();
+    this.#timer = setTimeout(() => this.#tick(), wait <= 0 ? poll : Math.min(wait, poll));
+  }
+
+  #send(delivery: DueDelivery): void {
+    const controller = new AbortController();
+    this.#inFlight.set(delivery.id, controller);
+    const request = this.#attempt(delivery, controller.signal).then((sent) => {
+      this.#inFlight.delete(delivery.id);
+      this.#requests.delete(request);
+      // Stopped meanwhile: the row stays pending and is sent again, with the same id, after the restart.
+      if (this.#stopped) return;
+      const result = this.#resultOf(delivery, sent);
+      this.#results.push({ ...result, webhookId: delivery.webhook_id, linkId: delivery.link_id });
+      this.options.onAttempt?.(result.outcome, sent.seconds);
+      this.wake();
+    });
+    this.#requests.add(request);
+  }
+
+  #resultOf(delivery: DueDelivery, sent: Sent): AttemptResult {
+    if (sent.ok) return { id: delivery.id, outcome: "delivered", status: sent.status as number };
+    const attempts = delivery.attempts + 1;
+    if (attempts >= this.options.maxAttempts) return { id: delivery.id, outcome: "dead", attempts, status: sent.status, error: sent.error };
+    const delay = retryDelayMs(this.options.backoff, attempts, this.options.random, sent.retryAfterMs);
+    return { id: delivery.id, outcome: "failed", attempts, nextAttemptAt: this.#now() + delay, status: sent.status, error: sent.error };
+  }
+
+  /** One signed POST; never throws. Redirects are not followed (a 3xx is a failure, as the spec says). */
+  async #attempt(delivery: DueDelivery, stop: AbortSignal): Promise<Sent> {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    const timestamp = Math.floor(this.#now() / 1000);
+    const headers = {
+      "Content-Type": "application/json",
+      "User-Agent": this.options.userAgent,
+      ...signedHeaders([delivery.secret], delivery.message_id, timestamp, delivery.payload),
+    };
+    try {
+      const response = await this.#fetch(delivery.url, {
+        method: "POST",
+        headers,
+        body: delivery.payload,
+        redirect: "manual",
+        signal: AbortSignal.any([stop, AbortSignal.timeout(this.options.timeoutMs)]),
+      });
+      const ok = response.status >= 200 && response.status < 300;
+      const detail = ok ? "" : await bodyStart(response);
+      if (ok) await response.body?.cancel();
+      return {
+        ok,
+        status: response.status,
+        error: ok ? "" : `HTTP ${response.status}${detail === "" ? "" : `: ${detail}`}`,
+        retryAfterMs: retryAfterMs(response.headers.get("retry-after"), this.#now()),
+        seconds: seconds(),
+      };
+    } catch (error) {
+      const timedOut = error instanceof Error && error.name === "TimeoutError";
+      const why = timedOut ? `timed out after ${this.options.timeoutMs} ms` : error instanceof Error ? error.message : String(error);
+      return { ok: false, status: null, error: why, retryAfterMs: 0, seconds: seconds() };
+    }
+  }
+
+  #writeResults(): void {
+    if (this.#results.length === 0) return;
+    const results = this.#results;
+    this.#results = [];
+    // If this throws, the rows stay pending and are sent again under the same ids.
+    this.store.recordAttempts(results, this.#now());
+  }
+
+  #prune(): void {
+    const now = this.#now();
+    if (now - this.#lastPrune < PRUNE_EVERY_MS) return;
+    this.#lastPrune = now;
+    this.store.pruneDelivered(now - (this.options.keepDeliveredMs ?? 86_400_000), PRUNE_BATCH);
+  }
+}
+
+/** The first bytes of an error response's body, for the deliveries list. */
+async function bodyStart(response: Response): Promise<string> {
+  try {
+    const reader = response.body?.getReader();
+    if (reader === undefined) return "";
+    const { value } = await reader.read();
+    await reader.cancel();
+    if (value === undefined) return "";
+    return new TextDecoder().decode(value.subarray(0, ERROR_BODY_BYTES)).replace(/\s+/g, " ").trim();
+  } catch {
+    return "";
+  }
+}

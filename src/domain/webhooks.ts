@@ -1,0 +1,227 @@
+/**
+ * Webhook management: endpoints that receive signed link events (Standard Webhooks), their deliveries, and
+ * putting dead deliveries back in line. Never sees HTTP. Only admin keys may manage webhooks: a webhook can read
+ * every link and visit.
+ */
+import { AppError, forbidden, type InvalidElement, invalidData } from "../errors";
+import type { GroupCommit } from "../storage/group-commit";
+import type { DeliveryState, OutboxRow, WebhookRow, WebhookStore } from "../storage/webhook-store";
+import type { ApiKey } from "./api-keys";
+import { generateSecret } from "./webhooks-signature";
+
+export const WEBHOOK_EVENTS = ["link.created", "link.updated", "link.deleted", "link.visited"] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
+export const DELIVERY_STATES: readonly DeliveryState[] = ["pending", "delivered", "dead"];
+
+const URL_MAX_BYTES = 2048;
+const NAME_MAX_CHARS = 100;
+
+export interface Webhook {
+  id: number;
+  name: string | null;
+  url: string;
+  events: WebhookEventType[];
+  createdAt: number;
+  disabled: boolean;
+}
+
+/** One event for one webhook, as the outbox holds it. */
+export interface Delivery {
+  id: number;
+  messageId: string;
+  eventType: string;
+  state: DeliveryState;
+  attempts: number;
+  nextAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+  deliveredAt: number | null;
+  /** The body sent, parsed. */
+  payload: unknown;
+}
+
+export interface WebhookInput {
+  url: string;
+  events: WebhookEventType[];
+  name: string | null;
+}
+
+export function webhookNotFound(id: string | number): AppError {
+  return new AppError(404, "webhook-not-found", "Webhook not found", `No webhook found with id "${id}".`, { webhookId: String(id) });
+}
+
+export function deliveryNotFound(webhookId: number, id: string | number): AppError {
+  return new AppError(404, "webhook-delivery-not-found", "Webhook delivery not found", `Webhook ${webhookId} has no delivery "${id}".`, {
+    webhookId: String(webhookId),
+    deliveryId: String(id),
+  });
+}
+
+/** The webhook URL, checked: absolute http(s), at most 2048 bytes, without credentials or a fragment. */
+function parseUrl(raw: unknown, problems: InvalidElement[]): string | null {
+  if (typeof raw !== "string" || raw.trim() === "") {
+    problems.push({ field: "url", reason: "must be an absolute http or https URL" });
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    problems.push({ field: "url", reason: "is not a valid URL" });
+    return null;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") problems.push({ field: "url", reason: "must use http or https" });
+  else if (url.username !== "" || url.password !== "")
+    problems.push({ field: "url", reason: "must not carry credentials (the signature authenticates deliveries)" });
+  else if (url.hash !== "") problems.push({ field: "url", reason: "must not have a fragment" });
+  else if (Buffer.byteLength(url.href) > URL_MAX_BYTES) problems.push({ field: "url", reason: `must be at most ${URL_MAX_BYTES} bytes` });
+  else return url.href;
+  return null;
+}
+
+function parseEvents(raw: unknown, problems: InvalidElement[]): WebhookEventType[] {
+  const list = typeof raw === "string" ? raw.split(",").map((e) => e.trim()) : raw;
+  if (!Array.isArray(list) || list.length === 0 || list.some((e) => typeof e !== "string")) {
+    problems.push({ field: "events", reason: `must be a non-empty list of: ${WEBHOOK_EVENTS.join(", ")}` });
+    return [];
+  }
+  const unknown = list.filter((e) => !WEBHOOK_EVENTS.includes(e as WebhookEventType));
+  if (unknown.length > 0) {
+    problems.push({ field: "events", reason: `unknown event type ${JSON.stringify(unknown[0])}; allowed: ${WEBHOOK_EVENTS.join(", ")}` });
+    return [];
+  }
+  return WEBHOOK_EVENTS.filter((e) => list.includes(e));
+}
+
+/** A webhook to create, from a request body or CLI flags; throws invalid-data naming each bad field. */
+export function parseWebhookInput(body: unknown): WebhookInput {
+  const fields = body !== null && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  const problems: InvalidElement[] = [];
+  const url = parseUrl(fields.url, problems);
+  const events = parseEvents(fields.events, problems);
+  let name: string | null = null;
+  if (fields.name !== undefined && fields.name !== null) {
+    if (typeof fields.name !== "string" || fields.name.trim() === "" || fields.name.length > NAME_MAX_CHARS)
+      problems.push({ field: "name", reason: `must be a non-empty string of at most ${NAME_MAX_CHARS} characters` });
+    else name = fields.name.trim();
+  }
+  if (problems.length > 0) throw invalidData(problems);
+  return { url: url as string, events, name };
+}
+
+/** A positive integer id from a path or argument; anything else is no such thing. */
+export function parseId(raw: string | undefined): number | null {
+  if (raw === undefined || !/^[1-9]\d{0,15}$/.test(raw)) return null;
+  return Number(raw);
+}
+
+function toWebhook(row: WebhookRow): Webhook {
+  return {
+    id: row.id,
+    name: row.name,
+    url: row.url,
+    events: row.events.split(",") as WebhookEventType[],
+    createdAt: row.created_at,
+    disabled: row.disabled !== 0,
+  };
+}
+
+function toDelivery(row: OutboxRow): Delivery {
+  return {
+    id: row.id,
+    messageId: row.message_id,
+    eventType: row.event_type,
+    state: row.state,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastStatus: row.last_status,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    deliveredAt: row.delivered_at,
+    payload: JSON.parse(row.payload),
+  };
+}
+
+/** Who asks: an API key through the REST API, or null for the operator's CLI on the node. */
+type Caller = ApiKey | null;
+
+export class WebhookService {
+  constructor(
+    private readonly deps: {
+      store: WebhookStore;
+      writes: GroupCommit;
+      /** Throws (503) when this node refuses writes (a standby). */
+      guardWrites?: () => void;
+      /** Told when the set of webhooks changed (the outbox's subscription cache). */
+      onChange?: () => void;
+      /** Told when a delivery was put back in line (wakes the dispatcher). */
+      onRequeue?: () => void;
+    },
+  ) {}
+
+  /** Creates a webhook; the secret is returned here only, to be shown once. */
+  async create(input: WebhookInput, caller: Caller, now = Date.now()): Promise<{ webhook: Webhook; secret: string }> {
+    this.#assertAdmin(caller);
+    this.deps.guardWrites?.();
+    const secret = generateSecret();
+    const id = await this.deps.writes.run(() =>
+      this.deps.store.insertWebhook({ name: input.name, url: input.url, secret, events: input.events.join(","), created_at: now }),
+    );
+    this.deps.onChange?.();
+    return { webhook: this.get(id, caller), secret };
+  }
+
+  list(caller: Caller): Webhook[] {
+    this.#assertAdmin(caller);
+    return this.deps.store.webhooks().map(toWebhook);
+  }
+
+  get(id: number, caller: Caller): Webhook {
+    this.#assertAdmin(caller);
+    const row = this.deps.store.webhook(id);
+    if (row === null) throw webhookNotFound(id);
+    return toWebhook(row);
+  }
+
+  /** Deletes a webhook with its undelivered and delivered events. */
+  async delete(id: number, caller: Caller): Promise<void> {
+    this.#assertAdmin(caller);
+    this.deps.guardWrites?.();
+    const deleted = await this.deps.writes.run(() => this.deps.store.deleteWebhook(id));
+    if (!deleted) throw webhookNotFound(id);
+    this.deps.onChange?.();
+  }
+
+  /** A webhook's deliveries, newest first, optionally only those in one state (`dead`: the dead letters). */
+  deliveries(id: number, query: { state: DeliveryState | null; limit: number; beforeId?: number }, caller: Caller): Delivery[] {
+    this.get(id, caller);
+    return this.deps.store.deliveries(id, query.state, query.limit, query.beforeId).map(toDelivery);
+  }
+
+  /** Puts a dead delivery back in its link's queue, with a fresh count of attempts and the same message id. */
+  async retry(id: number, deliveryId: number, caller: Caller, now = Date.now()): Promise<Delivery> {
+    this.get(id, caller);
+    this.deps.guardWrites?.();
+    const row = this.deps.store.delivery(id, deliveryId);
+    if (row === null) throw deliveryNotFound(id, deliveryId);
+    if (row.state !== "dead") {
+      throw new AppError(
+        409,
+        "webhook-delivery-not-dead",
+        "Webhook delivery not dead",
+        `Delivery ${deliveryId} is ${row.state}: only dead deliveries can be retried.`,
+        { deliveryId: String(deliveryId), state: row.state },
+      );
+    }
+    await this.deps.writes.run(() => this.deps.store.requeue(id, deliveryId, now));
+    this.deps.onRequeue?.();
+    return toDelivery(this.deps.store.delivery(id, deliveryId) as OutboxRow);
+  }
+
+  #assertAdmin(caller: Caller): void {
+    if (caller !== null && caller.role !== "admin") throw forbidden("Only admin API keys can manage webhooks.");
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * All SQL for the webhooks and webhook_outbox tables. Secrets are stored as given (they must sign every delivery),
+ * and never leave through a list.
+ *
+ * The outbox keeps one queue per (webhook, link): its oldest pending row is the head, the only one with a
+ * next_attempt_at; the rows behind it wait with NULL until the head is delivered or dead (activateNext).
+ */
+import type { Database } from "bun:sqlite";
+import { relaxedWriteTransaction } from "./database";
+
+export interface WebhookRow {
+  id: number;
+  name: string | null;
+  url: string;
+  secret: string;
+  /** Comma-separated event types. */
+  events: string;
+  created_at: number;
+  disabled: number;
+}
+
+export type DeliveryState = "pending" | "delivered" | "dead";
+
+export interface OutboxRow {
+  id: number;
+  webhook_id: number;
+  message_id: string;
+  event_type: string;
+  link_id: number;
+  payload: string;
+  attempts: number;
+  next_attempt_at: number | null;
+  state: DeliveryState;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+  delivered_at: number | null;
+}
+
+/** A head of a queue that is due, with what it takes to send it. */
+export interface DueDelivery {
+  id: number;
+  webhook_id: number;
+  message_id: string;
+  link_id: number;
+  payload: string;
+  attempts: number;
+  url: string;
+  secret: string;
+}
+
+export interface NewOutboxRow {
+  webhook_id: number;
+  message_id: string;
+  event_type: string;
+  link_id: number;
+  payload: string;
+}
+
+/** What one attempt came to, as the dispatcher writes it back. */
+export type AttemptResult =
+  | { id: number; outcome: "delivered"; status: number }
+  | { id: number; outcome: "failed"; attempts: number; nextAttemptAt: number; status: number | null; error: string }
+  | { id: number; outcome: "dead"; attempts: number; status: number | null; error: string };
+
+const ERROR_MAX_CHARS = 500;
+
+export class WebhookStore {
+  readonly #db: Database;
+  readonly #insertWebhook;
+  readonly #webhooks;
+  readonly #webhook;
+  readonly #deleteWebhook;
+  readonly #dataVersion;
+  readonly #queueHasPending;
+  readonly #enqueue;
+  readonly #due;
+  readonly #nextDueAt;
+  readonly #delivered;
+  readonly #failed;
+  readonly #dead;
+  readonly #activateNext;
+  readonly #deliveries;
+  readonly #deliveriesInState;
+  readonly #delivery;
+  readonly #requeue;
+  readonly #backlog;
+  readonly #deadLetters;
+  readonly #prune;
+
+  constructor(db: Database) {
+    this.#db = db;
+    this.#insertWebhook = db.query<{ id: number }, Record<string, string | number | null>>(
+      "INSERT INTO webhooks (name, url, secret, events, created_at) VALUES ($name, $url, $secret, $events, $created_at) RETURNING id",
+    );
+    this.#webhooks = db.query<WebhookRow, []>("SELECT * FROM webhooks ORDER BY id");
+    this.#webhook = db.query<WebhookRow, [number]>("SELECT * FROM webhooks WHERE id = ?");
+    this.#deleteWebhook = db.query<unknown, [number]>("DELETE FROM webhooks WHERE id = ?");
+    this.#dataVersion = db.query<{ data_version: number }, []>("PRAGMA data_version");
+    this.#queueHasPending = db.query<{ one: number }, [number, number]>(
+      "SELECT 1 AS one FROM webhook_outbox WHERE webhook_id = ? AND link_id = ? AND state = 'pending' LIMIT 1",
+    );
+    this.#enqueue = db.query<unknown, Record<string, string | number | null>>(
+      `INSERT INTO webhook_outbox (webhook_id, message_id, event_type, link_id, payload, next_attempt_at, created_at, updated_at)
+       VALUES ($webhook_id, $message_id, $event_type, $link_id, $payload, $next_attempt_at, $now, $now)`,
+    );
+    this.#due = db.query<DueDelivery, [number, number]>(
+      `SELECT o.id, o.webhook_id, o.message_id, o.link_id, o.payload, o.attempts, w.url, w.secret
+       FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
+       WHERE o.state = 'pending' AND o.next_attempt_at IS NOT NULL AND o.next_attempt_at <= ? AND w.disabled = 0
+       ORDER BY o.next_attempt_at, o.id LIMIT ?`,
+    );
+    this.#nextDueAt = db.query<{ at: number | null }, []>(
+      "SELECT min(next_attempt_at) AS at FROM webhook_outbox WHERE state = 'pending' AND next_attempt_at IS NOT NULL",
+    );
+    this.#delivered = db.query<unknown, [number, number, number, number]>(
+      `UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1, next_attempt_at = NULL, last_status = ?,
+       last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ? AND state = 'pending'`,
+    );
+    this.#failed = db.query<unknown, [number, number, number | null, string, number, number]>(
+      `UPDATE webhook_outbox SET attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ?
+       WHERE id = ? AND state = 'pending'`,
+    );
+    this.#dead = db.query<unknown, [number, number | null, string, number, number]>(
+      `UPDATE webhook_outbox SET state = 'dead', attempts = ?, next_attempt_at = NULL, last_status = ?, last_error = ?,
+       updated_at = ? WHERE id = ? AND state = 'pending'`,
+    );
+    this.#activateNext = db.query<unknown, [number, number, number]>(
+      `UPDATE webhook_outbox SET next_attempt_at = ?1
+       WHERE id = (SELECT id FROM webhook_outbox WHERE webhook_id = ?2 AND link_id = ?3 AND state = 'pending' ORDER BY id LIMIT 1)
+         AND next_attempt_at IS NULL
+         AND NOT EXISTS (SELECT 1 FROM webhook_outbox WHERE webhook_id = ?2 AND link_id = ?3 AND state = 'pending' AND next_attempt_at IS NOT NULL)`,
+    );
+    this.#deliveries = db.query<OutboxRow, [number, number, number]>(
+      "SELECT * FROM webhook_outbox WHERE webhook_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    );
+    this.#deliveriesInState = db.query<OutboxRow, [number, string, number, number]>(
+      "SELECT * FROM webhook_outbox WHERE webhook_id = ? AND state = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    );
+    this.#delivery = db.query<OutboxRow, [number, number]>("SELECT * FROM webhook_outbox WHERE webhook_id = ? AND id = ?");
+    this.#requeue = db.query<unknown, [number, number]>(
+      `UPDATE webhook_outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = ? WHERE id = ? AND state = 'dead'`,
+    );
+    this.#backlog = db.query<{ n: number }, []>("SELECT count(*) AS n FROM webhook_outbox WHERE state = 'pending'");
+    this.#deadLetters = db.query<{ n: number }, []>("SELECT count(*) AS n FROM webhook_outbox WHERE state = 'dead'");
+    this.#prune = db.query<unknown, [number, number]>(
+      `DELETE FROM webhook_outbox WHERE id IN
+       (SELECT id FROM webhook_outbox WHERE state = 'delivered' AND delivered_at < ? ORDER BY delivered_at LIMIT ?)`,
+    );
+  }
+
+  insertWebhook(row: { name: string | null; url: string; secret: string; events: string; created_at: number }): number {
+    return (this.#insertWebhook.get({ ...row }) as { id: number }).id;
+  }
+
+  webhooks(): WebhookRow[] {
+    return this.#webhooks.all();
+  }
+
+  webhook(id: number): WebhookRow | null {
+    return this.#webhook.get(id);
+  }
+
+  /** Deletes a webhook and its outbox rows; false when there was none. */
+  deleteWebhook(id: number): boolean {
+    return this.#deleteWebhook.run(id).changes > 0;
+  }
+
+  /** Changes when another connection (a CLI command) has committed since the last call on this one. */
+  dataVersion(): number {
+    return (this.#dataVersion.get() as { data_version: number }).data_version;
+  }
+
+  /** Appends an event to its (webhook, link) queue; it is due at once when the queue was empty. In the caller's transaction. */
+  enqueue(row: NewOutboxRow, now: number): void {
+    const queued = this.#queueHasPending.get(row.webhook_id, row.link_id) !== null;
+    this.#enqueue.run({ ...row, next_attempt_at: queued ? null : now, now });
+  }
+
+  /** Heads of queues due at `now` (of enabled webhooks), soonest first. */
+  due(now: number, limit: number): DueDelivery[] {
+    return this.#due.all(now, limit);
+  }
+
+  /** When the next head is due (epoch ms), or null when nothing is pending. */
+  nextDueAt(): number | null {
+    return this.#nextDueAt.get()?.at ?? null;
+  }
+
+  /**
+   * Writes back a batch of attempts in one transaction; a head that is done (delivered or dead) hands its place to
+   * the next row of its queue. Relaxed durability: losing the last results on power loss only resends them, under
+   * the same message ids.
+   */
+  recordAttempts(results: readonly (AttemptResult & { webhookId: number; linkId: number })[], now: number): void {
+    relaxedWriteTransaction(this.#db, () => {
+      for (const r of results) {
+        if (r.outcome === "delivered") this.#delivered.run(r.status, now, now, r.id);
+        else if (r.outcome === "failed") this.#failed.run(r.attempts, r.nextAttemptAt, r.status, clip(r.error), now, r.id);
+        else this.#dead.run(r.attempts, r.status, clip(r.error), now, r.id);
+        if (r.outcome !== "failed") this.#activateNext.run(now, r.webhookId, r.linkId);
+      }
+    });
+  }
+
+  /** A webhook's outbox rows, newest first, with ids below `beforeId`; only those in `state` when given. */
+  deliveries(webhookId: number, state: DeliveryState | null, limit: number, beforeId = Number.MAX_SAFE_INTEGER): OutboxRow[] {
+    return state === null
+      ? this.#deliveries.all(webhookId, beforeId, limit)
+      : this.#deliveriesInState.all(webhookId, state, beforeId, limit);
+  }
+
+  delivery(webhookId: number, id: number): OutboxRow | null {
+    return this.#delivery.get(webhookId, id);
+  }
+
+  /**
+   * Puts a dead row back in its queue with a fresh count of attempts; it is due at once unless its queue already
+   * has a head, behind which it waits (it is then the next, being the oldest). False when it was not dead.
+   * In the caller's transaction.
+   */
+  requeue(webhookId: number, id: number, now: number): boolean {
+    const row = this.#delivery.get(webhookId, id);
+    if (row === null || this.#requeue.run(now, id).changes === 0) return false;
+    this.#activateNext.run(now, row.webhook_id, row.link_id);
+    return true;
+  }
+
+  backlog(): number {
+    return (this.#backlog.get() as { n: number }).n;
+  }
+
+  deadLetters(): number {
+    return (this.#deadLetters.get() as { n: number }).n;
+  }
+
+  /** Deletes up to `limit` rows delivered before `before`; returns how many. */
+  pruneDelivered(before: number, limit: number): number {
+    return relaxedWriteTransaction(this.#db, () => this.#prune.run(before, limit).changes);
+  }
+}
+
+function clip(text: string): string {
+  return text.length > ERROR_MAX_CHARS ? `${text.slice(0, ERROR_MAX_CHARS)}…` : text;
+}
