@@ -21,8 +21,11 @@ import { dayOf } from "./visit-recorder";
 const DAY_MS = 86_400_000;
 /** Visits pages go up to 5 000 items: Shlink's web client loads visits 5 000 at a time. */
 export const MAX_VISITS_PER_PAGE = 5000;
-/** Rows deleted per transaction; between batches the event loop runs (redirects are not held up). */
+/** At most this many rows are deleted per transaction; between batches the event loop runs redirects. */
 export const DELETE_BATCH = 5000;
+/** Batches are sized to take about this long, so a redirect waits at most about this behind one. */
+const DELETE_BATCH_TARGET_MS = 4;
+const DELETE_BATCH_MIN = 200;
 const ORPHAN_TYPES: readonly OrphanType[] = ["base_url", "invalid_short_url", "regular_404"];
 
 export interface VisitsQuery {
@@ -200,8 +203,9 @@ export class VisitQueryService {
 
   /**
    * 1. Flush the buffer, so visits served before the request are deleted too; note the lane's newest id.
-   * 2. Delete rows up to that id in batches, each batch taking its visits out of the roll-ups, totals and counters
-   *    in its own transaction (every committed state is consistent), yielding to the event loop between batches.
+   * 2. Delete rows up to that id in batches of about DELETE_BATCH_TARGET_MS each (at most DELETE_BATCH rows), each
+   *    taking its visits out of the roll-ups, totals and counters in its own transaction (every committed state is
+   *    consistent), yielding to the event loop between batches.
    * 3. Clear what the roll-ups still hold for days whose raw rows were purged (and pre-v3 counts), keeping the
    *    visits that arrived during the deletion.
    */
@@ -210,19 +214,24 @@ export class VisitQueryService {
     this.deps.flushPending();
     const upTo = store.last(lane)?.id ?? 0;
     let deleted = 0;
-    for (let batch = 0; batch < 100_000_000 / DELETE_BATCH; batch++) {
-      const n = relaxedWriteTransaction(db, () => this.#deleteBatch(lane, upTo));
+    let size = 1000;
+    for (let batch = 0; batch < 100_000_000 / DELETE_BATCH_MIN; batch++) {
+      const started = performance.now();
+      const n = relaxedWriteTransaction(db, () => this.#deleteBatch(lane, upTo, size));
       deleted += n;
-      if (n < DELETE_BATCH) break;
+      if (n < size) break;
+      // Aim the next batch at the target duration (the disk and the machine's load decide what a row costs).
+      const perRow = Math.max(performance.now() - started, 0.01) / n;
+      size = Math.max(DELETE_BATCH_MIN, Math.min(DELETE_BATCH, Math.floor(DELETE_BATCH_TARGET_MS / perRow)));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     relaxedWriteTransaction(db, () => clearRollups(upTo));
     return deleted;
   }
 
-  #deleteBatch(lane: Lane, upTo: number): number {
+  #deleteBatch(lane: Lane, upTo: number, size: number): number {
     const { store } = this.deps;
-    const rows = store.oldest(lane, upTo, DELETE_BATCH);
+    const rows = store.oldest(lane, upTo, size);
     if (rows.length === 0) return 0;
     store.deleteRange(lane, (rows[0] as { id: number }).id, (rows.at(-1) as { id: number }).id);
     const days = new Map<string, { kind: string; day: number; total: number; bots: number }>();
