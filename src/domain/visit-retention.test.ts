@@ -106,6 +106,32 @@ describe("VisitRetention", () => {
     expect(before.a.counter).toBe(127);
   });
 
+  test("sizes each transaction to the target duration, within the row cap", async () => {
+    const quick = setup();
+    const a = quick.add("a");
+    quick.visit(a, T0 - 100 * DAY, 700);
+    await quick.retention({ batchRows: 2_000, batchTargetMs: 0.000_001 }).runPass();
+    expect(quick.batches[0]).toBe(100);
+    expect(quick.batches.slice(1).every((rows) => rows === 20)).toBe(true);
+    const roomy = setup();
+    const b = roomy.add("b");
+    roomy.visit(b, T0 - 100 * DAY, 5_000);
+    await roomy.retention({ batchRows: 2_000, batchTargetMs: 1_000_000 }).runPass();
+    expect(roomy.batches).toEqual([100, 2_000, 2_000, 900]);
+  });
+
+  test("by default it sleeps between transactions, so the event loop serves I/O meanwhile", async () => {
+    const t = setup();
+    const a = t.add("a");
+    t.visit(a, T0 - 100 * DAY, 300);
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    await new VisitRetention(new VisitPurgeStore(t.db), { retentionMs: 90 * DAY, batchRows: 20, now: () => T0 }).runPass();
+    clearInterval(ticker);
+    expect(t.state(a).raw).toBe(0);
+    expect(ticks).toBeGreaterThanOrEqual(10);
+  });
+
   test("a row exactly at the cutoff stays; one a millisecond older goes", async () => {
     const t = setup();
     const a = t.add("a");

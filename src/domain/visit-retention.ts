@@ -3,11 +3,13 @@
  *   1. deletes raw visit rows older than --visits-retention, oldest first, in small transactions;
  *   2. walks the links that have roll-ups and, for each one that was deleted, deletes its raw rows the same way,
  *      then its roll-ups.
- * It yields to the event loop between transactions, so redirects wait behind at most one batch (~a millisecond),
- * and stops between batches when the node drains. Roll-ups of live links are never reduced: totals stay exact.
+ * Each transaction is sized to take about BATCH_TARGET_MS (a row costs one random index page: ~15 µs on a small VM,
+ * more on a busy one), and after each the job sleeps at least as long as it worked, so redirects wait behind at
+ * most one batch and get at least half of the event loop. It stops between batches when the node drains. Roll-ups
+ * of live links are never reduced: totals stay exact.
  */
 import type { Database } from "bun:sqlite";
-import { VisitPurgeStore } from "../storage/visit-purge-store";
+import { type PurgeResult, VisitPurgeStore } from "../storage/visit-purge-store";
 import { describeError, log } from "../telemetry/logger";
 import type { Metrics } from "../telemetry/metrics";
 
@@ -24,18 +26,25 @@ export interface RetentionHooks {
 export interface RetentionOptions {
   /** Raw rows older than this are deleted; null keeps them (deleted links are still purged). */
   retentionMs: number | null;
-  /** Raw rows per transaction. */
+  /** At most this many raw rows per transaction. */
   batchRows?: number;
+  /** Transactions are sized to take about this long. */
+  batchTargetMs?: number;
   /** Links examined per read while looking for deleted ones. */
   batchLinks?: number;
   /** Time between passes; by default the retention period, kept within 1 s..60 s. */
   intervalMs?: number;
   now?: () => number;
-  /** Between two transactions; by default one turn of the event loop. */
-  pause?: () => Promise<void>;
+  /** Between two transactions, given how long the last one took; by default a sleep at least that long. */
+  pause?: (busyMs: number) => Promise<void>;
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+const BATCH_TARGET_MS = 2;
+const BATCH_MIN_ROWS = 20;
+const FIRST_BATCH_ROWS = 100;
+
+/** A timer, not setImmediate: the sleep must let the listener's I/O in, and bounds the job to half the loop. */
+const sleepAsLongAs = (busyMs: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(busyMs))));
 
 /** The pause between passes for a retention period. */
 export function passIntervalMs(retentionMs: number | null): number {
@@ -44,10 +53,12 @@ export function passIntervalMs(retentionMs: number | null): number {
 
 export class VisitRetention {
   readonly #batchRows: number;
+  readonly #batchTargetMs: number;
+  #size: number;
   readonly #batchLinks: number;
   readonly #intervalMs: number;
   readonly #now: () => number;
-  readonly #pause: () => Promise<void>;
+  readonly #pause: (busyMs: number) => Promise<void>;
   #timer: Timer | undefined;
   #running: Promise<number> | null = null;
   #stopped = false;
@@ -58,10 +69,12 @@ export class VisitRetention {
     private readonly hooks: RetentionHooks = {},
   ) {
     this.#batchRows = options.batchRows ?? 2_000;
+    this.#batchTargetMs = options.batchTargetMs ?? BATCH_TARGET_MS;
+    this.#size = Math.min(FIRST_BATCH_ROWS, this.#batchRows);
     this.#batchLinks = options.batchLinks ?? 500;
     this.#intervalMs = options.intervalMs ?? passIntervalMs(options.retentionMs);
     this.#now = options.now ?? Date.now;
-    this.#pause = options.pause ?? yieldToEventLoop;
+    this.#pause = options.pause ?? sleepAsLongAs;
   }
 
   /** Runs a pass now, then one every interval after the previous one ends, until stop(). */
@@ -102,12 +115,7 @@ export class VisitRetention {
     let rows = 0;
     if (this.options.retentionMs !== null) {
       const cutoff = this.#now() - this.options.retentionMs;
-      for (let more = true; more && !this.#stopped; ) {
-        const result = this.store.purgeOlderThan(cutoff, this.#batchRows);
-        rows += this.#count("retention", result.deleted);
-        more = result.more;
-        await this.#pause();
-      }
+      rows += await this.#batches("retention", (limit) => this.store.purgeOlderThan(cutoff, limit));
     }
     rows += await this.#purgeDeletedLinks();
     if (!this.#stopped) this.hooks.passed?.((performance.now() - started) / 1000, rows);
@@ -121,25 +129,38 @@ export class VisitRetention {
       const links = this.store.linksAfter(after, this.#batchLinks);
       for (const link of links) {
         if (link.live) continue;
-        for (let more = true; more && !this.#stopped; ) {
-          const result = this.store.purgeDeletedLinkRows(link.id, this.#batchRows);
-          rows += this.#count("deleted_link", result.deleted);
-          more = result.more;
-          await this.#pause();
-        }
+        rows += await this.#batches("deleted_link", (limit) => this.store.purgeDeletedLinkRows(link.id, limit));
         if (this.#stopped) return rows;
         this.store.dropDeletedLinkRollups(link.id);
       }
       if (links.length < this.#batchLinks) break;
       after = (links.at(-1) as { id: number }).id;
-      await this.#pause();
+      await this.#pause(0);
     }
     return rows;
   }
 
-  #count(reason: PurgeReason, deleted: number): number {
-    if (deleted > 0) this.hooks.purged?.(reason, deleted);
-    return deleted;
+  /** Runs `batch` until it has nothing more to delete (or the job stops), sizing each to the target duration. */
+  async #batches(reason: PurgeReason, batch: (limit: number) => PurgeResult): Promise<number> {
+    let rows = 0;
+    for (let more = true; more && !this.#stopped; ) {
+      const started = performance.now();
+      const result = batch(this.#size);
+      const busyMs = performance.now() - started;
+      more = result.more;
+      if (result.deleted > 0) {
+        rows += result.deleted;
+        this.hooks.purged?.(reason, result.deleted);
+        // The disk and the machine's load decide what a row costs: aim the next batch at the target.
+        const perRowMs = Math.max(busyMs, 0.01) / result.deleted;
+        this.#size = Math.max(
+          Math.min(BATCH_MIN_ROWS, this.#batchRows),
+          Math.min(this.#batchRows, Math.floor(this.#batchTargetMs / perRowMs)),
+        );
+      }
+      await this.#pause(busyMs);
+    }
+    return rows;
   }
 }
 
