@@ -9,6 +9,7 @@ import type { Cidr } from "./lib/cidr";
 import { parseDuration } from "./lib/duration";
 import { parseSize } from "./lib/size";
 import { parseCidrList, VISIT_SETTINGS } from "./lib/visit-settings";
+import { WEBHOOK_SETTINGS } from "./lib/webhook-settings";
 import { loadTracing, type TracingConfig } from "./telemetry/tracing-settings";
 
 export { TRACE_SAMPLERS, type TraceSampler, type TracingConfig } from "./telemetry/tracing-settings";
@@ -315,38 +316,6 @@ export const SETTINGS = [
     parse: duration(100, 600_000),
   }),
   setting({
-    key: "webhookMaxAttempts",
-    flag: "webhook-max-attempts",
-    env: "SHORTENER_WEBHOOK_MAX_ATTEMPTS",
-    fallback: "12",
-    help: "failed attempts after which a webhook delivery is dead (kept for a manual retry)",
-    parse: integer(1, 100),
-  }),
-  setting({
-    key: "webhookRetryBaseMs",
-    flag: "webhook-retry-base",
-    env: "SHORTENER_WEBHOOK_RETRY_BASE",
-    fallback: "30s",
-    help: "first webhook retry delay; doubles per attempt, with full jitter",
-    parse: duration(10, 3_600_000),
-  }),
-  setting({
-    key: "webhookRetryMaxMs",
-    flag: "webhook-retry-max",
-    env: "SHORTENER_WEBHOOK_RETRY_MAX",
-    fallback: "6h",
-    help: "longest delay between two attempts of a webhook delivery",
-    parse: duration(10, 86_400_000),
-  }),
-  setting({
-    key: "webhookTimeoutMs",
-    flag: "webhook-timeout",
-    env: "SHORTENER_WEBHOOK_TIMEOUT",
-    fallback: "15s",
-    help: "how long one webhook delivery may take",
-    parse: duration(100, 120_000),
-  }),
-  setting({
     key: "drillMaxRpoMs",
     flag: "drill-max-rpo",
     env: "SHORTENER_DRILL_MAX_RPO",
@@ -363,6 +332,7 @@ export const SETTINGS = [
     parse: duration(1000, 86_400_000),
   }),
   ...VISIT_SETTINGS,
+  ...WEBHOOK_SETTINGS,
 ] as const;
 
 /** Flag names every command accepts. */

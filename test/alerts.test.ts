@@ -23,6 +23,7 @@ const INCIDENT_GROUPS = ["shortener-slo-alerts", "shortener-http", "shortener-no
 const GROUP_RUNBOOKS: Record<string, string[]> = {
   "shortener-replication": ["replication-lag"],
   "shortener-drills": ["failed-restore-drill"],
+  "shortener-webhooks": ["webhook-failures"],
 };
 /** Series Prometheus itself adds for every target, with their labels. */
 const PROMETHEUS_SERIES: Record<string, readonly string[]> = { up: ["job", "instance"] };

@@ -9,7 +9,8 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, startServer, TestServer, tempDir, waitFor } from "./support/binary";
+import { BINARY, runCli, startServer, TestServer, tempDir, waitFor } from "./support/binary";
+import { parseRunbook, runShell } from "./support/runbook-steps";
 import { WebhookReceiver } from "./support/webhook-receiver";
 
 const BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
@@ -396,5 +397,62 @@ describe("shortener webhooks (CLI)", () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("runbooks/webhook-failures.md", () => {
+  test("every command runs, exits and prints as documented, on a node with a dead delivery", async () => {
+    using receiver = new WebhookReceiver();
+    receiver.mode = { kind: "down" };
+    await using server = await startServer({ env: { ...FAST_RETRIES, SHORTENER_WEBHOOK_MAX_ATTEMPTS: "2" } });
+    // The situation the runbook is for: webhook 1's first delivery (1) is dead, and its receiver works again.
+    expect(await createWebhook(server, receiver, ["link.created"])).toBe("1");
+    await server.api("/rest/v3/short-urls", {
+      method: "POST",
+      body: JSON.stringify({ longUrl: "https://example.com/rb", customSlug: "rb" }),
+    });
+    await waitFor("a dead letter", async () => (await deliveries(server, "1", "&state=dead")).length === 1);
+    const [dead] = await deliveries(server, "1", "&state=dead");
+    expect(dead?.id).toBe("1");
+    receiver.mode = { kind: "up" };
+
+    const steps = parseRunbook("webhook-failures.md");
+    expect(steps.filter((s) => s.kind === "unit")).toEqual([]);
+    // The runbook writes blue's addresses (deploy/systemd/blue.env.example); they stand for this node's.
+    const addresses: [string, string][] = [
+      ["127.0.0.1:8081", `127.0.0.1:${server.opsPort}`],
+      ["127.0.0.1:8080", `127.0.0.1:${server.port}`],
+    ];
+    const map = (text: string) => addresses.reduce((t, [from, to]) => t.replaceAll(from, to), text);
+    const env = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      SHORTENER_BIN: BINARY,
+      SHORTENER_DATA_DIR: server.dataDir,
+      SHORTENER_LISTEN: `127.0.0.1:${server.port}`,
+      SHORTENER_OPS_LISTEN: `127.0.0.1:${server.opsPort}`,
+      SHORTENER_BASE_URL: server.baseUrl,
+      NODE: server.baseUrl,
+    };
+    for (const step of steps) {
+      const command = map(step.command);
+      const shell = step.kind === "shortener" ? `${step.assignments}"$SHORTENER_BIN"${command.slice("shortener".length)}` : command;
+      const result = await runShell(shell, env);
+      const output = result.stdout + result.stderr;
+      const problems = [
+        ...(result.exitCode === step.exit ? [] : [`exited ${result.exitCode}, the runbook says ${step.exit}`]),
+        ...step.prints.filter((text) => !output.includes(map(text))).map((text) => `does not print ${JSON.stringify(text)}`),
+        ...step.matches.filter((re) => !new RegExp(map(re)).test(output)).map((re) => `output does not match /${re}/`),
+      ];
+      expect({ step: `${step.where}: ${command}`, problems, output: problems.length > 0 ? output : "" }).toEqual({
+        step: `${step.where}: ${command}`,
+        problems: [],
+        output: "",
+      });
+      // The retried delivery reaches its receiver before the runbook goes on (its last step deletes the webhook).
+      if (command.includes("webhooks retry")) await waitFor("the retried delivery accepted", () => receiver.accepted.length === 1);
+    }
+    expect(receiver.accepted.map((r) => r.id)).toEqual([dead?.messageId as string]);
+    expect(JSON.parse((await runCli(["webhooks", "list", "--json", "--data-dir", server.dataDir])).stdout)).toEqual([]);
   });
 });

@@ -47,6 +47,11 @@ export const METRICS: readonly MetricContract[] = [
   { name: "shortener_drill_last_ok", type: "gauge", labels: [] },
   { name: "shortener_drill_last_rpo_seconds", type: "gauge", labels: [] },
   { name: "shortener_drill_last_restore_duration_seconds", type: "gauge", labels: [] },
+  // The webhook outbox: deliveries waiting (pending) and given up (dead), attempts by outcome and their duration.
+  { name: "shortener_webhook_outbox_backlog", type: "gauge", labels: [] },
+  { name: "shortener_webhook_dead_letters", type: "gauge", labels: [] },
+  { name: "shortener_webhook_deliveries_total", type: "counter", labels: ["outcome"] },
+  { name: "shortener_webhook_delivery_duration_seconds", type: "histogram", labels: [] },
 ];
 
 /** The contract's metric names, as on the `# TYPE` lines of a scrape. */

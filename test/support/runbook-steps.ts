@@ -10,7 +10,13 @@ import { join, resolve } from "node:path";
 export const RUNBOOKS = resolve(import.meta.dir, "../../runbooks");
 
 /** Values for the CAPITALISED placeholders of runbook commands; an unknown one fails the runbook. */
-export const PLACEHOLDERS: Record<string, string> = { NAME: "ci-deploy-2026-11", NEW_NAME: "ci-deploy-2026-11-b" };
+export const PLACEHOLDERS: Record<string, string> = {
+  NAME: "ci-deploy-2026-11",
+  NEW_NAME: "ci-deploy-2026-11-b",
+  // webhook-failures.md, run by test/webhooks.test.ts on a node whose first webhook has its first delivery dead.
+  WEBHOOK_ID: "1",
+  DELIVERY_ID: "1",
+};
 
 export interface Step {
   where: string;
