@@ -23,6 +23,7 @@ import {
   type RunningServer,
   requireBinary,
   snapshotBinary,
+  startOtlpSink,
   startReference,
   startShortener,
   stopServer,
@@ -31,7 +32,7 @@ import { median } from "./lib/stats";
 import { range, visitCodes } from "./lib/visit-codes";
 import { runWrk, type Workload, type WrkResult } from "./lib/wrk";
 
-const PHASES = ["hot", "uniform", "latency", "rss", "creates"] as const;
+const PHASES = ["hot", "uniform", "latency", "tracing", "rss", "creates"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values: flags } = parseArgs({
@@ -217,8 +218,55 @@ async function redirectPhases(work: string): Promise<void> {
     summary.push({ name: "  same, on the wire", value: infinite(mine.onWireMs.p99), unit: "ms", digits: 2 });
     summary.push({ name: "  reference at that rate (from due time)", value: infinite(floor.fromDueMs.p99), unit: "ms", digits: 2 });
   }
+  if (only.has("tracing")) await tracingPhase(dataDir, codes, hot, shortener, reference, work);
   await stopServer(reference);
   await stopServer(shortener);
+}
+
+/**
+ * Hot-set throughput with tracing on (OTLP/HTTP export to a loopback sink on the client CPU) and 1 % of requests
+ * sampled, against the reference: issue 4's second figure (>= 0.70). The untraced server is stopped meanwhile, so
+ * the traced one has the same data dir and CPU to itself.
+ */
+async function tracingPhase(
+  dataDir: string,
+  codes: readonly string[],
+  hot: Workload,
+  untraced: RunningServer,
+  reference: RunningServer,
+  work: string,
+): Promise<void> {
+  console.log(`
+tracing on, 1 % sampled, exported over OTLP/HTTP: ${cfg.rounds} rounds of ${cfg.seconds} s, hot workload`);
+  await stopServer(untraced);
+  const sink = await startOtlpSink(work, cfg.clientCpu);
+  const traced = await startShortener(dataDir, cfg.serverCpu, [], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: sink.baseUrl,
+    OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+    OTEL_TRACES_SAMPLER_ARG: "0.01",
+  });
+  try {
+    await visitCodes(traced.baseUrl, codes, range(Math.min(codes.length, cfg.hot)));
+    const tracedNamed = { ...traced, name: "traced" };
+    const { rates, cpu } = await compare([reference, tracedNamed], hot);
+    const [ref = Number.NaN, mine = Number.NaN] = [rates.get("reference"), rates.get("traced")];
+    const stats = (await (await fetch(`${sink.baseUrl}/stats`)).json()) as { exports: number; bytes: number };
+    console.log(`  median: reference ${Math.round(ref).toLocaleString("en")}, traced ${Math.round(mine).toLocaleString("en")} req/s`);
+    console.log(`  the sink received ${stats.exports} exports (${stats.bytes.toLocaleString("en")} bytes)`);
+    if (stats.exports === 0) throw new Error("tracing phase: the OTLP sink received no export, so tracing was not on");
+    summary.push({ name: "hot-set ratio, tracing 1 %", value: mine / ref, unit: "", target: 0.7, better: "higher", digits: 2 });
+    summary.push({
+      name: "  same, CPU-cost ratio",
+      value: (cpu.get("reference") ?? Number.NaN) / (cpu.get("traced") ?? Number.NaN),
+      unit: "",
+      digits: 2,
+    });
+  } finally {
+    await stopServer(traced);
+    await stopServer(sink);
+  }
+  // The latency and later phases expect the untraced server back, on the same data dir.
+  Object.assign(untraced, await startShortener(dataDir, cfg.serverCpu));
 }
 
 async function rssPhase(work: string): Promise<void> {
@@ -284,7 +332,7 @@ await runWithCleanup(async () => {
   console.log(`${new Date().toISOString()}  ${cpuModel}, ${navigator.hardwareConcurrency} CPUs, load average ${loadAverage()}`);
   console.log(`${BINARY}: ${version}`);
   console.log(`Bun ${Bun.version} (reference, clients); servers on CPU ${cfg.serverCpu}, clients on CPU ${cfg.clientCpu}`);
-  if (only.has("hot") || only.has("uniform") || only.has("latency")) await redirectPhases(work);
+  if (only.has("hot") || only.has("uniform") || only.has("latency") || only.has("tracing")) await redirectPhases(work);
   if (only.has("rss")) await rssPhase(work);
   if (only.has("creates")) await createsPhase();
   console.log(`\nsummary (${((performance.now() - started) / 1000).toFixed(0)} s, load average at the end ${loadAverage()})`);

@@ -39,15 +39,30 @@ export async function createApiKey(dataDir: string): Promise<string> {
 }
 
 /** `shortener serve` on `dataDir` and free loopback ports; resolves once /readyz answers 200. */
-export async function startShortener(dataDir: string, cpu: number, extraArgs: string[] = []): Promise<RunningServer> {
+export async function startShortener(
+  dataDir: string,
+  cpu: number,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<RunningServer> {
   const port = freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   mkdirSync(dataDir, { recursive: true });
   const logFile = join(dataDir, "server.log");
   const args = ["--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--ops-listen", `127.0.0.1:${freePort()}`, "--base-url", baseUrl];
-  const proc = spawn([requireBinary(), "serve", ...args, ...extraArgs], { cpu, logFile });
+  const proc = spawn([requireBinary(), "serve", ...args, ...extraArgs], { cpu, logFile, env });
   await waitFor("shortener readiness", async () => (await fetch(`${baseUrl}/readyz`)).status === 200, alive(proc, logFile));
   return { name: "shortener", proc, baseUrl, logFile };
+}
+
+/** bench/otlp-sink.ts on a free loopback port: where a traced shortener exports its spans. */
+export async function startOtlpSink(logDir: string, cpu: number): Promise<RunningServer> {
+  const port = freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const logFile = join(logDir, "otlp-sink.log");
+  const proc = spawn([process.execPath, join(ROOT, "bench/otlp-sink.ts"), String(port)], { cpu, logFile });
+  await waitFor("OTLP sink readiness", async () => (await fetch(`${baseUrl}/healthz`)).status === 200, alive(proc, logFile));
+  return { name: "otlp-sink", proc, baseUrl, logFile };
 }
 
 /** bench/reference-server.ts: bare Bun.serve answering 301 from a Map of the same codes. */
