@@ -4,8 +4,8 @@
  *   2. walks the links that have roll-ups and, for each one that was deleted, deletes its raw rows the same way,
  *      then its roll-ups.
  * Each transaction is sized to take about BATCH_TARGET_MS (a row costs one random index page: ~15 µs on a small VM,
- * more on a busy one), and after each the job sleeps at least as long as it worked, so redirects wait behind at
- * most one batch and get at least half of the event loop. It stops between batches when the node drains. Roll-ups
+ * more on a busy one), and after each the job sleeps twice as long as it worked, so redirects wait behind at
+ * most one batch and the job takes at most a third of the event loop. It stops between batches when the node drains. Roll-ups
  * of live links are never reduced: totals stay exact.
  */
 import type { Database } from "bun:sqlite";
@@ -35,7 +35,7 @@ export interface RetentionOptions {
   /** Time between passes; by default the retention period, kept within 1 s..60 s. */
   intervalMs?: number;
   now?: () => number;
-  /** Between two transactions, given how long the last one took; by default a sleep at least that long. */
+  /** Between two transactions, given how long the last one took; by default a sleep twice that long. */
   pause?: (busyMs: number) => Promise<void>;
 }
 
@@ -43,8 +43,8 @@ const BATCH_TARGET_MS = 2;
 const BATCH_MIN_ROWS = 20;
 const FIRST_BATCH_ROWS = 100;
 
-/** A timer, not setImmediate: the sleep must let the listener's I/O in, and bounds the job to half the loop. */
-const sleepAsLongAs = (busyMs: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(busyMs))));
+/** A timer, not setImmediate: the sleep must let the listener's I/O in, and bounds the job to a third of the loop. */
+const sleepTwiceAsLong = (busyMs: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(2 * busyMs))));
 
 /** The pause between passes for a retention period. */
 export function passIntervalMs(retentionMs: number | null): number {
@@ -74,7 +74,7 @@ export class VisitRetention {
     this.#batchLinks = options.batchLinks ?? 500;
     this.#intervalMs = options.intervalMs ?? passIntervalMs(options.retentionMs);
     this.#now = options.now ?? Date.now;
-    this.#pause = options.pause ?? sleepAsLongAs;
+    this.#pause = options.pause ?? sleepTwiceAsLong;
   }
 
   /** Runs a pass now, then one every interval after the previous one ends, until stop(). */
