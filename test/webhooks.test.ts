@@ -400,6 +400,26 @@ describe("shortener webhooks (CLI)", () => {
   });
 });
 
+describe("schema v4", () => {
+  test("on a database from before webhooks, check names the pending migration and serve adds the tables", async () => {
+    const dataDir = tempDir();
+    try {
+      expect((await runCli(["keys", "list", "--data-dir", dataDir])).exitCode).toBe(0);
+      const db = new Database(join(dataDir, "shortener.db"));
+      db.exec("DROP TABLE webhook_outbox; DROP TABLE webhooks; PRAGMA user_version = 3");
+      db.close();
+      const check = await runCli(["check", "--data-dir", dataDir, "--ops-listen", "127.0.0.1:1"]);
+      expect(check.exitCode).toBe(1);
+      expect(check.stdout).toContain("schema version 3, this binary expects 4");
+      expect(check.stdout).not.toContain("no such table");
+      await using server = await startServer({ dataDir });
+      expect((await server.api("/rest/v3/webhooks")).status).toBe(200);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("runbooks/webhook-failures.md", () => {
   test("every command runs, exits and prints as documented, on a node with a dead delivery", async () => {
     using receiver = new WebhookReceiver();

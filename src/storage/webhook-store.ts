@@ -66,126 +66,118 @@ export type AttemptResult =
 
 const ERROR_MAX_CHARS = 500;
 
-export class WebhookStore {
-  readonly #db: Database;
-  readonly #insertWebhook;
-  readonly #webhooks;
-  readonly #webhook;
-  readonly #deleteWebhook;
-  readonly #dataVersion;
-  readonly #queueHasPending;
-  readonly #enqueue;
-  readonly #due;
-  readonly #nextDueAt;
-  readonly #delivered;
-  readonly #failed;
-  readonly #dead;
-  readonly #activateNext;
-  readonly #deliveries;
-  readonly #deliveriesInState;
-  readonly #delivery;
-  readonly #requeue;
-  readonly #backlog;
-  readonly #deadLetters;
-  readonly #prune;
-
-  constructor(db: Database) {
-    this.#db = db;
-    this.#insertWebhook = db.query<{ id: number }, Record<string, string | number | null>>(
+/** Every statement, prepared on first use: `check` builds the app on a database that may predate these tables. */
+function prepare(db: Database) {
+  return {
+    insertWebhook: db.query<{ id: number }, Record<string, string | number | null>>(
       "INSERT INTO webhooks (name, url, secret, events, created_at) VALUES ($name, $url, $secret, $events, $created_at) RETURNING id",
-    );
-    this.#webhooks = db.query<WebhookRow, []>("SELECT * FROM webhooks ORDER BY id");
-    this.#webhook = db.query<WebhookRow, [number]>("SELECT * FROM webhooks WHERE id = ?");
-    this.#deleteWebhook = db.query<unknown, [number]>("DELETE FROM webhooks WHERE id = ?");
-    this.#dataVersion = db.query<{ data_version: number }, []>("PRAGMA data_version");
-    this.#queueHasPending = db.query<{ one: number }, [number, number]>(
+    ),
+    webhooks: db.query<WebhookRow, []>("SELECT * FROM webhooks ORDER BY id"),
+    webhook: db.query<WebhookRow, [number]>("SELECT * FROM webhooks WHERE id = ?"),
+    deleteWebhook: db.query<unknown, [number]>("DELETE FROM webhooks WHERE id = ?"),
+    dataVersion: db.query<{ data_version: number }, []>("PRAGMA data_version"),
+    queueHasPending: db.query<{ one: number }, [number, number]>(
       "SELECT 1 AS one FROM webhook_outbox WHERE webhook_id = ? AND link_id = ? AND state = 'pending' LIMIT 1",
-    );
-    this.#enqueue = db.query<unknown, Record<string, string | number | null>>(
+    ),
+    enqueue: db.query<unknown, Record<string, string | number | null>>(
       `INSERT INTO webhook_outbox (webhook_id, message_id, event_type, link_id, payload, next_attempt_at, created_at, updated_at)
        VALUES ($webhook_id, $message_id, $event_type, $link_id, $payload, $next_attempt_at, $now, $now)`,
-    );
-    this.#due = db.query<DueDelivery, [number, number]>(
+    ),
+    due: db.query<DueDelivery, [number, number]>(
       `SELECT o.id, o.webhook_id, o.message_id, o.link_id, o.payload, o.attempts, w.url, w.secret
        FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
        WHERE o.state = 'pending' AND o.next_attempt_at IS NOT NULL AND o.next_attempt_at <= ? AND w.disabled = 0
        ORDER BY o.next_attempt_at, o.id LIMIT ?`,
-    );
-    this.#nextDueAt = db.query<{ at: number | null }, []>(
+    ),
+    nextDueAt: db.query<{ at: number | null }, []>(
       "SELECT min(next_attempt_at) AS at FROM webhook_outbox WHERE state = 'pending' AND next_attempt_at IS NOT NULL",
-    );
-    this.#delivered = db.query<unknown, [number, number, number, number]>(
+    ),
+    delivered: db.query<unknown, [number, number, number, number]>(
       `UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1, next_attempt_at = NULL, last_status = ?,
        last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ? AND state = 'pending'`,
-    );
-    this.#failed = db.query<unknown, [number, number, number | null, string, number, number]>(
+    ),
+    failed: db.query<unknown, [number, number, number | null, string, number, number]>(
       `UPDATE webhook_outbox SET attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ?
        WHERE id = ? AND state = 'pending'`,
-    );
-    this.#dead = db.query<unknown, [number, number | null, string, number, number]>(
+    ),
+    dead: db.query<unknown, [number, number | null, string, number, number]>(
       `UPDATE webhook_outbox SET state = 'dead', attempts = ?, next_attempt_at = NULL, last_status = ?, last_error = ?,
        updated_at = ? WHERE id = ? AND state = 'pending'`,
-    );
-    this.#activateNext = db.query<unknown, [number, number, number]>(
+    ),
+    activateNext: db.query<unknown, [number, number, number]>(
       `UPDATE webhook_outbox SET next_attempt_at = ?1
        WHERE id = (SELECT id FROM webhook_outbox WHERE webhook_id = ?2 AND link_id = ?3 AND state = 'pending' ORDER BY id LIMIT 1)
          AND next_attempt_at IS NULL
          AND NOT EXISTS (SELECT 1 FROM webhook_outbox WHERE webhook_id = ?2 AND link_id = ?3 AND state = 'pending' AND next_attempt_at IS NOT NULL)`,
-    );
-    this.#deliveries = db.query<OutboxRow, [number, number, number]>(
+    ),
+    deliveries: db.query<OutboxRow, [number, number, number]>(
       "SELECT * FROM webhook_outbox WHERE webhook_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-    );
-    this.#deliveriesInState = db.query<OutboxRow, [number, string, number, number]>(
+    ),
+    deliveriesInState: db.query<OutboxRow, [number, string, number, number]>(
       "SELECT * FROM webhook_outbox WHERE webhook_id = ? AND state = ? AND id < ? ORDER BY id DESC LIMIT ?",
-    );
-    this.#delivery = db.query<OutboxRow, [number, number]>("SELECT * FROM webhook_outbox WHERE webhook_id = ? AND id = ?");
-    this.#requeue = db.query<unknown, [number, number]>(
+    ),
+    delivery: db.query<OutboxRow, [number, number]>("SELECT * FROM webhook_outbox WHERE webhook_id = ? AND id = ?"),
+    requeue: db.query<unknown, [number, number]>(
       `UPDATE webhook_outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = ? WHERE id = ? AND state = 'dead'`,
-    );
-    this.#backlog = db.query<{ n: number }, []>("SELECT count(*) AS n FROM webhook_outbox WHERE state = 'pending'");
-    this.#deadLetters = db.query<{ n: number }, []>("SELECT count(*) AS n FROM webhook_outbox WHERE state = 'dead'");
-    this.#prune = db.query<unknown, [number, number]>(
+    ),
+    backlog: db.query<{ n: number }, []>("SELECT count(*) AS n FROM webhook_outbox WHERE state = 'pending'"),
+    deadLetters: db.query<{ n: number }, []>("SELECT count(*) AS n FROM webhook_outbox WHERE state = 'dead'"),
+    prune: db.query<unknown, [number, number]>(
       `DELETE FROM webhook_outbox WHERE id IN
        (SELECT id FROM webhook_outbox WHERE state = 'delivered' AND delivered_at < ? ORDER BY delivered_at LIMIT ?)`,
-    );
+    ),
+  };
+}
+
+export class WebhookStore {
+  readonly #db: Database;
+  #statements: ReturnType<typeof prepare> | undefined;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  get #q(): ReturnType<typeof prepare> {
+    this.#statements ??= prepare(this.#db);
+    return this.#statements;
   }
 
   insertWebhook(row: { name: string | null; url: string; secret: string; events: string; created_at: number }): number {
-    return (this.#insertWebhook.get({ ...row }) as { id: number }).id;
+    return (this.#q.insertWebhook.get({ ...row }) as { id: number }).id;
   }
 
   webhooks(): WebhookRow[] {
-    return this.#webhooks.all();
+    return this.#q.webhooks.all();
   }
 
   webhook(id: number): WebhookRow | null {
-    return this.#webhook.get(id);
+    return this.#q.webhook.get(id);
   }
 
   /** Deletes a webhook and its outbox rows; false when there was none. */
   deleteWebhook(id: number): boolean {
-    return this.#deleteWebhook.run(id).changes > 0;
+    return this.#q.deleteWebhook.run(id).changes > 0;
   }
 
   /** Changes when another connection (a CLI command) has committed since the last call on this one. */
   dataVersion(): number {
-    return (this.#dataVersion.get() as { data_version: number }).data_version;
+    return (this.#q.dataVersion.get() as { data_version: number }).data_version;
   }
 
   /** Appends an event to its (webhook, link) queue; it is due at once when the queue was empty. In the caller's transaction. */
   enqueue(row: NewOutboxRow, now: number): void {
-    const queued = this.#queueHasPending.get(row.webhook_id, row.link_id) !== null;
-    this.#enqueue.run({ ...row, next_attempt_at: queued ? null : now, now });
+    const queued = this.#q.queueHasPending.get(row.webhook_id, row.link_id) !== null;
+    this.#q.enqueue.run({ ...row, next_attempt_at: queued ? null : now, now });
   }
 
   /** Heads of queues due at `now` (of enabled webhooks), soonest first. */
   due(now: number, limit: number): DueDelivery[] {
-    return this.#due.all(now, limit);
+    return this.#q.due.all(now, limit);
   }
 
   /** When the next head is due (epoch ms), or null when nothing is pending. */
   nextDueAt(): number | null {
-    return this.#nextDueAt.get()?.at ?? null;
+    return this.#q.nextDueAt.get()?.at ?? null;
   }
 
   /**
@@ -196,10 +188,10 @@ export class WebhookStore {
   recordAttempts(results: readonly (AttemptResult & { webhookId: number; linkId: number })[], now: number): void {
     relaxedWriteTransaction(this.#db, () => {
       for (const r of results) {
-        if (r.outcome === "delivered") this.#delivered.run(r.status, now, now, r.id);
-        else if (r.outcome === "failed") this.#failed.run(r.attempts, r.nextAttemptAt, r.status, clip(r.error), now, r.id);
-        else this.#dead.run(r.attempts, r.status, clip(r.error), now, r.id);
-        if (r.outcome !== "failed") this.#activateNext.run(now, r.webhookId, r.linkId);
+        if (r.outcome === "delivered") this.#q.delivered.run(r.status, now, now, r.id);
+        else if (r.outcome === "failed") this.#q.failed.run(r.attempts, r.nextAttemptAt, r.status, clip(r.error), now, r.id);
+        else this.#q.dead.run(r.attempts, r.status, clip(r.error), now, r.id);
+        if (r.outcome !== "failed") this.#q.activateNext.run(now, r.webhookId, r.linkId);
       }
     });
   }
@@ -207,12 +199,12 @@ export class WebhookStore {
   /** A webhook's outbox rows, newest first, with ids below `beforeId`; only those in `state` when given. */
   deliveries(webhookId: number, state: DeliveryState | null, limit: number, beforeId = Number.MAX_SAFE_INTEGER): OutboxRow[] {
     return state === null
-      ? this.#deliveries.all(webhookId, beforeId, limit)
-      : this.#deliveriesInState.all(webhookId, state, beforeId, limit);
+      ? this.#q.deliveries.all(webhookId, beforeId, limit)
+      : this.#q.deliveriesInState.all(webhookId, state, beforeId, limit);
   }
 
   delivery(webhookId: number, id: number): OutboxRow | null {
-    return this.#delivery.get(webhookId, id);
+    return this.#q.delivery.get(webhookId, id);
   }
 
   /**
@@ -221,23 +213,23 @@ export class WebhookStore {
    * In the caller's transaction.
    */
   requeue(webhookId: number, id: number, now: number): boolean {
-    const row = this.#delivery.get(webhookId, id);
-    if (row === null || this.#requeue.run(now, id).changes === 0) return false;
-    this.#activateNext.run(now, row.webhook_id, row.link_id);
+    const row = this.#q.delivery.get(webhookId, id);
+    if (row === null || this.#q.requeue.run(now, id).changes === 0) return false;
+    this.#q.activateNext.run(now, row.webhook_id, row.link_id);
     return true;
   }
 
   backlog(): number {
-    return (this.#backlog.get() as { n: number }).n;
+    return (this.#q.backlog.get() as { n: number }).n;
   }
 
   deadLetters(): number {
-    return (this.#deadLetters.get() as { n: number }).n;
+    return (this.#q.deadLetters.get() as { n: number }).n;
   }
 
   /** Deletes up to `limit` rows delivered before `before`; returns how many. */
   pruneDelivered(before: number, limit: number): number {
-    return relaxedWriteTransaction(this.#db, () => this.#prune.run(before, limit).changes);
+    return relaxedWriteTransaction(this.#db, () => this.#q.prune.run(before, limit).changes);
   }
 }
 
