@@ -64,7 +64,7 @@ interface Tally {
 }
 
 /** How many (scope, address, user agent) triples of the day are remembered, so repeat visitors skip SQLite. */
-const SEEN_LIMIT = 200_000;
+const SEEN_LIMIT = 50_000;
 const MEMO_LIMIT = 10_000;
 
 export class VisitRecorder implements VisitSink {
@@ -141,11 +141,10 @@ export class VisitRecorder implements VisitSink {
     return anonymized;
   }
 
-  /** The raw row's values, in VISIT_COLUMNS order. */
+  /** The raw row's values, in VISIT_COLUMNS order; the location ones only when there is a location. */
   #values(visit: Visit): (string | number | null)[] {
     const { privacy } = this;
-    const location = visit.ip !== null && this.locate !== null ? this.locate(visit.ip) : null;
-    return [
+    const values: (string | number | null)[] = [
       visit.link?.id ?? null,
       visit.link === null ? visit.orphanType : null,
       visit.at,
@@ -155,14 +154,20 @@ export class VisitRecorder implements VisitSink {
       this.#remoteAddr(visit.ip),
       visit.visitedUrl,
       visit.redirectUrl,
-      location?.countryCode ?? null,
-      location?.countryName ?? null,
-      location?.regionName ?? null,
-      location?.cityName ?? null,
-      location?.latitude ?? null,
-      location?.longitude ?? null,
-      location?.timezone ?? null,
     ];
+    const location = visit.ip !== null && this.locate !== null ? this.locate(visit.ip) : null;
+    if (location !== null) {
+      values.push(
+        location.countryCode,
+        location.countryName,
+        location.regionName,
+        location.cityName,
+        location.latitude,
+        location.longitude,
+        location.timezone,
+      );
+    }
+    return values;
   }
 }
 

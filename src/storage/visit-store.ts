@@ -45,8 +45,12 @@ export const VISIT_COLUMNS = [
 ] as const satisfies readonly (keyof VisitRow)[];
 const COLUMNS = VISIT_COLUMNS;
 
+/** The columns before the location ones (country_code onwards). */
+export const UNLOCATED_COLUMNS = VISIT_COLUMNS.indexOf("country_code");
+
 export class VisitStore {
   readonly #insert;
+  readonly #insertUnlocated;
   readonly #addToDay;
   readonly #addToOrphanDay;
   readonly #addToTotals;
@@ -58,6 +62,10 @@ export class VisitStore {
 
   constructor(db: Database) {
     this.#insert = db.query<unknown, Value[]>(`INSERT INTO visits (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
+    const unlocated = COLUMNS.slice(0, UNLOCATED_COLUMNS);
+    this.#insertUnlocated = db.query<unknown, Value[]>(
+      `INSERT INTO visits (${unlocated.join(", ")}) VALUES (${unlocated.map(() => "?").join(", ")})`,
+    );
     this.#addToDay = db.query<unknown, [number, number, number, number, number]>(
       `INSERT INTO visit_days (short_url_id, day, total, bots, visitors) VALUES (?1, ?2, ?3, ?4, ?5)
        ON CONFLICT (short_url_id, day) DO UPDATE SET total = total + ?3, bots = bots + ?4, visitors = visitors + ?5`,
@@ -79,9 +87,13 @@ export class VisitStore {
     );
   }
 
-  /** One raw row, its values in the order of VISIT_COLUMNS (positional binding: this runs once per visit). */
+  /**
+   * One raw row, its values in the order of VISIT_COLUMNS (positional binding: this runs once per visit). A row
+   * without a location passes only the first UNLOCATED_COLUMNS values: binding fewer parameters is measurably cheaper.
+   */
   insert(values: Value[]): void {
-    this.#insert.run(...values);
+    if (values.length === UNLOCATED_COLUMNS) this.#insertUnlocated.run(...values);
+    else this.#insert.run(...values);
   }
 
   addToDay(shortUrlId: number, day: number, total: number, bots: number, visitors: number): void {
