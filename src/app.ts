@@ -7,6 +7,7 @@ import type { Config } from "./config";
 import { ApiKeyService } from "./domain/api-keys";
 import type { LinkEventListener } from "./domain/link-events";
 import { LinkResolver } from "./domain/link-resolver";
+import { LIVE_FEED_DEFAULTS, LiveFeed } from "./domain/live-feed";
 import { ReplicationLag } from "./domain/replication-lag";
 import { ShortUrlService } from "./domain/short-urls";
 import { TagService } from "./domain/tags";
@@ -19,6 +20,8 @@ import { WebhookDispatcher } from "./domain/webhooks-dispatcher";
 import { WebhookOutbox } from "./domain/webhooks-outbox";
 import { unavailable } from "./errors";
 import type { HttpDeps } from "./http/deps";
+import { LiveLinkPublisher, LiveVisitPublisher } from "./http/realtime/live-publishers";
+import { MercureTokens } from "./http/realtime/mercure-token";
 import { shortUrlJson } from "./http/short-url-json";
 import { coalesced } from "./lib/coalesced";
 import { ApiKeyStore } from "./storage/api-key-store";
@@ -107,7 +110,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     litestream !== null && config.role === "primary" ? new ReplicationLag(() => litestream.lastSyncAt(), config.maxReplicationLagMs) : null;
   const visits = new VisitBuffer(db, shortUrlStore, tracing.tracer);
   // Config carries the privacy switches (PrivacySettings); --geoip-db locates visits at flush time.
-  visits.addSink(new VisitRecorder(new VisitStore(db), config, visitLocator(config.geoipDb)));
+  const locate = visitLocator(config.geoipDb);
+  visits.addSink(new VisitRecorder(new VisitStore(db), config, locate));
   const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize);
   const customDomains = new Set(shortUrlStore.domains());
   const linkEvents: LinkEventListener[] = [];
@@ -150,6 +154,12 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   });
   linkEvents.push(outbox);
   visits.addSink(outbox);
+  // The real-time feed (Mercure hub): told after visit flushes and link writes commit; builds nothing unsubscribed.
+  const liveFeed = new LiveFeed({ ...LIVE_FEED_DEFAULTS, maxSubscribers: config.realtimeMaxSubscribers });
+  if (liveFeed.enabled) {
+    visits.addSink(new LiveVisitPublisher(liveFeed, shortUrls, config.baseUrl, config, locate));
+    linkEvents.push(new LiveLinkPublisher(liveFeed, config.baseUrl));
+  }
   const webhooks = new WebhookService({
     store: webhookStore,
     writes,
@@ -182,6 +192,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     drill: () => drillStatus(readDrillRecord(config.dataDir)),
   });
   metrics.attachWebhooks({ backlog: () => webhookStore.backlog(), deadLetters: () => webhookStore.deadLetters() });
+  metrics.attachRealtime(() => liveFeed.stats());
   const checkpointer =
     config.replication === "litestream" || config.role !== "primary"
       ? null
@@ -204,6 +215,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     linkEvents,
     webhookDispatcher,
     webhooks,
+    liveFeed,
+    mercureTokens: new MercureTokens(),
     resolver,
     visits,
     shortUrls,
@@ -221,10 +234,11 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     customDomains,
     databaseUsable,
     replication,
-    /** In shutdown order: probes, webhook requests, buffered visits, database, then spans (so the final flush's are sent). */
+    /** In shutdown order: live-feed streams, probes, webhook requests, buffered visits, database, then spans (so the final flush's are sent). */
     async [Symbol.asyncDispose]() {
       if (closed) return;
       closed = true;
+      liveFeed.close();
       metrics.stop();
       replication?.stop();
       await webhookDispatcher.stop();

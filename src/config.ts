@@ -64,6 +64,8 @@ export interface Config {
   webhookRetryMaxMs: number;
   /** How long one webhook delivery may take before it counts as failed, in ms. */
   webhookTimeoutMs: number;
+  /** Most concurrent subscribers of the real-time feed (/.well-known/mercure); 0 turns the feed off. */
+  realtimeMaxSubscribers: number;
   /** Where spans are sent (an OTLP/HTTP traces URL), or null: tracing is off and costs nothing. */
   otlpEndpoint: string | null;
   /** How spans are sampled and batched; only read when otlpEndpoint is set. */
@@ -314,6 +316,14 @@ export const SETTINGS = [
     fallback: "30s",
     help: "time allowed for in-flight requests on shutdown",
     parse: duration(100, 600_000),
+  }),
+  setting({
+    key: "realtimeMaxSubscribers",
+    flag: "realtime-max-subscribers",
+    env: "SHORTENER_REALTIME_MAX_SUBSCRIBERS",
+    fallback: "100",
+    help: "most concurrent subscribers of the real-time feed (Mercure hub); 0 turns it off",
+    parse: integer(0, 10_000),
   }),
   setting({
     key: "drillMaxRpoMs",

@@ -2,7 +2,7 @@
  * The fixed shutdown order shared by SIGTERM and `shortener drain`:
  *   1. not ready: /readyz answers 503 and shortener_ready drops to 0;
  *   2. keep serving for --drain-grace, so a health-checking proxy moves traffic away first;
- *   3. stop accepting; let in-flight requests finish (bounded by --shutdown-timeout, then closed);
+ *   3. end the live-feed streams, stop accepting; let in-flight requests finish (bounded by --shutdown-timeout, then closed);
  *   4. stop the flush and heartbeat timers and write every buffered visit;
  *   5. close the database;
  *   6. flush telemetry: export buffered spans (bounded, when tracing is on), then write buffered log lines.
@@ -57,6 +57,8 @@ export function createDrain(ctx: AppContext, publicServer: Server<undefined>, st
     const deadline = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), ctx.config.shutdownTimeoutMs);
     });
+    // Live-feed streams never finish on their own: end them, or stopping would wait for the shutdown timeout.
+    ctx.liveFeed.close();
     const timedOut = await Promise.race([publicServer.stop(false).then(() => false), deadline]);
     clearTimeout(timer);
     if (timedOut) {

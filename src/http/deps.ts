@@ -2,6 +2,7 @@
 import type { Config } from "../config";
 import type { ApiKeyService } from "../domain/api-keys";
 import type { LinkResolver } from "../domain/link-resolver";
+import type { LiveFeed } from "../domain/live-feed";
 import type { ReplicationLag } from "../domain/replication-lag";
 import type { ShortUrlService } from "../domain/short-urls";
 import type { TagService } from "../domain/tags";
@@ -10,6 +11,7 @@ import type { VisitQueryService } from "../domain/visit-queries";
 import type { WebhookService } from "../domain/webhooks";
 import type { Metrics } from "../telemetry/metrics";
 import type { Tracing } from "../telemetry/tracing";
+import type { MercureTokens } from "./realtime/mercure-token";
 
 /** Process state that HTTP and operations share. */
 export interface Lifecycle {
@@ -28,6 +30,9 @@ export interface HttpDeps {
   visitQueries: VisitQueryService;
   apiKeys: ApiKeyService;
   webhooks: WebhookService;
+  /** The real-time feed (Mercure hub) and the tokens that subscribe to it. */
+  liveFeed: LiveFeed;
+  mercureTokens: MercureTokens;
   metrics: Metrics;
   tracing: Tracing;
   /** Non-default domains that hold links; redirects only read the Host header when this is not empty. */

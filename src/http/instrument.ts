@@ -147,6 +147,7 @@ const REST_ROUTES: [RegExp, string][] = [
   [/^\/rest\/v3\/tags\/?$/, "/rest/v3/tags"],
   [/^\/rest\/v3\/domains\/?$/, "/rest/v3/domains"],
   [/^\/rest\/(v3\/)?health\/?$/, "/rest/health"],
+  [/^\/rest\/v3\/mercure-info\/?$/, "/rest/v3/mercure-info"],
 ];
 
 /** The template of a REST path, from a fixed list: unknown paths are "/rest/other", so labels stay bounded. */

@@ -8,6 +8,7 @@ import type { HttpDeps } from "./deps";
 import { type Instrumentation, instrumented, restRouteTemplate } from "./instrument";
 import { jsonResponse } from "./json-response";
 import { errorResponse } from "./problem";
+import { createMercureHub } from "./realtime/mercure-hub";
 import { createOrphanHandler, createRedirectHandler } from "./redirect-handler";
 import { clientIpResolver, visitorIpResolver } from "./request-context";
 import { createRestApp } from "./rest/rest-app";
@@ -70,6 +71,7 @@ export function startPublicServer(ctx: HttpDeps): Server<undefined> {
       ),
       "/readyz": instrumented("/readyz", () => readiness(ctx), inst),
       "/robots.txt": instrumented("/robots.txt", (request) => robots(ctx, request), inst),
+      "/.well-known/mercure": instrumented("/.well-known/mercure", createMercureHub(ctx, ctx.mercureTokens), inst),
       "/rest/*": instrumented(restRouteTemplate, (request) => rest.handle(request), inst),
       "/:code": redirectRoute,
       "/:code/": redirectRoute,

@@ -245,6 +245,28 @@ export class Metrics {
     });
   }
 
+  /** The real-time feed's subscribers now, and those dropped for not keeping up since start. */
+  attachRealtime(stats: () => { subscribers: number; dropped: number }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: "shortener_realtime_subscribers",
+      help: "Open subscriptions to the real-time feed (/.well-known/mercure).",
+      registers,
+      collect() {
+        this.set(stats().subscribers);
+      },
+    });
+    new Counter({
+      name: "shortener_realtime_dropped_total",
+      help: "Real-time feed subscribers dropped because they did not keep up.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().dropped);
+      },
+    });
+  }
+
   recordWebhookDelivery(outcome: WebhookOutcome, seconds: number): void {
     this.#webhookDeliveries.inc({ outcome });
     this.#webhookDuration.observe(seconds);

@@ -10,6 +10,7 @@ import { errorResponse, problemResponse } from "../problem";
 import { requireApiKey } from "./auth";
 import { domainRoutes } from "./domain-routes";
 import { healthRoutes } from "./health-routes";
+import { mercureRoutes } from "./mercure-routes";
 import { shortUrlRoutes } from "./short-url-routes";
 import { tagRoutes } from "./tag-routes";
 import { visitRoutes } from "./visit-routes";
@@ -37,5 +38,6 @@ export function createRestApp(ctx: HttpDeps) {
     .use(tagRoutes(ctx))
     .use(webhookRoutes(ctx))
     .use(domainRoutes(ctx))
-    .use(visitRoutes(ctx));
+    .use(visitRoutes(ctx))
+    .use(mercureRoutes(ctx));
 }

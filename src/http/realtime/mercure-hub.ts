@@ -1,0 +1,127 @@
+/**
+ * GET /.well-known/mercure: the built-in Mercure hub's subscribe endpoint, as Shlink's web UI uses an external
+ * hub. The subscriber names exact topics (`topic`, or the newer spec's `match`/`matchExact`; `*` is every topic)
+ * and presents a token from /rest/v3/mercure-info: an `Authorization: Bearer` header, else an `authorization` (the
+ * web UI's) or `access_token` query parameter, else a `mercureAuthorization` or `mercureAccessToken` cookie.
+ * The answer is a text/event-stream. Publishing is not open to clients: events come from this node only.
+ */
+import type { Server } from "bun";
+import { AppError, invalidField, methodNotAllowed } from "../../errors";
+import type { HttpDeps } from "../deps";
+import { problemResponse } from "../problem";
+import { grants, type MercureTokens } from "./mercure-token";
+
+/** Bun closes a connection that sent nothing for this long: a stuck client's stream ends even without new events. */
+const STREAM_IDLE_TIMEOUT_SECONDS = 60;
+const MAX_TOPICS = 32;
+const MAX_TOPIC_LENGTH = 2048;
+const TOPIC_PARAMS = new Set(["topic", "match", "matchExact"]);
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+export function mercureNotConfigured(): AppError {
+  return new AppError(
+    501,
+    "mercure-not-configured",
+    "Mercure integration not configured",
+    "The real-time feed is turned off on this server (--realtime-max-subscribers 0).",
+  );
+}
+
+function missingToken(): AppError {
+  return new AppError(
+    401,
+    "missing-authentication",
+    "Invalid authorization",
+    "Subscribing needs the token from GET /rest/v3/mercure-info: in an Authorization: Bearer header, the authorization query parameter or the mercureAuthorization cookie.",
+    {},
+    { "WWW-Authenticate": 'Bearer realm="mercure"' },
+  );
+}
+
+function invalidToken(): AppError {
+  return new AppError(
+    401,
+    "invalid-token",
+    "Invalid authorization",
+    "The token is malformed, expired, or was not issued by this server process (tokens do not survive a restart): get a new one from GET /rest/v3/mercure-info.",
+    {},
+    { "WWW-Authenticate": 'Bearer realm="mercure", error="invalid_token"' },
+  );
+}
+
+function cookie(request: Request, name: string): string | null {
+  const header = request.headers.get("cookie");
+  if (header === null) return null;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return null;
+}
+
+/** The token in the precedence the Mercure spec sets: header, then query parameter, then cookie. */
+function presentedToken(request: Request, query: URLSearchParams): string | null {
+  const header = request.headers.get("authorization");
+  if (header !== null) return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? "";
+  return (
+    query.get("authorization") ??
+    query.get("access_token") ??
+    cookie(request, "mercureAuthorization") ??
+    cookie(request, "mercureAccessToken")
+  );
+}
+
+/** The requested topics; throws a 400 problem naming the parameter when they are missing or unusable. */
+function requestedTopics(query: URLSearchParams): string[] {
+  const topics: string[] = [];
+  for (const [name, value] of query) {
+    if (name.toLowerCase().startsWith("match") && !TOPIC_PARAMS.has(name)) {
+      throw invalidField(name, "only exact topics are supported (topic, match or matchExact)");
+    }
+    if (!TOPIC_PARAMS.has(name)) continue;
+    if (value === "" || value.length > MAX_TOPIC_LENGTH || CONTROL_CHARACTERS.test(value)) {
+      throw invalidField(name, `must be a topic of 1-${MAX_TOPIC_LENGTH} characters without control characters`);
+    }
+    topics.push(value);
+  }
+  if (topics.length === 0) throw invalidField("topic", "name at least one topic, e.g. topic=https://shlink.io/new-visit");
+  if (topics.length > MAX_TOPICS) throw invalidField("topic", `at most ${MAX_TOPICS} topics per subscription`);
+  return topics;
+}
+
+const STREAM_HEADERS = {
+  "Content-Type": "text/event-stream",
+  "Cache-Control": "private, no-cache, no-store, must-revalidate, max-age=0",
+  // Nginx-style proxies must not buffer the stream.
+  "X-Accel-Buffering": "no",
+  // The token travels in the URL, never a cookie the browser adds, so any origin may read the stream it holds a token for.
+  "Access-Control-Allow-Origin": "*",
+  // No history is kept: a reconnecting client learns that it may have missed events (Mercure's reconciliation).
+  "Last-Event-ID": "earliest",
+};
+
+/** The subscribe handler of the public listener's /.well-known/mercure route. */
+export function createMercureHub(ctx: HttpDeps, tokens: MercureTokens) {
+  return (request: Request, server: Server<undefined>): Response => {
+    if (request.method !== "GET") {
+      const response = problemResponse(methodNotAllowed(request.method), request);
+      response.headers.set("Allow", "GET");
+      return response;
+    }
+    if (!ctx.liveFeed.enabled) throw mercureNotConfigured();
+    const q = request.url.indexOf("?");
+    const query = new URLSearchParams(q === -1 ? "" : request.url.slice(q + 1));
+    const token = presentedToken(request, query);
+    if (token === null) throw missingToken();
+    const grant = tokens.verify(token);
+    if (grant === null) throw invalidToken();
+    const topics = requestedTopics(query);
+    const refused = topics.find((topic) => !grants(grant, topic));
+    if (refused !== undefined) {
+      throw new AppError(403, "forbidden-operation", "Forbidden operation", `The token does not allow subscribing to "${refused}".`);
+    }
+    server.timeout(request, STREAM_IDLE_TIMEOUT_SECONDS);
+    const stream = ctx.liveFeed.subscribe(topics, grant.expiresAt);
+    return new Response(stream, { headers: STREAM_HEADERS });
+  };
+}
