@@ -1,0 +1,184 @@
+import type { Database } from "bun:sqlite";
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase, writeTransaction } from "../storage/database";
+import { WebhookStore } from "../storage/webhook-store";
+import { WebhookDispatcher } from "./webhooks-dispatcher";
+import { generateSecret } from "./webhooks-signature";
+
+/** A receiver the test answers by hand: each request waits until the test settles it. */
+class HeldReceiver {
+  readonly requests: { id: string; body: string; settle: (status: number) => void; aborted: boolean }[] = [];
+
+  readonly fetch = ((_url: string, init: RequestInit) =>
+    new Promise<Response>((resolve, reject) => {
+      const headers = init.headers as Record<string, string>;
+      const request = {
+        id: headers["webhook-id"] as string,
+        body: init.body as string,
+        aborted: false,
+        settle: (status: number) => resolve(new Response(null, { status })),
+      };
+      init.signal?.addEventListener("abort", () => {
+        request.aborted = true;
+        reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
+      });
+      this.requests.push(request);
+    })) as unknown as typeof fetch;
+}
+
+const dirs: string[] = [];
+const dbs: Database[] = [];
+afterEach(() => {
+  for (const db of dbs.splice(0)) db.close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), "webhooks-dispatcher-"));
+  dirs.push(dir);
+  const db = openDatabase(join(dir, "shortener.db"));
+  dbs.push(db);
+  const store = new WebhookStore(db);
+  const webhookId = store.insertWebhook({
+    name: null,
+    url: "http://receiver.test/hook",
+    secret: generateSecret(),
+    events: "link.created,link.updated",
+    created_at: Date.now(),
+  });
+  /** Enqueues an event for a link as the outbox does, inside a transaction; returns its message id. */
+  const enqueue = (linkId: number, label: string): string => {
+    const messageId = `msg_${label}`;
+    writeTransaction(db, () =>
+      store.enqueue(
+        { webhook_id: webhookId, message_id: messageId, event_type: "link.updated", link_id: linkId, payload: `{"n":"${label}"}` },
+        Date.now(),
+      ),
+    );
+    return messageId;
+  };
+  return { db, store, webhookId, enqueue, path: join(dir, "shortener.db") };
+}
+
+function dispatcher(store: WebhookStore, receiver: HeldReceiver, maxAttempts = 3) {
+  return new WebhookDispatcher(store, {
+    maxAttempts,
+    backoff: { baseMs: 10, maxMs: 20 },
+    timeoutMs: 5000,
+    userAgent: "test",
+    pollMs: 20,
+    fetch: receiver.fetch,
+  });
+}
+
+async function until(what: string, condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (condition()) return;
+    await Bun.sleep(5);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("WebhookDispatcher", () => {
+  test("sends only the head of each link's queue: a link's next event waits, other links go in parallel", async () => {
+    const { store, enqueue } = setup();
+    const [a1, a2, a3] = [enqueue(1, "a1"), enqueue(1, "a2"), enqueue(1, "a3")];
+    const [b1, b2] = [enqueue(2, "b1"), enqueue(2, "b2")];
+    const receiver = new HeldReceiver();
+    const d = dispatcher(store, receiver);
+    d.start();
+    try {
+      await until("both heads sent", () => receiver.requests.length === 2);
+      expect(receiver.requests.map((r) => r.id).sort()).toEqual([a1, b1]);
+      receiver.requests.find((r) => r.id === a1)?.settle(200);
+      await until("a2 sent", () => receiver.requests.some((r) => r.id === a2));
+      expect(receiver.requests.some((r) => r.id === a3 || r.id === b2)).toBe(false);
+      receiver.requests.find((r) => r.id === a2)?.settle(204);
+      receiver.requests.find((r) => r.id === b1)?.settle(200);
+      await until("a3 and b2 sent", () => receiver.requests.some((r) => r.id === a3) && receiver.requests.some((r) => r.id === b2));
+      for (const r of receiver.requests) r.settle(200);
+      await until("the outbox drained", () => store.backlog() === 0);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test("retries a failure under the same message id, is dead after the last attempt, then sends the link's next event", async () => {
+    const { store, webhookId, enqueue } = setup();
+    const first = enqueue(7, "first");
+    const second = enqueue(7, "second");
+    const receiver = new HeldReceiver();
+    const d = dispatcher(store, receiver, 3);
+    d.start();
+    try {
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        await until(`attempt ${attempt}`, () => receiver.requests.length === attempt);
+        expect(receiver.requests[attempt - 1]?.id).toBe(first);
+        receiver.requests[attempt - 1]?.settle(503);
+      }
+      await until("the next event", () => receiver.requests.length === 4);
+      expect(receiver.requests[3]?.id).toBe(second);
+      receiver.requests[3]?.settle(200);
+      await until("delivered", () => store.backlog() === 0);
+      const [dead] = store.deliveries(webhookId, "dead", 10);
+      expect(dead).toMatchObject({ message_id: first, attempts: 3, last_status: 503, last_error: "HTTP 503", next_attempt_at: null });
+      expect(store.deadLetters()).toBe(1);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test("stop aborts requests in flight and leaves them pending; the next dispatcher resends them under the same id", async () => {
+    const { store, enqueue } = setup();
+    const id = enqueue(3, "held");
+    const receiver = new HeldReceiver();
+    const d = dispatcher(store, receiver);
+    d.start();
+    await until("sent", () => receiver.requests.length === 1);
+    await d.stop();
+    expect(receiver.requests[0]?.aborted).toBe(true);
+    expect(store.backlog()).toBe(1);
+    const next = dispatcher(store, receiver);
+    next.start();
+    try {
+      await until("resent", () => receiver.requests.length === 2);
+      expect(receiver.requests[1]?.id).toBe(id);
+      receiver.requests[1]?.settle(200);
+      await until("delivered", () => store.backlog() === 0);
+    } finally {
+      await next.stop();
+    }
+  });
+});
+
+describe("WebhookStore queues", () => {
+  test("a dead delivery put back while its link has a head waits behind it, then goes before the later events", () => {
+    const { db, store, webhookId, enqueue } = setup();
+    enqueue(5, "one");
+    enqueue(5, "two");
+    enqueue(5, "three");
+    const [one, two] = store.deliveries(webhookId, null, 10).reverse();
+    const now = Date.now();
+    store.recordAttempts(
+      [{ id: one?.id as number, outcome: "dead", attempts: 3, status: 500, error: "HTTP 500", webhookId, linkId: 5 }],
+      now,
+    );
+    expect(store.due(now, 10).map((d) => d.message_id)).toEqual(["msg_two"]);
+    writeTransaction(db, () => store.requeue(webhookId, one?.id as number, now));
+    // "two" is still the head (it may be in flight); "one" is next, before "three".
+    expect(store.due(now, 10).map((d) => d.message_id)).toEqual(["msg_two"]);
+    store.recordAttempts([{ id: two?.id as number, outcome: "delivered", status: 200, webhookId, linkId: 5 }], now);
+    expect(store.due(now, 10).map((d) => d.message_id)).toEqual(["msg_one"]);
+  });
+
+  test("only the head of a queue is ever due, however long the queue", () => {
+    const { store, enqueue } = setup();
+    for (let i = 0; i < 50; i++) enqueue(9, `q${i}`);
+    enqueue(10, "other");
+    expect(store.due(Date.now(), 100).map((d) => d.message_id)).toEqual(["msg_q0", "msg_other"]);
+    expect(store.backlog()).toBe(51);
+  });
+});
