@@ -35,7 +35,9 @@ export interface LiveFeedStats {
 interface Subscriber {
   controller: ReadableStreamDefaultController<Uint8Array>;
   /** Empty when subscribed to every topic (`*`). */
-  topics: readonly string[];
+  topics: ReadonlySet<string>;
+  /** The same topics as one string: subscribers with equal keys share one encoded batch. */
+  key: string;
   /** Epoch ms when its token expires: the stream is ended then, and the client must get a new token. */
   expiresAt: number;
 }
@@ -57,6 +59,16 @@ function frame(data: string): Uint8Array {
   // JSON never holds a raw line break, but split anyway so any text stays one event.
   const lines = data.split(/\r\n|\r|\n/).map((line) => `data: ${line}\n`);
   return encoder.encode(`id: urn:uuid:${crypto.randomUUID()}\n${lines.join("")}\n`);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
 }
 
 export class LiveFeed {
@@ -102,7 +114,8 @@ export class LiveFeed {
       {
         start: (controller) => {
           const everything = topics.includes(ANY_TOPIC);
-          subscriber = { controller, topics: everything ? [] : [...new Set(topics)], expiresAt };
+          const set = new Set(everything ? [] : topics);
+          subscriber = { controller, topics: set, key: everything ? ANY_TOPIC : [...set].sort().join("\n"), expiresAt };
           this.#add(subscriber);
           // A first comment sends the headers and tells the client the subscription is live.
           controller.enqueue(KEEP_ALIVE);
@@ -118,25 +131,36 @@ export class LiveFeed {
 
   /**
    * Sends each update as one event to the subscribers of its topic, in order, and returns how many events were
-   * queued. A recipient still holding more than `maxQueuedBytes` from earlier batches is dropped instead.
+   * queued. A recipient still holding more than `maxQueuedBytes` from earlier batches is dropped instead. Each
+   * recipient gets its share of the batch as one chunk, encoded once for all recipients of the same topics.
    */
   publish(updates: readonly LiveUpdate[]): number {
-    let sent = 0;
-    const checked = new Set<Subscriber>();
-    const deliver = (subscriber: Subscriber, event: Uint8Array) => {
-      if (!checked.has(subscriber)) {
-        checked.add(subscriber);
-        if (this.#dropIfBehind(subscriber)) return;
-      }
-      subscriber.controller.enqueue(event);
-      sent++;
+    const events: { topic: string; bytes: Uint8Array }[] = [];
+    const recipients = new Map<string, Subscriber[]>();
+    const seen = new Set<Subscriber>();
+    const add = (subscriber: Subscriber) => {
+      if (seen.has(subscriber)) return;
+      seen.add(subscriber);
+      const group = recipients.get(subscriber.key);
+      if (group === undefined) recipients.set(subscriber.key, [subscriber]);
+      else group.push(subscriber);
     };
     for (const { topic, data } of updates) {
       if (!this.wants(topic)) continue;
-      const event = frame(data);
-      // A dropped subscriber leaves these sets at once, so the rest of the batch skips it.
-      for (const subscriber of this.#everything) deliver(subscriber, event);
-      for (const subscriber of this.#byTopic.get(topic) ?? []) deliver(subscriber, event);
+      events.push({ topic, bytes: frame(data) });
+      for (const subscriber of this.#everything) add(subscriber);
+      for (const subscriber of this.#byTopic.get(topic) ?? []) add(subscriber);
+    }
+    let sent = 0;
+    for (const group of recipients.values()) {
+      const topics = (group[0] as Subscriber).topics;
+      const share = topics.size === 0 ? events : events.filter((e) => topics.has(e.topic));
+      const chunk = share.length === 1 ? (share[0] as { bytes: Uint8Array }).bytes : concat(share.map((e) => e.bytes));
+      for (const subscriber of group) {
+        if (this.#dropIfBehind(subscriber)) continue;
+        subscriber.controller.enqueue(chunk);
+        sent += share.length;
+      }
     }
     return sent;
   }
@@ -149,7 +173,7 @@ export class LiveFeed {
 
   #add(subscriber: Subscriber): void {
     this.#subscribers.add(subscriber);
-    if (subscriber.topics.length === 0) this.#everything.add(subscriber);
+    if (subscriber.topics.size === 0) this.#everything.add(subscriber);
     for (const topic of subscriber.topics) {
       let set = this.#byTopic.get(topic);
       if (set === undefined) {
