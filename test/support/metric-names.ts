@@ -52,6 +52,9 @@ export const METRICS: readonly MetricContract[] = [
   { name: "shortener_webhook_dead_letters", type: "gauge", labels: [] },
   { name: "shortener_webhook_deliveries_total", type: "counter", labels: ["outcome"] },
   { name: "shortener_webhook_delivery_duration_seconds", type: "histogram", labels: [] },
+  // The real-time feed (/.well-known/mercure): open subscriptions, and those dropped for not keeping up.
+  { name: "shortener_realtime_subscribers", type: "gauge", labels: [] },
+  { name: "shortener_realtime_dropped_total", type: "counter", labels: [] },
 ];
 
 /** The contract's metric names, as on the `# TYPE` lines of a scrape. */
