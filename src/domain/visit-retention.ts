@@ -16,8 +16,8 @@ import type { Metrics } from "../telemetry/metrics";
 export type PurgeReason = "retention" | "deleted_link";
 
 export interface RetentionHooks {
-  /** Raw rows deleted by one transaction. */
-  purged?(reason: PurgeReason, rows: number): void;
+  /** Raw rows deleted by one transaction, and how long it took. */
+  purged?(reason: PurgeReason, rows: number, seconds: number): void;
   /** One whole pass finished (whether or not it deleted anything). */
   passed?(seconds: number, rows: number): void;
   failed?(error: unknown): void;
@@ -150,7 +150,7 @@ export class VisitRetention {
       more = result.more;
       if (result.deleted > 0) {
         rows += result.deleted;
-        this.hooks.purged?.(reason, result.deleted);
+        this.hooks.purged?.(reason, result.deleted, busyMs / 1000);
         // The disk and the machine's load decide what a row costs: aim the next batch at the target.
         const perRowMs = Math.max(busyMs, 0.01) / result.deleted;
         this.#size = Math.max(
@@ -170,7 +170,7 @@ export function startVisitRetention(db: Database, retentionMs: number | null, me
     new VisitPurgeStore(db),
     { retentionMs },
     {
-      purged: (reason, rows) => metrics.recordVisitsPurged(reason, rows),
+      purged: (reason, rows, seconds) => metrics.recordVisitsPurged(reason, rows, seconds),
       passed: (seconds, rows) => {
         metrics.recordVisitPurgePass(seconds);
         if (rows > 0) log.info("visits_purged", { rows, duration_ms: Math.round(seconds * 1000) });

@@ -56,6 +56,7 @@ export class Metrics {
   #loopTimer: Timer | undefined;
   readonly #visitsPurged;
   readonly #purgeDuration;
+  readonly #purgeBatchDuration;
 
   constructor(build: BuildInfo) {
     const registers = [this.registry];
@@ -129,6 +130,12 @@ export class Metrics {
       name: "shortener_visit_purge_duration_seconds",
       help: "Time of one retention pass (its batches and the pauses between them).",
       buckets: [0.01, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers,
+    });
+    this.#purgeBatchDuration = new Histogram({
+      name: "shortener_visit_purge_batch_duration_seconds",
+      help: "Time of one purge transaction: the longest a redirect can wait behind the retention job.",
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers,
     });
   }
@@ -307,8 +314,9 @@ export class Metrics {
     this.#flushFailures.inc();
   }
 
-  recordVisitsPurged(reason: "retention" | "deleted_link", rows: number): void {
+  recordVisitsPurged(reason: "retention" | "deleted_link", rows: number, seconds: number): void {
     this.#visitsPurged.inc({ reason }, rows);
+    this.#purgeBatchDuration.observe(seconds);
   }
 
   recordVisitPurgePass(seconds: number): void {
