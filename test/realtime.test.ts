@@ -269,6 +269,23 @@ describe("GET /.well-known/mercure", () => {
     await response.body?.cancel();
   });
 
+  test("answers a CORS preflight for the Authorization header, as an EventSource polyfill on another origin needs", async () => {
+    const response = await fetch(`${server.baseUrl}/.well-known/mercure`, {
+      method: "OPTIONS",
+      headers: {
+        Origin: "https://app.shlink.io",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+      },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
+    expect(response.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+    const post = await fetch(`${server.baseUrl}/.well-known/mercure`, { method: "POST", body: "topic=x&data=y" });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, OPTIONS");
+  });
+
   test("refuses subscribers past --realtime-max-subscribers with 503 and Retry-After", async () => {
     await waitForSubscribers(server, 0);
     const open = await Promise.all([1, 2, 3, 4].map(() => subscribe(server, [TOPIC.newVisit], token)));

@@ -89,6 +89,17 @@ function requestedTopics(query: URLSearchParams): string[] {
   return topics;
 }
 
+/**
+ * CORS preflight answer: older web UIs subscribe through an EventSource polyfill that sends the token in an
+ * Authorization header, which a browser first asks about when the UI is served from another origin.
+ */
+const PREFLIGHT_HEADERS = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "GET",
+  "Access-Control-Allow-Headers": "Authorization, Last-Event-ID, Cache-Control",
+  "Access-Control-Max-Age": "600",
+};
+
 const STREAM_HEADERS = {
   "Content-Type": "text/event-stream",
   "Cache-Control": "private, no-cache, no-store, must-revalidate, max-age=0",
@@ -103,9 +114,10 @@ const STREAM_HEADERS = {
 /** The subscribe handler of the public listener's /.well-known/mercure route. */
 export function createMercureHub(ctx: HttpDeps, tokens: MercureTokens) {
   return (request: Request, server: Server<undefined>): Response => {
+    if (request.method === "OPTIONS") return new Response(null, { status: 204, headers: PREFLIGHT_HEADERS });
     if (request.method !== "GET") {
       const response = problemResponse(methodNotAllowed(request.method), request);
-      response.headers.set("Allow", "GET");
+      response.headers.set("Allow", "GET, OPTIONS");
       return response;
     }
     if (!ctx.liveFeed.enabled) throw mercureNotConfigured();
