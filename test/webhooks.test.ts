@@ -123,7 +123,7 @@ describe("webhook delivery", () => {
     expect(sentInOrderPerLink(receiver)).toEqual([]);
 
     const created = receiver.accepted.find((r) => r.link === "/wh-b" && r.type === "link.created");
-    expect(created?.id).toMatch(/^msg_[0-9A-Za-z]{27}$/);
+    expect(created?.id).toMatch(/^msg_[0-9A-Za-z_-]{27}$/);
     expect(created?.data.shortUrl).toMatchObject({ shortCode: "wh-b", longUrl: "https://example.com/wh-b", domain: null });
     const visited = receiver.accepted.find((r) => r.link === "/wh-b" && r.type === "link.visited");
     expect(visited?.data).toMatchObject({

@@ -4,7 +4,7 @@
  * its change is. Which webhooks want which event is cached in memory: with none configured, an event costs one
  * `PRAGMA data_version` (which also notices webhooks created by the CLI in another process).
  */
-import { randomString } from "../lib/random";
+import { randomBytes } from "node:crypto";
 import type { WebhookStore } from "../storage/webhook-store";
 import type { LinkEvent, LinkEventListener } from "./link-events";
 import type { ShortUrl } from "./short-urls";
@@ -12,9 +12,12 @@ import type { Visit, VisitSink } from "./visit-buffer";
 import { DEFAULT_PRIVACY, type PrivacySettings } from "./visit-recorder";
 import type { WebhookEventType } from "./webhooks";
 
-/** A Standard Webhooks message id: `msg_` and 27 base62 characters (160 random bits), never reused after a restore. */
+/**
+ * A Standard Webhooks message id: `msg_` and 160 random bits in base64url (27 characters, never a `.`), so ids are
+ * never reused, even after a point-in-time restore. A fifth of the cost of a base62 string (one per visit event).
+ */
 export function newMessageId(): string {
-  return `msg_${randomString(27)}`;
+  return `msg_${randomBytes(20).toString("base64url")}`;
 }
 
 export interface OutboxOptions {

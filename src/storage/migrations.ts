@@ -157,7 +157,8 @@ export const MIGRATIONS: readonly Migration[] = [
     // Webhooks (issue 3). The outbox is written in the same transaction as the change it reports; its id is the
     // delivery order. Per (webhook, link) only the oldest pending row has a next_attempt_at (the one being tried);
     // the rows behind it wait with NULL, so finding due work never scans a blocked backlog.
-    // message_id is random, not derived from the id: after a point-in-time restore, ids are given out again.
+    // message_id is random (160 bits), not derived from the id: after a point-in-time restore, ids are given out again.
+    // It has no unique index: random keys would put every insert on a random page, 3-4x slower on a large outbox.
     version: 4,
     changesExisting: false,
     sql: `
@@ -173,7 +174,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE webhook_outbox (
         id INTEGER PRIMARY KEY,
         webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
-        message_id TEXT NOT NULL UNIQUE,
+        message_id TEXT NOT NULL,
         event_type TEXT NOT NULL,
         link_id INTEGER NOT NULL,
         payload TEXT NOT NULL,
