@@ -63,9 +63,10 @@ function setup() {
   return { db, store, webhookId, enqueue, path: join(dir, "shortener.db") };
 }
 
-function dispatcher(store: WebhookStore, receiver: HeldReceiver, maxAttempts = 3) {
+function dispatcher(store: WebhookStore, receiver: HeldReceiver, maxAttempts = 3, keepDeliveredMs?: number) {
   return new WebhookDispatcher(store, {
     maxAttempts,
+    keepDeliveredMs,
     backoff: { baseMs: 10, maxMs: 20 },
     timeoutMs: 5000,
     userAgent: "test",
@@ -75,7 +76,7 @@ function dispatcher(store: WebhookStore, receiver: HeldReceiver, maxAttempts = 3
 }
 
 async function until(what: string, condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < 600; i++) {
     if (condition()) return;
     await Bun.sleep(5);
   }
@@ -150,6 +151,26 @@ describe("WebhookDispatcher", () => {
       await until("delivered", () => store.backlog() === 0);
     } finally {
       await next.stop();
+    }
+  });
+});
+
+describe("WebhookDispatcher pruning", () => {
+  test("deletes delivered rows once they are older than keepDeliveredMs, and keeps dead ones", async () => {
+    const { store, webhookId, enqueue } = setup();
+    enqueue(1, "ok");
+    enqueue(2, "dead");
+    const receiver = new HeldReceiver();
+    const d = dispatcher(store, receiver, 1, 1);
+    d.start();
+    try {
+      await until("both sent", () => receiver.requests.length === 2);
+      for (const r of receiver.requests) r.settle(r.id === "msg_ok" ? 200 : 500);
+      await until("nothing pending", () => store.backlog() === 0);
+      await until("the delivered row pruned (within about a second)", () => store.deliveries(webhookId, "delivered", 10).length === 0);
+      expect(store.deliveries(webhookId, null, 10).map((r) => [r.message_id, r.state])).toEqual([["msg_dead", "dead"]]);
+    } finally {
+      await d.stop();
     }
   });
 });

@@ -43,8 +43,9 @@ interface Sent {
   seconds: number;
 }
 
-const PRUNE_EVERY_MS = 60_000;
-const PRUNE_BATCH = 1000;
+/** Delivered rows past keepDeliveredMs go in batches of 500: once a second, or every tick while a batch comes back full. */
+const PRUNE_EVERY_MS = 1000;
+const PRUNE_BATCH = 500;
 const ERROR_BODY_BYTES = 200;
 
 export class WebhookDispatcher {
@@ -203,8 +204,9 @@ export class WebhookDispatcher {
   #prune(): void {
     const now = this.#now();
     if (now - this.#lastPrune < PRUNE_EVERY_MS) return;
-    this.#lastPrune = now;
-    this.store.pruneDelivered(now - (this.options.keepDeliveredMs ?? 86_400_000), PRUNE_BATCH);
+    const pruned = this.store.pruneDelivered(now - (this.options.keepDeliveredMs ?? 86_400_000), PRUNE_BATCH);
+    // A full batch means more are due: the next tick prunes again rather than waiting a second.
+    if (pruned < PRUNE_BATCH) this.#lastPrune = now;
   }
 }
 
