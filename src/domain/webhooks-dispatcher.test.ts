@@ -21,9 +21,10 @@ class HeldReceiver {
         aborted: false,
         settle: (status: number) => resolve(new Response(null, { status })),
       };
+      // As fetch does: it rejects with the signal's reason (an AbortError, or a TimeoutError from the timeout).
       init.signal?.addEventListener("abort", () => {
         request.aborted = true;
-        reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
+        reject(init.signal?.reason);
       });
       this.requests.push(request);
     })) as unknown as typeof fetch;
@@ -151,6 +152,36 @@ describe("WebhookDispatcher", () => {
       await until("delivered", () => store.backlog() === 0);
     } finally {
       await next.stop();
+    }
+  });
+});
+
+describe("WebhookDispatcher failures", () => {
+  test("a receiver that does not answer within the timeout fails the attempt; a redirect is a failure too", async () => {
+    const { store, webhookId, enqueue } = setup();
+    enqueue(1, "silent");
+    enqueue(2, "moved");
+    const silent = new HeldReceiver();
+    const answers = ((url: string, init: RequestInit) => {
+      const id = (init.headers as Record<string, string>)["webhook-id"];
+      if (id === "msg_moved")
+        return Promise.resolve(new Response(null, { status: 302, headers: { Location: "https://elsewhere.example/" } }));
+      return silent.fetch(url, init);
+    }) as unknown as typeof fetch;
+    const d = new WebhookDispatcher(store, {
+      maxAttempts: 1,
+      backoff: { baseMs: 10, maxMs: 20 },
+      timeoutMs: 50,
+      userAgent: "test",
+      fetch: answers,
+    });
+    d.start();
+    try {
+      await until("both dead", () => store.deadLetters() === 2);
+      const dead = Object.fromEntries(store.deliveries(webhookId, "dead", 10).map((r) => [r.message_id, [r.last_status, r.last_error]]));
+      expect(dead).toEqual({ msg_silent: [null, "timed out after 50 ms"], msg_moved: [302, "HTTP 302"] });
+    } finally {
+      await d.stop();
     }
   });
 });

@@ -187,7 +187,7 @@ export class WebhookDispatcher {
         seconds: seconds(),
       };
     } catch (error) {
-      const timedOut = error instanceof Error && error.name === "TimeoutError";
+      const timedOut = (error as { name?: unknown } | null)?.name === "TimeoutError";
       const why = timedOut ? `timed out after ${this.options.timeoutMs} ms` : error instanceof Error ? error.message : String(error);
       return { ok: false, status: null, error: why, retryAfterMs: 0, seconds: seconds() };
     }
