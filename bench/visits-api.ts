@@ -6,16 +6,16 @@
  *      (visit_days, visit_totals) and the links' counters from those rows, as the flush would have written them.
  *   3. Serve it, and time REPEAT sequential requests of each kind (after WARMUP): the server's own time (latency_ms of
  *      the access log, matched by request id) and the client's; medians and p99.
- *   4. Delete the hot link's visits through the API while a client follows another link in a loop: how long the
+ *   4. Unless DELETE=0, delete the hot link's visits through the API while a client follows another link in a loop: how long the
  *      deletion takes, and the slowest redirect meanwhile (the batches must not stall redirects).
  * Server on SERVER_CPU, this script on CLIENT_CPU.
  */
 import { Database } from "bun:sqlite";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadAverage } from "./lib/cpu";
-import { pinSelf, runWithCleanup, tempDir } from "./lib/processes";
-import { createApiKey, type RunningServer, snapshotBinary, startShortener, stopServer } from "./lib/servers";
+import { pinSelf, run, runWithCleanup, tempDir } from "./lib/processes";
+import { type RunningServer, requireBinary, snapshotBinary, startShortener, stopServer } from "./lib/servers";
 import { median, percentile } from "./lib/stats";
 
 function setting(env: string, fallback: number): number {
@@ -141,12 +141,16 @@ async function main(): Promise<void> {
   await pinSelf(cfg.clientCpu);
   const dir = tempDir("visits-bench-");
   snapshotBinary(dir);
-  const dataDir = join(dir, "data");
+  // DATA_DIR keeps the seeded database for another run (seeding 10 M visits takes minutes); it is seeded when empty.
+  const dataDir = process.env.DATA_DIR ?? join(dir, "data");
+  const seeded = existsSync(join(dataDir, "shortener.db"));
   console.log(`load average before: ${loadAverage()}`);
-  await stopServer(await startShortener(dataDir, cfg.serverCpu));
-  console.log(`seeding ${cfg.links.toLocaleString("en")} links and ${cfg.visits.toLocaleString("en")} visits`);
-  console.log(`  seeded in ${seed(dataDir).toFixed(0)} s`);
-  const apiKey = await createApiKey(dataDir);
+  if (!seeded) {
+    await stopServer(await startShortener(dataDir, cfg.serverCpu));
+    console.log(`seeding ${cfg.links.toLocaleString("en")} links and ${cfg.visits.toLocaleString("en")} visits`);
+    console.log(`  seeded in ${seed(dataDir).toFixed(0)} s`);
+  }
+  const apiKey = (await run([requireBinary(), "keys", "create", "--name", `bench-${Date.now()}`, "--data-dir", dataDir])).trim();
   // Retention off: the 10 M raw rows span a year, past the default 90 days, and a purge must not run while measuring.
   const server = await startShortener(dataDir, cfg.serverCpu, ["--visits-retention", "off"]);
   try {
@@ -214,39 +218,56 @@ async function main(): Promise<void> {
         `| ${run.name} | ${ms(median(serverMs))} ms | ${ms(percentile(serverMs, 99))} ms | ${ms(median(client))} ms | ${ms(percentile(client, 99))} ms |`,
       );
     }
-    await deleteWhileRedirecting(server, apiKey);
+    // DELETE=0 skips the (destructive) deletion phase, to measure a kept database again.
+    if (process.env.DELETE !== "0")
+      await deleteWhileRedirecting(server, apiKey).catch(async (error: unknown) => {
+        await Bun.sleep(500);
+        const { exitCode, signalCode } = server.proc;
+        console.error(`server exit ${exitCode} signal ${signalCode}; log tail:\n${readFileSync(server.logFile, "utf8").slice(-1500)}`);
+        throw error;
+      });
   } finally {
     await stopServer(server);
   }
   console.log(`load average after: ${loadAverage()}`);
 }
 
-/** Deletes the hot link's visits while another link is followed in a loop; reports the slowest redirect. */
+/** Follows a link in a loop until `until()` says stop; returns each round trip's milliseconds, ascending. */
+async function redirectLoop(server: RunningServer, until: () => boolean): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; !until() && i < 10_000_000; i++) {
+    const started = performance.now();
+    const response = await fetch(`${server.baseUrl}/l7`, { redirect: "manual" });
+    await response.arrayBuffer();
+    times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+const describeLoop = (t: number[]) =>
+  `${t.length} redirects: median ${ms(median(t))} ms, p99 ${ms(percentile(t, 99))} ms, max ${ms(t.at(-1) ?? Number.NaN)} ms`;
+
+/** Deletes the hot link's visits while another link is followed in a loop; compares with the loop alone. */
 async function deleteWhileRedirecting(server: RunningServer, apiKey: string): Promise<void> {
+  const baselineEnds = performance.now() + 5000;
+  const baseline = await redirectLoop(server, () => performance.now() > baselineEnds);
   let deleting = true;
-  const redirectMs: number[] = [];
-  const redirects = (async () => {
-    for (let i = 0; deleting && i < 10_000_000; i++) {
-      const started = performance.now();
-      const response = await fetch(`${server.baseUrl}/l7`, { redirect: "manual" });
-      await response.arrayBuffer();
-      redirectMs.push(performance.now() - started);
-    }
-  })();
+  const during = redirectLoop(server, () => !deleting);
   const started = performance.now();
-  const response = await fetch(`${server.baseUrl}/rest/v3/short-urls/${HOT}/visits`, {
-    method: "DELETE",
-    headers: { "X-Api-Key": apiKey },
-  });
-  const body = (await response.json()) as { deletedVisits: number };
+  let body: { deletedVisits: number };
+  try {
+    const response = await fetch(`${server.baseUrl}/rest/v3/short-urls/${HOT}/visits`, {
+      method: "DELETE",
+      headers: { "X-Api-Key": apiKey },
+    });
+    body = (await response.json()) as { deletedVisits: number };
+  } finally {
+    deleting = false;
+  }
   const seconds = (performance.now() - started) / 1000;
-  deleting = false;
-  await redirects;
-  const sorted = redirectMs.sort((a, b) => a - b);
-  console.log(
-    `\nDELETE hot link visits: ${body.deletedVisits.toLocaleString("en")} deleted in ${seconds.toFixed(1)} s; ` +
-      `${sorted.length} redirects meanwhile: median ${ms(median(sorted))} ms, p99 ${ms(percentile(sorted, 99))} ms, max ${ms(sorted.at(-1) ?? Number.NaN)} ms`,
-  );
+  console.log(`\nDELETE hot link visits: ${body.deletedVisits.toLocaleString("en")} deleted in ${seconds.toFixed(1)} s`);
+  console.log(`  before (5 s): ${describeLoop(baseline)}`);
+  console.log(`  during:       ${describeLoop(await during)}`);
 }
 
 await runWithCleanup(main);

@@ -216,12 +216,22 @@ describe("GET /.well-known/mercure", () => {
     await Promise.all([everything.close(), filtered.close()]);
   });
 
-  test("an idle stream gets keep-alive comments and outlives the server's 10 s idle timeout", async () => {
+  test("an idle stream gets keep-alive comments and outlives the server's 10 s idle timeout; a revoked key's stream ends", async () => {
+    await server.createKey("doomed", "read-only");
+    const doomedToken = (await sdkClient(server, server.keys.at(-1)).mercureInfo()).token;
     const feed = await subscribe(server, [TOPIC.newShortUrl], token);
+    const doomed = await subscribe(server, [TOPIC.newShortUrl], doomedToken);
+    const revoked = await runCli(["keys", "revoke", "doomed", "--data-dir", server.dataDir]);
+    expect(revoked.exitCode).toBe(0);
+    // New subscriptions with the revoked key's token are refused at once.
+    expect((await fetch(hubUrl(server, [TOPIC.newShortUrl], doomedToken))).status).toBe(401);
     await feed.comment(2, 25_000); // the one on connecting, then the first keep-alive 15 s later
+    // The open one ends at that keep-alive.
+    await doomed.ended(5_000);
     await sdk.createShortUrl({ longUrl: "https://example.com/after-idle", customSlug: "after-idle" });
     const [event] = await feed.take(1);
     expect(JSON.parse(event?.data ?? "").shortUrl.shortCode).toBe("after-idle");
+    expect(doomed.events).toEqual([]);
     await feed.close();
   }, 40_000);
 

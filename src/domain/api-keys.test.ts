@@ -37,6 +37,18 @@ describe("ApiKeyService", () => {
     expect(problemCode(() => keys.verify(secret, 2_000))).toBe("invalid-api-key");
   });
 
+  test("isActive holds for a key by id until it is revoked or expires", () => {
+    const { keys } = service();
+    const revoked = keys.verify(keys.create("r", "admin", null));
+    const temp = keys.verify(keys.create("t", "read-only", 2_000, 1_000), 1_000);
+    expect(keys.isActive(revoked.id)).toBe(true);
+    keys.revoke("r");
+    expect(keys.isActive(revoked.id)).toBe(false);
+    expect(keys.isActive(temp.id, 1_999)).toBe(true);
+    expect(keys.isActive(temp.id, 2_000)).toBe(false);
+    expect(keys.isActive(9_999)).toBe(false);
+  });
+
   test("refuses missing, unknown, oversized and revoked keys with Shlink's problem codes", () => {
     const { keys } = service();
     const secret = keys.create("gone", "read-only", null);

@@ -57,6 +57,12 @@ export class ApiKeyService {
     return { id: row.id, name: row.name, role: row.role as KeyRole };
   }
 
+  /** True while the key with this id exists and is neither revoked nor expired (for grants derived from a key). */
+  isActive(id: number, now = Date.now()): boolean {
+    const row = this.store.findById(id);
+    return row !== null && row.revoked_at === null && (row.expires_at === null || row.expires_at > now);
+  }
+
   list(): ApiKeyInfo[] {
     return this.store.all().map((row: ApiKeyRow) => ({
       name: row.name,

@@ -121,6 +121,16 @@ describe("LiveFeed", () => {
     expect(hub.stats().subscribers).toBe(0);
   });
 
+  test("ends a stream at the first keep-alive where it is no longer authorized", async () => {
+    const hub = feed({ keepAliveMs: 10 });
+    let authorized = true;
+    const reader = hub.subscribe(["t"], Date.now() + HOUR, () => authorized).getReader();
+    await readUntil(reader, (t) => t.length > 3); // a keep-alive went out while authorized
+    authorized = false;
+    expect((await readUntil(reader, () => false)).done).toBe(true);
+    expect(hub.stats().subscribers).toBe(0);
+  });
+
   test("close ends every stream and refuses new subscribers", async () => {
     const hub = feed();
     const reader = hub.subscribe(["t"], Date.now() + HOUR).getReader();

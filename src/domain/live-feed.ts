@@ -40,6 +40,8 @@ interface Subscriber {
   key: string;
   /** Epoch ms when its token expires: the stream is ended then, and the client must get a new token. */
   expiresAt: number;
+  /** Asked at each keep-alive: false (or a throw) ends the stream, as when the grant behind it was revoked. */
+  authorized: () => boolean;
 }
 
 /**
@@ -59,6 +61,14 @@ function frame(data: string): Uint8Array {
   // JSON never holds a raw line break, but split anyway so any text stays one event.
   const lines = data.split(/\r\n|\r|\n/).map((line) => `data: ${line}\n`);
   return encoder.encode(`id: urn:uuid:${crypto.randomUUID()}\n${lines.join("")}\n`);
+}
+
+function stillAuthorized(subscriber: Subscriber): boolean {
+  try {
+    return subscriber.authorized();
+  } catch {
+    return false;
+  }
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
@@ -101,10 +111,10 @@ export class LiveFeed {
   }
 
   /**
-   * A new subscriber's event stream, for the given exact topics (or `*`), ending at `expiresAt`. Throws a 503
-   * problem when the feed is full or shut down.
+   * A new subscriber's event stream, for the given exact topics (or `*`), ending at `expiresAt` or at the first
+   * keep-alive where `authorized` says no. Throws a 503 problem when the feed is full or shut down.
    */
-  subscribe(topics: readonly string[], expiresAt: number): ReadableStream<Uint8Array> {
+  subscribe(topics: readonly string[], expiresAt: number, authorized: () => boolean = () => true): ReadableStream<Uint8Array> {
     if (this.#closed) throw unavailable("This node is shutting down; subscribe again to reach another node.", 1);
     if (this.#subscribers.size >= this.options.maxSubscribers) {
       throw unavailable(`The real-time feed already has its maximum of ${this.options.maxSubscribers} subscribers; retry later.`, 30);
@@ -115,7 +125,7 @@ export class LiveFeed {
         start: (controller) => {
           const everything = topics.includes(ANY_TOPIC);
           const set = new Set(everything ? [] : topics);
-          subscriber = { controller, topics: set, key: everything ? ANY_TOPIC : [...set].sort().join("\n"), expiresAt };
+          subscriber = { controller, topics: set, key: everything ? ANY_TOPIC : [...set].sort().join("\n"), expiresAt, authorized };
           this.#add(subscriber);
           // A first comment sends the headers and tells the client the subscription is live.
           controller.enqueue(KEEP_ALIVE);
@@ -225,7 +235,7 @@ export class LiveFeed {
   #tick(): void {
     const now = Date.now();
     for (const subscriber of [...this.#subscribers]) {
-      if (subscriber.expiresAt <= now) this.#end(subscriber);
+      if (subscriber.expiresAt <= now || !stillAuthorized(subscriber)) this.#end(subscriber);
       else if (!this.#dropIfBehind(subscriber)) subscriber.controller.enqueue(KEEP_ALIVE);
     }
   }

@@ -24,7 +24,7 @@ export const MAX_VISITS_PER_PAGE = 5000;
 /** At most this many rows are deleted per transaction; between batches the event loop runs redirects. */
 export const DELETE_BATCH = 5000;
 /** Batches are sized to take about this long, so a redirect waits at most about this behind one. */
-const DELETE_BATCH_TARGET_MS = 4;
+const DELETE_BATCH_TARGET_MS = 2;
 const DELETE_BATCH_MIN = 200;
 const ORPHAN_TYPES: readonly OrphanType[] = ["base_url", "invalid_short_url", "regular_404"];
 

@@ -48,6 +48,9 @@ function robots(ctx: HttpDeps, request: Request): Response {
   });
 }
 
+/** How long a REST DELETE may run without sending anything (Bun's default idle timeout is 10 s). */
+const REST_DELETE_TIMEOUT_SECONDS = 300;
+
 /** Starts the public listener. `reusePort: false` so a port clash fails loudly. */
 export function startPublicServer(ctx: HttpDeps): Server<undefined> {
   const rest = createRestApp(ctx);
@@ -72,7 +75,16 @@ export function startPublicServer(ctx: HttpDeps): Server<undefined> {
       "/readyz": instrumented("/readyz", () => readiness(ctx), inst),
       "/robots.txt": instrumented("/robots.txt", (request) => robots(ctx, request), inst),
       "/.well-known/mercure": instrumented("/.well-known/mercure", createMercureHub(ctx, ctx.mercureTokens), inst),
-      "/rest/*": instrumented(restRouteTemplate, (request) => rest.handle(request), inst),
+      "/rest/*": instrumented(
+        restRouteTemplate,
+        (request, server) => {
+          // Deleting a link's millions of visits (in batches) can outlast Bun's 10 s idle timeout, which would cut the
+          // answer off while the work goes on; a DELETE may stay quiet longer.
+          if (request.method === "DELETE") server.timeout(request, REST_DELETE_TIMEOUT_SECONDS);
+          return rest.handle(request);
+        },
+        inst,
+      ),
       "/:code": redirectRoute,
       "/:code/": redirectRoute,
     },

@@ -14,6 +14,7 @@ export interface ApiKeyRow {
 export class ApiKeyStore {
   readonly #insert;
   readonly #byHash;
+  readonly #byId;
   readonly #byName;
   readonly #all;
   readonly #revoke;
@@ -25,6 +26,7 @@ export class ApiKeyStore {
        ON CONFLICT (name) DO NOTHING RETURNING id`,
     );
     this.#byHash = db.query<ApiKeyRow, [string]>("SELECT * FROM api_keys WHERE key_hash = ?");
+    this.#byId = db.query<ApiKeyRow, [number]>("SELECT * FROM api_keys WHERE id = ?");
     this.#byName = db.query<ApiKeyRow, [string]>("SELECT * FROM api_keys WHERE name = ?");
     this.#all = db.query<ApiKeyRow, []>("SELECT * FROM api_keys ORDER BY created_at, id");
     this.#revoke = db.query<unknown, [number, string]>("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL");
@@ -38,6 +40,10 @@ export class ApiKeyStore {
 
   findByHash(hash: string): ApiKeyRow | null {
     return this.#byHash.get(hash);
+  }
+
+  findById(id: number): ApiKeyRow | null {
+    return this.#byId.get(id);
   }
 
   findByName(name: string): ApiKeyRow | null {

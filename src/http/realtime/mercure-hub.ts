@@ -43,7 +43,7 @@ function invalidToken(): AppError {
     401,
     "invalid-token",
     "Invalid authorization",
-    "The token is malformed, expired, or was not issued by this server process (tokens do not survive a restart): get a new one from GET /rest/v3/mercure-info.",
+    "The token is malformed, expired, its API key was revoked, or it was not issued by this server process (tokens do not survive a restart): get a new one from GET /rest/v3/mercure-info.",
     {},
     { "WWW-Authenticate": 'Bearer realm="mercure", error="invalid_token"' },
   );
@@ -126,14 +126,15 @@ export function createMercureHub(ctx: HttpDeps, tokens: MercureTokens) {
     const token = presentedToken(request, query);
     if (token === null) throw missingToken();
     const grant = tokens.verify(token);
-    if (grant === null) throw invalidToken();
+    // A token lives no longer than the API key it was fetched with: revoking the key ends its streams too.
+    if (grant === null || !ctx.apiKeys.isActive(grant.keyId)) throw invalidToken();
     const topics = requestedTopics(query);
     const refused = topics.find((topic) => !grants(grant, topic));
     if (refused !== undefined) {
       throw new AppError(403, "forbidden-operation", "Forbidden operation", `The token does not allow subscribing to "${refused}".`);
     }
     server.timeout(request, STREAM_IDLE_TIMEOUT_SECONDS);
-    const stream = ctx.liveFeed.subscribe(topics, grant.expiresAt);
+    const stream = ctx.liveFeed.subscribe(topics, grant.expiresAt, () => ctx.apiKeys.isActive(grant.keyId));
     return new Response(stream, { headers: STREAM_HEADERS });
   };
 }

@@ -7,6 +7,8 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** A verified token's grants. */
 export interface MercureGrant {
+  /** The API key the token was issued to (`sub`): its grants end when the key is revoked or expires. */
+  keyId: number;
   /** Topics the holder may subscribe to; `*` is every topic. */
   subscribe: readonly string[];
   /** Epoch milliseconds. */
@@ -38,11 +40,12 @@ export class MercureTokens {
     this.#secret = secret;
   }
 
-  /** A token that may subscribe to every topic until `expiresAt` (epoch ms, rounded down to the second). */
-  issue(expiresAt: number, now = Date.now()): string {
+  /** A token for API key `keyId` that may subscribe to every topic until `expiresAt` (epoch ms, rounded down to the second). */
+  issue(keyId: number, expiresAt: number, now = Date.now()): string {
     const payload = base64url(
       JSON.stringify({
         iss: ISSUER,
+        sub: String(keyId),
         iat: Math.floor(now / 1000),
         exp: Math.floor(expiresAt / 1000),
         mercure: { subscribe: ["*"] },
@@ -53,7 +56,7 @@ export class MercureTokens {
 
   /**
    * The grants of a token this process issued, or null when it is malformed, signed with another key or another
-   * algorithm (only HS256 is accepted: never `none`), expired, or lacks the `mercure.subscribe` claim.
+   * algorithm (only HS256 is accepted: never `none`), expired, or lacks the `sub` or `mercure.subscribe` claim.
    */
   verify(token: string, now = Date.now()): MercureGrant | null {
     if (token.length > MAX_TOKEN_LENGTH) return null;
@@ -66,13 +69,15 @@ export class MercureTokens {
     const expected = Buffer.from(this.#sign(`${header}.${payload}`));
     const given = Buffer.from(signature);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
-    const claims = decodeJson(payload) as { exp?: unknown; mercure?: { subscribe?: unknown } } | null;
+    const claims = decodeJson(payload) as { exp?: unknown; sub?: unknown; mercure?: { subscribe?: unknown } } | null;
     if (claims === null || typeof claims !== "object" || typeof claims.exp !== "number") return null;
+    const keyId = typeof claims.sub === "string" && /^[1-9]\d{0,15}$/.test(claims.sub) ? Number(claims.sub) : null;
+    if (keyId === null) return null;
     const expiresAt = claims.exp * 1000;
     if (expiresAt <= now) return null;
     const subscribe = claims.mercure?.subscribe;
     if (!Array.isArray(subscribe) || !subscribe.every((t) => typeof t === "string")) return null;
-    return { subscribe, expiresAt };
+    return { keyId, subscribe, expiresAt };
   }
 
   #sign(input: string): string {
