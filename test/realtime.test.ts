@@ -253,6 +253,13 @@ describe("GET /.well-known/mercure", () => {
       401,
       "invalid-token",
     ],
+    [
+      "a cookie token with broken percent-encoding",
+      () => hubUrl(server, [TOPIC.newVisit], null),
+      { Cookie: "mercureAuthorization=%E0%A4%A" },
+      401,
+      "invalid-token",
+    ],
     ["no topic", () => hubUrl(server, [], validToken()), {}, 400, "invalid-data"],
     [
       "an unsupported matcher type",

@@ -54,7 +54,13 @@ function cookie(request: Request, name: string): string | null {
   if (header === null) return null;
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq === -1 || part.slice(0, eq).trim() !== name) continue;
+    const value = part.slice(eq + 1).trim();
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value; // broken percent-encoding: as sent, which then fails verification (401), not a 500
+    }
   }
   return null;
 }
