@@ -144,6 +144,10 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     userAgent: `shortener/${VERSION} (Standard Webhooks)`,
     onAttempt: (outcome, seconds) => metrics.recordWebhookDelivery(outcome, seconds),
     onError: (error) => log.error("webhook_dispatch_failed", describeError(error)),
+    onWebhookGone: (webhookId, url) => {
+      outbox.invalidate();
+      log.warn("webhook_disabled", { webhook_id: webhookId, url, reason: "the receiver answered 410 Gone" });
+    },
   });
   const outbox = new WebhookOutbox(webhookStore, {
     linkJson: (shortUrl) => shortUrlJson(shortUrl, config.baseUrl),

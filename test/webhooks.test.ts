@@ -245,6 +245,49 @@ describe("webhook delivery", () => {
   }, 60_000);
 });
 
+describe("410 Gone", () => {
+  test("turns the webhook off: its events wait and no new ones are queued, until it is turned on again", async () => {
+    using receiver = new WebhookReceiver();
+    receiver.mode = { kind: "gone" };
+    await using server = await startServer({ env: FAST_RETRIES });
+    const webhookId = await createWebhook(server, receiver, ["link.created", "link.updated"]);
+    await server.api("/rest/v3/short-urls", {
+      method: "POST",
+      body: JSON.stringify({ longUrl: "https://example.com/g", customSlug: "gone-1" }),
+    });
+    await waitFor(
+      "the webhook turned off",
+      async () => ((await (await server.api(`/rest/v3/webhooks/${webhookId}`)).json()) as { disabled: boolean }).disabled,
+    );
+    await waitFor("the webhook_disabled log line", () => server.stderr.includes('"event":"webhook_disabled"'));
+    // Off: the link's next event is not queued, and the waiting one is not sent.
+    await server.api("/rest/v3/short-urls/gone-1", { method: "PATCH", body: JSON.stringify({ title: "while off" }) });
+    const waiting = await deliveries(server, webhookId);
+    expect(waiting.map((d) => [d.eventType, d.state, d.lastStatus])).toEqual([["link.created", "pending", 410]]);
+    expect(receiver.attempts).toHaveLength(1);
+
+    receiver.mode = { kind: "up" };
+    const bad = await server.api(`/rest/v3/webhooks/${webhookId}`, { method: "PATCH", body: JSON.stringify({ disabled: "no" }) });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { invalidElements: string[] }).invalidElements).toEqual(["disabled"]);
+    const enabled = await server.api(`/rest/v3/webhooks/${webhookId}`, { method: "PATCH", body: JSON.stringify({ disabled: false }) });
+    expect(enabled.status).toBe(200);
+    expect(await enabled.json()).toMatchObject({ id: webhookId, disabled: false });
+    await waitFor("the waiting event accepted", () => receiver.accepted.length === 1);
+    expect(receiver.accepted[0]).toMatchObject({ id: waiting[0]?.messageId, type: "link.created" });
+
+    // The CLI turns it off and on too.
+    const off = await runCli(["webhooks", "disable", webhookId, "--data-dir", server.dataDir]);
+    expect(off).toMatchObject({ exitCode: 0, stderr: expect.stringContaining(`disabled webhook ${webhookId}`) });
+    await server.api("/rest/v3/short-urls/gone-1", { method: "PATCH", body: JSON.stringify({ title: "off again" }) });
+    expect(await deliveries(server, webhookId)).toHaveLength(1);
+    expect((await runCli(["webhooks", "enable", webhookId, "--data-dir", server.dataDir])).exitCode).toBe(0);
+    await server.api("/rest/v3/short-urls/gone-1", { method: "PATCH", body: JSON.stringify({ title: "on again" }) });
+    await waitFor("the next event accepted", () => receiver.accepted.length === 2);
+    expect(receiver.accepted[1]).toMatchObject({ type: "link.updated", data: { shortUrl: { title: "on again" } } });
+  });
+});
+
 describe("webhook management API", () => {
   test("creation answers the secret once; lists and reads never show it, nor does the server's output", async () => {
     await using server = await startServer();

@@ -186,6 +186,46 @@ describe("WebhookDispatcher failures", () => {
   });
 });
 
+describe("WebhookDispatcher and 410 Gone", () => {
+  test("turns the webhook off and keeps its delivery pending; turned on again, the same message is sent", async () => {
+    const { store, webhookId, enqueue } = setup();
+    const id = enqueue(1, "gone");
+    const receiver = new HeldReceiver();
+    const gone: number[] = [];
+    const d = new WebhookDispatcher(store, {
+      maxAttempts: 5,
+      backoff: { baseMs: 10, maxMs: 20 },
+      timeoutMs: 5000,
+      userAgent: "test",
+      pollMs: 20,
+      fetch: receiver.fetch,
+      onWebhookGone: (webhook) => gone.push(webhook),
+    });
+    d.start();
+    try {
+      await until("sent", () => receiver.requests.length === 1);
+      receiver.requests[0]?.settle(410);
+      await until("turned off", () => store.webhook(webhookId)?.disabled === 1);
+      expect(gone).toEqual([webhookId]);
+      expect(store.deliveries(webhookId, "pending", 10)).toEqual([
+        expect.objectContaining({ message_id: id, attempts: 1, last_status: 410 }),
+      ]);
+      // Off: a few polls go by without a request.
+      const polls = Date.now() + 100;
+      await until("100 ms of polling", () => Date.now() >= polls);
+      expect(receiver.requests).toHaveLength(1);
+      store.setDisabled(webhookId, false);
+      d.wake();
+      await until("sent again", () => receiver.requests.length === 2);
+      expect(receiver.requests[1]?.id).toBe(id);
+      receiver.requests[1]?.settle(200);
+      await until("delivered", () => store.backlog() === 0);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe("WebhookDispatcher pruning", () => {
   test("deletes delivered rows once they are older than keepDeliveredMs, and keeps dead ones", async () => {
     const { store, webhookId, enqueue } = setup();

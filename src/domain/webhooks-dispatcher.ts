@@ -4,7 +4,8 @@
  * marks the head delivered; anything else (and a timeout) schedules a retry with exponential backoff and full
  * jitter, until the head is dead after `maxAttempts`. Every attempt of a message carries the same `webhook-id`:
  * nothing is written before sending, so a crash between a receiver's 2xx and the write only causes a resend
- * under the same id, which a receiver that deduplicates on it ignores.
+ * under the same id, which a receiver that deduplicates on it ignores. A 410 Gone turns the webhook off (the
+ * Standard Webhooks advice): its deliveries wait until someone turns it on again.
  *
  * Nothing here blocks the event loop for long: requests are async, and the database work is a few small
  * statements per tick (the due heads, one transaction writing back every result that came in meanwhile).
@@ -28,6 +29,8 @@ export interface DispatcherOptions {
   keepDeliveredMs?: number;
   /** Told of every attempt: its outcome and how long the request took. */
   onAttempt?: (outcome: DeliveryOutcome, seconds: number) => void;
+  /** Told when a receiver answered 410 Gone and its webhook was turned off. */
+  onWebhookGone?: (webhookId: number, url: string) => void;
   /** Told of a database error in the loop (it carries on: the rows stay pending). */
   onError?: (error: unknown) => void;
   now?: () => number;
@@ -51,7 +54,7 @@ const ERROR_BODY_BYTES = 200;
 export class WebhookDispatcher {
   readonly #inFlight = new Map<number, AbortController>();
   readonly #requests = new Set<Promise<void>>();
-  #results: (AttemptResult & { webhookId: number; linkId: number })[] = [];
+  #results: (AttemptResult & { webhookId: number; linkId: number; gone: boolean; url: string })[] = [];
   #timer: Timer | undefined;
   #stopped = true;
   #lastPrune = 0;
@@ -143,7 +146,8 @@ export class WebhookDispatcher {
       // Stopped meanwhile: the row stays pending and is sent again, with the same id, after the restart.
       if (this.#stopped) return;
       const result = this.#resultOf(delivery, sent);
-      this.#results.push({ ...result, webhookId: delivery.webhook_id, linkId: delivery.link_id });
+      const gone = sent.status === 410;
+      this.#results.push({ ...result, webhookId: delivery.webhook_id, linkId: delivery.link_id, gone, url: delivery.url });
       this.options.onAttempt?.(result.outcome, sent.seconds);
       this.wake();
     });
@@ -199,6 +203,8 @@ export class WebhookDispatcher {
     this.#results = [];
     // If this throws, the rows stay pending and are sent again under the same ids.
     this.store.recordAttempts(results, this.#now());
+    const gone = new Map(results.filter((r) => r.gone).map((r) => [r.webhookId, r.url]));
+    for (const [webhookId, url] of gone) this.options.onWebhookGone?.(webhookId, url);
   }
 
   #prune(): void {

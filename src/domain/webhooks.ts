@@ -111,6 +111,13 @@ export function parseWebhookInput(body: unknown): WebhookInput {
   return { url: url as string, events, name };
 }
 
+/** The body of a webhook edit: only `disabled` can change (a new URL or secret is a new webhook). */
+export function parseWebhookEdit(body: unknown): { disabled: boolean } {
+  const fields = body !== null && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  if (typeof fields.disabled !== "boolean") throw invalidData([{ field: "disabled", reason: "must be true or false" }]);
+  return { disabled: fields.disabled };
+}
+
 /** A positive integer id from a path or argument; anything else is no such thing. */
 export function parseId(raw: string | undefined): number | null {
   if (raw === undefined || !/^[1-9]\d{0,15}$/.test(raw)) return null;
@@ -193,6 +200,17 @@ export class WebhookService {
     const deleted = await this.deps.writes.run(() => this.deps.store.deleteWebhook(id));
     if (!deleted) throw webhookNotFound(id);
     this.deps.onChange?.();
+  }
+
+  /** Turns a webhook off (its deliveries wait; no new events are queued for it) or back on (they are sent at once). */
+  async setDisabled(id: number, disabled: boolean, caller: Caller): Promise<Webhook> {
+    this.#assertAdmin(caller);
+    this.deps.guardWrites?.();
+    const found = await this.deps.writes.run(() => this.deps.store.setDisabled(id, disabled));
+    if (!found) throw webhookNotFound(id);
+    this.deps.onChange?.();
+    if (!disabled) this.deps.onRequeue?.();
+    return this.get(id, caller);
   }
 
   /** A webhook's deliveries, newest first, optionally only those in one state (`dead`: the dead letters). */

@@ -35,7 +35,7 @@ export const webhooks: Command = {
   name: "webhooks",
   usage:
     "shortener webhooks create --url URL --events link.created,link.updated,link.deleted,link.visited [--name NAME] | webhooks list [--json] | " +
-    "webhooks delete ID | webhooks deliveries ID [--state pending|delivered|dead] [--json] | webhooks retry ID DELIVERY_ID",
+    "webhooks delete ID | webhooks enable|disable ID | webhooks deliveries ID [--state pending|delivered|dead] [--json] | webhooks retry ID DELIVERY_ID",
   summary: "manage webhooks (the signing secret is printed once, at creation)",
   options: ["url", "events", "name", "state"],
   booleans: ["json"],
@@ -76,6 +76,13 @@ export const webhooks: Command = {
         console.error(`deleted webhook ${id} and its deliveries`);
         return 0;
       }
+      case "enable":
+      case "disable": {
+        const id = idArgument(args, "webhook ID", 1);
+        await app.webhooks.setDisabled(id, action === "disable", null).catch(asUsage);
+        console.error(action === "enable" ? `enabled webhook ${id}; its waiting deliveries are sent now` : `disabled webhook ${id}`);
+        return 0;
+      }
       case "deliveries": {
         const id = idArgument(args, "webhook ID", 1);
         const state = stringFlag(args, "state") ?? null;
@@ -105,7 +112,7 @@ export const webhooks: Command = {
       default:
         throw new UsageError(
           action === undefined
-            ? "webhooks needs an action: create, list, delete, deliveries or retry"
+            ? "webhooks needs an action: create, list, delete, enable, disable, deliveries or retry"
             : `unknown webhooks action "${action}"`,
         );
     }

@@ -75,6 +75,7 @@ function prepare(db: Database) {
     webhooks: db.query<WebhookRow, []>("SELECT * FROM webhooks ORDER BY id"),
     webhook: db.query<WebhookRow, [number]>("SELECT * FROM webhooks WHERE id = ?"),
     deleteWebhook: db.query<unknown, [number]>("DELETE FROM webhooks WHERE id = ?"),
+    setDisabled: db.query<unknown, [number, number]>("UPDATE webhooks SET disabled = ? WHERE id = ?"),
     dataVersion: db.query<{ data_version: number }, []>("PRAGMA data_version"),
     queueHasPending: db.query<{ one: number }, [number, number]>(
       "SELECT 1 AS one FROM webhook_outbox WHERE webhook_id = ? AND link_id = ? AND state = 'pending' LIMIT 1",
@@ -159,6 +160,11 @@ export class WebhookStore {
     return this.#q.deleteWebhook.run(id).changes > 0;
   }
 
+  /** Turns a webhook off (its deliveries wait, no new events are queued for it) or back on; false when there is none. */
+  setDisabled(id: number, disabled: boolean): boolean {
+    return this.#q.setDisabled.run(disabled ? 1 : 0, id).changes > 0;
+  }
+
   /** Changes when another connection (a CLI command) has committed since the last call on this one. */
   dataVersion(): number {
     return (this.#q.dataVersion.get() as { data_version: number }).data_version;
@@ -185,9 +191,11 @@ export class WebhookStore {
    * the next row of its queue. Relaxed durability: losing the last results on power loss only resends them, under
    * the same message ids.
    */
-  recordAttempts(results: readonly (AttemptResult & { webhookId: number; linkId: number })[], now: number): void {
+  recordAttempts(results: readonly (AttemptResult & { webhookId: number; linkId: number; gone?: boolean })[], now: number): void {
     relaxedWriteTransaction(this.#db, () => {
       for (const r of results) {
+        // 410 Gone: the receiver wants no more (Standard Webhooks): the webhook is turned off until turned on again.
+        if (r.gone) this.#q.setDisabled.run(1, r.webhookId);
         if (r.outcome === "delivered") this.#q.delivered.run(r.status, now, now, r.id);
         else if (r.outcome === "failed") this.#q.failed.run(r.attempts, r.nextAttemptAt, r.status, clip(r.error), now, r.id);
         else this.#q.dead.run(r.attempts, r.status, clip(r.error), now, r.id);

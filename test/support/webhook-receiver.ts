@@ -23,7 +23,7 @@ export interface Attempt {
   verified: boolean;
 }
 
-type Mode = { kind: "fail-first"; attempts: number } | { kind: "down" } | { kind: "up" } | { kind: "hold-next" };
+type Mode = { kind: "fail-first"; attempts: number } | { kind: "down" } | { kind: "gone" } | { kind: "up" } | { kind: "hold-next" };
 
 function linkOf(data: Record<string, unknown>): string {
   const shortUrl = data.shortUrl as { shortCode: string; domain: string | null };
@@ -76,6 +76,10 @@ export class WebhookReceiver implements Disposable {
     const tries = (this.#tries.get(id) ?? 0) + 1;
     this.#tries.set(id, tries);
     const mode = this.mode;
+    if (mode.kind === "gone") {
+      this.attempts.push({ seq, id, status: 410, verified: true });
+      return new Response("gone", { status: 410 });
+    }
     if (mode.kind === "down" || (mode.kind === "fail-first" && tries <= mode.attempts)) {
       this.attempts.push({ seq, id, status: 503, verified: true });
       return new Response("try again later", { status: 503 });

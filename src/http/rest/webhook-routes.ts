@@ -8,6 +8,7 @@ import {
   type Delivery,
   deliveryNotFound,
   parseId,
+  parseWebhookEdit,
   parseWebhookInput,
   type Webhook,
   webhookNotFound,
@@ -79,6 +80,11 @@ export function webhookRoutes(ctx: HttpDeps) {
     .get("/rest/v3/webhooks/:id", ({ request, params }) => {
       const key = requireApiKey(ctx, request);
       return jsonResponse(webhookJson(ctx.webhooks.get(webhookId(params), key)));
+    })
+    .patch("/rest/v3/webhooks/:id", async ({ request, params, body }) => {
+      const key = requireApiKey(ctx, request);
+      const id = webhookId(params);
+      return jsonResponse(webhookJson(await ctx.webhooks.setDisabled(id, parseWebhookEdit(body).disabled, key)));
     })
     .delete("/rest/v3/webhooks/:id", async ({ request, params }) => {
       const key = requireApiKey(ctx, request);
