@@ -368,6 +368,18 @@ test("a subscriber that stops reading is dropped and counted, while another keep
   await reading.close();
 }, 120_000);
 
+test("with --realtime-max-subscribers 0 the feed is off: mercure-info answers Shlink's 501 mercure-not-configured", async () => {
+  const node = await startServer({ args: ["--realtime-max-subscribers", "0"] });
+  try {
+    await expect(sdkClient(node).mercureInfo()).rejects.toMatchObject({ status: 501, type: problemType("mercure-not-configured") });
+    const hub = await fetch(hubUrl(node, [TOPIC.newVisit], "any"));
+    expect(hub.status).toBe(501);
+    expect(await hub.json()).toMatchObject({ type: problemType("mercure-not-configured") });
+  } finally {
+    await node[Symbol.asyncDispose]();
+  }
+});
+
 test("drain ends open streams and completes without waiting for the shutdown timeout", async () => {
   const node = await startServer();
   try {
