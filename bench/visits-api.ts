@@ -11,7 +11,7 @@
  * Server on SERVER_CPU, this script on CLIENT_CPU.
  */
 import { Database } from "bun:sqlite";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { loadAverage } from "./lib/cpu";
 import { pinSelf, run, runWithCleanup, tempDir } from "./lib/processes";
@@ -144,6 +144,8 @@ async function main(): Promise<void> {
   // DATA_DIR keeps the seeded database for another run (seeding 10 M visits takes minutes); it is seeded when empty.
   const dataDir = process.env.DATA_DIR ?? join(dir, "data");
   const seeded = existsSync(join(dataDir, "shortener.db"));
+  // A kept data dir's old server log would be overwritten in place (the server's log is not truncated).
+  rmSync(join(dataDir, "server.log"), { force: true });
   console.log(`load average before: ${loadAverage()}`);
   if (!seeded) {
     await stopServer(await startShortener(dataDir, cfg.serverCpu));
