@@ -70,7 +70,9 @@ export function tagNotFound(tag: string): AppError {
 }
 
 export function domainNotFound(authority: string): AppError {
-  return new AppError(404, "domain-not-found", "Domain not found", `Domain with authority "${authority}" could not be found`, { authority });
+  return new AppError(404, "domain-not-found", "Domain not found", `Domain with authority "${authority}" could not be found`, {
+    authority,
+  });
 }
 
 export function tagConflict(oldName: string, newName: string): AppError {
