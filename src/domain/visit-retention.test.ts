@@ -4,11 +4,13 @@ import { runMigrations } from "../storage/migrations";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { VisitPurgeStore } from "../storage/visit-purge-store";
 import { VisitStore } from "../storage/visit-store";
+import type { LinkEvent } from "./link-events";
 import { type OrphanType, VisitBuffer } from "./visit-buffer";
 import { VisitRecorder } from "./visit-recorder";
 import { passIntervalMs, type RetentionHooks, type RetentionOptions, VisitRetention } from "./visit-retention";
 
 const DAY = 86_400_000;
+const deleted = (id: number) => ({ type: "link.deleted", shortUrl: { id }, at: T0 }) as unknown as LinkEvent;
 const T0 = Date.UTC(2026, 8, 1, 12);
 
 function setup() {
@@ -192,6 +194,7 @@ describe("VisitRetention", () => {
     await job.runPass(); // the 40 old rows are purged by retention first
     expect(t.state(gone)).toMatchObject({ raw: 70, purged: 40 });
     t.links.delete(gone);
+    job.afterCommit(deleted(gone));
     t.visit(gone, T0, 3); // visits buffered before the delete, flushed after it
 
     expect(await job.runPass()).toBe(73);
@@ -200,6 +203,37 @@ describe("VisitRetention", () => {
     expect(t.state(keep)).toEqual({ raw: 9, counter: 9, days: 9, purged: 0 });
     expect(t.kind("non_orphan")).toEqual({ raw: 9, total: 9, bots: 0, purged: 0 });
     expect(t.batches.every((rows) => rows <= 50)).toBe(true);
+  });
+
+  test("looks at a deleted link again at the next pass, for visits still buffered when it was purged", async () => {
+    const t = setup();
+    const gone = t.add("gone");
+    t.visit(gone, T0 - DAY, 5);
+    const job = t.retention();
+    await job.runPass();
+    t.links.delete(gone);
+    job.afterCommit(deleted(gone));
+    expect(await job.runPass()).toBe(5);
+    t.visit(gone, T0, 2);
+    expect(await job.runPass()).toBe(2);
+    t.visit(gone, T0, 1);
+    expect(await job.runPass()).toBe(0); // twice is enough: the buffer is flushed within a second
+    expect(t.kind("non_orphan")).toEqual({ raw: 1, total: 1, bots: 0, purged: 0 });
+  });
+
+  test("deletions it was not told of (before a restart) are found by the walk at the first pass and then hourly", async () => {
+    const t = setup();
+    const a = t.add("a");
+    const b = t.add("b");
+    t.visit(a, T0 - DAY, 3);
+    t.visit(b, T0 - DAY, 4);
+    t.links.delete(a);
+    const job = t.retention();
+    expect(await job.runPass()).toBe(3);
+    t.links.delete(b);
+    expect(await job.runPass()).toBe(0);
+    t.setClock(T0 + 3_600_000);
+    expect(await job.runPass()).toBe(4);
   });
 
   test("finds deleted links among more links than one read covers", async () => {

@@ -1,8 +1,9 @@
 /**
  * The retention job: a background pass, run by `serve` every interval, that
  *   1. deletes raw visit rows older than --visits-retention, oldest first, in small transactions;
- *   2. walks the links that have roll-ups and, for each one that was deleted, deletes its raw rows the same way,
- *      then its roll-ups.
+ *   2. for each link deleted since (heard as a link event, and looked for again at the next pass, for visits that
+ *      were still buffered), deletes its raw rows the same way, then its roll-ups. Once an hour, and at the first
+ *      pass, it walks every link that has roll-ups instead, for deletions it did not hear of (before a restart).
  * Each transaction is sized to take about BATCH_TARGET_MS (a row costs one random index page: ~15 µs on a small VM,
  * more on a busy one), and after each the job sleeps twice as long as it worked, so redirects wait behind at
  * most one batch and the job takes at most a third of the event loop. It stops between batches when the node drains. Roll-ups
@@ -12,6 +13,7 @@ import type { Database } from "bun:sqlite";
 import { type PurgeResult, VisitPurgeStore } from "../storage/visit-purge-store";
 import { describeError, log } from "../telemetry/logger";
 import type { Metrics } from "../telemetry/metrics";
+import type { LinkEvent, LinkEventListener } from "./link-events";
 
 export type PurgeReason = "retention" | "deleted_link";
 
@@ -34,12 +36,15 @@ export interface RetentionOptions {
   batchLinks?: number;
   /** Time between passes; by default the retention period, kept within 1 s..60 s. */
   intervalMs?: number;
+  /** Time between walks over every link for deletions not heard of. */
+  sweepEveryMs?: number;
   now?: () => number;
   /** Between two transactions, given how long the last one took; by default a sleep twice that long. */
   pause?: (busyMs: number) => Promise<void>;
 }
 
 const BATCH_TARGET_MS = 2;
+const SWEEP_EVERY_MS = 3_600_000;
 const BATCH_MIN_ROWS = 20;
 const FIRST_BATCH_ROWS = 100;
 
@@ -51,7 +56,7 @@ export function passIntervalMs(retentionMs: number | null): number {
   return Math.min(60_000, Math.max(1_000, retentionMs ?? 60_000));
 }
 
-export class VisitRetention {
+export class VisitRetention implements LinkEventListener {
   readonly #batchRows: number;
   readonly #batchTargetMs: number;
   #size: number;
@@ -62,6 +67,9 @@ export class VisitRetention {
   #timer: Timer | undefined;
   #running: Promise<number> | null = null;
   #stopped = false;
+  /** Links deleted since the last passes, with the passes left to look at them. */
+  readonly #deleted = new Map<number, number>();
+  #nextSweepAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: VisitPurgeStore,
@@ -75,6 +83,11 @@ export class VisitRetention {
     this.#intervalMs = options.intervalMs ?? passIntervalMs(options.retentionMs);
     this.#now = options.now ?? Date.now;
     this.#pause = options.pause ?? sleepTwiceAsLong;
+  }
+
+  /** A deleted link's rows are purged at the next pass, and looked for again at the one after. */
+  afterCommit(event: LinkEvent): void {
+    if (event.type === "link.deleted") this.#deleted.set(event.shortUrl.id, 2);
   }
 
   /** Runs a pass now, then one every interval after the previous one ends, until stop(). */
@@ -124,19 +137,39 @@ export class VisitRetention {
 
   async #purgeDeletedLinks(): Promise<number> {
     let rows = 0;
-    // Bounded by the links that exist in the roll-ups: each read moves the cursor past batchLinks of them.
+    if (this.#now() >= this.#nextSweepAt) {
+      this.#nextSweepAt = this.#now() + (this.options.sweepEveryMs ?? SWEEP_EVERY_MS);
+      rows += await this.#sweep();
+    }
+    for (const [id, passesLeft] of [...this.#deleted]) {
+      if (this.#stopped) return rows;
+      rows += await this.#purgeLink(id);
+      if (passesLeft <= 1) this.#deleted.delete(id);
+      else this.#deleted.set(id, passesLeft - 1);
+    }
+    return rows;
+  }
+
+  /** Every link with roll-ups, in reads of batchLinks (~1 ms each): deleted ones are purged. */
+  async #sweep(): Promise<number> {
+    let rows = 0;
     for (let after = 0; !this.#stopped; ) {
       const links = this.store.linksAfter(after, this.#batchLinks);
       for (const link of links) {
-        if (link.live) continue;
-        rows += await this.#batches("deleted_link", (limit) => this.store.purgeDeletedLinkRows(link.id, limit));
+        if (!link.live) rows += await this.#purgeLink(link.id);
         if (this.#stopped) return rows;
-        this.store.dropDeletedLinkRollups(link.id);
       }
       if (links.length < this.#batchLinks) break;
       after = (links.at(-1) as { id: number }).id;
       await this.#pause(0);
     }
+    return rows;
+  }
+
+  /** A deleted link's raw rows in batches, then its roll-ups. */
+  async #purgeLink(id: number): Promise<number> {
+    const rows = await this.#batches("deleted_link", (limit) => this.store.purgeDeletedLinkRows(id, limit));
+    if (!this.#stopped) this.store.dropDeletedLinkRollups(id);
     return rows;
   }
 
@@ -164,8 +197,16 @@ export class VisitRetention {
   }
 }
 
-/** The job as `serve` runs it on a primary: batches and passes counted in metrics, failures logged. */
-export function startVisitRetention(db: Database, retentionMs: number | null, metrics: Metrics): VisitRetention {
+/**
+ * The job as `serve` runs it on a primary: batches and passes counted in metrics, failures logged, link deletions
+ * heard through `linkEvents`.
+ */
+export function startVisitRetention(
+  db: Database,
+  retentionMs: number | null,
+  metrics: Metrics,
+  linkEvents: LinkEventListener[],
+): VisitRetention {
   const job = new VisitRetention(
     new VisitPurgeStore(db),
     { retentionMs },
@@ -178,6 +219,7 @@ export function startVisitRetention(db: Database, retentionMs: number | null, me
       failed: (error) => log.error("visit_purge_failed", describeError(error)),
     },
   );
+  linkEvents.push(job);
   job.start();
   return job;
 }
