@@ -236,7 +236,7 @@ export class Metrics {
     const registers = [this.registry];
     new Gauge({
       name: "shortener_webhook_outbox_backlog",
-      help: "Webhook deliveries waiting to be sent or retried.",
+      help: "Webhook deliveries waiting to be sent or retried (counted up to 10000).",
       registers,
       collect() {
         this.set(sources.backlog());
@@ -244,7 +244,7 @@ export class Metrics {
     });
     new Gauge({
       name: "shortener_webhook_dead_letters",
-      help: "Webhook deliveries given up after the last attempt (retry them through the API).",
+      help: "Webhook deliveries given up after the last attempt, to retry by hand (counted up to 10000).",
       registers,
       collect() {
         this.set(sources.deadLetters());
