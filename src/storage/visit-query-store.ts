@@ -50,7 +50,7 @@ const COLUMNS =
   "country_code, country_name, region_name, city_name, latitude, longitude, timezone";
 
 /** Global id order follows time within a flush's jitter; date bounds on several links are widened by this much. */
-const GLOBAL_ORDER_SLACK_MS = 5 * 60_000;
+export const GLOBAL_ORDER_SLACK_MS = 5 * 60_000;
 
 function laneSql(lane: Lane): { where: string; params: Binding[] } {
   switch (lane.kind) {
@@ -155,19 +155,26 @@ export class VisitQueryStore {
     ).all(shortUrlId, fromDay, toDay);
   }
 
-  /** The first row id at or after `at` in the whole table, minus the flush jitter (a lower bound for a date). */
-  #globalIdFrom(at: number): number {
-    const first = this.#query<{ id: number }>("SELECT id FROM visits ORDER BY id LIMIT 1").get()?.id;
+  /** The oldest raw row of the whole table (retention purges oldest first, by id), or null. */
+  globalOldest(): { id: number; at: number } | null {
+    return this.#query<{ id: number; at: number }>("SELECT id, at FROM visits ORDER BY id LIMIT 1").get();
+  }
+
+  /**
+   * The first row id whose visit is at or after `at` in the whole table (global id order follows time only within
+   * a flush's jitter, so callers widen `at` by GLOBAL_ORDER_SLACK_MS); past the last row when none is.
+   */
+  #globalIdAtOrAfter(at: number): number {
+    const first = this.globalOldest()?.id;
     const last = this.#query<{ id: number }>("SELECT id FROM visits ORDER BY id DESC LIMIT 1").get()?.id;
     if (first === undefined || last === undefined) return 0;
     const probe = this.#query<{ id: number; at: number }>("SELECT id, at FROM visits WHERE id >= ? ORDER BY id LIMIT 1");
-    const target = at - GLOBAL_ORDER_SLACK_MS;
     let lo = first;
     let hi = last + 1;
     for (let i = 0; lo < hi && i < 64; i++) {
       const mid = Math.floor((lo + hi) / 2);
       const row = probe.get(mid);
-      if (row === null || row.at >= target) hi = mid;
+      if (row === null || row.at >= at) hi = mid;
       else lo = mid + 1;
     }
     return lo;
@@ -190,11 +197,11 @@ export class VisitQueryStore {
     }
     if (filter.from !== undefined) {
       where.push("v.id >= ? AND v.at >= ?");
-      params.push(this.#globalIdFrom(filter.from), filter.from);
+      params.push(this.#globalIdAtOrAfter(filter.from - GLOBAL_ORDER_SLACK_MS), filter.from);
     }
     if (filter.to !== undefined) {
-      where.push("v.at <= ?");
-      params.push(filter.to);
+      where.push("v.id < ? AND v.at <= ?");
+      params.push(this.#globalIdAtOrAfter(filter.to + GLOBAL_ORDER_SLACK_MS + 1), filter.to);
     }
     if (filter.excludeBots) where.push("v.potential_bot = 0");
     return { where: where.join(" AND "), params };
@@ -213,13 +220,25 @@ export class VisitQueryStore {
     );
   }
 
-  /**
-   * How many visits of several links match. Known gap: this counts rows (there is no per-tag or per-domain roll-up
-   * by day yet), so it costs in proportion to the matching visits.
-   */
+  /** How many raw visits of several links match: a row count, so callers bound it to a day or two of visits. */
   linkSetCount(filter: LinkSetFilter): number {
     const { where, params } = this.#linkSetSql(filter);
     return this.#query<{ n: number }>(`SELECT count(*) AS n FROM visits v WHERE ${where}`).get(...params)?.n as number;
+  }
+
+  /** Roll-up sums of several (live) links for days [fromDay, toDay]. */
+  linkSetDaySums(scope: Pick<LinkSetFilter, "tag" | "domain">, fromDay: number, toDay: number): Tally {
+    const sums = "coalesce(sum(d.total), 0) AS total, coalesce(sum(d.bots), 0) AS bots";
+    const onDomain = scope.domain === undefined ? "" : " AND s.domain = ?";
+    const sql =
+      scope.tag !== undefined
+        ? `SELECT ${sums} FROM tags t JOIN short_url_tags st ON st.tag_id = t.id JOIN short_urls s ON s.id = st.short_url_id${onDomain}
+           JOIN visit_days d ON d.short_url_id = st.short_url_id AND d.day BETWEEN ? AND ? WHERE t.name = ?`
+        : `SELECT ${sums} FROM visit_days d JOIN short_urls s ON s.id = d.short_url_id${onDomain} WHERE d.day BETWEEN ? AND ?`;
+    const params: Binding[] = scope.domain === undefined ? [] : [scope.domain];
+    params.push(fromDay, toDay);
+    if (scope.tag !== undefined) params.push(scope.tag);
+    return this.#query<Tally>(sql).get(...params) as Tally;
   }
 
   // ---- deletion (inside a write transaction) ----
