@@ -14,6 +14,10 @@ export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 export const DELIVERY_STATES: readonly DeliveryState[] = ["pending", "delivered", "dead"];
 
 const URL_MAX_BYTES = 2048;
+/** Outbox rows deleted per transaction when a webhook is deleted (a few milliseconds each). */
+const DELETE_BATCH = 2000;
+/** A bound on the batches (20 million rows); whatever is left then goes with the webhook, in one transaction. */
+const MAX_DELETE_BATCHES = 10_000;
 const NAME_MAX_CHARS = 100;
 
 export interface Webhook {
@@ -193,12 +197,22 @@ export class WebhookService {
     return toWebhook(row);
   }
 
-  /** Deletes a webhook with its undelivered and delivered events. */
+  /**
+   * Deletes a webhook with its undelivered and delivered events: 1. turn it off, so no event is queued for it;
+   * 2. delete its outbox rows in batches of DELETE_BATCH, each its own short transaction (a long backlog must not
+   * hold the event loop in one); 3. delete the webhook.
+   */
   async delete(id: number, caller: Caller): Promise<void> {
     this.#assertAdmin(caller);
     this.deps.guardWrites?.();
-    const deleted = await this.deps.writes.run(() => this.deps.store.deleteWebhook(id));
-    if (!deleted) throw webhookNotFound(id);
+    const found = await this.deps.writes.run(() => this.deps.store.setDisabled(id, true));
+    if (!found) throw webhookNotFound(id);
+    this.deps.onChange?.();
+    for (let batch = 0; batch < MAX_DELETE_BATCHES; batch++) {
+      const deleted = await this.deps.writes.run(() => this.deps.store.deleteDeliveries(id, DELETE_BATCH));
+      if (deleted < DELETE_BATCH) break;
+    }
+    await this.deps.writes.run(() => this.deps.store.deleteWebhook(id));
     this.deps.onChange?.();
   }
 

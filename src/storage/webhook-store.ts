@@ -78,6 +78,9 @@ function prepare(db: Database) {
     webhook: db.query<WebhookRow, [number]>("SELECT * FROM webhooks WHERE id = ?"),
     deleteWebhook: db.query<unknown, [number]>("DELETE FROM webhooks WHERE id = ?"),
     setDisabled: db.query<unknown, [number, number]>("UPDATE webhooks SET disabled = ? WHERE id = ?"),
+    deleteDeliveries: db.query<unknown, [number, number]>(
+      "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE webhook_id = ? LIMIT ?)",
+    ),
     dataVersion: db.query<{ data_version: number }, []>("PRAGMA data_version"),
     queueHasPending: db.query<{ one: number }, [number, number]>(
       "SELECT 1 AS one FROM webhook_outbox WHERE webhook_id = ? AND link_id = ? AND state = 'pending' LIMIT 1",
@@ -155,6 +158,11 @@ export class WebhookStore {
 
   webhook(id: number): WebhookRow | null {
     return this.#q.webhook.get(id);
+  }
+
+  /** Deletes up to `limit` of a webhook's outbox rows; returns how many. In the caller's transaction. */
+  deleteDeliveries(webhookId: number, limit: number): number {
+    return this.#q.deleteDeliveries.run(webhookId, limit).changes;
   }
 
   /** Deletes a webhook and its outbox rows; false when there was none. */
