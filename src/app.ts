@@ -231,7 +231,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       shortUrls,
       tagExists: (name) => tagStore.exists(name),
       resolver,
-      flushPending: () => visits.flush(),
+      // In chunks, as serve's flush: a busy second's buffer written at once would stall redirects.
+      flushPending: () => visits.flushInChunks(200),
       guardWrites,
     }),
     apiKeys: new ApiKeyService(new ApiKeyStore(db)),

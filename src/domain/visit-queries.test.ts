@@ -49,7 +49,7 @@ function setup() {
     shortUrls,
     tagExists: (name) => tagStore.exists(name),
     resolver,
-    flushPending: () => buffer.flush(),
+    flushPending: () => buffer.flushInChunks(200),
   });
   const add = (code: string) =>
     shortUrlStore.insert({

@@ -119,8 +119,8 @@ export class VisitQueryService {
       shortUrls: ShortUrlService;
       tagExists: (name: string) => boolean;
       resolver: LinkResolver;
-      /** Writes buffered visits, so a deletion also takes the visits served before it. */
-      flushPending: () => void;
+      /** Writes buffered visits (in small transactions), so a deletion also takes the visits served before it. */
+      flushPending: () => Promise<unknown>;
       /** Throws (for example 503 on a standby) when writes must be refused. */
       guardWrites?: () => void;
     },
@@ -219,7 +219,7 @@ export class VisitQueryService {
    */
   async #deleteLane(lane: Lane, clearRollups: (after: number) => void): Promise<number> {
     const { db, store } = this.deps;
-    this.deps.flushPending();
+    await this.deps.flushPending();
     const upTo = store.last(lane)?.id ?? 0;
     let deleted = 0;
     let size = 1000;
