@@ -16,7 +16,7 @@ const RUN_WITH_A_REPLICA: Record<string, string> = {
   "replication-lag.md": "test/replication-guard.test.ts",
   "restore-point-in-time.md": "test/restore.test.ts",
   // Not a replica: it needs a webhook with a dead delivery, which that test sets up.
-  "webhook-failures.md": "test/webhooks.test.ts",
+  "webhook-failures.md": "test/webhooks-admin.test.ts",
 };
 
 describe("the runbook parser", () => {
