@@ -7,7 +7,7 @@ import { VisitStore } from "../storage/visit-store";
 import type { LinkEvent } from "./link-events";
 import { type OrphanType, VisitBuffer } from "./visit-buffer";
 import { VisitRecorder } from "./visit-recorder";
-import { passIntervalMs, type RetentionHooks, type RetentionOptions, VisitRetention } from "./visit-retention";
+import { nextSleepFactor, passIntervalMs, type RetentionHooks, type RetentionOptions, VisitRetention } from "./visit-retention";
 
 const DAY = 86_400_000;
 const deleted = (id: number) => ({ type: "link.deleted", shortUrl: { id }, at: T0 }) as unknown as LinkEvent;
@@ -280,6 +280,16 @@ describe("VisitRetention", () => {
     t.db.close();
     expect(await job.runPass()).toBe(0);
     expect(errors).toHaveLength(1);
+  });
+
+  test("sleeps longer between transactions while its timer fires late (requests keep the loop busy), then recovers", () => {
+    let factor = 2;
+    for (let i = 0; i < 10; i++) factor = nextSleepFactor(factor, 5);
+    expect(factor).toBe(64);
+    factor = nextSleepFactor(factor, 0.5);
+    expect(factor).toBe(32);
+    for (let i = 0; i < 10; i++) factor = nextSleepFactor(factor, 0);
+    expect(factor).toBe(2);
   });
 
   test("passes run every retention period, at least every second and at most every minute", () => {

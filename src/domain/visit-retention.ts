@@ -5,9 +5,10 @@
  *      were still buffered), deletes its raw rows the same way, then its roll-ups. Once an hour, and at the first
  *      pass, it walks every link that has roll-ups instead, for deletions it did not hear of (before a restart).
  * Each transaction is sized to take about BATCH_TARGET_MS (a row dirties a random index page: measured ~11 µs and
- * ~2 KiB of WAL on a small VM, more on a busy one), and after each the job sleeps twice as long as it worked, so
- * redirects wait behind at most one batch and the job takes at most a third of the event loop. It stops between
- * batches when the node drains. Roll-ups of live links are never reduced: totals stay exact.
+ * ~2 KiB of WAL on a small VM, more on a busy one), and after each the job sleeps at least twice as long as it
+ * worked, so redirects wait behind at most one batch and the job takes at most a third of the event loop; when its
+ * timer fires late (the loop is busy with requests) it sleeps longer still. It stops between batches when the node
+ * drains. Roll-ups of live links are never reduced: totals stay exact.
  */
 import type { Database } from "bun:sqlite";
 import { type PurgeResult, VisitPurgeStore } from "../storage/visit-purge-store";
@@ -39,7 +40,7 @@ export interface RetentionOptions {
   /** Time between walks over every link for deletions not heard of. */
   sweepEveryMs?: number;
   now?: () => number;
-  /** Between two transactions, given how long the last one took; by default a sleep twice that long. */
+  /** Between two transactions, given how long the last one took; by default politeSleep(). */
   pause?: (busyMs: number) => Promise<void>;
 }
 
@@ -48,8 +49,33 @@ const SWEEP_EVERY_MS = 3_600_000;
 const BATCH_MIN_ROWS = 20;
 const FIRST_BATCH_ROWS = 100;
 
-/** A timer, not setImmediate: the sleep must let the listener's I/O in, and bounds the job to a third of the loop. */
-const sleepTwiceAsLong = (busyMs: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(2 * busyMs))));
+const MIN_SLEEP_FACTOR = 2;
+const MAX_SLEEP_FACTOR = 64;
+/** A timer that fires this much late means the event loop had other work: requests come first. */
+const BUSY_LATENESS_MS = 2;
+
+/** The next sleep-to-work ratio: doubled after a late timer (the loop is busy), else halved back towards 2. */
+export function nextSleepFactor(factor: number, lateMs: number): number {
+  return lateMs > BUSY_LATENESS_MS ? Math.min(MAX_SLEEP_FACTOR, factor * 2) : Math.max(MIN_SLEEP_FACTOR, factor / 2);
+}
+
+/**
+ * Sleeps `factor` times as long as the last transaction worked (at least 1 ms), on a timer rather than setImmediate
+ * so the listener's I/O runs meanwhile, and adapts the factor to how late the timer fired.
+ */
+export function politeSleep(): (busyMs: number) => Promise<void> {
+  let factor = MIN_SLEEP_FACTOR;
+  return (busyMs) => {
+    const sleepMs = Math.max(1, Math.ceil(factor * busyMs));
+    const started = performance.now();
+    return new Promise<void>((resolve) =>
+      setTimeout(() => {
+        factor = nextSleepFactor(factor, performance.now() - started - sleepMs);
+        resolve();
+      }, sleepMs),
+    );
+  };
+}
 
 /** The pause between passes for a retention period. */
 export function passIntervalMs(retentionMs: number | null): number {
@@ -82,7 +108,7 @@ export class VisitRetention implements LinkEventListener {
     this.#batchLinks = options.batchLinks ?? 500;
     this.#intervalMs = options.intervalMs ?? passIntervalMs(options.retentionMs);
     this.#now = options.now ?? Date.now;
-    this.#pause = options.pause ?? sleepTwiceAsLong;
+    this.#pause = options.pause ?? politeSleep();
   }
 
   /** A deleted link's rows are purged at the next pass, and looked for again at the one after. */
