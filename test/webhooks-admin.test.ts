@@ -6,7 +6,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, runCli, startServer, tempDir, waitFor } from "./support/binary";
+import { BINARY, runCli, startServer, TestServer, tempDir, waitFor } from "./support/binary";
 import { parseRunbook, runShell } from "./support/runbook-steps";
 import { WebhookReceiver } from "./support/webhook-receiver";
 import { createWebhook, deliveries, FAST_RETRIES } from "./support/webhook-steps";
@@ -94,6 +94,36 @@ describe("webhook management API", () => {
       const response = await server.api(`/rest/v3/webhooks/${created.id}/deliveries?${query}`);
       expect(response.status).toBe(400);
       expect(((await response.json()) as { invalidElements: string[] }).invalidElements).toEqual([field]);
+    }
+  });
+});
+
+describe("on a standby", () => {
+  test("webhook writes are refused with 503 and Retry-After; reads work", async () => {
+    const primary = await startServer();
+    const created = await primary.api("/rest/v3/webhooks", {
+      method: "POST",
+      body: JSON.stringify({ url: "https://hooks.example/in", events: ["link.created"] }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    await primary.stop();
+    const standby = new TestServer({ dataDir: primary.dataDir, args: ["--role", "standby"] });
+    standby.apiKey = primary.apiKey;
+    try {
+      await standby.start();
+      const writes = await Promise.all([
+        standby.api("/rest/v3/webhooks", { method: "POST", body: JSON.stringify({ url: "https://h.example/", events: ["link.created"] }) }),
+        standby.api(`/rest/v3/webhooks/${id}`, { method: "PATCH", body: JSON.stringify({ disabled: true }) }),
+        standby.api(`/rest/v3/webhooks/${id}`, { method: "DELETE" }),
+      ]);
+      for (const response of writes) {
+        expect(response.status).toBe(503);
+        expect(response.headers.get("retry-after")).not.toBeNull();
+      }
+      expect(((await (await standby.api("/rest/v3/webhooks")).json()) as { webhooks: { data: unknown[] } }).webhooks.data).toHaveLength(1);
+    } finally {
+      await standby[Symbol.asyncDispose]();
+      await primary[Symbol.asyncDispose]();
     }
   });
 });
