@@ -208,6 +208,14 @@ async function main(): Promise<void> {
         () => {},
       ),
       await measure(server, apiKey, "an ordinary link's visits", "/rest/v3/short-urls/l500/visits", () => {}),
+      await measure(server, apiKey, "non-orphan visits, page 1", "/rest/v3/visits/non-orphan?itemsPerPage=20", () => {}),
+      await measure(
+        server,
+        apiKey,
+        "DEFAULT domain's visits, last 7 days, page 1",
+        `/rest/v3/domains/DEFAULT/visits?itemsPerPage=20&startDate=${new Date(Date.now() - 7 * DAY).toISOString()}`,
+        () => {},
+      ),
     ];
     // Let the server flush its access log (it writes at least every few hundred ms), then match ids.
     await Bun.sleep(1500);

@@ -227,6 +227,10 @@ describe("VisitQueryService deletions", () => {
     const ctx = setup();
     seedLink(ctx, "big", DELETE_BATCH * 2 + 17, 4, 11);
     const other = seedLink(ctx, "other", 50, 4, 5);
+    // Shlink's "all items" comes in pages of 5 000 here, and says so.
+    const all = ctx.service.shortUrlVisits("big", null, query());
+    expect([all.items.length, all.itemsPerPage, all.total]).toEqual([5000, 5000, DELETE_BATCH * 2 + 17]);
+    expect(ctx.service.shortUrlVisits("big", null, query({ page: 3 })).items).toHaveLength(17);
     const deleted = await ctx.service.deleteShortUrlVisits("big", null, ADMIN);
     expect(deleted).toBe(DELETE_BATCH * 2 + 17);
     const big = ctx.shortUrlStore.find("", "big");

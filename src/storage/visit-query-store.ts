@@ -51,6 +51,8 @@ const COLUMNS =
 
 /** Global id order follows time within a flush's jitter; date bounds on several links are widened by this much. */
 export const GLOBAL_ORDER_SLACK_MS = 5 * 60_000;
+/** Date ranges up to this many days sum several links' roll-ups through visit_days_day. */
+const DAY_INDEX_MAX_DAYS = 62;
 
 function laneSql(lane: Lane): { where: string; params: Binding[] } {
   switch (lane.kind) {
@@ -234,7 +236,10 @@ export class VisitQueryStore {
       scope.tag !== undefined
         ? `SELECT ${sums} FROM tags t JOIN short_url_tags st ON st.tag_id = t.id JOIN short_urls s ON s.id = st.short_url_id${onDomain}
            JOIN visit_days d ON d.short_url_id = st.short_url_id AND d.day BETWEEN ? AND ? WHERE t.name = ?`
-        : `SELECT ${sums} FROM visit_days d JOIN short_urls s ON s.id = d.short_url_id${onDomain} WHERE d.day BETWEEN ? AND ?`;
+        : `SELECT ${sums} FROM visit_days d JOIN short_urls s ON s.id = d.short_url_id${onDomain} WHERE ${
+            // A few weeks: the days' index finds them. Longer: reading every row beats a lookup per row.
+            Math.min(toDay, Math.floor(Date.now() / 86_400_000) + 1) - fromDay <= DAY_INDEX_MAX_DAYS ? "d.day" : "+d.day"
+          } BETWEEN ? AND ?`;
     const params: Binding[] = scope.domain === undefined ? [] : [scope.domain];
     params.push(fromDay, toDay);
     if (scope.tag !== undefined) params.push(scope.tag);
