@@ -27,6 +27,7 @@ describe("webhook management API", () => {
       events: ["link.created", "link.visited"],
       dateCreated: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/),
       disabled: false,
+      previousSecretValidUntil: null,
       secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
     });
     const secret = created.secret as string;
@@ -95,6 +96,43 @@ describe("webhook management API", () => {
       expect(response.status).toBe(400);
       expect(((await response.json()) as { invalidElements: string[] }).invalidElements).toEqual([field]);
     }
+  });
+});
+
+describe("secret rotation", () => {
+  test("a new secret is shown once; both sign deliveries for a day, so a receiver on either verifies them", async () => {
+    using receiver = new WebhookReceiver();
+    await using server = await startServer({ env: FAST_RETRIES });
+    const id = await createWebhook(server, receiver, ["link.created"]);
+    const oldSecret = receiver.secret;
+    const response = await server.api(`/rest/v3/webhooks/${id}/rotate-secret`, { method: "POST" });
+    expect(response.status).toBe(200);
+    const rotated = (await response.json()) as { secret: string; previousSecretValidUntil: string };
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(oldSecret);
+    const until = Date.parse(rotated.previousSecretValidUntil);
+    expect(until - Date.now()).toBeGreaterThan(86_400_000 - 60_000);
+    expect(until - Date.now()).toBeLessThanOrEqual(86_400_000);
+    expect(JSON.stringify(await (await server.api(`/rest/v3/webhooks/${id}`)).json())).not.toContain(rotated.secret);
+
+    // The receiver still on the old secret verifies (test/support/webhook-receiver.ts refuses what it cannot).
+    const post = (code: string) =>
+      server.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify({ longUrl: "https://example.com/r", customSlug: code }) });
+    await post("rot-1");
+    await waitFor("accepted with the old secret", () => receiver.accepted.length === 1);
+    receiver.secret = rotated.secret;
+    await post("rot-2");
+    await waitFor("accepted with the new secret", () => receiver.accepted.length === 2);
+    expect(receiver.attempts.filter((a) => !a.verified)).toEqual([]);
+
+    // The CLI rotates too, printing only the secret; now the first one no longer signs.
+    const cli = await runCli(["webhooks", "rotate-secret", id, "--data-dir", server.dataDir]);
+    expect(cli.exitCode).toBe(0);
+    expect(cli.stdout).toMatch(/^whsec_[A-Za-z0-9+/]{43}=\n$/);
+    receiver.secret = oldSecret;
+    await post("rot-3");
+    await waitFor("an attempt the first secret cannot verify", () => receiver.attempts.some((a) => !a.verified));
+    expect(receiver.accepted).toHaveLength(2);
   });
 });
 

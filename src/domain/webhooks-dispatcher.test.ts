@@ -3,6 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Webhook } from "standardwebhooks";
 import { openDatabase, writeTransaction } from "../storage/database";
 import { WebhookStore } from "../storage/webhook-store";
 import { WebhookDispatcher } from "./webhooks-dispatcher";
@@ -10,7 +11,7 @@ import { generateSecret } from "./webhooks-signature";
 
 /** A receiver the test answers by hand: each request waits until the test settles it. */
 class HeldReceiver {
-  readonly requests: { id: string; body: string; settle: (status: number) => void; aborted: boolean }[] = [];
+  readonly requests: { id: string; body: string; signature: string; settle: (status: number) => void; aborted: boolean }[] = [];
 
   readonly fetch = ((_url: string, init: RequestInit) =>
     new Promise<Response>((resolve, reject) => {
@@ -18,6 +19,7 @@ class HeldReceiver {
       const request = {
         id: headers["webhook-id"] as string,
         body: init.body as string,
+        signature: headers["webhook-signature"] as string,
         aborted: false,
         settle: (status: number) => resolve(new Response(null, { status })),
       };
@@ -220,6 +222,41 @@ describe("WebhookDispatcher and 410 Gone", () => {
       expect(receiver.requests[1]?.id).toBe(id);
       receiver.requests[1]?.settle(200);
       await until("delivered", () => store.backlog() === 0);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
+describe("WebhookDispatcher and secret rotation", () => {
+  test("signs with the current and the previous secret until the previous one's time is up, then with the current only", async () => {
+    const { store, webhookId, enqueue } = setup();
+    const first = store.webhook(webhookId)?.secret as string;
+    const second = generateSecret();
+    store.rotateSecret(webhookId, second, Date.now() + 60_000);
+    enqueue(1, "overlap");
+    const receiver = new HeldReceiver();
+    const d = dispatcher(store, receiver);
+    d.start();
+    try {
+      await until("sent", () => receiver.requests.length === 1);
+      const [overlap] = receiver.requests;
+      const headers = (request: typeof overlap) => ({
+        "webhook-id": request?.id as string,
+        "webhook-timestamp": String(Math.floor(Date.now() / 1000)),
+        "webhook-signature": request?.signature as string,
+      });
+      expect(overlap?.signature.split(" ")).toHaveLength(2);
+      expect(new Webhook(first).verify(overlap?.body as string, headers(overlap))).toEqual({ n: "overlap" });
+      expect(new Webhook(second).verify(overlap?.body as string, headers(overlap))).toEqual({ n: "overlap" });
+      overlap?.settle(200);
+
+      store.rotateSecret(webhookId, generateSecret(), Date.now() - 1);
+      enqueue(1, "after");
+      await until("sent", () => receiver.requests.length === 2);
+      expect(receiver.requests[1]?.signature.split(" ")).toHaveLength(1);
+      expect(() => new Webhook(second).verify(receiver.requests[1]?.body as string, headers(receiver.requests[1]))).toThrow();
+      receiver.requests[1]?.settle(200);
     } finally {
       await d.stop();
     }

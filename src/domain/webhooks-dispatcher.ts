@@ -170,7 +170,7 @@ export class WebhookDispatcher {
     const headers = {
       "Content-Type": "application/json",
       "User-Agent": this.options.userAgent,
-      ...signedHeaders([delivery.secret], delivery.message_id, timestamp, delivery.payload),
+      ...signedHeaders(secretsOf(delivery, this.#now()), delivery.message_id, timestamp, delivery.payload),
     };
     try {
       const response = await this.#fetch(delivery.url, {
@@ -214,6 +214,13 @@ export class WebhookDispatcher {
     // A full batch means more are due: the next tick prunes again rather than waiting a second.
     if (pruned < PRUNE_BATCH) this.#lastPrune = now;
   }
+}
+
+/** The secrets that sign a delivery: the current one, and the previous one until its rotation period ends. */
+function secretsOf(delivery: DueDelivery, now: number): string[] {
+  const previous = delivery.previous_secret;
+  const until = delivery.previous_secret_until ?? 0;
+  return previous !== null && until > now ? [delivery.secret, previous] : [delivery.secret];
 }
 
 /** The first bytes of an error response's body, for the deliveries list. */

@@ -14,6 +14,8 @@ export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 export const DELIVERY_STATES: readonly DeliveryState[] = ["pending", "delivered", "dead"];
 
 const URL_MAX_BYTES = 2048;
+/** How long a rotated-out secret still signs deliveries: a day for the receiver to switch. */
+export const SECRET_OVERLAP_MS = 86_400_000;
 /** Outbox rows deleted per transaction when a webhook is deleted (a few milliseconds each). */
 const DELETE_BATCH = 2000;
 /** A bound on the batches (20 million rows); whatever is left then goes with the webhook, in one transaction. */
@@ -27,6 +29,8 @@ export interface Webhook {
   events: WebhookEventType[];
   createdAt: number;
   disabled: boolean;
+  /** Until when the secret replaced by the last rotation still signs deliveries too (epoch ms), or null. */
+  previousSecretUntil: number | null;
 }
 
 /** One event for one webhook, as the outbox holds it. */
@@ -136,6 +140,7 @@ function toWebhook(row: WebhookRow): Webhook {
     events: row.events.split(",") as WebhookEventType[],
     createdAt: row.created_at,
     disabled: row.disabled !== 0,
+    previousSecretUntil: row.previous_secret !== null ? row.previous_secret_until : null,
   };
 }
 
@@ -214,6 +219,24 @@ export class WebhookService {
     }
     await this.deps.writes.run(() => this.deps.store.deleteWebhook(id));
     this.deps.onChange?.();
+  }
+
+  /**
+   * Gives a webhook a new secret, returned here only. The old one keeps signing deliveries too (a second
+   * signature in `webhook-signature`) for `overlapMs`, so the receiver can switch without rejecting any.
+   */
+  async rotateSecret(
+    id: number,
+    caller: Caller,
+    overlapMs = SECRET_OVERLAP_MS,
+    now = Date.now(),
+  ): Promise<{ webhook: Webhook; secret: string }> {
+    this.#assertAdmin(caller);
+    this.deps.guardWrites?.();
+    const secret = generateSecret();
+    const found = await this.deps.writes.run(() => this.deps.store.rotateSecret(id, secret, now + overlapMs));
+    if (!found) throw webhookNotFound(id);
+    return { webhook: this.get(id, caller), secret };
   }
 
   /** Turns a webhook off (its deliveries wait; no new events are queued for it) or back on (they are sent at once). */

@@ -35,7 +35,7 @@ export const webhooks: Command = {
   name: "webhooks",
   usage:
     "shortener webhooks create --url URL --events link.created,link.updated,link.deleted,link.visited [--name NAME] | webhooks list [--json] | " +
-    "webhooks delete ID | webhooks enable|disable ID | webhooks deliveries ID [--state pending|delivered|dead] [--json] | webhooks retry ID DELIVERY_ID",
+    "webhooks delete ID | webhooks enable|disable ID | webhooks rotate-secret ID | webhooks deliveries ID [--state pending|delivered|dead] [--json] | webhooks retry ID DELIVERY_ID",
   summary: "manage webhooks (the signing secret is printed once, at creation)",
   options: ["url", "events", "name", "state"],
   booleans: ["json"],
@@ -76,6 +76,19 @@ export const webhooks: Command = {
         console.error(`deleted webhook ${id} and its deliveries`);
         return 0;
       }
+      case "rotate-secret": {
+        const id = idArgument(args, "webhook ID", 1);
+        let rotated: Awaited<ReturnType<typeof app.webhooks.rotateSecret>>;
+        try {
+          rotated = await app.webhooks.rotateSecret(id, null);
+        } catch (error) {
+          asUsage(error);
+        }
+        process.stdout.write(`${rotated.secret}\n`);
+        const until = formatIsoDate(rotated.webhook.previousSecretUntil as number);
+        console.error(`webhook ${id} has a new secret (above, shown only now); the old one also signs deliveries until ${until}`);
+        return 0;
+      }
       case "enable":
       case "disable": {
         const id = idArgument(args, "webhook ID", 1);
@@ -112,7 +125,7 @@ export const webhooks: Command = {
       default:
         throw new UsageError(
           action === undefined
-            ? "webhooks needs an action: create, list, delete, enable, disable, deliveries or retry"
+            ? "webhooks needs an action: create, list, delete, enable, disable, rotate-secret, deliveries or retry"
             : `unknown webhooks action "${action}"`,
         );
     }

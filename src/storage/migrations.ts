@@ -170,6 +170,9 @@ export const MIGRATIONS: readonly Migration[] = [
         name TEXT,
         url TEXT NOT NULL,
         secret TEXT NOT NULL,
+        -- After a rotation, the old secret also signs deliveries until previous_secret_until (epoch ms).
+        previous_secret TEXT,
+        previous_secret_until INTEGER,
         events TEXT NOT NULL,
         created_at INTEGER NOT NULL,
         disabled INTEGER NOT NULL DEFAULT 0

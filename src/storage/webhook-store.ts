@@ -13,6 +13,8 @@ export interface WebhookRow {
   name: string | null;
   url: string;
   secret: string;
+  previous_secret: string | null;
+  previous_secret_until: number | null;
   /** Comma-separated event types. */
   events: string;
   created_at: number;
@@ -48,6 +50,8 @@ export interface DueDelivery {
   attempts: number;
   url: string;
   secret: string;
+  previous_secret: string | null;
+  previous_secret_until: number | null;
 }
 
 export interface NewOutboxRow {
@@ -78,6 +82,9 @@ function prepare(db: Database) {
     webhook: db.query<WebhookRow, [number]>("SELECT * FROM webhooks WHERE id = ?"),
     deleteWebhook: db.query<unknown, [number]>("DELETE FROM webhooks WHERE id = ?"),
     setDisabled: db.query<unknown, [number, number]>("UPDATE webhooks SET disabled = ? WHERE id = ?"),
+    rotateSecret: db.query<unknown, [string, number, number]>(
+      "UPDATE webhooks SET previous_secret = secret, previous_secret_until = ?2, secret = ?1 WHERE id = ?3",
+    ),
     deleteDeliveries: db.query<unknown, [number, number]>(
       "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE webhook_id = ? LIMIT ?)",
     ),
@@ -90,7 +97,7 @@ function prepare(db: Database) {
        VALUES ($webhook_id, $message_id, $event_type, $link_id, $payload, $next_attempt_at, $now, $now)`,
     ),
     due: db.query<DueDelivery, [number, number]>(
-      `SELECT o.id, o.webhook_id, o.message_id, o.link_id, o.payload, o.attempts, w.url, w.secret
+      `SELECT o.id, o.webhook_id, o.message_id, o.link_id, o.payload, o.attempts, w.url, w.secret, w.previous_secret, w.previous_secret_until
        FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
        WHERE o.state = 'pending' AND o.next_attempt_at IS NOT NULL AND o.next_attempt_at <= ? AND w.disabled = 0
        ORDER BY o.next_attempt_at, o.id LIMIT ?`,
@@ -158,6 +165,11 @@ export class WebhookStore {
 
   webhook(id: number): WebhookRow | null {
     return this.#q.webhook.get(id);
+  }
+
+  /** Makes `secret` the webhook's secret; the current one becomes the previous, signing too until `previousUntil`. */
+  rotateSecret(id: number, secret: string, previousUntil: number): boolean {
+    return this.#q.rotateSecret.run(secret, previousUntil, id).changes > 0;
   }
 
   /** Deletes up to `limit` of a webhook's outbox rows; returns how many. In the caller's transaction. */

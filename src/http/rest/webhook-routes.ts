@@ -26,7 +26,15 @@ const DELIVERIES_MAX = 500;
 const isoOrNull = (ms: number | null) => (ms === null ? null : formatIsoDate(ms));
 
 function webhookJson(w: Webhook) {
-  return { id: String(w.id), name: w.name, url: w.url, events: w.events, dateCreated: formatIsoDate(w.createdAt), disabled: w.disabled };
+  return {
+    id: String(w.id),
+    name: w.name,
+    url: w.url,
+    events: w.events,
+    dateCreated: formatIsoDate(w.createdAt),
+    disabled: w.disabled,
+    previousSecretValidUntil: isoOrNull(w.previousSecretUntil),
+  };
 }
 
 function deliveryJson(d: Delivery) {
@@ -90,6 +98,11 @@ export function webhookRoutes(ctx: HttpDeps) {
       const key = requireApiKey(ctx, request);
       await ctx.webhooks.delete(webhookId(params), key);
       return new Response(null, { status: 204 });
+    })
+    .post("/rest/v3/webhooks/:id/rotate-secret", async ({ request, params }) => {
+      const key = requireApiKey(ctx, request);
+      const { webhook, secret } = await ctx.webhooks.rotateSecret(webhookId(params), key);
+      return jsonResponse({ ...webhookJson(webhook), secret }, { headers: { "Cache-Control": "no-store" } });
     })
     .get("/rest/v3/webhooks/:id/deliveries", ({ request, params }) => {
       const key = requireApiKey(ctx, request);
