@@ -29,6 +29,11 @@ import { dayOf } from "./visit-recorder";
 const DAY_MS = 86_400_000;
 /** Visits pages go up to 5 000 items: Shlink's web client loads visits 5 000 at a time. */
 export const MAX_VISITS_PER_PAGE = 5000;
+/**
+ * A tag's or domain's visits are read link by link (exact counts and merged index lanes, as for one link) when it
+ * has at most this many links; beyond, through the table (see #linkSetTotal).
+ */
+const SMALL_SET_LINKS = 64;
 /** At most this many rows are deleted per transaction; between batches the event loop runs redirects. */
 export const DELETE_BATCH = 5000;
 /** Batches are sized to take about this long, so a redirect waits at most about this behind one. */
@@ -123,6 +128,8 @@ export class VisitQueryService {
       flushPending: () => Promise<unknown>;
       /** Throws (for example 503 on a standby) when writes must be refused. */
       guardWrites?: () => void;
+      /** A tag or domain with at most this many links is read link by link (default SMALL_SET_LINKS). */
+      smallSetLinks?: number;
     },
   ) {}
 
@@ -152,12 +159,12 @@ export class VisitQueryService {
 
   tagVisits(tag: string, query: VisitsQuery): Page<VisitRecord> {
     if (!this.deps.tagExists(tag)) throw tagNotFound(tag);
-    return this.#linkSetPage({ tag, domain: query.domain }, query);
+    return this.#smallSetPage({ tag, domain: query.domain }, query) ?? this.#linkSetPage({ tag, domain: query.domain }, query);
   }
 
   /** `domain` is a stored key ('' = default); the caller checks that it exists. */
   domainVisits(domain: string, query: VisitsQuery): Page<VisitRecord> {
-    return this.#linkSetPage({ domain }, query);
+    return this.#smallSetPage({ domain }, query) ?? this.#linkSetPage({ domain }, query);
   }
 
   nonOrphanVisits(query: VisitsQuery): Page<VisitRecord> {
@@ -348,6 +355,25 @@ export class VisitQueryService {
     const middle = excludeBots ? sums.total - sums.bots : sums.total;
     const right = to === undefined ? 0 : count((lastFull + 1) * DAY_MS, to);
     return count(from, firstFull * DAY_MS - 1) + middle + right;
+  }
+
+  /** A few links' visits, each link's as a lane (exact, index-only), merged newest first; null for a large set. */
+  #smallSetPage(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery): Page<VisitRecord> | null {
+    const limit = this.deps.smallSetLinks ?? SMALL_SET_LINKS;
+    const ids = this.deps.store.linkIds(scope, limit + 1);
+    if (ids.length > limit) return null;
+    const ranges: { id: number; lo: number; hi: number }[] = [];
+    let total = 0;
+    for (const id of ids) {
+      const lane: Lane = { kind: "link", id };
+      const range = this.#idRange(lane, query.from, query.to);
+      if (range === null) continue;
+      ranges.push({ id, lo: range.lo, hi: range.hi });
+      total += this.#count(lane, range.lo, range.hi, query.to, query.excludeBots);
+    }
+    const { perPage, offset } = pageWindow(query);
+    const items = offset < total ? this.deps.store.mergedPage(ranges, query.excludeBots, perPage, offset) : [];
+    return pageOf(items, query, total);
   }
 
   #linkSetPage(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery): Page<VisitRecord> {

@@ -228,6 +228,42 @@ export class VisitQueryStore {
     return this.#query<{ n: number }>(`SELECT count(*) AS n FROM visits v WHERE ${where}`).get(...params)?.n as number;
   }
 
+  /** Ids of the live links of a tag or a domain, at most `limit` of them (to tell a small set from a large one). */
+  linkIds(scope: Pick<LinkSetFilter, "tag" | "domain">, limit: number): number[] {
+    const onDomain = scope.domain === undefined ? "" : " AND s.domain = ?";
+    const sql =
+      scope.tag !== undefined
+        ? `SELECT s.id FROM tags t JOIN short_url_tags st ON st.tag_id = t.id JOIN short_urls s ON s.id = st.short_url_id${onDomain}
+           WHERE t.name = ? LIMIT ?`
+        : `SELECT s.id FROM short_urls s WHERE true${onDomain} LIMIT ?`;
+    // Placeholders in order: the domain (in the join), then the tag (in WHERE).
+    const params: Binding[] = [];
+    if (scope.domain !== undefined) params.push(scope.domain);
+    if (scope.tag !== undefined) params.push(scope.tag);
+    return this.#query<{ id: number }>(sql)
+      .all(...params, limit)
+      .map((r) => r.id);
+  }
+
+  /**
+   * A page of the union of several links' id ranges, newest first: each link's index lane gives at most
+   * offset + limit ids in order, and SQLite merges them, so nothing sorts a link's whole history.
+   */
+  mergedPage(
+    ranges: readonly { id: number; lo: number; hi: number }[],
+    excludeBots: boolean,
+    limit: number,
+    offset: number,
+  ): VisitRecord[] {
+    if (ranges.length === 0) return [];
+    const bots = excludeBots ? " AND potential_bot = 0" : "";
+    const branch = `SELECT id FROM (SELECT id FROM visits WHERE short_url_id = ? AND id BETWEEN ? AND ?${bots} ORDER BY id DESC LIMIT ?)`;
+    const sql = `SELECT ${COLUMNS} FROM visits WHERE id IN (${ranges.map(() => branch).join(" UNION ALL ")}
+      ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY id DESC`;
+    const params: Binding[] = ranges.flatMap((r) => [r.id, r.lo, r.hi, offset + limit]);
+    return this.#query<VisitRecord>(sql).all(...params, limit, offset);
+  }
+
   /** Roll-up sums of several (live) links for days [fromDay, toDay]. */
   linkSetDaySums(scope: Pick<LinkSetFilter, "tag" | "domain">, fromDay: number, toDay: number): Tally {
     const sums = "coalesce(sum(d.total), 0) AS total, coalesce(sum(d.bots), 0) AS bots";
