@@ -218,6 +218,16 @@ describe("VisitQueryService pages of several links", () => {
               items: want.ats.length,
             });
             if (q.itemsPerPage === -1) expect(sorted(page.items.map((v) => v.at))).toEqual(sorted(want.ats));
+            // The page holds exactly the rows SQLite lists for the same filter, newest id first.
+            const per = q.itemsPerPage === -1 ? 5000 : q.itemsPerPage;
+            const oracle = ctx.db
+              .query(
+                `SELECT id FROM visits WHERE short_url_id IN (SELECT id FROM short_urls WHERE ?1 = 0 OR short_code <> 'y')
+                 AND at BETWEEN ?2 AND ?3 AND (?4 = 0 OR potential_bot = 0) ORDER BY id DESC LIMIT ?5 OFFSET ?6`,
+              )
+              .all(name === "tag" ? 1 : 0, q.from ?? 0, q.to ?? Number.MAX_SAFE_INTEGER, q.excludeBots ? 1 : 0, per, (q.page - 1) * per)
+              .map((r) => (r as { id: number }).id);
+            expect({ name, c, ids: page.items.map((v) => v.id) }).toEqual({ name, c, ids: oracle });
           }
         }
       };

@@ -34,6 +34,8 @@ export const MAX_VISITS_PER_PAGE = 5000;
  * has at most this many links; beyond, through the table (see #linkSetTotal).
  */
 const SMALL_SET_LINKS = 64;
+/** Ids read per index lane at a time when merging several links' visits. */
+const MERGE_BATCH = 1000;
 /** At most this many rows are deleted per transaction; between batches the event loop runs redirects. */
 export const DELETE_BATCH = 5000;
 /** Batches are sized to take about this long, so a redirect waits at most about this behind one. */
@@ -372,8 +374,51 @@ export class VisitQueryService {
       total += this.#count(lane, range.lo, range.hi, query.to, query.excludeBots);
     }
     const { perPage, offset } = pageWindow(query);
-    const items = offset < total ? this.deps.store.mergedPage(ranges, query.excludeBots, perPage, offset) : [];
+    const items = offset < total ? this.deps.store.byIds(this.#mergedIds(ranges, query.excludeBots, perPage, offset)) : [];
     return pageOf(items, query, total);
+  }
+
+  /**
+   * Ids `offset` to `offset + limit` of several links' lanes merged newest first: each lane is read down its index
+   * in batches, so a page costs a walk of `offset + limit` index entries, never a sort of the links' histories.
+   */
+  #mergedIds(ranges: readonly { id: number; lo: number; hi: number }[], excludeBots: boolean, limit: number, offset: number): number[] {
+    const batch = Math.min(MERGE_BATCH, offset + limit);
+    const cursors = ranges.map((r) => ({ lane: { kind: "link", id: r.id } as Lane, lo: r.lo, next: r.hi, ids: [] as number[], at: 0 }));
+    const head = (c: (typeof cursors)[number]): number | null => {
+      if (c.at === c.ids.length) {
+        if (c.next < c.lo) return null;
+        c.ids = this.deps.store.idsBelow(c.lane, c.lo, c.next, excludeBots, batch);
+        c.at = 0;
+        c.next = c.ids.length < batch ? c.lo - 1 : (c.ids.at(-1) as number) - 1;
+        if (c.ids.length === 0) return null;
+      }
+      return c.ids[c.at] as number;
+    };
+    const out: number[] = [];
+    const wanted = offset + limit;
+    for (let taken = 0, rounds = 0; taken < wanted && rounds < wanted; rounds++) {
+      let best: (typeof cursors)[number] | null = null;
+      let bestId = -1;
+      let second = -1;
+      for (const c of cursors) {
+        const id = head(c);
+        if (id === null) continue;
+        if (id > bestId) {
+          second = bestId;
+          best = c;
+          bestId = id;
+        } else if (id > second) second = id;
+      }
+      if (best === null) break;
+      // Take the best lane's whole run above every other lane's head at once (one busy link is the common case).
+      for (let id: number | null = bestId; id !== null && id > second && taken < wanted; id = head(best)) {
+        if (taken >= offset) out.push(id);
+        taken++;
+        best.at++;
+      }
+    }
+    return out;
   }
 
   #linkSetPage(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery): Page<VisitRecord> {

@@ -245,23 +245,22 @@ export class VisitQueryStore {
       .map((r) => r.id);
   }
 
-  /**
-   * A page of the union of several links' id ranges, newest first: each link's index lane gives at most
-   * offset + limit ids in order, and SQLite merges them, so nothing sorts a link's whole history.
-   */
-  mergedPage(
-    ranges: readonly { id: number; lo: number; hi: number }[],
-    excludeBots: boolean,
-    limit: number,
-    offset: number,
-  ): VisitRecord[] {
-    if (ranges.length === 0) return [];
+  /** Up to `limit` ids of [lo, hi] in the lane, newest first; index-only. */
+  idsBelow(lane: Lane, lo: number, hi: number, excludeBots: boolean, limit: number): number[] {
+    const { where, params } = laneSql(lane);
     const bots = excludeBots ? " AND potential_bot = 0" : "";
-    const branch = `SELECT id FROM (SELECT id FROM visits WHERE short_url_id = ? AND id BETWEEN ? AND ?${bots} ORDER BY id DESC LIMIT ?)`;
-    const sql = `SELECT ${COLUMNS} FROM visits WHERE id IN (${ranges.map(() => branch).join(" UNION ALL ")}
-      ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY id DESC`;
-    const params: Binding[] = ranges.flatMap((r) => [r.id, r.lo, r.hi, offset + limit]);
-    return this.#query<VisitRecord>(sql).all(...params, limit, offset);
+    const sql = `SELECT id FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots} ORDER BY id DESC LIMIT ?`;
+    return this.#query<{ id: number }>(sql)
+      .all(...params, lo, hi, limit)
+      .map((r) => r.id);
+  }
+
+  /** The rows of these ids, newest first. */
+  byIds(ids: readonly number[]): VisitRecord[] {
+    if (ids.length === 0) return [];
+    return this.#query<VisitRecord>(`SELECT ${COLUMNS} FROM visits WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id DESC`).all(
+      JSON.stringify(ids),
+    );
   }
 
   /** Roll-up sums of several (live) links for days [fromDay, toDay]. */
