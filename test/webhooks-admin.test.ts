@@ -28,6 +28,7 @@ describe("webhook management API", () => {
       dateCreated: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/),
       disabled: false,
       previousSecretValidUntil: null,
+      deliveriesSummary: { pending: 0, dead: 0 },
       secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
     });
     const secret = created.secret as string;

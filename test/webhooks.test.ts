@@ -134,6 +134,7 @@ describe("webhook delivery", () => {
     expect(dead).toMatchObject({ eventType: "link.created", state: "dead", attempts: 3, lastStatus: 503, nextAttemptAt: null });
     expect(dead?.lastError).toContain("HTTP 503");
     expect(receiver.triesOf(dead?.messageId as string)).toBe(3);
+    expect(await (await server.api(`/rest/v3/webhooks/${webhookId}`)).json()).toMatchObject({ deliveriesSummary: { pending: 0, dead: 1 } });
     const metrics = await scrape(server);
     expect(metrics.get("shortener_webhook_dead_letters")).toBe(1);
     expect(metrics.get('shortener_webhook_deliveries_total{outcome="dead"}')).toBe(1);

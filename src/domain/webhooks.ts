@@ -31,6 +31,8 @@ export interface Webhook {
   disabled: boolean;
   /** Until when the secret replaced by the last rotation still signs deliveries too (epoch ms), or null. */
   previousSecretUntil: number | null;
+  /** Deliveries waiting to be sent or retried, and dead ones, each counted up to 10 000. */
+  deliveries: { pending: number; dead: number };
 }
 
 /** One event for one webhook, as the outbox holds it. */
@@ -132,7 +134,7 @@ export function parseId(raw: string | undefined): number | null {
   return Number(raw);
 }
 
-function toWebhook(row: WebhookRow): Webhook {
+function toWebhook(row: WebhookRow, deliveries: { pending: number; dead: number }): Webhook {
   return {
     id: row.id,
     name: row.name,
@@ -141,6 +143,7 @@ function toWebhook(row: WebhookRow): Webhook {
     createdAt: row.created_at,
     disabled: row.disabled !== 0,
     previousSecretUntil: row.previous_secret !== null ? row.previous_secret_until : null,
+    deliveries,
   };
 }
 
@@ -192,14 +195,14 @@ export class WebhookService {
 
   list(caller: Caller): Webhook[] {
     this.#assertAdmin(caller);
-    return this.deps.store.webhooks().map(toWebhook);
+    return this.deps.store.webhooks().map((row) => toWebhook(row, this.deps.store.countsOf(row.id)));
   }
 
   get(id: number, caller: Caller): Webhook {
     this.#assertAdmin(caller);
     const row = this.deps.store.webhook(id);
     if (row === null) throw webhookNotFound(id);
-    return toWebhook(row);
+    return toWebhook(row, this.deps.store.countsOf(id));
   }
 
   /**

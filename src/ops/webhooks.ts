@@ -65,9 +65,11 @@ export const webhooks: Command = {
           console.log(JSON.stringify(list));
           return 0;
         }
-        console.log(["ID", "NAME", "URL", "EVENTS", "CREATED", "DISABLED"].join("\t"));
-        for (const w of list)
-          console.log([w.id, w.name ?? "-", w.url, w.events.join(","), formatIsoDate(w.createdAt), w.disabled ? "yes" : "no"].join("\t"));
+        console.log(["ID", "NAME", "URL", "EVENTS", "CREATED", "DISABLED", "PENDING", "DEAD"].join("\t"));
+        for (const w of list) {
+          const columns = [w.id, w.name ?? "-", w.url, w.events.join(","), formatIsoDate(w.createdAt), w.disabled ? "yes" : "no"];
+          console.log([...columns, w.deliveries.pending, w.deliveries.dead].join("\t"));
+        }
         return 0;
       }
       case "delete": {

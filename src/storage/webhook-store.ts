@@ -133,6 +133,12 @@ function prepare(db: Database) {
     requeue: db.query<unknown, [number, number]>(
       `UPDATE webhook_outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = ? WHERE id = ? AND state = 'dead'`,
     ),
+    pendingOf: db.query<{ n: number }, [number, number]>(
+      "SELECT count(*) AS n FROM (SELECT 1 FROM webhook_outbox WHERE webhook_id = ? AND state = 'pending' LIMIT ?)",
+    ),
+    deadOf: db.query<{ n: number }, [number, number]>(
+      "SELECT count(*) AS n FROM (SELECT 1 FROM webhook_outbox WHERE webhook_id = ? AND state = 'dead' LIMIT ?)",
+    ),
     backlog: db.query<{ n: number }, [number]>("SELECT count(*) AS n FROM (SELECT 1 FROM webhook_outbox WHERE state = 'pending' LIMIT ?)"),
     deadLetters: db.query<{ n: number }, [number]>("SELECT count(*) AS n FROM (SELECT 1 FROM webhook_outbox WHERE state = 'dead' LIMIT ?)"),
     prune: db.query<unknown, [number, number]>(
@@ -255,6 +261,14 @@ export class WebhookStore {
    */
   backlog(cap = COUNT_CAP): number {
     return (this.#q.backlog.get(cap) as { n: number }).n;
+  }
+
+  /** One webhook's waiting and dead deliveries, each counted up to `cap`. */
+  countsOf(webhookId: number, cap = COUNT_CAP): { pending: number; dead: number } {
+    return {
+      pending: (this.#q.pendingOf.get(webhookId, cap) as { n: number }).n,
+      dead: (this.#q.deadOf.get(webhookId, cap) as { n: number }).n,
+    };
   }
 
   /** Dead deliveries, counted up to `cap`. */

@@ -34,6 +34,7 @@ function webhookJson(w: Webhook) {
     dateCreated: formatIsoDate(w.createdAt),
     disabled: w.disabled,
     previousSecretValidUntil: isoOrNull(w.previousSecretUntil),
+    deliveriesSummary: w.deliveries,
   };
 }
 
