@@ -10,8 +10,10 @@ import type { ApiKey } from "./api-keys";
 import { LinkResolver } from "./link-resolver";
 import { ShortUrlService } from "./short-urls";
 import { type OrphanType, type Visit, VisitBuffer } from "./visit-buffer";
-import { DELETE_BATCH, parseVisitsQuery, VisitQueryService, type VisitsQuery } from "./visit-queries";
+import { DELETE_BATCH } from "./visit-deletion";
+import { VisitQueryService } from "./visit-queries";
 import { VisitRecorder } from "./visit-recorder";
+import { parseVisitsQuery, type VisitsQuery } from "./visits-query";
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 10, 1);

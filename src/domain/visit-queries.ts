@@ -9,9 +9,7 @@
  * several links (a tag's, a domain's, all) are counted the same way over their links' roll-ups, and paged by OFFSET.
  */
 import type { Database } from "bun:sqlite";
-import { forbidden, type InvalidElement, invalidData, tagNotFound } from "../errors";
-import { parseIsoDate } from "../lib/iso-date";
-import { relaxedWriteTransaction } from "../storage/database";
+import { forbidden, tagNotFound } from "../errors";
 import {
   GLOBAL_ORDER_SLACK_MS,
   type Lane,
@@ -23,12 +21,11 @@ import {
 import type { ApiKey } from "./api-keys";
 import type { LinkResolver } from "./link-resolver";
 import type { Page, ShortUrlService } from "./short-urls";
-import type { OrphanType } from "./visit-buffer";
+import { deleteLane } from "./visit-deletion";
 import { dayOf } from "./visit-recorder";
+import { MAX_VISITS_PER_PAGE, ORPHAN_TYPES, type VisitsQuery } from "./visits-query";
 
 const DAY_MS = 86_400_000;
-/** Visits pages go up to 5 000 items: Shlink's web client loads visits 5 000 at a time. */
-export const MAX_VISITS_PER_PAGE = 5000;
 /**
  * A tag's or domain's visits are read link by link (exact counts and merged index lanes, as for one link) when it
  * has at most this many links; beyond, through the table (see #linkSetTotal).
@@ -36,26 +33,6 @@ export const MAX_VISITS_PER_PAGE = 5000;
 const SMALL_SET_LINKS = 64;
 /** Ids read per index lane at a time when merging several links' visits. */
 const MERGE_BATCH = 1000;
-/** At most this many rows are deleted per transaction; between batches the event loop runs redirects. */
-export const DELETE_BATCH = 5000;
-/** Batches are sized to take about this long, so a redirect waits at most about this behind one. */
-const DELETE_BATCH_TARGET_MS = 2;
-const DELETE_BATCH_MIN = 200;
-const ORPHAN_TYPES: readonly OrphanType[] = ["base_url", "invalid_short_url", "regular_404"];
-
-export interface VisitsQuery {
-  /** Epoch ms, inclusive. */
-  from?: number;
-  to?: number;
-  excludeBots: boolean;
-  page: number;
-  /** -1: all (served as pages of MAX_VISITS_PER_PAGE). */
-  itemsPerPage: number;
-  /** Orphan visits only. */
-  type?: OrphanType;
-  /** Tag and non-orphan visits: only links of this domain (stored key, '' = default). */
-  domain?: string;
-}
 
 export interface VisitsSummary {
   total: number;
@@ -69,54 +46,6 @@ export interface VisitsOverview {
 }
 
 const summary = (t: Tally): VisitsSummary => ({ total: t.total, nonBots: t.total - t.bots, bots: t.bots });
-
-function parseWhole(raw: string | null, field: string, min: number, max: number, problems: InvalidElement[]): number | null {
-  if (raw === null || raw === "") return null;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    problems.push({ field, reason: `must be a whole number from ${min} to ${max}` });
-    return null;
-  }
-  return Number(raw);
-}
-
-/**
- * Shlink's visits query: startDate/endDate (ISO 8601), page, itemsPerPage (absent or -1: all), excludeBots (present
- * and not false/0), and for orphan visits `type`. Bad values are a 400 naming the field.
- */
-export function parseVisitsQuery(params: URLSearchParams, options: { orphans?: boolean } = {}): VisitsQuery {
-  const problems: InvalidElement[] = [];
-  const query: VisitsQuery = { excludeBots: false, page: 1, itemsPerPage: -1 };
-  for (const [field, key] of [
-    ["startDate", "from"],
-    ["endDate", "to"],
-  ] as const) {
-    const raw = params.get(field);
-    if (raw === null || raw === "") continue;
-    const ms = parseIsoDate(raw);
-    if (ms === null) problems.push({ field, reason: "must be an ISO 8601 date" });
-    else query[key] = ms;
-  }
-  if (query.from !== undefined && query.to !== undefined && query.from > query.to) {
-    problems.push({ field: "endDate", reason: "must not be before startDate" });
-  }
-  query.page = parseWhole(params.get("page"), "page", 1, 1_000_000_000, problems) ?? 1;
-  const items = params.get("itemsPerPage");
-  if (items !== "-1") query.itemsPerPage = parseWhole(items, "itemsPerPage", 1, MAX_VISITS_PER_PAGE, problems) ?? -1;
-  const bots = params.get("excludeBots");
-  if (bots !== null) {
-    if (["", "true", "1"].includes(bots)) query.excludeBots = true;
-    else if (!["false", "0"].includes(bots)) problems.push({ field: "excludeBots", reason: "must be true or false" });
-  }
-  if (options.orphans) {
-    const type = params.get("type");
-    if (type !== null && type !== "") {
-      if (ORPHAN_TYPES.includes(type as OrphanType)) query.type = type as OrphanType;
-      else problems.push({ field: "type", reason: `must be one of ${ORPHAN_TYPES.join(", ")}` });
-    }
-  }
-  if (problems.length > 0) throw invalidData(problems);
-  return query;
-}
 
 export class VisitQueryService {
   constructor(
@@ -201,7 +130,8 @@ export class VisitQueryService {
     this.#assertCanWrite(key);
     const link = this.deps.shortUrls.get(shortCode, domain);
     const lane: Lane = { kind: "link", id: link.id };
-    const deleted = await this.#deleteLane(lane, (after) => this.deps.store.clearLinkRollups(link.id, after));
+    const { db, store, flushPending } = this.deps;
+    const deleted = await deleteLane(db, store, lane, flushPending, (after) => store.clearLinkRollups(link.id, after));
     // A cached link counts its visits for maxVisits: reload it with the new count.
     this.deps.resolver.invalidate(this.deps.shortUrls.domainKey(link.domain), link.shortCode);
     return deleted;
@@ -210,72 +140,13 @@ export class VisitQueryService {
   /** Deletes every orphan visit (Shlink's DELETE /visits/orphan). */
   async deleteOrphanVisits(key: ApiKey): Promise<number> {
     this.#assertCanWrite(key);
-    return this.#deleteLane({ kind: "orphans" }, (after) => this.deps.store.clearOrphanRollups(after));
+    const { db, store, flushPending } = this.deps;
+    return deleteLane(db, store, { kind: "orphans" }, flushPending, (after) => store.clearOrphanRollups(after));
   }
 
   #assertCanWrite(key: ApiKey): void {
     if (key.role === "read-only") throw forbidden("This API key is read-only.");
     this.deps.guardWrites?.();
-  }
-
-  /**
-   * 1. Flush the buffer, so visits served before the request are deleted too; note the lane's newest id.
-   * 2. Delete rows up to that id in batches of about DELETE_BATCH_TARGET_MS each (at most DELETE_BATCH rows), each
-   *    taking its visits out of the roll-ups, totals and counters in its own transaction (every committed state is
-   *    consistent), yielding to the event loop between batches.
-   * 3. Clear what the roll-ups still hold for days whose raw rows were purged (and pre-v3 counts), keeping the
-   *    visits that arrived during the deletion.
-   */
-  async #deleteLane(lane: Lane, clearRollups: (after: number) => void): Promise<number> {
-    const { db, store } = this.deps;
-    await this.deps.flushPending();
-    const upTo = store.last(lane)?.id ?? 0;
-    let deleted = 0;
-    let size = 1000;
-    for (let batch = 0; batch < 100_000_000 / DELETE_BATCH_MIN; batch++) {
-      const started = performance.now();
-      const n = relaxedWriteTransaction(db, () => this.#deleteBatch(lane, upTo, size));
-      deleted += n;
-      if (n < size) break;
-      // Aim the next batch at the target duration (the disk and the machine's load decide what a row costs).
-      const perRow = Math.max(performance.now() - started, 0.01) / n;
-      size = Math.max(DELETE_BATCH_MIN, Math.min(DELETE_BATCH, Math.floor(DELETE_BATCH_TARGET_MS / perRow)));
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    relaxedWriteTransaction(db, () => clearRollups(upTo));
-    return deleted;
-  }
-
-  #deleteBatch(lane: Lane, upTo: number, size: number): number {
-    const { store } = this.deps;
-    const rows = store.oldest(lane, upTo, size);
-    if (rows.length === 0) return 0;
-    store.deleteRange(lane, (rows[0] as { id: number }).id, (rows.at(-1) as { id: number }).id);
-    const days = new Map<string, { kind: string; day: number; total: number; bots: number }>();
-    for (const row of rows) {
-      const kind = row.orphan_type ?? "non_orphan";
-      const day = dayOf(row.at);
-      const k = `${kind}:${day}`;
-      let t = days.get(k);
-      if (t === undefined) {
-        t = { kind, day, total: 0, bots: 0 };
-        days.set(k, t);
-      }
-      t.total++;
-      if (row.potential_bot === 1) t.bots++;
-    }
-    const kinds = new Map<string, Tally>();
-    for (const t of days.values()) {
-      if (lane.kind === "link") store.subtractFromDay("link", lane.id, t.day, t.total, t.bots);
-      else store.subtractFromDay("orphan", t.kind, t.day, t.total, t.bots);
-      const sum = kinds.get(t.kind) ?? { total: 0, bots: 0 };
-      kinds.set(t.kind, { total: sum.total + t.total, bots: sum.bots + t.bots });
-    }
-    for (const [kind, t] of kinds) {
-      store.subtractFromTotals(kind, t.total, t.bots);
-      if (lane.kind === "link") store.subtractFromLink(lane.id, t.total, t.bots);
-    }
-    return rows.length;
   }
 
   /** The first id of the lane whose visit is at or after `at`, within [minId, maxId]; null if none. */

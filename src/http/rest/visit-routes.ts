@@ -1,6 +1,6 @@
 /** /rest/v3 visits: Shlink's overview, visit lists (by short URL, tag, domain, orphan, non-orphan) and deletions. */
 import { Elysia } from "elysia";
-import { parseVisitsQuery } from "../../domain/visit-queries";
+import { parseVisitsQuery } from "../../domain/visits-query";
 import { domainNotFound } from "../../errors";
 import { formatIsoDate } from "../../lib/iso-date";
 import type { VisitRecord } from "../../storage/visit-query-store";
