@@ -40,6 +40,12 @@ export interface Page<T> {
 
 const GENERATION_ATTEMPTS = 8;
 
+/** An event built inside a write, with the listeners that wanted it (told again after the commit). */
+interface Emitted {
+  event: LinkEvent;
+  listeners: readonly LinkEventListener[];
+}
+
 export class ShortUrlService {
   constructor(
     private readonly deps: {
@@ -70,7 +76,7 @@ export class ShortUrlService {
   async create(input: CreateShortUrlInput, key: ApiKey): Promise<ShortUrl> {
     this.#assertCanWrite(key);
     const domain = this.domainKey(input.domain);
-    const events: LinkEvent[] = [];
+    const events: Emitted[] = [];
     const id = await this.#write(() => {
       if (input.findIfExists) {
         const existing = this.#findMatching(input, domain);
@@ -123,7 +129,7 @@ export class ShortUrlService {
   async edit(shortCode: string, domain: string | null | undefined, changes: ShortUrlMeta, key: ApiKey): Promise<ShortUrl> {
     this.#assertCanWrite(key);
     const domainKey = this.domainKey(domain);
-    const events: LinkEvent[] = [];
+    const events: Emitted[] = [];
     await this.#write(() => {
       const row = this.deps.shortUrls.find(domainKey, shortCode);
       if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
@@ -148,7 +154,7 @@ export class ShortUrlService {
   async delete(shortCode: string, domain: string | null | undefined, key: ApiKey): Promise<void> {
     this.#assertCanWrite(key);
     const domainKey = this.domainKey(domain);
-    const events: LinkEvent[] = [];
+    const events: Emitted[] = [];
     await this.#write(() => {
       const row = this.deps.shortUrls.find(domainKey, shortCode);
       if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
@@ -223,18 +229,18 @@ export class ShortUrlService {
   }
 
   /** Inside a write: hands the event to the in-transaction listeners and keeps it for after the commit. */
-  #emit(events: LinkEvent[], type: LinkEventType, id: number): void {
-    const listeners = this.deps.linkEvents;
+  #emit(events: Emitted[], type: LinkEventType, id: number): void {
+    const listeners = this.deps.linkEvents?.filter((listener) => listener.wants?.(type) ?? true);
     if (listeners === undefined || listeners.length === 0) return;
     const event: LinkEvent = { type, shortUrl: this.#byId(id), at: Date.now() };
     for (const listener of listeners) listener.inTransaction?.(event);
-    events.push(event);
+    events.push({ event, listeners });
   }
 
-  /** After the commit: the after-commit listeners, each shielded from the others. */
-  #published(events: readonly LinkEvent[]): void {
-    for (const event of events) {
-      for (const listener of this.deps.linkEvents ?? []) {
+  /** After the commit: the after-commit listeners that wanted each event, each shielded from the others. */
+  #published(events: readonly Emitted[]): void {
+    for (const { event, listeners } of events) {
+      for (const listener of listeners) {
         try {
           listener.afterCommit?.(event);
         } catch {

@@ -14,7 +14,7 @@ import type { Database } from "bun:sqlite";
 import { type PurgeResult, VisitPurgeStore } from "../storage/visit-purge-store";
 import { describeError, log } from "../telemetry/logger";
 import type { Metrics } from "../telemetry/metrics";
-import type { LinkEvent, LinkEventListener } from "./link-events";
+import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 
 export type PurgeReason = "retention" | "deleted_link";
 
@@ -109,6 +109,10 @@ export class VisitRetention implements LinkEventListener {
     this.#intervalMs = options.intervalMs ?? passIntervalMs(options.retentionMs);
     this.#now = options.now ?? Date.now;
     this.#pause = options.pause ?? politeSleep();
+  }
+
+  wants(type: LinkEventType): boolean {
+    return type === "link.deleted";
   }
 
   /** A deleted link's rows are purged at the next pass, and looked for again at the one after. */

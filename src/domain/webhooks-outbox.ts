@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { WebhookStore } from "../storage/webhook-store";
-import type { LinkEvent, LinkEventListener } from "./link-events";
+import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import type { ShortUrl } from "./short-urls";
 import type { Visit, VisitSink } from "./visit-buffer";
 import { DEFAULT_PRIVACY, type PrivacySettings } from "./visit-recorder";
@@ -46,6 +46,11 @@ export class WebhookOutbox implements LinkEventListener, VisitSink {
   /** The webhooks changed on this connection: reload the subscriptions at the next event. */
   invalidate(): void {
     this.#stale = true;
+  }
+
+  /** Only events some webhook subscribes to are built (a create with no webhook reads nothing back). */
+  wants(type: LinkEventType): boolean {
+    return this.#subscribed(type).length > 0;
   }
 
   inTransaction(event: LinkEvent): void {

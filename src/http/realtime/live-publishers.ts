@@ -4,7 +4,7 @@
  * links and `new-orphan-visit` ({visit}) for the rest; after a link is created, `new-short-url` ({shortUrl}).
  * Payloads use the REST API's own short URL and visit JSON. With nobody subscribed to a topic, nothing is built.
  */
-import type { LinkEvent, LinkEventListener } from "../../domain/link-events";
+import type { LinkEvent, LinkEventListener, LinkEventType } from "../../domain/link-events";
 import type { LiveFeed, LiveUpdate } from "../../domain/live-feed";
 import type { ShortUrl, ShortUrlService } from "../../domain/short-urls";
 import type { Visit, VisitSink } from "../../domain/visit-buffer";
@@ -113,6 +113,10 @@ export class LiveLinkPublisher implements LinkEventListener {
     private readonly feed: LiveFeed,
     private readonly baseUrl: string,
   ) {}
+
+  wants(type: LinkEventType): boolean {
+    return type === "link.created" && this.feed.wants(TOPICS.newShortUrl);
+  }
 
   afterCommit(event: LinkEvent): void {
     if (event.type !== "link.created" || !this.feed.wants(TOPICS.newShortUrl)) return;

@@ -1,0 +1,87 @@
+import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
+import { GroupCommit } from "../storage/group-commit";
+import { runMigrations } from "../storage/migrations";
+import { ShortUrlStore } from "../storage/short-url-store";
+import { TagStore } from "../storage/tag-store";
+import type { ApiKey } from "./api-keys";
+import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
+import { LinkResolver } from "./link-resolver";
+import { ShortUrlService } from "./short-urls";
+import { VisitBuffer } from "./visit-buffer";
+
+const ADMIN: ApiKey = { id: 1, name: "admin", role: "admin" };
+
+function service(listeners: LinkEventListener[]) {
+  const db = new Database(":memory:");
+  runMigrations(db, ":memory:");
+  db.run("INSERT INTO api_keys (id, name, key_hash, role, created_at) VALUES (1, 'admin', 'h', 'admin', 0)");
+  const store = new ShortUrlStore(db);
+  const visits = new VisitBuffer(db, store);
+  return new ShortUrlService({
+    writes: new GroupCommit(db),
+    shortUrls: store,
+    tags: new TagStore(db),
+    resolver: new LinkResolver(store, visits, 10),
+    defaultDomain: "s.test",
+    shortCodeLength: 7,
+    pendingVisits: (id) => visits.pendingFor(id),
+    linkEvents: listeners,
+  });
+}
+
+/** A listener that records what it was told, in and after the transaction, for the types it wants. */
+function recorder(wanted: readonly LinkEventType[] | null) {
+  const told: string[] = [];
+  const listener: LinkEventListener = {
+    inTransaction: (e: LinkEvent) => told.push(`in ${e.type} ${e.shortUrl.shortCode} ${e.shortUrl.longUrl}`),
+    afterCommit: (e: LinkEvent) => told.push(`after ${e.type} ${e.shortUrl.shortCode}`),
+  };
+  if (wanted !== null) listener.wants = (type) => wanted.includes(type);
+  return { listener, told };
+}
+
+describe("link events", () => {
+  test("go to the listeners that want them, inside the write and after the commit; a deletion carries the link as it was", async () => {
+    const all = recorder(null);
+    const deletions = recorder(["link.deleted"]);
+    const none = recorder([]);
+    const links = service([all.listener, deletions.listener, none.listener]);
+    await links.create({ longUrl: "https://example.com/a", customSlug: "ev", findIfExists: false }, ADMIN);
+    await links.edit("ev", null, { longUrl: "https://example.com/b" }, ADMIN);
+    await links.delete("ev", null, ADMIN);
+    expect(all.told).toEqual([
+      "in link.created ev https://example.com/a",
+      "after link.created ev",
+      "in link.updated ev https://example.com/b",
+      "after link.updated ev",
+      "in link.deleted ev https://example.com/b",
+      "after link.deleted ev",
+    ]);
+    expect(deletions.told).toEqual(["in link.deleted ev https://example.com/b", "after link.deleted ev"]);
+    expect(none.told).toEqual([]);
+  });
+
+  test("a listener that throws inside the write rolls the write back; one that throws after the commit does not", async () => {
+    const failing: LinkEventListener = {
+      inTransaction: () => {
+        throw new Error("outbox full");
+      },
+    };
+    const links = service([failing]);
+    await expect(links.create({ longUrl: "https://example.com/a", customSlug: "gone", findIfExists: false }, ADMIN)).rejects.toThrow(
+      "outbox full",
+    );
+    expect(() => links.get("gone", null)).toThrow();
+
+    const late = service([
+      {
+        afterCommit: () => {
+          throw new Error("feed down");
+        },
+      },
+    ]);
+    const created = await late.create({ longUrl: "https://example.com/a", customSlug: "kept", findIfExists: false }, ADMIN);
+    expect(late.get("kept", null).id).toBe(created.id);
+  });
+});
