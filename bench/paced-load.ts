@@ -175,9 +175,11 @@ await new Promise<void>((resolve) => {
     if (now > measuredStart) clientStallMs = Math.max(clientStallMs, now - lastTick);
     lastTick = now;
     dueCount = Math.min(total, Math.max(0, Math.floor(((now - start) * rate) / 1000) + 1));
-    for (let connection = idle.pop(); connection !== undefined; connection = idle.pop()) {
+    // First in, first out: every connection takes its turn, so none sits idle long enough at low rates for the
+    // server's idle timeout (Bun's default is 10 s) to close it mid-run.
+    for (let connection = idle.shift(); connection !== undefined; connection = idle.shift()) {
       if (nextIndex >= dueCount) {
-        idle.push(connection);
+        idle.unshift(connection);
         break;
       }
       sendNext(connection);
