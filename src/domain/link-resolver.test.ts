@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { runMigrations } from "../storage/migrations";
-import { ShortUrlStore } from "../storage/short-url-store";
+import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { LinkResolver } from "./link-resolver";
 import { VisitBuffer } from "./visit-buffer";
 
@@ -11,22 +11,7 @@ function setup(cacheSize = 10) {
   const store = new ShortUrlStore(db);
   const visits = new VisitBuffer(db, store);
   const resolver = new LinkResolver(store, visits, cacheSize);
-  const add = (code: string, extra: Record<string, number | null> = {}) =>
-    store.insert({
-      domain: "",
-      short_code: code,
-      long_url: `https://example.com/${code}`,
-      title: null,
-      crawlable: 0,
-      forward_query: 1,
-      redirect_status: null,
-      valid_since: null,
-      valid_until: null,
-      max_visits: null,
-      created_at: 0,
-      api_key_id: null,
-      ...extra,
-    }) as number;
+  const add = (code: string, extra: Record<string, number | null> = {}) => store.insert(plainLinkRow(code, extra)) as number;
   return { db, store, visits, resolver, add };
 }
 

@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { GroupCommit } from "../storage/group-commit";
 import { runMigrations } from "../storage/migrations";
-import { ShortUrlStore } from "../storage/short-url-store";
+import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
 import { VisitQueryStore } from "../storage/visit-query-store";
 import { VisitStore } from "../storage/visit-store";
@@ -54,21 +54,7 @@ function setup(smallSetLinks?: number) {
     flushPending: () => buffer.flushInChunks(200),
     smallSetLinks,
   });
-  const add = (code: string) =>
-    shortUrlStore.insert({
-      domain: "",
-      short_code: code,
-      long_url: `https://example.com/${code}`,
-      title: null,
-      crawlable: 0,
-      forward_query: 1,
-      redirect_status: null,
-      valid_since: null,
-      valid_until: null,
-      max_visits: null,
-      created_at: 0,
-      api_key_id: null,
-    }) as number;
+  const add = (code: string) => shortUrlStore.insert(plainLinkRow(code)) as number;
   /** Records visits through the buffer and flushes them (the real write path), each a day's flush in time order. */
   const hit = (link: { id: number; code: string } | null, at: number, bot: boolean, orphanType: OrphanType = "regular_404") => {
     const visit: Visit = {

@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { runMigrations } from "../storage/migrations";
-import { ShortUrlStore } from "../storage/short-url-store";
+import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
 import { type Visit, VisitBuffer } from "./visit-buffer";
 import { anonymizeIp, dayOf, type PrivacySettings, VisitRecorder } from "./visit-recorder";
@@ -15,21 +15,7 @@ function setup(privacy?: PrivacySettings) {
   const store = new ShortUrlStore(db);
   const visits = new VisitBuffer(db, store);
   visits.addSink(new VisitRecorder(new VisitStore(db), privacy));
-  const add = (code: string) =>
-    store.insert({
-      domain: "",
-      short_code: code,
-      long_url: `https://example.com/${code}`,
-      title: null,
-      crawlable: 0,
-      forward_query: 1,
-      redirect_status: null,
-      valid_since: null,
-      valid_until: null,
-      max_visits: null,
-      created_at: 0,
-      api_key_id: null,
-    }) as number;
+  const add = (code: string) => store.insert(plainLinkRow(code)) as number;
   const visit = (id: number | null, at: number, ip: string | null, bot = false, extra: Partial<Visit> = {}): Visit => ({
     link: id === null ? null : { id, shortCode: `c${id}`, domain: "" },
     orphanType: id === null ? "regular_404" : null,

@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { runMigrations } from "../storage/migrations";
-import { ShortUrlStore } from "../storage/short-url-store";
+import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { VisitPurgeStore } from "../storage/visit-purge-store";
 import { VisitStore } from "../storage/visit-store";
 import type { LinkEvent } from "./link-events";
@@ -19,21 +19,7 @@ function setup() {
   const links = new ShortUrlStore(db);
   const buffer = new VisitBuffer(db, links);
   buffer.addSink(new VisitRecorder(new VisitStore(db)));
-  const add = (code: string) =>
-    links.insert({
-      domain: "",
-      short_code: code,
-      long_url: `https://example.com/${code}`,
-      title: null,
-      crawlable: 0,
-      forward_query: 1,
-      redirect_status: null,
-      valid_since: null,
-      valid_until: null,
-      max_visits: null,
-      created_at: 0,
-      api_key_id: null,
-    }) as number;
+  const add = (code: string) => links.insert(plainLinkRow(code)) as number;
   /** `count` visits to link `id` (or orphans of `orphan`) at `at`, written by one flush as the server does. */
   const visit = (id: number | null, at: number, count = 1, bot = false, orphan: OrphanType = "regular_404") => {
     for (let i = 0; i < count; i++) {

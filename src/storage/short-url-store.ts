@@ -38,6 +38,25 @@ export interface RedirectRow {
 
 export type NewShortUrl = Omit<ShortUrlRow, "id" | "visits_total" | "visits_bots">;
 
+/** The row of a plain link to `https://example.com/{code}` on the default domain, for tests and benchmarks to seed. */
+export function plainLinkRow(code: string, extra: Partial<NewShortUrl> = {}): NewShortUrl {
+  return {
+    domain: "",
+    short_code: code,
+    long_url: `https://example.com/${code}`,
+    title: null,
+    crawlable: 0,
+    forward_query: 1,
+    redirect_status: null,
+    valid_since: null,
+    valid_until: null,
+    max_visits: null,
+    created_at: 0,
+    api_key_id: null,
+    ...extra,
+  };
+}
+
 export type ShortUrlChanges = Partial<
   Pick<ShortUrlRow, "long_url" | "title" | "crawlable" | "forward_query" | "redirect_status" | "valid_since" | "valid_until" | "max_visits">
 >;
