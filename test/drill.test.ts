@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { runCli, startServer, type TestServer, waitFor } from "./support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { syncReplica } from "./support/replica";
-import { parseRunbook, runShell } from "./support/runbook-steps";
+import { expectStepPasses, parseRunbook } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
 
 const DRILL_METRICS = [
@@ -322,22 +322,7 @@ describe("shortener drill", () => {
       SHORTENER_LITESTREAM_CONFIG: node.configPath,
       NODE: node.server.baseUrl,
     });
-    for (const step of steps) {
-      const command = map(step.command);
-      const shell = step.kind === "shortener" ? `${step.assignments}"$SHORTENER_BIN"${command.slice("shortener".length)}` : command;
-      const result = await runShell(shell, env);
-      const output = result.stdout + result.stderr;
-      const problems = [
-        ...(result.exitCode === step.exit ? [] : [`exited ${result.exitCode}, the runbook says ${step.exit}`]),
-        ...step.prints.filter((text) => !output.includes(map(text))).map((text) => `does not print ${JSON.stringify(text)}`),
-        ...step.matches.filter((re) => !new RegExp(map(re)).test(output)).map((re) => `output does not match /${re}/`),
-      ];
-      expect({ step: `${step.where}: ${command}`, problems, output: problems.length > 0 ? output : "" }).toEqual({
-        step: `${step.where}: ${command}`,
-        problems: [],
-        output: "",
-      });
-    }
+    for (const step of steps) await expectStepPasses(step, env, map);
     expect((await node.drillMetrics()).get("shortener_drill_last_ok")).toBe(1);
   });
 });

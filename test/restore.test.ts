@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { freePort, type RunResult, requireBinary, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { syncReplica } from "./support/replica";
-import { parseRunbook, runShell, type Step } from "./support/runbook-steps";
+import { expectStepPasses, parseRunbook, type Step } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
 
 /** Time between the steps of a history: two Litestream syncs, so each step lands in files of its own. */
@@ -575,20 +575,7 @@ describe("runbooks/restore-point-in-time.md", () => {
         await runUnitStep(step, node);
         continue;
       }
-      const shell =
-        step.kind === "shortener" ? `${step.assignments}"$SHORTENER_BIN"${step.command.slice("shortener".length)}` : step.command;
-      const result = await runShell(shell, env);
-      const output = result.stdout + result.stderr;
-      const problems = [
-        ...(result.exitCode === step.exit ? [] : [`exited ${result.exitCode}, the runbook says ${step.exit}`]),
-        ...step.prints.filter((text) => !output.includes(text)).map((text) => `does not print ${JSON.stringify(text)}`),
-        ...step.matches.filter((re) => !new RegExp(re).test(output)).map((re) => `output does not match /${re}/`),
-      ];
-      expect({ step: `${step.where}: ${step.command}`, problems, output: problems.length > 0 ? output : "" }).toEqual({
-        step: `${step.where}: ${step.command}`,
-        problems: [],
-        output: "",
-      });
+      await expectStepPasses(step, env);
     }
     // The runbook ends with the node serving the state at AT, and Litestream replicating it.
     expect(node.server.proc?.exitCode).toBeNull();

@@ -6,7 +6,7 @@
 import type { Server } from "bun";
 import { isbot } from "isbot";
 import type { Resolution } from "../domain/link-resolver";
-import type { OrphanType, Visit } from "../domain/visit-buffer";
+import type { Visit } from "../domain/visit-buffer";
 import { methodNotAllowed } from "../errors";
 import type { HttpDeps } from "./deps";
 import { notFoundResponse } from "./not-found";
@@ -75,9 +75,9 @@ export function createOrphanHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) 
     if (method === "GET" || method === "HEAD") {
       const url = request.url;
       const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-      const path = url.slice(pathStart, url.indexOf("?", pathStart) === -1 ? undefined : url.indexOf("?", pathStart));
+      const atBase = pathStart === -1 || url[pathStart + 1] === undefined || url[pathStart + 1] === "?";
       const visit = capture(request, server, Date.now(), method === "HEAD" || isBot(request.headers.get("user-agent")));
-      visit.orphanType = path === "/" || path === "" ? "base_url" : "regular_404";
+      visit.orphanType = atBase ? "base_url" : "regular_404";
       if (!skipped(visit.ip)) ctx.visits.captureOrphan(visit);
     }
     return notFoundResponse(request);
@@ -116,8 +116,7 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
   ): Response => {
     metrics.recordRedirect(outcome);
     rememberRequestId(request, requestId);
-    const orphanType: OrphanType = "invalid_short_url";
-    visit.orphanType = orphanType;
+    visit.orphanType = "invalid_short_url";
     if (tracked) visits.captureOrphan(visit);
     const response = notFoundResponse(request, code);
     response.headers.set("X-Request-Id", requestId);

@@ -4,29 +4,13 @@
  * visits_short_url / visits_orphan, so seeking page 1 000 costs an index walk, never a table scan or a sort.
  */
 import type { Database, Statement } from "bun:sqlite";
+import type { VisitRow } from "./visit-store";
 
 /** The rows one index range holds, in id (= time) order: a link's, every orphan visit's, or one orphan type's. */
 export type Lane = { kind: "link"; id: number } | { kind: "orphans" } | { kind: "orphan-type"; type: string };
 
-export interface VisitRecord {
-  id: number;
-  short_url_id: number | null;
-  orphan_type: string | null;
-  at: number;
-  potential_bot: number;
-  referer: string | null;
-  user_agent: string | null;
-  remote_addr: string | null;
-  visited_url: string | null;
-  redirect_url: string | null;
-  country_code: string | null;
-  country_name: string | null;
-  region_name: string | null;
-  city_name: string | null;
-  latitude: number | null;
-  longitude: number | null;
-  timezone: string | null;
-}
+/** A raw visit row as stored (see VisitStore), with its id. */
+export type VisitRecord = VisitRow & { id: number };
 
 export interface Tally {
   total: number;

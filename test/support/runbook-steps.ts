@@ -4,6 +4,7 @@
  * imitated `systemctl start|stop|restart shortener@COLOUR`, and the `# prints:`, `# matches:` and `# exits:`
  * comments under them. A line that runs shortener in any other form is an error, never skipped.
  */
+import { expect } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -165,4 +166,29 @@ export async function runShell(command: string, env: Record<string, string>, tim
   const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);
   return { exitCode, stdout, stderr, timedOut };
+}
+
+/**
+ * Runs one `shortener` or shell step of a runbook and asserts what the runbook says of it: its exit code, and every
+ * text it prints or pattern its output matches. `map` rewrites the runbook's addresses into the test's.
+ */
+export async function expectStepPasses(
+  step: Step,
+  env: Record<string, string>,
+  map: (text: string) => string = (text) => text,
+): Promise<void> {
+  const command = map(step.command);
+  const shell = step.kind === "shortener" ? `${step.assignments}"$SHORTENER_BIN"${command.slice("shortener".length)}` : command;
+  const result = await runShell(shell, env);
+  const output = result.stdout + result.stderr;
+  const problems = [
+    ...(result.exitCode === step.exit ? [] : [`exited ${result.exitCode}, the runbook says ${step.exit}`]),
+    ...step.prints.filter((text) => !output.includes(map(text))).map((text) => `does not print ${JSON.stringify(text)}`),
+    ...step.matches.filter((re) => !new RegExp(map(re)).test(output)).map((re) => `output does not match /${re}/`),
+  ];
+  expect({ step: `${step.where}: ${command}`, problems, output: problems.length > 0 ? output : "" }).toEqual({
+    step: `${step.where}: ${command}`,
+    problems: [],
+    output: "",
+  });
 }
