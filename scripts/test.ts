@@ -5,6 +5,22 @@
  */
 import { $ } from "bun";
 
+/**
+ * Each failed test's error block again, at the end: a CI log shown by its tail would otherwise end in the bare
+ * names of the failures, far below the reasons bun printed where they happened.
+ */
+function failureDigest(output: string): string {
+  const lines = output.split("\n");
+  const blocks: string[] = [];
+  lines.forEach((line, i) => {
+    if (!line.startsWith("(fail)") || blocks.length >= 10) return;
+    let start = i;
+    while (start > 0 && i - start < 60 && !/^\((pass|fail|skip)\)|^\S.*\.test\.ts:$/.test(lines[start - 1] as string)) start--;
+    blocks.push(lines.slice(start, i + 1).join("\n"));
+  });
+  return `\n== why the failed tests failed (repeated from above)\n${blocks.join("\n\n")}`;
+}
+
 async function runTests(): Promise<{ exitCode: number }> {
   const proc = Bun.spawn([process.execPath, "test", "--timeout", "120000"], { stdout: "inherit", stderr: "pipe", stdin: "ignore" });
   let output = "";
@@ -19,6 +35,7 @@ async function runTests(): Promise<{ exitCode: number }> {
   const exitCode = await proc.exited;
   const passed = /^\s*(\d+) pass$/m.exec(output)?.[1] ?? "0";
   const failed = /^\s*(\d+) fail$/m.exec(output)?.[1] ?? "0";
+  if (failed !== "0") console.error(failureDigest(output));
   console.log(`\ntests: ${passed} passed, ${failed} failed`);
   return { exitCode: exitCode === 0 && passed === "0" ? 1 : exitCode };
 }

@@ -282,7 +282,7 @@ export const SETTINGS = [
     flag: "visit-flush-interval",
     env: "SHORTENER_VISIT_FLUSH_INTERVAL",
     fallback: "1s",
-    help: "how often buffered visits are written",
+    help: "longest a counted visit waits in memory before it is written (what a kill -9 may lose)",
     parse: duration(10, 1000),
   }),
   setting({

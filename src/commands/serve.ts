@@ -54,8 +54,10 @@ export const serve: Command = {
       await ctx[Symbol.asyncDispose]();
       throw listenError(error, "--listen", config.listen);
     }
-    // Buffered visits are written every interval in chunks that yield between them, so redirects never wait
-    // behind a whole second's flush; a run still going when the next tick comes is not started twice.
+    // Buffered visits are written in chunks that yield between them, so redirects never wait behind a whole
+    // second's flush; a run still going when the next tick comes is not started twice. --visit-flush-interval is
+    // the longest a counted visit may wait in memory (what a kill -9 can lose), so the runs start every half of it:
+    // a late tick or a run slowed by commits in between (a loaded machine) still lands within the interval.
     let flushing = false;
     const flushTimer = setInterval(() => {
       if (flushing) return;
@@ -75,7 +77,7 @@ export const serve: Command = {
         .finally(() => {
           flushing = false;
         });
-    }, config.visitFlushMs);
+    }, config.visitFlushMs / 2);
     // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable.
     const heartbeatTimer =
       config.role === "primary"
