@@ -46,6 +46,7 @@ describe("VisitRecorder", () => {
     hit(visit(a, T0, "203.0.113.7"));
     hit(visit(a, T0 + 1000, "203.0.113.7")); // same visitor, same day
     hit(visit(a, T0 + 2000, "203.0.113.8", true));
+    hit(visit(a, T0 + 2500, "203.0.113.7")); // back to the first visitor, after another
     hit(visit(b, T0 + 3000, "203.0.113.7"));
     visits.flush();
     hit(visit(a, T0 + 4000, "203.0.113.7")); // seen already today, in an earlier flush
@@ -56,7 +57,7 @@ describe("VisitRecorder", () => {
     expect(visits.depth).toBe(0);
     const days = db.query("SELECT short_url_id, day, total, bots, visitors FROM visit_days ORDER BY short_url_id, day").all();
     expect(days).toEqual([
-      { short_url_id: a, day: dayOf(T0), total: 4, bots: 1, visitors: 2 },
+      { short_url_id: a, day: dayOf(T0), total: 5, bots: 1, visitors: 2 },
       { short_url_id: a, day: dayOf(T0) + 1, total: 1, bots: 0, visitors: 1 },
       { short_url_id: b, day: dayOf(T0), total: 1, bots: 0, visitors: 1 },
     ]);
@@ -64,10 +65,10 @@ describe("VisitRecorder", () => {
       { orphan_type: "regular_404", total: 1, visitors: 1 },
     ]);
     expect(db.query("SELECT kind, total, bots FROM visit_totals ORDER BY kind").all()).toEqual([
-      { kind: "non_orphan", total: 6, bots: 1 },
+      { kind: "non_orphan", total: 7, bots: 1 },
       { kind: "regular_404", total: 1, bots: 0 },
     ]);
-    expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: 7 });
+    expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: 8 });
     // Only the current day's salt and hashes are kept, and the day before's (for visits flushed after midnight).
     hit(visit(b, T0 + 2 * DAY, "203.0.113.7"));
     visits.flush();
@@ -76,6 +77,42 @@ describe("VisitRecorder", () => {
       { day: dayOf(T0) + 1 },
       { day: dayOf(T0) + 2 },
     ]);
+  });
+
+  test("writes every row of a large flush once, in order, located rows among the multi-row inserts", () => {
+    const db = new Database(":memory:");
+    runMigrations(db, ":memory:");
+    const store = new ShortUrlStore(db);
+    const visits = new VisitBuffer(db, store);
+    const located = { countryCode: "NL", countryName: null, regionName: null, cityName: null, latitude: 1, longitude: 2, timezone: null };
+    visits.addSink(new VisitRecorder(new VisitStore(db), undefined, (ip) => (ip === "192.0.2.40" ? located : null)));
+    const id = store.insert(plainLinkRow("many")) as number;
+    for (let i = 0; i < 75; i++) {
+      visits.record(id, false);
+      visits.capture({
+        link: { id, shortCode: "many", domain: "" },
+        orphanType: null,
+        at: T0 + i,
+        bot: false,
+        referer: null,
+        userAgent: `agent ${i}`,
+        ip: `192.0.2.${i}`,
+        visitedUrl: `http://s.test/many?i=${i}`,
+        redirectUrl: "https://example.com/",
+      });
+    }
+    visits.flush();
+    const rows = db.query("SELECT at, user_agent, visited_url, country_code FROM visits ORDER BY id").all() as {
+      at: number;
+      user_agent: string;
+      visited_url: string;
+      country_code: string | null;
+    }[];
+    expect(rows.map((r) => r.at - T0)).toEqual(Array.from({ length: 75 }, (_, i) => i));
+    expect(rows.map((r) => r.user_agent)).toEqual(Array.from({ length: 75 }, (_, i) => `agent ${i}`));
+    expect(rows.map((r) => r.visited_url)).toEqual(Array.from({ length: 75 }, (_, i) => `http://s.test/many?i=${i}`));
+    expect(rows.filter((r) => r.country_code !== null).map((r) => r.at - T0)).toEqual([40]);
+    expect(db.query("SELECT total, visitors FROM visit_days").all()).toEqual([{ total: 75, visitors: 75 }]);
   });
 
   test("stores the address anonymised by default, and nothing the privacy settings turn off", () => {

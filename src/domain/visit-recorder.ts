@@ -58,10 +58,22 @@ export function anonymizeIp(ip: string): string | null {
 }
 
 interface Tally {
+  scope: number;
+  day: number;
   total: number;
   bots: number;
   visitors: number;
+  /** The last visitor tallied here: a link's visits in one flush mostly come from a few, so repeats skip the set. */
+  lastIp: string | null | undefined;
+  lastAgent: string | null | undefined;
 }
+
+/** A number naming (scope, day) for the flush's tallies: days stay below 2^17 until the year 2328. */
+function dayKey(scope: number, day: number): number {
+  return scope * 131_072 + day;
+}
+
+const SCOPE_ORPHAN: Record<number, OrphanType> = { [-1]: "base_url", [-2]: "invalid_short_url", [-3]: "regular_404" };
 
 /** How many (scope, address, user agent) triples of the day are remembered, so repeat visitors skip SQLite. */
 const SEEN_LIMIT = 50_000;
@@ -82,21 +94,44 @@ export class VisitRecorder implements VisitSink {
   ) {}
 
   write(visits: readonly Visit[]): void {
-    const links = new Map<string, Tally>();
-    const totals = new Map<string, Tally>();
+    const days = new Map<number, Tally>();
+    const totals = new Map<string, { total: number; bots: number }>();
+    const rows: (string | number | null)[][] = [];
+    let linkTotal = 0;
+    let linkBots = 0;
     for (const visit of visits) {
       const day = dayOf(visit.at);
       const scope = visit.link === null ? ORPHAN_SCOPE[visit.orphanType as OrphanType] : visit.link.id;
-      const key = visit.link === null ? `o:${visit.orphanType}:${day}` : `${visit.link.id}:${day}`;
-      tally(links, key, visit.bot, this.#newVisitor(day, scope, visit));
-      tally(totals, visit.link === null ? (visit.orphanType as string) : "non_orphan", visit.bot, false);
-      this.store.insert(this.#values(visit));
+      const key = dayKey(scope, day);
+      let t = days.get(key);
+      if (t === undefined) {
+        t = { scope, day, total: 0, bots: 0, visitors: 0, lastIp: undefined, lastAgent: undefined };
+        days.set(key, t);
+      }
+      t.total++;
+      if (visit.bot) t.bots++;
+      if ((visit.ip !== t.lastIp || visit.userAgent !== t.lastAgent) && this.#newVisitor(day, scope, visit)) t.visitors++;
+      t.lastIp = visit.ip;
+      t.lastAgent = visit.userAgent;
+      if (visit.link !== null) {
+        linkTotal++;
+        if (visit.bot) linkBots++;
+      } else {
+        const kind = visit.orphanType as string;
+        const total = totals.get(kind) ?? { total: 0, bots: 0 };
+        total.total++;
+        if (visit.bot) total.bots++;
+        totals.set(kind, total);
+      }
+      rows.push(this.#values(visit));
     }
-    for (const [key, t] of links) {
-      const parts = key.split(":");
-      if (parts[0] === "o") this.store.addToOrphanDay(parts[1] as string, Number(parts[2]), t.total, t.bots, t.visitors);
-      else this.store.addToDay(Number(parts[0]), Number(parts[1]), t.total, t.bots, t.visitors);
+    // Rows in flush order: within a link, id order stays time order (the visit lists page by id).
+    this.store.insert(rows);
+    for (const t of days.values()) {
+      if (t.scope < 0) this.store.addToOrphanDay(SCOPE_ORPHAN[t.scope] as OrphanType, t.day, t.total, t.bots, t.visitors);
+      else this.store.addToDay(t.scope, t.day, t.total, t.bots, t.visitors);
     }
+    if (linkTotal > 0) this.store.addToTotals("non_orphan", linkTotal, linkBots);
     for (const [kind, t] of totals) this.store.addToTotals(kind, t.total, t.bots);
   }
 
@@ -169,15 +204,4 @@ export class VisitRecorder implements VisitSink {
     }
     return values;
   }
-}
-
-function tally(map: Map<string, Tally>, key: string, bot: boolean, newVisitor: boolean): void {
-  let t = map.get(key);
-  if (t === undefined) {
-    t = { total: 0, bots: 0, visitors: 0 };
-    map.set(key, t);
-  }
-  t.total++;
-  if (bot) t.bots++;
-  if (newVisitor) t.visitors++;
 }
