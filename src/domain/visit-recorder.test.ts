@@ -1,5 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { runMigrations } from "../storage/migrations";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
@@ -77,6 +78,30 @@ describe("VisitRecorder", () => {
       { day: dayOf(T0) + 1 },
       { day: dayOf(T0) + 2 },
     ]);
+  });
+
+  test("a visitor counted before a restart is not counted again that day: the stored hash is SHA-256 of salt, address and agent", () => {
+    const first = setup();
+    const id = first.add("a");
+    first.hit(first.visit(id, T0, "203.0.113.7"));
+    first.visits.flush();
+    // A new recorder over the same database, as after a restart: only the stored hashes know who visited.
+    const visits = new VisitBuffer(first.db, first.store);
+    visits.addSink(new VisitRecorder(new VisitStore(first.db)));
+    for (const ip of ["203.0.113.7", "203.0.113.9"]) {
+      const v = first.visit(id, T0 + 1000, ip);
+      visits.record(id, false);
+      visits.capture(v);
+    }
+    visits.flush();
+    expect(first.db.query("SELECT total, visitors FROM visit_days").get()).toEqual({ total: 3, visitors: 2 });
+    const { salt } = first.db.query("SELECT salt FROM visitor_salts WHERE day = ?").get(dayOf(T0)) as { salt: Uint8Array };
+    const expected = createHash("sha256").update(salt).update("203.0.113.7\u0000Mozilla/5.0").digest().subarray(0, 16);
+    const hashes = (first.db.query("SELECT hash FROM visitor_hashes").all() as { hash: Uint8Array }[]).map((r) =>
+      Buffer.from(r.hash).toString("hex"),
+    );
+    expect(hashes).toContain(expected.toString("hex"));
+    expect(hashes).toHaveLength(2);
   });
 
   test("writes every row of a large flush once, in order, located rows among the multi-row inserts", () => {
