@@ -42,19 +42,18 @@ export function forwardedLocation(longUrl: string, requestUrl: string): string {
   return target.href;
 }
 
-type VisitCapture = (request: Request, server: Server<undefined> | undefined, at: number, bot: boolean) => Visit;
+type VisitCapture = (request: Request, server: Server<undefined> | undefined, at: number, bot: boolean, userAgent: string | null) => Visit;
 
 /** Builds the visit record of a request (its link and Location are filled in once resolved). */
 function visitCapture(visitorIp: ClientIpResolver): VisitCapture {
-  return (request, server, at, bot) => {
-    const headers = request.headers;
+  return (request, server, at, bot, userAgent) => {
     return {
       link: null,
       orphanType: null,
       at,
       bot,
-      referer: headers.get("referer"),
-      userAgent: headers.get("user-agent"),
+      referer: request.headers.get("referer"),
+      userAgent,
       ip: visitorIp(request, server),
       visitedUrl: request.url,
       redirectUrl: null,
@@ -76,7 +75,8 @@ export function createOrphanHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) 
       const url = request.url;
       const pathStart = url.indexOf("/", url.indexOf("//") + 2);
       const atBase = pathStart === -1 || url[pathStart + 1] === undefined || url[pathStart + 1] === "?";
-      const visit = capture(request, server, Date.now(), method === "HEAD" || isBot(request.headers.get("user-agent")));
+      const userAgent = request.headers.get("user-agent");
+      const visit = capture(request, server, Date.now(), method === "HEAD" || isBot(userAgent), userAgent);
       visit.orphanType = atBase ? "base_url" : "regular_404";
       if (!skipped(visit.ip)) ctx.visits.captureOrphan(visit);
     }
@@ -133,9 +133,10 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
       return response;
     }
     const code = request.params.code;
-    const bot = method === "HEAD" || isBot(request.headers.get("user-agent"));
+    const userAgent = request.headers.get("user-agent");
+    const bot = method === "HEAD" || isBot(userAgent);
     const now = Date.now();
-    const visit = capture(request, server, now, bot);
+    const visit = capture(request, server, now, bot, userAgent);
     const tracked = !skipped(visit.ip);
     if (customDomains.size > 0) {
       const host = (request.headers.get("host") ?? "").toLowerCase();
