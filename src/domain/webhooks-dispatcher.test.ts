@@ -1,10 +1,7 @@
-import type { Database } from "bun:sqlite";
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
-import { openDatabase, writeTransaction } from "../storage/database";
+import { scratchDatabases } from "../../test/support/scratch-database";
+import { writeTransaction } from "../storage/database";
 import { WebhookStore } from "../storage/webhook-store";
 import { WebhookDispatcher } from "./webhooks-dispatcher";
 import { generateSecret } from "./webhooks-signature";
@@ -32,18 +29,10 @@ class HeldReceiver {
     })) as unknown as typeof fetch;
 }
 
-const dirs: string[] = [];
-const dbs: Database[] = [];
-afterEach(() => {
-  for (const db of dbs.splice(0)) db.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const databases = scratchDatabases("webhooks-dispatcher-");
 
 function setup() {
-  const dir = mkdtempSync(join(tmpdir(), "webhooks-dispatcher-"));
-  dirs.push(dir);
-  const db = openDatabase(join(dir, "shortener.db"));
-  dbs.push(db);
+  const { db, path } = databases.open();
   const store = new WebhookStore(db);
   const webhookId = store.insertWebhook({
     name: null,
@@ -63,7 +52,7 @@ function setup() {
     );
     return messageId;
   };
-  return { db, store, webhookId, enqueue, path: join(dir, "shortener.db") };
+  return { db, store, webhookId, enqueue, path };
 }
 
 function dispatcher(store: WebhookStore, receiver: HeldReceiver, maxAttempts = 3, keepDeliveredMs?: number) {

@@ -1,9 +1,7 @@
 import { Database } from "bun:sqlite";
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { openDatabase, writeTransaction } from "../storage/database";
+import { describe, expect, test } from "bun:test";
+import { scratchDatabases } from "../../test/support/scratch-database";
+import { writeTransaction } from "../storage/database";
 import { WebhookStore } from "../storage/webhook-store";
 import type { LinkEvent } from "./link-events";
 import type { ShortUrl } from "./short-urls";
@@ -11,12 +9,7 @@ import type { Visit } from "./visit-buffer";
 import { DEFAULT_PRIVACY } from "./visit-recorder";
 import { WebhookOutbox } from "./webhooks-outbox";
 
-const dirs: string[] = [];
-const dbs: Database[] = [];
-afterEach(() => {
-  for (const db of dbs.splice(0)) db.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const databases = scratchDatabases("webhooks-outbox-");
 
 const LINK: ShortUrl = {
   id: 4,
@@ -49,11 +42,7 @@ const visit = (linkId: number | null): Visit => ({
 });
 
 function setup(privacy = DEFAULT_PRIVACY) {
-  const dir = mkdtempSync(join(tmpdir(), "webhooks-outbox-"));
-  dirs.push(dir);
-  const path = join(dir, "shortener.db");
-  const db = openDatabase(path);
-  dbs.push(db);
+  const { db, path } = databases.open();
   const store = new WebhookStore(db);
   let woken = 0;
   const outbox = new WebhookOutbox(store, {
@@ -116,8 +105,7 @@ describe("WebhookOutbox", () => {
 
   test("a webhook created or deleted by another process (the CLI) is noticed at the next event", () => {
     const { db, path, outbox, rows } = setup();
-    const other = new Database(path);
-    dbs.push(other);
+    const other = databases.closeLater(new Database(path));
     const otherStore = new WebhookStore(other);
     writeTransaction(db, () => outbox.inTransaction(event("link.created")));
     expect(rows()).toEqual([]);

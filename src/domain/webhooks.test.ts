@@ -1,26 +1,15 @@
-import type { Database } from "bun:sqlite";
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
+import { scratchDatabases } from "../../test/support/scratch-database";
 import { AppError } from "../errors";
-import { openDatabase, writeTransaction } from "../storage/database";
+import { writeTransaction } from "../storage/database";
 import { GroupCommit } from "../storage/group-commit";
 import { WebhookStore } from "../storage/webhook-store";
 import { parseWebhookEdit, parseWebhookInput, WebhookService } from "./webhooks";
 
-const dirs: string[] = [];
-const dbs: Database[] = [];
-afterEach(() => {
-  for (const db of dbs.splice(0)) db.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const databases = scratchDatabases("webhooks-service-");
 
 function setup() {
-  const dir = mkdtempSync(join(tmpdir(), "webhooks-service-"));
-  dirs.push(dir);
-  const db = openDatabase(join(dir, "shortener.db"));
-  dbs.push(db);
+  const { db } = databases.open();
   const store = new WebhookStore(db);
   let changes = 0;
   const service = new WebhookService({ store, writes: new GroupCommit(db), onChange: () => changes++ });
