@@ -86,6 +86,13 @@ describe("ops listener", () => {
     expect(buckets.some((k) => k.includes('le="0.001"'))).toBe(true);
     expect(buckets.some((k) => k.includes('le="0.1"'))).toBe(true);
   });
+
+  test("leaves out the per-heap-space gauges, whose collection walks the whole heap (event-loop stall), and keeps the heap's size", async () => {
+    const names = [...(await scrape()).keys()];
+    expect(names.filter((k) => k.startsWith("nodejs_heap_space_"))).toEqual([]);
+    expect(names).toContain("nodejs_heap_size_used_bytes");
+    expect(names).toContain("process_resident_memory_bytes");
+  });
 });
 
 describe("WAL checkpoints", () => {
