@@ -28,6 +28,7 @@ import {
   startShortener,
   stopServer,
 } from "./lib/servers";
+import { numberSetting } from "./lib/settings";
 import { median } from "./lib/stats";
 import { range, visitCodes } from "./lib/visit-codes";
 import { runWrk, type Workload, type WrkResult } from "./lib/wrk";
@@ -53,10 +54,7 @@ environment (flags win): ROUNDS=5 DURATION=6 WARMUP=3 CONNECTIONS=32 LINKS=10000
 }
 
 function setting(flag: string | undefined, env: string, fallback: number): number {
-  const raw = flag ?? process.env[env];
-  const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${env} / --${env.toLowerCase()}: "${raw}" is not a positive number`);
-  return value;
+  return numberSetting(`${env} / --${env.toLowerCase()}`, fallback, flag ?? process.env[env]);
 }
 
 const cfg = {

@@ -16,21 +16,15 @@ import { join } from "node:path";
 import { loadAverage } from "./lib/cpu";
 import { pinSelf, run, runWithCleanup, tempDir } from "./lib/processes";
 import { type RunningServer, requireBinary, snapshotBinary, startShortener, stopServer } from "./lib/servers";
+import { numberSetting } from "./lib/settings";
 import { median, percentile } from "./lib/stats";
 
-function setting(env: string, fallback: number): number {
-  const raw = process.env[env];
-  const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${env}: "${raw}" is not a positive number`);
-  return value;
-}
-
 const cfg = {
-  links: setting("LINKS", 100_000),
-  visits: setting("VISITS", 10_000_000),
-  hotVisits: setting("HOT_VISITS", 1_000_000),
-  repeat: setting("REPEAT", 200),
-  warmup: setting("WARMUP", 20),
+  links: numberSetting("LINKS", 100_000),
+  visits: numberSetting("VISITS", 10_000_000),
+  hotVisits: numberSetting("HOT_VISITS", 1_000_000),
+  repeat: numberSetting("REPEAT", 200),
+  warmup: numberSetting("WARMUP", 20),
   serverCpu: Number(process.env.SERVER_CPU ?? 0),
   clientCpu: Number(process.env.CLIENT_CPU ?? 1),
 };

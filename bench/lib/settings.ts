@@ -1,0 +1,6 @@
+/** A benchmark's numeric knob: the environment variable `env`, else `fallback`; anything but a positive number stops the run. */
+export function numberSetting(env: string, fallback: number, raw: string | undefined = process.env[env]): number {
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${env}: "${raw}" is not a positive number`);
+  return value;
+}
