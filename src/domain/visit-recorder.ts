@@ -78,7 +78,7 @@ const SCOPE_ORPHAN: Record<number, OrphanType> = { [-1]: "base_url", [-2]: "inva
 /**
  * How many (day, scope, address, user agent) are remembered, so repeat visitors skip the hash and SQLite: enough for
  * one visitor on each of the 100 000 links the cache holds by default, twice. Remembered as 53-bit hashes of those
- * (~26 bytes each, ~5 MB at the limit; a string each took ~200).
+ * (~26 bytes each, ~5 MB at the limit, where the key strings themselves take ~200 bytes each).
  */
 const SEEN_LIMIT = 200_000;
 const SEEN_KEY_BITS = 0x1f_ffff_ffff_ffffn;
