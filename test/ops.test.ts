@@ -12,17 +12,6 @@ afterAll(async () => {
 
 const ops = (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${server.opsPort}${path}`, init);
 
-async function scrape(): Promise<Map<string, number>> {
-  const text = await (await ops("/metrics")).text();
-  const samples = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#") || line.trim() === "") continue;
-    const space = line.lastIndexOf(" ");
-    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return samples;
-}
-
 const delta = (before: Map<string, number>, after: Map<string, number>, series: string) =>
   (after.get(series) ?? 0) - (before.get(series) ?? 0);
 
@@ -51,11 +40,11 @@ describe("ops listener", () => {
       body: JSON.stringify({ longUrl: "https://example.com/metered", customSlug: "metered" }),
     });
     expect(created.status).toBe(200);
-    const before = await scrape();
+    const before = await server.metrics();
     for (let i = 0; i < 7; i++) expect((await fetch(`${server.baseUrl}/metered`, { redirect: "manual" })).status).toBe(302);
     for (let i = 0; i < 3; i++) expect((await fetch(`${server.baseUrl}/nothing-here-${i}`, { redirect: "manual" })).status).toBe(404);
     for (let i = 0; i < 2; i++) expect((await server.api("/rest/v3/short-urls")).status).toBe(200);
-    const after = await scrape();
+    const after = await server.metrics();
     const redirect = 'route="/{shortCode}",method="GET"';
     expect(delta(before, after, `http_requests_total{${redirect},status_class="3xx"}`)).toBe(7);
     expect(delta(before, after, `http_requests_total{${redirect},status_class="4xx"}`)).toBe(3);
@@ -79,7 +68,7 @@ describe("ops listener", () => {
   });
 
   test("a 1 ms and a 100 ms SLO can be read from the latency buckets", async () => {
-    const samples = await scrape();
+    const samples = await server.metrics();
     const buckets = [...samples.keys()].filter(
       (k) => k.startsWith("http_request_duration_seconds_bucket{") && k.includes('route="/{shortCode}"'),
     );
@@ -88,7 +77,7 @@ describe("ops listener", () => {
   });
 
   test("leaves out the per-heap-space gauges, whose collection walks the whole heap (event-loop stall), and keeps the heap's size", async () => {
-    const names = [...(await scrape()).keys()];
+    const names = [...(await server.metrics()).keys()];
     expect(names.filter((k) => k.startsWith("nodejs_heap_space_"))).toEqual([]);
     expect(names).toContain("nodejs_heap_size_used_bytes");
     expect(names).toContain("process_resident_memory_bytes");
@@ -108,10 +97,10 @@ describe("WAL checkpoints", () => {
     }
     let checkpoints = 0;
     await waitFor("a background checkpoint", async () => {
-      checkpoints = (await scrape()).get("shortener_sqlite_checkpoint_duration_seconds_count") ?? 0;
+      checkpoints = (await server.metrics()).get("shortener_sqlite_checkpoint_duration_seconds_count") ?? 0;
       return checkpoints >= 1;
     });
-    expect((await scrape()).get("shortener_sqlite_checkpoint_failures_total")).toBe(0);
+    expect((await server.metrics()).get("shortener_sqlite_checkpoint_failures_total")).toBe(0);
   });
 });
 

@@ -110,15 +110,8 @@ async function subscribe(server: TestServer, topics: string[], token: string): P
   return new Subscription(response);
 }
 
-async function metric(server: TestServer, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${server.opsPort}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
-  if (line === undefined) throw new Error(`${name} is not in /metrics`);
-  return Number(line.slice(name.length + 1));
-}
-
 const waitForSubscribers = (server: TestServer, n: number) =>
-  waitFor(`${n} subscribers`, async () => (await metric(server, "shortener_realtime_subscribers")) === n);
+  waitFor(`${n} subscribers`, async () => (await server.metric("shortener_realtime_subscribers")) === n);
 
 let server: TestServer;
 let sdk: ShlinkApi;
@@ -350,10 +343,10 @@ test("a subscriber that stops reading is dropped and counted, while another keep
     expect(batch.every((r) => r.status === 302)).toBe(true);
     visits += batch.length;
     await reading.take(visits, 30_000); // the reading subscriber keeps up with every visit
-    if ((await metric(server, "shortener_realtime_dropped_total")) >= 1) break;
+    if ((await server.metric("shortener_realtime_dropped_total")) >= 1) break;
   }
-  expect(await metric(server, "shortener_realtime_dropped_total")).toBe(1);
-  expect(await metric(server, "shortener_realtime_subscribers")).toBe(1);
+  expect(await server.metric("shortener_realtime_dropped_total")).toBe(1);
+  expect(await server.metric("shortener_realtime_subscribers")).toBe(1);
   // Dropping is quiet: the server's output stays JSON log lines.
   const stray = `${server.stdout}${server.stderr}`.split("\n").filter((line) => line !== "" && !line.startsWith("{"));
   expect(stray).toEqual([]);

@@ -61,13 +61,6 @@ async function readiness(server: TestServer): Promise<{ status: number; body: Re
   return { status: response.status, body: (await response.json()) as Readiness };
 }
 
-async function lagMetric(server: TestServer): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${server.opsPort}/metrics`)).text();
-  const line = /^shortener_replication_lag_seconds (\S+)$/m.exec(text);
-  if (line === null) throw new Error("no shortener_replication_lag_seconds sample in /metrics");
-  return Number(line[1]);
-}
-
 /** Litestream's own account of its last upload of the database (GET /list on its control socket). */
 async function lastUpload(socketPath: string): Promise<string | null> {
   const response = await fetch("http://localhost/list", { unix: socketPath, signal: AbortSignal.timeout(5000) } as RequestInit);
@@ -161,7 +154,7 @@ describe("the replication-lag guard (real Litestream, real S3 on loopback)", () 
       body: { status: "degraded", reasons: ["replication lagging: link writes refused"], replication: { ok: false, maxLagSeconds: 3 } },
     });
     expect(degraded.body.replication?.lagSeconds).toBeGreaterThan(MAX_LAG_SECONDS);
-    expect(await lagMetric(server)).toBeGreaterThan(MAX_LAG_SECONDS);
+    expect(await server.metric("shortener_replication_lag_seconds")).toBeGreaterThan(MAX_LAG_SECONDS);
     // The runbook's checks, as an operator runs them now: each shows what it documents.
     expect(await runSteps(runbook.during, runbookEnv, replacements)).toEqual([]);
 
@@ -184,7 +177,7 @@ describe("the replication-lag guard (real Litestream, real S3 on loopback)", () 
       `replication guard: first refusal ${(refusedAfterMs / 1000).toFixed(1)} s after S3 paused; creates accepted again ${((performance.now() - resumedAt) / 1000).toFixed(1)} s after it resumed`,
     );
     expect((await readiness(server)).body).toMatchObject({ status: "ready", reasons: [], replication: { ok: true } });
-    expect(await lagMetric(server)).toBeLessThanOrEqual(MAX_LAG_SECONDS);
+    expect(await server.metric("shortener_replication_lag_seconds")).toBeLessThanOrEqual(MAX_LAG_SECONDS);
     expect(await runSteps(runbook.after, runbookEnv, replacements)).toEqual([]);
 
     // 5. Nothing acknowledged is lost: a restore of the replica holds every acknowledged link.

@@ -40,11 +40,7 @@ async function summaryTotal(server: TestServer, slug: string): Promise<number> {
   return body.visitsSummary.total;
 }
 
-async function purgedMetric(server: TestServer, reason: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${server.opsPort}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`shortener_visits_purged_total{reason="${reason}"}`));
-  return Number(line?.split(" ")[1]);
-}
+const purgedMetric = (server: TestServer, reason: string) => server.metric(`shortener_visits_purged_total{reason="${reason}"}`);
 
 describe("visit retention", () => {
   test("raw rows past the retention period vanish; the counter, per-day counts, totals and summary stay", async () => {

@@ -8,16 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { runCli, startServer, TestServer, tempDir, waitFor } from "./support/binary";
 import { WebhookReceiver } from "./support/webhook-receiver";
-import {
-  BROWSER,
-  createWebhook,
-  deliveries,
-  driveLinks,
-  FAST_RETRIES,
-  SLOW_RETRIES,
-  scrape,
-  sentInOrderPerLink,
-} from "./support/webhook-steps";
+import { BROWSER, createWebhook, deliveries, driveLinks, FAST_RETRIES, SLOW_RETRIES, sentInOrderPerLink } from "./support/webhook-steps";
 
 describe("webhook delivery", () => {
   test("every event of every link arrives exactly once, in order per link, signed, through two failed attempts each", async () => {
@@ -63,8 +54,8 @@ describe("webhook delivery", () => {
       "visitedUrl",
     ]);
 
-    await waitFor("the outbox drained", async () => (await scrape(server)).get("shortener_webhook_outbox_backlog") === 0);
-    const metrics = await scrape(server);
+    await waitFor("the outbox drained", async () => (await server.metrics()).get("shortener_webhook_outbox_backlog") === 0);
+    const metrics = await server.metrics();
     expect(metrics.get('shortener_webhook_deliveries_total{outcome="delivered"}')).toBe(total);
     expect(metrics.get('shortener_webhook_deliveries_total{outcome="failed"}')).toBe(2 * total);
     expect(metrics.get('shortener_webhook_deliveries_total{outcome="dead"}')).toBe(0);
@@ -114,7 +105,7 @@ describe("webhook delivery", () => {
       expect(receiver.typesByLink()).toEqual(expected);
       expect(new Set(receiver.accepted.map((r) => r.id)).size).toBe(total);
       expect(sentInOrderPerLink(receiver)).toEqual([]);
-      await waitFor("the outbox drained", async () => (await scrape(third)).get("shortener_webhook_outbox_backlog") === 0);
+      await waitFor("the outbox drained", async () => (await third.metrics()).get("shortener_webhook_outbox_backlog") === 0);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
@@ -135,7 +126,7 @@ describe("webhook delivery", () => {
     expect(dead?.lastError).toContain("HTTP 503");
     expect(receiver.triesOf(dead?.messageId as string)).toBe(3);
     expect(await (await server.api(`/rest/v3/webhooks/${webhookId}`)).json()).toMatchObject({ deliveriesSummary: { pending: 0, dead: 1 } });
-    const metrics = await scrape(server);
+    const metrics = await server.metrics();
     expect(metrics.get("shortener_webhook_dead_letters")).toBe(1);
     expect(metrics.get('shortener_webhook_deliveries_total{outcome="dead"}')).toBe(1);
     expect(metrics.get('shortener_webhook_deliveries_total{outcome="failed"}')).toBe(2);
@@ -151,7 +142,7 @@ describe("webhook delivery", () => {
     expect(await retried.json()).toMatchObject({ id: dead?.id, messageId: dead?.messageId, state: "pending", attempts: 0 });
     await waitFor("the retried delivery accepted", () => receiver.accepted.length === 2);
     expect(receiver.accepted[1]).toMatchObject({ id: dead?.messageId, type: "link.created" });
-    await waitFor("no dead letter left", async () => (await scrape(server)).get("shortener_webhook_dead_letters") === 0);
+    await waitFor("no dead letter left", async () => (await server.metrics()).get("shortener_webhook_dead_letters") === 0);
 
     const again = await server.api(`/rest/v3/webhooks/${webhookId}/deliveries/${dead?.id}/retry`, { method: "POST" });
     expect(again.status).toBe(409);

@@ -102,10 +102,7 @@ export class VisitRecorder implements VisitSink {
 
   write(visits: readonly Visit[]): void {
     const days = new Map<number, Tally>();
-    const totals = new Map<string, { total: number; bots: number }>();
     const rows: (string | number | null)[][] = [];
-    let linkTotal = 0;
-    let linkBots = 0;
     for (const visit of visits) {
       const day = dayOf(visit.at);
       const scope = visit.link === null ? ORPHAN_SCOPE[visit.orphanType as OrphanType] : visit.link.id;
@@ -120,25 +117,22 @@ export class VisitRecorder implements VisitSink {
       if ((visit.ip !== t.lastIp || visit.userAgent !== t.lastAgent) && this.#newVisitor(day, scope, visit)) t.visitors++;
       t.lastIp = visit.ip;
       t.lastAgent = visit.userAgent;
-      if (visit.link !== null) {
-        linkTotal++;
-        if (visit.bot) linkBots++;
-      } else {
-        const kind = visit.orphanType as string;
-        const total = totals.get(kind) ?? { total: 0, bots: 0 };
-        total.total++;
-        if (visit.bot) total.bots++;
-        totals.set(kind, total);
-      }
       rows.push(this.#values(visit));
     }
     // Rows in flush order: within a link, id order stays time order (the visit lists page by id).
     this.store.insert(rows);
+    // Whole-database totals per kind ('non_orphan' or an orphan type), summed from the day tallies.
+    const totals = new Map<string, { total: number; bots: number }>();
     for (const t of days.values()) {
-      if (t.scope < 0) this.store.addToOrphanDay(SCOPE_ORPHAN[t.scope] as OrphanType, t.day, t.total, t.bots, t.visitors);
-      else this.store.addToDay(t.scope, t.day, t.total, t.bots, t.visitors);
+      const orphanType = SCOPE_ORPHAN[t.scope];
+      if (orphanType === undefined) this.store.addToDay(t.scope, t.day, t.total, t.bots, t.visitors);
+      else this.store.addToOrphanDay(orphanType, t.day, t.total, t.bots, t.visitors);
+      const kind = orphanType ?? "non_orphan";
+      const total = totals.get(kind) ?? { total: 0, bots: 0 };
+      total.total += t.total;
+      total.bots += t.bots;
+      totals.set(kind, total);
     }
-    if (linkTotal > 0) this.store.addToTotals("non_orphan", linkTotal, linkBots);
     for (const [kind, t] of totals) this.store.addToTotals(kind, t.total, t.bots);
   }
 

@@ -42,7 +42,7 @@ export interface BuildInfo {
 }
 
 /** prom-client default metrics left out of the registry (see the constructor). */
-export const HEAP_SPACE_METRICS = [
+const HEAP_SPACE_METRICS = [
   "nodejs_heap_space_size_total_bytes",
   "nodejs_heap_space_size_used_bytes",
   "nodejs_heap_space_size_available_bytes",

@@ -103,6 +103,25 @@ export class TestServer implements AsyncDisposable {
     ];
   }
 
+  /** A scrape of the ops listener's /metrics: each series, name and labels as written, with its value. */
+  async metrics(): Promise<Map<string, number>> {
+    const text = await (await fetch(`http://127.0.0.1:${this.opsPort}/metrics`)).text();
+    const samples = new Map<string, number>();
+    for (const line of text.split("\n")) {
+      if (line.startsWith("#") || line.trim() === "") continue;
+      const space = line.lastIndexOf(" ");
+      samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+    }
+    return samples;
+  }
+
+  /** One series' value in a scrape (for example `name{label="x"}`); throws when the scrape lacks it. */
+  async metric(series: string): Promise<number> {
+    const value = (await this.metrics()).get(series);
+    if (value === undefined) throw new Error(`${series} is not in /metrics`);
+    return value;
+  }
+
   /** Creates an admin key (before or while the server runs) and remembers it. */
   async createKey(name = "admin", role = "admin"): Promise<string> {
     const result = await runCli(["keys", "create", "--name", name, "--role", role, "--data-dir", this.dataDir]);

@@ -22,17 +22,6 @@ export const SLOW_RETRIES = {
   SHORTENER_VISIT_FLUSH_INTERVAL: "50ms",
 };
 
-export async function scrape(server: TestServer): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${server.opsPort}/metrics`)).text();
-  const samples = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#") || line.trim() === "") continue;
-    const space = line.lastIndexOf(" ");
-    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return samples;
-}
-
 export async function createWebhook(server: TestServer, receiver: WebhookReceiver, events = ALL_EVENTS): Promise<string> {
   const response = await server.api("/rest/v3/webhooks", { method: "POST", body: JSON.stringify({ url: receiver.url, events }) });
   expect(response.status).toBe(201);
