@@ -29,11 +29,11 @@ import {
   stopServer,
 } from "./lib/servers";
 import { numberSetting } from "./lib/settings";
-import { median } from "./lib/stats";
+import { linearFit, median } from "./lib/stats";
 import { range, visitCodes } from "./lib/visit-codes";
 import { runWrk, type Workload, type WrkResult } from "./lib/wrk";
 
-const PHASES = ["hot", "uniform", "latency", "tracing", "rss", "creates"] as const;
+const PHASES = ["hot", "uniform", "budget", "latency", "tracing", "rss", "creates"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values: flags } = parseArgs({
@@ -194,6 +194,8 @@ async function redirectPhases(work: string): Promise<void> {
     summary.push({ name: `${workload.name}-set CPU-cost ratio`, value: refCpu / myCpu, unit: "", digits: 2 });
   }
 
+  if (only.has("budget")) await budgetPhase(codesFile, work, reference, hot);
+
   if (only.has("latency")) {
     if (Number.isNaN(hotCapacity)) hotCapacity = (await runWrk(shortener, hot, { ...cfg, seconds: cfg.seconds })).rps;
     const rate = hotCapacity / 2;
@@ -219,6 +221,43 @@ async function redirectPhases(work: string): Promise<void> {
   if (only.has("tracing")) await tracingPhase(dataDir, codes, hot, shortener, reference, work);
   await stopServer(reference);
   await stopServer(shortener);
+}
+
+/** Busy work per redirect added to the reference in the budget phase, in microseconds. */
+const BUDGET_SPINS = [2, 5, 10];
+
+/**
+ * What a throughput ratio leaves room for on this machine: the reference again with BUDGET_SPINS microseconds of
+ * busy work per redirect, alternating with the plain one (hot workload). The time a request takes grows about
+ * linearly with that work, so 1/rate = a + b × work is fitted by least squares and solved for each target ratio:
+ * the work per redirect, beyond a bare 301 from a Map, that the shortener may spend to reach it. The slope of server
+ * CPU per request against the work says what each microsecond of handler work costs the server in all (the kernel's
+ * part of a request grows as the server slows, since fewer responses share a wake-up).
+ */
+async function budgetPhase(codesFile: string, work: string, reference: RunningServer, hot: Workload): Promise<void> {
+  console.log(`\nbudget: the reference with ${BUDGET_SPINS.join(", ")} µs of busy work per redirect, hot workload, ${cfg.rounds} rounds`);
+  const spun: RunningServer[] = [];
+  try {
+    for (const spin of BUDGET_SPINS) spun.push(await startReference(codesFile, work, cfg.serverCpu, spin));
+    const { rates, cpu } = await compare([reference, ...spun], hot);
+    const measured = (server: RunningServer) => [rates.get(server.name) ?? Number.NaN, cpu.get(server.name) ?? Number.NaN];
+    const points = [reference, ...spun].map((server, i) => [i === 0 ? 0 : (BUDGET_SPINS[i - 1] as number), ...measured(server)]);
+    const [, baseRate = Number.NaN] = points[0] ?? [];
+    for (const [spin = 0, rate = 0, micros = 0] of points.slice(1)) {
+      console.log(
+        `  +${spin} µs: ${Math.round(rate).toLocaleString("en")} req/s, ratio ${(rate / baseRate).toFixed(2)}, ${micros.toFixed(2)} µs CPU/req`,
+      );
+    }
+    const time = linearFit(points.map(([spin = 0, rate = 0]) => [spin, 1e6 / rate] as const));
+    const serverCpu = linearFit(points.map(([spin = 0, , micros = 0]) => [spin, micros] as const));
+    for (const target of [0.8, 0.75, 0.7, 0.6]) {
+      const budget = (time.intercept * (1 / target - 1)) / time.slope;
+      summary.push({ name: `work per redirect that leaves ratio ${target}`, value: budget, unit: "µs", digits: 1 });
+    }
+    summary.push({ name: "server CPU per µs of handler work", value: serverCpu.slope, unit: "µs", digits: 2 });
+  } finally {
+    for (const server of spun) await stopServer(server);
+  }
 }
 
 /**

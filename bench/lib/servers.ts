@@ -65,14 +65,19 @@ export async function startOtlpSink(logDir: string, cpu: number): Promise<Runnin
   return { name: "otlp-sink", proc, baseUrl, logFile };
 }
 
-/** bench/reference-server.ts: bare Bun.serve answering 301 from a Map of the same codes. */
-export async function startReference(codesFile: string, logDir: string, cpu: number): Promise<RunningServer> {
+/**
+ * bench/reference-server.ts: bare Bun.serve answering 301 from a Map of the same codes; with `spinMicros`, after that
+ * much busy work per redirect (named "reference+Nµs").
+ */
+export async function startReference(codesFile: string, logDir: string, cpu: number, spinMicros = 0): Promise<RunningServer> {
   const port = freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const logFile = join(logDir, "reference.log");
-  const proc = spawn([process.execPath, join(ROOT, "bench/reference-server.ts"), String(port), codesFile], { cpu, logFile });
-  await waitFor("reference readiness", async () => (await fetch(`${baseUrl}/healthz`)).status === 200, alive(proc, logFile));
-  return { name: "reference", proc, baseUrl, logFile };
+  const name = spinMicros === 0 ? "reference" : `reference+${spinMicros}µs`;
+  const logFile = join(logDir, spinMicros === 0 ? "reference.log" : `reference-spin-${spinMicros}us.log`);
+  const argv = [process.execPath, join(ROOT, "bench/reference-server.ts"), String(port), codesFile, String(spinMicros)];
+  const proc = spawn(argv, { cpu, logFile });
+  await waitFor(`${name} readiness`, async () => (await fetch(`${baseUrl}/healthz`)).status === 200, alive(proc, logFile));
+  return { name, proc, baseUrl, logFile };
 }
 
 function alive(proc: Subprocess, logFile: string): () => boolean {
