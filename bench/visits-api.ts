@@ -80,12 +80,11 @@ function seed(dataDir: string): number {
       db.run(`INSERT INTO visit_days (short_url_id, day, total, bots, visitors)
               SELECT short_url_id, at / ${DAY}, count(*), sum(potential_bot), count(*) FROM visits GROUP BY 1, 2`);
       db.run(`INSERT INTO visit_totals (kind, total, bots) SELECT 'non_orphan', count(*), sum(potential_bot) FROM visits`);
-      db.run(`UPDATE short_urls SET visits_total = coalesce((SELECT sum(total) FROM visit_days d WHERE d.short_url_id = short_urls.id), 0),
-                visits_bots = coalesce((SELECT sum(bots) FROM visit_days d WHERE d.short_url_id = short_urls.id), 0)`);
+      db.run("INSERT INTO link_visits (short_url_id, total, bots) SELECT short_url_id, sum(total), sum(bots) FROM visit_days GROUP BY 1");
     }).immediate();
     db.exec("ANALYZE");
-    const hot = db.query("SELECT visits_total FROM short_urls WHERE id = ?").get(hotId) as { visits_total: number };
-    console.log(`  hot link: ${hot.visits_total.toLocaleString("en")} visits`);
+    const hot = db.query("SELECT total FROM link_visits WHERE short_url_id = ?").get(hotId) as { total: number };
+    console.log(`  hot link: ${hot.total.toLocaleString("en")} visits`);
   } finally {
     db.close();
   }

@@ -58,7 +58,9 @@ function seedVisits(dbPath: string): number {
     }
     db.exec(`INSERT INTO visit_days (short_url_id, day, total) SELECT short_url_id, at / ${DAY}, count(*) FROM visits
              WHERE short_url_id IS NOT NULL GROUP BY 1, 2`);
-    db.exec("UPDATE short_urls SET visits_total = (SELECT count(*) FROM visits WHERE short_url_id = short_urls.id)");
+    db.exec(
+      "INSERT INTO link_visits (short_url_id, total) SELECT short_url_id, count(*) FROM visits WHERE short_url_id IS NOT NULL GROUP BY 1",
+    );
     db.exec(`INSERT INTO visit_totals (kind, total) SELECT coalesce(orphan_type, 'non_orphan'), count(*) FROM visits GROUP BY 1`);
   }).immediate();
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -35,7 +35,13 @@ function inspect(dataDir: string) {
       ]),
     );
     const visits =
-      (db.query("SELECT visits_total AS n FROM short_urls WHERE short_code = 'visited'").get() as { n: number } | null)?.n ?? 0;
+      (
+        db
+          .query(
+            "SELECT coalesce(v.total, 0) AS n FROM short_urls s LEFT JOIN link_visits v ON v.short_url_id = s.id WHERE s.short_code = 'visited'",
+          )
+          .get() as { n: number } | null
+      )?.n ?? 0;
     return { integrity, links, visits };
   } finally {
     db.close();

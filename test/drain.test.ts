@@ -54,7 +54,9 @@ async function proxyLikeLoad(server: TestServer, code: string, clients: number, 
 
 function countedVisits(server: TestServer, code: string): number {
   const db = new Database(join(server.dataDir, "shortener.db"), { readonly: true });
-  const row = db.query("SELECT visits_total AS n FROM short_urls WHERE short_code = ?").get(code) as { n: number };
+  const row = db
+    .query("SELECT coalesce(v.total, 0) AS n FROM short_urls s LEFT JOIN link_visits v ON v.short_url_id = s.id WHERE s.short_code = ?")
+    .get(code) as { n: number };
   db.close();
   return row.n;
 }

@@ -87,7 +87,9 @@ test("SIGTERM under load finishes in-flight requests, loses no counted visit and
   expect(sentBefore.filter((o) => o.status !== 302)).toEqual([]);
 
   const db = new Database(join(server.dataDir, "shortener.db"), { readonly: true });
-  const counted = db.query("SELECT visits_total AS n FROM short_urls WHERE short_code = ?").get(shortCode) as { n: number };
+  const counted = db
+    .query("SELECT coalesce(v.total, 0) AS n FROM short_urls s LEFT JOIN link_visits v ON v.short_url_id = s.id WHERE s.short_code = ?")
+    .get(shortCode) as { n: number };
   const inflight = db.query("SELECT long_url AS url FROM short_urls WHERE short_code = 'inflight'").get() as { url: string } | null;
   db.close();
   expect(counted.n).toBe(served.length);

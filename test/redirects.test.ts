@@ -107,7 +107,9 @@ describe("redirects", () => {
     await visit(`/${shortCode}`, { method: "HEAD", headers: { "User-Agent": browser } });
     expect(await summary(shortCode)).toEqual({ total: 5, nonBots: 3, bots: 2 });
     const db = new Database(join(server.dataDir, "shortener.db"), { readonly: true });
-    const stored = db.query("SELECT visits_total AS total, visits_bots AS bots FROM short_urls WHERE short_code = ?");
+    const stored = db.query(
+      "SELECT coalesce(v.total, 0) AS total, coalesce(v.bots, 0) AS bots FROM short_urls s LEFT JOIN link_visits v ON v.short_url_id = s.id WHERE s.short_code = ?",
+    );
     await waitFor("visits flushed to SQLite", () => (stored.get(shortCode) as { total: number }).total === 5, 5_000);
     expect(stored.get(shortCode)).toEqual({ total: 5, bots: 2 });
     db.close();

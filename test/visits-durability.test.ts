@@ -21,7 +21,9 @@ function stored(dataDir: string, code: string): { raw: number; counter: number }
       .get(code) as {
       n: number;
     };
-    const counter = db.query("SELECT visits_total AS n FROM short_urls WHERE short_code = ?").get(code) as { n: number };
+    const counter = db
+      .query("SELECT coalesce(v.total, 0) AS n FROM short_urls s LEFT JOIN link_visits v ON v.short_url_id = s.id WHERE s.short_code = ?")
+      .get(code) as { n: number };
     return { raw: raw.n, counter: counter.n };
   } finally {
     db.close();

@@ -54,7 +54,7 @@ describe("visit retention", () => {
       20_000,
     );
     expect(one(server, "SELECT count(*) AS n FROM visits WHERE short_url_id = ?", id)).toBe(0);
-    expect(one(server, "SELECT visits_total AS n FROM short_urls WHERE id = ?", id)).toBe(20);
+    expect(one(server, "SELECT total AS n FROM link_visits WHERE short_url_id = ?", id)).toBe(20);
     expect(one(server, "SELECT sum(total) AS n FROM visit_days WHERE short_url_id = ?", id)).toBe(20);
     expect(one(server, "SELECT total AS n FROM visit_totals WHERE kind = 'non_orphan'")).toBe(20);
     expect(one(server, "SELECT count AS n FROM visit_kinds_purged WHERE kind = 'non_orphan'")).toBe(20);
@@ -78,7 +78,7 @@ describe("visit retention", () => {
       const insert = db.query("INSERT INTO visits (short_url_id, at, potential_bot, visited_url) VALUES (?, ?, 0, 'http://x/old')");
       for (let i = 0; i < 5_000; i++) insert.run(id, now - 100 * DAY + i);
       for (let i = 0; i < 10; i++) insert.run(id, now - DAY + i);
-      db.query("UPDATE short_urls SET visits_total = 5010 WHERE id = ?").run(id);
+      db.query("INSERT INTO link_visits (short_url_id, total) VALUES (?1, 5010) ON CONFLICT DO UPDATE SET total = 5010").run(id);
       db.query("INSERT INTO visit_days (short_url_id, day, total) VALUES (?, ?, 5000), (?, ?, 10)").run(
         id,
         Math.floor((now - 100 * DAY) / DAY),
@@ -95,7 +95,7 @@ describe("visit retention", () => {
     await waitFor("the old rows purged", () => one(server, "SELECT count AS n FROM visits_purged WHERE short_url_id = ?", id) === 5_000);
     expect(one(server, "SELECT count(*) AS n FROM visits WHERE short_url_id = ?", id)).toBe(10);
     expect(one(server, "SELECT min(at) AS n FROM visits")).toBe(now - DAY);
-    expect(one(server, "SELECT visits_total AS n FROM short_urls WHERE id = ?", id)).toBe(5_010);
+    expect(one(server, "SELECT total AS n FROM link_visits WHERE short_url_id = ?", id)).toBe(5_010);
     expect(await summaryTotal(server, "old")).toBe(5_010);
     expect(await purgedMetric(server, "retention")).toBe(5_000);
   });

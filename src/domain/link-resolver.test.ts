@@ -31,6 +31,20 @@ describe("LinkResolver", () => {
     expect(store.findById(id)?.visits_total).toBe(5);
   });
 
+  test("keeps counters in link_visits: none for a link never visited, and a deleted link's go with it", () => {
+    const { db, resolver, visits, store, add } = setup();
+    const seen = add("seen");
+    const unseen = add("unseen");
+    resolver.resolveAndCount("", "seen", true, 1);
+    resolver.resolveAndCount("", "seen", false, 1);
+    visits.flush();
+    const counters = () => db.query("SELECT short_url_id AS id, total, bots FROM link_visits ORDER BY id").all();
+    expect(counters()).toEqual([{ id: seen, total: 2, bots: 1 }]);
+    expect([store.findById(unseen)?.visits_total, store.findById(unseen)?.visits_bots]).toEqual([0, 0]);
+    store.delete(seen);
+    expect(counters()).toEqual([]);
+  });
+
   test("refuses visits outside validSince..validUntil without counting them", () => {
     const { resolver, visits, add } = setup();
     add("window", { valid_since: 100, valid_until: 200 });

@@ -46,7 +46,7 @@ function setup() {
   const n = (sql: string, ...params: (string | number)[]) => (one<{ n: number | null }>(sql, ...params)?.n ?? 0) as number;
   const state = (id: number) => ({
     raw: n("SELECT count(*) AS n FROM visits WHERE short_url_id = ?", id),
-    counter: n("SELECT visits_total AS n FROM short_urls WHERE id = ?", id),
+    counter: n("SELECT total AS n FROM link_visits WHERE short_url_id = ?", id),
     days: n("SELECT sum(total) AS n FROM visit_days WHERE short_url_id = ?", id),
     purged: n("SELECT count AS n FROM visits_purged WHERE short_url_id = ?", id),
   });

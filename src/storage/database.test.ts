@@ -1,9 +1,10 @@
+import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase, relaxedWriteTransaction } from "./database";
-import { currentVersion, LATEST_VERSION } from "./migrations";
+import { currentVersion, LATEST_VERSION, MIGRATIONS } from "./migrations";
 
 const dirs: string[] = [];
 function dbPath(): string {
@@ -35,6 +36,37 @@ describe("openDatabase", () => {
     expect(currentVersion(again)).toBe(LATEST_VERSION);
     expect(again.query("SELECT count(*) AS n FROM short_urls").get()).toEqual({ n: 1 });
     again.close();
+  });
+
+  test("moves visit counters out of short_urls (version 5), keeping every count, after a snapshot beside the file", () => {
+    const path = dbPath();
+    const old = new Database(path);
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 4)) old.exec(migration.sql);
+    old.exec("PRAGMA user_version = 4");
+    const insert = old.query(
+      "INSERT INTO short_urls (short_code, long_url, created_at, visits_total, visits_bots) VALUES (?, 'https://example.com/', 1, ?, ?)",
+    );
+    insert.run("busy", 1_234, 56);
+    insert.run("botty", 7, 7);
+    insert.run("quiet", 0, 0);
+    old.close();
+
+    const db = openDatabase(path);
+    expect(currentVersion(db)).toBe(LATEST_VERSION);
+    expect(
+      db
+        .query("SELECT s.short_code AS code, v.total, v.bots FROM link_visits v JOIN short_urls s ON s.id = v.short_url_id ORDER BY code")
+        .all(),
+    ).toEqual([
+      { code: "botty", total: 7, bots: 7 },
+      { code: "busy", total: 1_234, bots: 56 },
+    ]);
+    const columns = (db.query("PRAGMA table_info(short_urls)").all() as { name: string }[]).map((c) => c.name);
+    expect(columns).not.toContain("visits_total");
+    expect(columns).not.toContain("visits_bots");
+    expect(db.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    db.close();
+    expect(existsSync(`${path}.before-migration-5`)).toBe(true);
   });
 
   test("refuses a database whose schema is newer than the binary", () => {

@@ -74,13 +74,17 @@ export interface ListFilter {
 
 export type OrderField = "dateCreated" | "shortCode" | "longUrl" | "title" | "visits" | "nonBotVisits";
 
+/** A link with its visit counters (kept in link_visits, where a never-visited link has no row). */
+const LINK_COLUMNS = "s.*, coalesce(v.total, 0) AS visits_total, coalesce(v.bots, 0) AS visits_bots";
+const LINKS = "short_urls s LEFT JOIN link_visits v ON v.short_url_id = s.id";
+
 const ORDER_COLUMNS: Record<OrderField, string> = {
   dateCreated: "s.created_at",
   shortCode: "s.short_code",
   longUrl: "s.long_url",
   title: "s.title",
-  visits: "s.visits_total",
-  nonBotVisits: "(s.visits_total - s.visits_bots)",
+  visits: "coalesce(v.total, 0)",
+  nonBotVisits: "(coalesce(v.total, 0) - coalesce(v.bots, 0))",
 };
 
 const UPDATABLE = new Set([
@@ -94,18 +98,36 @@ const UPDATABLE = new Set([
   "max_visits",
 ]);
 
+/** The statements that read or write link_visits. */
+function prepareCounted(db: Database) {
+  return {
+    byCode: db.query<ShortUrlRow, [string, string]>(`SELECT ${LINK_COLUMNS} FROM ${LINKS} WHERE s.domain = ? AND s.short_code = ?`),
+    byId: db.query<ShortUrlRow, [number]>(`SELECT ${LINK_COLUMNS} FROM ${LINKS} WHERE s.id = ?`),
+    redirect: db.query<RedirectRow, [string, string]>(
+      `SELECT s.id, s.long_url, s.forward_query, s.redirect_status, s.valid_since, s.valid_until, s.max_visits,
+         coalesce(v.total, 0) AS visits_total
+       FROM ${LINKS} WHERE s.domain = ? AND s.short_code = ?`,
+    ),
+    byLongUrl: db.query<ShortUrlRow, [string, string]>(
+      `SELECT ${LINK_COLUMNS} FROM ${LINKS} WHERE s.long_url = ? AND s.domain = ? ORDER BY s.id`,
+    ),
+    deleteVisits: db.query<unknown, [number]>("DELETE FROM link_visits WHERE short_url_id = ?"),
+    addVisits: db.query<unknown, [number, number, number]>(
+      `INSERT INTO link_visits (short_url_id, total, bots) VALUES (?3, ?1, ?2)
+       ON CONFLICT (short_url_id) DO UPDATE SET total = total + ?1, bots = bots + ?2`,
+    ),
+  };
+}
+
 export class ShortUrlStore {
   readonly #db: Database;
   readonly #tracer: Tracer | null;
   readonly #insert;
-  readonly #byCode;
-  readonly #byId;
-  readonly #redirect;
-  readonly #byLongUrl;
   readonly #delete;
-  readonly #addVisits;
   readonly #crawlable;
   readonly #domains;
+  /** Prepared on first use: `check` builds the app on a database that may predate link_visits. */
+  #countedStatements: ReturnType<typeof prepareCounted> | undefined;
 
   /** `tracer` is null when tracing is off. */
   constructor(db: Database, tracer: Tracer | null = null) {
@@ -119,21 +141,16 @@ export class ShortUrlStore {
        ON CONFLICT (domain, short_code) DO NOTHING
        RETURNING id`,
     );
-    this.#byCode = db.query<ShortUrlRow, [string, string]>("SELECT * FROM short_urls WHERE domain = ? AND short_code = ?");
-    this.#byId = db.query<ShortUrlRow, [number]>("SELECT * FROM short_urls WHERE id = ?");
-    this.#redirect = db.query<RedirectRow, [string, string]>(
-      `SELECT id, long_url, forward_query, redirect_status, valid_since, valid_until, max_visits, visits_total
-       FROM short_urls WHERE domain = ? AND short_code = ?`,
-    );
-    this.#byLongUrl = db.query<ShortUrlRow, [string, string]>("SELECT * FROM short_urls WHERE long_url = ? AND domain = ? ORDER BY id");
     this.#delete = db.query<unknown, [number]>("DELETE FROM short_urls WHERE id = ?");
-    this.#addVisits = db.query<unknown, [number, number, number]>(
-      "UPDATE short_urls SET visits_total = visits_total + ?, visits_bots = visits_bots + ? WHERE id = ?",
-    );
     this.#crawlable = db.query<{ short_code: string }, [string]>(
       "SELECT short_code FROM short_urls WHERE crawlable = 1 AND domain = ? ORDER BY short_code",
     );
     this.#domains = db.query<{ domain: string }, []>("SELECT DISTINCT domain FROM short_urls WHERE domain <> '' ORDER BY domain");
+  }
+
+  get #counted(): ReturnType<typeof prepareCounted> {
+    this.#countedStatements ??= prepareCounted(this.#db);
+    return this.#countedStatements;
   }
 
   #traced<T>(operation: DbOperation, call: () => T): T {
@@ -146,22 +163,23 @@ export class ShortUrlStore {
   }
 
   find(domain: string, shortCode: string): ShortUrlRow | null {
-    return this.#traced("select", () => this.#byCode.get(domain, shortCode));
+    return this.#traced("select", () => this.#counted.byCode.get(domain, shortCode));
   }
 
   findById(id: number): ShortUrlRow | null {
-    return this.#traced("select", () => this.#byId.get(id));
+    return this.#traced("select", () => this.#counted.byId.get(id));
   }
 
   /** The redirect path's cache miss: with tracing off, the prepared statement and nothing else. */
   findForRedirect(domain: string, shortCode: string): RedirectRow | null {
-    if (this.#tracer === null) return this.#redirect.get(domain, shortCode);
-    return inDbSpan(this.#tracer, "short_urls", "select", () => this.#redirect.get(domain, shortCode));
+    const redirect = this.#counted.redirect;
+    if (this.#tracer === null) return redirect.get(domain, shortCode);
+    return inDbSpan(this.#tracer, "short_urls", "select", () => redirect.get(domain, shortCode));
   }
 
   /** Links with exactly this long URL on a domain (served by the (long_url, domain) index). */
   findByLongUrl(longUrl: string, domain: string): ShortUrlRow[] {
-    return this.#traced("select", () => this.#byLongUrl.all(longUrl, domain));
+    return this.#traced("select", () => this.#counted.byLongUrl.all(longUrl, domain));
   }
 
   update(id: number, changes: ShortUrlChanges): void {
@@ -171,12 +189,20 @@ export class ShortUrlStore {
     this.#traced("update", () => this.#db.query(sql).run({ ...(changes as Record<string, string | number | null>), id }));
   }
 
+  /** Deletes a link and its counters (call inside a write transaction). */
   delete(id: number): void {
-    this.#traced("delete", () => this.#delete.run(id));
+    this.#traced("delete", () => {
+      this.#delete.run(id);
+      this.#counted.deleteVisits.run(id);
+    });
   }
 
+  /**
+   * Adds to a link's visit counters (inside the visit flush's transaction). Visits buffered for a link deleted
+   * before the flush leave it a counter row again, which the retention job drops with the link's roll-ups.
+   */
   addVisits(id: number, total: number, bots: number): void {
-    this.#addVisits.run(total, bots, id);
+    this.#counted.addVisits.run(total, bots, id);
   }
 
   crawlableCodes(domain: string): string[] {
@@ -235,16 +261,16 @@ export class ShortUrlStore {
       where.push("s.created_at <= $endDate");
       params.endDate = filter.endDate;
     }
-    if (filter.excludeMaxVisitsReached) where.push("(s.max_visits IS NULL OR s.visits_total < s.max_visits)");
+    if (filter.excludeMaxVisitsReached) where.push("(s.max_visits IS NULL OR coalesce(v.total, 0) < s.max_visits)");
     if (filter.excludePastValidUntil) {
       where.push("(s.valid_until IS NULL OR s.valid_until >= $now)");
       params.now = filter.excludePastValidUntil.now;
     }
     const whereSql = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
-    const total = (this.#db.query(`SELECT count(*) AS n FROM short_urls s ${whereSql}`).get(params) as { n: number }).n;
+    const total = (this.#db.query(`SELECT count(*) AS n FROM ${LINKS} ${whereSql}`).get(params) as { n: number }).n;
     const orderSql = `${ORDER_COLUMNS[order.field]} ${order.dir}, s.id ${order.dir}`;
     const rows = this.#db
-      .query(`SELECT s.* FROM short_urls s ${whereSql} ORDER BY ${orderSql} LIMIT $limit OFFSET $offset`)
+      .query(`SELECT ${LINK_COLUMNS} FROM ${LINKS} ${whereSql} ORDER BY ${orderSql} LIMIT $limit OFFSET $offset`)
       .all({ ...params, limit, offset }) as ShortUrlRow[];
     return { rows, total };
   }

@@ -16,7 +16,6 @@ export class TagStore {
   readonly #unlinkAll;
   readonly #rename;
   readonly #delete;
-  readonly #stats;
 
   constructor(db: Database) {
     this.#db = db;
@@ -26,12 +25,6 @@ export class TagStore {
     this.#unlinkAll = db.query<unknown, [number]>("DELETE FROM short_url_tags WHERE short_url_id = ?");
     this.#rename = db.query<unknown, [string, string]>("UPDATE tags SET name = ? WHERE name = ?");
     this.#delete = db.query<unknown, [string]>("DELETE FROM tags WHERE name = ?");
-    this.#stats = db.query<TagStatsRow, []>(
-      `SELECT t.name AS name, count(s.id) AS short_urls,
-         coalesce(sum(s.visits_total), 0) AS visits_total, coalesce(sum(s.visits_bots), 0) AS visits_bots
-       FROM tags t LEFT JOIN short_url_tags st ON st.tag_id = t.id LEFT JOIN short_urls s ON s.id = st.short_url_id
-       GROUP BY t.id ORDER BY t.name`,
-    );
   }
 
   /** Replaces the tags of a link (call inside a write transaction). */
@@ -67,7 +60,16 @@ export class TagStore {
   }
 
   stats(): TagStatsRow[] {
-    return this.#stats.all();
+    // Prepared when asked for (and cached by bun:sqlite): `check` builds the app on a database that may predate link_visits.
+    return this.#db
+      .query<TagStatsRow, []>(
+        `SELECT t.name AS name, count(s.id) AS short_urls,
+           coalesce(sum(v.total), 0) AS visits_total, coalesce(sum(v.bots), 0) AS visits_bots
+         FROM tags t LEFT JOIN short_url_tags st ON st.tag_id = t.id LEFT JOIN short_urls s ON s.id = st.short_url_id
+           LEFT JOIN link_visits v ON v.short_url_id = s.id
+         GROUP BY t.id ORDER BY t.name`,
+      )
+      .all();
   }
 
   exists(name: string): boolean {

@@ -1,7 +1,7 @@
 /**
  * All SQL that deletes raw visit rows: past the retention period (oldest first, by id), and those of deleted links
  * together with their roll-ups. Each call is one short immediate transaction; the caller yields between calls.
- * Retention never reduces roll-ups (visit_days, orphan_visit_days, visit_totals, short_urls counters): it counts
+ * Retention never reduces roll-ups (visit_days, orphan_visit_days, visit_totals, link_visits): it counts
  * what it deleted in visits_purged (per link) and visit_kinds_purged (per kind), so the raw rows left are the
  * totals less the purged counts. A deleted link's roll-ups go once its last raw row has gone.
  */
@@ -77,6 +77,8 @@ export class VisitPurgeStore {
     this.#dropLinkRollups = [
       db.query<unknown, [number]>("DELETE FROM visit_days WHERE short_url_id = ?"),
       db.query<unknown, [number]>("DELETE FROM visits_purged WHERE short_url_id = ?"),
+      // Visits flushed after the link's deletion left it a counter row again.
+      db.query<unknown, [number]>("DELETE FROM link_visits WHERE short_url_id = ?"),
     ];
   }
 

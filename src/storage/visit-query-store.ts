@@ -299,7 +299,7 @@ export class VisitQueryStore {
   }
 
   subtractFromLink(shortUrlId: number, total: number, bots: number): void {
-    this.#query("UPDATE short_urls SET visits_total = max(0, visits_total - ?), visits_bots = max(0, visits_bots - ?) WHERE id = ?").run(
+    this.#query("UPDATE link_visits SET total = max(0, total - ?), bots = max(0, bots - ?) WHERE short_url_id = ?").run(
       total,
       bots,
       shortUrlId,
@@ -340,7 +340,7 @@ export class VisitQueryStore {
     const purged = this.#query<{ count: number }>("SELECT count FROM visits_purged WHERE short_url_id = ?").get(shortUrlId)?.count ?? 0;
     if (purged > 0) this.#query("UPDATE visit_kinds_purged SET count = max(0, count - ?) WHERE kind = 'non_orphan'").run(purged);
     this.#query("DELETE FROM visits_purged WHERE short_url_id = ?").run(shortUrlId);
-    this.#query("UPDATE short_urls SET visits_total = ?, visits_bots = ? WHERE id = ?").run(kept.total, kept.bots, shortUrlId);
+    this.#query("UPDATE link_visits SET total = ?, bots = ? WHERE short_url_id = ?").run(kept.total, kept.bots, shortUrlId);
   }
 
   /** After a deletion took the orphan rows up to `after`: the same for every orphan type. */
