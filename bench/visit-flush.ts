@@ -4,9 +4,13 @@
  * storage code (imported, not copied) on a seeded database with the product's pragmas, feeding one second's worth
  * of visits drawn like the redirect workloads, and times flush() with and without SQLite's automatic checkpoint.
  * Each visit is recorded in full (raw row, roll-ups, distinct visitors) as the server does, from one client
- * (as under wrk); --counters-only leaves out the raw rows and roll-ups.
+ * (as under wrk); --counters-only leaves out the raw rows and roll-ups. With SQLite's automatic checkpoint off it also
+ * prints how many WAL frames (pages) a flush wrote. --chunk-visits 200 flushes in transactions of 200 visits, as `serve`
+ * does (its time then includes the yields between them).
  * Usage: bun bench/visit-flush.ts [--links 100000] [--hot-visits 90000] [--uniform-visits 60000] [--flushes 5] [--counters-only]
+ *   [--chunk-visits 0]
  */
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { VisitBuffer } from "../src/domain/visit-buffer";
@@ -24,10 +28,12 @@ const { values } = parseArgs({
     "uniform-visits": { type: "string", default: "60000" },
     flushes: { type: "string", default: "5" },
     "counters-only": { type: "boolean", default: false },
+    "chunk-visits": { type: "string", default: "0" },
   },
 });
 const links = Number(values.links);
 const flushes = Number(values.flushes);
+const chunkVisits = Number(values["chunk-visits"]);
 
 /** Link ids for one second of traffic: 90 % to the first 1 % of links, or uniform. */
 function drawIds(visits: number, hot: boolean): Int32Array {
@@ -45,7 +51,10 @@ function drawIds(visits: number, hot: boolean): Int32Array {
 }
 
 await runWithCleanup(async () => {
-  const db = openDatabase(join(tempDir("shortener-bench-flush-"), "shortener.db"));
+  const path = join(tempDir("shortener-bench-flush-"), "shortener.db");
+  const db = openDatabase(path);
+  const frameBytes = (db.query("PRAGMA page_size").get() as { page_size: number }).page_size + 24;
+  const walBytes = () => statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
   const insert = db.query<unknown, [string, string, number]>(
     "INSERT INTO short_urls (domain, short_code, long_url, created_at) VALUES ('', ?, ?, ?)",
   );
@@ -58,7 +67,8 @@ await runWithCleanup(async () => {
   const userAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 
   console.log(
-    `visit flush on ${links.toLocaleString("en")} links (synchronous=FULL, WAL), ${detailed ? "full recording" : "counters only"}, median and max of ${flushes} flushes`,
+    `visit flush on ${links.toLocaleString("en")} links (synchronous=FULL, WAL), ${detailed ? "full recording" : "counters only"}, ` +
+      `${chunkVisits > 0 ? `in transactions of ${chunkVisits} visits` : "one transaction"}, median and max of ${flushes} flushes`,
   );
   for (const autocheckpoint of [1000, 0]) {
     db.exec(`PRAGMA wal_autocheckpoint = ${autocheckpoint}`);
@@ -68,6 +78,7 @@ await runWithCleanup(async () => {
     ] as const) {
       const recordMs: number[] = [];
       const flushMs: number[] = [];
+      const frames: number[] = [];
       let distinct = 0;
       for (let f = 0; f < flushes; f++) {
         const ids = drawIds(count, hot);
@@ -93,13 +104,18 @@ await runWithCleanup(async () => {
         }
         const t1 = performance.now();
         distinct = new Set(ids).size;
-        visits.flush();
+        const walBefore = walBytes();
+        if (chunkVisits > 0) await visits.flushInChunks(chunkVisits);
+        else visits.flush();
+        frames.push((walBytes() - walBefore) / frameBytes);
         recordMs.push(t1 - t0);
         flushMs.push(performance.now() - t1);
       }
       console.log(
         `  ${name.padEnd(7)} ${count.toLocaleString("en")} visits (${distinct.toLocaleString("en")} links) wal_autocheckpoint=${autocheckpoint}: ` +
-          `flush median ${median(flushMs).toFixed(1)} ms, max ${Math.max(...flushMs).toFixed(1)} ms; record() ${((median(recordMs) * 1e6) / count).toFixed(0)} ns/visit`,
+          `flush median ${median(flushMs).toFixed(1)} ms, max ${Math.max(...flushMs).toFixed(1)} ms; record() ${((median(recordMs) * 1e6) / count).toFixed(0)} ns/visit` +
+          // Without checkpoints the WAL only grows, so its growth is what a flush wrote (and Litestream ships).
+          (autocheckpoint === 0 ? `; WAL frames median ${median(frames).toFixed(0)}` : ""),
       );
     }
   }
