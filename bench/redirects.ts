@@ -350,9 +350,18 @@ async function createsPhase(): Promise<void> {
   process.stdout.write(output.replace(/^CREATES_JSON .*\n?/m, ""));
   const line = output.split("\n").find((l) => l.startsWith("CREATES_JSON "));
   if (code !== 0 || line === undefined) throw new Error(`bench/creates.ts exited ${code}`);
-  const result = JSON.parse(line.slice("CREATES_JSON ".length)) as { rate: number; p99ms: number };
+  const result = JSON.parse(line.slice("CREATES_JSON ".length)) as { rate: number; p99ms: number; pacedRate: number; pacedP99ms: number };
   summary.push({ name: "creates", value: result.rate, unit: "/s", target: 2000, better: "higher", digits: 0 });
-  summary.push({ name: "create p99", value: result.p99ms, unit: "ms", target: 20, better: "lower", digits: 1 });
+  // Issue 2's p99 is at a sustained 2 000/s; the closed loop's p99 is mostly its own queue (clients ÷ rate).
+  summary.push({
+    name: `create p99 at ${result.pacedRate.toLocaleString("en")}/s (from due time)`,
+    value: result.pacedP99ms,
+    unit: "ms",
+    target: 20,
+    better: "lower",
+    digits: 1,
+  });
+  summary.push({ name: "  create p99 at capacity (48 in flight)", value: result.p99ms, unit: "ms", digits: 1 });
 }
 
 await runWithCleanup(async () => {
