@@ -1,6 +1,6 @@
 /**
- * All SQL for the short_urls table. Statements are prepared once, when the store is built. With a tracer, the
- * calls the API and the redirect path make run in `sqlite short_urls.*` spans.
+ * All SQL for the short_urls table and its links' visit counters (link_visits). Statements are prepared once. With a
+ * tracer, the calls the API and the redirect path make run in `sqlite short_urls.*` spans.
  */
 import type { Database } from "bun:sqlite";
 import type { Tracer } from "@opentelemetry/api";
