@@ -11,7 +11,7 @@ import { LIVE_FEED_DEFAULTS, LiveFeed } from "./domain/live-feed";
 import { ReplicationLag } from "./domain/replication-lag";
 import { ShortUrlService } from "./domain/short-urls";
 import { TagService } from "./domain/tags";
-import { VisitBuffer } from "./domain/visit-buffer";
+import { FLUSH_CHUNK_MAX_VISITS, VisitBuffer } from "./domain/visit-buffer";
 import { visitLocator } from "./domain/visit-location";
 import { VisitQueryService } from "./domain/visit-queries";
 import { VisitRecorder } from "./domain/visit-recorder";
@@ -232,7 +232,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       tagExists: (name) => tagStore.exists(name),
       resolver,
       // In chunks, as serve's flush: a busy second's buffer written at once would stall redirects.
-      flushPending: () => visits.flushInChunks(200),
+      flushPending: () => visits.flushInChunks(FLUSH_CHUNK_MAX_VISITS),
       guardWrites,
     }),
     apiKeys: new ApiKeyService(new ApiKeyStore(db)),

@@ -1,5 +1,6 @@
 import { createApp } from "../app";
 import { type Config, loadConfig, settingName } from "../config";
+import { FLUSH_CHUNK_MAX_VISITS } from "../domain/visit-buffer";
 import { startVisitRetention } from "../domain/visit-retention";
 import { SettingError } from "../errors";
 import { startOpsServer } from "../http/ops-server";
@@ -11,12 +12,6 @@ import { tracingSummary } from "../telemetry/tracing";
 import { VERSION } from "../version";
 import type { Command } from "./command";
 import { createDrain } from "./drain-sequence";
-
-/**
- * Visits per flush transaction: with raw rows and roll-ups about a millisecond of SQLite work, the longest a
- * redirect waits behind it.
- */
-const VISIT_FLUSH_CHUNK_VISITS = 200;
 
 function listenError(error: unknown, setting: string, address: { hostname: string; port: number }): Error {
   const code = (error as { code?: string }).code;
@@ -64,7 +59,7 @@ export const serve: Command = {
       flushing = true;
       const started = performance.now();
       ctx.visits
-        .flushInChunks(VISIT_FLUSH_CHUNK_VISITS)
+        .flushInChunks(FLUSH_CHUNK_MAX_VISITS)
         .then(
           (written) => {
             if (written > 0) ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);

@@ -139,6 +139,44 @@ describe("VisitBuffer in chunks", () => {
     expect(ids.map((id) => store.findById(id)?.visits_bots)).toEqual(Array(10).fill(1));
   });
 
+  test("sizes flush chunks to about a millisecond from the time recent ones took per unit, and waits as long as each took", async () => {
+    const { db, store, add } = setup();
+    let now = 0;
+    const visits = new VisitBuffer(db, store, null, () => now);
+    const sizes: number[] = [];
+    // Each unit of work costs 0.02 ms of (fake) time: a visit is one, a link in the chunk four more. A millisecond
+    // holds 50: 46 visits of one link.
+    visits.addSink({
+      write: (batch) => {
+        sizes.push(batch.length);
+        now += (batch.length + 4) * 0.02;
+      },
+    });
+    const id = add("paced");
+    for (let at = 0; at < 200; at++) {
+      visits.record(id, false);
+      visits.capture({
+        link: { id, shortCode: "paced", domain: "" },
+        orphanType: null,
+        at,
+        bot: false,
+        referer: null,
+        userAgent: null,
+        ip: null,
+        visitedUrl: "",
+        redirectUrl: "",
+      });
+    }
+    const started = performance.now();
+    expect(await visits.flushInChunks(100)).toBe(200);
+    const elapsed = performance.now() - started;
+    // The first chunk has no estimate yet and takes the maximum; the next ones fit the measured pace.
+    expect(sizes).toEqual([100, 46, 46, 8]);
+    expect(store.findById(id)?.visits_total).toBe(200);
+    // After each chunk the flush waits as long as it took, at least 1 ms: 2.08 ms, then 1 ms three times.
+    expect(elapsed).toBeGreaterThanOrEqual(5);
+  });
+
   test("splits a link with more visits than a chunk holds, with exact counters and every visit written once", async () => {
     const { visits, store, add } = setup();
     const busy = add("busy");

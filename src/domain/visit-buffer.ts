@@ -56,6 +56,21 @@ export interface PendingCount {
 
 const NONE_PENDING: PendingCount = Object.freeze({ total: 0, bots: 0 });
 
+/**
+ * How long one chunk of a flush should hold the event loop. Chunks are sized from the time recent ones took per
+ * unit of work (which varies with the machine and the page cache): a visit is a unit (its raw row), and each link
+ * in the chunk adds LINK_UNITS more (its counters and day roll-up, in pages of their own), so a chunk of many
+ * once-visited links is cut shorter than one of a few busy links.
+ */
+const CHUNK_TARGET_MS = 1;
+const LINK_UNITS = 4;
+/** Fewest units a chunk may be given, however slow recent chunks were. */
+const MIN_CHUNK_UNITS = 32;
+/** The most visits one flush transaction takes, however fast the machine: fewer, larger commits write less WAL. */
+export const FLUSH_CHUNK_MAX_VISITS = 1000;
+/** Weight of the newest chunk in the running time-per-unit estimate. */
+const CHUNK_ESTIMATE_WEIGHT = 0.3;
+
 /** The first `take` buffered visits of a link, as one chunk writes them. */
 interface Part {
   id: number;
@@ -70,14 +85,20 @@ interface PendingLink extends PendingCount {
 export class VisitBuffer {
   #orphans: Visit[] = [];
   #depth = 0;
+  /** Running estimate of a flush chunk's milliseconds per unit of work; undefined until a chunk has been timed. */
+  #msPerUnit: number | undefined;
   #pending = new Map<number, PendingLink>();
   readonly #sinks: VisitSink[] = [];
 
-  /** With a tracer (tracing on), each flush is a root `sqlite visits.flush` span, sampled like a request. */
+  /**
+   * With a tracer (tracing on), each flush is a root `sqlite visits.flush` span, sampled like a request. `clock`
+   * (milliseconds) times the chunks.
+   */
   constructor(
     private readonly db: Database,
     private readonly shortUrls: ShortUrlStore,
     private readonly tracer: Tracer | null = null,
+    private readonly clock: () => number = () => performance.now(),
   ) {}
 
   /** Adds a sink that receives every flushed batch (for example raw visit rows). */
@@ -160,37 +181,63 @@ export class VisitBuffer {
   }
 
   /**
-   * Writes everything buffered in chunks of at most `chunkVisits` visits, yielding to the event loop between
-   * chunks, so a busy second's flush never stalls redirects for more than one chunk (about a millisecond). A link
-   * with more visits than a chunk holds is split across chunks (its counters too, so totals stay exact).
+   * Writes everything buffered in chunks of at most `maxChunkVisits` visits, each sized to hold the event loop
+   * for about CHUNK_TARGET_MS (the first, with nothing timed yet, takes the maximum), and after each chunk waits as long as it took (at least a millisecond). So while
+   * a run lasts, the flush has at most half of the event loop, and a redirect waits behind one chunk at most.
+   * Handing the loop back only until the next tick (setImmediate) was not enough: under load, chunks of several
+   * milliseconds then ran almost back to back, a backlog of requests built up over the whole run, and the p99
+   * of redirects at half capacity was the run's length (30-50 ms on the test VM). A link with more visits than a
+   * chunk holds is split across chunks (its counters too, so totals stay exact).
    */
-  async flushInChunks(chunkVisits: number): Promise<number> {
+  async flushInChunks(maxChunkVisits: number): Promise<number> {
     // Sorted once per run; links first visited during the run wait for the next one.
     const ids = this.#sortedIds();
     let written = 0;
     let next = 0;
     while (next < ids.length && this.#depth > 0) {
       const parts: Part[] = [];
-      let budget = chunkVisits;
-      while (next < ids.length && budget > 0) {
+      let visits = maxChunkVisits;
+      let units = this.#chunkUnits();
+      let used = 0;
+      while (next < ids.length && visits > 0 && (units > LINK_UNITS || parts.length === 0)) {
         const id = ids[next] as number;
         const pending = this.#pending.get(id);
         if (pending === undefined) {
           next++;
           continue;
         }
-        const take = Math.min(pending.total, budget);
+        const take = Math.min(pending.total, visits, Math.max(1, units - LINK_UNITS));
         parts.push({ id, take });
-        budget -= take;
+        visits -= take;
+        units -= take + LINK_UNITS;
+        used += take + LINK_UNITS;
         if (take === pending.total) next++;
       }
-      written += this.#traced(() => this.#write(parts, false));
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      written += await this.#timedChunk(used, () => this.#write(parts, false));
     }
     while (this.#orphans.length > 0) {
-      written += this.#traced(() => this.#write([], true, chunkVisits));
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      const max = Math.min(maxChunkVisits, this.#chunkUnits());
+      written += await this.#timedChunk(Math.min(max, this.#orphans.length), () => this.#write([], true, max));
     }
+    return written;
+  }
+
+  /** Units of work for the next chunk: CHUNK_TARGET_MS at the estimated pace, at least MIN_CHUNK_UNITS. */
+  #chunkUnits(): number {
+    if (this.#msPerUnit === undefined) return Number.POSITIVE_INFINITY;
+    return Math.max(MIN_CHUNK_UNITS, Math.round(CHUNK_TARGET_MS / this.#msPerUnit));
+  }
+
+  /** Runs one chunk's write, updates the pace estimate, then waits as long as the chunk took (at least 1 ms). */
+  async #timedChunk(units: number, write: () => number): Promise<number> {
+    const started = this.clock();
+    const written = this.#traced(write);
+    const took = this.clock() - started;
+    if (units > 0) {
+      const pace = took / units;
+      this.#msPerUnit = this.#msPerUnit === undefined ? pace : this.#msPerUnit + CHUNK_ESTIMATE_WEIGHT * (pace - this.#msPerUnit);
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, took)));
     return written;
   }
 
