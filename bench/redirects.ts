@@ -240,16 +240,18 @@ async function budgetPhase(codesFile: string, work: string, reference: RunningSe
   try {
     for (const spin of BUDGET_SPINS) spun.push(await startReference(codesFile, work, cfg.serverCpu, spin));
     const { rates, cpu } = await compare([reference, ...spun], hot);
-    const measured = (server: RunningServer) => [rates.get(server.name) ?? Number.NaN, cpu.get(server.name) ?? Number.NaN];
-    const points = [reference, ...spun].map((server, i) => [i === 0 ? 0 : (BUDGET_SPINS[i - 1] as number), ...measured(server)]);
-    const [, baseRate = Number.NaN] = points[0] ?? [];
-    for (const [spin = 0, rate = 0, micros = 0] of points.slice(1)) {
+    const points = [0, ...BUDGET_SPINS].map((spin, i) => {
+      const name = ([reference, ...spun][i] as RunningServer).name;
+      return { spin, rate: rates.get(name) ?? Number.NaN, micros: cpu.get(name) ?? Number.NaN };
+    });
+    const baseRate = points[0]?.rate ?? Number.NaN;
+    for (const { spin, rate, micros } of points.slice(1)) {
       console.log(
         `  +${spin} µs: ${Math.round(rate).toLocaleString("en")} req/s, ratio ${(rate / baseRate).toFixed(2)}, ${micros.toFixed(2)} µs CPU/req`,
       );
     }
-    const time = linearFit(points.map(([spin = 0, rate = 0]) => [spin, 1e6 / rate] as const));
-    const serverCpu = linearFit(points.map(([spin = 0, , micros = 0]) => [spin, micros] as const));
+    const time = linearFit(points.map((p) => [p.spin, 1e6 / p.rate] as const));
+    const serverCpu = linearFit(points.map((p) => [p.spin, p.micros] as const));
     for (const target of [0.8, 0.75, 0.7, 0.6]) {
       const budget = (time.intercept * (1 / target - 1)) / time.slope;
       summary.push({ name: `work per redirect that leaves ratio ${target}`, value: budget, unit: "µs", digits: 1 });
@@ -380,7 +382,7 @@ await runWithCleanup(async () => {
   console.log(`${new Date().toISOString()}  ${cpuModel}, ${navigator.hardwareConcurrency} CPUs, load average ${loadAverage()}`);
   console.log(`${BINARY}: ${version}`);
   console.log(`Bun ${Bun.version} (reference, clients); servers on CPU ${cfg.serverCpu}, clients on CPU ${cfg.clientCpu}`);
-  if (only.has("hot") || only.has("uniform") || only.has("latency") || only.has("tracing")) await redirectPhases(work);
+  if (["hot", "uniform", "budget", "latency", "tracing"].some((phase) => only.has(phase as Phase))) await redirectPhases(work);
   if (only.has("rss")) await rssPhase(work);
   if (only.has("creates")) await createsPhase();
   console.log(`\nsummary (${((performance.now() - started) / 1000).toFixed(0)} s, load average at the end ${loadAverage()})`);

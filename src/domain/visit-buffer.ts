@@ -7,6 +7,7 @@
  */
 import type { Database } from "bun:sqlite";
 import type { Tracer } from "@opentelemetry/api";
+import { politeSleep, type SleepFactors } from "../lib/polite-sleep";
 import { relaxedWriteTransaction } from "../storage/database";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import { recordSpanError, startBackgroundDbSpan } from "../telemetry/db-span";
@@ -72,6 +73,11 @@ const MIN_CHUNK_UNITS = 32;
 export const FLUSH_CHUNK_MAX_VISITS = 1000;
 /** Weight of the newest chunk in the running time-per-unit estimate. */
 const CHUNK_ESTIMATE_WEIGHT = 0.3;
+/**
+ * After each chunk the flush sleeps as long as the chunk took, never longer: it must keep up with the traffic
+ * (the flush interval bounds what a kill -9 loses), where a purge may fall behind.
+ */
+const FLUSH_SLEEP: SleepFactors = { min: 1, max: 1 };
 
 /** The first `take` buffered visits of a link, as one chunk writes them. */
 interface Part {
@@ -91,6 +97,7 @@ export class VisitBuffer {
   #msPerUnit: number | undefined;
   #pending = new Map<number, PendingLink>();
   readonly #sinks: VisitSink[] = [];
+  readonly #sleep = politeSleep(FLUSH_SLEEP);
 
   /**
    * With a tracer (tracing on), each flush is a root `sqlite visits.flush` span, sampled like a request. `clock`
@@ -231,7 +238,7 @@ export class VisitBuffer {
     return Math.max(MIN_CHUNK_UNITS, Math.round(CHUNK_TARGET_MS / this.#msPerUnit));
   }
 
-  /** Runs one chunk's write, updates the pace estimate, then waits as long as the chunk took (at least 1 ms). */
+  /** Runs one chunk's write, updates the pace estimate, then sleeps as long as the chunk took (at least 1 ms). */
   async #timedChunk(units: number, write: () => number): Promise<number> {
     const started = this.clock();
     const written = this.#traced(write);
@@ -240,7 +247,7 @@ export class VisitBuffer {
       const pace = took / units;
       this.#msPerUnit = this.#msPerUnit === undefined ? pace : this.#msPerUnit + CHUNK_ESTIMATE_WEIGHT * (pace - this.#msPerUnit);
     }
-    await new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, took)));
+    await this.#sleep(took);
     return written;
   }
 

@@ -1,5 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
+import { nextSleepFactor } from "../lib/polite-sleep";
 import { runMigrations } from "../storage/migrations";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { VisitPurgeStore } from "../storage/visit-purge-store";
@@ -7,7 +8,7 @@ import { VisitStore } from "../storage/visit-store";
 import type { LinkEvent } from "./link-events";
 import { type OrphanType, VisitBuffer } from "./visit-buffer";
 import { VisitRecorder } from "./visit-recorder";
-import { nextSleepFactor, passIntervalMs, type RetentionHooks, type RetentionOptions, VisitRetention } from "./visit-retention";
+import { passIntervalMs, type RetentionHooks, type RetentionOptions, VisitRetention } from "./visit-retention";
 
 const DAY = 86_400_000;
 const deleted = (id: number) => ({ type: "link.deleted", shortUrl: { id }, at: T0 }) as unknown as LinkEvent;

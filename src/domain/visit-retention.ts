@@ -11,6 +11,7 @@
  * drains. Roll-ups of live links are never reduced: totals stay exact.
  */
 import type { Database } from "bun:sqlite";
+import { politeSleep } from "../lib/polite-sleep";
 import { type PurgeResult, VisitPurgeStore } from "../storage/visit-purge-store";
 import { describeError, log } from "../telemetry/logger";
 import type { Metrics } from "../telemetry/metrics";
@@ -48,34 +49,6 @@ const BATCH_TARGET_MS = 2;
 const SWEEP_EVERY_MS = 3_600_000;
 const BATCH_MIN_ROWS = 20;
 const FIRST_BATCH_ROWS = 100;
-
-const MIN_SLEEP_FACTOR = 2;
-const MAX_SLEEP_FACTOR = 64;
-/** A timer that fires this much late means the event loop had other work: requests come first. */
-const BUSY_LATENESS_MS = 2;
-
-/** The next sleep-to-work ratio: doubled after a late timer (the loop is busy), else halved back towards 2. */
-export function nextSleepFactor(factor: number, lateMs: number): number {
-  return lateMs > BUSY_LATENESS_MS ? Math.min(MAX_SLEEP_FACTOR, factor * 2) : Math.max(MIN_SLEEP_FACTOR, factor / 2);
-}
-
-/**
- * Sleeps `factor` times as long as the last transaction worked (at least 1 ms), on a timer rather than setImmediate
- * so the listener's I/O runs meanwhile, and adapts the factor to how late the timer fired.
- */
-export function politeSleep(): (busyMs: number) => Promise<void> {
-  let factor = MIN_SLEEP_FACTOR;
-  return (busyMs) => {
-    const sleepMs = Math.max(1, Math.ceil(factor * busyMs));
-    const started = performance.now();
-    return new Promise<void>((resolve) =>
-      setTimeout(() => {
-        factor = nextSleepFactor(factor, performance.now() - started - sleepMs);
-        resolve();
-      }, sleepMs),
-    );
-  };
-}
 
 /** The pause between passes for a retention period. */
 export function passIntervalMs(retentionMs: number | null): number {
