@@ -69,6 +69,8 @@ const warmupCount = Math.round(rate * WARMUP_SECONDS);
 const total = warmupCount + measuredCount;
 const fromDue = new Float64Array(measuredCount);
 const onWire = new Float64Array(measuredCount);
+/** The second of the measured run each recorded request fell due in, for the p99 of each second. */
+const dueSecond = new Int32Array(measuredCount);
 let completed = 0;
 let finished = false;
 let recorded = 0;
@@ -122,6 +124,7 @@ function onData(connection: Connection, chunk: Buffer): void {
   if (connection.index >= warmupCount) {
     fromDue[recorded] = now - connection.due;
     onWire[recorded] = now - connection.sentAt;
+    dueSecond[recorded] = Math.floor((connection.index - warmupCount) / rate);
     recorded++;
   }
   completed++;
@@ -200,6 +203,12 @@ const summary = (values: Float64Array) => {
   const sorted = values.fill(Number.POSITIVE_INFINITY, recorded).sort();
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted[sorted.length - 1] ?? 0 };
 };
+// Per second of due time, before summary() sorts fromDue in place: a tail that is one slow stretch (a burst's
+// aftermath, a checkpoint) reads differently from one spread over the run.
+const bySecond: number[][] = Array.from({ length: Math.ceil(seconds) }, () => []);
+for (let i = 0; i < recorded; i++) bySecond[Math.min(bySecond.length - 1, dueSecond[i] as number)]?.push(fromDue[i] as number);
+const byValue = (a: number, b: number) => a - b;
+const p99BySecondMs = bySecond.map((values) => (values.length === 0 ? null : percentile(values.sort(byValue), 99)));
 console.log(
-  `PACED_JSON ${JSON.stringify({ rate, achieved: recorded / elapsed, completed: recorded, unanswered, nonRedirects, maxBacklog, clientStallMs, fromDueMs: summary(fromDue), onWireMs: summary(onWire) })}`,
+  `PACED_JSON ${JSON.stringify({ rate, achieved: recorded / elapsed, completed: recorded, unanswered, nonRedirects, maxBacklog, clientStallMs, fromDueMs: summary(fromDue), onWireMs: summary(onWire), p99BySecondMs })}`,
 );

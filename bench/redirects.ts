@@ -143,6 +143,10 @@ async function paced(server: RunningServer, workload: Workload, rate: number): P
   if (result.unanswered > 0) {
     console.log(`  ${"".padEnd(9)} ${result.unanswered} requests unanswered 5 s after the run: the rate was not sustained`);
   }
+  // One slow stretch (the aftermath of a burst, a checkpoint) and a tail spread over the run read differently.
+  console.log(
+    `  ${"".padEnd(9)} p99 from due time, second by second: ${result.p99BySecondMs.map((x) => (x === null ? "∞" : x.toFixed(1))).join(" ")} ms`,
+  );
   console.log(
     `  ${"".padEnd(9)} client's longest stall ${ms(result.clientStallMs)} ms, max backlog ${result.maxBacklog}; cpu: server ${pct(result.cpu.server)}, others-on-server-cpu ${pct(result.cpu.serverCpuOther)}`,
   );

@@ -18,6 +18,8 @@ export interface PacedResult {
   clientStallMs: number;
   fromDueMs: Percentiles;
   onWireMs: Percentiles;
+  /** p99 from due time of the requests due in each second of the run (null: none answered). */
+  p99BySecondMs: (number | null)[];
   cpu: CpuUse;
 }
 

@@ -45,7 +45,6 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   return db;
 }
 
-/** Runs `fn` inside BEGIN IMMEDIATE ... COMMIT, so the write lock is taken up front and busy_timeout applies. */
 /**
  * Like writeTransaction, but the commit does not wait for fsync (synchronous=NORMAL for this one transaction):
  * for counters and heartbeats, where losing the last second on power loss is acceptable, and an fsync every
@@ -61,6 +60,7 @@ export function relaxedWriteTransaction<T>(db: Database, fn: () => T): T {
   }
 }
 
+/** Runs `fn` inside BEGIN IMMEDIATE ... COMMIT, so the write lock is taken up front and busy_timeout applies. */
 export function writeTransaction<T>(db: Database, fn: () => T): T {
   return db.transaction(fn).immediate();
 }
