@@ -78,13 +78,18 @@ export type OrderField = "dateCreated" | "shortCode" | "longUrl" | "title" | "vi
 const LINK_COLUMNS = "s.*, coalesce(v.total, 0) AS visits_total, coalesce(v.bots, 0) AS visits_bots";
 const LINKS = "short_urls s LEFT JOIN link_visits v ON v.short_url_id = s.id";
 
-const ORDER_COLUMNS: Record<OrderField, string> = {
-  dateCreated: "s.created_at",
-  shortCode: "s.short_code",
-  longUrl: "s.long_url",
-  title: "s.title",
-  visits: "coalesce(v.total, 0)",
-  nonBotVisits: "(coalesce(v.total, 0) - coalesce(v.bots, 0))",
+/**
+ * Each field's sort keys, before the id that breaks ties: an index's columns in its order, so that a page is read
+ * from the index rather than sorted (longUrl's ties go by domain, as short_urls_long_url holds them). Visit counts
+ * have no index (one would move on every flush): ordering by them sorts.
+ */
+const ORDER_COLUMNS: Record<OrderField, string[]> = {
+  dateCreated: ["s.created_at"],
+  shortCode: ["s.short_code"],
+  longUrl: ["s.long_url", "s.domain"],
+  title: ["s.title"],
+  visits: ["coalesce(v.total, 0)"],
+  nonBotVisits: ["(coalesce(v.total, 0) - coalesce(v.bots, 0))"],
 };
 
 const UPDATABLE = new Set([
@@ -261,14 +266,20 @@ export class ShortUrlStore {
       where.push("s.created_at <= $endDate");
       params.endDate = filter.endDate;
     }
-    if (filter.excludeMaxVisitsReached) where.push("(s.max_visits IS NULL OR coalesce(v.total, 0) < s.max_visits)");
+    // No condition reads the join's columns (see the count below): a link's total is looked up only for the few
+    // links with a maxVisits.
+    if (filter.excludeMaxVisitsReached) {
+      where.push("(s.max_visits IS NULL OR coalesce((SELECT c.total FROM link_visits c WHERE c.short_url_id = s.id), 0) < s.max_visits)");
+    }
     if (filter.excludePastValidUntil) {
       where.push("(s.valid_until IS NULL OR s.valid_until >= $now)");
       params.now = filter.excludePastValidUntil.now;
     }
     const whereSql = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
-    const total = (this.#db.query(`SELECT count(*) AS n FROM ${LINKS} ${whereSql}`).get(params) as { n: number }).n;
-    const orderSql = `${ORDER_COLUMNS[order.field]} ${order.dir}, s.id ${order.dir}`;
+    // The join matches at most one counter row per link (its primary key), so it changes no count: without it the
+    // count reads one index instead of looking up every link's counters (~11 against ~230 ms at 1 000 000 links).
+    const total = (this.#db.query(`SELECT count(*) AS n FROM short_urls s ${whereSql}`).get(params) as { n: number }).n;
+    const orderSql = [...ORDER_COLUMNS[order.field], "s.id"].map((column) => `${column} ${order.dir}`).join(", ");
     const rows = this.#db
       .query(`SELECT ${LINK_COLUMNS} FROM ${LINKS} ${whereSql} ORDER BY ${orderSql} LIMIT $limit OFFSET $offset`)
       .all({ ...params, limit, offset }) as ShortUrlRow[];
