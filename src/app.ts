@@ -25,6 +25,7 @@ import { MercureTokens } from "./http/realtime/mercure-token";
 import { shortUrlJson } from "./http/short-url-json";
 import { coalesced } from "./lib/coalesced";
 import { ApiKeyStore } from "./storage/api-key-store";
+import { BackgroundLister } from "./storage/background-lister";
 import { BackgroundCheckpointer } from "./storage/checkpointer";
 import { openDatabase } from "./storage/database";
 import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
@@ -52,6 +53,8 @@ export interface AppContext extends HttpDeps, AsyncDisposable {
   webhookDispatcher: WebhookDispatcher;
   /** WAL checkpoints on a worker thread, when no Litestream owns them; `serve` starts it, disposal stops it. */
   checkpointer: BackgroundCheckpointer | null;
+  /** Link listings on a worker thread; `serve` starts it (until then they run here), disposal stops it. */
+  lister: BackgroundLister;
 }
 
 export interface CreateAppOptions {
@@ -123,6 +126,11 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
           throw unavailable("This node is a standby: it serves redirects but refuses writes. Send writes to the primary.", 5);
         }
       : () => replication?.assertWritable();
+  const lister = new BackgroundLister(
+    config.databasePath,
+    (filter, order, limit, offset) => shortUrlStore.list(filter, order, limit, offset),
+    (message) => log.warn("list_worker_failed", { error: message }),
+  );
   const shortUrls = new ShortUrlService({
     writes,
     shortUrls: shortUrlStore,
@@ -134,6 +142,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     onDomainUsed: (domain) => customDomains.add(domain),
     guardWrites,
     linkEvents,
+    listLinks: (filter, order, limit, offset) => lister.list(filter, order, limit, offset),
+    visitFlushes: () => visits.commits,
   });
   // Webhooks: events go into the outbox inside their change's transaction; the dispatcher sends them.
   const webhookStore = new WebhookStore(db);
@@ -212,6 +222,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     config,
     db,
     checkpointer,
+    lister,
     lifecycle,
     metrics,
     tracing,
@@ -248,6 +259,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       replication?.stop();
       await webhookDispatcher.stop();
       await checkpointer?.stop();
+      await lister.stop();
       try {
         visits.flush();
         db.close();

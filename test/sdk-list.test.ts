@@ -98,6 +98,13 @@ describe("listShortUrls orderBy", () => {
     });
   }
 
+  test("runs listings on the binary's list worker, which started without a failure", async () => {
+    // The worker is a second entrypoint of the compiled binary; had it failed, listings would fall back (still
+    // answering) and the server would have logged why.
+    expect((await sdk.listShortUrls({ orderBy: { field: "visits", dir: "DESC" } })).data.length).toBeGreaterThan(0);
+    expect(server.stdout + server.stderr).not.toContain("list_worker_failed");
+  });
+
   test("counts bot and human visits separately in visitsSummary", async () => {
     const list = await sdk.listShortUrls({ tags: ["ord"], orderBy: { field: "shortCode", dir: "ASC" } });
     expect(list.data.map((s) => s.visitsSummary)).toEqual([

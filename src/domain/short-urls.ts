@@ -1,5 +1,6 @@
 /** Link management: create, read, edit, delete and list short URLs. Never sees HTTP. */
 import { type AppError, forbidden, nonUniqueSlug, notReplicated, shortUrlNotFound, unavailable } from "../errors";
+import type { ListLinks } from "../storage/background-lister";
 import type { GroupCommit } from "../storage/group-commit";
 import type { ShortUrlChanges, ShortUrlRow, ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
@@ -40,6 +41,9 @@ export interface Page<T> {
 
 const GENERATION_ATTEMPTS = 8;
 
+/** A link listing that may run elsewhere (another thread, its own connection). */
+type ListLinksAsync = (...args: Parameters<ListLinks>) => Promise<ReturnType<ListLinks>>;
+
 /** An event built inside a write, with the listeners that wanted it (told again after the commit). */
 interface Emitted {
   event: LinkEvent;
@@ -63,6 +67,10 @@ export class ShortUrlService {
       guardWrites?: () => void;
       /** Told of every link created, edited or deleted (see LinkEventListener). */
       linkEvents?: readonly LinkEventListener[];
+      /** Lists links off the event loop (storage/background-lister.ts); by default shortUrls.list here. */
+      listLinks?: ListLinksAsync;
+      /** How many visit flushes have committed so far: tells whether counters read elsewhere may be behind. */
+      visitFlushes?: () => number;
     },
   ) {}
 
@@ -165,11 +173,19 @@ export class ShortUrlService {
     this.#published(events);
   }
 
-  list(query: ShortUrlListQuery): Page<ShortUrl> {
+  async list(query: ShortUrlListQuery): Promise<Page<ShortUrl>> {
     const all = query.itemsPerPage === -1;
     const limit = all ? -1 : query.itemsPerPage;
     const offset = all ? 0 : (query.page - 1) * query.itemsPerPage;
-    const { rows, total } = this.deps.shortUrls.list(query.filter, query.order, limit, offset);
+    const flushes = this.deps.visitFlushes ?? (() => 0);
+    const before = flushes();
+    const listed = this.deps.listLinks
+      ? await this.deps.listLinks(query.filter, query.order, limit, offset)
+      : this.deps.shortUrls.list(query.filter, query.order, limit, offset);
+    // Counters read by another connection may predate a flush that has since moved those visits out of the pending
+    // counts #hydrate adds: then they are read again here, so that stored + pending stays exact.
+    const rows = flushes() === before ? listed.rows : this.deps.shortUrls.withCurrentCounters(listed.rows);
+    const total = listed.total;
     // As Shlink: "all items" reports the total as the page size, and at least 1 so the page count stays 1.
     return { items: this.#hydrate(rows), page: all ? 1 : query.page, itemsPerPage: all ? Math.max(1, total) : query.itemsPerPage, total };
   }

@@ -93,6 +93,7 @@ interface PendingLink extends PendingCount {
 export class VisitBuffer {
   #orphans: Visit[] = [];
   #depth = 0;
+  #commits = 0;
   /** Running estimate of a flush chunk's milliseconds per unit of work; undefined until a chunk has been timed. */
   #msPerUnit: number | undefined;
   #pending = new Map<number, PendingLink>();
@@ -150,6 +151,11 @@ export class VisitBuffer {
 
   get depth(): number {
     return this.#depth;
+  }
+
+  /** Flush transactions committed so far: while it stays the same, stored counters plus pendingFor are exact. */
+  get commits(): number {
+    return this.#commits;
   }
 
   /**
@@ -296,6 +302,7 @@ export class VisitBuffer {
       written += orphanVisits.length;
     }
     this.#depth -= written;
+    this.#commits++;
     if (visits.length > 0) {
       for (const sink of this.#sinks) {
         try {

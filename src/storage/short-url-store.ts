@@ -116,6 +116,9 @@ function prepareCounted(db: Database) {
     byLongUrl: db.query<ShortUrlRow, [string, string]>(
       `SELECT ${LINK_COLUMNS} FROM ${LINKS} WHERE s.long_url = ? AND s.domain = ? ORDER BY s.id`,
     ),
+    countersOf: db.query<{ id: number; total: number; bots: number }, [string]>(
+      "SELECT short_url_id AS id, total, bots FROM link_visits WHERE short_url_id IN (SELECT value FROM json_each(?))",
+    ),
     deleteVisits: db.query<unknown, [number]>("DELETE FROM link_visits WHERE short_url_id = ?"),
     addVisits: db.query<unknown, [number, number, number]>(
       `INSERT INTO link_visits (short_url_id, total, bots) VALUES (?3, ?1, ?2)
@@ -192,6 +195,17 @@ export class ShortUrlStore {
     if (columns.length === 0) return;
     const sql = `UPDATE short_urls SET ${columns.map((c) => `${c} = $${c}`).join(", ")} WHERE id = $id`;
     this.#traced("update", () => this.#db.query(sql).run({ ...(changes as Record<string, string | number | null>), id }));
+  }
+
+  /** The rows with their stored visit counters read now (rows read by another connection may be behind the flush). */
+  withCurrentCounters(rows: ShortUrlRow[]): ShortUrlRow[] {
+    if (rows.length === 0) return rows;
+    const current = new Map<number, { total: number; bots: number }>();
+    for (const c of this.#traced("select", () => this.#counted.countersOf.all(JSON.stringify(rows.map((r) => r.id))))) current.set(c.id, c);
+    return rows.map((r) => {
+      const c = current.get(r.id);
+      return { ...r, visits_total: c?.total ?? 0, visits_bots: c?.bots ?? 0 };
+    });
   }
 
   /** Deletes a link and its counters (call inside a write transaction). */

@@ -17,10 +17,10 @@ function shortCodeOf(params: { shortCode: string }, request: Request): string {
 export function shortUrlRoutes(ctx: HttpDeps) {
   const json = (s: Parameters<typeof shortUrlJson>[0]) => shortUrlJson(s, ctx.config.baseUrl);
   return new Elysia({ name: "short-urls" })
-    .get("/rest/v3/short-urls", ({ request }) => {
+    .get("/rest/v3/short-urls", async ({ request }) => {
       requireApiKey(ctx, request);
       const query = parseShortUrlListQuery(searchParams(request), ctx.config.defaultDomain, Date.now());
-      return jsonResponse({ shortUrls: pageJson(ctx.shortUrls.list(query), json) });
+      return jsonResponse({ shortUrls: pageJson(await ctx.shortUrls.list(query), json) });
     })
     .post("/rest/v3/short-urls", async ({ request, body }) => {
       const key = requireApiKey(ctx, request);
