@@ -3,20 +3,27 @@
  * its pagination count, per orderBy field and direction. The query runs on the thread that serves redirects, so
  * this is also how long a listing stalls them. Drives the real storage code (imported, not copied) on a database
  * migrated by it, with LINKS links created a second apart and a tenth of them visited (link_visits rows).
- * Usage: bun bench/list-links.ts [--links 1000000] [--repeat 5]
+ * Then, unless --no-server, serves that database with the binary (dist/shortener, or SHORTENER_BIN) pinned to CPU 0
+ * and, from CPU 1, follows one link in a loop while listing through the API ordered by visits (the slowest listing):
+ * the slowest redirect while listings run, against the same loop with none. A listing on the thread that serves
+ * redirects holds them for as long as it takes; on the list worker it should not.
+ * Usage: bun bench/list-links.ts [--links 1000000] [--repeat 5] [--listings 10] [--no-server]
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { openDatabase } from "../src/storage/database";
 import { type OrderField, ShortUrlStore } from "../src/storage/short-url-store";
 import { generateCodes, targetFor } from "./lib/codes";
-import { runWithCleanup, tempDir } from "./lib/processes";
+import { pinSelf, runWithCleanup, tempDir } from "./lib/processes";
+import { createApiKey, type RunningServer, snapshotBinary, startShortener, stopServer } from "./lib/servers";
 import { median } from "./lib/stats";
 
 const { values } = parseArgs({
   options: {
     links: { type: "string", default: "1000000" },
     repeat: { type: "string", default: "5" },
+    listings: { type: "string", default: "10" },
+    "no-server": { type: "boolean", default: false },
   },
 });
 const links = Number(values.links);
@@ -24,8 +31,62 @@ const repeat = Number(values.repeat);
 const FIELDS: OrderField[] = ["dateCreated", "shortCode", "longUrl", "title", "visits", "nonBotVisits"];
 const ITEMS_PER_PAGE = 10;
 
+/**
+ * Follows `code` in a loop until `until` resolves; the slowest redirect (ms) and how many. One request at a time, so
+ * each one's latency is how long the server took to get to it.
+ */
+async function followWhile(server: RunningServer, code: string, until: Promise<unknown>): Promise<{ slowest: number; count: number }> {
+  let done = false;
+  void until.finally(() => {
+    done = true;
+  });
+  let slowest = 0;
+  let count = 0;
+  const deadline = Date.now() + 600_000;
+  while (!done && Date.now() < deadline) {
+    const t0 = performance.now();
+    const response = await fetch(`${server.baseUrl}/${code}`, { redirect: "manual" });
+    if (response.status !== 302) throw new Error(`redirect answered ${response.status}`);
+    slowest = Math.max(slowest, performance.now() - t0);
+    count++;
+  }
+  return { slowest, count };
+}
+
+async function redirectsWhileListing(dataDir: string, code: string, work: string): Promise<void> {
+  snapshotBinary(work);
+  const key = await createApiKey(dataDir);
+  const server = await startShortener(dataDir, 0);
+  await pinSelf(1);
+  try {
+    const listings: number[] = [];
+    const listAll = async () => {
+      for (let i = 0; i < Number(values.listings); i++) {
+        const t0 = performance.now();
+        const response = await fetch(`${server.baseUrl}/rest/v3/short-urls?orderBy=visits-DESC&itemsPerPage=10`, {
+          headers: { "X-Api-Key": key },
+        });
+        if (response.status !== 200) throw new Error(`listing answered ${response.status}`);
+        await response.arrayBuffer();
+        listings.push(performance.now() - t0);
+      }
+    };
+    const listing = listAll();
+    const during = await followWhile(server, code, listing);
+    await listing;
+    const quiet = await followWhile(server, code, Bun.sleep(listings.reduce((a, b) => a + b, 0)));
+    console.log(`\nthrough the binary, ${listings.length} listings ordered by visits (median ${median(listings).toFixed(0)} ms each):`);
+    console.log(`  slowest of ${during.count.toLocaleString("en")} redirects while listing: ${during.slowest.toFixed(1)} ms`);
+    console.log(`  slowest of ${quiet.count.toLocaleString("en")} redirects with no listing:  ${quiet.slowest.toFixed(1)} ms`);
+  } finally {
+    await stopServer(server);
+  }
+}
+
 await runWithCleanup(async () => {
-  const db = openDatabase(join(tempDir("shortener-bench-list-"), "shortener.db"));
+  const work = tempDir("shortener-bench-list-");
+  const dataDir = join(work, "data");
+  const db = openDatabase(join(dataDir, "shortener.db"));
   const insert = db.query<unknown, [string, string, string | null, number]>(
     "INSERT INTO short_urls (domain, short_code, long_url, title, created_at) VALUES ('', ?, ?, ?, ?)",
   );
@@ -63,4 +124,5 @@ await runWithCleanup(async () => {
   const filtered = time(() => store.list({ excludeMaxVisitsReached: true }, { field: "dateCreated", dir: "DESC" }, ITEMS_PER_PAGE, 0));
   console.log(`  ${"excludeMaxVisitsReached".padEnd(18)} ${filtered.toFixed(1).padStart(7)}`);
   db.close();
+  if (!values["no-server"]) await redirectsWhileListing(dataDir, codes[0] as string, work);
 });
