@@ -2,7 +2,8 @@
  * Listing links (GET /rest/v3/short-urls) on a large database: the time ShortUrlStore.list takes for one page and
  * its pagination count, per orderBy field and direction. The query runs on the thread that serves redirects, so
  * this is also how long a listing stalls them. Drives the real storage code (imported, not copied) on a database
- * migrated by it, with LINKS links created a second apart and a tenth of them visited (link_visits rows).
+ * migrated by it, with LINKS links created a second apart, a tenth of them visited (link_visits rows) and one in a
+ * thousand crawlable; and the read of robots.txt's crawlable codes.
  * Then, unless --no-server, serves that database with the binary (dist/shortener, or SHORTENER_BIN) pinned to CPU 0
  * and, from CPU 1, follows one link in a loop while listing through the API ordered by visits (the slowest listing):
  * the slowest redirect while listings run, against the same loop with none. A listing on the thread that serves
@@ -87,15 +88,15 @@ await runWithCleanup(async () => {
   const work = tempDir("shortener-bench-list-");
   const dataDir = join(work, "data");
   const db = openDatabase(join(dataDir, "shortener.db"));
-  const insert = db.query<unknown, [string, string, string | null, number]>(
-    "INSERT INTO short_urls (domain, short_code, long_url, title, created_at) VALUES ('', ?, ?, ?, ?)",
+  const insert = db.query<unknown, [string, string, string | null, number, number]>(
+    "INSERT INTO short_urls (domain, short_code, long_url, title, created_at, crawlable) VALUES ('', ?, ?, ?, ?, ?)",
   );
   const codes = generateCodes(links);
   const seeded = performance.now();
   const start = Date.now() - links * 1000;
   db.transaction(() => {
     codes.forEach((code, i) => {
-      insert.run(code, targetFor(i), i % 3 === 0 ? null : `Page ${code}`, start + i * 1000);
+      insert.run(code, targetFor(i), i % 3 === 0 ? null : `Page ${code}`, start + i * 1000, i % 1000 === 0 ? 1 : 0);
     });
     db.exec(
       "INSERT INTO link_visits (short_url_id, total, bots) SELECT id, abs(random()) % 1000, abs(random()) % 10 FROM short_urls WHERE id % 10 = 0",
@@ -123,6 +124,10 @@ await runWithCleanup(async () => {
   }
   const filtered = time(() => store.list({ excludeMaxVisitsReached: true }, { field: "dateCreated", dir: "DESC" }, ITEMS_PER_PAGE, 0));
   console.log(`  ${"excludeMaxVisitsReached".padEnd(18)} ${filtered.toFixed(1).padStart(7)}`);
+  // robots.txt (public): the crawlable codes, one link in 1 000 here. The service keeps them between link writes;
+  // this is the read it does after one.
+  const crawlable = time(() => store.crawlableCodes(""));
+  console.log(`robots.txt's crawlable codes (${store.crawlableCodes("").length.toLocaleString("en")}): ${crawlable.toFixed(2)} ms`);
   db.close();
   if (!values["no-server"]) await redirectsWhileListing(dataDir, codes[0] as string, work);
 });

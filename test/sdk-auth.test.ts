@@ -117,4 +117,17 @@ describe("robots.txt", () => {
     expect(text).toContain("User-agent: *");
     expect(text.trimEnd().endsWith("Disallow: /")).toBe(true);
   });
+
+  test("follows every link write at once, though it is kept between writes", async () => {
+    const allows = async () =>
+      (await (await fetch(`${server.baseUrl}/robots.txt`)).text()).split("\n").filter((line) => line.startsWith("Allow: /rb-"));
+    await admin.createShortUrl({ longUrl: "https://example.com/rb", customSlug: "rb-edit" });
+    expect(await allows()).toEqual([]);
+    await admin.updateShortUrl({ shortCode: "rb-edit" }, { crawlable: true });
+    expect(await allows()).toEqual(["Allow: /rb-edit"]);
+    await admin.createShortUrl({ longUrl: "https://example.com/rb2", customSlug: "rb-new", crawlable: true });
+    expect(await allows()).toEqual(["Allow: /rb-edit", "Allow: /rb-new"]);
+    await admin.deleteShortUrl({ shortCode: "rb-edit" });
+    expect(await allows()).toEqual(["Allow: /rb-new"]);
+  });
 });

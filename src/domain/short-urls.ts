@@ -51,6 +51,9 @@ interface Emitted {
 }
 
 export class ShortUrlService {
+  /** robots.txt's codes per stored domain key, until the next link write. */
+  readonly #crawlable = new Map<string, readonly string[]>();
+
   constructor(
     private readonly deps: {
       writes: GroupCommit;
@@ -190,9 +193,18 @@ export class ShortUrlService {
     return { items: this.#hydrate(rows), page: all ? 1 : query.page, itemsPerPage: all ? Math.max(1, total) : query.itemsPerPage, total };
   }
 
-  /** Crawlable codes of a domain, for robots.txt. */
-  crawlableCodes(domain: string): string[] {
-    return this.deps.shortUrls.crawlableCodes(this.domainKey(domain));
+  /**
+   * Crawlable codes of a domain, for robots.txt: read once and kept until the next link write (robots.txt is
+   * public, and a domain may have many crawlable links). The array is the same until then.
+   */
+  crawlableCodes(domain: string): readonly string[] {
+    const key = this.domainKey(domain);
+    let codes = this.#crawlable.get(key);
+    if (codes === undefined) {
+      codes = this.deps.shortUrls.crawlableCodes(key);
+      this.#crawlable.set(key, codes);
+    }
+    return codes;
   }
 
   /** Non-default domains that hold links. */
@@ -205,9 +217,17 @@ export class ShortUrlService {
     this.deps.guardWrites?.();
   }
 
-  /** A write through the group commit; with replicated durability, an unconfirmed one becomes a 503. */
+  /**
+   * A write through the group commit; with replicated durability, an unconfirmed one becomes a 503. The cached
+   * robots.txt codes are dropped inside it: the shared transaction commits in the same tick, so no read between
+   * the commit and the drop can cache the state before it.
+   */
   #write<T>(write: () => T): Promise<T> {
-    return this.deps.writes.run(write).catch(rethrowUnconfirmed((value) => this.#unconfirmed(value)));
+    const run = () => {
+      this.#crawlable.clear();
+      return write();
+    };
+    return this.deps.writes.run(run).catch(rethrowUnconfirmed((value) => this.#unconfirmed(value)));
   }
 
   /**

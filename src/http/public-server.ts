@@ -38,13 +38,22 @@ function readiness(ctx: HttpDeps): Response {
   );
 }
 
+/** robots.txt's body for a list of crawlable codes; the list is the same object until a link write changes it. */
+const robotsBodies = new WeakMap<readonly string[], { body: string; bytes: number }>();
+
 function robots(ctx: HttpDeps, request: Request): Response {
   const host = (request.headers.get("host") ?? "").toLowerCase();
   const domain = ctx.customDomains.has(host) ? host : "";
-  const allows = ctx.shortUrls.crawlableCodes(domain).map((code) => `Allow: /${code}\n`);
-  const body = `# Short links marked crawlable are allowed; everything else is not.\n\nUser-agent: *\n${allows.join("")}Disallow: /\n`;
-  return new Response(body, {
-    headers: { "Content-Type": "text/plain; charset=utf-8", "Content-Length": String(Buffer.byteLength(body)) },
+  const codes = ctx.shortUrls.crawlableCodes(domain);
+  let cached = robotsBodies.get(codes);
+  if (cached === undefined) {
+    const allows = codes.map((code) => `Allow: /${code}\n`).join("");
+    const body = `# Short links marked crawlable are allowed; everything else is not.\n\nUser-agent: *\n${allows}Disallow: /\n`;
+    cached = { body, bytes: Buffer.byteLength(body) };
+    robotsBodies.set(codes, cached);
+  }
+  return new Response(cached.body, {
+    headers: { "Content-Type": "text/plain; charset=utf-8", "Content-Length": String(cached.bytes) },
   });
 }
 

@@ -230,6 +230,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX short_urls_title ON short_urls(title);
     `,
   },
+  {
+    // robots.txt lists a domain's crawlable codes. Through short_urls_domain_code that read every link of the domain
+    // and looked each row up for its crawlable flag: 5.5 s at 1 000 000 links, on the event loop, for an
+    // unauthenticated GET. This partial index holds the crawlable links alone, in the order robots.txt lists them.
+    version: 7,
+    changesExisting: false,
+    sql: `
+      CREATE INDEX short_urls_crawlable ON short_urls(domain, short_code) WHERE crawlable = 1;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
