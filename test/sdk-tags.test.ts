@@ -113,13 +113,18 @@ describe("deleteTags", () => {
 });
 
 describe("listDomains", () => {
-  test("lists the default domain first, then every domain holding links, with null redirects", async () => {
+  test("lists the default domain first, then every domain holding links once, in order, with null redirects", async () => {
     await sdk.createShortUrl({ longUrl: "https://example.com/on-dom", domain: "links.example.com" });
+    await sdk.createShortUrl({ longUrl: "https://example.com/on-dom-2", domain: "links.example.com" });
+    await sdk.createShortUrl({ longUrl: "https://example.com/on-a", domain: "a.example.com" });
+    await sdk.createShortUrl({ longUrl: "https://example.com/on-z", domain: "z.example.com" });
     const noRedirects = { baseUrlRedirect: null, regular404Redirect: null, invalidShortUrlRedirect: null };
     expect(await sdk.listDomains()).toEqual({
       data: [
         { domain: new URL(server.baseUrl).host, isDefault: true, redirects: noRedirects },
+        { domain: "a.example.com", isDefault: false, redirects: noRedirects },
         { domain: "links.example.com", isDefault: false, redirects: noRedirects },
+        { domain: "z.example.com", isDefault: false, redirects: noRedirects },
       ],
       defaultRedirects: noRedirects,
     });
