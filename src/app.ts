@@ -25,7 +25,7 @@ import { MercureTokens } from "./http/realtime/mercure-token";
 import { shortUrlJson } from "./http/short-url-json";
 import { coalesced } from "./lib/coalesced";
 import { ApiKeyStore } from "./storage/api-key-store";
-import { BackgroundLister } from "./storage/background-lister";
+import { BackgroundReader } from "./storage/background-reader";
 import { BackgroundCheckpointer } from "./storage/checkpointer";
 import { openDatabase } from "./storage/database";
 import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
@@ -53,8 +53,8 @@ export interface AppContext extends HttpDeps, AsyncDisposable {
   webhookDispatcher: WebhookDispatcher;
   /** WAL checkpoints on a worker thread, when no Litestream owns them; `serve` starts it, disposal stops it. */
   checkpointer: BackgroundCheckpointer | null;
-  /** Link listings on a worker thread; `serve` starts it (until then they run here), disposal stops it. */
-  lister: BackgroundLister;
+  /** The API's heavy reads on a worker thread; `serve` starts it (until then they run here), disposal stops it. */
+  reader: BackgroundReader;
 }
 
 export interface CreateAppOptions {
@@ -126,10 +126,10 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
           throw unavailable("This node is a standby: it serves redirects but refuses writes. Send writes to the primary.", 5);
         }
       : () => replication?.assertWritable();
-  const lister = new BackgroundLister(
+  const reader = new BackgroundReader(
     config.databasePath,
-    (filter, order, limit, offset) => shortUrlStore.list(filter, order, limit, offset),
-    (message) => log.warn("list_worker_failed", { error: message }),
+    { list: (filter, order, limit, offset) => shortUrlStore.list(filter, order, limit, offset), tagStats: () => tagStore.stats() },
+    (message) => log.warn("reader_worker_failed", { error: message }),
   );
   const shortUrls = new ShortUrlService({
     writes,
@@ -142,7 +142,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     onDomainUsed: (domain) => customDomains.add(domain),
     guardWrites,
     linkEvents,
-    listLinks: (filter, order, limit, offset) => lister.list(filter, order, limit, offset),
+    listLinks: (filter, order, limit, offset) => reader.list(filter, order, limit, offset),
     visitFlushes: () => visits.commits,
   });
   // Webhooks: events go into the outbox inside their change's transaction; the dispatcher sends them.
@@ -222,7 +222,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     config,
     db,
     checkpointer,
-    lister,
+    reader,
     lifecycle,
     metrics,
     tracing,
@@ -235,7 +235,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     resolver,
     visits,
     shortUrls,
-    tags: new TagService(tagStore, writes, guardWrites),
+    tags: new TagService(tagStore, writes, guardWrites, () => reader.tagStats()),
     visitQueries: new VisitQueryService({
       db,
       store: new VisitQueryStore(db),
@@ -259,7 +259,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       replication?.stop();
       await webhookDispatcher.stop();
       await checkpointer?.stop();
-      await lister.stop();
+      await reader.stop();
       try {
         visits.flush();
         db.close();

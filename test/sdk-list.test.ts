@@ -98,11 +98,12 @@ describe("listShortUrls orderBy", () => {
     });
   }
 
-  test("runs listings on the binary's list worker, which started without a failure", async () => {
-    // The worker is a second entrypoint of the compiled binary; had it failed, listings would fall back (still
+  test("runs listings and tag stats on the binary's reader worker, which started without a failure", async () => {
+    // The worker is an extra entrypoint of the compiled binary; had it failed, reads would fall back (still
     // answering) and the server would have logged why.
     expect((await sdk.listShortUrls({ orderBy: { field: "visits", dir: "DESC" } })).data.length).toBeGreaterThan(0);
-    expect(server.stdout + server.stderr).not.toContain("list_worker_failed");
+    expect((await sdk.tagsStats()).data.length).toBeGreaterThan(0);
+    expect(server.stdout + server.stderr).not.toContain("reader_worker_failed");
   });
 
   test("counts bot and human visits separately in visitsSummary", async () => {

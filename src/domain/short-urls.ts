@@ -1,6 +1,6 @@
 /** Link management: create, read, edit, delete and list short URLs. Never sees HTTP. */
 import { type AppError, forbidden, nonUniqueSlug, notReplicated, shortUrlNotFound, unavailable } from "../errors";
-import type { ListLinks } from "../storage/background-lister";
+import type { ListLinks } from "../storage/background-reader";
 import type { GroupCommit } from "../storage/group-commit";
 import type { ShortUrlChanges, ShortUrlRow, ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
@@ -70,7 +70,7 @@ export class ShortUrlService {
       guardWrites?: () => void;
       /** Told of every link created, edited or deleted (see LinkEventListener). */
       linkEvents?: readonly LinkEventListener[];
-      /** Lists links off the event loop (storage/background-lister.ts); by default shortUrls.list here. */
+      /** Lists links off the event loop (storage/background-reader.ts); by default shortUrls.list here. */
       listLinks?: ListLinksAsync;
       /** How many visit flushes have committed so far: tells whether counters read elsewhere may be behind. */
       visitFlushes?: () => number;

@@ -11,6 +11,8 @@ export class TagService {
     private readonly writes: GroupCommit,
     /** Throws (for example 503 on a standby) when writes must be refused. */
     private readonly guardWrites: () => void = () => {},
+    /** Reads the stats off the event loop (storage/background-reader.ts); by default store.stats here. */
+    private readonly readStats: () => Promise<TagStatsRow[]> = async () => store.stats(),
   ) {}
 
   #assertCanWrite(key: ApiKey, operation: "rename" | "delete"): void {
@@ -27,8 +29,8 @@ export class TagService {
     return this.store.names(searchTerm);
   }
 
-  stats(searchTerm?: string): TagStatsRow[] {
-    const rows = this.store.stats();
+  async stats(searchTerm?: string): Promise<TagStatsRow[]> {
+    const rows = await this.readStats();
     return searchTerm ? rows.filter((r) => r.name.toLowerCase().includes(searchTerm.toLowerCase())) : rows;
   }
 

@@ -1,5 +1,5 @@
 /**
- * Worker threads with a database connection of their own (storage/checkpointer.ts, storage/background-lister.ts).
+ * Worker threads with a database connection of their own (storage/checkpointer.ts, storage/background-reader.ts).
  * The URL of a worker module under src/. Run from source it sits beside the caller. In the compiled binary (built
  * with each worker as an extra entrypoint, scripts/build.ts) every module has the main entrypoint's URL, and
  * entrypoints keep their paths relative to src/, so it is found from the main module's directory.

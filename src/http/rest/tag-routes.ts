@@ -35,10 +35,10 @@ export function tagRoutes(ctx: HttpDeps) {
       const params = searchParams(request);
       return jsonResponse({ tags: page(ctx.tags.names(params.get("searchTerm") ?? undefined), params) });
     })
-    .get("/rest/v3/tags/stats", ({ request }) => {
+    .get("/rest/v3/tags/stats", async ({ request }) => {
       requireApiKey(ctx, request);
       const params = searchParams(request);
-      const stats = ctx.tags.stats(params.get("searchTerm") ?? undefined).map((row) => ({
+      const stats = (await ctx.tags.stats(params.get("searchTerm") ?? undefined)).map((row) => ({
         tag: row.name,
         shortUrlsCount: row.short_urls,
         visitsSummary: { total: row.visits_total, nonBots: row.visits_total - row.visits_bots, bots: row.visits_bots },

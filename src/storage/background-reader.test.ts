@@ -1,0 +1,124 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BackgroundReader, type ReadHere } from "./background-reader";
+import { openDatabase } from "./database";
+import { plainLinkRow, ShortUrlStore } from "./short-url-store";
+import { TagStore } from "./tag-store";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A database with `count` links (codes l000..), every third visited (id visits) and tagged; its stores and path. */
+function seeded(count: number) {
+  const dir = mkdtempSync(join(tmpdir(), "shortener-reader-"));
+  dirs.push(dir);
+  const path = join(dir, "shortener.db");
+  const db = openDatabase(path);
+  const store = new ShortUrlStore(db);
+  const tags = new TagStore(db);
+  for (let i = 0; i < count; i++) {
+    const id = store.insert(plainLinkRow(`l${String(i).padStart(3, "0")}`, { created_at: i, title: i % 2 === 0 ? `T${i}` : null }));
+    if (id !== null && i % 3 === 0) {
+      store.addVisits(id, i, 1);
+      tags.setTags(id, [`t${i % 4}`, "every-third"]);
+    }
+  }
+  return { db, store, tags, path };
+}
+
+/** The fallback, counting its calls: a read that reaches it did not run on the worker. */
+function countingHere(store: ShortUrlStore, tags: TagStore) {
+  const calls = { n: 0 };
+  const here: ReadHere = {
+    list: (...args) => {
+      calls.n++;
+      return store.list(...args);
+    },
+    tagStats: () => {
+      calls.n++;
+      return tags.stats();
+    },
+  };
+  return { here, calls };
+}
+
+describe("BackgroundReader", () => {
+  test("lists and sums tags on its worker exactly as the stores do here, for every order and a filter", async () => {
+    const { db, store, tags, path } = seeded(40);
+    const { here, calls } = countingHere(store, tags);
+    const reader = new BackgroundReader(path, here);
+    reader.start();
+    try {
+      for (const field of ["dateCreated", "shortCode", "longUrl", "title", "visits", "nonBotVisits"] as const) {
+        for (const dir of ["ASC", "DESC"] as const) {
+          expect(await reader.list({}, { field, dir }, 7, 14)).toEqual(store.list({}, { field, dir }, 7, 14));
+        }
+      }
+      const filter = { searchTerm: "l01", excludeMaxVisitsReached: true };
+      expect(await reader.list(filter, { field: "visits", dir: "DESC" }, -1, 0)).toEqual(
+        store.list(filter, { field: "visits", dir: "DESC" }, -1, 0),
+      );
+      const stats = await reader.tagStats();
+      expect(stats).toEqual(tags.stats());
+      expect(stats.find((t) => t.name === "every-third")?.short_urls).toBe(14);
+      expect(calls.n).toBe(0);
+    } finally {
+      await reader.stop();
+      db.close();
+    }
+  });
+
+  test("sees what the main connection committed before the request", async () => {
+    const { db, store, tags, path } = seeded(3);
+    const reader = new BackgroundReader(path, countingHere(store, tags).here);
+    reader.start();
+    try {
+      expect((await reader.list({}, { field: "dateCreated", dir: "ASC" }, -1, 0)).total).toBe(3);
+      store.insert(plainLinkRow("late", { created_at: 99 }));
+      const after = await reader.list({}, { field: "dateCreated", dir: "DESC" }, 1, 0);
+      expect(after.total).toBe(4);
+      expect(after.rows.map((r) => r.short_code)).toEqual(["late"]);
+    } finally {
+      await reader.stop();
+      db.close();
+    }
+  });
+
+  test("reads on the calling thread before start and after stop", async () => {
+    const { db, store, tags, path } = seeded(5);
+    const { here, calls } = countingHere(store, tags);
+    const reader = new BackgroundReader(path, here);
+    expect((await reader.list({}, { field: "shortCode", dir: "ASC" }, 2, 0)).rows.map((r) => r.short_code)).toEqual(["l000", "l001"]);
+    expect(calls.n).toBe(1);
+    reader.start();
+    await reader.list({}, { field: "shortCode", dir: "ASC" }, 2, 0);
+    expect(calls.n).toBe(1);
+    await reader.stop();
+    expect((await reader.list({}, { field: "shortCode", dir: "DESC" }, 1, 0)).rows.map((r) => r.short_code)).toEqual(["l004"]);
+    expect((await reader.tagStats()).map((t) => t.name)).toEqual(["every-third", "t0", "t3"]);
+    expect(calls.n).toBe(3);
+    db.close();
+  });
+
+  test("when the worker cannot open the database, reads run on the calling thread and the failure is reported", async () => {
+    const { db, store, tags } = seeded(4);
+    const { here, calls } = countingHere(store, tags);
+    const failures: string[] = [];
+    const reader = new BackgroundReader(join(tmpdir(), "shortener-reader-missing", "none.db"), here, (m) => failures.push(m));
+    reader.start();
+    try {
+      const listed = await reader.list({}, { field: "dateCreated", dir: "ASC" }, -1, 0);
+      expect(listed.total).toBe(4);
+      expect(calls.n).toBe(1);
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures[0]).toStartWith("reader worker: ");
+    } finally {
+      await reader.stop();
+      db.close();
+    }
+  });
+});

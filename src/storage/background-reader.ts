@@ -1,0 +1,123 @@
+/**
+ * The API's heavy reads off the event loop. Ordering 1 000 000 links by visits, searching them, or summing every
+ * tag's visits sorts or scans them all: 100-500 ms during which a read on the main thread would hold every redirect
+ * (bench/list-links.ts). A worker thread with its own read-only connection runs them instead, with the same store
+ * code. Until it is started (commands other than `serve`), after it is stopped, or if it fails, they run on the
+ * calling thread.
+ */
+import { stopWorker, workerUrl } from "../lib/workers";
+import type { ReadReply, ReadRequest, ReadResult } from "./reader-worker";
+import type { ListFilter, OrderField, ShortUrlRow } from "./short-url-store";
+import type { TagStatsRow } from "./tag-store";
+
+export type ListLinks = (
+  filter: ListFilter,
+  order: { field: OrderField; dir: "ASC" | "DESC" },
+  limit: number,
+  offset: number,
+) => { rows: ShortUrlRow[]; total: number };
+
+/** The reads, as the calling thread runs them: the fallback. */
+export interface ReadHere {
+  list: ListLinks;
+  tagStats: () => TagStatsRow[];
+}
+
+/** A request without its id (given when it is sent). */
+type Read = ReadRequest extends infer R ? (R extends ReadRequest ? Omit<R, "id"> : never) : never;
+
+interface Pending {
+  read: Read;
+  resolve: (result: ReadResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export class BackgroundReader {
+  #worker: Worker | null = null;
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+
+  /** `failed` hears why the worker was given up, or why one read ran here instead. */
+  constructor(
+    private readonly path: string,
+    private readonly here: ReadHere,
+    private readonly failed: (message: string) => void = () => {},
+  ) {}
+
+  start(): void {
+    if (this.#worker !== null) return;
+    const worker = new Worker(workerUrl(new URL("./reader-worker.ts", import.meta.url), "./storage/reader-worker.ts"));
+    worker.onmessage = (event: MessageEvent<ReadReply | "stopped">) => {
+      const reply = event.data;
+      if (reply === "stopped") return;
+      const pending = this.#pending.get(reply.id);
+      if (pending === undefined) return;
+      this.#pending.delete(reply.id);
+      if ("error" in reply) {
+        this.failed(`reader worker: ${reply.error}`);
+        this.#runHere(pending);
+      } else pending.resolve(reply.result);
+    };
+    worker.onerror = (event) => {
+      this.failed(`reader worker: ${event.message}`);
+      this.#giveUp();
+    };
+    // The worker must not keep a draining process alive (Bun's Worker has unref, the DOM type does not).
+    (worker as unknown as { unref(): void }).unref();
+    worker.postMessage({ path: this.path });
+    this.#worker = worker;
+  }
+
+  list(...[filter, order, limit, offset]: Parameters<ListLinks>): Promise<ReturnType<ListLinks>> {
+    return this.#ask({ op: "list", filter, order, limit, offset }) as Promise<ReturnType<ListLinks>>;
+  }
+
+  tagStats(): Promise<TagStatsRow[]> {
+    return this.#ask({ op: "tagStats" }) as Promise<TagStatsRow[]>;
+  }
+
+  /** Stops the worker after it closed its connection (or after a timeout); reads in flight run here. */
+  async stop(): Promise<void> {
+    const worker = this.#worker;
+    if (worker === null) return;
+    this.#worker = null;
+    await stopWorker(worker);
+    for (const pending of this.#drain()) this.#runHere(pending);
+  }
+
+  #ask(read: Read): Promise<ReadResult> {
+    return new Promise((resolve, reject) => {
+      const pending = { read, resolve, reject };
+      const worker = this.#worker;
+      if (worker === null) {
+        this.#runHere(pending);
+        return;
+      }
+      const id = this.#nextId++;
+      this.#pending.set(id, pending);
+      worker.postMessage({ ...read, id } satisfies ReadRequest);
+    });
+  }
+
+  /** After a worker error: no worker from now on, and what it had not answered runs here. */
+  #giveUp(): void {
+    const worker = this.#worker;
+    this.#worker = null;
+    worker?.terminate();
+    for (const pending of this.#drain()) this.#runHere(pending);
+  }
+
+  #drain(): Pending[] {
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    return all;
+  }
+
+  #runHere({ read, resolve, reject }: Pending): void {
+    try {
+      resolve(read.op === "tagStats" ? this.here.tagStats() : this.here.list(read.filter, read.order, read.limit, read.offset));
+    } catch (error) {
+      reject(error);
+    }
+  }
+}
