@@ -1,19 +1,20 @@
 /**
- * Listing links (GET /rest/v3/short-urls) on a large database: the time ShortUrlStore.list takes for one page and
- * its pagination count, per orderBy field and direction. The query runs on the thread that serves redirects, so
- * this is also how long a listing stalls them. Drives the real storage code (imported, not copied) on a database
- * migrated by it, with LINKS links created a second apart, a tenth of them visited (link_visits rows) and one in a
- * thousand crawlable; and the read of robots.txt's crawlable codes.
+ * The API's reads that touch every link, on a large database: ShortUrlStore.list (one page and its pagination count)
+ * per orderBy field and direction, robots.txt's crawlable codes, tag stats and domains. Drives the real storage code
+ * (imported, not copied) on a database migrated by it: LINKS links created a second apart, a tenth of them visited
+ * (link_visits rows), one in a thousand crawlable, each with one of 200 tags, a few on custom domains. Listings and
+ * tag stats run on the background reader's thread; robots.txt and domains on the one that serves redirects.
  * Then, unless --no-server, serves that database with the binary (dist/shortener, or SHORTENER_BIN) pinned to CPU 0
  * and, from CPU 1, follows one link in a loop while listing through the API ordered by visits (the slowest listing):
  * the slowest redirect while listings run, against the same loop with none. A listing on the thread that serves
- * redirects holds them for as long as it takes; on the list worker it should not.
+ * redirects holds them for as long as it takes; on the reader worker it should not.
  * Usage: bun bench/list-links.ts [--links 1000000] [--repeat 5] [--listings 10] [--no-server]
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { openDatabase } from "../src/storage/database";
 import { type OrderField, ShortUrlStore } from "../src/storage/short-url-store";
+import { TagStore } from "../src/storage/tag-store";
 import { generateCodes, targetFor } from "./lib/codes";
 import { pinSelf, runWithCleanup, tempDir } from "./lib/processes";
 import { createApiKey, type RunningServer, snapshotBinary, startShortener, stopServer } from "./lib/servers";
@@ -31,6 +32,7 @@ const links = Number(values.links);
 const repeat = Number(values.repeat);
 const FIELDS: OrderField[] = ["dateCreated", "shortCode", "longUrl", "title", "visits", "nonBotVisits"];
 const ITEMS_PER_PAGE = 10;
+const TAGS = 200;
 
 /**
  * Follows `code` in a loop until `until` resolves; the slowest redirect (ms) and how many. One request at a time, so
@@ -101,6 +103,12 @@ await runWithCleanup(async () => {
     db.exec(
       "INSERT INTO link_visits (short_url_id, total, bots) SELECT id, abs(random()) % 1000, abs(random()) % 10 FROM short_urls WHERE id % 10 = 0",
     );
+    // Every link carries one of TAGS tags; one in 10 000 sits on one of 5 custom domains.
+    db.exec(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${TAGS}) INSERT INTO tags (name) SELECT 'tag-' || i FROM n`,
+    );
+    db.exec(`INSERT INTO short_url_tags (short_url_id, tag_id) SELECT id, 1 + id % ${TAGS} FROM short_urls`);
+    db.exec("UPDATE short_urls SET domain = 'links' || (id / 10000 % 5) || '.example' WHERE id % 10000 = 5");
   }).immediate();
   console.log(`seeded ${links.toLocaleString("en")} links in ${((performance.now() - seeded) / 1000).toFixed(1)} s`);
   const store = new ShortUrlStore(db);
@@ -128,6 +136,9 @@ await runWithCleanup(async () => {
   // this is the read it does after one.
   const crawlable = time(() => store.crawlableCodes(""));
   console.log(`robots.txt's crawlable codes (${store.crawlableCodes("").length.toLocaleString("en")}): ${crawlable.toFixed(2)} ms`);
+  const tags = new TagStore(db);
+  console.log(`tag stats (${TAGS} tags over every link): ${time(() => tags.stats()).toFixed(1)} ms`);
+  console.log(`domains (${store.domains().length} besides the default): ${time(() => store.domains()).toFixed(2)} ms`);
   db.close();
   if (!values["no-server"]) await redirectsWhileListing(dataDir, codes[0] as string, work);
 });
