@@ -18,6 +18,7 @@ import { formatRow, type Summary } from "./lib/report";
 import { seedLinks } from "./lib/seed";
 import {
   BINARY,
+  createApiKey,
   memoryMiB,
   ROOT,
   type RunningServer,
@@ -344,6 +345,14 @@ async function rssPhase(work: string): Promise<void> {
     better: "lower",
     digits: 1,
   });
+  // The API's reader worker starts with the first listing: what a node someone browses carries besides.
+  const key = await createApiKey(dataDir);
+  const listing = await fetch(`${server.baseUrl}/rest/v3/short-urls?itemsPerPage=10`, { headers: { "X-Api-Key": key } });
+  if (listing.status !== 200) throw new Error(`listing answered ${listing.status}`);
+  await listing.arrayBuffer();
+  const browsed = memoryMiB(server.proc.pid);
+  console.log(`  VmRSS ${browsed.rss.toFixed(1)} MiB after one listing (the reader worker up)`);
+  summary.push({ name: "  same, after one listing (reader worker up)", value: browsed.rss, unit: "MiB", digits: 1 });
   await stopServer(server);
 }
 

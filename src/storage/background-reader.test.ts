@@ -95,9 +95,13 @@ describe("BackgroundReader", () => {
     expect((await reader.list({}, { field: "shortCode", dir: "ASC" }, 2, 0)).rows.map((r) => r.short_code)).toEqual(["l000", "l001"]);
     expect(calls.n).toBe(1);
     reader.start();
+    // The thread starts with the first read, not before: a node nobody browses does not carry it.
+    expect(reader.running).toBe(false);
     await reader.list({}, { field: "shortCode", dir: "ASC" }, 2, 0);
+    expect(reader.running).toBe(true);
     expect(calls.n).toBe(1);
     await reader.stop();
+    expect(reader.running).toBe(false);
     expect((await reader.list({}, { field: "shortCode", dir: "DESC" }, 1, 0)).rows.map((r) => r.short_code)).toEqual(["l004"]);
     expect((await reader.tagStats()).map((t) => t.name)).toEqual(["every-third", "t0", "t3"]);
     expect(calls.n).toBe(3);

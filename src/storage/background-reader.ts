@@ -3,7 +3,8 @@
  * tag's visits sorts or scans them all: 100-500 ms during which a read on the main thread would hold every redirect
  * (bench/list-links.ts). A worker thread with its own read-only connection runs them instead, with the same store
  * code. Until it is started (commands other than `serve`), after it is stopped, or if it fails, they run on the
- * calling thread.
+ * calling thread. The thread itself starts with the first read: it costs ~10 MiB of memory, which a node nobody
+ * browses (a standby, most of the time) need not carry.
  */
 import { stopWorker, workerUrl } from "../lib/workers";
 import type { ReadReply, ReadRequest, ReadResult } from "./reader-worker";
@@ -34,6 +35,9 @@ interface Pending {
 
 export class BackgroundReader {
   #worker: Worker | null = null;
+  /** Reads go to the worker (started on the first one) between start() and stop(), unless it failed. */
+  #enabled = false;
+  #failed = false;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
 
@@ -44,9 +48,18 @@ export class BackgroundReader {
     private readonly failed: (message: string) => void = () => {},
   ) {}
 
+  /** Whether the worker thread is up (it starts with the first read after start()). */
+  get running(): boolean {
+    return this.#worker !== null;
+  }
+
+  /** From now on reads go to the worker thread, which starts with the first of them. */
   start(): void {
-    if (this.#worker !== null) return;
-    const worker = new Worker(workerUrl(new URL("./reader-worker.ts", import.meta.url), "./storage/reader-worker.ts"));
+    this.#enabled = true;
+  }
+
+  #spawn(): Worker {
+    const worker = new Worker(workerUrl(new URL("./reader-worker.ts", import.meta.url), "./storage/reader-worker.ts"), { smol: true });
     worker.onmessage = (event: MessageEvent<ReadReply | "stopped">) => {
       const reply = event.data;
       if (reply === "stopped") return;
@@ -66,6 +79,7 @@ export class BackgroundReader {
     (worker as unknown as { unref(): void }).unref();
     worker.postMessage({ path: this.path });
     this.#worker = worker;
+    return worker;
   }
 
   list(...[filter, order, limit, offset]: Parameters<ListLinks>): Promise<ReturnType<ListLinks>> {
@@ -78,6 +92,7 @@ export class BackgroundReader {
 
   /** Stops the worker after it closed its connection (or after a timeout); reads in flight run here. */
   async stop(): Promise<void> {
+    this.#enabled = false;
     const worker = this.#worker;
     if (worker === null) return;
     this.#worker = null;
@@ -88,7 +103,7 @@ export class BackgroundReader {
   #ask(read: Read): Promise<ReadResult> {
     return new Promise((resolve, reject) => {
       const pending = { read, resolve, reject };
-      const worker = this.#worker;
+      const worker = this.#enabled && !this.#failed ? this.#workerOrNull() : null;
       if (worker === null) {
         this.#runHere(pending);
         return;
@@ -99,8 +114,21 @@ export class BackgroundReader {
     });
   }
 
+  /** The running worker, or a new one; null (given up) if it cannot be started. */
+  #workerOrNull(): Worker | null {
+    if (this.#worker !== null) return this.#worker;
+    try {
+      return this.#spawn();
+    } catch (error) {
+      this.failed(`reader worker: ${error instanceof Error ? error.message : String(error)}`);
+      this.#failed = true;
+      return null;
+    }
+  }
+
   /** After a worker error: no worker from now on, and what it had not answered runs here. */
   #giveUp(): void {
+    this.#failed = true;
     const worker = this.#worker;
     this.#worker = null;
     worker?.terminate();

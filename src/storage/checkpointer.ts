@@ -23,7 +23,9 @@ export class BackgroundCheckpointer {
 
   start(): void {
     if (this.#worker !== null) return;
-    const worker = new Worker(workerUrl(new URL("./checkpoint-worker.ts", import.meta.url), "./storage/checkpoint-worker.ts"));
+    const worker = new Worker(workerUrl(new URL("./checkpoint-worker.ts", import.meta.url), "./storage/checkpoint-worker.ts"), {
+      smol: true,
+    });
     worker.onmessage = (event: MessageEvent<CheckpointResult | { error: string } | "stopped">) => {
       const data = event.data;
       if (data === "stopped") return;
