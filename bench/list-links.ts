@@ -7,7 +7,8 @@
  * Then, unless --no-server, serves that database with the binary (dist/shortener, or SHORTENER_BIN) pinned to CPU 0
  * and, from CPU 1, follows one link in a loop while listing through the API ordered by visits (the slowest listing):
  * the slowest redirect while listings run, against the same loop with none. A listing on the thread that serves
- * redirects holds them for as long as it takes; on the reader worker it should not.
+ * redirects holds them for as long as it takes; on the reader worker it should not. Last, one listing of every link
+ * (itemsPerPage=-1) read to the end by curl: its time and size, the slowest redirect meanwhile, and the server's memory.
  * Usage: bun bench/list-links.ts [--links 1000000] [--repeat 5] [--listings 10] [--no-server]
  */
 import { join } from "node:path";
@@ -16,8 +17,8 @@ import { openDatabase } from "../src/storage/database";
 import { type OrderField, ShortUrlStore } from "../src/storage/short-url-store";
 import { TagStore } from "../src/storage/tag-store";
 import { generateCodes, targetFor } from "./lib/codes";
-import { pinSelf, runWithCleanup, tempDir } from "./lib/processes";
-import { createApiKey, type RunningServer, snapshotBinary, startShortener, stopServer } from "./lib/servers";
+import { pinSelf, runWithCleanup, spawn, tempDir } from "./lib/processes";
+import { createApiKey, memoryMiB, type RunningServer, snapshotBinary, startShortener, stopServer } from "./lib/servers";
 import { median } from "./lib/stats";
 
 const { values } = parseArgs({
@@ -81,6 +82,34 @@ async function redirectsWhileListing(dataDir: string, code: string, work: string
     console.log(`\nthrough the binary, ${listings.length} listings ordered by visits (median ${median(listings).toFixed(0)} ms each):`);
     console.log(`  slowest of ${during.count.toLocaleString("en")} redirects while listing: ${during.slowest.toFixed(1)} ms`);
     console.log(`  slowest of ${quiet.count.toLocaleString("en")} redirects with no listing:  ${quiet.slowest.toFixed(1)} ms`);
+
+    // Every link at once (itemsPerPage=-1), read to the end by curl: written out in batches as the client reads it.
+    const memory = memoryMiB(server.proc.pid);
+    const t0 = performance.now();
+    const url = `${server.baseUrl}/rest/v3/short-urls?itemsPerPage=-1`;
+    const curl = spawn([
+      "curl",
+      "-sS",
+      "--max-time",
+      "600",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code} %{size_download}",
+      "-H",
+      `X-Api-Key: ${key}`,
+      url,
+    ]);
+    const output = new Response(curl.stdout as ReadableStream).text();
+    const meanwhile = await followWhile(server, code, curl.exited);
+    const [status, bytes] = (await output).split(" ");
+    if (status !== "200") throw new Error(`listing every link answered ${status}`);
+    const after = memoryMiB(server.proc.pid);
+    console.log(`\nevery link (itemsPerPage=-1): ${(Number(bytes) / 1e6).toFixed(0)} MB in ${(performance.now() - t0).toFixed(0)} ms`);
+    console.log(`  slowest of ${meanwhile.count.toLocaleString("en")} redirects meanwhile: ${meanwhile.slowest.toFixed(1)} ms`);
+    console.log(
+      `  server RSS ${memory.rss.toFixed(1)} MiB before, ${after.rss.toFixed(1)} after; peak ${memory.hwm.toFixed(1)} MiB before, ${after.hwm.toFixed(1)} after`,
+    );
   } finally {
     await stopServer(server);
   }

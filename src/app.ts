@@ -143,6 +143,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     guardWrites,
     linkEvents,
     listLinks: (filter, order, limit, offset) => reader.list(filter, order, limit, offset),
+    openLinkList: (filter, order, limit, offset, batch) => reader.openList(filter, order, limit, offset, batch),
     visitFlushes: () => visits.commits,
   });
   // Webhooks: events go into the outbox inside their change's transaction; the dispatcher sends them.

@@ -37,6 +37,47 @@ afterAll(async () => {
   await server[Symbol.asyncDispose]();
 });
 
+describe("listShortUrls of every link (itemsPerPage -1)", () => {
+  // More links than one batch of the streamed listing holds (ALL_LINKS_BATCH, 200).
+  const BULK = 450;
+  const bulkCode = (i: number) => `bulk-${String(i).padStart(3, "0")}`;
+  beforeAll(async () => {
+    for (let start = 0; start < BULK; start += 50) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) => create(`https://bulk.example/${start + i}`, bulkCode(start + i), { tags: ["bulk"] })),
+      );
+    }
+  });
+
+  test("is written out as it is read, in batches, and holds the same links in the same order as a page of 1000", async () => {
+    const response = await server.api("/rest/v3/short-urls?tags[]=bulk&itemsPerPage=-1&orderBy=shortCode-ASC");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-length")).toBeNull();
+    expect(response.headers.get("transfer-encoding")).toBe("chunked");
+    const all = (await response.json()) as { shortUrls: { data: { shortCode: string }[]; pagination: unknown } };
+    expect(all.shortUrls.data.map((s) => s.shortCode)).toEqual(Array.from({ length: BULK }, (_, i) => bulkCode(i)));
+    const page = await sdk.listShortUrls({ tags: ["bulk"], itemsPerPage: 1000, orderBy: { field: "shortCode", dir: "ASC" } });
+    expect(all.shortUrls.data).toEqual(page.data as unknown as { shortCode: string }[]);
+    expect(all.shortUrls.pagination).toEqual({
+      currentPage: 1,
+      pagesCount: 1,
+      itemsPerPage: BULK,
+      itemsInCurrentPage: BULK,
+      totalItems: BULK,
+    });
+  });
+
+  test("a client that hangs up part-way leaves the server answering", async () => {
+    const controller = new AbortController();
+    const response = await server.api("/rest/v3/short-urls?tags[]=bulk&itemsPerPage=-1", { signal: controller.signal });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    expect((await reader.read()).done).toBe(false);
+    controller.abort();
+    expect(await codes({ tags: ["bulk"] })).toHaveLength(BULK);
+    expect((await server.api("/rest/v3/short-urls?tags[]=bulk&itemsPerPage=-1")).status).toBe(200);
+  });
+});
+
 describe("listShortUrls paging", () => {
   beforeAll(async () => {
     for (let i = 1; i <= 5; i++) await create(`https://example.com/page/${i}`, `page-${i}`, { tags: ["paged"] });

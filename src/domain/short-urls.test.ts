@@ -1,5 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
+import { batchesOf } from "../storage/background-reader";
 import { GroupCommit } from "../storage/group-commit";
 import { runMigrations } from "../storage/migrations";
 import { ShortUrlStore } from "../storage/short-url-store";
@@ -7,7 +8,7 @@ import { TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import { LinkResolver } from "./link-resolver";
-import { ShortUrlService } from "./short-urls";
+import { ALL_LINKS_BATCH, ShortUrlService } from "./short-urls";
 import { VisitBuffer } from "./visit-buffer";
 
 const ADMIN: ApiKey = { id: 1, name: "admin", role: "admin" };
@@ -115,5 +116,33 @@ describe("listing", () => {
     flushBetween = false;
     visits.record(created.id, false);
     expect((await links.list(query)).items.map((l) => l.visitsTotal)).toEqual([4]);
+  });
+
+  test("a listing of every link comes in batches, each counting every visit though a flush committed after it was read", async () => {
+    const { links, visits } = setup((store, buffer) => ({
+      // As the worker does: the listing's rows are read from one snapshot, then handed out as asked for; meanwhile
+      // the flush commits what was pending.
+      openLinkList: async (filter, order, limit, offset, batch) => {
+        const read = batchesOf(store.list(filter, order, limit, offset), batch);
+        buffer.flush();
+        return read;
+      },
+      visitFlushes: () => buffer.commits,
+    }));
+    const count = ALL_LINKS_BATCH + 3;
+    const ids: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const created = await links.create({ longUrl: `https://example.com/${i}`, customSlug: `all-${i}`, findIfExists: false }, ADMIN);
+      ids.push(created.id);
+    }
+    visits.record(ids[0] as number, true);
+    visits.record(ids[count - 1] as number, false);
+    visits.record(ids[count - 1] as number, false);
+    const listing = await links.listAll({ page: 1, itemsPerPage: -1, filter: {}, order: { field: "dateCreated", dir: "ASC" } });
+    const batches = [await listing.next(), await listing.next(), await listing.next()];
+    expect(batches.map((b) => b.length)).toEqual([ALL_LINKS_BATCH, 3, 0]);
+    const all = batches.flat();
+    expect(all.map((l) => l.shortCode)).toEqual(ids.map((_, i) => `all-${i}`));
+    expect([all[0]?.visitsTotal, all[0]?.visitsBots, all[count - 1]?.visitsTotal]).toEqual([1, 1, 2]);
   });
 });

@@ -1,6 +1,6 @@
 /** Link management: create, read, edit, delete and list short URLs. Never sees HTTP. */
 import { type AppError, forbidden, nonUniqueSlug, notReplicated, shortUrlNotFound, unavailable } from "../errors";
-import type { ListLinks } from "../storage/background-reader";
+import { batchesOf, type LinkBatches, type ListLinks } from "../storage/background-reader";
 import type { GroupCommit } from "../storage/group-commit";
 import type { ShortUrlChanges, ShortUrlRow, ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
@@ -43,6 +43,20 @@ const GENERATION_ATTEMPTS = 8;
 
 /** A link listing that may run elsewhere (another thread, its own connection). */
 type ListLinksAsync = (...args: Parameters<ListLinks>) => Promise<ReturnType<ListLinks>>;
+/** The same in batches of `batch` rows, as they are asked for. */
+type OpenLinkList = (...args: [...Parameters<ListLinks>, batch: number]) => Promise<LinkBatches>;
+
+/**
+ * Links per batch of a listing of every link: each is read, hydrated and written out on its own (a few ms), so
+ * that at 1 000 000 links (~450 MB of JSON) neither the event loop nor memory carries the whole listing.
+ */
+export const ALL_LINKS_BATCH = 200;
+
+/** Every link a query matches, in batches of hydrated links until an empty one; `close` ends it early. */
+export interface LinkListing {
+  next(): Promise<ShortUrl[]>;
+  close(): void;
+}
 
 /** An event built inside a write, with the listeners that wanted it (told again after the commit). */
 interface Emitted {
@@ -72,6 +86,8 @@ export class ShortUrlService {
       linkEvents?: readonly LinkEventListener[];
       /** Lists links off the event loop (storage/background-reader.ts); by default shortUrls.list here. */
       listLinks?: ListLinksAsync;
+      /** Lists links in batches off the event loop; by default shortUrls.list here, whole. */
+      openLinkList?: OpenLinkList;
       /** How many visit flushes have committed so far: tells whether counters read elsewhere may be behind. */
       visitFlushes?: () => number;
     },
@@ -191,6 +207,26 @@ export class ShortUrlService {
     const total = listed.total;
     // As Shlink: "all items" reports the total as the page size, and at least 1 so the page count stays 1.
     return { items: this.#hydrate(rows), page: all ? 1 : query.page, itemsPerPage: all ? Math.max(1, total) : query.itemsPerPage, total };
+  }
+
+  /**
+   * Every link the query matches (Shlink's `itemsPerPage` -1), as batches to be written out one by one. Counters are
+   * made exact per batch as in `list`: the listing reads one snapshot, so once a visit flush commits after it was
+   * opened, each batch's counters are read again here.
+   */
+  async listAll(query: ShortUrlListQuery): Promise<LinkListing> {
+    const flushes = this.deps.visitFlushes ?? (() => 0);
+    const before = flushes();
+    const batches = this.deps.openLinkList
+      ? await this.deps.openLinkList(query.filter, query.order, -1, 0, ALL_LINKS_BATCH)
+      : batchesOf(this.deps.shortUrls.list(query.filter, query.order, -1, 0), ALL_LINKS_BATCH);
+    return {
+      next: async () => {
+        const rows = await batches.next();
+        return this.#hydrate(flushes() === before ? rows : this.deps.shortUrls.withCurrentCounters(rows));
+      },
+      close: () => batches.close(),
+    };
   }
 
   /**

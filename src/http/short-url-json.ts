@@ -24,7 +24,7 @@ export function shortUrlJson(s: ShortUrl, baseUrl: string) {
   };
 }
 
-export function paginationJson(page: { page: number; itemsPerPage: number; total: number; items: unknown[] }) {
+export function paginationJson(page: { page: number; itemsPerPage: number; total: number; items: ArrayLike<unknown> }) {
   const pagesCount = page.itemsPerPage <= 0 ? 1 : Math.max(1, Math.ceil(page.total / page.itemsPerPage));
   return {
     currentPage: page.page,

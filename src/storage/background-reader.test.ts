@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BackgroundReader, type ReadHere } from "./background-reader";
+import { BackgroundReader, type LinkBatches, type ReadHere } from "./background-reader";
 import { openDatabase } from "./database";
 import { plainLinkRow, ShortUrlStore } from "./short-url-store";
 import { TagStore } from "./tag-store";
@@ -44,6 +44,25 @@ function countingHere(store: ShortUrlStore, tags: TagStore) {
     },
   };
   return { here, calls };
+}
+
+/** Every batch of a listing, until the empty one (at most `limit` batches). */
+async function drain(listing: LinkBatches, limit = 1000): Promise<string[][]> {
+  const batches: string[][] = [];
+  for (let i = 0; i < limit; i++) {
+    const rows = await listing.next();
+    if (rows.length === 0) return batches;
+    batches.push(rows.map((r) => r.short_code));
+  }
+  throw new Error(`no empty batch after ${limit}`);
+}
+
+/** Frames in the WAL and how many of them a PASSIVE checkpoint could copy (fewer while a reader holds an older snapshot). */
+function checkpoint(db: ReturnType<typeof openDatabase>): { log: number; checkpointed: number } {
+  return db.query<{ log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(PASSIVE)").get() as {
+    log: number;
+    checkpointed: number;
+  };
 }
 
 describe("BackgroundReader", () => {
@@ -124,5 +143,78 @@ describe("BackgroundReader", () => {
       await reader.stop();
       db.close();
     }
+  });
+
+  test("reads a listing in batches on its worker, the same rows as a whole listing, in order", async () => {
+    const { db, store, tags, path } = seeded(23);
+    const { here, calls } = countingHere(store, tags);
+    const reader = new BackgroundReader(path, here);
+    reader.start();
+    try {
+      for (const order of [
+        { field: "visits", dir: "DESC" },
+        { field: "shortCode", dir: "ASC" },
+      ] as const) {
+        const whole = store.list({ excludeMaxVisitsReached: true }, order, -1, 0).rows.map((r) => r.short_code);
+        const batches = await drain(await reader.openList({ excludeMaxVisitsReached: true }, order, -1, 0, 5));
+        expect(batches.map((b) => b.length)).toEqual([5, 5, 5, 5, 3]);
+        expect(batches.flat()).toEqual(whole);
+      }
+      // Two listings open at once do not share a statement.
+      const a = await reader.openList({}, { field: "shortCode", dir: "ASC" }, -1, 0, 4);
+      const b = await reader.openList({}, { field: "shortCode", dir: "DESC" }, -1, 0, 4);
+      expect((await a.next()).map((r) => r.short_code)).toEqual(["l000", "l001", "l002", "l003"]);
+      expect((await b.next()).map((r) => r.short_code)).toEqual(["l022", "l021", "l020", "l019"]);
+      expect((await a.next()).map((r) => r.short_code)).toEqual(["l004", "l005", "l006", "l007"]);
+      a.close();
+      b.close();
+      expect(await a.next()).toEqual([]);
+      expect(calls.n).toBe(0);
+    } finally {
+      await reader.stop();
+      db.close();
+    }
+  });
+
+  test("a listing holds its snapshot until it ends or is closed, and no longer", async () => {
+    const { db, store, tags, path } = seeded(12);
+    const reader = new BackgroundReader(path, countingHere(store, tags).here);
+    reader.start();
+    try {
+      for (const end of ["closed", "read to the end"] as const) {
+        const before = store.list({}, { field: "dateCreated", dir: "ASC" }, -1, 0).total;
+        const listing = await reader.openList({}, { field: "dateCreated", dir: "ASC" }, -1, 0, 5);
+        store.insert(plainLinkRow(`new-${end.length}`, { created_at: 100 + end.length }));
+        // The worker still reads the snapshot the listing started in: the checkpoint cannot pass it.
+        const held = checkpoint(db);
+        expect(held.checkpointed).toBeLessThan(held.log);
+        if (end === "closed") listing.close();
+        // Read to the end, it holds what was there when it started, not the link added since.
+        else expect((await drain(listing)).flat()).toHaveLength(before);
+        // Messages reach the worker in order: once a later read is answered, the close was done.
+        await reader.tagStats();
+        const freed = checkpoint(db);
+        expect(freed.checkpointed).toBe(freed.log);
+      }
+    } finally {
+      await reader.stop();
+      db.close();
+    }
+  });
+
+  test("a listing read on the calling thread comes whole in batches; one cut off by stop fails rather than ends short", async () => {
+    const { db, store, tags, path } = seeded(9);
+    const { here, calls } = countingHere(store, tags);
+    const reader = new BackgroundReader(path, here);
+    const before = await drain(await reader.openList({}, { field: "shortCode", dir: "ASC" }, -1, 0, 4));
+    expect(before.map((b) => b.length)).toEqual([4, 4, 1]);
+    expect(calls.n).toBe(1);
+    reader.start();
+    const listing = await reader.openList({}, { field: "shortCode", dir: "ASC" }, -1, 0, 4);
+    expect(await listing.next()).toHaveLength(4);
+    await reader.stop();
+    expect(listing.next()).rejects.toThrow("the reader worker stopped during a listing");
+    expect(calls.n).toBe(1);
+    db.close();
   });
 });

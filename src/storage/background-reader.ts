@@ -7,7 +7,7 @@
  * browses (a standby, most of the time) need not carry.
  */
 import { stopWorker, workerUrl } from "../lib/workers";
-import type { ReadReply, ReadRequest, ReadResult } from "./reader-worker";
+import type { OpenedList, ReadReply, ReadRequest, ReadResult } from "./reader-worker";
 import type { ListFilter, OrderField, ShortUrlRow } from "./short-url-store";
 import type { TagStatsRow } from "./tag-store";
 
@@ -17,6 +17,28 @@ export type ListLinks = (
   limit: number,
   offset: number,
 ) => { rows: ShortUrlRow[]; total: number };
+
+/** A listing read in batches of rows, until an empty one. */
+export interface LinkBatches {
+  next(): Promise<ShortUrlRow[]>;
+  /** Ends the listing before its last batch (its read snapshot goes); harmless after it or twice. */
+  close(): void;
+}
+
+/** Batches of rows already read whole. */
+export function batchesOf(listed: { rows: ShortUrlRow[] }, size: number): LinkBatches {
+  let at = 0;
+  return {
+    next: async () => {
+      const batch = listed.rows.slice(at, at + size);
+      at += batch.length;
+      return batch;
+    },
+    close: () => {
+      at = listed.rows.length;
+    },
+  };
+}
 
 /** The reads, as the calling thread runs them: the fallback. */
 export interface ReadHere {
@@ -86,6 +108,37 @@ export class BackgroundReader {
     return this.#ask({ op: "list", filter, order, limit, offset }) as Promise<ReturnType<ListLinks>>;
   }
 
+  /**
+   * A listing in batches of `batch` rows, read by the worker as they are asked for, so a listing of every link is
+   * neither held in memory whole nor read on the event loop. Without the worker it is read here, whole.
+   */
+  async openList(...[filter, order, limit, offset, batch]: [...Parameters<ListLinks>, number]): Promise<LinkBatches> {
+    const opened = (await this.#ask({ op: "openList", filter, order, limit, offset, batch })) as OpenedList;
+    const listing = opened.listing;
+    if (listing === null) return batchesOf(opened, batch);
+    let first: ShortUrlRow[] | null = opened.rows;
+    // The worker closes a listing when it runs out of rows.
+    let open = opened.rows.length > 0;
+    return {
+      next: async () => {
+        if (first !== null) {
+          const rows = first;
+          first = null;
+          return rows;
+        }
+        if (!open) return [];
+        const { rows } = (await this.#ask({ op: "nextRows", listing, batch })) as OpenedList;
+        if (rows.length === 0) open = false;
+        return rows;
+      },
+      close: () => {
+        if (!open) return;
+        open = false;
+        this.#ask({ op: "closeList", listing }).catch(() => {});
+      },
+    };
+  }
+
   tagStats(): Promise<TagStatsRow[]> {
     return this.#ask({ op: "tagStats" }) as Promise<TagStatsRow[]>;
   }
@@ -143,9 +196,25 @@ export class BackgroundReader {
 
   #runHere({ read, resolve, reject }: Pending): void {
     try {
-      resolve(read.op === "tagStats" ? this.here.tagStats() : this.here.list(read.filter, read.order, read.limit, read.offset));
+      resolve(this.#readHere(read));
     } catch (error) {
       reject(error);
+    }
+  }
+
+  #readHere(read: Read): ReadResult {
+    switch (read.op) {
+      case "tagStats":
+        return this.here.tagStats();
+      case "list":
+        return this.here.list(read.filter, read.order, read.limit, read.offset);
+      case "openList":
+        return { rows: this.here.list(read.filter, read.order, read.limit, read.offset).rows, listing: null };
+      case "closeList":
+        return null;
+      case "nextRows":
+        // The listing's snapshot went with the worker: its remaining rows cannot be read on from here.
+        throw new Error("the reader worker stopped during a listing");
     }
   }
 }

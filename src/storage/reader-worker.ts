@@ -19,24 +19,76 @@ export type ReadRequest =
       limit: number;
       offset: number;
     }
-  | { id: number; op: "tagStats" };
+  | { id: number; op: "tagStats" }
+  /** Opens a listing read in batches (see ShortUrlStore.openList): the reply has its first batch. */
+  | {
+      id: number;
+      op: "openList";
+      filter: ListFilter;
+      order: { field: OrderField; dir: "ASC" | "DESC" };
+      limit: number;
+      offset: number;
+      batch: number;
+    }
+  /** The next batch of an open listing, named by the id of the request that opened it; closed once empty. */
+  | { id: number; op: "nextRows"; listing: number; batch: number }
+  | { id: number; op: "closeList"; listing: number };
 
-export type ReadResult = { rows: ShortUrlRow[]; total: number } | TagStatsRow[];
+/** A batch of an open listing; `listing` null when the rows are all of it (read on the calling thread). */
+export interface OpenedList {
+  rows: ShortUrlRow[];
+  listing: number | null;
+}
+
+export type ReadResult = { rows: ShortUrlRow[]; total: number } | OpenedList | TagStatsRow[] | null;
 
 export type ReadReply = { id: number; result: ReadResult } | { id: number; error: string };
 
 let db: Database | null = null;
 let stores: { shortUrls: ShortUrlStore; tags: TagStore } | null = null;
+type Listing = ReturnType<ShortUrlStore["openList"]>;
+/** Open listings by the id of the request that opened them. */
+const listings = new Map<number, Listing>();
+
+/** The next batch of a listing; an empty one closes it (its statement and read snapshot go). */
+function nextRows(id: number, listing: Listing, batch: number): ShortUrlRow[] {
+  const rows = listing.next(batch);
+  if (rows.length === 0) {
+    listing.close();
+    listings.delete(id);
+  }
+  return rows;
+}
 
 function read(request: ReadRequest): ReadResult {
   if (stores === null) throw new Error("the reader worker has no database open");
-  if (request.op === "tagStats") return stores.tags.stats();
-  return stores.shortUrls.list(request.filter, request.order, request.limit, request.offset);
+  switch (request.op) {
+    case "tagStats":
+      return stores.tags.stats();
+    case "list":
+      return stores.shortUrls.list(request.filter, request.order, request.limit, request.offset);
+    case "openList": {
+      const listing = stores.shortUrls.openList(request.filter, request.order, request.limit, request.offset);
+      listings.set(request.id, listing);
+      return { rows: nextRows(request.id, listing, request.batch), listing: request.id };
+    }
+    case "nextRows": {
+      const listing = listings.get(request.listing);
+      if (listing === undefined) throw new Error(`no open listing ${request.listing}`);
+      return { rows: nextRows(request.listing, listing, request.batch), listing: request.listing };
+    }
+    case "closeList":
+      listings.get(request.listing)?.close();
+      listings.delete(request.listing);
+      return null;
+  }
 }
 
 self.onmessage = (event: MessageEvent<{ path: string } | ReadRequest | "stop">) => {
   const data = event.data;
   if (data === "stop") {
+    for (const listing of listings.values()) listing.close();
+    listings.clear();
     db?.close();
     db = null;
     stores = null;

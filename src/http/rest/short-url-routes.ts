@@ -2,6 +2,7 @@
 import { Elysia } from "elysia";
 import { parseShortUrlListQuery } from "../../domain/list-query";
 import { parseCreateInput, parseEditInput } from "../../domain/short-url-input";
+import { allLinksResponse } from "../all-links-response";
 import type { HttpDeps } from "../deps";
 import { jsonResponse } from "../json-response";
 import { pageJson, shortUrlJson } from "../short-url-json";
@@ -20,6 +21,7 @@ export function shortUrlRoutes(ctx: HttpDeps) {
     .get("/rest/v3/short-urls", async ({ request }) => {
       requireApiKey(ctx, request);
       const query = parseShortUrlListQuery(searchParams(request), ctx.config.defaultDomain, Date.now());
+      if (query.itemsPerPage === -1) return allLinksResponse(await ctx.shortUrls.listAll(query), json);
       return jsonResponse({ shortUrls: pageJson(await ctx.shortUrls.list(query), json) });
     })
     .post("/rest/v3/short-urls", async ({ request, body }) => {
