@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { SettingError } from "./errors";
 import type { Cidr } from "./lib/cidr";
+import { type CorsOrigins, parseCorsOrigins } from "./lib/cors-origins";
 import { parseDuration } from "./lib/duration";
 import { parseSize } from "./lib/size";
 import { parseCidrList, VISIT_SETTINGS } from "./lib/visit-settings";
@@ -53,6 +54,8 @@ export interface Config {
   drainGraceMs: number;
   /** Proxies whose X-Forwarded-For is believed for the client IP. */
   trustedProxies: readonly Cidr[];
+  /** Browser origins allowed to call the REST API (CORS), as Shlink's CORS_ALLOW_ORIGIN. */
+  corsAllowOrigin: CorsOrigins;
   /** `drill` fails when the restored replica is further behind the live database than this, in ms. */
   drillMaxRpoMs: number;
   /** `drill` gives up on one `litestream restore` after this long, in ms. */
@@ -308,6 +311,14 @@ export const SETTINGS = [
     fallback: "",
     help: "comma-separated CIDRs whose X-Forwarded-For gives the client IP",
     parse: parseCidrList,
+  }),
+  setting({
+    key: "corsAllowOrigin",
+    flag: "cors-allow-origin",
+    env: "SHORTENER_CORS_ALLOW_ORIGIN",
+    fallback: "*",
+    help: "browser origins allowed to call the REST API: *, <origin> (any, echoed) or comma-separated origins",
+    parse: parseCorsOrigins,
   }),
   setting({
     key: "shutdownTimeoutMs",

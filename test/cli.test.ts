@@ -31,6 +31,8 @@ describe("settings", () => {
     [["serve"], { SHORTENER_LISTEN: "127.0.0.1:99999" }, "SHORTENER_LISTEN"],
     [["serve"], { SHORTENER_OPS_LISTEN: "8081" }, "SHORTENER_OPS_LISTEN"],
     [["keys", "list", "--redirect-max-age", "-5"], {}, "--redirect-max-age"],
+    [["serve", "--cors-allow-origin", "https://admin.example.com/"], {}, "--cors-allow-origin"],
+    [["serve"], { SHORTENER_CORS_ALLOW_ORIGIN: "admin.example.com" }, "SHORTENER_CORS_ALLOW_ORIGIN"],
   ])("%p with %p exits 1 with one line naming the setting", async (args, env, name) => {
     const result = await runCli([...args, "--data-dir", dir()], env as Record<string, string>);
     expect(result.exitCode).toBe(1);

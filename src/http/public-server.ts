@@ -4,6 +4,7 @@
  * instrumented (request id, metrics, access log).
  */
 import type { Server } from "bun";
+import { preflight, withCors } from "./cors";
 import type { HttpDeps } from "./deps";
 import { type Instrumentation, instrumented, restRouteTemplate } from "./instrument";
 import { jsonResponse } from "./json-response";
@@ -86,11 +87,13 @@ export function startPublicServer(ctx: HttpDeps): Server<undefined> {
       "/.well-known/mercure": instrumented("/.well-known/mercure", createMercureHub(ctx, ctx.mercureTokens), inst),
       "/rest/*": instrumented(
         restRouteTemplate,
-        (request, server) => {
+        async (request, server) => {
+          const cors = ctx.config.corsAllowOrigin;
+          if (request.method === "OPTIONS") return preflight(request, cors);
           // Deleting a link's millions of visits (in batches) can outlast Bun's 10 s idle timeout, which would cut the
           // answer off while the work goes on; a DELETE may stay quiet longer.
           if (request.method === "DELETE") server.timeout(request, REST_DELETE_TIMEOUT_SECONDS);
-          return rest.handle(request);
+          return withCors(request, await rest.handle(request), cors);
         },
         inst,
       ),
