@@ -105,6 +105,28 @@ describe("with a list of origins", () => {
     expect(listed.headers.get("access-control-allow-origin")).toBeNull();
     expect(listed.headers.get("vary")).toBe("Origin");
   });
+
+  test("the real-time feed follows the same list: its preflight and its stream", async () => {
+    const { token } = (await (await server.api("/rest/v3/mercure-info")).json()) as { token: string };
+    const hub = `${server.baseUrl}/.well-known/mercure?topic=${encodeURIComponent("https://shlink.io/new-visit")}`;
+    for (const [origin, allowed] of [
+      [WEB_CLIENT, true],
+      ["https://evil.example", false],
+    ] as const) {
+      const preflight = await fetch(hub, {
+        method: "OPTIONS",
+        headers: { Origin: origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization" },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get("access-control-allow-origin")).toBe(allowed ? origin : null);
+      expect(preflight.headers.get("access-control-allow-headers")?.toLowerCase().includes("authorization") ?? false).toBe(allowed);
+      const stream = await fetch(hub, { headers: { Origin: origin, Authorization: `Bearer ${token}` } });
+      expect(stream.status).toBe(200);
+      expect(stream.headers.get("content-type")).toBe("text/event-stream");
+      expect(stream.headers.get("access-control-allow-origin")).toBe(allowed ? origin : null);
+      await stream.body?.cancel();
+    }
+  });
 });
 
 test("with <origin>, any origin is echoed", async () => {

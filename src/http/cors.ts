@@ -1,5 +1,5 @@
 /**
- * Cross-origin access to the REST API, as Shlink gives it, so that Shlink's web client served from another origin
+ * Cross-origin access to the REST API (and the real-time feed), as Shlink gives it, so that Shlink's web client served from another origin
  * (the hosted one, or a container of it) can call this server from a browser. A request with an `Origin` gets
  * `Access-Control-Allow-Origin` when the origin is allowed; a preflight (OPTIONS) is answered 204 here, before
  * authentication, with the methods, the headers the browser asked for and how long it may keep the answer.
@@ -15,6 +15,12 @@ function allowedOrigin(origin: string, allowed: CorsOrigins): string | null {
   if (allowed === "*") return "*";
   if (allowed === "<origin>") return origin;
   return allowed.includes(origin.toLowerCase()) ? origin : null;
+}
+
+/** Whether the request comes from an origin allowed to read the answer (false without an `Origin`). */
+export function corsAllows(request: Request, allowed: CorsOrigins): boolean {
+  const origin = request.headers.get("origin");
+  return origin !== null && allowedOrigin(origin, allowed) !== null;
 }
 
 /** Adds the CORS headers a request with an `Origin` gets; a request without one goes unchanged. */
@@ -33,8 +39,7 @@ export function withCors(request: Request, response: Response, allowed: CorsOrig
 /** A preflight's answer: 204, with the CORS headers when the origin is allowed. */
 export function preflight(request: Request, allowed: CorsOrigins): Response {
   const headers: Record<string, string> = {};
-  const origin = request.headers.get("origin");
-  if (origin !== null && allowedOrigin(origin, allowed) !== null) {
+  if (corsAllows(request, allowed)) {
     headers["Access-Control-Allow-Methods"] = METHODS;
     headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE;
     const asked = request.headers.get("access-control-request-headers");

@@ -5,8 +5,10 @@
  * web UI's) or `access_token` query parameter, else a `mercureAuthorization` or `mercureAccessToken` cookie.
  * The answer is a text/event-stream. Publishing is not open to clients: events come from this node only.
  */
+
 import type { Server } from "bun";
 import { AppError, invalidField, methodNotAllowed } from "../../errors";
+import { corsAllows, withCors } from "../cors";
 import type { HttpDeps } from "../deps";
 import { problemResponse } from "../problem";
 import { grants, type MercureTokens } from "./mercure-token";
@@ -96,11 +98,10 @@ function requestedTopics(query: URLSearchParams): string[] {
 }
 
 /**
- * CORS preflight answer: older web UIs subscribe through an EventSource polyfill that sends the token in an
- * Authorization header, which a browser first asks about when the UI is served from another origin.
+ * CORS preflight answer for an allowed origin: older web UIs subscribe through an EventSource polyfill that sends
+ * the token in an Authorization header, which a browser first asks about when the UI is served from another origin.
  */
 const PREFLIGHT_HEADERS = {
-  "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "GET",
   "Access-Control-Allow-Headers": "Authorization, Last-Event-ID, Cache-Control",
   "Access-Control-Max-Age": "600",
@@ -111,16 +112,20 @@ const STREAM_HEADERS = {
   "Cache-Control": "private, no-cache, no-store, must-revalidate, max-age=0",
   // Nginx-style proxies must not buffer the stream.
   "X-Accel-Buffering": "no",
-  // The token travels in the URL, never a cookie the browser adds, so any origin may read the stream it holds a token for.
-  "Access-Control-Allow-Origin": "*",
   // No history is kept: a reconnecting client learns that it may have missed events (Mercure's reconciliation).
   "Last-Event-ID": "earliest",
 };
 
 /** The subscribe handler of the public listener's /.well-known/mercure route. */
 export function createMercureHub(ctx: HttpDeps, tokens: MercureTokens) {
+  // The token travels in the URL or a header, never a cookie the browser adds, so with the default (*) any origin may
+  // read a stream it holds a token for; --cors-allow-origin narrows that as it does for the REST API.
+  const cors = ctx.config.corsAllowOrigin;
   return (request: Request, server: Server<undefined>): Response => {
-    if (request.method === "OPTIONS") return new Response(null, { status: 204, headers: PREFLIGHT_HEADERS });
+    if (request.method === "OPTIONS") {
+      const headers = corsAllows(request, cors) ? PREFLIGHT_HEADERS : {};
+      return withCors(request, new Response(null, { status: 204, headers }), cors);
+    }
     if (request.method !== "GET") {
       const response = problemResponse(methodNotAllowed(request.method), request);
       response.headers.set("Allow", "GET, OPTIONS");
@@ -141,6 +146,6 @@ export function createMercureHub(ctx: HttpDeps, tokens: MercureTokens) {
     }
     server.timeout(request, STREAM_IDLE_TIMEOUT_SECONDS);
     const stream = ctx.liveFeed.subscribe(topics, grant.expiresAt, () => ctx.apiKeys.isActive(grant.keyId));
-    return new Response(stream, { headers: STREAM_HEADERS });
+    return withCors(request, new Response(stream, { headers: STREAM_HEADERS }), cors);
   };
 }
