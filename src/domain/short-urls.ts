@@ -196,14 +196,11 @@ export class ShortUrlService {
     const all = query.itemsPerPage === -1;
     const limit = all ? -1 : query.itemsPerPage;
     const offset = all ? 0 : (query.page - 1) * query.itemsPerPage;
-    const flushes = this.deps.visitFlushes ?? (() => 0);
-    const before = flushes();
+    const exact = this.#exactCounters();
     const listed = this.deps.listLinks
       ? await this.deps.listLinks(query.filter, query.order, limit, offset)
       : this.deps.shortUrls.list(query.filter, query.order, limit, offset);
-    // Counters read by another connection may predate a flush that has since moved those visits out of the pending
-    // counts #hydrate adds: then they are read again here, so that stored + pending stays exact.
-    const rows = flushes() === before ? listed.rows : this.deps.shortUrls.withCurrentCounters(listed.rows);
+    const rows = exact(listed.rows);
     const total = listed.total;
     // As Shlink: "all items" reports the total as the page size, and at least 1 so the page count stays 1.
     return { items: this.#hydrate(rows), page: all ? 1 : query.page, itemsPerPage: all ? Math.max(1, total) : query.itemsPerPage, total };
@@ -215,18 +212,25 @@ export class ShortUrlService {
    * opened, each batch's counters are read again here.
    */
   async listAll(query: ShortUrlListQuery): Promise<LinkListing> {
-    const flushes = this.deps.visitFlushes ?? (() => 0);
-    const before = flushes();
+    const exact = this.#exactCounters();
     const batches = this.deps.openLinkList
       ? await this.deps.openLinkList(query.filter, query.order, -1, 0, ALL_LINKS_BATCH)
       : batchesOf(this.deps.shortUrls.list(query.filter, query.order, -1, 0), ALL_LINKS_BATCH);
     return {
-      next: async () => {
-        const rows = await batches.next();
-        return this.#hydrate(flushes() === before ? rows : this.deps.shortUrls.withCurrentCounters(rows));
-      },
+      next: async () => this.#hydrate(exact(await batches.next())),
       close: () => batches.close(),
     };
+  }
+
+  /**
+   * Call before rows are read (possibly by another connection); the returned function gives those rows with exact
+   * counters. Stored counters read before a flush that has since committed predate it, while the pending counts
+   * #hydrate adds no longer hold its visits: such rows get their counters read again here.
+   */
+  #exactCounters(): (rows: ShortUrlRow[]) => ShortUrlRow[] {
+    const flushes = this.deps.visitFlushes ?? (() => 0);
+    const before = flushes();
+    return (rows) => (flushes() === before ? rows : this.deps.shortUrls.withCurrentCounters(rows));
   }
 
   /**

@@ -1,8 +1,8 @@
 /**
- * Cross-origin access to the REST API (and the real-time feed), as Shlink gives it, so that Shlink's web client served from another origin
- * (the hosted one, or a container of it) can call this server from a browser. A request with an `Origin` gets
- * `Access-Control-Allow-Origin` when the origin is allowed; a preflight (OPTIONS) is answered 204 here, before
- * authentication, with the methods, the headers the browser asked for and how long it may keep the answer.
+ * Cross-origin access to the REST API (and the real-time feed), as Shlink gives it, so that Shlink's web client
+ * served from another origin (the hosted one, or a container of it) can call this server from a browser. A request
+ * with an `Origin` gets `Access-Control-Allow-Origin` when the origin is allowed; a preflight (OPTIONS) is answered
+ * 204 here, before authentication, with the methods, the headers the browser asked for and how long it may keep it.
  */
 import type { CorsOrigins } from "../lib/cors-origins";
 

@@ -8,7 +8,9 @@ import { plainLinkRow, ShortUrlStore } from "./short-url-store";
 import { TagStore } from "./tag-store";
 
 const dirs: string[] = [];
-afterEach(() => {
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -46,6 +48,19 @@ function countingHere(store: ShortUrlStore, tags: TagStore) {
   return { here, calls };
 }
 
+/** A seeded database served by a started reader (with the counting fallback), stopped and closed after the test. */
+function startedReader(count: number) {
+  const seed = seeded(count);
+  const { here, calls } = countingHere(seed.store, seed.tags);
+  const reader = new BackgroundReader(seed.path, here);
+  reader.start();
+  cleanups.push(async () => {
+    await reader.stop();
+    seed.db.close();
+  });
+  return { ...seed, reader, calls };
+}
+
 /** Every batch of a listing, until the empty one (at most `limit` batches). */
 async function drain(listing: LinkBatches, limit = 1000): Promise<string[][]> {
   const batches: string[][] = [];
@@ -67,44 +82,29 @@ function checkpoint(db: ReturnType<typeof openDatabase>): { log: number; checkpo
 
 describe("BackgroundReader", () => {
   test("lists and sums tags on its worker exactly as the stores do here, for every order and a filter", async () => {
-    const { db, store, tags, path } = seeded(40);
-    const { here, calls } = countingHere(store, tags);
-    const reader = new BackgroundReader(path, here);
-    reader.start();
-    try {
-      for (const field of ["dateCreated", "shortCode", "longUrl", "title", "visits", "nonBotVisits"] as const) {
-        for (const dir of ["ASC", "DESC"] as const) {
-          expect(await reader.list({}, { field, dir }, 7, 14)).toEqual(store.list({}, { field, dir }, 7, 14));
-        }
+    const { store, tags, reader, calls } = startedReader(40);
+    for (const field of ["dateCreated", "shortCode", "longUrl", "title", "visits", "nonBotVisits"] as const) {
+      for (const dir of ["ASC", "DESC"] as const) {
+        expect(await reader.list({}, { field, dir }, 7, 14)).toEqual(store.list({}, { field, dir }, 7, 14));
       }
-      const filter = { searchTerm: "l01", excludeMaxVisitsReached: true };
-      expect(await reader.list(filter, { field: "visits", dir: "DESC" }, -1, 0)).toEqual(
-        store.list(filter, { field: "visits", dir: "DESC" }, -1, 0),
-      );
-      const stats = await reader.tagStats();
-      expect(stats).toEqual(tags.stats());
-      expect(stats.find((t) => t.name === "every-third")?.short_urls).toBe(14);
-      expect(calls.n).toBe(0);
-    } finally {
-      await reader.stop();
-      db.close();
     }
+    const filter = { searchTerm: "l01", excludeMaxVisitsReached: true };
+    expect(await reader.list(filter, { field: "visits", dir: "DESC" }, -1, 0)).toEqual(
+      store.list(filter, { field: "visits", dir: "DESC" }, -1, 0),
+    );
+    const stats = await reader.tagStats();
+    expect(stats).toEqual(tags.stats());
+    expect(stats.find((t) => t.name === "every-third")?.short_urls).toBe(14);
+    expect(calls.n).toBe(0);
   });
 
   test("sees what the main connection committed before the request", async () => {
-    const { db, store, tags, path } = seeded(3);
-    const reader = new BackgroundReader(path, countingHere(store, tags).here);
-    reader.start();
-    try {
-      expect((await reader.list({}, { field: "dateCreated", dir: "ASC" }, -1, 0)).total).toBe(3);
-      store.insert(plainLinkRow("late", { created_at: 99 }));
-      const after = await reader.list({}, { field: "dateCreated", dir: "DESC" }, 1, 0);
-      expect(after.total).toBe(4);
-      expect(after.rows.map((r) => r.short_code)).toEqual(["late"]);
-    } finally {
-      await reader.stop();
-      db.close();
-    }
+    const { store, reader } = startedReader(3);
+    expect((await reader.list({}, { field: "dateCreated", dir: "ASC" }, -1, 0)).total).toBe(3);
+    store.insert(plainLinkRow("late", { created_at: 99 }));
+    const after = await reader.list({}, { field: "dateCreated", dir: "DESC" }, 1, 0);
+    expect(after.total).toBe(4);
+    expect(after.rows.map((r) => r.short_code)).toEqual(["late"]);
   });
 
   test("reads on the calling thread before start and after stop", async () => {
@@ -146,59 +146,44 @@ describe("BackgroundReader", () => {
   });
 
   test("reads a listing in batches on its worker, the same rows as a whole listing, in order", async () => {
-    const { db, store, tags, path } = seeded(23);
-    const { here, calls } = countingHere(store, tags);
-    const reader = new BackgroundReader(path, here);
-    reader.start();
-    try {
-      for (const order of [
-        { field: "visits", dir: "DESC" },
-        { field: "shortCode", dir: "ASC" },
-      ] as const) {
-        const whole = store.list({ excludeMaxVisitsReached: true }, order, -1, 0).rows.map((r) => r.short_code);
-        const batches = await drain(await reader.openList({ excludeMaxVisitsReached: true }, order, -1, 0, 5));
-        expect(batches.map((b) => b.length)).toEqual([5, 5, 5, 5, 3]);
-        expect(batches.flat()).toEqual(whole);
-      }
-      // Two listings open at once do not share a statement.
-      const a = await reader.openList({}, { field: "shortCode", dir: "ASC" }, -1, 0, 4);
-      const b = await reader.openList({}, { field: "shortCode", dir: "DESC" }, -1, 0, 4);
-      expect((await a.next()).map((r) => r.short_code)).toEqual(["l000", "l001", "l002", "l003"]);
-      expect((await b.next()).map((r) => r.short_code)).toEqual(["l022", "l021", "l020", "l019"]);
-      expect((await a.next()).map((r) => r.short_code)).toEqual(["l004", "l005", "l006", "l007"]);
-      a.close();
-      b.close();
-      expect(await a.next()).toEqual([]);
-      expect(calls.n).toBe(0);
-    } finally {
-      await reader.stop();
-      db.close();
+    const { store, reader, calls } = startedReader(23);
+    for (const order of [
+      { field: "visits", dir: "DESC" },
+      { field: "shortCode", dir: "ASC" },
+    ] as const) {
+      const whole = store.list({ excludeMaxVisitsReached: true }, order, -1, 0).rows.map((r) => r.short_code);
+      const batches = await drain(await reader.openList({ excludeMaxVisitsReached: true }, order, -1, 0, 5));
+      expect(batches.map((b) => b.length)).toEqual([5, 5, 5, 5, 3]);
+      expect(batches.flat()).toEqual(whole);
     }
+    // Two listings open at once do not share a statement.
+    const a = await reader.openList({}, { field: "shortCode", dir: "ASC" }, -1, 0, 4);
+    const b = await reader.openList({}, { field: "shortCode", dir: "DESC" }, -1, 0, 4);
+    expect((await a.next()).map((r) => r.short_code)).toEqual(["l000", "l001", "l002", "l003"]);
+    expect((await b.next()).map((r) => r.short_code)).toEqual(["l022", "l021", "l020", "l019"]);
+    expect((await a.next()).map((r) => r.short_code)).toEqual(["l004", "l005", "l006", "l007"]);
+    a.close();
+    b.close();
+    expect(await a.next()).toEqual([]);
+    expect(calls.n).toBe(0);
   });
 
   test("a listing holds its snapshot until it ends or is closed, and no longer", async () => {
-    const { db, store, tags, path } = seeded(12);
-    const reader = new BackgroundReader(path, countingHere(store, tags).here);
-    reader.start();
-    try {
-      for (const end of ["closed", "read to the end"] as const) {
-        const before = store.list({}, { field: "dateCreated", dir: "ASC" }, -1, 0).total;
-        const listing = await reader.openList({}, { field: "dateCreated", dir: "ASC" }, -1, 0, 5);
-        store.insert(plainLinkRow(`new-${end.length}`, { created_at: 100 + end.length }));
-        // The worker still reads the snapshot the listing started in: the checkpoint cannot pass it.
-        const held = checkpoint(db);
-        expect(held.checkpointed).toBeLessThan(held.log);
-        if (end === "closed") listing.close();
-        // Read to the end, it holds what was there when it started, not the link added since.
-        else expect((await drain(listing)).flat()).toHaveLength(before);
-        // Messages reach the worker in order: once a later read is answered, the close was done.
-        await reader.tagStats();
-        const freed = checkpoint(db);
-        expect(freed.checkpointed).toBe(freed.log);
-      }
-    } finally {
-      await reader.stop();
-      db.close();
+    const { db, store, reader } = startedReader(12);
+    for (const end of ["closed", "read to the end"] as const) {
+      const before = store.list({}, { field: "dateCreated", dir: "ASC" }, -1, 0).total;
+      const listing = await reader.openList({}, { field: "dateCreated", dir: "ASC" }, -1, 0, 5);
+      store.insert(plainLinkRow(`new-${end.length}`, { created_at: 100 + end.length }));
+      // The worker still reads the snapshot the listing started in: the checkpoint cannot pass it.
+      const held = checkpoint(db);
+      expect(held.checkpointed).toBeLessThan(held.log);
+      if (end === "closed") listing.close();
+      // Read to the end, it holds what was there when it started, not the link added since.
+      else expect((await drain(listing)).flat()).toHaveLength(before);
+      // Messages reach the worker in order: once a later read is answered, the close was done.
+      await reader.tagStats();
+      const freed = checkpoint(db);
+      expect(freed.checkpointed).toBe(freed.log);
     }
   });
 

@@ -10,26 +10,19 @@ import { type TagStatsRow, TagStore } from "./tag-store";
 
 declare const self: Worker;
 
+/** What ShortUrlStore.list and openList take. */
+interface ListArgs {
+  filter: ListFilter;
+  order: { field: OrderField; dir: "ASC" | "DESC" };
+  limit: number;
+  offset: number;
+}
+
 export type ReadRequest =
-  | {
-      id: number;
-      op: "list";
-      filter: ListFilter;
-      order: { field: OrderField; dir: "ASC" | "DESC" };
-      limit: number;
-      offset: number;
-    }
+  | ({ id: number; op: "list" } & ListArgs)
   | { id: number; op: "tagStats" }
   /** Opens a listing read in batches (see ShortUrlStore.openList): the reply has its first batch. */
-  | {
-      id: number;
-      op: "openList";
-      filter: ListFilter;
-      order: { field: OrderField; dir: "ASC" | "DESC" };
-      limit: number;
-      offset: number;
-      batch: number;
-    }
+  | ({ id: number; op: "openList"; batch: number } & ListArgs)
   /** The next batch of an open listing, named by the id of the request that opened it; closed once empty. */
   | { id: number; op: "nextRows"; listing: number; batch: number }
   | { id: number; op: "closeList"; listing: number };
