@@ -7,8 +7,10 @@
  * (as under wrk); --counters-only leaves out the raw rows and roll-ups. With SQLite's automatic checkpoint off it also
  * prints how many WAL frames (pages) a flush wrote. --chunk-visits 200 flushes in transactions of 200 visits, as `serve`
  * does (its time then includes the yields between them).
+ * --existing-visits N first fills the table with N raw visits of those links (a database some weeks old), which
+ * the flush's cost must not grow with.
  * Usage: bun bench/visit-flush.ts [--links 100000] [--hot-visits 90000] [--uniform-visits 60000] [--flushes 5] [--counters-only]
- *   [--chunk-visits 0]
+ *   [--chunk-visits 0] [--existing-visits 0]
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
@@ -29,11 +31,15 @@ const { values } = parseArgs({
     flushes: { type: "string", default: "5" },
     "counters-only": { type: "boolean", default: false },
     "chunk-visits": { type: "string", default: "0" },
+    "existing-visits": { type: "string", default: "0" },
   },
 });
 const links = Number(values.links);
 const flushes = Number(values.flushes);
 const chunkVisits = Number(values["chunk-visits"]);
+const existingVisits = Number(values["existing-visits"]);
+
+const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 
 /** Link ids for one second of traffic: 90 % to the first 1 % of links, or uniform. */
 function drawIds(visits: number, hot: boolean): Int32Array {
@@ -61,10 +67,22 @@ await runWithCleanup(async () => {
   db.transaction(() => {
     for (let i = 0; i < links; i++) insert.run(`c${i.toString(36).padStart(6, "0")}`, `https://example.com/page/${i}`, Date.now());
   }).immediate();
+  if (existingVisits > 0) {
+    // One SQL statement, so seeding ten million rows takes about a minute; a day old, spread evenly over the links.
+    const started = performance.now();
+    db.run(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+       INSERT INTO visits (short_url_id, at, potential_bot, user_agent, remote_addr, visited_url, redirect_url)
+       SELECT 1 + abs(random()) % ?2, ?3, 0, ?4, '127.0.0.0', 'http://127.0.0.1:8080/c' || i, 'https://example.com/page/' || i FROM n`,
+      [existingVisits, links, Date.now() - 86_400_000, USER_AGENT],
+    );
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    console.log(`seeded ${existingVisits.toLocaleString("en")} raw visits in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
   const visits = new VisitBuffer(db, new ShortUrlStore(db));
   const detailed = !values["counters-only"];
   if (detailed) visits.addSink(new VisitRecorder(new VisitStore(db)));
-  const userAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+  const userAgent = USER_AGENT;
 
   console.log(
     `visit flush on ${links.toLocaleString("en")} links (synchronous=FULL, WAL), ${detailed ? "full recording" : "counters only"}, ` +
@@ -72,6 +90,9 @@ await runWithCleanup(async () => {
   );
   for (const autocheckpoint of [1000, 0]) {
     db.exec(`PRAGMA wal_autocheckpoint = ${autocheckpoint}`);
+    // An empty WAL file, so that its growth counts what the flushes below write (a WAL restarted by a checkpoint
+    // is overwritten from its start, and does not grow until it passes its old size).
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     for (const [name, count, hot] of [
       ["hot", Number(values["hot-visits"]), true],
       ["uniform", Number(values["uniform-visits"]), false],

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { LATEST_VERSION } from "../src/storage/migrations";
 import { freePort, runCli, startServer, TestServer, tempDir } from "./support/binary";
 
 const dirs: string[] = [];
@@ -127,6 +128,23 @@ describe("first start", () => {
   test("with no keys, the server says how to create one", async () => {
     await using server = await new TestServer().start();
     expect(server.stdout + server.stderr).toContain("shortener keys create --name admin");
+  });
+
+  test("logs each schema migration it applies, with how long it took; a restart on the same data applies none", async () => {
+    const migrated = (stdout: string) =>
+      stdout
+        .split("\n")
+        .filter((line) => line.includes('"schema_migrated"'))
+        .map((line) => JSON.parse(line) as { level: string; version: number; duration_ms: number });
+    const dataDir = dir();
+    {
+      await using server = await new TestServer({ dataDir }).start();
+      const steps = migrated(server.stdout);
+      expect(steps.map((s) => s.version)).toEqual(Array.from({ length: LATEST_VERSION }, (_, i) => i + 1));
+      for (const step of steps) expect([step.level, Number.isInteger(step.duration_ms)]).toEqual(["info", true]);
+    }
+    await using again = await new TestServer({ dataDir }).start();
+    expect(migrated(again.stdout)).toEqual([]);
   });
 });
 

@@ -241,9 +241,11 @@ describe("schema v4", () => {
     try {
       expect((await runCli(["keys", "list", "--data-dir", dataDir])).exitCode).toBe(0);
       const db = new Database(join(dataDir, "shortener.db"));
-      // Schema 3 as it was: no webhooks (4), visit counters still in short_urls (5), no ordering (6) or crawlable (7) indexes.
+      // Schema 3 as it was: no webhooks (4), visit counters still in short_urls (5), no ordering (6) or crawlable (7)
+      // indexes, visits indexed by link first (8).
       db.exec(`DROP TABLE webhook_outbox; DROP TABLE webhooks; DROP TABLE link_visits;
         DROP INDEX short_urls_short_code; DROP INDEX short_urls_title; DROP INDEX short_urls_crawlable;
+        DROP INDEX visits_link; CREATE INDEX visits_short_url ON visits(short_url_id, id, potential_bot);
         ALTER TABLE short_urls ADD COLUMN visits_total INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE short_urls ADD COLUMN visits_bots INTEGER NOT NULL DEFAULT 0;
         PRAGMA user_version = 3`);

@@ -41,7 +41,10 @@ export const serve: Command = {
   async run(args) {
     const startedAt = Date.now();
     const config = loadConfig(args.flags, process.env);
-    const ctx = createApp(config, { litestreamSocket: litestreamSocket(config, args) });
+    const ctx = createApp(config, {
+      litestreamSocket: litestreamSocket(config, args),
+      onMigrated: (step) => log.info("schema_migrated", { version: step.version, duration_ms: Math.round(step.durationMs) }),
+    });
     let publicServer: ReturnType<typeof startPublicServer>;
     try {
       publicServer = startPublicServer(ctx);

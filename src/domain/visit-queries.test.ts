@@ -4,6 +4,7 @@ import { GroupCommit } from "../storage/group-commit";
 import { runMigrations } from "../storage/migrations";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
+import { bucketOf, VISIT_BUCKET_BITS } from "../storage/visit-buckets";
 import { VisitQueryStore } from "../storage/visit-query-store";
 import { VisitStore } from "../storage/visit-store";
 import type { ApiKey } from "./api-keys";
@@ -28,7 +29,16 @@ function rng(seed: number) {
   };
 }
 
-function setup(smallSetLinks?: number) {
+/** With `spread`, every SPREAD_EVERY visits the flush writes then jumps to the end of the next id bucket. */
+const SPREAD_EVERY = 37;
+/** A raw row of no link (so in no lane and no listing), whose id moves the next visit's id to another bucket. */
+const NO_LINK = 999_999_999;
+
+/**
+ * `spread` lays the visits over many id buckets (each flush's rows straddling a boundary), as ten million visits
+ * would be, so every read and deletion goes bucket by bucket.
+ */
+function setup(smallSetLinks?: number, spread = false) {
   const db = new Database(":memory:", { strict: true });
   runMigrations(db, ":memory:");
   const shortUrlStore = new ShortUrlStore(db);
@@ -55,8 +65,16 @@ function setup(smallSetLinks?: number) {
     smallSetLinks,
   });
   const add = (code: string) => shortUrlStore.insert(plainLinkRow(code)) as number;
+  let hits = 0;
+  const nextBucket = (at: number) => {
+    buffer.flush();
+    const last = (db.query("SELECT max(id) AS id FROM visits").get() as { id: number | null }).id ?? 0;
+    const id = (bucketOf(last) + 1) * 2 ** VISIT_BUCKET_BITS - 2;
+    db.run("INSERT INTO visits (id, short_url_id, at, potential_bot) VALUES (?, ?, ?, 0)", [id, NO_LINK, at]);
+  };
   /** Records visits through the buffer and flushes them (the real write path), each a day's flush in time order. */
   const hit = (link: { id: number; code: string } | null, at: number, bot: boolean, orphanType: OrphanType = "regular_404") => {
+    if (spread && ++hits % SPREAD_EVERY === 0) nextBucket(at);
     const visit: Visit = {
       link: link === null ? null : { id: link.id, shortCode: link.code, domain: "" },
       orphanType: link === null ? orphanType : null,
@@ -104,10 +122,19 @@ function expected(seeded: Seeded[], q: VisitsQuery) {
   return { total: matching.length, ats: matching.slice((q.page - 1) * per, q.page * per).map((v) => v.at) };
 }
 
-describe("VisitQueryService pages of a link", () => {
+const LAYOUTS = [
+  ["one id bucket", false],
+  ["many id buckets", true],
+] as const;
+
+describe.each(LAYOUTS)("VisitQueryService pages of a link, %s", (_layout, spread) => {
   test("match a brute-force filter for date ranges cutting days in the middle, bot exclusion and pages", () => {
-    const ctx = setup();
+    const ctx = setup(undefined, spread);
     const seeded = seedLink(ctx, "abc", 600, 9, 7);
+    const { buckets } = ctx.db.query("SELECT count(DISTINCT id >> 20) AS buckets FROM visits WHERE short_url_id IS NOT ?").get(NO_LINK) as {
+      buckets: number;
+    };
+    expect(buckets).toBe(spread ? Math.ceil(600 / SPREAD_EVERY) : 1);
     const cases: Partial<VisitsQuery>[] = [
       {},
       { excludeBots: true },
@@ -130,7 +157,7 @@ describe("VisitQueryService pages of a link", () => {
   });
 
   test("count only the raw rows left when retention purged the oldest ones (roll-ups keep the totals)", () => {
-    const ctx = setup();
+    const ctx = setup(undefined, spread);
     const seeded = seedLink(ctx, "old", 300, 5, 3);
     const cutoff = T0 + 1.5 * DAY;
     const purged = ctx.db.run("DELETE FROM visits WHERE at < ?", [cutoff]).changes;
@@ -148,7 +175,7 @@ describe("VisitQueryService pages of a link", () => {
   });
 });
 
-describe("VisitQueryService pages of several links", () => {
+describe.each(LAYOUTS)("VisitQueryService pages of several links, %s", (_layout, spread) => {
   /**
    * Visits of several links in bursts of 5 within a second, one flush per burst, as the server's 1 s flush writes
    * them: link by link within a flush, so global id order follows time only to within the flush.
@@ -175,7 +202,7 @@ describe("VisitQueryService pages of several links", () => {
   test.each([64, 0])(
     "tag, domain and non-orphan totals and pages match a brute-force filter, also after retention (small set ≤ %p links)",
     (smallSetLinks) => {
-      const ctx = setup(smallSetLinks);
+      const ctx = setup(smallSetLinks, spread);
       const visits = seedMany(ctx, ["x", "y", "z"], 140, 6, 21);
       ctx.db.run("INSERT INTO tags (name) VALUES ('t')");
       ctx.db.run("INSERT INTO short_url_tags (short_url_id, tag_id) SELECT id, 1 FROM short_urls WHERE short_code IN ('x', 'z')");
@@ -230,9 +257,9 @@ describe("VisitQueryService pages of several links", () => {
   );
 });
 
-describe("VisitQueryService deletions", () => {
+describe.each(LAYOUTS)("VisitQueryService deletions, %s", (_layout, spread) => {
   test("delete a link's visits in batches, keeping roll-ups, totals and counters consistent and other links intact", async () => {
-    const ctx = setup();
+    const ctx = setup(undefined, spread);
     seedLink(ctx, "big", DELETE_BATCH * 2 + 17, 4, 11);
     const other = seedLink(ctx, "other", 50, 4, 5);
     // Shlink's "all items" comes in pages of 5 000 here, and says so.
@@ -272,7 +299,7 @@ describe("VisitQueryService deletions", () => {
   });
 
   test("delete the orphan visits of every type, leaving link visits alone", async () => {
-    const ctx = setup();
+    const ctx = setup(undefined, spread);
     const link = seedLink(ctx, "l", 10, 1, 9);
     const types: OrphanType[] = ["base_url", "invalid_short_url", "regular_404"];
     for (let i = 0; i < 30; i++) ctx.hit(null, T0 + i * 1000, i % 4 === 0, types[i % 3]);

@@ -240,6 +240,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX short_urls_crawlable ON short_urls(domain, short_code) WHERE crawlable = 1;
     `,
   },
+  {
+    // A link's raw visits were indexed on (short_url_id, id): every flush wrote a page of that index per link it
+    // touched, anywhere in the history, so a flushed visit cost ~4 µs at 100 000 raw visits and ~11 µs at 5 000 000.
+    // Led by the id's bucket (2^20 ids), the flush writes only the newest bucket's pages, in the order it writes links
+    // (src/storage/visit-buckets.ts). Orphans sit under a NULL link as before. Building it reads every raw row once.
+    version: 8,
+    changesExisting: false,
+    sql: `
+      CREATE INDEX visits_link ON visits((id >> 20), short_url_id, id, potential_bot);
+      DROP INDEX visits_short_url;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
@@ -248,8 +260,14 @@ export function currentVersion(db: Database): number {
   return (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
 }
 
+/** What a migration did: reported after each one (some build an index over every raw visit, which takes a while). */
+export interface MigrationApplied {
+  version: number;
+  durationMs: number;
+}
+
 /** Applies every migration newer than user_version, each in its own immediate transaction. */
-export function runMigrations(db: Database, path: string): void {
+export function runMigrations(db: Database, path: string, applied?: (step: MigrationApplied) => void): void {
   const from = currentVersion(db);
   if (from > LATEST_VERSION) {
     throw new Error(
@@ -262,9 +280,11 @@ export function runMigrations(db: Database, path: string): void {
       const snapshot = `${path}.before-migration-${migration.version}`;
       if (!existsSync(snapshot)) db.run("VACUUM INTO ?", [snapshot]);
     }
+    const started = performance.now();
     db.transaction(() => {
       db.exec(migration.sql);
       db.exec(`PRAGMA user_version = ${migration.version}`);
     }).immediate();
+    applied?.({ version: migration.version, durationMs: performance.now() - started });
   }
 }

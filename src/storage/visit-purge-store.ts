@@ -7,6 +7,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { relaxedWriteTransaction } from "./database";
+import { BUCKET_SQL, VisitBuckets } from "./visit-buckets";
 
 export interface PurgeResult {
   /** Raw rows deleted. */
@@ -40,8 +41,10 @@ export class VisitPurgeStore {
   readonly #linkPurged;
   readonly #subtractTotals;
   readonly #dropLinkRollups;
+  readonly #buckets;
 
   constructor(private readonly db: Database) {
+    this.#buckets = new VisitBuckets(db);
     this.#oldest = db.query<OldRow, [number]>("SELECT id, at, short_url_id, orphan_type FROM visits ORDER BY id LIMIT ?");
     this.#deleteUpTo = db.query<unknown, [number]>("DELETE FROM visits WHERE id <= ?");
     this.#addLinkPurged = db.query<unknown, [number, number]>(
@@ -62,10 +65,10 @@ export class VisitPurgeStore {
        )
        SELECT id, EXISTS (SELECT 1 FROM short_urls WHERE short_urls.id = ids.id) AS live FROM ids WHERE id IS NOT NULL`,
     );
-    this.#deleteLinkRows = db.query<unknown, [number, number]>(
-      "DELETE FROM visits WHERE id IN (SELECT id FROM visits WHERE short_url_id = ?1 ORDER BY id LIMIT ?2)",
+    this.#deleteLinkRows = db.query<unknown, [number, number, number]>(
+      `DELETE FROM visits WHERE id IN (SELECT id FROM visits WHERE ${BUCKET_SQL} = ?1 AND short_url_id = ?2 ORDER BY id LIMIT ?3)`,
     );
-    this.#linkHasRows = db.query<unknown, [number]>("SELECT 1 FROM visits WHERE short_url_id = ? LIMIT 1");
+    this.#linkHasRows = db.query<unknown, [number, number]>(`SELECT 1 FROM visits WHERE ${BUCKET_SQL} = ? AND short_url_id = ? LIMIT 1`);
     this.#linkDays = db.query<{ total: number | null; bots: number | null }, [number]>(
       "SELECT sum(total) AS total, sum(bots) AS bots FROM visit_days WHERE short_url_id = ?",
     );
@@ -119,7 +122,11 @@ export class VisitPurgeStore {
    */
   purgeDeletedLinkRows(shortUrlId: number, limit: number): PurgeResult {
     return relaxedWriteTransaction(this.db, () => {
-      const deleted = this.#deleteLinkRows.run(shortUrlId, limit).changes;
+      let deleted = 0;
+      for (const bucket of this.#buckets.between(0, Number.MAX_SAFE_INTEGER, "asc")) {
+        deleted += this.#deleteLinkRows.run(bucket, shortUrlId, limit - deleted).changes;
+        if (deleted === limit) break;
+      }
       if (deleted > 0) {
         this.#addLinkPurged.run(shortUrlId, deleted);
         this.#addKindPurged.run("non_orphan", deleted);
@@ -135,7 +142,9 @@ export class VisitPurgeStore {
    */
   dropDeletedLinkRollups(shortUrlId: number): boolean {
     return relaxedWriteTransaction(this.db, () => {
-      if (this.#linkHasRows.get(shortUrlId) !== null) return false;
+      for (const bucket of this.#buckets.between(0, Number.MAX_SAFE_INTEGER, "asc")) {
+        if (this.#linkHasRows.get(bucket, shortUrlId) !== null) return false;
+      }
       const days = this.#linkDays.get(shortUrlId);
       const purged = this.#linkPurged.get(shortUrlId)?.count ?? 0;
       this.#subtractTotals.run(days?.total ?? 0, days?.bots ?? 0);

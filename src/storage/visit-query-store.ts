@@ -1,13 +1,14 @@
 /**
  * All SQL that reads visits for the API and the CLI, and that deletes them (a link's, or the orphan visits) with
  * their roll-ups. Reads of one lane (a link's rows, all orphan rows, or one orphan type's) are index-only on
- * visits_short_url / visits_orphan, so seeking page 1 000 costs an index walk, never a table scan or a sort.
+ * visits_link (bucket by bucket, see visit-buckets.ts) / visits_orphan, so seeking page 1 000 costs an index walk,
+ * never a table scan or a sort.
  */
 import type { Database, Statement } from "bun:sqlite";
+import { type BucketOrder, type Lane, VisitBuckets } from "./visit-buckets";
 import type { VisitRow } from "./visit-store";
 
-/** The rows one index range holds, in id (= time) order: a link's, every orphan visit's, or one orphan type's. */
-export type Lane = { kind: "link"; id: number } | { kind: "orphans" } | { kind: "orphan-type"; type: string };
+export type { Lane } from "./visit-buckets";
 
 /** A raw visit row as stored (see VisitStore), with its id. */
 export type VisitRecord = VisitRow & { id: number };
@@ -38,23 +39,17 @@ export const GLOBAL_ORDER_SLACK_MS = 5 * 60_000;
 /** Date ranges up to this many days sum several links' roll-ups through visit_days_day. */
 const DAY_INDEX_MAX_DAYS = 62;
 
-function laneSql(lane: Lane): { where: string; params: Binding[] } {
-  switch (lane.kind) {
-    case "link":
-      return { where: "short_url_id = ?", params: [lane.id] };
-    case "orphans":
-      return { where: "short_url_id IS NULL", params: [] };
-    case "orphan-type":
-      return { where: "orphan_type = ?", params: [lane.type] };
-  }
-}
+const MIN_ID = Number.MIN_SAFE_INTEGER;
+const MAX_ID = Number.MAX_SAFE_INTEGER;
 
 export class VisitQueryStore {
   readonly #db: Database;
   readonly #statements = new Map<string, Statement>();
+  readonly #buckets: VisitBuckets;
 
   constructor(db: Database) {
     this.#db = db;
+    this.#buckets = new VisitBuckets(db);
   }
 
   /** Prepared once per distinct SQL text (a handful: lanes × bot filter). */
@@ -75,51 +70,82 @@ export class VisitQueryStore {
 
   /** The lane's first row with id ≥ `id` (its id and time), or null. */
   firstFrom(lane: Lane, id: number): { id: number; at: number } | null {
-    const { where, params } = laneSql(lane);
-    return this.#query<{ id: number; at: number }>(`SELECT id, at FROM visits WHERE ${where} AND id >= ? ORDER BY id LIMIT 1`).get(
-      ...params,
-      id,
-    );
+    let found: { id: number; at: number } | null = null;
+    this.#buckets.eachPart(lane, id, MAX_ID, "asc", (where, params) => {
+      found = this.#query<{ id: number; at: number }>(`SELECT id, at FROM visits WHERE ${where} AND id >= ? ORDER BY id LIMIT 1`).get(
+        ...params,
+        id,
+      );
+      return found !== null;
+    });
+    return found;
   }
 
   /** The lane's newest row (its id and time), or null. */
   last(lane: Lane): { id: number; at: number } | null {
-    const { where, params } = laneSql(lane);
-    return this.#query<{ id: number; at: number }>(`SELECT id, at FROM visits WHERE ${where} ORDER BY id DESC LIMIT 1`).get(...params);
+    let found: { id: number; at: number } | null = null;
+    this.#buckets.eachPart(lane, MIN_ID, MAX_ID, "desc", (where, params) => {
+      found = this.#query<{ id: number; at: number }>(`SELECT id, at FROM visits WHERE ${where} ORDER BY id DESC LIMIT 1`).get(...params);
+      return found !== null;
+    });
+    return found;
   }
 
   /** The id `offset` rows below the top of [lo, hi], newest first; index-only. */
   idAtOffset(lane: Lane, lo: number, hi: number, excludeBots: boolean, offset: number): number | null {
-    const { where, params } = laneSql(lane);
     const bots = excludeBots ? " AND potential_bot = 0" : "";
-    const sql = `SELECT id FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots} ORDER BY id DESC LIMIT 1 OFFSET ?`;
-    return this.#query<{ id: number }>(sql).get(...params, lo, hi, offset)?.id ?? null;
+    let left = offset;
+    let found: number | null = null;
+    this.#buckets.eachPart(lane, lo, hi, "desc", (where, params, more) => {
+      // Buckets below the one holding the offset are not read; those above it are counted, index-only.
+      const sql = `SELECT id FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots} ORDER BY id DESC LIMIT 1 OFFSET ?`;
+      found = this.#query<{ id: number }>(sql).get(...params, lo, hi, left)?.id ?? null;
+      if (found !== null || !more) return true;
+      left -= this.#count(where, params, lo, hi, bots);
+      return false;
+    });
+    return found;
   }
 
-  /** Up to `limit` rows of [lo, top], newest first (a keyset page once `top` is found). */
-  page(lane: Lane, lo: number, top: number, excludeBots: boolean, limit: number): VisitRecord[] {
-    const { where, params } = laneSql(lane);
-    const bots = excludeBots ? " AND potential_bot = 0" : "";
-    const sql = `SELECT ${COLUMNS} FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots} ORDER BY id DESC LIMIT ?`;
-    return this.#query<VisitRecord>(sql).all(...params, lo, top, limit);
-  }
-
-  /** Up to `limit` rows of the lane with id > `after`, oldest first (for streaming exports). */
-  pageAfter(lane: Lane, after: number, to: number, limit: number): VisitRecord[] {
-    const { where, params } = laneSql(lane);
-    const sql = `SELECT ${COLUMNS} FROM visits WHERE ${where} AND id > ? AND id <= ? ORDER BY id LIMIT ?`;
-    return this.#query<VisitRecord>(sql).all(...params, after, to, limit);
-  }
-
-  /** Rows of [lo, hi]: only ever called for the partial days at the edges of a range (bounded by a day's visits). */
-  countRange(lane: Lane, lo: number, hi: number, excludeBots: boolean): number {
-    const { where, params } = laneSql(lane);
-    const bots = excludeBots ? " AND potential_bot = 0" : "";
+  #count(where: string, params: Binding[], lo: number, hi: number, bots: string): number {
     return this.#query<{ n: number }>(`SELECT count(*) AS n FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots}`).get(
       ...params,
       lo,
       hi,
     )?.n as number;
+  }
+
+  /** Up to `limit` rows of the lane in [lo, hi] (`columns` of them), in `order`. */
+  #rows<T>(lane: Lane, lo: number, hi: number, bots: string, order: BucketOrder, limit: number, columns: string): T[] {
+    const rows: T[] = [];
+    const direction = order === "asc" ? "" : " DESC";
+    this.#buckets.eachPart(lane, lo, hi, order, (where, params) => {
+      const sql = `SELECT ${columns} FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots} ORDER BY id${direction} LIMIT ?`;
+      for (const row of this.#query<T>(sql).all(...params, lo, hi, limit - rows.length)) rows.push(row);
+      return rows.length >= limit;
+    });
+    return rows;
+  }
+
+  /** Up to `limit` rows of [lo, top], newest first (a keyset page once `top` is found). */
+  page(lane: Lane, lo: number, top: number, excludeBots: boolean, limit: number): VisitRecord[] {
+    return this.#rows<VisitRecord>(lane, lo, top, excludeBots ? " AND potential_bot = 0" : "", "desc", limit, COLUMNS);
+  }
+
+  /** Up to `limit` rows of the lane with id > `after`, oldest first (for streaming exports). */
+  pageAfter(lane: Lane, after: number, to: number, limit: number): VisitRecord[] {
+    return this.#rows<VisitRecord>(lane, after + 1, to, "", "asc", limit, COLUMNS);
+  }
+
+  /** Rows of [lo, hi]: only ever called for the partial days at the edges of a range (bounded by a day's visits). */
+  countRange(lane: Lane, lo: number, hi: number, excludeBots: boolean): number {
+    const bots = excludeBots ? " AND potential_bot = 0" : "";
+    let n = 0;
+    this.#buckets.eachPart(lane, lo, hi, "asc", (where, params) => {
+      n += this.#count(where, params, lo, hi, bots);
+      return false;
+    });
+    return n;
   }
 
   /** Roll-up sums of the lane for days [fromDay, toDay]. */
@@ -231,12 +257,7 @@ export class VisitQueryStore {
 
   /** Up to `limit` ids of [lo, hi] in the lane, newest first; index-only. */
   idsBelow(lane: Lane, lo: number, hi: number, excludeBots: boolean, limit: number): number[] {
-    const { where, params } = laneSql(lane);
-    const bots = excludeBots ? " AND potential_bot = 0" : "";
-    const sql = `SELECT id FROM visits WHERE ${where} AND id BETWEEN ? AND ?${bots} ORDER BY id DESC LIMIT ?`;
-    return this.#query<{ id: number }>(sql)
-      .all(...params, lo, hi, limit)
-      .map((r) => r.id);
+    return this.#rows<{ id: number }>(lane, lo, hi, excludeBots ? " AND potential_bot = 0" : "", "desc", limit, "id").map((r) => r.id);
   }
 
   /** The rows of these ids, newest first. */
@@ -269,16 +290,17 @@ export class VisitQueryStore {
 
   /** Up to `limit` of the lane's oldest rows with id ≤ `upTo`: id, time, bot flag and orphan type. */
   oldest(lane: Lane, upTo: number, limit: number): { id: number; at: number; potential_bot: number; orphan_type: string | null }[] {
-    const { where, params } = laneSql(lane);
-    return this.#query<{ id: number; at: number; potential_bot: number; orphan_type: string | null }>(
-      `SELECT id, at, potential_bot, orphan_type FROM visits WHERE ${where} AND id <= ? ORDER BY id LIMIT ?`,
-    ).all(...params, upTo, limit);
+    return this.#rows(lane, MIN_ID, upTo, "", "asc", limit, "id, at, potential_bot, orphan_type");
   }
 
   /** Deletes the lane's rows with ids in [lo, hi]; returns how many. */
   deleteRange(lane: Lane, lo: number, hi: number): number {
-    const { where, params } = laneSql(lane);
-    return this.#query(`DELETE FROM visits WHERE ${where} AND id BETWEEN ? AND ?`).run(...params, lo, hi).changes;
+    let deleted = 0;
+    this.#buckets.eachPart(lane, lo, hi, "asc", (where, params) => {
+      deleted += this.#query(`DELETE FROM visits WHERE ${where} AND id BETWEEN ? AND ?`).run(...params, lo, hi).changes;
+      return false;
+    });
+    return deleted;
   }
 
   /**
@@ -310,12 +332,24 @@ export class VisitQueryStore {
    * Raw rows of the lane newer than `after` (visits that arrived during a deletion), tallied per kind and day.
    */
   #newerByDay(lane: Lane, after: number): Map<string, { kind: string; day: number; total: number; bots: number }> {
-    const { where, params } = laneSql(lane);
-    const rows = this.#query<{ kind: string; day: number; total: number; bots: number }>(
-      `SELECT coalesce(orphan_type, 'non_orphan') AS kind, at / 86400000 AS day, count(*) AS total, sum(potential_bot) AS bots
-       FROM visits WHERE ${where} AND id > ? GROUP BY kind, day`,
-    ).all(...params, after);
-    return new Map(rows.map((r) => [`${r.kind}:${r.day}`, r]));
+    const byDay = new Map<string, { kind: string; day: number; total: number; bots: number }>();
+    this.#buckets.eachPart(lane, after + 1, MAX_ID, "asc", (where, params) => {
+      const rows = this.#query<{ kind: string; day: number; total: number; bots: number }>(
+        `SELECT coalesce(orphan_type, 'non_orphan') AS kind, at / 86400000 AS day, count(*) AS total, sum(potential_bot) AS bots
+         FROM visits WHERE ${where} AND id > ? GROUP BY kind, day`,
+      ).all(...params, after);
+      for (const row of rows) {
+        const key = `${row.kind}:${row.day}`;
+        const seen = byDay.get(key);
+        if (seen === undefined) byDay.set(key, row);
+        else {
+          seen.total += row.total;
+          seen.bots += row.bots;
+        }
+      }
+      return false;
+    });
+    return byDay;
   }
 
   /**

@@ -1,0 +1,81 @@
+/**
+ * Where a lane's raw visits are. Raw visits are indexed per link within buckets of 2^20 consecutive ids: `visits_link` is on
+ * `((id >> 20), short_url_id, id, potential_bot)` (schema 8). The visit flush appends rows to the newest bucket only, so
+ * the index pages it writes are that bucket's few thousand, sorted by link like the flush itself. An index led by the
+ * link spread every flush over a page per visited link across the whole history: the flush cost a visit ~4 µs at
+ * 100 000 visits and ~11 µs at 5 000 000 (bench/RESULTS.md, sixth session). Reads of one link (or of all orphans,
+ * which sit under a NULL link) go bucket by bucket: one index seek each, a dozen for ten million visits.
+ */
+import type { Database } from "bun:sqlite";
+
+export const VISIT_BUCKET_BITS = 20;
+const BUCKET_SIZE = 2 ** VISIT_BUCKET_BITS;
+/** The bucket of a row, as SQL; it must be written exactly as in visits_link for SQLite to use that index. */
+export const BUCKET_SQL = `(id >> ${VISIT_BUCKET_BITS})`;
+
+/** The bucket of a (positive) visit id. */
+export function bucketOf(id: number): number {
+  return Math.floor(id / BUCKET_SIZE);
+}
+
+export type BucketOrder = "asc" | "desc";
+
+/** The rows one index range holds, in id (= time) order: a link's, every orphan visit's, or one orphan type's. */
+export type Lane = { kind: "link"; id: number } | { kind: "orphans" } | { kind: "orphan-type"; type: string };
+
+type Binding = string | number | null;
+
+/** Where a lane's rows are: within one bucket (a link's, all orphans'), or all of visits_orphan (one type's). */
+function laneSql(lane: Lane): { where: string; params: Binding[]; bucketed: boolean } {
+  switch (lane.kind) {
+    case "link":
+      return { where: `${BUCKET_SQL} = ? AND short_url_id = ?`, params: [lane.id], bucketed: true };
+    case "orphans":
+      return { where: `${BUCKET_SQL} = ? AND short_url_id IS NULL`, params: [], bucketed: true };
+    case "orphan-type":
+      return { where: "orphan_type = ?", params: [lane.type], bucketed: false };
+  }
+}
+
+export class VisitBuckets {
+  readonly #first;
+  readonly #last;
+
+  constructor(db: Database) {
+    this.#first = db.query<{ id: number }, []>("SELECT id FROM visits ORDER BY id LIMIT 1");
+    this.#last = db.query<{ id: number }, []>("SELECT id FROM visits ORDER BY id DESC LIMIT 1");
+  }
+
+  /** The buckets that may hold rows with ids in [lo, hi], in `order`: none when no raw row is in that range. */
+  between(lo: number, hi: number, order: BucketOrder): number[] {
+    const first = this.#first.get()?.id;
+    const last = this.#last.get()?.id;
+    if (first === undefined || last === undefined) return [];
+    const from = bucketOf(Math.max(lo, first));
+    const to = bucketOf(Math.min(hi, last));
+    const buckets: number[] = [];
+    for (let b = from; b <= to; b++) buckets.push(b);
+    return order === "asc" ? buckets : buckets.reverse();
+  }
+
+  /**
+   * Calls `read` with the lane's condition and its parameters for each part of the lane that may hold ids in
+   * [lo, hi], in `order` (a bucket each, or the whole lane at once for an orphan type), until `read` returns true.
+   * `more` tells `read` whether another part follows.
+   */
+  eachPart(
+    lane: Lane,
+    lo: number,
+    hi: number,
+    order: BucketOrder,
+    read: (where: string, params: Binding[], more: boolean) => boolean,
+  ): void {
+    const { where, params, bucketed } = laneSql(lane);
+    if (!bucketed) {
+      read(where, params, false);
+      return;
+    }
+    const buckets = this.between(lo, hi, order);
+    for (let i = 0; i < buckets.length; i++) if (read(where, [buckets[i] as number, ...params], i < buckets.length - 1)) return;
+  }
+}
