@@ -69,6 +69,36 @@ describe("openDatabase", () => {
     expect(existsSync(`${path}.before-migration-5`)).toBe(true);
   });
 
+  test("re-keys the day roll-ups by day (version 9), keeping every row, after a snapshot beside the file", () => {
+    const path = dbPath();
+    const old = new Database(path);
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 8)) old.exec(migration.sql);
+    old.exec("PRAGMA user_version = 8");
+    const rows = [
+      { short_url_id: 1, day: 20_400, total: 9, bots: 2, visitors: 4 },
+      { short_url_id: 1, day: 20_401, total: 3, bots: 0, visitors: 3 },
+      { short_url_id: 2, day: 20_400, total: 5, bots: 5, visitors: 1 },
+    ];
+    const insert = old.query("INSERT INTO visit_days (short_url_id, day, total, bots, visitors) VALUES (?, ?, ?, ?, ?)");
+    for (const r of rows) insert.run(r.short_url_id, r.day, r.total, r.bots, r.visitors);
+    old.close();
+
+    const db = openDatabase(path);
+    expect(currentVersion(db)).toBe(LATEST_VERSION);
+    expect(db.query("SELECT short_url_id, day, total, bots, visitors FROM visit_days ORDER BY short_url_id, day").all()).toEqual(rows);
+    const key = (db.query("PRAGMA index_info('sqlite_autoindex_visit_days_1')").all() as { name: string }[]).map((c) => c.name);
+    expect(key).toEqual(["day", "short_url_id"]);
+    const indexes = (
+      db.query("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'visit_days' AND sql IS NOT NULL").all() as {
+        name: string;
+      }[]
+    ).map((r) => r.name);
+    expect(indexes).toEqual(["visit_days_link"]);
+    expect(db.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    db.close();
+    expect(existsSync(`${path}.before-migration-9`)).toBe(true);
+  });
+
   test("refuses a database whose schema is newer than the binary", () => {
     const path = dbPath();
     const db = openDatabase(path);

@@ -252,6 +252,30 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX visits_short_url;
     `,
   },
+  {
+    // The same for the per-day roll-ups: keyed by (short_url_id, day), the flush's upsert of each visited link's
+    // row for today wrote a page per link, anywhere in a table that gains a row per link and day and keeps them
+    // all (90 days of 100 000 links: 5.0 µs a flushed visit against 1.8 with one day). Keyed by (day, short_url_id),
+    // today's rows sit together. A link's days are found through visit_days_link, which changes only when a link's
+    // first visit of the day adds its row. Several links' sums over a range of days read that range in key order.
+    version: 9,
+    changesExisting: true,
+    sql: `
+      CREATE TABLE visit_days_by_day (
+        day INTEGER NOT NULL,
+        short_url_id INTEGER NOT NULL,
+        total INTEGER NOT NULL DEFAULT 0,
+        bots INTEGER NOT NULL DEFAULT 0,
+        visitors INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, short_url_id)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO visit_days_by_day (day, short_url_id, total, bots, visitors)
+        SELECT day, short_url_id, total, bots, visitors FROM visit_days ORDER BY day, short_url_id;
+      DROP TABLE visit_days;
+      ALTER TABLE visit_days_by_day RENAME TO visit_days;
+      CREATE INDEX visit_days_link ON visit_days(short_url_id, day);
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
@@ -276,7 +300,8 @@ export function runMigrations(db: Database, path: string, applied?: (step: Migra
   }
   for (const migration of MIGRATIONS) {
     if (migration.version <= from) continue;
-    if (migration.changesExisting && from > 0) {
+    // An in-memory database (the tests') has no file to keep a snapshot of.
+    if (migration.changesExisting && from > 0 && path !== ":memory:") {
       const snapshot = `${path}.before-migration-${migration.version}`;
       if (!existsSync(snapshot)) db.run("VACUUM INTO ?", [snapshot]);
     }

@@ -172,6 +172,20 @@ describe("the lane statements", () => {
       store.oldest(lane, 10 * BUCKET, 10);
     }
     purge.dropDeletedLinkRollups(1);
+    purge.linksAfter(0, 10);
+    store.daySums({ kind: "link", id: 1 }, 0, 100_000);
+    store.linkDays(1, 0, 100_000);
+    store.linkSetDaySums({ domain: "" }, 0, 100_000);
+    store.linkSetDaySums({}, 0, 100_000);
+    store.linkSetDaySums({ tag: "t" }, 0, 100_000);
+    // The day roll-ups: the flush writes today's rows together (key led by the day); a link's are found by index.
+    const days = [...statements].filter((sql) => /\bvisit_days\b/.test(sql));
+    expect(days.length).toBeGreaterThanOrEqual(6);
+    for (const sql of days) {
+      const params = Array((sql.match(/\?\d*/g) ?? []).length).fill(1);
+      const plan = (db.query(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join(" | ");
+      expect({ sql, plan }).toEqual({ sql, plan: expect.not.stringMatching(/\bSCAN (visit_days|d)\b|TEMP B-TREE/) });
+    }
     const lanes = [...statements].filter((sql) => /short_url_id (= \?|IS NULL)|orphan_type = \?/.test(sql) && /FROM visits\b/.test(sql));
     expect(lanes.length).toBeGreaterThanOrEqual(10);
     for (const sql of lanes) {

@@ -36,8 +36,6 @@ const COLUMNS =
 
 /** Global id order follows time within a flush's jitter; date bounds on several links are widened by this much. */
 export const GLOBAL_ORDER_SLACK_MS = 5 * 60_000;
-/** Date ranges up to this many days sum several links' roll-ups through visit_days_day. */
-const DAY_INDEX_MAX_DAYS = 62;
 
 const MIN_ID = Number.MIN_SAFE_INTEGER;
 const MAX_ID = Number.MAX_SAFE_INTEGER;
@@ -276,10 +274,9 @@ export class VisitQueryStore {
       scope.tag !== undefined
         ? `SELECT ${sums} FROM tags t JOIN short_url_tags st ON st.tag_id = t.id JOIN short_urls s ON s.id = st.short_url_id${onDomain}
            JOIN visit_days d ON d.short_url_id = st.short_url_id AND d.day BETWEEN ? AND ? WHERE t.name = ?`
-        : `SELECT ${sums} FROM visit_days d JOIN short_urls s ON s.id = d.short_url_id${onDomain} WHERE ${
-            // A few weeks: the days' index finds them. Longer: reading every row beats a lookup per row.
-            Math.min(toDay, Math.floor(Date.now() / 86_400_000) + 1) - fromDay <= DAY_INDEX_MAX_DAYS ? "d.day" : "+d.day"
-          } BETWEEN ? AND ?`;
+        : // CROSS JOIN keeps visit_days outer: the range of days is one stretch of its key, and each row's link is
+          // one lookup. Led by a domain's links, SQLite would seek every link's days through visit_days_link.
+          `SELECT ${sums} FROM visit_days d CROSS JOIN short_urls s ON s.id = d.short_url_id${onDomain} WHERE d.day BETWEEN ? AND ?`;
     const params: Binding[] = scope.domain === undefined ? [] : [scope.domain];
     params.push(fromDay, toDay);
     if (scope.tag !== undefined) params.push(scope.tag);

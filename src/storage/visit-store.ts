@@ -74,7 +74,7 @@ export class VisitStore {
     );
     this.#addToDay = db.query<unknown, [number, number, number, number, number]>(
       `INSERT INTO visit_days (short_url_id, day, total, bots, visitors) VALUES (?1, ?2, ?3, ?4, ?5)
-       ON CONFLICT (short_url_id, day) DO UPDATE SET total = total + ?3, bots = bots + ?4, visitors = visitors + ?5`,
+       ON CONFLICT (day, short_url_id) DO UPDATE SET total = total + ?3, bots = bots + ?4, visitors = visitors + ?5`,
     );
     this.#addToOrphanDay = db.query<unknown, [string, number, number, number, number]>(
       `INSERT INTO orphan_visit_days (orphan_type, day, total, bots, visitors) VALUES (?1, ?2, ?3, ?4, ?5)
