@@ -7,10 +7,11 @@
  * (as under wrk); --counters-only leaves out the raw rows and roll-ups. With SQLite's automatic checkpoint off it also
  * prints how many WAL frames (pages) a flush wrote. --chunk-visits 200 flushes in transactions of 200 visits, as `serve`
  * does (its time then includes the yields between them).
- * --existing-visits N first fills the table with N raw visits of those links (a database some weeks old), which
- * the flush's cost must not grow with.
+ * --existing-visits N first fills the table with N raw visits of those links, and --existing-days D gives every link
+ * a day roll-up for each of the D days before today (a database some weeks old): the flush's cost must not grow with
+ * either.
  * Usage: bun bench/visit-flush.ts [--links 100000] [--hot-visits 90000] [--uniform-visits 60000] [--flushes 5] [--counters-only]
- *   [--chunk-visits 0] [--existing-visits 0]
+ *   [--chunk-visits 0] [--existing-visits 0] [--existing-days 0]
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
@@ -32,12 +33,14 @@ const { values } = parseArgs({
     "counters-only": { type: "boolean", default: false },
     "chunk-visits": { type: "string", default: "0" },
     "existing-visits": { type: "string", default: "0" },
+    "existing-days": { type: "string", default: "0" },
   },
 });
 const links = Number(values.links);
 const flushes = Number(values.flushes);
 const chunkVisits = Number(values["chunk-visits"]);
 const existingVisits = Number(values["existing-visits"]);
+const existingDays = Number(values["existing-days"]);
 
 const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 
@@ -78,6 +81,18 @@ await runWithCleanup(async () => {
     );
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     console.log(`seeded ${existingVisits.toLocaleString("en")} raw visits in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+  if (existingDays > 0) {
+    const started = performance.now();
+    const today = Math.floor(Date.now() / 86_400_000);
+    db.run(
+      `WITH RECURSIVE d(day) AS (SELECT ?1 UNION ALL SELECT day + 1 FROM d WHERE day < ?2),
+         l(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM l WHERE id < ?3)
+       INSERT INTO visit_days (short_url_id, day, total, bots, visitors) SELECT l.id, d.day, 5, 1, 2 FROM d, l`,
+      [today - existingDays, today - 1, links],
+    );
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    console.log(`seeded ${existingDays} days of roll-ups in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
   const visits = new VisitBuffer(db, new ShortUrlStore(db));
   const detailed = !values["counters-only"];
