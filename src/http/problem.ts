@@ -2,7 +2,8 @@
  * The one place errors become HTTP responses: RFC 9457 problem+json, echoing the request id. Unknown errors
  * are logged with the request id, never shown.
  */
-import { AppError } from "../errors";
+import { SQLiteError } from "bun:sqlite";
+import { AppError, unavailable } from "../errors";
 import { describeError, log } from "../telemetry/logger";
 import { jsonResponse } from "./json-response";
 import { requestIdOf } from "./request-context";
@@ -15,9 +16,27 @@ export function problemResponse(error: AppError, request?: Request): Response {
   return jsonResponse(body, { status: error.status, contentType: PROBLEM_CONTENT_TYPE, headers: error.headers });
 }
 
-/** Maps any thrown value to a response: AppErrors as they are, anything else as a logged, opaque 500. */
+/** How long a client is told to wait when another process held the database's write lock past busy_timeout. */
+const DATABASE_BUSY_RETRY_SECONDS = 5;
+
+/**
+ * Maps any thrown value to a response: AppErrors as they are; the database's write lock still held by another
+ * process after busy_timeout (a schema migration by the other colour, say) as a 503 to retry, logged as a warning;
+ * anything else as a logged, opaque 500.
+ */
 export function errorResponse(error: unknown, request?: Request, context: Record<string, unknown> = {}): Response {
   if (error instanceof AppError) return problemResponse(error, request);
+  if (error instanceof SQLiteError && error.code === "SQLITE_BUSY") {
+    const requestId = request === undefined ? undefined : requestIdOf(request);
+    log.warn("database_busy", { ...context, request_id: requestId, ...describeError(error) });
+    return problemResponse(
+      unavailable(
+        "Another process held the database's write lock for longer than 5 s (a schema migration, or a restore), so nothing was changed. Retry shortly.",
+        DATABASE_BUSY_RETRY_SECONDS,
+      ),
+      request,
+    );
+  }
   const requestId = request === undefined ? undefined : requestIdOf(request);
   log.error("unhandled_error", { ...context, request_id: requestId, ...describeError(error) });
   return problemResponse(new AppError(500, "internal-server-error", "Internal server error", "An unexpected error occurred."), request);
