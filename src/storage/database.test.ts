@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase, relaxedWriteTransaction } from "./database";
+import { openDatabase, RELAXED_BUSY_TIMEOUT_MS, relaxedWriteTransaction } from "./database";
 import { currentVersion, LATEST_VERSION, MIGRATIONS } from "./migrations";
 
 const dirs: string[] = [];
@@ -120,6 +120,25 @@ describe("openDatabase", () => {
 });
 
 describe("relaxedWriteTransaction", () => {
+  test("gives up on another connection's write lock after RELAXED_BUSY_TIMEOUT_MS, not busy_timeout, and restores it", () => {
+    const path = dbPath();
+    const db = openDatabase(path);
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    const started = performance.now();
+    expect(() => relaxedWriteTransaction(db, () => db.run("UPDATE heartbeat SET at = 7 WHERE id = 1"))).toThrow("database is locked");
+    const waited = performance.now() - started;
+    other.exec("ROLLBACK");
+    // busy_timeout (5 s) would have waited fifty times as long.
+    expect(waited).toBeGreaterThanOrEqual(RELAXED_BUSY_TIMEOUT_MS * 0.9);
+    expect(waited).toBeLessThan(1000);
+    expect(db.query("PRAGMA busy_timeout").get()).toEqual({ timeout: 5000 });
+    relaxedWriteTransaction(db, () => db.run("UPDATE heartbeat SET at = 7 WHERE id = 1"));
+    expect(db.query("SELECT at FROM heartbeat").get()).toEqual({ at: 7 });
+    other.close();
+    db.close();
+  });
+
   test("commits, and leaves the connection at synchronous=FULL afterwards, even when the write throws", () => {
     const db = openDatabase(dbPath());
     relaxedWriteTransaction(db, () => db.run("UPDATE heartbeat SET at = 5 WHERE id = 1"));

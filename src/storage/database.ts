@@ -7,6 +7,9 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { type MigrationApplied, runMigrations } from "./migrations";
 
+/** The busy_timeout every connection has, in milliseconds. */
+const BUSY_TIMEOUT_MS = 5000;
+
 export interface OpenOptions {
   readonly?: boolean;
   /** Create the file (and its directory) when missing (default true; `check` reports a missing database instead). */
@@ -38,7 +41,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   const db = readonly
     ? new Database(path, { readonly: true, strict: true })
     : new Database(path, { create, readwrite: true, strict: true });
-  db.exec("PRAGMA busy_timeout = 5000");
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   if (migrate) db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA foreign_keys = ON");
@@ -48,16 +51,25 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
 }
 
 /**
+ * How long a relaxed (background) write waits for another process's write lock. Waiting the full busy_timeout
+ * would hold the event loop, redirects included, for 5 s on each attempt while the lock is held (the other colour
+ * migrating the shared database, say); these writes fail instead and their next run retries.
+ */
+export const RELAXED_BUSY_TIMEOUT_MS = 100;
+
+/**
  * Like writeTransaction, but the commit does not wait for fsync (synchronous=NORMAL for this one transaction):
  * for counters and heartbeats, where losing the last second on power loss is acceptable, and an fsync every
  * second on the event loop is not. The next FULL commit (any link write) makes it durable too. Link data never
- * goes through here.
+ * goes through here. Another process's write lock is waited for RELAXED_BUSY_TIMEOUT_MS at most (SQLITE_BUSY).
  */
 export function relaxedWriteTransaction<T>(db: Database, fn: () => T): T {
   db.exec("PRAGMA synchronous = NORMAL");
+  db.exec(`PRAGMA busy_timeout = ${RELAXED_BUSY_TIMEOUT_MS}`);
   try {
     return db.transaction(fn).immediate();
   } finally {
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.exec("PRAGMA synchronous = FULL");
   }
 }
