@@ -8,7 +8,24 @@
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { startServer } from "./support/binary";
+import { startServer, type TestServer, waitFor } from "./support/binary";
+
+function createLink(server: TestServer, slug: string): Promise<Response> {
+  return server.api("/rest/v3/short-urls", {
+    method: "POST",
+    body: JSON.stringify({ longUrl: `https://example.com/${slug}`, customSlug: slug }),
+  });
+}
+
+/** Raw visit rows stored, read through a connection of its own. */
+function storedVisits(server: TestServer): number {
+  const db = new Database(join(server.dataDir, "shortener.db"), { readonly: true });
+  try {
+    return (db.query("SELECT count(*) AS n FROM visits").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
 
 test("a link write that waits out busy_timeout behind another process's lock gets a 503 with Retry-After, then succeeds", async () => {
   await using server = await startServer();
@@ -41,14 +58,7 @@ test("a link write that waits out busy_timeout behind another process's lock get
 
 test("while another process holds the write lock, redirects are answered without waiting for it, and every visit is counted after", async () => {
   await using server = await startServer();
-  expect(
-    (
-      await server.api("/rest/v3/short-urls", {
-        method: "POST",
-        body: JSON.stringify({ longUrl: "https://example.com/r", customSlug: "r" }),
-      })
-    ).status,
-  ).toBe(200);
+  expect((await createLink(server, "r")).status).toBe(200);
   const other = new Database(join(server.dataDir, "shortener.db"));
   let redirects = 0;
   const slowest: number[] = [];
@@ -71,24 +81,27 @@ test("while another process holds the write lock, redirects are answered without
   expect(Math.max(...slowest)).toBeLessThan(1000);
   expect(redirects).toBeGreaterThanOrEqual(10);
   expect(server.stdout + server.stderr).toContain('"event":"visit_flush_failed"');
-  let total = 0;
-  const deadline = Date.now() + 10_000;
-  for (let i = 0; i < 200 && Date.now() < deadline && total !== redirects; i++) {
-    const link = (await (await server.api("/rest/v3/short-urls/r")).json()) as { visitsSummary: { total: number } };
-    total = link.visitsSummary.total;
-    if (total !== redirects) await Bun.sleep(50);
-  }
-  expect(total).toBe(redirects);
-  const stored = new Database(join(server.dataDir, "shortener.db"), { readonly: true });
-  try {
-    const deadlineRows = Date.now() + 10_000;
-    let rows = 0;
-    for (let i = 0; i < 200 && Date.now() < deadlineRows && rows !== redirects; i++) {
-      rows = (stored.query("SELECT count(*) AS n FROM visits").get() as { n: number }).n;
-      if (rows !== redirects) await Bun.sleep(50);
-    }
-    expect(rows).toBe(redirects);
-  } finally {
-    stored.close();
-  }
+  const link = (await (await server.api("/rest/v3/short-urls/r")).json()) as { visitsSummary: { total: number } };
+  expect(link.visitsSummary.total).toBe(redirects);
+  await waitFor("every visit stored once the lock is released", () => storedVisits(server) === redirects, 10_000, 50);
+});
+
+test("a drain that meets another process's lock keeps trying its final flush, and loses no visit once the lock goes", async () => {
+  await using server = await startServer();
+  expect((await createLink(server, "d")).status).toBe(200);
+  const other = new Database(join(server.dataDir, "shortener.db"));
+  other.exec("BEGIN IMMEDIATE");
+  // Visits buffered while the flush cannot write; the drain's final flush then meets the same lock.
+  for (let i = 0; i < 20; i++) expect((await fetch(`${server.baseUrl}/d`, { redirect: "manual" })).status).toBe(302);
+  const exit = server.stop("SIGTERM", 60_000);
+  await waitFor("the final flush to retry", () => (server.stdout + server.stderr).includes("final_visit_flush_retry"), 20_000, 50);
+  // Held for three seconds into the final flush's retries: five attempts 100 ms apart would have given up.
+  await Bun.sleep(3000);
+  other.exec("ROLLBACK");
+  other.close();
+  expect(await exit).toBe(0);
+  expect(storedVisits(server)).toBe(20);
+  const db = new Database(join(server.dataDir, "shortener.db"), { readonly: true });
+  expect(db.query("SELECT total FROM link_visits").get()).toEqual({ total: 20 });
+  db.close();
 });

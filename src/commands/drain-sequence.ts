@@ -17,23 +17,31 @@ export interface DrainResult {
   visitsFlushed: number;
 }
 
-const FINAL_FLUSH_ATTEMPTS = 5;
+/**
+ * How long the final flush keeps retrying, and how often. A flush gives up on another process's write lock after
+ * 100 ms (relaxedWriteTransaction), so a drain that meets a lock held for seconds (the other colour migrating) keeps
+ * trying for about as long as five attempts of the full 5 s busy_timeout used to wait.
+ */
+const FINAL_FLUSH_BUDGET_MS = 25_000;
+const FINAL_FLUSH_MAX_ATTEMPTS = 100;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Writes buffered visits, retrying a failed flush a few times; throws if they cannot be written. */
+/** Writes buffered visits, retrying a failed flush for up to FINAL_FLUSH_BUDGET_MS; throws if they cannot be written. */
 async function flushRemaining(ctx: AppContext): Promise<number> {
   const depth = ctx.visits.depth;
+  const started = performance.now();
   for (let attempt = 1; ; attempt++) {
     try {
       ctx.visits.flush();
       return depth;
     } catch (error) {
-      if (attempt >= FINAL_FLUSH_ATTEMPTS) throw error;
+      const wait = Math.min(100 * attempt, 1000);
+      if (attempt >= FINAL_FLUSH_MAX_ATTEMPTS || performance.now() - started + wait > FINAL_FLUSH_BUDGET_MS) throw error;
       log.warn("final_visit_flush_retry", { attempt, depth: ctx.visits.depth, ...describeError(error) });
-      await delay(100 * attempt);
+      await delay(wait);
     }
   }
 }
