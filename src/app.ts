@@ -32,7 +32,7 @@ import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
 import { LitestreamClient } from "./storage/litestream-client";
-import type { MigrationApplied } from "./storage/migrations";
+import type { MigrationEvent } from "./storage/migrations";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 import { VisitQueryStore } from "./storage/visit-query-store";
@@ -70,8 +70,8 @@ export interface CreateAppOptions {
    * --durability replicated waits for Litestream's upload before acknowledging a link write.
    */
   litestreamSocket?: string | null;
-  /** Told of each schema migration applied at open; `serve` logs them (the other commands keep stdout for results). */
-  onMigrated?: (step: MigrationApplied) => void;
+  /** Told before and after each schema migration applied at open; `serve` logs them (other commands keep stdout for results). */
+  onMigration?: (event: MigrationEvent) => void;
 }
 
 /** How often the background checkpointer runs a PASSIVE checkpoint (when Litestream does not own them). */
@@ -98,7 +98,12 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const migrate = options.migrate ?? true;
   // Checkpoints never run inside a commit on the event loop: Litestream runs them when it replicates, the
   // background checkpointer (started by serve) otherwise.
-  const db = openDatabase(config.databasePath, { create: migrate, migrate, noAutomaticCheckpoints: true, onMigrated: options.onMigrated });
+  const db = openDatabase(config.databasePath, {
+    create: migrate,
+    migrate,
+    noAutomaticCheckpoints: true,
+    onMigration: options.onMigration,
+  });
   const tracing = startTracing(config);
   const shortUrlStore = new ShortUrlStore(db, tracing.tracer);
   const tagStore = new TagStore(db);

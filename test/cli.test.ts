@@ -130,21 +130,25 @@ describe("first start", () => {
     expect(server.stdout + server.stderr).toContain("shortener keys create --name admin");
   });
 
-  test("logs each schema migration it applies, with how long it took; a restart on the same data applies none", async () => {
-    const migrated = (stdout: string) =>
+  test("logs each schema migration before and after applying it, with how long it took; a restart applies none", async () => {
+    const migrations = (stdout: string) =>
       stdout
         .split("\n")
-        .filter((line) => line.includes('"schema_migrated"'))
-        .map((line) => JSON.parse(line) as { level: string; version: number; duration_ms: number });
+        .filter((line) => line.includes('"schema_migrat'))
+        .map((line) => JSON.parse(line) as { level: string; event: string; version: number; duration_ms?: number });
     const dataDir = dir();
     {
       await using server = await new TestServer({ dataDir }).start();
-      const steps = migrated(server.stdout);
-      expect(steps.map((s) => s.version)).toEqual(Array.from({ length: LATEST_VERSION }, (_, i) => i + 1));
-      for (const step of steps) expect([step.level, Number.isInteger(step.duration_ms)]).toEqual(["info", true]);
+      const events = migrations(server.stdout);
+      const versions = Array.from({ length: LATEST_VERSION }, (_, i) => i + 1);
+      expect(events.map((e) => `${e.event} ${e.version}`)).toEqual(
+        versions.flatMap((v) => [`schema_migrating ${v}`, `schema_migrated ${v}`]),
+      );
+      for (const e of events) expect(e.level).toBe("info");
+      for (const e of events.filter((e) => e.event === "schema_migrated")) expect(Number.isInteger(e.duration_ms)).toBe(true);
     }
     await using again = await new TestServer({ dataDir }).start();
-    expect(migrated(again.stdout)).toEqual([]);
+    expect(migrations(again.stdout)).toEqual([]);
   });
 });
 

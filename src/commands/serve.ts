@@ -43,7 +43,10 @@ export const serve: Command = {
     const config = loadConfig(args.flags, process.env);
     const ctx = createApp(config, {
       litestreamSocket: litestreamSocket(config, args),
-      onMigrated: (step) => log.info("schema_migrated", { version: step.version, duration_ms: Math.round(step.durationMs) }),
+      onMigration: (event) =>
+        event.kind === "starting"
+          ? log.info("schema_migrating", { version: event.version })
+          : log.info("schema_migrated", { version: event.version, duration_ms: Math.round(event.durationMs) }),
     });
     let publicServer: ReturnType<typeof startPublicServer>;
     try {

@@ -5,7 +5,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { type MigrationApplied, runMigrations } from "./migrations";
+import { type MigrationEvent, runMigrations } from "./migrations";
 
 /** The busy_timeout every connection has, in milliseconds. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -19,8 +19,8 @@ export interface OpenOptions {
    * so that it inspects the file as found and reports what is out of date instead of fixing it.
    */
   migrate?: boolean;
-  /** Told of each migration applied, with how long it took (`serve` logs them). */
-  onMigrated?: (step: MigrationApplied) => void;
+  /** Told before and after each migration it applies (`serve` logs them). */
+  onMigration?: (event: MigrationEvent) => void;
   /**
    * Turn SQLite's automatic checkpoint off on this connection (wal_autocheckpoint=0), because Litestream or the
    * background checkpointer (checkpointer.ts) checkpoints instead. The automatic one runs inside the committing
@@ -46,7 +46,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA foreign_keys = ON");
   if (options.noAutomaticCheckpoints) db.exec("PRAGMA wal_autocheckpoint = 0");
-  if (migrate) runMigrations(db, path, options.onMigrated);
+  if (migrate) runMigrations(db, path, options.onMigration);
   return db;
 }
 

@@ -284,14 +284,14 @@ export function currentVersion(db: Database): number {
   return (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
 }
 
-/** What a migration did: reported after each one (some build an index over every raw visit, which takes a while). */
-export interface MigrationApplied {
-  version: number;
-  durationMs: number;
-}
+/**
+ * Reported before and after each migration: some rebuild an index over every raw visit or copy a table, which takes
+ * seconds per million visits, and the server does not listen meanwhile.
+ */
+export type MigrationEvent = { kind: "starting"; version: number } | { kind: "applied"; version: number; durationMs: number };
 
 /** Applies every migration newer than user_version, each in its own immediate transaction. */
-export function runMigrations(db: Database, path: string, applied?: (step: MigrationApplied) => void): void {
+export function runMigrations(db: Database, path: string, report?: (event: MigrationEvent) => void): void {
   const from = currentVersion(db);
   if (from > LATEST_VERSION) {
     throw new Error(
@@ -305,11 +305,12 @@ export function runMigrations(db: Database, path: string, applied?: (step: Migra
       const snapshot = `${path}.before-migration-${migration.version}`;
       if (!existsSync(snapshot)) db.run("VACUUM INTO ?", [snapshot]);
     }
+    report?.({ kind: "starting", version: migration.version });
     const started = performance.now();
     db.transaction(() => {
       db.exec(migration.sql);
       db.exec(`PRAGMA user_version = ${migration.version}`);
     }).immediate();
-    applied?.({ version: migration.version, durationMs: performance.now() - started });
+    report?.({ kind: "applied", version: migration.version, durationMs: performance.now() - started });
   }
 }
