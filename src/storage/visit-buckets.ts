@@ -1,10 +1,11 @@
 /**
- * Where a lane's raw visits are. Raw visits are indexed per link within buckets of 2^20 consecutive ids: `visits_link` is on
- * `((id >> 20), short_url_id, id, potential_bot)` (schema 8). The visit flush appends rows to the newest bucket only, so
- * the index pages it writes are that bucket's few thousand, sorted by link like the flush itself. An index led by the
- * link spread every flush over a page per visited link across the whole history: the flush cost a visit ~4 µs at
- * 100 000 visits and ~11 µs at 5 000 000 (bench/RESULTS.md, sixth session). Reads of one link (or of all orphans,
- * which sit under a NULL link) go bucket by bucket: one index seek each, a dozen for ten million visits.
+ * Where a lane's raw visits are. They are indexed per link within buckets of 2^20 consecutive ids: `visits_link` is
+ * on `((id >> 20), short_url_id, id, potential_bot)` (schema 8). The visit flush appends rows to the newest bucket
+ * only, so the index pages it writes are that bucket's few thousand, sorted by link like the flush itself. An index
+ * led by the link spread every flush over a page per visited link across the whole history: a flushed visit cost
+ * ~4 µs with an empty table and ~11 µs with 5 000 000 raw visits (bench/RESULTS.md, sixth session). Reads of one link
+ * (or of all orphans, which sit under a NULL link) go bucket by bucket: one index seek each, a dozen for ten million
+ * visits.
  */
 import type { Database } from "bun:sqlite";
 
