@@ -16,13 +16,13 @@ export function problemResponse(error: AppError, request?: Request): Response {
   return jsonResponse(body, { status: error.status, contentType: PROBLEM_CONTENT_TYPE, headers: error.headers });
 }
 
-/** How long a client is told to wait when another process held the database's write lock past busy_timeout. */
+/** How long a client is told to wait when another process held the database's write lock too long. */
 const DATABASE_BUSY_RETRY_SECONDS = 5;
 
 /**
  * Maps any thrown value to a response: AppErrors as they are; the database's write lock still held by another
- * process after busy_timeout (a schema migration by the other colour, say) as a 503 to retry, logged as a warning;
- * anything else as a logged, opaque 500.
+ * process when the write gave up waiting (a schema migration by the other colour, say) as a 503 to retry, logged as
+ * a warning; anything else as a logged, opaque 500.
  */
 export function errorResponse(error: unknown, request?: Request, context: Record<string, unknown> = {}): Response {
   if (error instanceof AppError) return problemResponse(error, request);
@@ -31,7 +31,7 @@ export function errorResponse(error: unknown, request?: Request, context: Record
     log.warn("database_busy", { ...context, request_id: requestId, ...describeError(error) });
     return problemResponse(
       unavailable(
-        "Another process held the database's write lock for longer than 5 s (a schema migration, or a restore), so nothing was changed. Retry shortly.",
+        "Another process holds the database's write lock (a schema migration, or a restore), so nothing was changed. Retry shortly.",
         DATABASE_BUSY_RETRY_SECONDS,
       ),
       request,

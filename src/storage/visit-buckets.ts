@@ -39,19 +39,19 @@ function laneSql(lane: Lane): { where: string; params: Binding[]; bucketed: bool
 }
 
 export class VisitBuckets {
-  readonly #first;
-  readonly #last;
+  readonly #bounds;
 
   constructor(db: Database) {
-    this.#first = db.query<{ id: number }, []>("SELECT id FROM visits ORDER BY id LIMIT 1");
-    this.#last = db.query<{ id: number }, []>("SELECT id FROM visits ORDER BY id DESC LIMIT 1");
+    // Two rowid seeks in one statement (min() and max() together would scan).
+    this.#bounds = db.query<{ first: number | null; last: number | null }, []>(
+      "SELECT (SELECT id FROM visits ORDER BY id LIMIT 1) AS first, (SELECT id FROM visits ORDER BY id DESC LIMIT 1) AS last",
+    );
   }
 
   /** The buckets that may hold rows with ids in [lo, hi], in `order`: none when no raw row is in that range. */
   between(lo: number, hi: number, order: BucketOrder): number[] {
-    const first = this.#first.get()?.id;
-    const last = this.#last.get()?.id;
-    if (first === undefined || last === undefined) return [];
+    const { first, last } = this.#bounds.get() ?? { first: null, last: null };
+    if (first === null || last === null) return [];
     const from = bucketOf(Math.max(lo, first));
     const to = bucketOf(Math.min(hi, last));
     const buckets: number[] = [];

@@ -7,7 +7,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { relaxedWriteTransaction } from "./database";
-import { BUCKET_SQL, VisitBuckets } from "./visit-buckets";
+import { type Lane, VisitBuckets } from "./visit-buckets";
 
 export interface PurgeResult {
   /** Raw rows deleted. */
@@ -29,14 +29,14 @@ interface OldRow {
   orphan_type: string | null;
 }
 
+const linkLane = (id: number): Lane => ({ kind: "link", id });
+
 export class VisitPurgeStore {
   readonly #oldest;
   readonly #deleteUpTo;
   readonly #addLinkPurged;
   readonly #addKindPurged;
   readonly #linksAfter;
-  readonly #deleteLinkRows;
-  readonly #linkHasRows;
   readonly #linkDays;
   readonly #linkPurged;
   readonly #subtractTotals;
@@ -65,10 +65,6 @@ export class VisitPurgeStore {
        )
        SELECT id, EXISTS (SELECT 1 FROM short_urls WHERE short_urls.id = ids.id) AS live FROM ids WHERE id IS NOT NULL`,
     );
-    this.#deleteLinkRows = db.query<unknown, [number, number, number]>(
-      `DELETE FROM visits WHERE id IN (SELECT id FROM visits WHERE ${BUCKET_SQL} = ?1 AND short_url_id = ?2 ORDER BY id LIMIT ?3)`,
-    );
-    this.#linkHasRows = db.query<unknown, [number, number]>(`SELECT 1 FROM visits WHERE ${BUCKET_SQL} = ? AND short_url_id = ? LIMIT 1`);
     this.#linkDays = db.query<{ total: number | null; bots: number | null }, [number]>(
       "SELECT sum(total) AS total, sum(bots) AS bots FROM visit_days WHERE short_url_id = ?",
     );
@@ -123,10 +119,11 @@ export class VisitPurgeStore {
   purgeDeletedLinkRows(shortUrlId: number, limit: number): PurgeResult {
     return relaxedWriteTransaction(this.db, () => {
       let deleted = 0;
-      for (const bucket of this.#buckets.between(0, Number.MAX_SAFE_INTEGER, "asc")) {
-        deleted += this.#deleteLinkRows.run(bucket, shortUrlId, limit - deleted).changes;
-        if (deleted === limit) break;
-      }
+      this.#buckets.eachPart(linkLane(shortUrlId), 0, Number.MAX_SAFE_INTEGER, "asc", (where, params) => {
+        const sql = `DELETE FROM visits WHERE id IN (SELECT id FROM visits WHERE ${where} ORDER BY id LIMIT ?)`;
+        deleted += this.db.query(sql).run(...params, limit - deleted).changes;
+        return deleted === limit;
+      });
       if (deleted > 0) {
         this.#addLinkPurged.run(shortUrlId, deleted);
         this.#addKindPurged.run("non_orphan", deleted);
@@ -142,9 +139,12 @@ export class VisitPurgeStore {
    */
   dropDeletedLinkRollups(shortUrlId: number): boolean {
     return relaxedWriteTransaction(this.db, () => {
-      for (const bucket of this.#buckets.between(0, Number.MAX_SAFE_INTEGER, "asc")) {
-        if (this.#linkHasRows.get(bucket, shortUrlId) !== null) return false;
-      }
+      let hasRows = false;
+      this.#buckets.eachPart(linkLane(shortUrlId), 0, Number.MAX_SAFE_INTEGER, "asc", (where, params) => {
+        hasRows = this.db.query(`SELECT 1 FROM visits WHERE ${where} LIMIT 1`).get(...params) !== null;
+        return hasRows;
+      });
+      if (hasRows) return false;
       const days = this.#linkDays.get(shortUrlId);
       const purged = this.#linkPurged.get(shortUrlId)?.count ?? 0;
       this.#subtractTotals.run(days?.total ?? 0, days?.bots ?? 0);
