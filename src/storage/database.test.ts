@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase, RELAXED_BUSY_TIMEOUT_MS, relaxedWriteTransaction } from "./database";
+import { openDatabase, RELAXED_BUSY_TIMEOUT_MS, relaxedWriteTransaction, writeTransactionIfFree } from "./database";
 import { currentVersion, LATEST_VERSION, MIGRATIONS } from "./migrations";
 
 const dirs: string[] = [];
@@ -164,5 +164,46 @@ describe("checkpoints", () => {
     const byLitestream = openDatabase(dbPath(), { noAutomaticCheckpoints: true });
     expect(byLitestream.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 0 });
     byLitestream.close();
+  });
+});
+
+describe("writeTransactionIfFree", () => {
+  test("returns another connection's lock as busy at once, having run nothing, and restores busy_timeout", () => {
+    const path = dbPath();
+    const db = openDatabase(path);
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    let ran = false;
+    const started = performance.now();
+    const attempt = writeTransactionIfFree(db, () => {
+      ran = true;
+    });
+    const waited = performance.now() - started;
+    other.exec("ROLLBACK");
+    expect("busy" in attempt && attempt.busy.code).toBe("SQLITE_BUSY");
+    expect(ran).toBe(false);
+    // SQLite's busy handler would have slept up to busy_timeout (5 s) on this thread.
+    expect(waited).toBeLessThan(50);
+    expect(db.query("PRAGMA busy_timeout").get()).toEqual({ timeout: 5000 });
+    expect(writeTransactionIfFree(db, () => db.run("UPDATE heartbeat SET at = 9 WHERE id = 1").changes)).toEqual({ value: 1 });
+    expect(db.query("SELECT at FROM heartbeat").get()).toEqual({ at: 9 });
+    other.close();
+    db.close();
+  });
+
+  test("runs its writes under the full busy_timeout, and rolls them back when they throw", () => {
+    const db = openDatabase(dbPath());
+    expect(writeTransactionIfFree(db, () => (db.query("PRAGMA busy_timeout").get() as { timeout: number }).timeout)).toEqual({
+      value: 5000,
+    });
+    expect(() =>
+      writeTransactionIfFree(db, () => {
+        db.run("UPDATE heartbeat SET at = 3 WHERE id = 1");
+        throw new Error("boom");
+      }),
+    ).toThrow("boom");
+    expect(db.query("SELECT at FROM heartbeat").get()).not.toEqual({ at: 3 });
+    expect(db.query("PRAGMA busy_timeout").get()).toEqual({ timeout: 5000 });
+    db.close();
   });
 });

@@ -2,13 +2,13 @@
  * Opens the SQLite database with the pragmas the product relies on and runs pending migrations.
  * Litestream owns checkpoints: the app never runs TRUNCATE or RESTART checkpoints.
  */
-import { Database } from "bun:sqlite";
+import { Database, SQLiteError } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { type MigrationEvent, runMigrations } from "./migrations";
 
 /** The busy_timeout every connection has, in milliseconds. */
-const BUSY_TIMEOUT_MS = 5000;
+export const BUSY_TIMEOUT_MS = 5000;
 
 export interface OpenOptions {
   readonly?: boolean;
@@ -71,6 +71,34 @@ export function relaxedWriteTransaction<T>(db: Database, fn: () => T): T {
   } finally {
     db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.exec("PRAGMA synchronous = FULL");
+  }
+}
+
+/** What writeTransactionIfFree did: ran `fn` and committed, or found the write lock held and ran nothing. */
+export type LockAttempt<T> = { value: T } | { busy: SQLiteError };
+
+/**
+ * Like writeTransaction, but never waits for another process's write lock: when BEGIN IMMEDIATE meets it
+ * (SQLITE_BUSY), nothing has run and the error comes back as `busy`, so the caller can wait on a timer instead of
+ * holding the event loop in SQLite's busy handler. Once the lock is taken, `fn` runs with the usual busy_timeout.
+ */
+export function writeTransactionIfFree<T>(db: Database, fn: () => T): LockAttempt<T> {
+  let began = false;
+  db.exec("PRAGMA busy_timeout = 0");
+  try {
+    const value = db
+      .transaction(() => {
+        began = true;
+        db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        return fn();
+      })
+      .immediate();
+    return { value };
+  } catch (error) {
+    if (!began && error instanceof SQLiteError && error.code === "SQLITE_BUSY") return { busy: error };
+    throw error;
+  } finally {
+    if (!began) db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
 }
 

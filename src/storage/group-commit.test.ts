@@ -1,11 +1,43 @@
 import { Database } from "bun:sqlite";
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase } from "./database";
 import { GroupCommit, UnconfirmedCommit } from "./group-commit";
 
 function memoryDb(): Database {
   const db = new Database(":memory:");
   db.exec("CREATE TABLE t (v TEXT PRIMARY KEY)");
   return db;
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A database file with the app's pragmas, and a second connection to it standing for another process. */
+function sharedFile(): { db: Database; other: Database } {
+  const dir = mkdtempSync(join(tmpdir(), "shortener-group-commit-"));
+  dirs.push(dir);
+  const db = openDatabase(join(dir, "shortener.db"));
+  db.exec("CREATE TABLE t (v TEXT PRIMARY KEY)");
+  return { db, other: new Database(join(dir, "shortener.db")) };
+}
+
+/** The longest gap between ticks of a 5 ms timer over `ms`: how long the event loop was held meanwhile. */
+async function longestTimerGap(ms: number): Promise<number> {
+  let last = performance.now();
+  let longest = 0;
+  const until = last + ms;
+  for (let ticks = 0; performance.now() < until && ticks < 10_000; ticks++) {
+    await Bun.sleep(5);
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }
+  return longest;
 }
 
 describe("GroupCommit", () => {
@@ -52,6 +84,48 @@ describe("GroupCommit", () => {
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
     expect(db.query("SELECT v FROM t ORDER BY v").all()).toEqual([{ v: "a" }, { v: "c" }]);
+  });
+
+  describe("while another process holds the write lock", () => {
+    test("writes wait for it on a timer, leaving the event loop free, and commit in order once it goes", async () => {
+      const { db, other } = sharedFile();
+      const writes = new GroupCommit(db);
+      other.exec("BEGIN IMMEDIATE");
+      const first = writes.run(() => db.run("INSERT INTO t VALUES ('a')").changes);
+      const second = writes.run(() => db.run("INSERT INTO t VALUES ('b')").changes);
+      let settled = false;
+      void Promise.allSettled([first, second]).then(() => {
+        settled = true;
+      });
+      // SQLite's busy handler would hold this thread for busy_timeout (5 s) on the first try.
+      expect(await longestTimerGap(500)).toBeLessThan(100);
+      expect(settled).toBe(false);
+      other.exec("ROLLBACK");
+      expect(await Promise.all([first, second])).toEqual([1, 1]);
+      expect(db.query("SELECT v FROM t ORDER BY rowid").all()).toEqual([{ v: "a" }, { v: "b" }]);
+      other.close();
+      db.close();
+    });
+
+    test("a write still locked out after lockWaitMs fails with SQLITE_BUSY, having changed nothing; a later one commits", async () => {
+      const { db, other } = sharedFile();
+      const writes = new GroupCommit(db, null, 256, null, 200);
+      other.exec("BEGIN IMMEDIATE");
+      const started = performance.now();
+      const refused = await writes.run(() => db.run("INSERT INTO t VALUES ('a')")).catch((error: unknown) => error);
+      const waited = performance.now() - started;
+      expect((refused as { code?: string }).code).toBe("SQLITE_BUSY");
+      expect(waited).toBeGreaterThanOrEqual(200);
+      expect(waited).toBeLessThan(1000);
+      const later = writes.run(() => db.run("INSERT INTO t VALUES ('b')").changes);
+      await Bun.sleep(20);
+      other.exec("ROLLBACK");
+      expect(await later).toBe(1);
+      expect(db.query("SELECT v FROM t").all()).toEqual([{ v: "b" }]);
+      expect(db.query("PRAGMA busy_timeout").get()).toEqual({ timeout: 5000 });
+      other.close();
+      db.close();
+    });
   });
 
   describe("with an after-commit hook (replicated durability)", () => {
