@@ -38,7 +38,7 @@ const NO_LINK = 999_999_999;
  * `spread` lays the visits over many id buckets (each flush's rows straddling a boundary), as ten million visits
  * would be, so every read and deletion goes bucket by bucket.
  */
-function setup(smallSetLinks?: number, spread = false) {
+function setup(smallSetLinks?: number, spread = false, indexedSet?: { links: number; visits: number }) {
   const db = new Database(":memory:", { strict: true });
   runMigrations(db, ":memory:");
   const shortUrlStore = new ShortUrlStore(db);
@@ -63,6 +63,7 @@ function setup(smallSetLinks?: number, spread = false) {
     resolver,
     flushPending: () => buffer.flushInChunks(200),
     smallSetLinks,
+    indexedSet,
   });
   const add = (code: string) => shortUrlStore.insert(plainLinkRow(code)) as number;
   let hits = 0;
@@ -198,11 +199,16 @@ describe.each(LAYOUTS)("VisitQueryService pages of several links, %s", (_layout,
     return visits;
   }
 
-  // 64: a tag's and a domain's few links are read link by link; 0: through the table, as for large sets.
-  test.each([64, 0])(
-    "tag, domain and non-orphan totals and pages match a brute-force filter, also after retention (small set ≤ %p links)",
-    (smallSetLinks) => {
-      const ctx = setup(smallSetLinks, spread);
+  // A tag's and a domain's links read link by link (a small set), down the index bucket by bucket (a larger set
+  // with few visits), or through the table (a large set, or one with many visits).
+  test.each([
+    ["link by link", 64, undefined],
+    ["bucket by bucket", 0, undefined],
+    ["through the table", 0, { links: 0, visits: 0 }],
+  ] as const)(
+    "tag, domain and non-orphan totals and pages match a brute-force filter, also after retention (read %s)",
+    (_how, smallSetLinks, indexedSet) => {
+      const ctx = setup(smallSetLinks, spread, indexedSet);
       const visits = seedMany(ctx, ["x", "y", "z"], 140, 6, 21);
       ctx.db.run("INSERT INTO tags (name) VALUES ('t')");
       ctx.db.run("INSERT INTO short_url_tags (short_url_id, tag_id) SELECT id, 1 FROM short_urls WHERE short_code IN ('x', 'z')");

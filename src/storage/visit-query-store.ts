@@ -5,7 +5,7 @@
  * never a table scan or a sort.
  */
 import type { Database, Statement } from "bun:sqlite";
-import { type BucketOrder, type Lane, VisitBuckets } from "./visit-buckets";
+import { BUCKET_SQL, type BucketOrder, type Lane, VisitBuckets } from "./visit-buckets";
 import type { VisitRow } from "./visit-store";
 
 export type { Lane } from "./visit-buckets";
@@ -20,6 +20,8 @@ export interface Tally {
 
 /** Visits of several links (a tag's, a domain's, every link's), read through their links; date bounds in ms. */
 export interface LinkSetFilter {
+  /** The links themselves, instead of a tag or a domain (see linkSetPageByBuckets). */
+  ids?: readonly number[];
   tag?: string;
   /** '' for the default domain. */
   domain?: string;
@@ -190,10 +192,16 @@ export class VisitQueryStore {
     return lo;
   }
 
-  #linkSetSql(filter: LinkSetFilter): { where: string; params: Binding[] } {
+  /** The filter's conditions on `visits v`, and the id range its dates bound the rows to. */
+  #linkSetSql(filter: LinkSetFilter): { where: string; params: Binding[]; lo: number; hi: number } {
     const where: string[] = [];
     const params: Binding[] = [];
-    if (filter.tag !== undefined) {
+    let lo = MIN_ID;
+    let hi = MAX_ID;
+    if (filter.ids !== undefined) {
+      where.push("v.short_url_id IN (SELECT value FROM json_each(?))");
+      params.push(JSON.stringify(filter.ids));
+    } else if (filter.tag !== undefined) {
       where.push(`v.short_url_id IN (SELECT st.short_url_id FROM short_url_tags st JOIN tags t ON t.id = st.tag_id
         JOIN short_urls s ON s.id = st.short_url_id WHERE t.name = ?${filter.domain === undefined ? "" : " AND s.domain = ?"})`);
       params.push(filter.tag);
@@ -206,15 +214,17 @@ export class VisitQueryStore {
       if (filter.domain !== undefined) params.push(filter.domain);
     }
     if (filter.from !== undefined) {
+      lo = this.#globalIdAtOrAfter(filter.from - GLOBAL_ORDER_SLACK_MS);
       where.push("v.id >= ? AND v.at >= ?");
-      params.push(this.#globalIdAtOrAfter(filter.from - GLOBAL_ORDER_SLACK_MS), filter.from);
+      params.push(lo, filter.from);
     }
     if (filter.to !== undefined) {
-      where.push("v.id < ? AND v.at <= ?");
-      params.push(this.#globalIdAtOrAfter(filter.to + GLOBAL_ORDER_SLACK_MS + 1), filter.to);
+      hi = this.#globalIdAtOrAfter(filter.to + GLOBAL_ORDER_SLACK_MS + 1) - 1;
+      where.push("v.id <= ? AND v.at <= ?");
+      params.push(hi, filter.to);
     }
     if (filter.excludeBots) where.push("v.potential_bot = 0");
-    return { where: where.join(" AND "), params };
+    return { where: where.join(" AND "), params, lo, hi };
   }
 
   /** A page of several links' visits, newest first. */
@@ -228,6 +238,23 @@ export class VisitQueryStore {
       limit,
       offset,
     );
+  }
+
+  /**
+   * The same page for a set of links given by id, read down visits_link bucket by bucket, newest first: each
+   * bucket costs a seek per link and a sort of the set's rows in it. For sets with few visits in range, which the
+   * table scan of linkSetPage would find only after passing every other link's rows (all of them, for old visits).
+   */
+  linkSetPageByBuckets(filter: LinkSetFilter & { ids: readonly number[] }, limit: number, offset: number): VisitRecord[] {
+    const { where, params, lo, hi } = this.#linkSetSql(filter);
+    const newest = this.#query<{ id: number }>(`SELECT v.id FROM visits v WHERE ${BUCKET_SQL} = ? AND ${where} ORDER BY v.id DESC LIMIT ?`);
+    const wanted = offset + limit;
+    const ids: number[] = [];
+    for (const bucket of this.#buckets.between(lo, hi, "desc")) {
+      for (const row of newest.all(bucket, ...params, wanted - ids.length)) ids.push(row.id);
+      if (ids.length >= wanted) break;
+    }
+    return this.byIds(ids.slice(offset));
   }
 
   /** How many raw visits of several links match: a row count, so callers bound it to a day or two of visits. */
