@@ -35,6 +35,7 @@ import { LitestreamClient } from "./storage/litestream-client";
 import type { MigrationEvent } from "./storage/migrations";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
+import { VisitDeletionStore } from "./storage/visit-deletion-store";
 import { VisitQueryStore } from "./storage/visit-query-store";
 import { VisitStore } from "./storage/visit-store";
 import { WebhookStore } from "./storage/webhook-store";
@@ -248,6 +249,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     visitQueries: new VisitQueryService({
       db,
       store: new VisitQueryStore(db),
+      deletions: new VisitDeletionStore(db),
       shortUrls,
       tagExists: (name) => tagStore.exists(name),
       resolver,

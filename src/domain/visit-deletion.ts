@@ -4,6 +4,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { relaxedWriteTransaction } from "../storage/database";
+import type { VisitDeletionStore } from "../storage/visit-deletion-store";
 import type { Lane, Tally, VisitQueryStore } from "../storage/visit-query-store";
 import { dayOf } from "./visit-recorder";
 
@@ -24,6 +25,7 @@ const DELETE_BATCH_MIN = 200;
 export async function deleteLane(
   db: Database,
   store: VisitQueryStore,
+  deletions: VisitDeletionStore,
   lane: Lane,
   flushPending: () => Promise<unknown>,
   clearRollups: (after: number) => void,
@@ -34,7 +36,7 @@ export async function deleteLane(
   let size = 1000;
   for (let batch = 0; batch < 100_000_000 / DELETE_BATCH_MIN; batch++) {
     const started = performance.now();
-    const n = relaxedWriteTransaction(db, () => deleteBatch(store, lane, upTo, size));
+    const n = relaxedWriteTransaction(db, () => deleteBatch(store, deletions, lane, upTo, size));
     deleted += n;
     if (n < size) break;
     // Aim the next batch at the target duration (the disk and the machine's load decide what a row costs).
@@ -46,10 +48,10 @@ export async function deleteLane(
   return deleted;
 }
 
-function deleteBatch(store: VisitQueryStore, lane: Lane, upTo: number, size: number): number {
+function deleteBatch(store: VisitQueryStore, deletions: VisitDeletionStore, lane: Lane, upTo: number, size: number): number {
   const rows = store.oldest(lane, upTo, size);
   if (rows.length === 0) return 0;
-  store.deleteRange(lane, (rows[0] as { id: number }).id, (rows.at(-1) as { id: number }).id);
+  deletions.deleteRange(lane, (rows[0] as { id: number }).id, (rows.at(-1) as { id: number }).id);
   const days = new Map<string, { kind: string; day: number; total: number; bots: number }>();
   for (const row of rows) {
     const kind = row.orphan_type ?? "non_orphan";
@@ -65,14 +67,14 @@ function deleteBatch(store: VisitQueryStore, lane: Lane, upTo: number, size: num
   }
   const kinds = new Map<string, Tally>();
   for (const t of days.values()) {
-    if (lane.kind === "link") store.subtractFromDay("link", lane.id, t.day, t.total, t.bots);
-    else store.subtractFromDay("orphan", t.kind, t.day, t.total, t.bots);
+    if (lane.kind === "link") deletions.subtractFromDay("link", lane.id, t.day, t.total, t.bots);
+    else deletions.subtractFromDay("orphan", t.kind, t.day, t.total, t.bots);
     const sum = kinds.get(t.kind) ?? { total: 0, bots: 0 };
     kinds.set(t.kind, { total: sum.total + t.total, bots: sum.bots + t.bots });
   }
   for (const [kind, t] of kinds) {
-    store.subtractFromTotals(kind, t.total, t.bots);
-    if (lane.kind === "link") store.subtractFromLink(lane.id, t.total, t.bots);
+    deletions.subtractFromTotals(kind, t.total, t.bots);
+    if (lane.kind === "link") deletions.subtractFromLink(lane.id, t.total, t.bots);
   }
   return rows.length;
 }

@@ -5,6 +5,7 @@ import { runMigrations } from "../storage/migrations";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
 import { bucketOf, VISIT_BUCKET_BITS } from "../storage/visit-buckets";
+import { VisitDeletionStore } from "../storage/visit-deletion-store";
 import { VisitQueryStore } from "../storage/visit-query-store";
 import { VisitStore } from "../storage/visit-store";
 import type { ApiKey } from "./api-keys";
@@ -58,6 +59,7 @@ function setup(smallSetLinks?: number, spread = false, indexedSet?: { links: num
   const service = new VisitQueryService({
     db,
     store: new VisitQueryStore(db),
+    deletions: new VisitDeletionStore(db),
     shortUrls,
     tagExists: (name) => tagStore.exists(name),
     resolver,

@@ -10,6 +10,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { forbidden, tagNotFound } from "../errors";
+import type { VisitDeletionStore } from "../storage/visit-deletion-store";
 import {
   GLOBAL_ORDER_SLACK_MS,
   type Lane,
@@ -60,6 +61,7 @@ export class VisitQueryService {
     private readonly deps: {
       db: Database;
       store: VisitQueryStore;
+      deletions: VisitDeletionStore;
       shortUrls: ShortUrlService;
       tagExists: (name: string) => boolean;
       resolver: LinkResolver;
@@ -140,8 +142,8 @@ export class VisitQueryService {
     this.#assertCanWrite(key);
     const link = this.deps.shortUrls.get(shortCode, domain);
     const lane: Lane = { kind: "link", id: link.id };
-    const { db, store, flushPending } = this.deps;
-    const deleted = await deleteLane(db, store, lane, flushPending, (after) => store.clearLinkRollups(link.id, after));
+    const { db, store, deletions, flushPending } = this.deps;
+    const deleted = await deleteLane(db, store, deletions, lane, flushPending, (after) => deletions.clearLinkRollups(link.id, after));
     // A cached link counts its visits for maxVisits: reload it with the new count.
     this.deps.resolver.invalidate(this.deps.shortUrls.domainKey(link.domain), link.shortCode);
     return deleted;
@@ -150,8 +152,8 @@ export class VisitQueryService {
   /** Deletes every orphan visit (Shlink's DELETE /visits/orphan). */
   async deleteOrphanVisits(key: ApiKey): Promise<number> {
     this.#assertCanWrite(key);
-    const { db, store, flushPending } = this.deps;
-    return deleteLane(db, store, { kind: "orphans" }, flushPending, (after) => store.clearOrphanRollups(after));
+    const { db, store, deletions, flushPending } = this.deps;
+    return deleteLane(db, store, deletions, { kind: "orphans" }, flushPending, (after) => deletions.clearOrphanRollups(after));
   }
 
   #assertCanWrite(key: ApiKey): void {

@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { MIGRATIONS, runMigrations } from "./migrations";
 import { bucketOf, VISIT_BUCKET_BITS, VisitBuckets } from "./visit-buckets";
+import { VisitDeletionStore } from "./visit-deletion-store";
 import { VisitPurgeStore } from "./visit-purge-store";
 import { type Lane, VisitQueryStore } from "./visit-query-store";
 
@@ -113,7 +114,7 @@ describe("VisitQueryStore over several buckets", () => {
 
   test("deletes a lane's range in every bucket it spans, and nothing else", () => {
     const { db, rows } = seeded();
-    const store = new VisitQueryStore(db);
+    const store = new VisitDeletionStore(db);
     const lane: Lane = { kind: "link", id: 1 };
     const lo = BUCKET - 20;
     const hi = 4 * BUCKET;
