@@ -1,7 +1,7 @@
 /**
- * All SQL that reads visits for the API and the CLI (deleting them is visit-deletion-store.ts). Reads of one lane (a link's rows, all orphan rows, or one orphan type's) are index-only on
- * visits_link (bucket by bucket, see visit-buckets.ts) / visits_orphan, so seeking page 1 000 costs an index walk,
- * never a table scan or a sort.
+ * All SQL that reads visits for the API and the CLI (deleting them is visit-deletion-store.ts). Reads of one lane
+ * (a link's rows, all orphan rows, or one orphan type's) are index-only on visits_link (bucket by bucket, see
+ * visit-buckets.ts) / visits_orphan, so seeking page 1 000 costs an index walk, never a table scan or a sort.
  */
 import type { Database, Statement } from "bun:sqlite";
 import { type Binding, StatementCache } from "./statement-cache";
