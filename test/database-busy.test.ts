@@ -27,6 +27,18 @@ function storedVisits(server: TestServer): number {
   }
 }
 
+/** Runs `during` while a connection of its own, standing for another process, holds the database's write lock. */
+async function whileLocked<T>(server: TestServer, during: () => Promise<T>): Promise<T> {
+  const other = new Database(join(server.dataDir, "shortener.db"));
+  other.exec("BEGIN IMMEDIATE");
+  try {
+    return await during();
+  } finally {
+    other.exec("ROLLBACK");
+    other.close();
+  }
+}
+
 /**
  * Follows the link `code` every 100 ms for `ms` (at most ms / 100 times), checking each answer is a redirect;
  * returns how long each took.
@@ -46,15 +58,8 @@ async function redirectLatencies(server: TestServer, code: string, ms: number): 
 
 test("a link write that waits out busy_timeout behind another process's lock gets a 503 with Retry-After, then succeeds", async () => {
   await using server = await startServer();
-  const other = new Database(join(server.dataDir, "shortener.db"));
-  const create = (slug: string) =>
-    server.api("/rest/v3/short-urls", {
-      method: "POST",
-      body: JSON.stringify({ longUrl: `https://example.com/${slug}`, customSlug: slug }),
-    });
-  try {
-    other.exec("BEGIN IMMEDIATE");
-    const refused = await create("locked");
+  await whileLocked(server, async () => {
+    const refused = await createLink(server, "locked");
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("5");
     expect(refused.headers.get("content-type")).toContain("application/problem+json");
@@ -62,12 +67,9 @@ test("a link write that waits out busy_timeout behind another process's lock get
     expect(body.type).toBe("https://shlink.io/api/error/service-unavailable");
     expect(body.detail).toContain("write lock");
     expect(body.requestId).toBe(refused.headers.get("x-request-id") ?? "");
-  } finally {
-    other.exec("ROLLBACK");
-    other.close();
-  }
+  });
   expect((await server.api("/rest/v3/short-urls/locked")).status).toBe(404);
-  expect((await create("locked")).status).toBe(200);
+  expect((await createLink(server, "locked")).status).toBe(200);
   expect((await fetch(`${server.baseUrl}/locked`, { redirect: "manual" })).headers.get("location")).toBe("https://example.com/locked");
   expect(server.stdout + server.stderr).toContain('"event":"database_busy"');
   expect(server.stdout + server.stderr).not.toContain("unhandled_error");
@@ -76,19 +78,12 @@ test("a link write that waits out busy_timeout behind another process's lock get
 test("a link write waiting for another process's lock does not hold up redirects, and commits once the lock goes", async () => {
   await using server = await startServer();
   expect((await createLink(server, "w")).status).toBe(200);
-  const other = new Database(join(server.dataDir, "shortener.db"));
-  let latencies: number[] = [];
-  let created: Promise<Response> | undefined;
-  try {
-    other.exec("BEGIN IMMEDIATE");
-    created = createLink(server, "waited");
+  const { created, latencies } = await whileLocked(server, async () => {
+    const created = createLink(server, "waited");
     // A second and a half of redirects while the create waits (busy_timeout would let it wait 5 s).
-    latencies = await redirectLatencies(server, "w", 1500);
-  } finally {
-    other.exec("ROLLBACK");
-    other.close();
-  }
-  expect((await created)?.status).toBe(200);
+    return { created, latencies: await redirectLatencies(server, "w", 1500) };
+  });
+  expect((await created).status).toBe(200);
   // Before, the create held the event loop in SQLite's busy handler until the lock went: the first redirect
   // waited the whole 1.5 s.
   expect(latencies.length).toBeGreaterThanOrEqual(5);
@@ -100,16 +95,8 @@ test("a link write waiting for another process's lock does not hold up redirects
 test("while another process holds the write lock, redirects are answered without waiting for it, and every visit is counted after", async () => {
   await using server = await startServer();
   expect((await createLink(server, "r")).status).toBe(200);
-  const other = new Database(join(server.dataDir, "shortener.db"));
-  let slowest: number[] = [];
-  try {
-    other.exec("BEGIN IMMEDIATE");
-    // Three seconds of redirects under the lock: several visit flushes try, and give up, meanwhile.
-    slowest = await redirectLatencies(server, "r", 3000);
-  } finally {
-    other.exec("ROLLBACK");
-    other.close();
-  }
+  // Three seconds of redirects under the lock: several visit flushes try, and give up, meanwhile.
+  const slowest = await whileLocked(server, () => redirectLatencies(server, "r", 3000));
   // Before, each flush attempt held the event loop for busy_timeout (5 s): a handful of redirects got through.
   expect(Math.max(...slowest)).toBeLessThan(1000);
   const redirects = slowest.length;

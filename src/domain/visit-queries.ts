@@ -310,9 +310,9 @@ export class VisitQueryService {
     const { perPage, offset } = pageWindow(query);
     if (offset >= total) return pageOf([], query, total);
     const limits = this.deps.indexedSet ?? { links: INDEXED_SET_LINKS, visits: INDEXED_SET_VISITS };
-    const ids = total <= limits.visits ? this.deps.store.linkIds(scope, limits.links + 1) : [];
+    const ids = total <= limits.visits ? this.deps.store.linkIds(scope, limits.links + 1) : null;
     const items =
-      total <= limits.visits && ids.length <= limits.links
+      ids !== null && ids.length <= limits.links
         ? this.deps.store.linkSetPageByBuckets({ ...filter, ids }, perPage, offset)
         : this.deps.store.linkSetPage(filter, perPage, offset);
     return pageOf(items, query, total);

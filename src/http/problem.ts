@@ -26,8 +26,8 @@ const DATABASE_BUSY_RETRY_SECONDS = 5;
  */
 export function errorResponse(error: unknown, request?: Request, context: Record<string, unknown> = {}): Response {
   if (error instanceof AppError) return problemResponse(error, request);
+  const requestId = request === undefined ? undefined : requestIdOf(request);
   if (error instanceof SQLiteError && error.code === "SQLITE_BUSY") {
-    const requestId = request === undefined ? undefined : requestIdOf(request);
     log.warn("database_busy", { ...context, request_id: requestId, ...describeError(error) });
     return problemResponse(
       unavailable(
@@ -37,7 +37,6 @@ export function errorResponse(error: unknown, request?: Request, context: Record
       request,
     );
   }
-  const requestId = request === undefined ? undefined : requestIdOf(request);
   log.error("unhandled_error", { ...context, request_id: requestId, ...describeError(error) });
   return problemResponse(new AppError(500, "internal-server-error", "Internal server error", "An unexpected error occurred."), request);
 }
