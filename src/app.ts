@@ -27,7 +27,7 @@ import { coalesced } from "./lib/coalesced";
 import { ApiKeyStore } from "./storage/api-key-store";
 import { BackgroundReader } from "./storage/background-reader";
 import { BackgroundCheckpointer } from "./storage/checkpointer";
-import { openDatabase } from "./storage/database";
+import { BUSY_TIMEOUT_MS, openDatabase } from "./storage/database";
 import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
@@ -253,8 +253,9 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       shortUrls,
       tagExists: (name) => tagStore.exists(name),
       resolver,
-      // In chunks, as serve's flush: a busy second's buffer written at once would stall redirects.
-      flushPending: () => visits.flushInChunks(FLUSH_CHUNK_MAX_VISITS),
+      // In chunks, as serve's flush: a busy second's buffer written at once would stall redirects. A request waits
+      // for another process's write lock as long as a link write does.
+      flushPending: () => visits.flushInChunks(FLUSH_CHUNK_MAX_VISITS, BUSY_TIMEOUT_MS),
       guardWrites,
     }),
     apiKeys: new ApiKeyService(new ApiKeyStore(db)),

@@ -79,15 +79,20 @@ export const serve: Command = {
           flushing = false;
         });
     }, config.visitFlushMs / 2);
-    // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable.
+    // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable. A beat waiting for
+    // another process's write lock is not joined by the next.
+    let beating = false;
     const heartbeatTimer =
       config.role === "primary"
         ? setInterval(() => {
-            try {
-              ctx.heartbeat.beat(Date.now());
-            } catch (error) {
-              log.error("heartbeat_failed", describeError(error));
-            }
+            if (beating) return;
+            beating = true;
+            ctx.heartbeat
+              .beat(Date.now())
+              .catch((error) => log.error("heartbeat_failed", describeError(error)))
+              .finally(() => {
+                beating = false;
+              });
           }, 1000)
         : undefined;
     // With --replication litestream, the primary asks Litestream every second when it last uploaded (RPO guard).

@@ -1,5 +1,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
+import { scratchDatabases } from "../../test/support/scratch-database";
+import { RELAXED_LOCK_WAIT_MS } from "../storage/database";
 import { runMigrations } from "../storage/migrations";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { LinkResolver } from "./link-resolver";
@@ -209,5 +211,62 @@ describe("VisitBuffer in chunks", () => {
     expect([store.findById(busy)?.visits_total, store.findById(busy)?.visits_bots, store.findById(quiet)?.visits_total]).toEqual([
       10, 4, 1,
     ]);
+  });
+});
+
+describe("VisitBuffer and another process's write lock", () => {
+  const databases = scratchDatabases("visit-buffer-lock-");
+
+  /** A buffer over a database file, with `other` (another process's connection) holding the write lock. */
+  function locked() {
+    const { db, path } = databases.open();
+    const store = new ShortUrlStore(db);
+    const visits = new VisitBuffer(db, store);
+    const other = databases.closeLater(new Database(path));
+    const ids = ["a", "b", "c"].map((code) => store.insert(plainLinkRow(code)) as number);
+    for (const id of ids) for (let n = 0; n < 4; n++) visits.record(id, n === 0);
+    other.exec("BEGIN IMMEDIATE");
+    const totals = () => ids.map((id) => store.findById(id)?.visits_total);
+    return { visits, other, ids, totals };
+  }
+
+  test("a run waits for the lock on timers, the event loop free meanwhile, then writes everything once", async () => {
+    const { visits, other, totals } = locked();
+    // Released by a timer on this thread: only if the run leaves the event loop free while it waits.
+    setTimeout(() => other.exec("ROLLBACK"), 150);
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    const started = performance.now();
+    const written = await visits.flushInChunks(2);
+    clearInterval(ticker);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    expect(ticks).toBeGreaterThanOrEqual(10);
+    expect(written).toBe(12);
+    expect(visits.depth).toBe(0);
+    expect(totals()).toEqual([4, 4, 4]);
+  });
+
+  test("links another flush wrote while the run waited are not written again", async () => {
+    const { visits, other, ids, totals } = locked();
+    // Its first chunk meets the lock before flushInChunks returns; the run then waits on a timer.
+    const run = visits.flushInChunks(2);
+    // As a drain does: the lock goes, and the final flush writes everything before the run's next try.
+    other.exec("ROLLBACK");
+    expect(visits.flush()).toBe(12);
+    visits.record(ids[1] as number, false);
+    expect(await run).toBe(1);
+    expect(visits.depth).toBe(0);
+    expect(totals()).toEqual([4, 5, 4]);
+  });
+
+  test("a run still locked out after RELAXED_LOCK_WAIT_MS fails with SQLITE_BUSY, every visit still buffered", async () => {
+    const { visits, other, totals } = locked();
+    const started = performance.now();
+    await expect(visits.flushInChunks(2)).rejects.toMatchObject({ code: "SQLITE_BUSY" });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(RELAXED_LOCK_WAIT_MS - 60);
+    expect(visits.depth).toBe(12);
+    other.exec("ROLLBACK");
+    expect(await visits.flushInChunks(2)).toBe(12);
+    expect(totals()).toEqual([4, 4, 4]);
   });
 });

@@ -8,7 +8,7 @@
 import type { Database } from "bun:sqlite";
 import type { Tracer } from "@opentelemetry/api";
 import { politeSleep, type SleepFactors } from "../lib/polite-sleep";
-import { relaxedWriteTransaction } from "../storage/database";
+import { type LockAttempt, lockRetryPause, RELAXED_LOCK_WAIT_MS, relaxedWriteTransactionIfFree } from "../storage/database";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import { recordSpanError, startBackgroundDbSpan } from "../telemetry/db-span";
 
@@ -170,10 +170,14 @@ export class VisitBuffer {
       id,
       take: (this.#pending.get(id) as PendingLink).total,
     }));
-    return this.#traced(() => this.#write(parts, ids.length <= maxLinks));
+    return this.#traced(() => {
+      const attempt = this.#write(parts, ids.length <= maxLinks);
+      if ("busy" in attempt) throw attempt.busy;
+      return attempt.value;
+    });
   }
 
-  #traced(write: () => number): number {
+  #traced<T>(write: () => T): T {
     if (this.tracer === null) return write();
     const span = startBackgroundDbSpan(this.tracer, "visits.flush", "short_urls", "update", {
       "db.operation.batch.size": this.#pending.size,
@@ -204,13 +208,18 @@ export class VisitBuffer {
    * milliseconds then ran almost back to back, a backlog of requests built up over the whole run, and the p99
    * of redirects at half capacity was the run's length (30-50 ms on the test VM). A link with more visits than a
    * chunk holds is split across chunks (its counters too, so totals stay exact).
+   * A chunk that meets another process's write lock is tried again on timers (lockRetryPause) for up to
+   * `lockWaitMs`, then the run fails with SQLITE_BUSY, everything not written still buffered.
    */
-  async flushInChunks(maxChunkVisits: number): Promise<number> {
+  async flushInChunks(maxChunkVisits: number, lockWaitMs = RELAXED_LOCK_WAIT_MS): Promise<number> {
     // Sorted once per run; links first visited during the run wait for the next one.
     const ids = this.#sortedIds();
     let written = 0;
     let next = 0;
+    const locked = { tries: 0, since: 0, waitMs: lockWaitMs };
     while (next < ids.length && this.#depth > 0) {
+      // Rebuilt after a locked try: a drain's flush() may have written some of these links meanwhile.
+      const first = next;
       const parts: Part[] = [];
       let visits = maxChunkVisits;
       let units = this.#chunkUnits();
@@ -229,13 +238,33 @@ export class VisitBuffer {
         used += take + LINK_UNITS;
         if (take === pending.total) next++;
       }
-      written += await this.#timedChunk(used, () => this.#write(parts, false));
+      const attempt = await this.#timedChunk(used, () => this.#write(parts, false));
+      if ("busy" in attempt) {
+        await this.#waitForLock(attempt, locked);
+        next = first;
+      } else {
+        written += attempt.value;
+        locked.tries = 0;
+      }
     }
     while (this.#orphans.length > 0) {
       const max = Math.min(maxChunkVisits, this.#chunkUnits());
-      written += await this.#timedChunk(Math.min(max, this.#orphans.length), () => this.#write([], true, max));
+      const attempt = await this.#timedChunk(Math.min(max, this.#orphans.length), () => this.#write([], true, max));
+      if ("busy" in attempt) await this.#waitForLock(attempt, locked);
+      else {
+        written += attempt.value;
+        locked.tries = 0;
+      }
     }
     return written;
+  }
+
+  /** Pauses before the next try for another process's write lock, or throws its SQLITE_BUSY once waited long enough. */
+  async #waitForLock(attempt: { busy: Error }, locked: { tries: number; since: number; waitMs: number }): Promise<void> {
+    if (locked.tries === 0) locked.since = this.clock();
+    const pause = lockRetryPause(locked.tries++);
+    if (this.clock() - locked.since + pause > locked.waitMs) throw attempt.busy;
+    await Bun.sleep(pause);
   }
 
   /** Units of work for the next chunk: CHUNK_TARGET_MS at the estimated pace, at least MIN_CHUNK_UNITS. */
@@ -244,10 +273,14 @@ export class VisitBuffer {
     return Math.max(MIN_CHUNK_UNITS, Math.round(CHUNK_TARGET_MS / this.#msPerUnit));
   }
 
-  /** Runs one chunk's write, updates the pace estimate, then sleeps as long as the chunk took (at least 1 ms). */
-  async #timedChunk(units: number, write: () => number): Promise<number> {
+  /**
+   * Runs one chunk's write, updates the pace estimate, then sleeps as long as the chunk took (at least 1 ms). A
+   * chunk that found the write lock held comes back at once.
+   */
+  async #timedChunk(units: number, write: () => LockAttempt<number>): Promise<LockAttempt<number>> {
     const started = this.clock();
     const written = this.#traced(write);
+    if ("busy" in written) return written;
     const took = this.clock() - started;
     if (units > 0) {
       const pace = took / units;
@@ -259,12 +292,12 @@ export class VisitBuffer {
 
   /**
    * Writes the counters and details of the first `take` visits of each part's link, and up to `maxOrphans`
-   * orphan visits when `orphans` is set, in one transaction.
+   * orphan visits when `orphans` is set, in one transaction; or, when another process holds the write lock, nothing.
    */
-  #write(parts: readonly Part[], orphans: boolean, maxOrphans = Number.POSITIVE_INFINITY): number {
+  #write(parts: readonly Part[], orphans: boolean, maxOrphans = Number.POSITIVE_INFINITY): LockAttempt<number> {
     const pending = this.#pending;
     const orphanVisits = orphans ? this.#orphans.slice(0, maxOrphans) : [];
-    if (parts.length === 0 && orphanVisits.length === 0) return 0;
+    if (parts.length === 0 && orphanVisits.length === 0) return { value: 0 };
     const detailed = this.#sinks.length > 0;
     const visits: Visit[] = [];
     const bots: number[] = [];
@@ -279,13 +312,14 @@ export class VisitBuffer {
     }
     for (const visit of orphanVisits) visits.push(visit);
     let written = 0;
-    relaxedWriteTransaction(this.db, () => {
+    const attempt = relaxedWriteTransactionIfFree(this.db, () => {
       parts.forEach(({ id, take }, i) => {
         this.shortUrls.addVisits(id, take, bots[i] as number);
         written += take;
       });
       for (const sink of this.#sinks) sink.write(visits);
     });
+    if ("busy" in attempt) return attempt;
     // bun:sqlite is synchronous: nothing was recorded between the commit and these removals.
     parts.forEach(({ id, take }, i) => {
       const link = pending.get(id) as PendingLink;
@@ -312,6 +346,6 @@ export class VisitBuffer {
         }
       }
     }
-    return written;
+    return { value: written };
   }
 }

@@ -3,7 +3,7 @@
  * consistent after each one, so a link with millions of visits never holds redirects up for long.
  */
 import type { Database } from "bun:sqlite";
-import { relaxedWriteTransaction } from "../storage/database";
+import { BUSY_TIMEOUT_MS, relaxedWrite } from "../storage/database";
 import type { VisitDeletionStore } from "../storage/visit-deletion-store";
 import type { Lane, Tally, VisitQueryStore } from "../storage/visit-query-store";
 import { dayOf } from "./visit-recorder";
@@ -18,7 +18,8 @@ const DELETE_BATCH_MIN = 200;
  * 1. Flush the buffer, so visits served before the request are deleted too; note the lane's newest id.
  * 2. Delete rows up to that id in batches of about DELETE_BATCH_TARGET_MS each (at most DELETE_BATCH rows), each
  *    taking its visits out of the roll-ups, totals and counters in its own transaction (every committed state is
- *    consistent), yielding to the event loop between batches.
+ *    consistent), yielding to the event loop between batches. Another process's write lock is waited for on timers,
+ *    as a link write waits (GroupCommit): after busy_timeout, SQLITE_BUSY (a 503 to retry; the batches done stay done).
  * 3. Clear what the roll-ups still hold for days whose raw rows were purged (and pre-v3 counts), keeping the
  *    visits that arrived during the deletion.
  */
@@ -36,7 +37,7 @@ export async function deleteLane(
   let size = 1000;
   for (let batch = 0; batch < 100_000_000 / DELETE_BATCH_MIN; batch++) {
     const started = performance.now();
-    const n = relaxedWriteTransaction(db, () => deleteBatch(store, deletions, lane, upTo, size));
+    const n = await relaxedWrite(db, () => deleteBatch(store, deletions, lane, upTo, size), BUSY_TIMEOUT_MS);
     deleted += n;
     if (n < size) break;
     // Aim the next batch at the target duration (the disk and the machine's load decide what a row costs).
@@ -44,7 +45,7 @@ export async function deleteLane(
     size = Math.max(DELETE_BATCH_MIN, Math.min(DELETE_BATCH, Math.floor(DELETE_BATCH_TARGET_MS / perRow)));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  relaxedWriteTransaction(db, () => clearRollups(upTo));
+  await relaxedWrite(db, () => clearRollups(upTo), BUSY_TIMEOUT_MS);
   return deleted;
 }
 

@@ -172,16 +172,16 @@ export class VisitRetention implements LinkEventListener {
   /** A deleted link's raw rows in batches, then its roll-ups. */
   async #purgeLink(id: number): Promise<number> {
     const rows = await this.#batches("deleted_link", (limit) => this.store.purgeDeletedLinkRows(id, limit));
-    if (!this.#stopped) this.store.dropDeletedLinkRollups(id);
+    if (!this.#stopped) await this.store.dropDeletedLinkRollups(id);
     return rows;
   }
 
   /** Runs `batch` until it has nothing more to delete (or the job stops), sizing each to the target duration. */
-  async #batches(reason: PurgeReason, batch: (limit: number) => PurgeResult): Promise<number> {
+  async #batches(reason: PurgeReason, batch: (limit: number) => Promise<PurgeResult>): Promise<number> {
     let rows = 0;
     for (let more = true; more && !this.#stopped; ) {
       const started = performance.now();
-      const result = batch(this.#size);
+      const result = await batch(this.#size);
       const busyMs = performance.now() - started;
       more = result.more;
       if (result.deleted > 0) {

@@ -1,9 +1,10 @@
+import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
 import { scratchDatabases } from "../../test/support/scratch-database";
 import { writeTransaction } from "../storage/database";
 import { WebhookStore } from "../storage/webhook-store";
-import { WebhookDispatcher } from "./webhooks-dispatcher";
+import { type DispatcherOptions, WebhookDispatcher } from "./webhooks-dispatcher";
 import { generateSecret } from "./webhooks-signature";
 
 /** A receiver the test answers by hand: each request waits until the test settles it. */
@@ -55,15 +56,15 @@ function setup() {
   return { db, store, webhookId, enqueue, path };
 }
 
-function dispatcher(store: WebhookStore, receiver: HeldReceiver, maxAttempts = 3, keepDeliveredMs?: number) {
+function dispatcher(store: WebhookStore, receiver: HeldReceiver, maxAttempts = 3, more: Partial<DispatcherOptions> = {}) {
   return new WebhookDispatcher(store, {
     maxAttempts,
-    keepDeliveredMs,
     backoff: { baseMs: 10, maxMs: 20 },
     timeoutMs: 5000,
     userAgent: "test",
     pollMs: 20,
     fetch: receiver.fetch,
+    ...more,
   });
 }
 
@@ -95,6 +96,36 @@ describe("WebhookDispatcher", () => {
       for (const r of receiver.requests) r.settle(200);
       await until("the outbox drained", () => store.backlog() === 0);
     } finally {
+      await d.stop();
+    }
+  });
+
+  test("a result that meets another process's write lock is kept and written once the lock goes; nothing is sent twice", async () => {
+    const { store, webhookId, enqueue, path } = setup();
+    const first = enqueue(3, "first");
+    const second = enqueue(3, "second");
+    const receiver = new HeldReceiver();
+    const errors: unknown[] = [];
+    const d = dispatcher(store, receiver, 3, { onError: (error) => errors.push(error) });
+    d.start();
+    const other = new Database(path);
+    try {
+      await until("the head sent", () => receiver.requests.length === 1);
+      other.exec("BEGIN IMMEDIATE");
+      receiver.requests[0]?.settle(200);
+      // Several polls (every 20 ms) meet the lock: the delivered head still looks due in the table meanwhile.
+      await until("a few tries under the lock", () => errors.length >= 3);
+      expect(String(errors[0])).toContain("write lock");
+      expect(receiver.requests.map((r) => r.id)).toEqual([first]);
+      other.exec("ROLLBACK");
+      await until("the next event", () => receiver.requests.length === 2);
+      expect(receiver.requests.map((r) => r.id)).toEqual([first, second]);
+      receiver.requests[1]?.settle(200);
+      await until("delivered", () => store.backlog() === 0);
+      expect(store.deliveries(webhookId, "delivered", 10).map((r) => r.message_id)).toEqual([second, first]);
+    } finally {
+      if (other.inTransaction) other.exec("ROLLBACK");
+      other.close();
       await d.stop();
     }
   });
@@ -183,15 +214,7 @@ describe("WebhookDispatcher and 410 Gone", () => {
     const id = enqueue(1, "gone");
     const receiver = new HeldReceiver();
     const gone: number[] = [];
-    const d = new WebhookDispatcher(store, {
-      maxAttempts: 5,
-      backoff: { baseMs: 10, maxMs: 20 },
-      timeoutMs: 5000,
-      userAgent: "test",
-      pollMs: 20,
-      fetch: receiver.fetch,
-      onWebhookGone: (webhook) => gone.push(webhook),
-    });
+    const d = dispatcher(store, receiver, 5, { onWebhookGone: (webhook) => gone.push(webhook) });
     d.start();
     try {
       await until("sent", () => receiver.requests.length === 1);
@@ -258,7 +281,7 @@ describe("WebhookDispatcher pruning", () => {
     enqueue(1, "ok");
     enqueue(2, "dead");
     const receiver = new HeldReceiver();
-    const d = dispatcher(store, receiver, 1, 1);
+    const d = dispatcher(store, receiver, 1, { keepDeliveredMs: 1 });
     d.start();
     try {
       await until("both sent", () => receiver.requests.length === 2);

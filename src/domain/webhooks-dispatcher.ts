@@ -202,7 +202,12 @@ export class WebhookDispatcher {
     const results = this.#results;
     this.#results = [];
     // If this throws, the rows stay pending and are sent again under the same ids.
-    this.store.recordAttempts(results, this.#now());
+    if (!this.store.recordAttempts(results, this.#now())) {
+      // Another process holds the write lock: the results wait for the next tick, and so does sending (their rows
+      // still look due, and would be sent twice).
+      this.#results = results.concat(this.#results);
+      throw new Error("webhook results not recorded: another process holds the database's write lock; retrying");
+    }
     const gone = new Map(results.filter((r) => r.gone).map((r) => [r.webhookId, r.url]));
     for (const [webhookId, url] of gone) this.options.onWebhookGone?.(webhookId, url);
   }

@@ -50,30 +50,6 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   return db;
 }
 
-/**
- * How long a relaxed (background) write waits for another process's write lock. Waiting the full busy_timeout
- * would hold the event loop, redirects included, for 5 s on each attempt while the lock is held (the other colour
- * migrating the shared database, say); these writes fail instead and their next run retries.
- */
-export const RELAXED_BUSY_TIMEOUT_MS = 100;
-
-/**
- * Like writeTransaction, but the commit does not wait for fsync (synchronous=NORMAL for this one transaction):
- * for counters and heartbeats, where losing the last second on power loss is acceptable, and an fsync every
- * second on the event loop is not. The next FULL commit (any link write) makes it durable too. Link data never
- * goes through here. Another process's write lock is waited for RELAXED_BUSY_TIMEOUT_MS at most (SQLITE_BUSY).
- */
-export function relaxedWriteTransaction<T>(db: Database, fn: () => T): T {
-  db.exec("PRAGMA synchronous = NORMAL");
-  db.exec(`PRAGMA busy_timeout = ${RELAXED_BUSY_TIMEOUT_MS}`);
-  try {
-    return db.transaction(fn).immediate();
-  } finally {
-    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    db.exec("PRAGMA synchronous = FULL");
-  }
-}
-
 /** What writeTransactionIfFree did: ran `fn` and committed, or found the write lock held and ran nothing. */
 export type LockAttempt<T> = { value: T } | { busy: SQLiteError };
 
@@ -100,6 +76,68 @@ export function writeTransactionIfFree<T>(db: Database, fn: () => T): LockAttemp
   } finally {
     if (!began) db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
+}
+
+/** The longest pause between two tries for a write lock another process holds (the first is 1 ms, then doubling). */
+export const MAX_LOCK_RETRY_MS = 50;
+
+/** The pause before try number `tries` + 1 for another process's write lock: 1 ms, doubling up to MAX_LOCK_RETRY_MS. */
+export function lockRetryPause(tries: number): number {
+  return Math.min(MAX_LOCK_RETRY_MS, 2 ** tries);
+}
+
+/**
+ * Like writeTransactionIfFree, but the commit does not wait for fsync (synchronous=NORMAL for this one transaction):
+ * for counters and heartbeats, where losing the last second on power loss is acceptable, and an fsync every second
+ * on the event loop is not. The next FULL commit (any link write) makes it durable too. Link data never goes
+ * through here.
+ */
+export function relaxedWriteTransactionIfFree<T>(db: Database, fn: () => T): LockAttempt<T> {
+  db.exec("PRAGMA synchronous = NORMAL");
+  try {
+    return writeTransactionIfFree(db, fn);
+  } finally {
+    db.exec("PRAGMA synchronous = FULL");
+  }
+}
+
+/** relaxedWriteTransactionIfFree for a caller that cannot wait: another process's write lock throws its SQLITE_BUSY at once. */
+export function relaxedWriteTransaction<T>(db: Database, fn: () => T): T {
+  const attempt = relaxedWriteTransactionIfFree(db, fn);
+  if ("busy" in attempt) throw attempt.busy;
+  return attempt.value;
+}
+
+/**
+ * How long a background write (visit flush, heartbeat, purge, webhook bookkeeping) waits for another process's write
+ * lock (the other colour migrating the shared database, or flushing its own visits) before it fails with SQLITE_BUSY
+ * and leaves the work to its next run.
+ */
+export const RELAXED_LOCK_WAIT_MS = 1000;
+
+/**
+ * Runs `attempt` until it finds the write lock free, pausing on timers in between (lockRetryPause), so the event loop
+ * (every redirect) goes on while another process holds the lock. Once the next pause would pass `waitMs`, throws
+ * the last try's SQLITE_BUSY.
+ */
+export async function whenLockFree<T>(
+  attempt: () => LockAttempt<T>,
+  waitMs: number,
+  sleep: (ms: number) => Promise<void> = Bun.sleep,
+): Promise<T> {
+  const started = performance.now();
+  for (let tries = 0; ; tries++) {
+    const result = attempt();
+    if ("value" in result) return result.value;
+    const pause = lockRetryPause(tries);
+    if (performance.now() - started + pause > waitMs) throw result.busy;
+    await sleep(pause);
+  }
+}
+
+/** A relaxed write (relaxedWriteTransactionIfFree) that waits up to `waitMs` for another process's lock, on timers. */
+export function relaxedWrite<T>(db: Database, fn: () => T, waitMs = RELAXED_LOCK_WAIT_MS): Promise<T> {
+  return whenLockFree(() => relaxedWriteTransactionIfFree(db, fn), waitMs);
 }
 
 /** Runs `fn` inside BEGIN IMMEDIATE ... COMMIT, so the write lock is taken up front and busy_timeout applies. */

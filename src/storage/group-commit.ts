@@ -13,7 +13,7 @@
 import type { Database } from "bun:sqlite";
 import { type Context, context, ROOT_CONTEXT, type Span, SpanKind, type Tracer, trace } from "@opentelemetry/api";
 import { recordSpanError } from "../telemetry/db-span";
-import { BUSY_TIMEOUT_MS, type LockAttempt, writeTransactionIfFree } from "./database";
+import { BUSY_TIMEOUT_MS, type LockAttempt, lockRetryPause, writeTransactionIfFree } from "./database";
 
 interface Pending {
   run: () => unknown;
@@ -42,9 +42,6 @@ export class UnconfirmedCommit extends Error {
     this.name = "UnconfirmedCommit";
   }
 }
-
-/** The longest pause between two tries for a write lock another process holds. */
-const MAX_LOCK_RETRY_MS = 50;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -114,7 +111,7 @@ export class GroupCommit {
 
   /**
    * Another process holds the write lock: writes that have waited lockWaitMs fail with its SQLITE_BUSY (a 503 to
-   * retry), and the rest try again after a pause that doubles up to MAX_LOCK_RETRY_MS.
+   * retry), and the rest try again after a pause that doubles with each try (lockRetryPause).
    */
   #waitForLock(busy: Error): void {
     const now = performance.now();
@@ -123,7 +120,7 @@ export class GroupCommit {
     if (expired > 0) this.#fail(this.#queue.splice(0, expired), busy);
     if (this.#queue.length === 0) return;
     this.#scheduled = true;
-    setTimeout(() => this.#drain(), Math.min(MAX_LOCK_RETRY_MS, 2 ** this.#lockedTries++));
+    setTimeout(() => this.#drain(), lockRetryPause(this.#lockedTries++));
   }
 
   #fail(batch: Pending[], error: unknown): void {

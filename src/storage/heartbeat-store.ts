@@ -1,6 +1,6 @@
 /** All SQL for the heartbeat table: one row the primary rewrites every second, so a replica's age is measurable. */
 import type { Database } from "bun:sqlite";
-import { relaxedWriteTransaction } from "./database";
+import { relaxedWrite } from "./database";
 
 export class HeartbeatStore {
   // Prepared on first use: `check` opens databases that may predate the table.
@@ -9,10 +9,13 @@ export class HeartbeatStore {
 
   constructor(private readonly db: Database) {}
 
-  /** Records `at` (epoch ms) as the newest heartbeat, in its own immediate transaction (no fsync wait). */
-  beat(at: number): void {
+  /**
+   * Records `at` (epoch ms) as the newest heartbeat, in its own immediate transaction (no fsync wait), waiting for
+   * another process's write lock on timers (relaxedWrite).
+   */
+  async beat(at: number): Promise<void> {
     this.#beat ??= this.db.query("UPDATE heartbeat SET at = ? WHERE id = 1");
-    relaxedWriteTransaction(this.db, () => this.#beat?.run(at));
+    await relaxedWrite(this.db, () => this.#beat?.run(at));
   }
 
   /** The newest heartbeat (epoch ms), or null if none was written yet. */

@@ -125,26 +125,26 @@ describe("VisitQueryStore over several buckets", () => {
     expect(left).toEqual(rows.filter((r) => !gone.includes(r)).map((r) => r.id));
   });
 
-  test("a deleted link's rows are purged bucket by bucket, in batches, and its roll-ups go only after the last", () => {
+  test("a deleted link's rows are purged bucket by bucket, in batches, and its roll-ups go only after the last", async () => {
     const { db, rows } = seeded();
     const purge = new VisitPurgeStore(db);
     const link2 = rows.filter((r) => r.link === 2).length;
     let deleted = 0;
     for (let i = 0; i < 100; i++) {
-      expect(purge.dropDeletedLinkRollups(2)).toBe(false);
-      const batch = purge.purgeDeletedLinkRows(2, 7);
+      expect(await purge.dropDeletedLinkRollups(2)).toBe(false);
+      const batch = await purge.purgeDeletedLinkRows(2, 7);
       deleted += batch.deleted;
       if (!batch.more) break;
     }
     expect(deleted).toBe(link2);
     expect(db.query("SELECT count(*) AS n FROM visits WHERE short_url_id = 2").get()).toEqual({ n: 0 });
     expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: rows.length - link2 });
-    expect(purge.dropDeletedLinkRollups(2)).toBe(true);
+    expect(await purge.dropDeletedLinkRollups(2)).toBe(true);
   });
 });
 
 describe("the lane statements", () => {
-  test("seek visits_link or visits_orphan, never scan the table or sort", () => {
+  test("seek visits_link or visits_orphan, never scan the table or sort", async () => {
     const { db } = seeded();
     const statements = new Set<string>();
     // Records every statement the stores prepare, then asks SQLite how it runs each one that reads a lane.
@@ -172,7 +172,7 @@ describe("the lane statements", () => {
       store.idsBelow(lane, 0, 10 * BUCKET, false, 10);
       store.oldest(lane, 10 * BUCKET, 10);
     }
-    purge.dropDeletedLinkRollups(1);
+    await purge.dropDeletedLinkRollups(1);
     purge.linksAfter(0, 10);
     store.daySums({ kind: "link", id: 1 }, 0, 100_000);
     store.linkDays(1, 0, 100_000);

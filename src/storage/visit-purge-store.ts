@@ -6,7 +6,7 @@
  * totals less the purged counts. A deleted link's roll-ups go once its last raw row has gone.
  */
 import type { Database } from "bun:sqlite";
-import { relaxedWriteTransaction } from "./database";
+import { relaxedWrite } from "./database";
 import { type Lane, VisitBuckets } from "./visit-buckets";
 
 export interface PurgeResult {
@@ -86,8 +86,8 @@ export class VisitPurgeStore {
    * first younger row: rows are written in time order, give or take one flush, so a row older than a younger one
    * before it waits for a later pass.
    */
-  purgeOlderThan(cutoff: number, limit: number): PurgeResult {
-    return relaxedWriteTransaction(this.db, () => {
+  purgeOlderThan(cutoff: number, limit: number): Promise<PurgeResult> {
+    return relaxedWrite(this.db, () => {
       const rows = this.#oldest.all(limit);
       let end = 0;
       while (end < rows.length && (rows[end] as OldRow).at < cutoff) end++;
@@ -116,8 +116,8 @@ export class VisitPurgeStore {
    * Deletes up to `limit` raw rows of a deleted link, counted as purged (so raw rows left = totals less purged
    * holds between batches).
    */
-  purgeDeletedLinkRows(shortUrlId: number, limit: number): PurgeResult {
-    return relaxedWriteTransaction(this.db, () => {
+  purgeDeletedLinkRows(shortUrlId: number, limit: number): Promise<PurgeResult> {
+    return relaxedWrite(this.db, () => {
       let deleted = 0;
       this.#buckets.eachPart(linkLane(shortUrlId), 0, Number.MAX_SAFE_INTEGER, "asc", (where, params) => {
         const sql = `DELETE FROM visits WHERE id IN (SELECT id FROM visits WHERE ${where} ORDER BY id LIMIT ?)`;
@@ -137,8 +137,8 @@ export class VisitPurgeStore {
    * totals (as Shlink forgets a deleted link's visits). All its counted visits were purged by then, so the
    * non-orphan purged count drops by the same number. False (nothing changed) while raw rows remain.
    */
-  dropDeletedLinkRollups(shortUrlId: number): boolean {
-    return relaxedWriteTransaction(this.db, () => {
+  dropDeletedLinkRollups(shortUrlId: number): Promise<boolean> {
+    return relaxedWrite(this.db, () => {
       let hasRows = false;
       this.#buckets.eachPart(linkLane(shortUrlId), 0, Number.MAX_SAFE_INTEGER, "asc", (where, params) => {
         hasRows = this.db.query(`SELECT 1 FROM visits WHERE ${where} LIMIT 1`).get(...params) !== null;

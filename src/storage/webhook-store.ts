@@ -6,7 +6,7 @@
  * next_attempt_at; the rows behind it wait with NULL until the head is delivered or dead (activateNext).
  */
 import type { Database } from "bun:sqlite";
-import { relaxedWriteTransaction } from "./database";
+import { relaxedWriteTransaction, relaxedWriteTransactionIfFree } from "./database";
 
 export interface WebhookRow {
   id: number;
@@ -217,10 +217,11 @@ export class WebhookStore {
   /**
    * Writes back a batch of attempts in one transaction; a head that is done (delivered or dead) hands its place to
    * the next row of its queue. Relaxed durability: losing the last results on power loss only resends them, under
-   * the same message ids.
+   * the same message ids. False, with nothing written, while another process holds the write lock (the caller keeps
+   * the results for its next try rather than hold the event loop waiting).
    */
-  recordAttempts(results: readonly (AttemptResult & { webhookId: number; linkId: number; gone?: boolean })[], now: number): void {
-    relaxedWriteTransaction(this.#db, () => {
+  recordAttempts(results: readonly (AttemptResult & { webhookId: number; linkId: number; gone?: boolean })[], now: number): boolean {
+    const attempt = relaxedWriteTransactionIfFree(this.#db, () => {
       for (const r of results) {
         // 410 Gone: the receiver wants no more (Standard Webhooks): the webhook is turned off until turned on again.
         if (r.gone) this.#q.setDisabled.run(1, r.webhookId);
@@ -230,6 +231,7 @@ export class WebhookStore {
         if (r.outcome !== "failed") this.#q.activateNext.run(now, r.webhookId, r.linkId);
       }
     });
+    return "value" in attempt;
   }
 
   /** A webhook's outbox rows, newest first, with ids below `beforeId`; only those in `state` when given. */
@@ -276,7 +278,7 @@ export class WebhookStore {
     return (this.#q.deadLetters.get(cap) as { n: number }).n;
   }
 
-  /** Deletes up to `limit` rows delivered before `before`; returns how many. */
+  /** Deletes up to `limit` rows delivered before `before`; returns how many. Throws SQLITE_BUSY at once while another process holds the write lock. */
   pruneDelivered(before: number, limit: number): number {
     return relaxedWriteTransaction(this.#db, () => this.#q.prune.run(before, limit).changes);
   }
