@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
 import { GroupCommit } from "../storage/group-commit";
 import { runMigrations } from "../storage/migrations";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
@@ -39,7 +39,7 @@ const NO_LINK = 999_999_999;
  * `spread` lays the visits over many id buckets (each flush's rows straddling a boundary), as ten million visits
  * would be, so every read and deletion goes bucket by bucket.
  */
-function setup(smallSetLinks?: number, spread = false, indexedSet?: { links: number; visits: number }) {
+function setup(smallSetLinks?: number, spread = false, largeSet?: { probeRows: number; read?: "walk" | "scan" }) {
   const db = new Database(":memory:", { strict: true });
   runMigrations(db, ":memory:");
   const shortUrlStore = new ShortUrlStore(db);
@@ -65,7 +65,7 @@ function setup(smallSetLinks?: number, spread = false, indexedSet?: { links: num
     resolver,
     flushPending: () => buffer.flushInChunks(200),
     smallSetLinks,
-    indexedSet,
+    largeSet,
   });
   const add = (code: string) => shortUrlStore.insert(plainLinkRow(code)) as number;
   let hits = 0;
@@ -201,16 +201,43 @@ describe.each(LAYOUTS)("VisitQueryService pages of several links, %s", (_layout,
     return visits;
   }
 
-  // A tag's and a domain's links read link by link (a small set), down the index bucket by bucket (a larger set
-  // with few visits), or through the table (a large set, or one with many visits).
+  test("a busy large set's page comes from the newest ids; a quiet one whose visits are old is walked down the index, not scanned", () => {
+    const ctx = setup(0, spread, { probeRows: 100 });
+    const quiet = seedLink(ctx, "quiet", 30, 1, 3);
+    const busy = { id: ctx.add("busy"), code: "busy" };
+    const later: Seeded[] = [];
+    for (let i = 0; i < 1000; i++) later.push({ at: T0 + 2 * DAY + i * 60_000, bot: false });
+    for (const v of later) ctx.hit(busy, v.at, v.bot);
+    ctx.flush();
+    ctx.db.run("INSERT INTO tags (name) VALUES ('q'), ('b')");
+    ctx.db.run("INSERT INTO short_url_tags (short_url_id, tag_id) SELECT id, 1 FROM short_urls WHERE short_code = 'quiet'");
+    ctx.db.run("INSERT INTO short_url_tags (short_url_id, tag_id) SELECT id, 2 FROM short_urls");
+    const scans = spyOn(VisitQueryStore.prototype, "linkSetPage");
+    const walks = spyOn(VisitQueryStore.prototype, "linkSetPageByBuckets");
+    try {
+      const q = query({ itemsPerPage: 10 });
+      // Its visits lie below the 1 000 newer ones: a scan would pass them all.
+      expect(ctx.service.tagVisits("q", q).items.map((v) => v.at)).toEqual(expected(quiet, q).ats);
+      expect([walks.mock.calls.length, scans.mock.calls.length]).toEqual([1, 0]);
+      expect(ctx.service.tagVisits("b", q).items.map((v) => v.at)).toEqual(expected([...quiet, ...later], q).ats);
+      expect([walks.mock.calls.length, scans.mock.calls.length]).toEqual([1, 0]);
+    } finally {
+      scans.mockRestore();
+      walks.mockRestore();
+    }
+  });
+
+  // A tag's and a domain's links read link by link (a small set), or as a large set: among the newest ids first, then
+  // down the index bucket by bucket or through the table, whichever costs less (each way also forced).
   test.each([
     ["link by link", 64, undefined],
-    ["bucket by bucket", 0, undefined],
-    ["through the table", 0, { links: 0, visits: 0 }],
+    ["newest ids first, then the cheaper way", 0, { probeRows: 40 }],
+    ["bucket by bucket", 0, { probeRows: 0, read: "walk" }],
+    ["through the table", 0, { probeRows: 0, read: "scan" }],
   ] as const)(
     "tag, domain and non-orphan totals and pages match a brute-force filter, also after retention (read %s)",
-    (_how, smallSetLinks, indexedSet) => {
-      const ctx = setup(smallSetLinks, spread, indexedSet);
+    (_how, smallSetLinks, largeSet) => {
+      const ctx = setup(smallSetLinks, spread, largeSet);
       const visits = seedMany(ctx, ["x", "y", "z"], 140, 6, 21);
       ctx.db.run("INSERT INTO tags (name) VALUES ('t')");
       ctx.db.run("INSERT INTO short_url_tags (short_url_id, tag_id) SELECT id, 1 FROM short_urls WHERE short_code IN ('x', 'z')");

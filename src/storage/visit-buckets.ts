@@ -48,12 +48,19 @@ export class VisitBuckets {
     );
   }
 
+  /** [lo, hi] narrowed to the ids of the table's oldest and newest raw rows; null when no raw row is in it. */
+  clip(lo: number, hi: number): { lo: number; hi: number } | null {
+    const { first, last } = this.#bounds.get() ?? { first: null, last: null };
+    if (first === null || last === null || Math.max(lo, first) > Math.min(hi, last)) return null;
+    return { lo: Math.max(lo, first), hi: Math.min(hi, last) };
+  }
+
   /** The buckets that may hold rows with ids in [lo, hi], in `order`: none when no raw row is in that range. */
   between(lo: number, hi: number, order: BucketOrder): number[] {
-    const { first, last } = this.#bounds.get() ?? { first: null, last: null };
-    if (first === null || last === null) return [];
-    const from = bucketOf(Math.max(lo, first));
-    const to = bucketOf(Math.min(hi, last));
+    const range = this.clip(lo, hi);
+    if (range === null) return [];
+    const from = bucketOf(range.lo);
+    const to = bucketOf(range.hi);
     const buckets: number[] = [];
     for (let b = from; b <= to; b++) buckets.push(b);
     return order === "asc" ? buckets : buckets.reverse();
