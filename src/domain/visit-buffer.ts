@@ -8,7 +8,7 @@
 import type { Database } from "bun:sqlite";
 import type { Tracer } from "@opentelemetry/api";
 import { politeSleep, type SleepFactors } from "../lib/polite-sleep";
-import { type LockAttempt, lockRetryPause, RELAXED_LOCK_WAIT_MS, relaxedWriteTransactionIfFree } from "../storage/database";
+import { type LockAttempt, RELAXED_LOCK_WAIT_MS, relaxedWriteTransactionIfFree, whenLockFree } from "../storage/database";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import { recordSpanError, startBackgroundDbSpan } from "../telemetry/db-span";
 
@@ -208,63 +208,57 @@ export class VisitBuffer {
    * milliseconds then ran almost back to back, a backlog of requests built up over the whole run, and the p99
    * of redirects at half capacity was the run's length (30-50 ms on the test VM). A link with more visits than a
    * chunk holds is split across chunks (its counters too, so totals stay exact).
-   * A chunk that meets another process's write lock is tried again on timers (lockRetryPause) for up to
-   * `lockWaitMs`, then the run fails with SQLITE_BUSY, everything not written still buffered.
+   * A chunk that meets another process's write lock is tried again on timers for up to `lockWaitMs`, then the run
+   * fails with SQLITE_BUSY, everything not written still buffered.
    */
   async flushInChunks(maxChunkVisits: number, lockWaitMs = RELAXED_LOCK_WAIT_MS): Promise<number> {
     // Sorted once per run; links first visited during the run wait for the next one.
     const ids = this.#sortedIds();
     let written = 0;
     let next = 0;
-    const locked = { tries: 0, since: 0, waitMs: lockWaitMs };
     while (next < ids.length && this.#depth > 0) {
-      // Rebuilt after a locked try: a drain's flush() may have written some of these links meanwhile.
-      const first = next;
-      const parts: Part[] = [];
-      let visits = maxChunkVisits;
-      let units = this.#chunkUnits();
-      let used = 0;
-      while (next < ids.length && visits > 0 && (units > LINK_UNITS || parts.length === 0)) {
-        const id = ids[next] as number;
-        const pending = this.#pending.get(id);
-        if (pending === undefined) {
-          next++;
-          continue;
-        }
-        const take = Math.min(pending.total, visits, Math.max(1, units - LINK_UNITS));
-        parts.push({ id, take });
-        visits -= take;
-        units -= take + LINK_UNITS;
-        used += take + LINK_UNITS;
-        if (take === pending.total) next++;
-      }
-      const attempt = await this.#timedChunk(used, () => this.#write(parts, false));
-      if ("busy" in attempt) {
-        await this.#waitForLock(attempt, locked);
-        next = first;
-      } else {
-        written += attempt.value;
-        locked.tries = 0;
-      }
+      let after = next;
+      written += await this.#chunk(lockWaitMs, () => {
+        const chunk = this.#linkChunk(ids, next, maxChunkVisits);
+        after = chunk.next;
+        return { units: chunk.units, write: () => this.#write(chunk.parts, false) };
+      });
+      next = after;
     }
     while (this.#orphans.length > 0) {
-      const max = Math.min(maxChunkVisits, this.#chunkUnits());
-      const attempt = await this.#timedChunk(Math.min(max, this.#orphans.length), () => this.#write([], true, max));
-      if ("busy" in attempt) await this.#waitForLock(attempt, locked);
-      else {
-        written += attempt.value;
-        locked.tries = 0;
-      }
+      written += await this.#chunk(lockWaitMs, () => {
+        const max = Math.min(maxChunkVisits, this.#chunkUnits());
+        return { units: Math.min(max, this.#orphans.length), write: () => this.#write([], true, max) };
+      });
     }
     return written;
   }
 
-  /** Pauses before the next try for another process's write lock, or throws its SQLITE_BUSY once waited long enough. */
-  async #waitForLock(attempt: { busy: Error }, locked: { tries: number; since: number; waitMs: number }): Promise<void> {
-    if (locked.tries === 0) locked.since = this.clock();
-    const pause = lockRetryPause(locked.tries++);
-    if (this.clock() - locked.since + pause > locked.waitMs) throw attempt.busy;
-    await Bun.sleep(pause);
+  /**
+   * The next chunk of links from `ids[from]` on, sized to the estimated pace (#chunkUnits) and `maxChunkVisits`: its
+   * parts, units of work, and where the chunk after it starts.
+   */
+  #linkChunk(ids: Float64Array, from: number, maxChunkVisits: number): { parts: Part[]; units: number; next: number } {
+    const parts: Part[] = [];
+    let next = from;
+    let visits = maxChunkVisits;
+    let units = this.#chunkUnits();
+    let used = 0;
+    while (next < ids.length && visits > 0 && (units > LINK_UNITS || parts.length === 0)) {
+      const id = ids[next] as number;
+      const pending = this.#pending.get(id);
+      if (pending === undefined) {
+        next++;
+        continue;
+      }
+      const take = Math.min(pending.total, visits, Math.max(1, units - LINK_UNITS));
+      parts.push({ id, take });
+      visits -= take;
+      units -= take + LINK_UNITS;
+      used += take + LINK_UNITS;
+      if (take === pending.total) next++;
+    }
+    return { parts, units: used, next };
   }
 
   /** Units of work for the next chunk: CHUNK_TARGET_MS at the estimated pace, at least MIN_CHUNK_UNITS. */
@@ -274,14 +268,21 @@ export class VisitBuffer {
   }
 
   /**
-   * Runs one chunk's write, updates the pace estimate, then sleeps as long as the chunk took (at least 1 ms). A
-   * chunk that found the write lock held comes back at once.
+   * Writes one chunk once another process's write lock allows (whenLockFree: on timers, up to `lockWaitMs`), updates
+   * the pace estimate, then sleeps as long as the chunk took (at least 1 ms). `build` makes the chunk again for each
+   * try: a drain's flush() may have written some of its links while the lock was held.
    */
-  async #timedChunk(units: number, write: () => LockAttempt<number>): Promise<LockAttempt<number>> {
-    const started = this.clock();
-    const written = this.#traced(write);
-    if ("busy" in written) return written;
-    const took = this.clock() - started;
+  async #chunk(lockWaitMs: number, build: () => { units: number; write: () => LockAttempt<number> }): Promise<number> {
+    let units = 0;
+    let took = 0;
+    const written = await whenLockFree(() => {
+      const chunk = build();
+      units = chunk.units;
+      const started = this.clock();
+      const attempt = this.#traced(chunk.write);
+      took = this.clock() - started;
+      return attempt;
+    }, lockWaitMs);
     if (units > 0) {
       const pace = took / units;
       this.#msPerUnit = this.#msPerUnit === undefined ? pace : this.#msPerUnit + CHUNK_ESTIMATE_WEIGHT * (pace - this.#msPerUnit);

@@ -15,6 +15,7 @@ import {
   GLOBAL_ORDER_SLACK_MS,
   type Lane,
   type LinkSetFilter,
+  MAX_LISTED_SET_LINKS,
   type Tally,
   type VisitQueryStore,
   type VisitRecord,
@@ -36,13 +37,12 @@ const SMALL_SET_LINKS = 64;
  * A larger set's page is looked for first among the newest PROBE_ROWS ids of the range (a bounded scan: a busy set's
  * page is there). Failing that, it is read whichever way costs less at worst: a newest-first scan of the rest of
  * the range (at the density the probe found, or all of it), or a walk down the index bucket by bucket (a seek per
- * link per bucket, then every matching row sorted), for sets of at most WALK_MAX_LINKS links. Estimated in
+ * link per bucket, then every matching row sorted), for sets of at most MAX_LISTED_SET_LINKS links. Estimated in
  * microseconds from bench/RESULTS.md (eighth session, 3 000 000 visits): a row scanned ~1.2, a seek ~0.7, a
  * matching index row ~0.2. Before, a domain of 4 000 links whose visits were all old scanned 3 000 000 rows on the
  * event loop: 3.6 s (14.7 ms walked).
  */
 const PROBE_ROWS = 4096;
-const WALK_MAX_LINKS = 50_000;
 const SCAN_ROW_US = 1.2;
 const SEEK_US = 0.7;
 const INDEX_ROW_US = 0.2;
@@ -232,7 +232,7 @@ export class VisitQueryService {
    * rows of the whole table first, by id; ids follow time only to within a flush, so the days before the oldest
    * raw row's time plus that jitter may be partly purged: they are counted from rows too.
    */
-  #linkSetTotal(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery): number {
+  #linkSetTotal(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery, ids: () => readonly number[]): number {
     const { store } = this.deps;
     const oldest = store.globalOldest();
     if (oldest === null) return 0;
@@ -242,7 +242,12 @@ export class VisitQueryService {
     const firstFull = Math.max(firstComplete, from === undefined ? firstComplete : Math.ceil(from / DAY_MS));
     const lastFull = to === undefined ? Number.MAX_SAFE_INTEGER : Math.floor((to + 1) / DAY_MS) - 1;
     if (firstFull > lastFull) return count(from, to);
-    const sums = store.linkSetDaySums(scope, firstFull, lastFull);
+    const sums = store.linkSetDaySums(
+      scope,
+      firstFull,
+      lastFull,
+      scope.tag === undefined && scope.domain !== undefined ? ids() : undefined,
+    );
     const middle = excludeBots ? sums.total - sums.bots : sums.total;
     const right = to === undefined ? 0 : count((lastFull + 1) * DAY_MS, to);
     return count(from, firstFull * DAY_MS - 1) + middle + right;
@@ -313,7 +318,13 @@ export class VisitQueryService {
   #linkSetPage(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery): Page<VisitRecord> {
     const { store } = this.deps;
     const filter: LinkSetFilter = { ...scope, from: query.from, to: query.to, excludeBots: query.excludeBots };
-    const total = this.#linkSetTotal(scope, query);
+    // Read once, when the total or the page needs them.
+    let listed: number[] | undefined;
+    const linkIds = () => {
+      listed ??= store.linkIds(scope, MAX_LISTED_SET_LINKS + 1);
+      return listed;
+    };
+    const total = this.#linkSetTotal(scope, query, linkIds);
     const { perPage, offset } = pageWindow(query);
     const span = offset >= total ? null : store.linkSetSpan(filter);
     if (span === null) return pageOf([], query, total);
@@ -322,10 +333,10 @@ export class VisitQueryService {
     const probeFrom = Math.max(span.lo, span.hi - probeRows + 1);
     const newest = probeRows > 0 ? store.linkSetPageFrom(filter, probeFrom, wanted, 0) : [];
     if (newest.length >= wanted || (probeRows > 0 && probeFrom === span.lo)) return pageOf(newest.slice(offset), query, total);
-    const ids = store.linkIds(scope, WALK_MAX_LINKS + 1);
+    const ids = linkIds();
     const read =
       this.deps.largeSet?.read ??
-      (ids.length <= WALK_MAX_LINKS ? cheaperRead(span, ids.length, total, newest.length, wanted, probeRows) : "scan");
+      (ids.length <= MAX_LISTED_SET_LINKS ? cheaperRead(span, ids.length, total, newest.length, wanted, probeRows) : "scan");
     const items =
       read === "walk" ? store.linkSetPageByBuckets({ ...filter, ids }, perPage, offset) : store.linkSetPage(filter, perPage, offset);
     return pageOf(items, query, total);

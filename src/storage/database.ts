@@ -120,18 +120,14 @@ export const RELAXED_LOCK_WAIT_MS = 1000;
  * (every redirect) goes on while another process holds the lock. Once the next pause would pass `waitMs`, throws
  * the last try's SQLITE_BUSY.
  */
-export async function whenLockFree<T>(
-  attempt: () => LockAttempt<T>,
-  waitMs: number,
-  sleep: (ms: number) => Promise<void> = Bun.sleep,
-): Promise<T> {
+export async function whenLockFree<T>(attempt: () => LockAttempt<T>, waitMs: number): Promise<T> {
   const started = performance.now();
   for (let tries = 0; ; tries++) {
     const result = attempt();
     if ("value" in result) return result.value;
     const pause = lockRetryPause(tries);
     if (performance.now() - started + pause > waitMs) throw result.busy;
-    await sleep(pause);
+    await Bun.sleep(pause);
   }
 }
 

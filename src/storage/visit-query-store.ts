@@ -37,8 +37,11 @@ const COLUMNS =
 /** Global id order follows time within a flush's jitter; date bounds on several links are widened by this much. */
 export const GLOBAL_ORDER_SLACK_MS = 5 * 60_000;
 
-/** A domain with at most this many links may have its day roll-ups summed link by link (linkSetDaySums). */
-const LINK_LED_SUM_MAX_LINKS = 50_000;
+/**
+ * Sets of at most this many links are listed by id for the link-led reads (linkSetDaySums, linkSetPageByBuckets);
+ * callers list them with linkIds(scope, MAX_LISTED_SET_LINKS + 1), so a longer list means a larger set.
+ */
+export const MAX_LISTED_SET_LINKS = 50_000;
 /** Day rows per link of a domain the range must hold for its links to lead the sum (a seek costs about that many rows). */
 const DAY_ROWS_PER_LINK = 8;
 const MIN_ID = Number.MIN_SAFE_INTEGER;
@@ -310,19 +313,22 @@ export class VisitQueryStore {
     );
   }
 
-  /** Roll-up sums of several (live) links for days [fromDay, toDay]. */
-  linkSetDaySums(scope: Pick<LinkSetFilter, "tag" | "domain">, fromDay: number, toDay: number): Tally {
+  /**
+   * Roll-up sums of several (live) links for days [fromDay, toDay]. `ids`: the scope's links as
+   * linkIds(scope, MAX_LISTED_SET_LINKS + 1) lists them, when the caller has read them already.
+   */
+  linkSetDaySums(scope: Pick<LinkSetFilter, "tag" | "domain">, fromDay: number, toDay: number, ids?: readonly number[]): Tally {
     const sums = "coalesce(sum(d.total), 0) AS total, coalesce(sum(d.bots), 0) AS bots";
     if (scope.tag === undefined && scope.domain !== undefined) {
       // A domain's days through its links (a seek each, then only its own rows) unless the range holds fewer
       // day rows of every link than DAY_ROWS_PER_LINK per link of the domain: a quiet domain of 4 000 links summed
       // over a year of 1 700 000 day rows took 1.1 s led by the days, 11 ms led by its links (bench/visit-sets.ts).
-      const ids = this.linkIds(scope, LINK_LED_SUM_MAX_LINKS + 1);
-      const cap = ids.length * DAY_ROWS_PER_LINK;
-      if (ids.length <= LINK_LED_SUM_MAX_LINKS && (this.#dayRowsUpTo.get(fromDay, toDay, cap)?.n ?? 0) >= cap)
+      const links = ids ?? this.linkIds(scope, MAX_LISTED_SET_LINKS + 1);
+      const cap = links.length * DAY_ROWS_PER_LINK;
+      if (links.length <= MAX_LISTED_SET_LINKS && (this.#dayRowsUpTo.get(fromDay, toDay, cap)?.n ?? 0) >= cap)
         return this.#query<Tally>(
           `SELECT ${sums} FROM json_each(?) j JOIN visit_days d ON d.short_url_id = j.value AND d.day BETWEEN ? AND ?`,
-        ).get(JSON.stringify(ids), fromDay, toDay) as Tally;
+        ).get(JSON.stringify(links), fromDay, toDay) as Tally;
     }
     const onDomain = scope.domain === undefined ? "" : " AND s.domain = ?";
     const sql =
