@@ -123,10 +123,12 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const visits = new VisitBuffer(db, shortUrlStore, tracing.tracer);
   // Config carries the privacy switches (PrivacySettings); --geoip-db locates visits at flush time.
   const locate = visitLocator(config.geoipDb);
-  visits.addSink(new VisitRecorder(new VisitStore(db), config, locate));
+  const recorder = new VisitRecorder(new VisitStore(db), config, locate);
+  visits.addSink(recorder);
   const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize);
   const customDomains = new Set(shortUrlStore.domains());
-  const linkEvents: LinkEventListener[] = [];
+  // The recorder hears of deletions in their transaction (a deleted link's buffered visits leave its domain's sums).
+  const linkEvents: LinkEventListener[] = [recorder];
   // A standby answers redirects from its replica and refuses every write (DESIGN.md, Failover).
   // The primary refuses link writes while the replica lags too far behind (DESIGN.md, Durability and recovery).
   const guardWrites =

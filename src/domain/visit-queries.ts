@@ -232,7 +232,7 @@ export class VisitQueryService {
    * rows of the whole table first, by id; ids follow time only to within a flush, so the days before the oldest
    * raw row's time plus that jitter may be partly purged: they are counted from rows too.
    */
-  #linkSetTotal(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery, ids: () => readonly number[]): number {
+  #linkSetTotal(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery): number {
     const { store } = this.deps;
     const oldest = store.globalOldest();
     if (oldest === null) return 0;
@@ -242,12 +242,7 @@ export class VisitQueryService {
     const firstFull = Math.max(firstComplete, from === undefined ? firstComplete : Math.ceil(from / DAY_MS));
     const lastFull = to === undefined ? Number.MAX_SAFE_INTEGER : Math.floor((to + 1) / DAY_MS) - 1;
     if (firstFull > lastFull) return count(from, to);
-    const sums = store.linkSetDaySums(
-      scope,
-      firstFull,
-      lastFull,
-      scope.tag === undefined && scope.domain !== undefined ? ids() : undefined,
-    );
+    const sums = store.linkSetDaySums(scope, firstFull, lastFull);
     const middle = excludeBots ? sums.total - sums.bots : sums.total;
     const right = to === undefined ? 0 : count((lastFull + 1) * DAY_MS, to);
     return count(from, firstFull * DAY_MS - 1) + middle + right;
@@ -318,13 +313,7 @@ export class VisitQueryService {
   #linkSetPage(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery): Page<VisitRecord> {
     const { store } = this.deps;
     const filter: LinkSetFilter = { ...scope, from: query.from, to: query.to, excludeBots: query.excludeBots };
-    // Read once, when the total or the page needs them.
-    let listed: number[] | undefined;
-    const linkIds = () => {
-      listed ??= store.linkIds(scope, MAX_LISTED_SET_LINKS + 1);
-      return listed;
-    };
-    const total = this.#linkSetTotal(scope, query, linkIds);
+    const total = this.#linkSetTotal(scope, query);
     const { perPage, offset } = pageWindow(query);
     const span = offset >= total ? null : store.linkSetSpan(filter);
     if (span === null) return pageOf([], query, total);
@@ -333,7 +322,7 @@ export class VisitQueryService {
     const probeFrom = Math.max(span.lo, span.hi - probeRows + 1);
     const newest = probeRows > 0 ? store.linkSetPageFrom(filter, probeFrom, wanted, 0) : [];
     if (newest.length >= wanted || (probeRows > 0 && probeFrom === span.lo)) return pageOf(newest.slice(offset), query, total);
-    const ids = linkIds();
+    const ids = store.linkIds(scope, MAX_LISTED_SET_LINKS + 1);
     const read =
       this.deps.largeSet?.read ??
       (ids.length <= MAX_LISTED_SET_LINKS ? cheaperRead(span, ids.length, total, newest.length, wanted, probeRows) : "scan");

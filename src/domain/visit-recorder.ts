@@ -1,9 +1,10 @@
 /**
- * Turns flushed visits into raw visit rows and roll-ups (per link and day, per orphan type and day, whole-database
- * totals), in the flush's transaction, applying the privacy settings. The client's address is used here, in
+ * Turns flushed visits into raw visit rows and roll-ups (per link and day, per domain and day, per orphan type and
+ * day, whole-database totals), in the flush's transaction, applying the privacy settings. The client's address is used here, in
  * memory, for location and the day's distinct-visitor hash, and is then stored anonymised or not at all.
  */
 import type { VisitStore } from "../storage/visit-store";
+import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import type { OrphanType, Visit, VisitSink } from "./visit-buffer";
 
 export interface VisitLocation {
@@ -59,6 +60,8 @@ export function anonymizeIp(ip: string): string | null {
 
 interface Tally {
   scope: number;
+  /** The link's domain ('' for the default one, and for orphan scopes). */
+  domain: string;
   day: number;
   total: number;
   bots: number;
@@ -83,14 +86,18 @@ const SCOPE_ORPHAN: Record<number, OrphanType> = { [-1]: "base_url", [-2]: "inva
 const SEEN_LIMIT = 200_000;
 const SEEN_KEY_BITS = 0x1f_ffff_ffff_ffffn;
 const MEMO_LIMIT = 10_000;
+/** How long a link deleted by this process stays suspect: visits buffered before its deletion are flushed by then. */
+const DELETED_SUSPECT_MS = 10 * 60_000;
 
-export class VisitRecorder implements VisitSink {
+export class VisitRecorder implements VisitSink, LinkEventListener {
   readonly #salts = new Map<number, Uint8Array>();
   /** Visitors already counted, keyed by day, scope, address and user agent: in memory only, bounded. */
   #seen = new Set<number>();
   #anonymized = new Map<string, string | null>();
   /** Where visitor hashes are computed; Bun wants room for the longest digest it knows. */
   readonly #digest = new Uint8Array(64);
+  /** Links this process deleted lately, with when: their buffered visits must not count for their domain. */
+  readonly #deleted = new Map<number, number>();
 
   constructor(
     private readonly store: VisitStore,
@@ -109,7 +116,7 @@ export class VisitRecorder implements VisitSink {
       const key = dayKey(scope, day);
       let t = days.get(key);
       if (t === undefined) {
-        t = { scope, day, total: 0, bots: 0, visitors: 0, lastIp: undefined, lastAgent: undefined };
+        t = { scope, domain: visit.link?.domain ?? "", day, total: 0, bots: 0, visitors: 0, lastIp: undefined, lastAgent: undefined };
         days.set(key, t);
       }
       t.total++;
@@ -134,6 +141,43 @@ export class VisitRecorder implements VisitSink {
       totals.set(kind, total);
     }
     for (const [kind, t] of totals) this.store.addToTotals(kind, t.total, t.bots);
+    this.#addToDomains(days);
+  }
+
+  wants(type: LinkEventType): boolean {
+    return type === "link.deleted";
+  }
+
+  /** In the deletion's transaction, so no flush after it counts the link's buffered visits for its domain. */
+  inTransaction(event: LinkEvent): void {
+    this.#deleted.set(event.shortUrl.id, Date.now());
+  }
+
+  /**
+   * The per-domain day roll-ups: the links' day tallies summed by domain, one upsert per domain and day. A link
+   * this process deleted lately (its link.deleted event) counts only if it still exists (the deletion rolled back):
+   * its days left its domain when it was deleted.
+   */
+  #addToDomains(days: Map<number, Tally>): void {
+    const now = Date.now();
+    for (const [id, at] of this.#deleted) if (now - at > DELETED_SUSPECT_MS) this.#deleted.delete(id);
+    let live: Set<number> | undefined;
+    if (this.#deleted.size > 0) {
+      const suspects = [...days.values()].filter((t) => this.#deleted.has(t.scope)).map((t) => t.scope);
+      if (suspects.length > 0) live = this.store.liveLinks(suspects);
+    }
+    const sums = new Map<string, { domain: string; day: number; total: number; bots: number }>();
+    for (const t of days.values()) {
+      if (t.scope < 0 || (this.#deleted.has(t.scope) && !live?.has(t.scope))) continue;
+      const key = `${t.day}\u0000${t.domain}`;
+      const sum = sums.get(key);
+      if (sum === undefined) sums.set(key, { domain: t.domain, day: t.day, total: t.total, bots: t.bots });
+      else {
+        sum.total += t.total;
+        sum.bots += t.bots;
+      }
+    }
+    for (const sum of sums.values()) this.store.addToDomainDay(sum.domain, sum.day, sum.total, sum.bots);
   }
 
   /**

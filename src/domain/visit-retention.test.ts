@@ -223,6 +223,32 @@ describe("VisitRetention", () => {
     expect(await job.runPass()).toBe(4);
   });
 
+  test("sums the previous day's per-domain roll-ups again at the first pass and once a day after", async () => {
+    const t = setup();
+    const a = t.add("a");
+    const today = Math.floor(T0 / DAY);
+    const domainDay = (day: number) => t.n("SELECT sum(total) AS n FROM domain_visit_days WHERE day = ?", day);
+    const resummed: number[] = [];
+    const job = new VisitRetention(
+      new VisitPurgeStore(t.db),
+      { retentionMs: 90 * DAY, now: () => T0 + (resummed.length > 0 ? DAY : 0), pause: async () => {} },
+      { resummed: (day) => resummed.push(day) },
+    );
+    t.visit(a, T0 - DAY, 3);
+    // The older binary of the other colour flushes 4 more visits of yesterday and 5 of today into visit_days only.
+    new VisitStore(t.db).addToDay(a, today - 1, 4, 0, 1);
+    new VisitStore(t.db).addToDay(a, today, 5, 0, 1);
+    expect([domainDay(today - 1), domainDay(today)]).toEqual([3, 0]);
+    await job.runPass();
+    expect(resummed).toEqual([today - 1]);
+    expect([domainDay(today - 1), domainDay(today)]).toEqual([7, 0]);
+    // The next day's first pass takes in the day that closed; later passes that day re-sum nothing.
+    await job.runPass();
+    await job.runPass();
+    expect(resummed).toEqual([today - 1, today]);
+    expect([domainDay(today - 1), domainDay(today)]).toEqual([7, 5]);
+  });
+
   test("finds deleted links among more links than one read covers", async () => {
     const t = setup();
     const ids = Array.from({ length: 30 }, (_, i) => t.add(`l${i}`));

@@ -4,6 +4,8 @@
  *   2. for each link deleted since (heard as a link event, and looked for again at the next pass, for visits that
  *      were still buffered), deletes its raw rows the same way, then its roll-ups. Once an hour, and at the first
  *      pass, it walks every link that has roll-ups instead, for deletions it did not hear of (before a restart).
+ *   3. once a day, and at the first pass, sums the previous day's per-domain roll-ups again from its links'
+ *      (VisitPurgeStore.resumDomainDay: one transaction, a row per link visited that day).
  * Each transaction is sized to take about BATCH_TARGET_MS (a row dirties a random index page: measured ~11 µs and
  * ~2 KiB of WAL on a small VM, more on a busy one), and after each the job sleeps at least twice as long as it
  * worked, so redirects wait behind at most one batch and the job takes at most a third of the event loop; when its
@@ -20,6 +22,8 @@ import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events"
 export type PurgeReason = "retention" | "deleted_link";
 
 export interface RetentionHooks {
+  /** A closed day's per-domain roll-ups were summed again: its visits in them before and after. */
+  resummed?(day: number, before: number, after: number): void;
   /** Raw rows deleted by one transaction, and how long it took. */
   purged?(reason: PurgeReason, rows: number, seconds: number): void;
   /** One whole pass finished (whether or not it deleted anything). */
@@ -49,6 +53,7 @@ const BATCH_TARGET_MS = 2;
 const SWEEP_EVERY_MS = 3_600_000;
 const BATCH_MIN_ROWS = 20;
 const FIRST_BATCH_ROWS = 100;
+const DAY_MS = 86_400_000;
 
 /** The pause between passes for a retention period. */
 export function passIntervalMs(retentionMs: number | null): number {
@@ -69,6 +74,8 @@ export class VisitRetention implements LinkEventListener {
   /** Links deleted since the last passes, with the passes left to look at them. */
   readonly #deleted = new Map<number, number>();
   #nextSweepAt = Number.NEGATIVE_INFINITY;
+  /** The last day whose per-domain roll-ups were summed again. */
+  #resummedDay: number | undefined;
 
   constructor(
     private readonly store: VisitPurgeStore,
@@ -134,6 +141,12 @@ export class VisitRetention implements LinkEventListener {
       rows += await this.#batches("retention", (limit) => this.store.purgeOlderThan(cutoff, limit));
     }
     rows += await this.#purgeDeletedLinks();
+    const yesterday = Math.floor(this.#now() / DAY_MS) - 1;
+    if (!this.#stopped && this.#resummedDay !== yesterday) {
+      const { before, after } = await this.store.resumDomainDay(yesterday);
+      this.#resummedDay = yesterday;
+      this.hooks.resummed?.(yesterday, before, after);
+    }
     if (!this.#stopped) this.hooks.passed?.((performance.now() - started) / 1000, rows);
     return rows;
   }
@@ -218,6 +231,9 @@ export function startVisitRetention(
       passed: (seconds, rows) => {
         metrics.recordVisitPurgePass(seconds);
         if (rows > 0) log.info("visits_purged", { rows, duration_ms: Math.round(seconds * 1000) });
+      },
+      resummed: (day, before, after) => {
+        if (before !== after) log.info("visit_rollups_resummed", { day: new Date(day * DAY_MS).toISOString().slice(0, 10), before, after });
       },
       failed: (error) => log.error("visit_purge_failed", describeError(error)),
     },

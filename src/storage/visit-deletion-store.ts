@@ -1,6 +1,6 @@
 /**
  * All SQL that deletes visits through the API (a link's, or every orphan visit) and takes them out of the
- * roll-ups, totals and counters; called inside the caller's write transactions (domain/visit-deletion.ts). Finding
+ * roll-ups (the link's and its domain's), totals and counters; called inside the caller's write transactions (domain/visit-deletion.ts). Finding
  * the rows to delete is a read (VisitQueryStore.oldest); the retention purge has its own (visit-purge-store.ts).
  */
 import type { Database, Statement } from "bun:sqlite";
@@ -39,10 +39,19 @@ export class VisitDeletionStore {
   subtractFromDay(lane: "link" | "orphan", key: number | string, day: number, total: number, bots: number): void {
     const table = lane === "link" ? "visit_days" : "orphan_visit_days";
     const keyColumn = lane === "link" ? "short_url_id" : "orphan_type";
+    const row = `SELECT total, bots FROM ${table} WHERE ${keyColumn} = ? AND day = ?`;
+    const before = lane === "link" ? this.#query<{ total: number; bots: number }>(row).get(key, day) : null;
     this.#query(
       `UPDATE ${table} SET total = total - ?1, bots = max(0, bots - ?2), visitors = min(visitors, total - ?1) WHERE ${keyColumn} = ?3 AND day = ?4`,
     ).run(total, bots, key, day);
     this.#query(`DELETE FROM ${table} WHERE ${keyColumn} = ? AND day = ? AND total <= 0`).run(key, day);
+    if (before === null) return;
+    // What the link's day lost, its domain's day loses (a live link: a deleted one's days left with it).
+    const after = this.#query<{ total: number; bots: number }>(row).get(key, day) ?? { total: 0, bots: 0 };
+    this.#query(
+      `UPDATE domain_visit_days SET total = total - ?1, bots = bots - ?2
+       WHERE domain = (SELECT domain FROM short_urls WHERE id = ?3) AND day = ?4`,
+    ).run(before.total - after.total, before.bots - after.bots, key, day);
   }
 
   subtractFromTotals(kind: string, total: number, bots: number): void {

@@ -3,7 +3,8 @@
  * together with their roll-ups. Each call is one short immediate transaction; the caller yields between calls.
  * Retention never reduces roll-ups (visit_days, orphan_visit_days, visit_totals, link_visits): it counts
  * what it deleted in visits_purged (per link) and visit_kinds_purged (per kind), so the raw rows left are the
- * totals less the purged counts. A deleted link's roll-ups go once its last raw row has gone.
+ * totals less the purged counts. A deleted link's roll-ups go once its last raw row has gone. The retention job
+ * also re-sums each closed day's per-domain roll-ups from the links' (resumDomainDay).
  */
 import type { Database } from "bun:sqlite";
 import { relaxedWrite } from "./database";
@@ -41,6 +42,9 @@ export class VisitPurgeStore {
   readonly #linkPurged;
   readonly #subtractTotals;
   readonly #dropLinkRollups;
+  readonly #domainDay;
+  readonly #clearDomainDay;
+  readonly #sumDomainDay;
   readonly #buckets;
 
   constructor(private readonly db: Database) {
@@ -71,6 +75,15 @@ export class VisitPurgeStore {
     this.#linkPurged = db.query<{ count: number }, [number]>("SELECT count FROM visits_purged WHERE short_url_id = ?");
     this.#subtractTotals = db.query<unknown, [number, number]>(
       "UPDATE visit_totals SET total = total - ?1, bots = bots - ?2 WHERE kind = 'non_orphan'",
+    );
+    this.#domainDay = db.query<{ total: number; bots: number }, [number]>(
+      "SELECT coalesce(sum(total), 0) AS total, coalesce(sum(bots), 0) AS bots FROM domain_visit_days WHERE day = ?",
+    );
+    this.#clearDomainDay = db.query<unknown, [number]>("DELETE FROM domain_visit_days WHERE day = ?");
+    this.#sumDomainDay = db.query<unknown, [number]>(
+      `INSERT INTO domain_visit_days (domain, day, total, bots)
+         SELECT s.domain, d.day, sum(d.total), sum(d.bots) FROM visit_days d JOIN short_urls s ON s.id = d.short_url_id
+         WHERE d.day = ? GROUP BY s.domain`,
     );
     // Its visitor hashes need no purge: only the current day's exist, and they go with the day.
     this.#dropLinkRollups = [
@@ -104,6 +117,20 @@ export class VisitPurgeStore {
       for (const [id, count] of byLink) this.#addLinkPurged.run(id, count);
       for (const [kind, count] of byKind) this.#addKindPurged.run(kind, count);
       return { deleted: end, more: end === limit };
+    });
+  }
+
+  /**
+   * Sums a day's per-domain roll-ups again from its live links' day rows (a row per link visited that day), in
+   * one transaction: they then hold what an older binary's visit flush left out of them. Returns the day's
+   * visits in them before and after.
+   */
+  resumDomainDay(day: number): Promise<{ before: number; after: number }> {
+    return relaxedWrite(this.db, () => {
+      const before = this.#domainDay.get(day)?.total ?? 0;
+      this.#clearDomainDay.run(day);
+      this.#sumDomainDay.run(day);
+      return { before, after: this.#domainDay.get(day)?.total ?? 0 };
     });
   }
 

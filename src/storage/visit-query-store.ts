@@ -38,12 +38,10 @@ const COLUMNS =
 export const GLOBAL_ORDER_SLACK_MS = 5 * 60_000;
 
 /**
- * Sets of at most this many links are listed by id for the link-led reads (linkSetDaySums, linkSetPageByBuckets);
+ * Sets of at most this many links are listed by id for the link-led page read (linkSetPageByBuckets);
  * callers list them with linkIds(scope, MAX_LISTED_SET_LINKS + 1), so a longer list means a larger set.
  */
 export const MAX_LISTED_SET_LINKS = 50_000;
-/** Day rows per link of a domain the range must hold for its links to lead the sum (a seek costs about that many rows). */
-const DAY_ROWS_PER_LINK = 8;
 const MIN_ID = Number.MIN_SAFE_INTEGER;
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 
@@ -54,11 +52,6 @@ export class VisitQueryStore {
   constructor(db: Database) {
     this.#statements = new StatementCache(db);
     this.#buckets = new VisitBuckets(db);
-  }
-
-  /** Day rows (of any link) in a range of days, counted up to a cap: index-only, and cheap below the cap. */
-  get #dayRowsUpTo(): Statement<{ n: number }, Binding[]> {
-    return this.#query<{ n: number }>("SELECT count(*) AS n FROM (SELECT 1 FROM visit_days WHERE day BETWEEN ? AND ? LIMIT ?)");
   }
 
   /** Prepared once per distinct SQL text (a handful: lanes × bot filter). */
@@ -314,34 +307,22 @@ export class VisitQueryStore {
   }
 
   /**
-   * Roll-up sums of several (live) links for days [fromDay, toDay]. `ids`: the scope's links as
-   * linkIds(scope, MAX_LISTED_SET_LINKS + 1) lists them, when the caller has read them already.
+   * Roll-up sums of several (live) links for days [fromDay, toDay]: a tag's through its links (a seek each), a
+   * domain's or every link's from the per-domain day roll-ups (a row per domain and day, see migration 10).
    */
-  linkSetDaySums(scope: Pick<LinkSetFilter, "tag" | "domain">, fromDay: number, toDay: number, ids?: readonly number[]): Tally {
+  linkSetDaySums(scope: Pick<LinkSetFilter, "tag" | "domain">, fromDay: number, toDay: number): Tally {
     const sums = "coalesce(sum(d.total), 0) AS total, coalesce(sum(d.bots), 0) AS bots";
-    if (scope.tag === undefined && scope.domain !== undefined) {
-      // A domain's days through its links (a seek each, then only its own rows) unless the range holds fewer
-      // day rows of every link than DAY_ROWS_PER_LINK per link of the domain: a quiet domain of 4 000 links summed
-      // over a year of 1 700 000 day rows took 1.1 s led by the days, 11 ms led by its links (bench/visit-sets.ts).
-      const links = ids ?? this.linkIds(scope, MAX_LISTED_SET_LINKS + 1);
-      const cap = links.length * DAY_ROWS_PER_LINK;
-      if (links.length <= MAX_LISTED_SET_LINKS && (this.#dayRowsUpTo.get(fromDay, toDay, cap)?.n ?? 0) >= cap)
-        return this.#query<Tally>(
-          `SELECT ${sums} FROM json_each(?) j JOIN visit_days d ON d.short_url_id = j.value AND d.day BETWEEN ? AND ?`,
-        ).get(JSON.stringify(links), fromDay, toDay) as Tally;
+    if (scope.tag === undefined) {
+      const sql = `SELECT ${sums} FROM domain_visit_days d WHERE ${scope.domain === undefined ? "" : "d.domain = ? AND "}d.day BETWEEN ? AND ?`;
+      const params: Binding[] = scope.domain === undefined ? [fromDay, toDay] : [scope.domain, fromDay, toDay];
+      return this.#query<Tally>(sql).get(...params) as Tally;
     }
     const onDomain = scope.domain === undefined ? "" : " AND s.domain = ?";
-    const sql =
-      scope.tag !== undefined
-        ? `SELECT ${sums} FROM tags t JOIN short_url_tags st ON st.tag_id = t.id JOIN short_urls s ON s.id = st.short_url_id${onDomain}
-           JOIN visit_days d ON d.short_url_id = st.short_url_id AND d.day BETWEEN ? AND ? WHERE t.name = ?`
-        : // CROSS JOIN keeps visit_days outer: the range of days is one stretch of its key, and each row's link is
-          // one lookup. Led by a domain's links, SQLite would seek every link's days through visit_days_link.
-          `SELECT ${sums} FROM visit_days d CROSS JOIN short_urls s ON s.id = d.short_url_id${onDomain} WHERE d.day BETWEEN ? AND ?`;
     const params: Binding[] = scope.domain === undefined ? [] : [scope.domain];
-    params.push(fromDay, toDay);
-    if (scope.tag !== undefined) params.push(scope.tag);
-    return this.#query<Tally>(sql).get(...params) as Tally;
+    return this.#query<Tally>(
+      `SELECT ${sums} FROM tags t JOIN short_url_tags st ON st.tag_id = t.id JOIN short_urls s ON s.id = st.short_url_id${onDomain}
+       JOIN visit_days d ON d.short_url_id = st.short_url_id AND d.day BETWEEN ? AND ? WHERE t.name = ?`,
+    ).get(...params, fromDay, toDay, scope.tag) as Tally;
   }
 
   // ---- for deletions (visit-deletion-store.ts) ----

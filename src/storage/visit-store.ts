@@ -51,12 +51,25 @@ const ROWS_PER_INSERT = 32;
 /** The columns before the location ones (country_code onwards). */
 export const UNLOCATED_COLUMNS = VISIT_COLUMNS.indexOf("country_code");
 
+function prepareDomainDays(db: Database) {
+  return {
+    addToDomainDay: db.query<unknown, [string, number, number, number]>(
+      `INSERT INTO domain_visit_days (domain, day, total, bots) VALUES (?1, ?2, ?3, ?4)
+       ON CONFLICT (domain, day) DO UPDATE SET total = total + ?3, bots = bots + ?4`,
+    ),
+    liveLinks: db.query<{ id: number }, [string]>("SELECT id FROM short_urls WHERE id IN (SELECT value FROM json_each(?))"),
+  };
+}
+
 export class VisitStore {
   readonly #insert;
   readonly #insertUnlocated;
   readonly #insertUnlocatedMany;
   readonly #addToDay;
   readonly #addToOrphanDay;
+  readonly #db: Database;
+  /** Prepared on first use: `check` builds the app on a database that may predate domain_visit_days (schema 10). */
+  #domainStatements: ReturnType<typeof prepareDomainDays> | undefined;
   readonly #addToTotals;
   readonly #salt;
   readonly #insertSalt;
@@ -65,6 +78,7 @@ export class VisitStore {
   readonly #addHash;
 
   constructor(db: Database) {
+    this.#db = db;
     this.#insert = db.query<unknown, Value[]>(`INSERT INTO visits (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
     const unlocated = COLUMNS.slice(0, UNLOCATED_COLUMNS);
     const placeholders = `(${unlocated.map(() => "?").join(", ")})`;
@@ -122,6 +136,18 @@ export class VisitStore {
 
   addToOrphanDay(orphanType: string, day: number, total: number, bots: number, visitors: number): void {
     this.#addToOrphanDay.run(orphanType, day, total, bots, visitors);
+  }
+
+  /** Adds to a domain's day ('' for the default domain): the sum of its links' addToDay calls in one flush. */
+  addToDomainDay(domain: string, day: number, total: number, bots: number): void {
+    this.#domainStatements ??= prepareDomainDays(this.#db);
+    this.#domainStatements.addToDomainDay.run(domain, day, total, bots);
+  }
+
+  /** Those of these link ids that still exist. */
+  liveLinks(ids: readonly number[]): Set<number> {
+    this.#domainStatements ??= prepareDomainDays(this.#db);
+    return new Set(this.#domainStatements.liveLinks.all(JSON.stringify(ids)).map((r) => r.id));
   }
 
   /** `kind` is 'non_orphan' or an orphan type. */
