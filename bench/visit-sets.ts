@@ -5,9 +5,10 @@
  *   1. Seed (once per DB_PATH): LINKS links, of which the first 49 000 sit on three quiet domains (q4k: 4 000 links,
  *      q15k: 15 000, q30k: 30 000) and the rest on the default domain; VISITS raw visits over a year in id order,
  *      the oldest 5 % of them one in eight to the quiet links and every other to the default domain's (so the quiet
- *      domains' visits are all old); and the day roll-ups, as the flush would have written them.
+ *      domains' visits are all old); and the day roll-ups (per link, per domain), as the flush would have written them.
  *   2. Time each page REPEAT times (after one warm-up) and print the median and the slowest, in milliseconds.
- * Run it from another checkout on the same DB_PATH to compare builds.
+ * Run it from another checkout on the same DB_PATH to compare builds (keep a copy of the file: an older build cannot
+ * open a database a newer one has migrated).
  *   node_modules/.bin/bun bench/visit-sets.ts [--db /tmp/visit-sets.db] [--visits 3000000] [--repeat 3]
  */
 import type { Database } from "bun:sqlite";
@@ -70,18 +71,21 @@ function seed(db: Database): void {
   }
   db.exec(`INSERT INTO visit_days (day, short_url_id, total, bots, visitors)
            SELECT at / ${DAY}, short_url_id, count(*), 0, 0 FROM visits GROUP BY 1, 2`);
+  db.exec(`INSERT INTO domain_visit_days (domain, day, total, bots) SELECT s.domain, d.day, sum(d.total), sum(d.bots)
+           FROM visit_days d JOIN short_urls s ON s.id = d.short_url_id GROUP BY 1, 2`);
   console.log(`seeded ${LINKS} links and ${VISITS} visits in ${Math.round((performance.now() - started) / 1000)} s`);
 }
 
-function time(page: () => { items: unknown[] }): { median: number; max: number; items: number } {
-  let items = page().items.length;
+function time(page: () => { items: unknown[]; total: number }): { median: number; max: number; items: number; total: number } {
+  const { total } = page();
+  let items = 0;
   const ms: number[] = [];
   for (let i = 0; i < REPEAT; i++) {
     const started = performance.now();
     items = page().items.length;
     ms.push(performance.now() - started);
   }
-  return { median: median(ms), max: Math.max(...ms), items };
+  return { median: median(ms), max: Math.max(...ms), items, total };
 }
 
 const fresh = !existsSync(values.db);
@@ -97,7 +101,7 @@ const service: VisitQueryService = new Service({
   flushPending: async () => {},
 });
 const q = (page: number, itemsPerPage: number) => ({ excludeBots: false, page, itemsPerPage });
-const cases: [string, () => { items: unknown[] }][] = [];
+const cases: [string, () => { items: unknown[]; total: number }][] = [];
 for (const [domain] of QUIET) {
   cases.push([`${domain} page 1 of 20`, () => service.domainVisits(domain, q(1, 20))]);
   cases.push([`${domain} page 1 of 5000`, () => service.domainVisits(domain, q(1, 5000))]);
@@ -109,7 +113,7 @@ cases.push(["non-orphan page 1 of 20", () => service.nonOrphanVisits(q(1, 20))])
 for (const [name, page] of cases) {
   const t = time(page);
   console.log(
-    `${name.padEnd(32)} ${String(t.items).padStart(5)} visits  median ${t.median.toFixed(1).padStart(8)} ms  max ${t.max.toFixed(1).padStart(8)} ms`,
+    `${name.padEnd(32)} ${String(t.items).padStart(5)} of ${String(t.total).padStart(7)} visits  median ${t.median.toFixed(1).padStart(8)} ms  max ${t.max.toFixed(1).padStart(8)} ms`,
   );
 }
 db.close();

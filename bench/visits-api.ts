@@ -3,7 +3,7 @@
  *   1. Start the binary once on an empty data dir (its migrations create the schema) and stop it.
  *   2. Seed LINKS links and VISITS raw visits straight into SQLite, in time order over a year, with one hot link
  *      holding HOT_VISITS of them (the others' visits cluster in a few hours each, as links do); then the roll-ups
- *      (visit_days, visit_totals) and the links' counters from those rows, as the flush would have written them.
+ *      (visit_days, domain_visit_days, visit_totals) and the links' counters from those rows, as the flush would have written them.
  *   3. Serve it, and time REPEAT sequential requests of each kind (after WARMUP): the server's own time (latency_ms of
  *      the access log, matched by request id) and the client's; medians and p99.
  *   4. Unless DELETE=0, delete the hot link's visits through the API while a client follows another link in a loop: how long the
@@ -81,6 +81,8 @@ function seed(dataDir: string): number {
               SELECT short_url_id, at / ${DAY}, count(*), sum(potential_bot), count(*) FROM visits GROUP BY 1, 2`);
       db.run(`INSERT INTO visit_totals (kind, total, bots) SELECT 'non_orphan', count(*), sum(potential_bot) FROM visits`);
       db.run("INSERT INTO link_visits (short_url_id, total, bots) SELECT short_url_id, sum(total), sum(bots) FROM visit_days GROUP BY 1");
+      db.run(`INSERT INTO domain_visit_days (domain, day, total, bots) SELECT s.domain, d.day, sum(d.total), sum(d.bots)
+              FROM visit_days d JOIN short_urls s ON s.id = d.short_url_id GROUP BY 1, 2`);
     }).immediate();
     db.exec("ANALYZE");
     const hot = db.query("SELECT total FROM link_visits WHERE short_url_id = ?").get(hotId) as { total: number };
