@@ -248,7 +248,18 @@ describe.each(LAYOUTS)("VisitQueryService pages of several links, %s", (_layout,
         { from: T0 + 1.3 * DAY, to: T0 + 4.6 * DAY },
         { from: T0 + 2.2 * DAY, to: T0 + 2.8 * DAY, excludeBots: true },
         { to: T0 + 0.5 * DAY },
+        // Cuts late in a day and early in another count the rows in range; cuts early and late (1.3 to 4.6 above)
+        // take the day's roll-up less the rows out of range.
+        { from: T0 + 1.8 * DAY, to: T0 + 4.2 * DAY },
+        { from: T0 + 3.1 * DAY, excludeBots: true },
+        { from: T0 + 2.9 * DAY, to: T0 + 3.95 * DAY, excludeBots: true },
       ];
+      // Cuts exactly at a visit, so the rows on either side of each cut are told apart to the millisecond.
+      const atVisit = (lo: number, hi: number) => (visits.find((v) => v.at > T0 + lo * DAY && v.at < T0 + hi * DAY) as { at: number }).at;
+      cases.push(
+        { from: atVisit(1.1, 1.45), to: atVisit(4.6, 4.95) },
+        { from: atVisit(3.05, 3.4), to: atVisit(3.6, 3.95), excludeBots: true },
+      );
       // Rows of one flush are written link by link, so several links' visits come newest first by flush, not by
       // the millisecond: compare counts, and the visits themselves as sets.
       const sorted = (ats: number[]) => [...ats].sort((a, b) => a - b);

@@ -230,7 +230,10 @@ export class VisitQueryService {
    * Raw visits of several links in the query's range, as #count does for one lane: roll-ups for the whole days
    * the range covers, rows counted only for the rest (its partial first and last days). Retention purges the oldest
    * rows of the whole table first, by id; ids follow time only to within a flush, so the days before the oldest
-   * raw row's time plus that jitter may be partly purged: they are counted from rows too.
+   * raw row's time plus that jitter may be partly purged: they are counted from rows too. A range that starts or
+   * ends inside a later day counts that day from whichever side of the cut has fewer of its rows, taking visits as
+   * spread evenly over the day: the rows in range, or the day's roll-up less the rows out of it. Counting a row
+   * looks its link up (~0.8 µs): half a day of 10 000 000 visits a year is ~11 ms.
    */
   #linkSetTotal(scope: Pick<LinkSetFilter, "tag" | "domain">, query: VisitsQuery): number {
     const { store } = this.deps;
@@ -242,10 +245,23 @@ export class VisitQueryService {
     const firstFull = Math.max(firstComplete, from === undefined ? firstComplete : Math.ceil(from / DAY_MS));
     const lastFull = to === undefined ? Number.MAX_SAFE_INTEGER : Math.floor((to + 1) / DAY_MS) - 1;
     if (firstFull > lastFull) return count(from, to);
-    const sums = store.linkSetDaySums(scope, firstFull, lastFull);
-    const middle = excludeBots ? sums.total - sums.bots : sums.total;
-    const right = to === undefined ? 0 : count((lastFull + 1) * DAY_MS, to);
-    return count(from, firstFull * DAY_MS - 1) + middle + right;
+    const days = (a: number, b: number) => {
+      const sums = store.linkSetDaySums(scope, a, b);
+      return excludeBots ? sums.total - sums.bots : sums.total;
+    };
+    const leftDay = firstFull - 1;
+    const left =
+      from !== undefined && leftDay >= firstComplete && from - leftDay * DAY_MS < DAY_MS / 2
+        ? days(leftDay, leftDay) - count(leftDay * DAY_MS, from - 1)
+        : count(from, firstFull * DAY_MS - 1);
+    const rightEnd = (lastFull + 2) * DAY_MS - 1;
+    const right =
+      to === undefined
+        ? 0
+        : rightEnd - to < DAY_MS / 2
+          ? days(lastFull + 1, lastFull + 1) - count(to + 1, rightEnd)
+          : count((lastFull + 1) * DAY_MS, to);
+    return left + days(firstFull, lastFull) + right;
   }
 
   /** A few links' visits, each link's as a lane (exact, index-only), merged newest first; null for a large set. */
