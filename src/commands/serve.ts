@@ -7,6 +7,7 @@ import { startOpsServer } from "../http/ops-server";
 import { startPublicServer } from "../http/public-server";
 import type { ParsedArgs } from "../lib/args";
 import { controlSocketFor, LitestreamConfigError } from "../storage/litestream-config";
+import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
 import { tracingSummary } from "../telemetry/tracing";
 import { VERSION } from "../version";
@@ -60,6 +61,7 @@ export const serve: Command = {
     // the longest a counted visit may wait in memory (what a kill -9 can lose), so the runs start every half of it:
     // a late tick or a run slowed by commits in between (a loaded machine) still lands within the interval.
     let flushing = false;
+    const flushFailures = new FailureStreak("visit_flush");
     const flushTimer = setInterval(() => {
       if (flushing) return;
       flushing = true;
@@ -69,10 +71,11 @@ export const serve: Command = {
         .then(
           (written) => {
             if (written > 0) ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);
+            flushFailures.succeeded({ depth: ctx.visits.depth });
           },
           (error) => {
             ctx.metrics.recordVisitFlushFailure();
-            log.error("visit_flush_failed", { depth: ctx.visits.depth, ...describeError(error) });
+            flushFailures.failed({ depth: ctx.visits.depth, ...describeError(error) });
           },
         )
         .finally(() => {
@@ -82,6 +85,7 @@ export const serve: Command = {
     // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable. A beat waiting for
     // another process's write lock is not joined by the next.
     let beating = false;
+    const beatFailures = new FailureStreak("heartbeat");
     const heartbeatTimer =
       config.role === "primary"
         ? setInterval(() => {
@@ -89,7 +93,10 @@ export const serve: Command = {
             beating = true;
             ctx.heartbeat
               .beat(Date.now())
-              .catch((error) => log.error("heartbeat_failed", describeError(error)))
+              .then(
+                () => beatFailures.succeeded(),
+                (error) => beatFailures.failed(describeError(error)),
+              )
               .finally(() => {
                 beating = false;
               });

@@ -15,6 +15,7 @@
 import type { Database } from "bun:sqlite";
 import { politeSleep } from "../lib/polite-sleep";
 import { type PurgeResult, VisitPurgeStore } from "../storage/visit-purge-store";
+import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, log } from "../telemetry/logger";
 import type { Metrics } from "../telemetry/metrics";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
@@ -223,19 +224,21 @@ export function startVisitRetention(
   metrics: Metrics,
   linkEvents: LinkEventListener[],
 ): VisitRetention {
+  const failures = new FailureStreak("visit_purge");
   const job = new VisitRetention(
     new VisitPurgeStore(db),
     { retentionMs },
     {
       purged: (reason, rows, seconds) => metrics.recordVisitsPurged(reason, rows, seconds),
       passed: (seconds, rows) => {
+        failures.succeeded();
         metrics.recordVisitPurgePass(seconds);
         if (rows > 0) log.info("visits_purged", { rows, duration_ms: Math.round(seconds * 1000) });
       },
       resummed: (day, before, after) => {
         if (before !== after) log.info("visit_rollups_resummed", { day: new Date(day * DAY_MS).toISOString().slice(0, 10), before, after });
       },
-      failed: (error) => log.error("visit_purge_failed", describeError(error)),
+      failed: (error) => failures.failed(describeError(error)),
     },
   );
   linkEvents.push(job);
