@@ -39,6 +39,7 @@ import { VisitDeletionStore } from "./storage/visit-deletion-store";
 import { VisitQueryStore } from "./storage/visit-query-store";
 import { VisitStore } from "./storage/visit-store";
 import { WebhookStore } from "./storage/webhook-store";
+import { FailureStreak } from "./telemetry/failure-streak";
 import { describeError, log } from "./telemetry/logger";
 import { type DrillStatus, Metrics } from "./telemetry/metrics";
 import { diskFreeBytes, fileSize, openConnections } from "./telemetry/system-stats";
@@ -159,13 +160,15 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   });
   // Webhooks: events go into the outbox inside their change's transaction; the dispatcher sends them.
   const webhookStore = new WebhookStore(db);
+  const dispatchFailures = new FailureStreak("webhook_dispatch");
   const webhookDispatcher = new WebhookDispatcher(webhookStore, {
     maxAttempts: config.webhookMaxAttempts,
     backoff: { baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs },
     timeoutMs: config.webhookTimeoutMs,
     userAgent: `shortener/${VERSION} (Standard Webhooks)`,
     onAttempt: (outcome, seconds) => metrics.recordWebhookDelivery(outcome, seconds),
-    onError: (error) => log.error("webhook_dispatch_failed", describeError(error)),
+    onError: (error) => dispatchFailures.failed(describeError(error)),
+    onTick: () => dispatchFailures.succeeded(),
     onWebhookGone: (webhookId, url) => {
       outbox.invalidate();
       log.warn("webhook_disabled", { webhook_id: webhookId, url, reason: "the receiver answered 410 Gone" });

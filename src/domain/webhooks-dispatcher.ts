@@ -33,6 +33,8 @@ export interface DispatcherOptions {
   onWebhookGone?: (webhookId: number, url: string) => void;
   /** Told of a database error in the loop (it carries on: the rows stay pending). */
   onError?: (error: unknown) => void;
+  /** Told after each look at the outbox that met no error (so a run of errors can be logged as ended). */
+  onTick?: () => void;
   now?: () => number;
   random?: () => number;
   fetch?: typeof fetch;
@@ -120,6 +122,7 @@ export class WebhookDispatcher {
       }
       this.#prune();
       next = this.store.nextDueAt();
+      this.options.onTick?.();
     } catch (error) {
       this.options.onError?.(error);
     }
