@@ -112,13 +112,8 @@ export async function pinSelf(cpu: number): Promise<void> {
   await run(["taskset", "-a", "-c", "-p", String(cpu), String(process.pid)]);
 }
 
-/** A free TCP port on 127.0.0.1, chosen by the kernel. */
-export function freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-}
+/** A free TCP port on 127.0.0.1, outside the kernel's ephemeral range (as the tests pick theirs). */
+export { freePort } from "../../test/support/ports";
 
 /** Polls `probe` until true; throws after `timeoutMs` or when `alive` reports the process died. */
 export async function waitFor(what: string, probe: () => Promise<boolean>, alive: () => boolean, timeoutMs = 20_000): Promise<void> {

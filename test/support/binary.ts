@@ -2,44 +2,19 @@
  * Black-box test support: runs the compiled binary (dist/shortener, built by `npm test` before the tests)
  * on a temp data dir and free loopback ports, and waits for readiness by polling with a deadline.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { freePort } from "./ports";
+
+export { freePort };
 
 export const BINARY = resolve(import.meta.dir, "../../dist/shortener");
 
 export function requireBinary(): string {
   if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run \`npm run build\` (npm test builds it first)`);
   return BINARY;
-}
-
-/** The kernel's range of local ports for outgoing connections (and for binds to port 0). */
-function ephemeralPorts(): { lo: number; hi: number } {
-  const [lo, hi] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
-  if (lo === undefined || hi === undefined || !(lo > 0 && hi >= lo)) throw new Error("cannot read /proc/sys/net/ipv4/ip_local_port_range");
-  return { lo, hi };
-}
-
-/**
- * A free TCP port on 127.0.0.1 for a server a test starts next, chosen outside the kernel's ephemeral range. A port
- * bound to 0 and released comes from that range, where every client connection of the test takes a local port too:
- * under the crash test's churn of connections, one took a restarting server's port between the pick and its listen
- * (EADDRINUSE).
- */
-export function freePort(): number {
-  const { lo, hi } = ephemeralPorts();
-  const [from, to] = lo > 11_024 ? [lo - 10_000, lo - 1] : [hi + 1, 65_535];
-  for (let i = 0; i < 200; i++) {
-    const port = from + Math.floor(Math.random() * (to - from + 1));
-    try {
-      Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
-      return port;
-    } catch {
-      // Taken: try another.
-    }
-  }
-  throw new Error(`no free port found in ${from}-${to}`);
 }
 
 export function tempDir(prefix = "shortener-test-"): string {
