@@ -30,6 +30,8 @@ function storedVisits(server: TestServer): number {
 /** Runs `during` while a connection of its own, standing for another process, holds the database's write lock. */
 async function whileLocked<T>(server: TestServer, during: () => Promise<T>): Promise<T> {
   const other = new Database(join(server.dataDir, "shortener.db"));
+  // The server writes too (heartbeats, flushes, the retention job's first pass): wait for its lock as a process would.
+  other.exec("PRAGMA busy_timeout = 5000");
   other.exec("BEGIN IMMEDIATE");
   try {
     return await during();
@@ -149,6 +151,8 @@ test("a drain that meets another process's lock keeps trying its final flush, an
   await using server = await startServer();
   expect((await createLink(server, "d")).status).toBe(200);
   const other = new Database(join(server.dataDir, "shortener.db"));
+  // The server writes too (heartbeats, flushes, the retention job's first pass): wait for its lock as a process would.
+  other.exec("PRAGMA busy_timeout = 5000");
   other.exec("BEGIN IMMEDIATE");
   // Visits buffered while the flush cannot write; the drain's final flush then meets the same lock.
   for (let i = 0; i < 20; i++) expect((await fetch(`${server.baseUrl}/d`, { redirect: "manual" })).status).toBe(302);

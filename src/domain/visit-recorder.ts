@@ -1,7 +1,7 @@
 /**
  * Turns flushed visits into raw visit rows and roll-ups (per link and day, per domain and day, per orphan type and
- * day, whole-database totals), in the flush's transaction, applying the privacy settings. The client's address is used here, in
- * memory, for location and the day's distinct-visitor hash, and is then stored anonymised or not at all.
+ * day, whole-database totals), in the flush's transaction, applying the privacy settings. The client's address is
+ * used here, in memory, for location and the day's distinct-visitor hash, and is then stored anonymised or not at all.
  */
 import type { VisitStore } from "../storage/visit-store";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";

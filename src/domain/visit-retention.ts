@@ -19,6 +19,7 @@ import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, log } from "../telemetry/logger";
 import type { Metrics } from "../telemetry/metrics";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
+import { dayOf } from "./visit-recorder";
 
 export type PurgeReason = "retention" | "deleted_link";
 
@@ -54,6 +55,7 @@ const BATCH_TARGET_MS = 2;
 const SWEEP_EVERY_MS = 3_600_000;
 const BATCH_MIN_ROWS = 20;
 const FIRST_BATCH_ROWS = 100;
+/** For the day's date in the log (days are counted as dayOf counts them). */
 const DAY_MS = 86_400_000;
 
 /** The pause between passes for a retention period. */
@@ -142,7 +144,7 @@ export class VisitRetention implements LinkEventListener {
       rows += await this.#batches("retention", (limit) => this.store.purgeOlderThan(cutoff, limit));
     }
     rows += await this.#purgeDeletedLinks();
-    const yesterday = Math.floor(this.#now() / DAY_MS) - 1;
+    const yesterday = dayOf(this.#now()) - 1;
     if (!this.#stopped && this.#resummedDay !== yesterday) {
       const { before, after } = await this.store.resumDomainDay(yesterday);
       this.#resummedDay = yesterday;

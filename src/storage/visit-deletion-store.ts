@@ -1,7 +1,8 @@
 /**
  * All SQL that deletes visits through the API (a link's, or every orphan visit) and takes them out of the
- * roll-ups (the link's and its domain's), totals and counters; called inside the caller's write transactions (domain/visit-deletion.ts). Finding
- * the rows to delete is a read (VisitQueryStore.oldest); the retention purge has its own (visit-purge-store.ts).
+ * roll-ups (the link's and its domain's), totals and counters; called inside the caller's write transactions
+ * (domain/visit-deletion.ts). Finding the rows to delete is a read (VisitQueryStore.oldest); the retention purge has
+ * its own (visit-purge-store.ts).
  */
 import type { Database, Statement } from "bun:sqlite";
 import { type Binding, StatementCache } from "./statement-cache";

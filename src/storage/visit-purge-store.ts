@@ -76,9 +76,7 @@ export class VisitPurgeStore {
     this.#subtractTotals = db.query<unknown, [number, number]>(
       "UPDATE visit_totals SET total = total - ?1, bots = bots - ?2 WHERE kind = 'non_orphan'",
     );
-    this.#domainDay = db.query<{ total: number; bots: number }, [number]>(
-      "SELECT coalesce(sum(total), 0) AS total, coalesce(sum(bots), 0) AS bots FROM domain_visit_days WHERE day = ?",
-    );
+    this.#domainDay = db.query<{ total: number }, [number]>("SELECT coalesce(sum(total), 0) AS total FROM domain_visit_days WHERE day = ?");
     this.#clearDomainDay = db.query<unknown, [number]>("DELETE FROM domain_visit_days WHERE day = ?");
     this.#sumDomainDay = db.query<unknown, [number]>(
       `INSERT INTO domain_visit_days (domain, day, total, bots)

@@ -67,15 +67,15 @@ export class VisitStore {
   readonly #insertUnlocatedMany;
   readonly #addToDay;
   readonly #addToOrphanDay;
-  readonly #db: Database;
-  /** Prepared on first use: `check` builds the app on a database that may predate domain_visit_days (schema 10). */
-  #domainStatements: ReturnType<typeof prepareDomainDays> | undefined;
   readonly #addToTotals;
   readonly #salt;
   readonly #insertSalt;
   readonly #dropOldSalts;
   readonly #dropOldHashes;
   readonly #addHash;
+  readonly #db: Database;
+  /** Prepared on first use: `check` builds the app on a database that may predate domain_visit_days (schema 10). */
+  #domainStatements: ReturnType<typeof prepareDomainDays> | undefined;
 
   constructor(db: Database) {
     this.#db = db;
