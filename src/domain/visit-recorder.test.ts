@@ -179,6 +179,36 @@ describe("VisitRecorder", () => {
       expect(db.query(`SELECT count(*) AS n FROM ${table}`).get()).toEqual({ n: 0 });
     }
   });
+
+  test("a visitor first seen by a flush that rolled back is counted when the visits are written", () => {
+    const { db, visits, add, visit, hit } = setup();
+    const a = add("a");
+    hit(visit(a, T0, "203.0.113.7"));
+    hit(visit(a, T0 + 1, "203.0.113.7"));
+    hit(visit(a, T0 + 2, "198.51.100.9"));
+    let failures = 2;
+    visits.addSink({
+      write() {
+        if (failures-- > 0) throw new Error("disk full");
+      },
+    });
+    expect(() => visits.flush()).toThrow("disk full");
+    expect(() => visits.flush()).toThrow("disk full");
+    expect(visits.flush()).toBe(3);
+    expect(db.query("SELECT total, visitors FROM visit_days").get()).toEqual({ total: 3, visitors: 2 });
+    expect(db.query("SELECT count(*) AS n FROM visitor_hashes").get()).toEqual({ n: 2 });
+    hit(visit(a, T0 + 3, "203.0.113.7"));
+    visits.flush();
+    expect(db.query("SELECT total, visitors FROM visit_days").get()).toEqual({ total: 4, visitors: 2 });
+    // After a restart the day's stored salt still recognises them: the hashes were made with the salt that was kept.
+    const restarted = new VisitBuffer(db, new ShortUrlStore(db));
+    restarted.addSink(new VisitRecorder(new VisitStore(db)));
+    restarted.record(a, false);
+    restarted.capture(visit(a, T0 + 4, "198.51.100.9"));
+    restarted.flush();
+    expect(db.query("SELECT total, visitors FROM visit_days").get()).toEqual({ total: 5, visitors: 2 });
+    db.close();
+  });
 });
 
 describe("anonymizeIp", () => {

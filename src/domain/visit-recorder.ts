@@ -93,6 +93,12 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
   readonly #salts = new Map<number, Uint8Array>();
   /** Visitors already counted, keyed by day, scope, address and user agent: in memory only, bounded. */
   #seen = new Set<number>();
+  /**
+   * Visitors and day salts the current flush added: remembered only once it commits. A flush that rolls back (a full
+   * disk) wrote neither, and its visits come back in the next one, whose visitors must count then.
+   */
+  readonly #seenNow = new Set<number>();
+  readonly #saltsNow = new Map<number, Uint8Array>();
   #anonymized = new Map<string, string | null>();
   /** Where visitor hashes are computed; Bun wants room for the longest digest it knows. */
   readonly #digest = new Uint8Array(64);
@@ -108,6 +114,8 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
   ) {}
 
   write(visits: readonly Visit[]): void {
+    this.#seenNow.clear();
+    this.#saltsNow.clear();
     const days = new Map<number, Tally>();
     const rows: (string | number | null)[][] = [];
     for (const visit of visits) {
@@ -142,6 +150,18 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     }
     for (const [kind, t] of totals) this.store.addToTotals(kind, t.total, t.bots);
     this.#addToDomains(days);
+  }
+
+  /** After the flush's commit: what it wrote of visitors and salts is in the database, so it can be remembered. */
+  committed(): void {
+    if (this.#seen.size + this.#seenNow.size > SEEN_LIMIT) this.#seen = new Set();
+    for (const who of this.#seenNow) this.#seen.add(who);
+    for (const [day, salt] of this.#saltsNow) {
+      if (this.#salts.size > 3) this.#salts.clear();
+      this.#salts.set(day, salt);
+    }
+    this.#seenNow.clear();
+    this.#saltsNow.clear();
   }
 
   wants(type: LinkEventType): boolean {
@@ -182,16 +202,14 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
 
   /**
    * Whether this is the visitor's first visit to the scope that day. The database keeps salted hashes (so the count
-   * survives restarts); the in-memory set spares repeat visitors the hash and the insert. If the flush rolls
-   * back, the set may remember a visitor the database does not: the next visit by them is then not counted as
-   * distinct (an undercount of at most the visitors of one failed flush). Two visitors whose keys hash alike (odds
-   * ~2^-35 per lookup at the limit) would undercount one the same way.
+   * survives restarts); the in-memory set spares repeat visitors the hash and the insert (it learns this flush's
+   * visitors only when the flush commits). Two visitors whose keys hash alike (odds ~2^-35 per lookup at the limit)
+   * undercount one.
    */
   #newVisitor(day: number, scope: number, visit: Visit): boolean {
     const who = Number(Bun.hash(`${day}\u0000${scope}\u0000${visit.ip ?? ""}\u0000${visit.userAgent ?? ""}`) & SEEN_KEY_BITS);
-    if (this.#seen.has(who)) return false;
-    if (this.#seen.size >= SEEN_LIMIT) this.#seen = new Set();
-    this.#seen.add(who);
+    if (this.#seen.has(who) || this.#seenNow.has(who)) return false;
+    this.#seenNow.add(who);
     return this.store.addVisitor(day, scope, this.#visitorHash(day, visit));
   }
 
@@ -200,11 +218,10 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
    * reused array, valid until the next call (the caller binds it at once).
    */
   #visitorHash(day: number, visit: Visit): Uint8Array {
-    let salt = this.#salts.get(day);
+    let salt = this.#salts.get(day) ?? this.#saltsNow.get(day);
     if (salt === undefined) {
       salt = this.store.saltFor(day, this.randomSalt);
-      if (this.#salts.size > 3) this.#salts.clear();
-      this.#salts.set(day, salt);
+      this.#saltsNow.set(day, salt);
     }
     const hasher = new Bun.CryptoHasher("sha256");
     hasher.update(salt);
