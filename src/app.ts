@@ -121,7 +121,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   // The RPO guard runs on the primary only: a standby refuses writes anyway, and follows the replica instead.
   const replication =
     litestream !== null && config.role === "primary" ? new ReplicationLag(() => litestream.lastSyncAt(), config.maxReplicationLagMs) : null;
-  const visits = new VisitBuffer(db, shortUrlStore, tracing.tracer);
+  const visits = new VisitBuffer(db, shortUrlStore, tracing.tracer, config.visitBufferLimit);
   // Config carries the privacy switches (PrivacySettings); --geoip-db locates visits at flush time.
   const locate = visitLocator(config.geoipDb);
   const recorder = new VisitRecorder(new VisitStore(db), config, locate);
@@ -210,6 +210,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   metrics.attach({
     cache: () => resolver.stats(),
     visitBufferDepth: () => visits.depth,
+    visitDetailsDropped: () => visits.detailsDropped,
     ready: () => !lifecycle.draining && databaseUsable(),
     draining: () => lifecycle.draining,
     // The public and ops listeners are the two sockets that are not connections.
@@ -222,14 +223,19 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   });
   metrics.attachWebhooks({ backlog: () => webhookStore.backlog(), deadLetters: () => webhookStore.deadLetters() });
   metrics.attachRealtime(() => liveFeed.stats());
+  // A checkpoint runs every second: on a full disk each one fails.
+  const checkpointFailures = new FailureStreak("checkpoint");
   const checkpointer =
     config.replication === "litestream" || config.role !== "primary"
       ? null
       : new BackgroundCheckpointer(config.databasePath, CHECKPOINT_INTERVAL_MS, {
-          checkpointed: (result) => metrics.recordCheckpoint(result.seconds),
+          checkpointed: (result) => {
+            metrics.recordCheckpoint(result.seconds);
+            checkpointFailures.succeeded();
+          },
           failed: (message) => {
             metrics.recordCheckpointFailure();
-            log.warn("checkpoint_failed", { error: message });
+            checkpointFailures.failed({ error: message });
           },
         });
   let closed = false;

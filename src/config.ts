@@ -84,6 +84,8 @@ export interface Config {
   visitsRetentionMs: number | null;
   /** A local MaxMind-format database (absolute path, checked readable) that locates visits, or null. */
   geoipDb: string | null;
+  /** Most visits whose details wait in memory for a flush; past it, visits are only counted on their link. */
+  visitBufferLimit: number;
 }
 
 export type Replication = "off" | "litestream";

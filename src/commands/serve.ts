@@ -75,7 +75,7 @@ export const serve: Command = {
           },
           (error) => {
             ctx.metrics.recordVisitFlushFailure();
-            flushFailures.failed({ depth: ctx.visits.depth, ...describeError(error) });
+            flushFailures.failed({ depth: ctx.visits.depth, details_dropped: ctx.visits.detailsDropped, ...describeError(error) });
           },
         )
         .finally(() => {

@@ -144,7 +144,7 @@ describe("VisitBuffer in chunks", () => {
   test("sizes flush chunks to about 2 ms from the time recent ones took per unit, and waits as long as each took", async () => {
     const { db, store, add } = setup();
     let now = 0;
-    const visits = new VisitBuffer(db, store, null, () => now);
+    const visits = new VisitBuffer(db, store, null, Number.POSITIVE_INFINITY, () => now);
     const sizes: number[] = [];
     // Each unit of work costs 0.02 ms of (fake) time: a visit is one, a link in the chunk four more. Two
     // milliseconds hold 100: 96 visits of one link.

@@ -93,6 +93,9 @@ interface PendingLink extends PendingCount {
 export class VisitBuffer {
   #orphans: Visit[] = [];
   #depth = 0;
+  /** Visits whose details are held (link and orphan visits), against `detailLimit`. */
+  #detailed = 0;
+  #detailsDropped = 0;
   #commits = 0;
   /** Running estimate of a flush chunk's milliseconds per unit of work; undefined until a chunk has been timed. */
   #msPerUnit: number | undefined;
@@ -101,13 +104,16 @@ export class VisitBuffer {
   readonly #sleep = politeSleep(FLUSH_SLEEP);
 
   /**
-   * With a tracer (tracing on), each flush is a root `sqlite visits.flush` span, sampled like a request. `clock`
-   * (milliseconds) times the chunks.
+   * With a tracer (tracing on), each flush is a root `sqlite visits.flush` span, sampled like a request. At most
+   * `detailLimit` visits' details are held (~550 bytes each): while flushes fail (a full disk), the buffer grows with
+   * every redirect, and past the limit a visit is only counted on its link (see `capture`). `clock` (milliseconds)
+   * times the chunks.
    */
   constructor(
     private readonly db: Database,
     private readonly shortUrls: ShortUrlStore,
     private readonly tracer: Tracer | null = null,
+    private readonly detailLimit = Number.POSITIVE_INFINITY,
     private readonly clock: () => number = () => performance.now(),
   ) {}
 
@@ -129,18 +135,37 @@ export class VisitBuffer {
   }
 
   /**
-   * Keeps a counted visit's details for the sinks (raw rows, events), in the same tick as its `record`. Details
-   * are only kept when a sink wants them.
+   * Keeps a counted visit's details for the sinks (raw rows, roll-ups, events), in the same tick as its `record`.
+   * Details are only kept when a sink wants them, and only up to the limit: past it the visit stays counted on its
+   * link (its total, and maxVisits, stay exact) but gets no raw row, day roll-up, webhook or feed event.
    */
   capture(visit: Visit): void {
-    if (this.#sinks.length > 0 && visit.link !== null) this.#pending.get(visit.link.id)?.visits.push(visit);
+    if (this.#sinks.length === 0 || visit.link === null) return;
+    const pending = this.#pending.get(visit.link.id);
+    if (pending === undefined) return;
+    if (this.#detailed >= this.detailLimit) {
+      this.#detailsDropped++;
+      return;
+    }
+    pending.visits.push(visit);
+    this.#detailed++;
   }
 
-  /** An orphan visit (no link to count): kept for the sinks, written with the next flush's last chunk. */
+  /** An orphan visit (no link to count): kept for the sinks, written with the next flush's last chunk; dropped past the limit. */
   captureOrphan(visit: Visit): void {
     if (this.#sinks.length === 0) return;
+    if (this.#detailed >= this.detailLimit) {
+      this.#detailsDropped++;
+      return;
+    }
     this.#orphans.push(visit);
+    this.#detailed++;
     this.#depth++;
+  }
+
+  /** Visits whose details were dropped because the buffer held `detailLimit` already (orphan visits: dropped whole). */
+  get detailsDropped(): number {
+    return this.#detailsDropped;
   }
 
   /** Visits recorded for a link but not yet written. */
@@ -336,6 +361,7 @@ export class VisitBuffer {
       this.#orphans = orphanVisits.length === this.#orphans.length ? [] : this.#orphans.slice(orphanVisits.length);
       written += orphanVisits.length;
     }
+    this.#detailed -= visits.length;
     this.#depth -= written;
     this.#commits++;
     if (visits.length > 0) {

@@ -10,11 +10,11 @@ import { anonymizeIp, dayOf, type PrivacySettings, VisitRecorder } from "./visit
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 11, 1, 10);
 
-function setup(privacy?: PrivacySettings) {
+function setup(privacy?: PrivacySettings, bufferLimit?: number) {
   const db = new Database(":memory:");
   runMigrations(db, ":memory:");
   const store = new ShortUrlStore(db);
-  const visits = new VisitBuffer(db, store);
+  const visits = new VisitBuffer(db, store, null, bufferLimit);
   visits.addSink(new VisitRecorder(new VisitStore(db), privacy));
   const add = (code: string) => store.insert(plainLinkRow(code)) as number;
   const visit = (id: number | null, at: number, ip: string | null, bot = false, extra: Partial<Visit> = {}): Visit => ({
@@ -207,6 +207,27 @@ describe("VisitRecorder", () => {
     restarted.capture(visit(a, T0 + 4, "198.51.100.9"));
     restarted.flush();
     expect(db.query("SELECT total, visitors FROM visit_days").get()).toEqual({ total: 5, visitors: 2 });
+    db.close();
+  });
+
+  test("past the buffer's limit a visit is only counted on its link, and an orphan visit is dropped", () => {
+    const { db, visits, add, visit, hit } = setup(undefined, 3);
+    const a = add("a");
+    for (let i = 0; i < 5; i++) hit(visit(a, T0 + i, "203.0.113.7", i === 4));
+    hit(visit(null, T0, "203.0.113.7"));
+    expect([visits.depth, visits.detailsDropped]).toEqual([5, 3]);
+    expect(visits.pendingFor(a)).toEqual({ total: 5, bots: 1 });
+    expect(visits.flush()).toBe(5);
+    expect(db.query("SELECT total, bots FROM link_visits WHERE short_url_id = ?").get(a)).toEqual({ total: 5, bots: 1 });
+    expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: 3 });
+    expect(db.query("SELECT total, bots FROM visit_days").get()).toEqual({ total: 3, bots: 0 });
+    expect(db.query("SELECT count(*) AS n FROM orphan_visit_days").get()).toEqual({ n: 0 });
+    // Written details make room again.
+    hit(visit(a, T0 + 10, "203.0.113.7"));
+    hit(visit(null, T0 + 10, "203.0.113.7"));
+    expect(visits.flush()).toBe(2);
+    expect(visits.detailsDropped).toBe(3);
+    expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: 5 });
     db.close();
   });
 });

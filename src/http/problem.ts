@@ -18,11 +18,14 @@ export function problemResponse(error: AppError, request?: Request): Response {
 
 /** How long a client is told to wait when another process held the database's write lock too long. */
 const DATABASE_BUSY_RETRY_SECONDS = 5;
+/** How long a client is told to wait when the database's disk is full: freeing space takes an operator. */
+const DATABASE_FULL_RETRY_SECONDS = 60;
 
 /**
  * Maps any thrown value to a response: AppErrors as they are; the database's write lock still held by another
  * process when the write gave up waiting (a schema migration by the other colour, say) as a 503 to retry, logged as
- * a warning; anything else as a logged, opaque 500.
+ * a warning; a write that found the disk full (SQLite rolled it back) as a 503 too, logged as an error for the
+ * operator; anything else as a logged, opaque 500.
  */
 export function errorResponse(error: unknown, request?: Request, context: Record<string, unknown> = {}): Response {
   if (error instanceof AppError) return problemResponse(error, request);
@@ -34,6 +37,13 @@ export function errorResponse(error: unknown, request?: Request, context: Record
         "Another process holds the database's write lock (a schema migration, or a restore), so nothing was changed. Retry shortly.",
         DATABASE_BUSY_RETRY_SECONDS,
       ),
+      request,
+    );
+  }
+  if (error instanceof SQLiteError && error.code === "SQLITE_FULL") {
+    log.error("database_full", { ...context, request_id: requestId, error: error.message });
+    return problemResponse(
+      unavailable("The database's disk is full, so nothing was changed. Retry once space has been freed.", DATABASE_FULL_RETRY_SECONDS),
       request,
     );
   }

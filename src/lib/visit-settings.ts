@@ -1,6 +1,6 @@
 /**
  * The visit-tracking settings of the settings table (src/config.ts spreads them in): privacy switches, addresses
- * never tracked, raw-row retention and the local location database. Kept here so config.ts stays one screenful.
+ * never tracked, raw-row retention, the local location database and the visit buffer's limit. Kept here so config.ts stays one screenful.
  */
 import { resolve } from "node:path";
 import type { Config, Setting } from "../config";
@@ -61,6 +61,14 @@ function parseGeoipDb(raw: string, name: string): string | null {
   return path;
 }
 
+/** The most visits whose details wait in memory: at least 1 000 (two seconds of a busy node's redirects). */
+function parseBufferLimit(raw: string, name: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1000 || Number(raw) > 100_000_000) {
+    throw new SettingError(name, `"${raw}" is not a whole number from 1000 to 100000000`);
+  }
+  return Number(raw);
+}
+
 export const VISIT_SETTINGS = [
   toggle("anonymizeRemoteAddr", "anonymize-remote-addr", "store visitors' addresses with the host part zeroed (IPv4 /24, IPv6 /48)"),
   toggle("trackRemoteAddr", "track-remote-addr", "store visitors' addresses at all (Shlink: DISABLE_IP_TRACKING)"),
@@ -90,4 +98,12 @@ export const VISIT_SETTINGS = [
     help: "local MaxMind-format database (e.g. GeoLite2-City.mmdb) to locate visits; none: no location",
     parse: parseGeoipDb,
   } satisfies Setting<"geoipDb">,
+  {
+    key: "visitBufferLimit",
+    flag: "visit-buffer-limit",
+    env: "SHORTENER_VISIT_BUFFER_LIMIT",
+    fallback: "500000",
+    help: "most visits held in memory with their details while writes fail (~550 bytes each); past it visits are only counted",
+    parse: parseBufferLimit,
+  } satisfies Setting<"visitBufferLimit">,
 ] as const;

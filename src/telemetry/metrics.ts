@@ -14,6 +14,7 @@ export type WebhookOutcome = "delivered" | "failed" | "dead";
 export interface MetricSources {
   cache(): { size: number; hits: number; misses: number };
   visitBufferDepth(): number;
+  visitDetailsDropped(): number;
   ready(): boolean;
   draining(): boolean;
   openConnections(): number;
@@ -179,6 +180,11 @@ export class Metrics {
     counter("shortener_cache_hits_total", "Redirect lookups answered from the LRU.", () => sources.cache().hits);
     counter("shortener_cache_misses_total", "Redirect lookups that went to SQLite.", () => sources.cache().misses);
     gauge("shortener_visit_buffer_depth", "Visits counted but not yet written.", sources.visitBufferDepth);
+    counter(
+      "shortener_visit_details_dropped_total",
+      "Visits only counted on their link (no raw row, roll-up or event; orphan visits: dropped) because the buffer was full.",
+      sources.visitDetailsDropped,
+    );
     gauge(
       "shortener_open_connections",
       "Connections the process holds open (its sockets less the two listeners).",

@@ -57,6 +57,8 @@ export interface ServerOptions {
   drainGrace?: string;
   args?: string[];
   env?: Record<string, string>;
+  /** A command that runs the server, given its data directory: it gets the server's argv and must exec it (test/support/small-disk.ts). */
+  wrap?: (dataDir: string) => string[];
 }
 
 /** A running `shortener serve` with its own data dir, ports and one admin API key. */
@@ -128,12 +130,15 @@ export class TestServer implements AsyncDisposable {
   }
 
   async start(): Promise<this> {
-    this.proc = Bun.spawn([requireBinary(), "serve", ...this.settings, ...(this.options.args ?? [])], {
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...(this.options.env ?? {}) },
-      stdout: "pipe",
-      stderr: "pipe",
-      stdin: "ignore",
-    });
+    this.proc = Bun.spawn(
+      [...(this.options.wrap?.(this.dataDir) ?? []), requireBinary(), "serve", ...this.settings, ...(this.options.args ?? [])],
+      {
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...(this.options.env ?? {}) },
+        stdout: "pipe",
+        stderr: "pipe",
+        stdin: "ignore",
+      },
+    );
     void this.#collect(this.proc.stdout, "stdout");
     void this.#collect(this.proc.stderr, "stderr");
     await waitFor("server readiness", async () => {

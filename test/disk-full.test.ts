@@ -1,0 +1,118 @@
+import { expect, test } from "bun:test";
+import { closeSync, openSync, statfsSync, unlinkSync, writeSync } from "node:fs";
+import { TestServer, waitFor } from "./support/binary";
+import { onSmallDisk, runInside, seenBy } from "./support/small-disk";
+
+const DISK_KIB = 4096;
+/** The least --visit-buffer-limit allows: the redirects below go five past it. */
+const BUFFER_LIMIT = 1000;
+const REDIRECTS = BUFFER_LIMIT + 5;
+const FILL_CHUNK = Buffer.alloc(64 * 1024, 1);
+
+/** Writes a file until the disk refuses more (ENOSPC); returns its size. */
+function fill(path: string): number {
+  const fd = openSync(path, "w");
+  let written = 0;
+  try {
+    for (let i = 0; i < (DISK_KIB * 1024) / FILL_CHUNK.length + 16; i++) {
+      try {
+        written += writeSync(fd, FILL_CHUNK);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOSPC") return written;
+        throw error;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  throw new Error(`${path}: the disk never filled (wrote ${written} bytes)`);
+}
+
+const events = (output: string, event: string) => output.split("\n").filter((line) => line.includes(`"event":"${event}"`));
+
+test("on a full disk writes answer 503 and change nothing, redirects go on, and visits wait in memory, up to a limit, until space is freed", async () => {
+  await using node = new TestServer({
+    wrap: (dataDir) => onSmallDisk(dataDir, DISK_KIB),
+    args: ["--visit-buffer-limit", String(BUFFER_LIMIT)],
+  });
+  await node.createKey();
+  await node.start();
+  const pid = node.proc?.pid ?? 0;
+  const disk = statfsSync(seenBy(pid, node.dataDir, "."));
+  expect(disk.blocks * disk.bsize).toBe(DISK_KIB * 1024);
+
+  const create = (longUrl: string) => node.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify({ longUrl }) });
+  const first = await create("https://example.com/before-the-disk-filled");
+  expect(first.status).toBe(200);
+  const { shortCode } = (await first.json()) as { shortCode: string };
+
+  const filler = seenBy(pid, node.dataDir, "filler");
+  expect(fill(filler)).toBeGreaterThan(0);
+
+  // The WAL may still have room in pages it already holds: write until the disk refuses.
+  const accepted: string[] = [];
+  let refused: Response | null = null;
+  let refusedUrl = "";
+  const deadline = Date.now() + 30_000;
+  for (let i = 0; i < 2_000 && refused === null && Date.now() < deadline; i++) {
+    const longUrl = `https://example.com/while-full/${i}/${"x".repeat(1500)}`;
+    const response = await create(longUrl);
+    if (response.status === 200) accepted.push(longUrl);
+    else [refused, refusedUrl] = [response, longUrl];
+  }
+  if (refused === null) throw new Error(`the disk never refused a write (${accepted.length} accepted)`);
+  expect(refused.status).toBe(503);
+  expect(refused.headers.get("content-type")).toBe("application/problem+json");
+  expect(refused.headers.get("retry-after")).toBe("60");
+  const problem = (await refused.json()) as { type: string; detail: string; requestId: string };
+  expect(problem.type).toBe("https://shlink.io/api/error/service-unavailable");
+  expect(problem.detail).toContain("disk is full");
+
+  // Redirects go on from the cache and the database, and the node stays ready; the visits wait in memory, those
+  // past the limit with no details.
+  const statuses = new Map<number, number>();
+  for (let i = 0; i < REDIRECTS; i++) {
+    const { status } = await fetch(`${node.baseUrl}/${shortCode}`, { redirect: "manual" });
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+  }
+  expect([...statuses]).toEqual([[302, REDIRECTS]]);
+  expect((await fetch(`${node.baseUrl}/readyz`)).status).toBe(200);
+  await waitFor("two failed visit flushes", async () => (await node.metric("shortener_visit_flush_failures_total")) >= 2);
+  expect(await node.metric("shortener_visit_buffer_depth")).toBe(REDIRECTS);
+  expect(await node.metric("shortener_visit_details_dropped_total")).toBe(REDIRECTS - BUFFER_LIMIT);
+
+  // The refused link was not half-written: nothing with its URL exists.
+  const search = await node.api(`/rest/v3/short-urls?searchTerm=${encodeURIComponent(refusedUrl)}`);
+  expect(((await search.json()) as { shortUrls: { data: unknown[] } }).shortUrls.data).toEqual([]);
+
+  unlinkSync(filler);
+  // The refused write, tried again until it works (a refused try changes nothing).
+  await waitFor("a write once space is freed", async () => (await create(refusedUrl)).status === 200);
+  await waitFor("the buffered visits written", async () => (await node.metric("shortener_visit_buffer_depth")) === 0);
+  const link = (await (await node.api(`/rest/v3/short-urls/${shortCode}`)).json()) as { visitsSummary: { total: number } };
+  expect(link.visitsSummary.total).toBe(REDIRECTS);
+  const rows = await node.api(`/rest/v3/short-urls/${shortCode}/visits?itemsPerPage=1`);
+  expect(((await rows.json()) as { visits: { pagination: { totalItems: number } } }).visits.pagination.totalItems).toBe(BUFFER_LIMIT);
+  // The day counts have the visits with details, and their visitor, though the flushes that first saw them rolled back.
+  const summary = await runInside(pid, ["visits", "--short-code", shortCode, "--since", "1d", "--data-dir", node.dataDir]);
+  expect(summary.exitCode).toBe(0);
+  // DAY, TOTAL, NON-BOTS, BOTS, VISITORS: one client, so one visitor on each day (the visits may straddle midnight).
+  const days = summary.stdout
+    .split("\n")
+    .filter((line) => /^\d{4}-\d\d-\d\d\t/.test(line))
+    .map((line) => line.split("\t").map(Number));
+  expect(days.reduce((sum, day) => sum + (day[1] as number), 0)).toBe(BUFFER_LIMIT);
+  expect(days.map((day) => day[4])).toEqual(days.map(() => 1));
+  const listed = (await (await node.api("/rest/v3/short-urls?itemsPerPage=-1")).json()) as { shortUrls: { data: { longUrl: string }[] } };
+  expect(listed.shortUrls.data.map((l) => l.longUrl).sort()).toEqual(
+    ["https://example.com/before-the-disk-filled", refusedUrl, ...accepted].sort(),
+  );
+
+  expect(await node.stop()).toBe(0);
+  const output = node.stdout + node.stderr;
+  expect(events(output, "database_full").some((line) => line.includes(problem.requestId))).toBe(true);
+  expect(output).not.toContain("unhandled_error");
+  // Failures are a streak in the log, not a line a second.
+  expect(events(output, "visit_flush_failed")).toHaveLength(1);
+  expect(events(output, "visit_flush_recovered")).toHaveLength(1);
+});
