@@ -78,6 +78,8 @@ export interface Config {
   trackRemoteAddr: boolean;
   trackReferrer: boolean;
   trackUserAgent: boolean;
+  /** Orphan visits (unknown codes, the base URL, other unknown paths) are recorded. */
+  trackOrphanVisits: boolean;
   /** Visits from these addresses are neither recorded nor counted. */
   skipTrackingFrom: readonly Cidr[];
   /** Raw visit rows older than this are purged (roll-ups stay); null keeps them forever. */

@@ -2,7 +2,8 @@
  * Visit privacy and location, through the binary: a server behind a trusted proxy (X-Forwarded-For names the
  * visitor) with a tiny MaxMind-format database locates each visit when it is written, stores the address
  * anonymised by default, and stores no address, referrer or user agent when those switches are off. Addresses
- * in --skip-tracking-from are redirected but neither recorded nor counted. Checked in the database file itself.
+ * in --skip-tracking-from are redirected but neither recorded nor counted; with --track-orphan-visits off, no orphan
+ * visit is recorded. Checked in the database file itself.
  */
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
@@ -140,6 +141,20 @@ describe("visit location and privacy", () => {
       )[0]?.n,
     ).toBe(1);
     expect(query<{ n: number }>(server, "SELECT count(*) AS n FROM visits WHERE orphan_type IS NOT NULL")[0]?.n).toBe(0);
+  });
+
+  test("with --track-orphan-visits false, unknown codes, the base URL and other paths answer 404 and record nothing", async () => {
+    await using server = await startServer({ args: BEHIND_PROXY, env: { SHORTENER_TRACK_ORPHAN_VISITS: "false" } });
+    await link(server, "known");
+    for (const path of ["/", "/no-such-code", "/wp-login.php/x", "/no-such-code/"]) {
+      expect((await fetch(`${server.baseUrl}${path}`, { headers: HEADERS })).status).toBe(404);
+    }
+    await visitFrom(server, "known", "203.0.113.9");
+    // The link's visit came last: once its row is written, the orphan ones would have been too.
+    expect(await rowsOf(server, "known", 1)).toHaveLength(1);
+    expect(query<{ n: number }>(server, "SELECT count(*) AS n FROM visits WHERE orphan_type IS NOT NULL")[0]?.n).toBe(0);
+    const orphans = (await (await server.api("/rest/v3/visits/orphan")).json()) as { visits: { pagination: { totalItems: number } } };
+    expect(orphans.visits.pagination.totalItems).toBe(0);
   });
 
   test("a missing or invalid --geoip-db stops the command with exit 1 and one line naming the setting", async () => {

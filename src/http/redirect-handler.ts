@@ -62,16 +62,18 @@ function visitCapture(visitorIp: ClientIpResolver): VisitCapture {
 }
 
 /**
- * Records an orphan visit (Shlink's `base_url` for "/", `regular_404` for any other unknown path) and answers 404.
+ * Records an orphan visit (Shlink's `base_url` for "/", `regular_404` for any other unknown path), unless
+ * --track-orphan-visits is off, and answers 404.
  * Used by the public listener's fallback route.
  */
 export function createOrphanHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) {
   const isBot = botDetector();
   const capture = visitCapture(visitorIp);
   const skipped = trackingFilter(ctx.config.skipTrackingFrom);
+  const track = ctx.config.trackOrphanVisits;
   return (request: Request, server: Server<undefined>): Response => {
     const method = request.method;
-    if (method === "GET" || method === "HEAD") {
+    if (track && (method === "GET" || method === "HEAD")) {
       const url = request.url;
       const pathStart = url.indexOf("/", url.indexOf("//") + 2);
       const atBase = pathStart === -1 || url[pathStart + 1] === undefined || url[pathStart + 1] === "?";
@@ -90,6 +92,7 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
   const isBot = botDetector();
   const capture = visitCapture(visitorIp);
   const skipped = trackingFilter(config.skipTrackingFrom);
+  const trackOrphans = config.trackOrphanVisits;
 
   const respond = (resolution: Resolution & { kind: "redirect" }, requestId: string, visit: Visit, tracked: boolean): Response => {
     const link = resolution.link;
@@ -117,7 +120,7 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     metrics.recordRedirect(outcome);
     rememberRequestId(request, requestId);
     visit.orphanType = "invalid_short_url";
-    if (tracked) visits.captureOrphan(visit);
+    if (tracked && trackOrphans) visits.captureOrphan(visit);
     const response = notFoundResponse(request, code);
     response.headers.set("X-Request-Id", requestId);
     return response;

@@ -9,7 +9,7 @@ import { parseCidr } from "./cidr";
 import { parseDuration } from "./duration";
 import { MaxmindDbError, openMaxmindDb } from "./maxmind-db";
 
-type BooleanKey = "anonymizeRemoteAddr" | "trackRemoteAddr" | "trackReferrer" | "trackUserAgent";
+type BooleanKey = "anonymizeRemoteAddr" | "trackRemoteAddr" | "trackReferrer" | "trackUserAgent" | "trackOrphanVisits";
 
 function toggle<K extends BooleanKey>(key: K, flag: string, help: string): Setting<K> {
   const env = `SHORTENER_${flag.toUpperCase().replaceAll("-", "_")}`;
@@ -74,6 +74,11 @@ export const VISIT_SETTINGS = [
   toggle("trackRemoteAddr", "track-remote-addr", "store visitors' addresses at all (Shlink: DISABLE_IP_TRACKING)"),
   toggle("trackReferrer", "track-referrer", "store visits' Referer (Shlink: DISABLE_REFERRER_TRACKING)"),
   toggle("trackUserAgent", "track-user-agent", "store visits' User-Agent (Shlink: DISABLE_UA_TRACKING)"),
+  toggle(
+    "trackOrphanVisits",
+    "track-orphan-visits",
+    "record visits to unknown codes, the base URL and other unknown paths (Shlink: TRACK_ORPHAN_VISITS)",
+  ),
   {
     key: "skipTrackingFrom",
     flag: "skip-tracking-from",
