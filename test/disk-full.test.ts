@@ -116,3 +116,29 @@ test("on a full disk writes answer 503 and change nothing, redirects go on, and 
   expect(events(output, "visit_flush_failed")).toHaveLength(1);
   expect(events(output, "visit_flush_recovered")).toHaveLength(1);
 });
+
+test("serve started on a full disk waits for space without listening, then starts by itself", async () => {
+  // The database alone, as a clean stop leaves it: SQLite must create its -shm and -wal files to open it.
+  await using node = new TestServer({ wrap: (dataDir) => onSmallDisk(dataDir, DISK_KIB, { full: true }) });
+  await node.createKey();
+  const starting = node.start();
+  const pid = node.proc?.pid ?? 0;
+  await waitFor("the wait for space in the log", () => events(node.stdout + node.stderr, "database_open_failed").length > 0);
+  expect(await fetch(`${node.baseUrl}/healthz`).catch(() => "refused")).toBe("refused");
+  const waiting = JSON.parse(events(node.stdout + node.stderr, "database_open_failed")[0] as string) as {
+    free_bytes: number;
+    hint: string;
+  };
+  expect(waiting.free_bytes).toBeLessThan(64 * 1024);
+  expect(waiting.hint).toContain("disk is full");
+  expect(node.proc?.exitCode).toBeNull();
+
+  unlinkSync(seenBy(pid, node.dataDir, "filler"));
+  await starting;
+  const created = await node.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify({ longUrl: "https://example.com/after" }) });
+  expect(created.status).toBe(200);
+  const { shortCode } = (await created.json()) as { shortCode: string };
+  expect((await fetch(`${node.baseUrl}/${shortCode}`, { redirect: "manual" })).headers.get("location")).toBe("https://example.com/after");
+  expect(events(node.stdout + node.stderr, "database_open_recovered")).toHaveLength(1);
+  expect(events(node.stdout + node.stderr, "database_open_failed")).toHaveLength(1);
+});

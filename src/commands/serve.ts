@@ -12,6 +12,7 @@ import { describeError, flushLogs, log } from "../telemetry/logger";
 import { tracingSummary } from "../telemetry/tracing";
 import { VERSION } from "../version";
 import type { Command } from "./command";
+import { openWhenSpace } from "./disk-wait";
 import { createDrain } from "./drain-sequence";
 
 function listenError(error: unknown, setting: string, address: { hostname: string; port: number }): Error {
@@ -42,13 +43,18 @@ export const serve: Command = {
   async run(args) {
     const startedAt = Date.now();
     const config = loadConfig(args.flags, process.env);
-    const ctx = createApp(config, {
-      litestreamSocket: litestreamSocket(config, args),
-      onMigration: (event) =>
-        event.kind === "starting"
-          ? log.info("schema_migrating", { version: event.version })
-          : log.info("schema_migrated", { version: event.version, duration_ms: Math.round(event.durationMs) }),
-    });
+    const socket = litestreamSocket(config, args);
+    const ctx = await openWhenSpace(
+      () =>
+        createApp(config, {
+          litestreamSocket: socket,
+          onMigration: (event) =>
+            event.kind === "starting"
+              ? log.info("schema_migrating", { version: event.version })
+              : log.info("schema_migrated", { version: event.version, duration_ms: Math.round(event.durationMs) }),
+        }),
+      config.dataDir,
+    );
     let publicServer: ReturnType<typeof startPublicServer>;
     try {
       publicServer = startPublicServer(ctx);

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lockRetryPause, MAX_LOCK_RETRY_MS, openDatabase, relaxedWrite, relaxedWriteTransaction, writeTransactionIfFree } from "./database";
@@ -106,6 +106,22 @@ describe("openDatabase", () => {
     expect(db.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
     db.close();
     expect(existsSync(`${path}.before-migration-9`)).toBe(true);
+  });
+
+  test("a snapshot cut short (a full disk, a kill) is never taken for one: the next open makes it whole", () => {
+    const path = dbPath();
+    const old = new Database(path);
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 8)) old.exec(migration.sql);
+    old.exec("PRAGMA user_version = 8");
+    old.close();
+    const snapshot = `${path}.before-migration-9`;
+    writeFileSync(`${snapshot}.partial`, "SQLite format 3\u0000 and then nothing");
+    openDatabase(path).close();
+    expect(existsSync(`${snapshot}.partial`)).toBe(false);
+    const copy = new Database(snapshot, { readonly: true });
+    expect(copy.query("PRAGMA user_version").get()).toEqual({ user_version: 8 });
+    expect(copy.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    copy.close();
   });
 
   test("refuses a database whose schema is newer than the binary", () => {

@@ -41,12 +41,18 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   const db = readonly
     ? new Database(path, { readonly: true, strict: true })
     : new Database(path, { create, readwrite: true, strict: true });
-  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  if (migrate) db.exec("PRAGMA journal_mode = WAL");
-  db.exec("PRAGMA synchronous = FULL");
-  db.exec("PRAGMA foreign_keys = ON");
-  if (options.noAutomaticCheckpoints) db.exec("PRAGMA wal_autocheckpoint = 0");
-  if (migrate) runMigrations(db, path, options.onMigration);
+  try {
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (migrate) db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+    db.exec("PRAGMA foreign_keys = ON");
+    if (options.noAutomaticCheckpoints) db.exec("PRAGMA wal_autocheckpoint = 0");
+    if (migrate) runMigrations(db, path, options.onMigration);
+  } catch (error) {
+    // Not left open behind a failure that the caller may retry (serve waits out a full disk).
+    db.close();
+    throw error;
+  }
   return db;
 }
 

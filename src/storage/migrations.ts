@@ -3,7 +3,7 @@
  * first snapshots the database (VACUUM INTO) beside it, so a bad migration can be undone by hand.
  */
 import type { Database } from "bun:sqlite";
-import { existsSync } from "node:fs";
+import { existsSync, renameSync, rmSync } from "node:fs";
 
 interface Migration {
   version: number;
@@ -319,6 +319,24 @@ export function currentVersion(db: Database): number {
  */
 export type MigrationEvent = { kind: "starting"; version: number } | { kind: "applied"; version: number; durationMs: number };
 
+/**
+ * A copy of the database as it is (VACUUM INTO), made under a temporary name and renamed into place, so that
+ * `snapshot` exists only whole: a copy cut short (a full disk, a kill) is removed or replaced at the next try, never
+ * taken for the snapshot. An existing snapshot (from an earlier try of the same migration) is kept.
+ */
+function snapshotBefore(db: Database, snapshot: string): void {
+  if (existsSync(snapshot)) return;
+  const partial = `${snapshot}.partial`;
+  rmSync(partial, { force: true });
+  try {
+    db.run("VACUUM INTO ?", [partial]);
+    renameSync(partial, snapshot);
+  } catch (error) {
+    rmSync(partial, { force: true });
+    throw error;
+  }
+}
+
 /** Applies every migration newer than user_version, each in its own immediate transaction. */
 export function runMigrations(db: Database, path: string, report?: (event: MigrationEvent) => void): void {
   const from = currentVersion(db);
@@ -330,10 +348,7 @@ export function runMigrations(db: Database, path: string, report?: (event: Migra
   for (const migration of MIGRATIONS) {
     if (migration.version <= from) continue;
     // An in-memory database (the tests') has no file to keep a snapshot of.
-    if (migration.changesExisting && from > 0 && path !== ":memory:") {
-      const snapshot = `${path}.before-migration-${migration.version}`;
-      if (!existsSync(snapshot)) db.run("VACUUM INTO ?", [snapshot]);
-    }
+    if (migration.changesExisting && from > 0 && path !== ":memory:") snapshotBefore(db, `${path}.before-migration-${migration.version}`);
     report?.({ kind: "starting", version: migration.version });
     const started = performance.now();
     db.transaction(() => {

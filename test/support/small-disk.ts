@@ -5,7 +5,7 @@ import { type RunResult, requireBinary } from "./binary";
  * an unprivileged user too) where a tmpfs of `sizeKiB` is mounted over its data directory, holding a copy of what
  * the directory held before. Only that process sees the tmpfs; the test reaches it through /proc/PID/root.
  */
-export function onSmallDisk(dataDir: string, sizeKiB: number): string[] {
+export function onSmallDisk(dataDir: string, sizeKiB: number, options: { full?: boolean } = {}): string[] {
   const script = [
     'dir="$1"; size="$2"; shift 2',
     "stage=$(mktemp -d)",
@@ -13,6 +13,8 @@ export function onSmallDisk(dataDir: string, sizeKiB: number): string[] {
     'mount -t tmpfs -o "size=$size"k tmpfs "$dir"',
     'cp -a "$stage/." "$dir/"',
     'rm -rf "$stage"',
+    // `full`: the rest of the disk taken by a file named filler before the server starts (dd stops at ENOSPC).
+    ...(options.full ? ['{ dd if=/dev/zero of="$dir/filler" bs=4k 2>/dev/null; test -s "$dir/filler"; }'] : []),
     'exec "$@"',
   ].join(" && ");
   return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", dataDir, String(sizeKiB)];
