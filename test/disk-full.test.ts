@@ -132,6 +132,18 @@ test("serve started on a full disk waits for space without listening, then start
   expect(waiting.free_bytes).toBeLessThan(64 * 1024);
   expect(waiting.hint).toContain("disk is full");
   expect(node.proc?.exitCode).toBeNull();
+  // The self-check, where the node sees its disk, blames the disk and not the database.
+  const check = await runInside(pid, ["check", "--json", ...node.settings]);
+  expect(check.exitCode).toBe(1);
+  const hints = new Map(
+    (JSON.parse(check.stdout) as { checks: { name: string; ok: boolean; hint?: string }[] }).checks
+      .filter((c) => !c.ok)
+      .map((c) => [c.name, c.hint ?? ""]),
+  );
+  expect([...hints.keys()]).toEqual(["database.open", "data_dir.writable", "disk.free"]);
+  expect(hints.get("database.open")).toContain("is full");
+  expect(hints.get("database.open")).toContain("do not restore");
+  expect(hints.get("data_dir.writable")).toContain("is full");
 
   unlinkSync(seenBy(pid, node.dataDir, "filler"));
   await starting;
@@ -142,3 +154,39 @@ test("serve started on a full disk waits for space without listening, then start
   expect(events(node.stdout + node.stderr, "database_open_recovered")).toHaveLength(1);
   expect(events(node.stdout + node.stderr, "database_open_failed")).toHaveLength(1);
 });
+
+/** A node whose disk filled after one link was created, holding `visits` of it that every flush fails to write. */
+async function fullWithVisits(visits: number): Promise<{ node: TestServer; filler: string }> {
+  const node = new TestServer({ wrap: (dataDir) => onSmallDisk(dataDir, DISK_KIB) });
+  await node.createKey();
+  await node.start();
+  const created = await node.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify({ longUrl: "https://example.com/d" }) });
+  const { shortCode } = (await created.json()) as { shortCode: string };
+  const filler = seenBy(node.proc?.pid ?? 0, node.dataDir, "filler");
+  fill(filler);
+  for (let i = 0; i < visits; i++) expect((await fetch(`${node.baseUrl}/${shortCode}`, { redirect: "manual" })).status).toBe(302);
+  await waitFor("a failed visit flush", async () => (await node.metric("shortener_visit_flush_failures_total")) >= 1);
+  return { node, filler };
+}
+
+test("a drain on a full disk keeps trying the last flush, and writes the visits once space is freed", async () => {
+  const { node, filler } = await fullWithVisits(3);
+  await using _ = node;
+  node.proc?.kill("SIGTERM");
+  await waitFor("a retried final flush", () => events(node.stdout + node.stderr, "final_visit_flush_retry").length > 0);
+  unlinkSync(filler);
+  expect(await node.waitForExit()).toBe(0);
+  const drained = JSON.parse(events(node.stdout, "drained")[0] ?? "{}") as { visits_flushed?: number };
+  expect(drained.visits_flushed).toBe(3);
+  expect(events(node.stdout + node.stderr, "drain_failed")).toEqual([]);
+});
+
+test("a drain on a disk that stays full gives up after its retries: exit 70, and the log says how many visits were lost", async () => {
+  const { node } = await fullWithVisits(3);
+  await using _ = node;
+  node.proc?.kill("SIGTERM");
+  expect(await node.waitForExit(45_000)).toBe(70);
+  const failed = events(node.stdout + node.stderr, "drain_failed");
+  expect(failed).toHaveLength(1);
+  expect((JSON.parse(failed[0] as string) as { unwritten_visits: number }).unwritten_visits).toBe(3);
+}, 60_000);

@@ -168,7 +168,8 @@ export const serve: Command = {
         exit.resolve(0);
       },
       async (error) => {
-        log.error("drain_failed", describeError(error));
+        // What was still buffered is lost with the process: say how much.
+        log.error("drain_failed", { unwritten_visits: ctx.visits.depth, ...describeError(error) });
         flushLogs();
         await opsServer.stop(true);
         exit.resolve(70);

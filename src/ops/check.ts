@@ -10,6 +10,7 @@
 import { existsSync } from "node:fs";
 import { type AppContext, createApp } from "../app";
 import type { Command } from "../commands/command";
+import { isOutOfSpace } from "../commands/disk-wait";
 import { type Config, loadConfig } from "../config";
 import { SettingError } from "../errors";
 import { sqliteVersionString } from "../version";
@@ -28,9 +29,11 @@ function openFailure(config: Readonly<Config>, error: unknown): CheckResult {
     );
   }
   const code = (error as { code?: string }).code ?? "";
-  const hint = /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(code)
-    ? `the service user must be able to read and write the file and create files beside it (chown -R shortener: ${config.dataDir})`
-    : "is it a shortener database? If it is damaged, keep a copy and restore it from the replica or a backup";
+  const hint = isOutOfSpace(error, config.dataDir)
+    ? `the disk of ${config.dataDir} is full: SQLite needs room beside the file to open it, and the file is not damaged by that. Free space (runbooks/disk-filling.md); do not restore`
+    : /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(code)
+      ? `the service user must be able to read and write the file and create files beside it (chown -R shortener: ${config.dataDir})`
+      : "is it a shortener database? If it is damaged, keep a copy and restore it from the replica or a backup";
   return fail("database.open", `cannot open ${config.databasePath}: ${error instanceof Error ? error.message : String(error)}`, hint);
 }
 

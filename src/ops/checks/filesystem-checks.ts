@@ -33,7 +33,9 @@ export function dataDirWritableCheck(dataDir: string): Check {
         return fail(
           name,
           `cannot create a file in ${dataDir}: ${error instanceof Error ? error.message : String(error)}`,
-          `the service user must own ${dataDir} (e.g. chown shortener: ${dataDir}) and its filesystem must be mounted read-write`,
+          (error as { code?: string }).code === "ENOSPC"
+            ? `the disk of ${dataDir} is full: free space (runbooks/disk-filling.md)`
+            : `the service user must own ${dataDir} (e.g. chown shortener: ${dataDir}) and its filesystem must be mounted read-write`,
         );
       }
       return pass(name, `${dataDir} is writable`);
