@@ -142,25 +142,24 @@ export class VisitBuffer {
   capture(visit: Visit): void {
     if (this.#sinks.length === 0 || visit.link === null) return;
     const pending = this.#pending.get(visit.link.id);
-    if (pending === undefined) return;
-    if (this.#detailed >= this.detailLimit) {
-      this.#detailsDropped++;
-      return;
-    }
-    pending.visits.push(visit);
-    this.#detailed++;
+    if (pending !== undefined && this.#admitDetails()) pending.visits.push(visit);
   }
 
   /** An orphan visit (no link to count): kept for the sinks, written with the next flush's last chunk; dropped past the limit. */
   captureOrphan(visit: Visit): void {
-    if (this.#sinks.length === 0) return;
+    if (this.#sinks.length === 0 || !this.#admitDetails()) return;
+    this.#orphans.push(visit);
+    this.#depth++;
+  }
+
+  /** Whether one more visit's details fit under the limit (then they are counted as held), else counts them dropped. */
+  #admitDetails(): boolean {
     if (this.#detailed >= this.detailLimit) {
       this.#detailsDropped++;
-      return;
+      return false;
     }
-    this.#orphans.push(visit);
     this.#detailed++;
-    this.#depth++;
+    return true;
   }
 
   /** Visits whose details were dropped because the buffer held `detailLimit` already (orphan visits: dropped whole). */

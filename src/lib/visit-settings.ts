@@ -1,6 +1,7 @@
 /**
  * The visit-tracking settings of the settings table (src/config.ts spreads them in): privacy switches, addresses
- * never tracked, raw-row retention, the local location database and the visit buffer's limit. Kept here so config.ts stays one screenful.
+ * never tracked, raw-row retention, the local location database and the visit buffer's limit. Kept here so
+ * config.ts stays one screenful.
  */
 import { resolve } from "node:path";
 import type { Config, Setting } from "../config";

@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { isOutOfSpace } from "../../commands/disk-wait";
 import { formatSize } from "../../lib/size";
 import { diskFreeBytes } from "../../telemetry/system-stats";
 import { type Check, fail, pass } from "./check-result";
@@ -33,7 +34,7 @@ export function dataDirWritableCheck(dataDir: string): Check {
         return fail(
           name,
           `cannot create a file in ${dataDir}: ${error instanceof Error ? error.message : String(error)}`,
-          (error as { code?: string }).code === "ENOSPC"
+          isOutOfSpace(error, dataDir)
             ? `the disk of ${dataDir} is full: free space (runbooks/disk-filling.md)`
             : `the service user must own ${dataDir} (e.g. chown shortener: ${dataDir}) and its filesystem must be mounted read-write`,
         );
