@@ -20,12 +20,15 @@ export function problemResponse(error: AppError, request?: Request): Response {
 const DATABASE_BUSY_RETRY_SECONDS = 5;
 /** How long a client is told to wait when the database's disk is full: freeing space takes an operator. */
 const DATABASE_FULL_RETRY_SECONDS = 60;
+/** How long a client is told to wait when the disk failed a read or write: a passing fault clears, a failing disk does not. */
+const DATABASE_IO_ERROR_RETRY_SECONDS = 30;
 
 /**
  * Maps any thrown value to a response: AppErrors as they are; the database's write lock still held by another
  * process when the write gave up waiting (a schema migration by the other colour, say) as a 503 to retry, logged as
- * a warning; a write that found the disk full (SQLite rolled it back) as a 503 too, logged as an error for the
- * operator; anything else as a logged, opaque 500.
+ * a warning; a write that found the disk full, or a read or write the disk failed (an I/O error: a failing disk, a
+ * file system remounted read-only), as a 503 too, logged as an error for the operator (SQLite rolled the write back
+ * and its connection goes on once the disk does); anything else as a logged, opaque 500.
  */
 export function errorResponse(error: unknown, request?: Request, context: Record<string, unknown> = {}): Response {
   if (error instanceof AppError) return problemResponse(error, request);
@@ -44,6 +47,22 @@ export function errorResponse(error: unknown, request?: Request, context: Record
     log.error("database_full", { ...context, request_id: requestId, error: error.message });
     return problemResponse(
       unavailable("The database's disk is full, so nothing was changed. Retry once space has been freed.", DATABASE_FULL_RETRY_SECONDS),
+      request,
+    );
+  }
+  if (error instanceof SQLiteError && error.code?.startsWith("SQLITE_IOERR")) {
+    log.error("database_io_error", {
+      ...context,
+      request_id: requestId,
+      code: error.code,
+      error: error.message,
+      hint: "the data directory's disk failed a read or write: look for I/O errors in the kernel log (runbooks/high-5xx-rate.md)",
+    });
+    return problemResponse(
+      unavailable(
+        "The database's disk reported an I/O error, so any change asked for was rolled back. Retry shortly; if it keeps failing, the disk needs an operator.",
+        DATABASE_IO_ERROR_RETRY_SECONDS,
+      ),
       request,
     );
   }
