@@ -4,7 +4,8 @@
  *
  * 1. Settings load (a bad one is the failed `settings` check).
  * 2. `createApp` opens the database as found: not created, not switched to WAL, not migrated.
- * 3. The database, data dir, disk, SQLite and ops-port checks run in order; each failure carries a hint.
+ * 3. The database, data dir, disk, SQLite and ops-port checks run in order; each failure carries a hint. With
+ *    --replication litestream, the replication checks follow (src/ops/checks/replica-checks.ts).
  * 4. The app is disposed (the database closed) before the report is printed.
  */
 import { existsSync } from "node:fs";
@@ -18,6 +19,7 @@ import { type Check, type CheckResult, fail, pass, runCheck } from "./checks/che
 import { databaseChecks } from "./checks/database-checks";
 import { dataDirWritableCheck, diskFreeCheck } from "./checks/filesystem-checks";
 import { opsPortCheck } from "./checks/ops-port-check";
+import { replicaChecks } from "./checks/replica-checks";
 import { sqliteVersionCheck } from "./checks/sqlite-version";
 
 function openFailure(config: Readonly<Config>, error: unknown): CheckResult {
@@ -53,6 +55,7 @@ async function runChecks(config: Readonly<Config>): Promise<CheckResult[]> {
     diskFreeCheck(config.dataDir, config.minDiskFreeBytes),
     sqliteVersionCheck(sqliteVersionString()),
     opsPortCheck(config.opsListen),
+    ...(config.replication === "litestream" ? replicaChecks(config, process.env) : []),
   ];
   try {
     for (const check of checks) results.push(await runCheck(check));
@@ -80,8 +83,9 @@ function report(results: readonly CheckResult[], json: boolean): number {
 
 export const check: Command = {
   name: "check",
-  usage: "shortener check [--json] [--data-dir DIR] [--ops-listen HOST:PORT] [--min-disk-free SIZE]",
-  summary: "self-check without listening: settings, database, data dir, disk, SQLite, ops port; exit 0 only if all pass",
+  usage: "shortener check [--json] [--data-dir DIR] [--ops-listen HOST:PORT] [--min-disk-free SIZE] [--replication litestream]",
+  summary:
+    "self-check without listening: settings, database, data dir, disk, SQLite, ops port, and with replication Litestream, the replica and the clock; exit 0 only if all pass",
   booleans: ["json"],
   async run(args) {
     const json = args.flags.has("json");

@@ -7,7 +7,11 @@ export interface SyncResult {
 }
 
 export class LitestreamUnavailable extends Error {
-  constructor(message: string) {
+  /** @param answered false when nothing answered on the socket (Litestream not running, or a wrong path). */
+  constructor(
+    message: string,
+    readonly answered = true,
+  ) {
     super(message);
     this.name = "LitestreamUnavailable";
   }
@@ -48,7 +52,8 @@ export class LitestreamClient {
     try {
       return await fetch(`http://localhost${path}`, { ...init, unix: this.socketPath } as RequestInit);
     } catch (error) {
-      throw new LitestreamUnavailable(`cannot reach Litestream's control socket ${this.socketPath}: ${(error as Error).message}`);
+      if ((error as Error).name === "TimeoutError") throw new LitestreamUnavailable(`Litestream did not answer ${path} in time`);
+      throw new LitestreamUnavailable(`cannot reach Litestream's control socket ${this.socketPath}: ${(error as Error).message}`, false);
     }
   }
 }

@@ -30,6 +30,20 @@ describe("readLitestreamConfig", () => {
     expect(() => readLitestreamConfig(file("socket: {}\n"), {})).toThrow(/lists no database/);
   });
 
+  test("finds each replica's S3 server as Litestream does: endpoint, the url's endpoint, else AWS in its region", () => {
+    const endpointOf = (replica: string) =>
+      readLitestreamConfig(file(`dbs:\n  - path: /a.db\n    ${replica}\n`), { EP: "http://127.0.0.1:9000" }).endpoints.get("/a.db");
+    expect(endpointOf("replica: {type: s3, endpoint: $EP, bucket: b}")).toBe("http://127.0.0.1:9000");
+    expect(endpointOf("replica: {url: 's3://b/p?endpoint=minio.lan:9000&region=x'}")).toBe("https://minio.lan:9000");
+    expect(endpointOf("replica: {url: 's3://b/p?endpoint=http://10.0.0.2:9000'}")).toBe("http://10.0.0.2:9000");
+    expect(endpointOf("replica: {type: s3, bucket: b, region: eu-central-1}")).toBe("https://s3.eu-central-1.amazonaws.com");
+    expect(endpointOf("replica: {url: 's3://b/p'}")).toBe("https://s3.us-east-1.amazonaws.com");
+    expect(endpointOf("replicas: [{type: s3, endpoint: 'http://old:9000'}]")).toBe("http://old:9000");
+    expect(endpointOf("replica: {type: file, path: /backup}")).toBeNull();
+    expect(endpointOf("replica: {url: 'file:///backup'}")).toBeNull();
+    expect(endpointOf("busy-timeout: 5s")).toBeNull();
+  });
+
   test("expands unset variables to empty strings", () => {
     expect(expandEnv("a${X}b$Y", {})).toBe("ab");
   });

@@ -13,6 +13,36 @@ export interface LitestreamConfig {
   socketPath: string | null;
   /** Absolute paths of the replicated databases. */
   databases: string[];
+  /** For each of `databases`, the base URL of its replica's S3 server, or null for a replica on no server (a file). */
+  endpoints: Map<string, string | null>;
+}
+
+interface ReplicaSection {
+  type?: string;
+  url?: string;
+  endpoint?: string;
+  region?: string;
+}
+
+/**
+ * The S3 server a replica talks to, as Litestream picks it: `endpoint`, else an `?endpoint=` in `url`, else AWS's
+ * regional endpoint for an s3 replica; null for a replica that is not on S3.
+ */
+function replicaEndpoint(replica: ReplicaSection | undefined): string | null {
+  if (replica === undefined) return null;
+  if (typeof replica.endpoint === "string" && replica.endpoint !== "") return replica.endpoint;
+  let url: URL | null = null;
+  try {
+    url = typeof replica.url === "string" && replica.url !== "" ? new URL(replica.url) : null;
+  } catch {
+    return null;
+  }
+  if (url !== null && url.protocol !== "s3:") return null;
+  if (url === null && (replica.type ?? "") !== "s3") return null;
+  const fromUrl = url?.searchParams.get("endpoint");
+  if (fromUrl) return fromUrl.includes("://") ? fromUrl : `https://${fromUrl}`;
+  const region = url?.searchParams.get("region") || replica.region || "us-east-1";
+  return `https://s3.${region}.amazonaws.com`;
 }
 
 export class LitestreamConfigError extends Error {
@@ -43,11 +73,15 @@ export function readLitestreamConfig(file: string, env: Record<string, string | 
   } catch (error) {
     throw new LitestreamConfigError(`the Litestream config ${path} is not valid YAML: ${(error as Error).message}`);
   }
-  const root = (doc ?? {}) as { socket?: { enabled?: boolean; path?: string }; dbs?: { path?: string }[] };
-  const databases = (root.dbs ?? []).map((db) => db.path).filter((p): p is string => typeof p === "string" && p !== "");
-  if (databases.length === 0) throw new LitestreamConfigError(`the Litestream config ${path} lists no database under dbs:`);
+  const root = (doc ?? {}) as {
+    socket?: { enabled?: boolean; path?: string };
+    dbs?: { path?: string; replica?: ReplicaSection; replicas?: ReplicaSection[] }[];
+  };
+  const dbs = (root.dbs ?? []).filter((db) => typeof db.path === "string" && db.path !== "");
+  if (dbs.length === 0) throw new LitestreamConfigError(`the Litestream config ${path} lists no database under dbs:`);
   const socketPath = root.socket?.enabled === true ? (root.socket.path ?? "/var/run/litestream.sock") : null;
-  return { file: path, socketPath, databases: databases.map((d) => resolve(d)) };
+  const endpoints = new Map(dbs.map((db) => [resolve(db.path as string), replicaEndpoint(db.replica ?? db.replicas?.[0])]));
+  return { file: path, socketPath, databases: [...endpoints.keys()], endpoints };
 }
 
 /**
