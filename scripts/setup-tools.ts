@@ -132,19 +132,7 @@ const litestream: Tool = {
     return exitCode === 0 && output.trim() === LITESTREAM_VERSION;
   },
   async install() {
-    if (Bun.which("go") === null) throw new Error("go is not on PATH: Litestream is built with `go install` (Go >= 1.25)");
-    const work = mkdtempSync(join(tmpdir(), "shortener-litestream-"));
-    try {
-      const built = Bun.spawn(["go", "install", `github.com/benbjohnson/litestream/cmd/litestream@${LITESTREAM_VERSION}`], {
-        env: { ...process.env, GOBIN: work, CGO_ENABLED: "0", GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod" },
-        stdin: "ignore",
-        stdout: "pipe",
-        stderr: "pipe",
-      });
-      const [out, err, code] = await Promise.all([new Response(built.stdout).text(), new Response(built.stderr).text(), built.exited]);
-      if (code !== 0)
-        throw new Error(`go install failed (exit ${code}):\n${out}${err}\nTry: go env GOPROXY; the Go module proxy must be reachable`);
-      const bin = join(work, "litestream");
+    await goInstall("github.com/benbjohnson/litestream/cmd/litestream", LITESTREAM_VERSION, async (bin) => {
       // The SQLite inside must not be one with the WAL-reset bug (3.7.0 through 3.51.2).
       const embedded = [
         ...new Set(
@@ -160,9 +148,53 @@ const litestream: Tool = {
         );
       }
       placeBinary(bin, "litestream");
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
+    });
+  },
+};
+
+/**
+ * `go install module@version` into a temp GOBIN, then `place` with the built binary (named as the module's last
+ * path element); the temp dir goes either way.
+ */
+async function goInstall(module: string, version: string, place: (bin: string) => Promise<void>): Promise<void> {
+  const name = module.split("/").at(-1) as string;
+  if (Bun.which("go") === null) throw new Error(`go is not on PATH: ${name} is built with \`go install\` (Go >= 1.25)`);
+  const work = mkdtempSync(join(tmpdir(), `shortener-${name}-`));
+  try {
+    const built = Bun.spawn(["go", "install", `${module}@${version}`], {
+      env: { ...process.env, GOBIN: work, CGO_ENABLED: "0", GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod" },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, err, code] = await Promise.all([new Response(built.stdout).text(), new Response(built.stderr).text(), built.exited]);
+    if (code !== 0)
+      throw new Error(`go install failed (exit ${code}):\n${out}${err}\nTry: go env GOPROXY; the Go module proxy must be reachable`);
+    await place(join(work, name));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// Caddy, for the failover test that runs deploy/Caddyfile in front of two colours. deploy/Caddyfile needs 2.10 or
+// newer (health_passes, health_fails).
+const CADDY_VERSION = "v2.11.9";
+
+const caddy: Tool = {
+  name: "caddy",
+  version: CADDY_VERSION,
+  async installed() {
+    const bin = join(TOOLS_BIN, "caddy");
+    if (!existsSync(bin)) return false;
+    // `caddy version` says "unknown" for a `go install` build; its build info names the module's version.
+    const { exitCode, output } = await run([bin, "build-info"]);
+    return (
+      exitCode === 0 &&
+      output.split("\n").some((line) => line.split("\t").slice(0, 3).join(" ") === `mod github.com/caddyserver/caddy/v2 ${CADDY_VERSION}`)
+    );
+  },
+  async install() {
+    await goInstall("github.com/caddyserver/caddy/v2/cmd/caddy", CADDY_VERSION, async (bin) => placeBinary(bin, "caddy"));
   },
 };
 
@@ -194,8 +226,8 @@ const motoServer: Tool = {
   },
 };
 
-/** Every pinned tool, in install order. Litestream, Caddy and the S3 test server join this table. */
-export const TOOLS: readonly Tool[] = [promtool, litestream, motoServer];
+/** Every pinned tool, in install order. */
+export const TOOLS: readonly Tool[] = [promtool, litestream, motoServer, caddy];
 
 /** Installs what is missing or at another version, then checks every tool again; throws naming the tool. */
 export async function setupTools(log: (line: string) => void = console.log): Promise<void> {

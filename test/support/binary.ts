@@ -31,6 +31,17 @@ export async function waitFor(what: string, probe: () => Promise<boolean> | bool
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** Reads a child's output stream to its end, handing each decoded piece to `append` as it arrives. */
+export async function collectText(stream: ReadableStream<Uint8Array>, append: (text: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    append(decoder.decode(value, { stream: true }));
+  }
+}
+
 export interface RunResult {
   exitCode: number;
   stdout: string;
@@ -152,14 +163,10 @@ export class TestServer implements AsyncDisposable {
     return this;
   }
 
-  async #collect(stream: ReadableStream<Uint8Array>, into: "stdout" | "stderr"): Promise<void> {
-    const decoder = new TextDecoder();
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      this[into] += decoder.decode(value, { stream: true });
-    }
+  #collect(stream: ReadableStream<Uint8Array>, into: "stdout" | "stderr"): Promise<void> {
+    return collectText(stream, (text) => {
+      this[into] += text;
+    });
   }
 
   /** Waits for the process to exit on its own (SIGKILL after the deadline) and returns its exit code. */

@@ -3,7 +3,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { waitFor } from "./binary";
+import { collectText, waitFor } from "./binary";
 import { S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, type S3Server } from "./s3";
 import { toolPath } from "./tools";
 
@@ -77,14 +77,10 @@ export class LitestreamProcess implements AsyncDisposable {
     return this;
   }
 
-  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const reader = stream.getReader();
-    const decoder = new TextDecoder();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      this.output += decoder.decode(value, { stream: true });
-    }
+  #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    return collectText(stream, (text) => {
+      this.output += text;
+    });
   }
 
   async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000): Promise<number> {

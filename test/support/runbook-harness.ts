@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, requireBinary, tempDir, waitFor } from "./binary";
+import { collectText, freePort, requireBinary, tempDir, waitFor } from "./binary";
 import { escapeRegExp, parseRunbook, runShell, type ShellResult, type Step } from "./runbook-steps";
 
 const SYSTEMD = resolve(import.meta.dir, "../../deploy/systemd");
@@ -71,14 +71,10 @@ class Node {
     return code;
   }
 
-  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      this.output += decoder.decode(value, { stream: true });
-    }
+  #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    return collectText(stream, (text) => {
+      this.output += text;
+    });
   }
 }
 

@@ -1,0 +1,231 @@
+/**
+ * deploy/Caddyfile, run by real Caddy in front of two colours of the compiled binary sharing one data dir, as on a
+ * VM (runbooks/draining-a-node.md): under redirect load through Caddy, a drained colour hands its traffic to the
+ * other with no failed request and no lost visit, traffic comes back once it is ready again, and a colour killed
+ * outright costs no request either (Caddy retries a GET on the other colour).
+ *
+ * The file is used as shipped, but for three substitutions the test checks it made: its site address becomes plain
+ * HTTP on a free loopback port, its two upstream ports the test's, and a global block turns Caddy's admin API off.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { collectText, freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
+import { toolPath } from "./support/tools";
+
+const CADDYFILE = resolve(import.meta.dir, "../deploy/Caddyfile");
+/** The drain grace the README gives as the default: long enough for Caddy's two failed health checks, 1 s apart. */
+const DRAIN_GRACE = "5s";
+
+/** deploy/Caddyfile with its site on http://127.0.0.1:`port` and its upstreams on `blue` and `green`. */
+function caddyfileFor(port: number, blue: number, green: number): string {
+  const shipped = readFileSync(CADDYFILE, "utf8");
+  const substitutions: [string, string][] = [
+    ["s.example.com {", `http://127.0.0.1:${port} {`],
+    ["reverse_proxy 127.0.0.1:8080 127.0.0.1:8090 {", `reverse_proxy 127.0.0.1:${blue} 127.0.0.1:${green} {`],
+  ];
+  let text = shipped;
+  for (const [from, to] of substitutions) {
+    if (!text.includes(from)) throw new Error(`deploy/Caddyfile no longer has ${JSON.stringify(from)}: update this test`);
+    text = text.replace(from, to);
+  }
+  return `{\n\tadmin off\n}\n\n${text}`;
+}
+
+class CaddyProcess implements AsyncDisposable {
+  proc: Subprocess<"ignore", "pipe", "pipe"> | null = null;
+  output = "";
+
+  constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  async start(caddyfile: string): Promise<this> {
+    const config = join(this.dir, "Caddyfile");
+    writeFileSync(config, caddyfile);
+    this.proc = Bun.spawn([toolPath("caddy"), "run", "--config", config, "--adapter", "caddyfile"], {
+      env: { HOME: this.dir, XDG_CONFIG_HOME: this.dir, XDG_DATA_HOME: this.dir, PATH: process.env.PATH ?? "" },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    for (const stream of [this.proc.stdout, this.proc.stderr]) void this.#collect(stream);
+    await waitFor("Caddy's listener", async () => {
+      if (this.proc?.exitCode !== null) throw new Error(`caddy exited (${this.proc?.exitCode}): ${this.output}`);
+      try {
+        await fetch(`http://127.0.0.1:${this.port}/healthz`);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    return this;
+  }
+
+  #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    return collectText(stream, (text) => {
+      this.output += text;
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.proc?.kill("SIGTERM");
+    await this.proc?.exited;
+  }
+}
+
+/** The process prefix of a server's generated request ids (`PREFIX-counter`): which colour answered. */
+async function idPrefix(server: TestServer): Promise<string> {
+  const id = (await fetch(`${server.baseUrl}/rest/health`)).headers.get("x-request-id") ?? "";
+  const prefix = id.split("-")[0] ?? "";
+  if (prefix === "") throw new Error(`no request id from ${server.baseUrl}`);
+  return prefix;
+}
+
+interface Answer {
+  at: number;
+  prefix: string;
+}
+
+/** Clients following a link through Caddy in closed loops until stopped: every answer, and every failure. */
+function loadThrough(url: string, clients: number, maxMs: number) {
+  const answers: Answer[] = [];
+  const failures: string[] = [];
+  let stop = false;
+  const deadline = Date.now() + maxMs;
+  const client = async () => {
+    for (let i = 0; !stop && i < 1_000_000 && Date.now() < deadline; i++) {
+      try {
+        const response = await fetch(url, { redirect: "manual" });
+        if (response.status !== 302) failures.push(`HTTP ${response.status}: ${await response.text()}`);
+        else answers.push({ at: performance.now(), prefix: (response.headers.get("x-request-id") ?? "").split("-")[0] ?? "" });
+      } catch (error) {
+        failures.push(String(error));
+      }
+    }
+  };
+  const running = Promise.all(Array.from({ length: clients }, client));
+  return {
+    answers,
+    failures,
+    /** Waits until `n` answers have come from `prefix` since `since` (performance.now()). */
+    async served(prefix: string, n: number, since = 0, timeoutMs = 15_000) {
+      await waitFor(
+        `${n} answers from ${prefix}`,
+        () => answers.filter((a) => a.at >= since && a.prefix === prefix).length >= n,
+        timeoutMs,
+      );
+    },
+    async finish() {
+      stop = true;
+      await running;
+    },
+  };
+}
+
+const dirs: string[] = [];
+let blue: TestServer;
+let green: TestServer;
+let caddy: CaddyProcess;
+let shortCode = "";
+let url = "";
+
+beforeAll(async () => {
+  const dataDir = tempDir();
+  const caddyDir = tempDir("shortener-caddy-");
+  dirs.push(dataDir, caddyDir);
+  blue = new TestServer({ dataDir, drainGrace: DRAIN_GRACE });
+  green = new TestServer({ dataDir, drainGrace: DRAIN_GRACE });
+  await blue.createKey();
+  green.apiKey = blue.apiKey;
+  await blue.start();
+  await green.start();
+  const created = await blue.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify({ longUrl: "https://example.com/swap" }) });
+  expect(created.status).toBe(200);
+  shortCode = ((await created.json()) as { shortCode: string }).shortCode;
+  const port = freePort();
+  caddy = await new CaddyProcess(caddyDir, port).start(caddyfileFor(port, blue.port, green.port));
+  url = `http://127.0.0.1:${port}/${shortCode}`;
+}, 60_000);
+
+afterAll(async () => {
+  await caddy?.[Symbol.asyncDispose]();
+  await blue?.[Symbol.asyncDispose]();
+  await green?.[Symbol.asyncDispose]();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+// Each test starts with both colours up, whatever the one before left.
+beforeEach(async () => {
+  for (const colour of [blue, green]) if (colour.proc?.exitCode !== null) await colour.start();
+});
+
+/** How many answers each colour gave, for the log. */
+function tally(answers: Answer[], colours: Record<string, string>): string {
+  return Object.entries(colours)
+    .map(([name, prefix]) => `${name} ${answers.filter((a) => a.prefix === prefix).length}`)
+    .join(", ");
+}
+
+async function visitsCounted(server: TestServer): Promise<number> {
+  const link = (await (await server.api(`/rest/v3/short-urls/${shortCode}`)).json()) as { visitsSummary: { total: number } };
+  return link.visitsSummary.total;
+}
+
+describe("deploy/Caddyfile in front of blue and green (real Caddy)", () => {
+  test("a drained colour hands its traffic to the other with no failed request and no lost visit, and gets it back once ready", async () => {
+    const colours = { blue: await idPrefix(blue), green: await idPrefix(green) };
+    const first = { ...colours };
+    const load = loadThrough(url, 4, 90_000);
+    try {
+      // Everything goes to blue, the first upstream that is ready.
+      await load.served(colours.blue, 100);
+      const settled = performance.now();
+      await load.served(colours.blue, 100, settled);
+      expect(load.answers.filter((a) => a.at >= settled && a.prefix !== colours.blue)).toEqual([]);
+
+      // `shortener drain` on blue: /readyz fails at once, Caddy moves to green within the grace, blue then exits.
+      const drain = await runCli(["drain", "--timeout", "30s", "--ops-listen", `127.0.0.1:${blue.opsPort}`]);
+      expect(drain.exitCode).toBe(0);
+      expect(await blue.waitForExit()).toBe(0);
+      const blueGone = performance.now();
+      expect(load.answers.some((a) => a.prefix === colours.green && a.at < blueGone)).toBe(true);
+      await load.served(colours.green, 100, blueGone);
+
+      // Blue comes back: once its health checks pass, Caddy sends everything to it again.
+      await blue.start();
+      colours.blue = await idPrefix(blue);
+      const blueBack = performance.now();
+      await load.served(colours.blue, 100, blueBack);
+    } finally {
+      await load.finish();
+    }
+    console.log(
+      `caddy-failover: drain and back: ${load.answers.length} redirects through Caddy (${tally(load.answers, { blue: first.blue, green: colours.green, "blue again": colours.blue })}), ${load.failures.length} failed`,
+    );
+    expect(load.failures).toEqual([]);
+    // Every redirect Caddy answered was counted, once, by whichever colour served it.
+    await waitFor("every visit written", async () => (await visitsCounted(green)) >= load.answers.length);
+    expect(await visitsCounted(green)).toBe(load.answers.length);
+  }, 120_000);
+
+  test("a colour killed outright costs no request: Caddy retries each GET on the other colour", async () => {
+    const colours = { blue: await idPrefix(blue), green: await idPrefix(green) };
+    const load = loadThrough(url, 4, 60_000);
+    try {
+      await load.served(colours.blue, 100);
+      blue.proc?.kill("SIGKILL");
+      expect(await blue.waitForExit()).toBe(137);
+      const killed = performance.now();
+      await load.served(colours.green, 200, killed);
+    } finally {
+      await load.finish();
+    }
+    console.log(
+      `caddy-failover: kill -9: ${load.answers.length} redirects through Caddy (${tally(load.answers, colours)}), ${load.failures.length} failed`,
+    );
+    expect(load.failures).toEqual([]);
+  }, 90_000);
+});
