@@ -5,6 +5,7 @@
  * retry.
  */
 import { COMMANDS } from "./cli/commands";
+import { IO_ERROR_HINT } from "./commands/disk-wait";
 import { SETTING_FLAGS, SETTINGS } from "./config";
 import { SettingError, UsageError } from "./errors";
 import { parseArgs } from "./lib/args";
@@ -57,7 +58,9 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`shortener ${command.name}: ${error.message}\nusage: ${command.usage}\n`);
       return EXIT_USAGE;
     }
-    process.stderr.write(`shortener ${command.name}: ${error instanceof Error ? error.message : String(error)}\n`);
+    const code = (error as { code?: unknown }).code;
+    const why = typeof code === "string" && code.startsWith("SQLITE_IOERR") ? ` (${code}: ${IO_ERROR_HINT})` : "";
+    process.stderr.write(`shortener ${command.name}: ${error instanceof Error ? error.message : String(error)}${why}\n`);
     return EXIT_FAILURE;
   }
 }

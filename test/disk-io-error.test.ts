@@ -4,7 +4,8 @@
  * file system remounted read-only under the process (EROFS) gives. Raising the limit again is the disk coming back.
  */
 import { expect, test } from "bun:test";
-import { TestServer, waitFor } from "./support/binary";
+import { rmSync } from "node:fs";
+import { BINARY, freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 
 /** Sets the soft limit on the size of files `pid` may write; the hard limit stays unlimited, so it can be raised again. */
 function limitFileSize(pid: number, bytes: number | "unlimited"): void {
@@ -76,4 +77,36 @@ test("when the disk fails writes, writes answer 503 and change nothing, redirect
   expect(logged[0]?.hint).toContain("kernel log");
   expect(output).not.toContain("unhandled_error");
   expect(events(output, "visit_flush_recovered")).toHaveLength(1);
+});
+
+test("serve and check on a disk that fails writes from the start name the disk, not a damaged database", async () => {
+  const dataDir = tempDir();
+  await using _dir = { [Symbol.asyncDispose]: async () => rmSync(dataDir, { recursive: true, force: true }) };
+  // The database as a clean stop leaves it: opening it must write its -shm and -wal files.
+  expect((await runCli(["keys", "create", "--name", "admin", "--data-dir", dataDir])).exitCode).toBe(0);
+  const underLimit = async (...args: string[]) => {
+    const proc = Bun.spawn(
+      ["prlimit", "--fsize=0:unlimited", "--", BINARY, ...args, "--data-dir", dataDir, "--ops-listen", `127.0.0.1:${freePort()}`],
+      {
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { stdout, stderr, exitCode };
+  };
+  const served = await underLimit("serve", "--listen", `127.0.0.1:${freePort()}`);
+  expect(served.exitCode).toBe(70);
+  expect(served.stderr).toContain("shortener serve: disk I/O error (SQLITE_IOERR");
+  expect(served.stderr).toContain("kernel log");
+  const checked = await underLimit("check", "--json");
+  expect(checked.exitCode).toBe(1);
+  const open = (JSON.parse(checked.stdout) as { checks: { name: string; ok: boolean; hint?: string }[] }).checks.find(
+    (c) => c.name === "database.open",
+  );
+  expect(open?.ok).toBe(false);
+  expect(open?.hint).toContain("kernel log");
+  expect(open?.hint).toContain("before restoring anything");
+  expect(open?.hint).not.toContain("restore it from the replica");
 });

@@ -11,7 +11,7 @@
 import { existsSync } from "node:fs";
 import { type AppContext, createApp } from "../app";
 import type { Command } from "../commands/command";
-import { isOutOfSpace } from "../commands/disk-wait";
+import { IO_ERROR_HINT, isOutOfSpace } from "../commands/disk-wait";
 import { type Config, loadConfig } from "../config";
 import { SettingError } from "../errors";
 import { sqliteVersionString } from "../version";
@@ -35,7 +35,9 @@ function openFailure(config: Readonly<Config>, error: unknown): CheckResult {
     ? `the disk of ${config.dataDir} is full: SQLite needs room beside the file to open it, and the file is not damaged by that. Free space (runbooks/disk-filling.md); do not restore`
     : /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(code)
       ? `the service user must be able to read and write the file and create files beside it (chown -R shortener: ${config.dataDir})`
-      : "is it a shortener database? If it is damaged, keep a copy and restore it from the replica or a backup";
+      : code.startsWith("SQLITE_IOERR")
+        ? `${IO_ERROR_HINT}; nothing says the file is damaged: run check again once the disk works, before restoring anything`
+        : "is it a shortener database? If it is damaged, keep a copy and restore it from the replica or a backup";
   return fail("database.open", `cannot open ${config.databasePath}: ${error instanceof Error ? error.message : String(error)}`, hint);
 }
 
