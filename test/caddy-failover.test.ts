@@ -1,8 +1,8 @@
 /**
  * deploy/Caddyfile, run by real Caddy in front of two colours of the compiled binary sharing one data dir, as on a
- * VM (runbooks/draining-a-node.md): under redirect load through Caddy, a drained colour hands its traffic to the
- * other with no failed request and no lost visit, traffic comes back once it is ready again, and a colour killed
- * outright costs no request either (Caddy retries a GET on the other colour).
+ * VM (runbooks/draining-a-node.md): under redirect load and creates through Caddy, a drained colour hands its
+ * traffic to the other with no failed request, no lost visit and no lost link, traffic comes back once it is ready
+ * again, and a colour killed outright costs no redirect either (Caddy retries a GET on the other colour).
  *
  * The file is used as shipped, but for three substitutions the test checks it made: its site address becomes plain
  * HTTP on a free loopback port, its two upstream ports the test's, and a global block turns Caddy's admin API off.
@@ -125,12 +125,45 @@ function loadThrough(url: string, clients: number, maxMs: number) {
   };
 }
 
+/** One client creating links through Caddy, one after another, until stopped: the long URLs acknowledged, and failures. */
+function createThrough(base: string, apiKey: string, maxMs: number) {
+  const acknowledged: string[] = [];
+  const failures: string[] = [];
+  let stop = false;
+  const deadline = Date.now() + maxMs;
+  const running = (async () => {
+    for (let i = 0; !stop && i < 100_000 && Date.now() < deadline; i++) {
+      const longUrl = `https://example.com/during-the-swap/${i}`;
+      try {
+        const response = await fetch(`${base}/rest/v3/short-urls`, {
+          method: "POST",
+          headers: { "X-Api-Key": apiKey, "Content-Type": "application/json" },
+          body: JSON.stringify({ longUrl }),
+        });
+        if (response.status === 200) acknowledged.push(longUrl);
+        else failures.push(`HTTP ${response.status}: ${await response.text()}`);
+      } catch (error) {
+        failures.push(String(error));
+      }
+    }
+  })();
+  return {
+    acknowledged,
+    failures,
+    async finish() {
+      stop = true;
+      await running;
+    },
+  };
+}
+
 const dirs: string[] = [];
 let blue: TestServer;
 let green: TestServer;
 let caddy: CaddyProcess;
 let shortCode = "";
 let url = "";
+let caddyBase = "";
 
 beforeAll(async () => {
   const dataDir = tempDir();
@@ -147,7 +180,8 @@ beforeAll(async () => {
   shortCode = ((await created.json()) as { shortCode: string }).shortCode;
   const port = freePort();
   caddy = await new CaddyProcess(caddyDir, port).start(caddyfileFor(port, blue.port, green.port));
-  url = `http://127.0.0.1:${port}/${shortCode}`;
+  caddyBase = `http://127.0.0.1:${port}`;
+  url = `${caddyBase}/${shortCode}`;
 }, 60_000);
 
 afterAll(async () => {
@@ -175,10 +209,11 @@ async function visitsCounted(server: TestServer): Promise<number> {
 }
 
 describe("deploy/Caddyfile in front of blue and green (real Caddy)", () => {
-  test("a drained colour hands its traffic to the other with no failed request and no lost visit, and gets it back once ready", async () => {
+  test("a drained colour hands its traffic to the other with no failed request and no lost visit or link, and gets it back once ready", async () => {
     const colours = { blue: await idPrefix(blue), green: await idPrefix(green) };
     const first = { ...colours };
     const load = loadThrough(url, 4, 90_000);
+    const creates = createThrough(caddyBase, blue.apiKey, 90_000);
     try {
       // Everything goes to blue, the first upstream that is ready.
       await load.served(colours.blue, 100);
@@ -200,12 +235,20 @@ describe("deploy/Caddyfile in front of blue and green (real Caddy)", () => {
       const blueBack = performance.now();
       await load.served(colours.blue, 100, blueBack);
     } finally {
-      await load.finish();
+      await Promise.all([load.finish(), creates.finish()]);
     }
     console.log(
-      `caddy-failover: drain and back: ${load.answers.length} redirects through Caddy (${tally(load.answers, { blue: first.blue, green: colours.green, "blue again": colours.blue })}), ${load.failures.length} failed`,
+      `caddy-failover: drain and back: ${load.answers.length} redirects through Caddy (${tally(load.answers, { blue: first.blue, green: colours.green, "blue again": colours.blue })}), ${load.failures.length} failed; ${creates.acknowledged.length} links created, ${creates.failures.length} failed`,
     );
     expect(load.failures).toEqual([]);
+    expect(creates.failures).toEqual([]);
+    // Every acknowledged link is there, whichever colour wrote it.
+    const listed = (await (await green.api("/rest/v3/short-urls?itemsPerPage=-1")).json()) as {
+      shortUrls: { data: { longUrl: string }[] };
+    };
+    const stored = new Set(listed.shortUrls.data.map((l) => l.longUrl));
+    expect(creates.acknowledged.length).toBeGreaterThan(0);
+    expect(creates.acknowledged.filter((u) => !stored.has(u))).toEqual([]);
     // Every redirect Caddy answered was counted, once, by whichever colour served it.
     await waitFor("every visit written", async () => (await visitsCounted(green)) >= load.answers.length);
     expect(await visitsCounted(green)).toBe(load.answers.length);
