@@ -112,7 +112,7 @@ function syncCheck(client: LitestreamClient, file: string): Check {
           return fail(
             name,
             error.message,
-            `Litestream is not running, or its socket is not where ${file} says: sudo systemctl status litestream`,
+            `Litestream is not running, its socket is not where ${file} says, or this user may not use it (run check as the service user): sudo systemctl status litestream`,
           );
         }
         return fail(name, `no confirmation within ${SYNC_TIMEOUT_SECONDS} s: ${error.message}`, syncHint(file));
