@@ -142,6 +142,22 @@ describe("shortener check with --replication litestream (real Litestream, real S
     expect(failures(newer.checks)).toEqual([]);
   });
 
+  test("clock is not compared, and says why, when the replica's server comes from a variable check's environment lacks", async () => {
+    // As in production: litestream.yml names the endpoint by a variable from Litestream's own env file.
+    const dir = tempDir();
+    dirs.push(dir);
+    const byVariable = join(dir, "litestream.yml");
+    writeFileSync(byVariable, (await Bun.file(configPath).text()).replace(s3.endpoint, "${LITESTREAM_S3_ENDPOINT}"));
+    const without = await check(byVariable);
+    expect(failures(without.checks)).toEqual([]);
+    expect(without.checks.get("clock")?.detail).toBe(
+      "not compared: the replica's server is named by $LITESTREAM_S3_ENDPOINT, unset here (load /etc/litestream.env to compare)",
+    );
+    const loaded = await check(byVariable, { LITESTREAM_S3_ENDPOINT: s3.endpoint });
+    expect(failures(loaded.checks)).toEqual([]);
+    expect(loaded.checks.get("clock")?.detail).toMatch(new RegExp(` s (behind|ahead of) ${s3.endpoint}$`));
+  });
+
   test("clock fails when this host's clock is more than a minute off the replica's server", async () => {
     // A server on loopback whose clock is an hour behind ours stands for the replica's S3 server.
     using lagging = Bun.serve({

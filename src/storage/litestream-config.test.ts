@@ -44,6 +44,22 @@ describe("readLitestreamConfig", () => {
     expect(endpointOf("busy-timeout: 5s")).toBeNull();
   });
 
+  test("names the variables a replica's server comes from when they are unset, rather than guess the server", () => {
+    const config = readLitestreamConfig(
+      file("dbs:\n  - path: /a.db\n    replica: {type: s3, endpoint: $EP, region: '${REGION}', bucket: $B}\n"),
+      {
+        REGION: "eu-west-1",
+      },
+    );
+    expect(config.endpoints.get("/a.db")).toBeNull();
+    expect(config.endpointNeeds.get("/a.db")).toEqual(["EP"]);
+    const set = readLitestreamConfig(file("dbs:\n  - path: /a.db\n    replica: {type: s3, endpoint: $EP}\n"), {
+      EP: "http://10.0.0.9:9000",
+    });
+    expect(set.endpoints.get("/a.db")).toBe("http://10.0.0.9:9000");
+    expect(set.endpointNeeds.get("/a.db")).toEqual([]);
+  });
+
   test("expands unset variables to empty strings", () => {
     expect(expandEnv("a${X}b$Y", {})).toBe("ab");
   });

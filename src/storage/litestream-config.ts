@@ -13,8 +13,18 @@ export interface LitestreamConfig {
   socketPath: string | null;
   /** Absolute paths of the replicated databases. */
   databases: string[];
-  /** For each of `databases`, the base URL of its replica's S3 server, or null for a replica on no server (a file). */
+  /**
+   * For each of `databases`, the base URL of its replica's S3 server; null for a replica on no server (a file), or
+   * one whose server is named by variables unset in the environment given (`endpointNeeds` names them).
+   */
   endpoints: Map<string, string | null>;
+  /** For each of `databases`, the variables its replica's endpoint, url or region use that the environment lacks. */
+  endpointNeeds: Map<string, string[]>;
+}
+
+interface Root {
+  socket?: { enabled?: boolean; path?: string };
+  dbs?: { path?: string; replica?: ReplicaSection; replicas?: ReplicaSection[] }[];
 }
 
 interface ReplicaSection {
@@ -45,6 +55,15 @@ function replicaEndpoint(replica: ReplicaSection | undefined): string | null {
   return `https://s3.${region}.amazonaws.com`;
 }
 
+const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
+
+/** The variables the fields that locate a replica's server refer to (in the unexpanded config) that `env` lacks. */
+function unsetVariables(replica: ReplicaSection | undefined, env: Record<string, string | undefined>): string[] {
+  const fields = [replica?.endpoint, replica?.url, replica?.region].filter((f): f is string => typeof f === "string");
+  const names = fields.flatMap((field) => [...field.matchAll(VARIABLE)].map((m) => (m[1] ?? m[2]) as string));
+  return [...new Set(names)].filter((name) => (env[name] ?? "") === "");
+}
+
 export class LitestreamConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -54,7 +73,7 @@ export class LitestreamConfigError extends Error {
 
 /** Expands ${VAR} and $VAR from `env`; unset variables become empty, as in Go's os.ExpandEnv. */
 export function expandEnv(text: string, env: Record<string, string | undefined>): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, braced, bare) => env[braced ?? bare] ?? "");
+  return text.replace(VARIABLE, (_, braced, bare) => env[braced ?? bare] ?? "");
 }
 
 export function readLitestreamConfig(file: string, env: Record<string, string | undefined>): LitestreamConfig {
@@ -73,15 +92,26 @@ export function readLitestreamConfig(file: string, env: Record<string, string | 
   } catch (error) {
     throw new LitestreamConfigError(`the Litestream config ${path} is not valid YAML: ${(error as Error).message}`);
   }
-  const root = (doc ?? {}) as {
-    socket?: { enabled?: boolean; path?: string };
-    dbs?: { path?: string; replica?: ReplicaSection; replicas?: ReplicaSection[] }[];
-  };
-  const dbs = (root.dbs ?? []).filter((db) => typeof db.path === "string" && db.path !== "");
-  if (dbs.length === 0) throw new LitestreamConfigError(`the Litestream config ${path} lists no database under dbs:`);
+  const root = (doc ?? {}) as Root;
+  // The same file unexpanded (a reference is plain YAML text), to tell which values came from unset variables.
+  let raw: Root = {};
+  try {
+    raw = (parse(text) ?? {}) as Root;
+  } catch {
+    // Only the expanded file must be valid YAML, as for Litestream.
+  }
+  const endpoints = new Map<string, string | null>();
+  const endpointNeeds = new Map<string, string[]>();
+  (root.dbs ?? []).forEach((db, i) => {
+    if (typeof db.path !== "string" || db.path === "") return;
+    const rawDb = raw.dbs?.[i];
+    const needs = unsetVariables(rawDb?.replica ?? rawDb?.replicas?.[0], env);
+    endpoints.set(resolve(db.path), needs.length > 0 ? null : replicaEndpoint(db.replica ?? db.replicas?.[0]));
+    endpointNeeds.set(resolve(db.path), needs);
+  });
+  if (endpoints.size === 0) throw new LitestreamConfigError(`the Litestream config ${path} lists no database under dbs:`);
   const socketPath = root.socket?.enabled === true ? (root.socket.path ?? "/var/run/litestream.sock") : null;
-  const endpoints = new Map(dbs.map((db) => [resolve(db.path as string), replicaEndpoint(db.replica ?? db.replicas?.[0])]));
-  return { file: path, socketPath, databases: [...endpoints.keys()], endpoints };
+  return { file: path, socketPath, databases: [...endpoints.keys()], endpoints, endpointNeeds };
 }
 
 /**

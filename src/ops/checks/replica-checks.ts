@@ -37,9 +37,12 @@ export function replicaChecks(config: Readonly<Config>, env: Env): Check[] {
   const file = config.litestreamConfig;
   let socketPath: string;
   let endpoint: string | null;
+  let needs: string[];
   try {
     socketPath = controlSocketFor(file, config.databasePath, env);
-    endpoint = readLitestreamConfig(file, env).endpoints.get(resolve(config.databasePath)) ?? null;
+    const litestream = readLitestreamConfig(file, env);
+    endpoint = litestream.endpoints.get(resolve(config.databasePath)) ?? null;
+    needs = litestream.endpointNeeds.get(resolve(config.databasePath)) ?? [];
   } catch (error) {
     if (!(error instanceof LitestreamConfigError)) throw error;
     const [detail, hint] = error.message.split(". Try: ");
@@ -49,7 +52,20 @@ export function replicaChecks(config: Readonly<Config>, env: Env): Check[] {
     };
     return [failed, binaryCheck(env)];
   }
-  const where = endpoint === null ? "a replica on no server" : `a replica at ${endpoint}`;
+  const unset = needs.map((name) => `$${name}`).join(", ");
+  const where =
+    endpoint !== null
+      ? `a replica at ${endpoint}`
+      : needs.length > 0
+        ? `a replica at a server named by ${unset}`
+        : "a replica on no server";
+  // Litestream reads its variables from its own env file, which this shell may lack: then say so, rather than
+  // compare with a server the config does not name.
+  const notCompared: Check = {
+    name: "clock",
+    run: async () =>
+      pass("clock", `not compared: the replica's server is named by ${unset}, unset here (load /etc/litestream.env to compare)`),
+  };
   return [
     {
       name: "litestream.config",
@@ -57,7 +73,7 @@ export function replicaChecks(config: Readonly<Config>, env: Env): Check[] {
     },
     binaryCheck(env),
     syncCheck(new LitestreamClient(socketPath, config.databasePath), file),
-    ...(endpoint === null ? [] : [clockCheck(endpoint)]),
+    ...(endpoint !== null ? [clockCheck(endpoint)] : needs.length > 0 ? [notCompared] : []),
   ];
 }
 
