@@ -28,7 +28,8 @@ const DATABASE_IO_ERROR_RETRY_SECONDS = 30;
  * process when the write gave up waiting (a schema migration by the other colour, say) as a 503 to retry, logged as
  * a warning; a write that found the disk full, or a read or write the disk failed (an I/O error: a failing disk, a
  * file system remounted read-only), as a 503 too, logged as an error for the operator (SQLite rolled the write back
- * and its connection goes on once the disk does); anything else as a logged, opaque 500.
+ * and its connection goes on once the disk does); a damaged database file as an opaque 500 logged as
+ * `database_corrupt` with what to do; anything else as a logged, opaque 500.
  */
 export function errorResponse(error: unknown, request?: Request, context: Record<string, unknown> = {}): Response {
   if (error instanceof AppError) return problemResponse(error, request);
@@ -66,6 +67,22 @@ export function errorResponse(error: unknown, request?: Request, context: Record
       request,
     );
   }
+  if (error instanceof SQLiteError && /^SQLITE_(CORRUPT|NOTADB)/.test(error.code ?? "")) {
+    // Still a 500: retrying will not help, and the body says nothing of the server's insides. The log says what.
+    log.error("database_corrupt", {
+      ...context,
+      request_id: requestId,
+      code: error.code,
+      error: error.message,
+      hint: "the database file is damaged: run `shortener check` (database.quick_check), keep a copy of the data directory, and restore from the replica (runbooks/restore-point-in-time.md)",
+    });
+    return problemResponse(internalError(), request);
+  }
   log.error("unhandled_error", { ...context, request_id: requestId, ...describeError(error) });
-  return problemResponse(new AppError(500, "internal-server-error", "Internal server error", "An unexpected error occurred."), request);
+  return problemResponse(internalError(), request);
+}
+
+/** What a client sees of a failure inside the server: nothing of its insides. */
+function internalError(): AppError {
+  return new AppError(500, "internal-server-error", "Internal server error", "An unexpected error occurred.");
 }
