@@ -7,7 +7,7 @@
  */
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { MIGRATIONS } from "../src/storage/migrations";
 import { TestServer, tempDir, waitFor } from "./support/binary";
@@ -79,6 +79,7 @@ function writeOldDatabase(path: string, now: number): void {
 
 test("a schema-4 database is migrated at start and reads back whole: links, tags, counts, visits; old counts still cap redirects", async () => {
   const dataDir = tempDir();
+  await using _dir = { [Symbol.asyncDispose]: async () => rmSync(dataDir, { recursive: true, force: true }) };
   const path = join(dataDir, "shortener.db");
   writeOldDatabase(path, Date.now());
   await using server = new TestServer({ dataDir });
