@@ -4,6 +4,10 @@
  * Messages are safe to show; causes stay in logs.
  */
 
+/** What an SQLITE_IOERR that is not a full disk means, and where to look: for logs, exit lines and check hints. */
+export const IO_ERROR_HINT =
+  "the data directory's disk failed a read or write (an I/O error, or a file system remounted read-only): look in the kernel log (sudo journalctl -k)";
+
 /** Problem types are Shlink's URIs, so Shlink's clients recognise them. */
 export const PROBLEM_TYPE_BASE = "https://shlink.io/api/error/";
 

@@ -5,9 +5,8 @@
  * retry.
  */
 import { COMMANDS } from "./cli/commands";
-import { IO_ERROR_HINT } from "./commands/disk-wait";
 import { SETTING_FLAGS, SETTINGS } from "./config";
-import { SettingError, UsageError } from "./errors";
+import { IO_ERROR_HINT, SettingError, UsageError } from "./errors";
 import { parseArgs } from "./lib/args";
 
 const EXIT_SETTING = 1;

@@ -5,7 +5,7 @@
  */
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, type RunResult, runCli, startServer, tempDir } from "./support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
@@ -62,10 +62,16 @@ async function check(config = configPath, env: Record<string, string> = {}): Pro
 
 const failures = (checks: Map<string, CheckResult>) => [...checks.values()].filter((c) => !c.ok).map((c) => c.name);
 
+/** A temp dir that goes when the tests end. */
+function scratchDir(prefix?: string): string {
+  const dir = tempDir(prefix);
+  dirs.push(dir);
+  return dir;
+}
+
 /** A directory holding only an executable `litestream` that runs `script`. */
 function fakeLitestream(script: string): string {
-  const dir = tempDir("shortener-fake-litestream-");
-  dirs.push(dir);
+  const dir = scratchDir("shortener-fake-litestream-");
   writeFileSync(join(dir, "litestream"), `#!/bin/sh\n${script}\n`);
   chmodSync(join(dir, "litestream"), 0o755);
   return dir;
@@ -82,8 +88,7 @@ describe("shortener check with --replication litestream (real Litestream, real S
     expect(checks.get("replica.sync")?.detail).toMatch(/holds every transaction \(txid \d+\)/);
     expect(checks.get("clock")?.detail).toMatch(new RegExp(`^\\d+\\.\\d s (behind|ahead of) ${s3.endpoint}$`));
     // What the replica holds is what the database holds.
-    const restored = join(tempDir(), "restored.db");
-    dirs.push(join(restored, ".."));
+    const restored = join(scratchDir(), "restored.db");
     await restoreReplica(configPath, join(dataDir, "shortener.db"), restored);
     expect(shortCodesIn(restored)).toEqual(new Set(["docs"]));
   });
@@ -108,8 +113,7 @@ describe("shortener check with --replication litestream (real Litestream, real S
   }, 90_000);
 
   test("replica.sync fails, saying Litestream is not running, when nothing answers on its socket", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
+    const dir = scratchDir();
     const stopped = writeLitestreamConfig({ dir, databasePath: join(dataDir, "shortener.db"), s3, prefix: "check" });
     const { exitCode, checks } = await check(stopped.configPath);
     expect(exitCode).toBe(1);
@@ -118,8 +122,7 @@ describe("shortener check with --replication litestream (real Litestream, real S
   });
 
   test("litestream.config fails when the config does not list this database, and the checks that need it are left out", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
+    const dir = scratchDir();
     const other = writeLitestreamConfig({ dir, databasePath: join(dir, "other.db"), s3, prefix: "check" });
     const { exitCode, checks } = await check(other.configPath);
     expect(exitCode).toBe(1);
@@ -130,8 +133,7 @@ describe("shortener check with --replication litestream (real Litestream, real S
   });
 
   test("litestream.binary fails when litestream is not on PATH, or bundles the SQLite with the WAL-reset bug", async () => {
-    const empty = tempDir();
-    dirs.push(empty);
+    const empty = scratchDir();
     const missing = await check(configPath, { PATH: empty });
     expect(failures(missing.checks)).toEqual(["litestream.binary"]);
     expect(missing.checks.get("litestream.binary")?.hint).toContain("install Litestream v0.5.18");
@@ -144,8 +146,7 @@ describe("shortener check with --replication litestream (real Litestream, real S
 
   test("clock is not compared, and says why, when the replica's server comes from a variable check's environment lacks", async () => {
     // As in production: litestream.yml names the endpoint by a variable from Litestream's own env file.
-    const dir = tempDir();
-    dirs.push(dir);
+    const dir = scratchDir();
     const byVariable = join(dir, "litestream.yml");
     writeFileSync(byVariable, (await Bun.file(configPath).text()).replace(s3.endpoint, "${LITESTREAM_S3_ENDPOINT}"));
     const without = await check(byVariable);
@@ -165,9 +166,7 @@ describe("shortener check with --replication litestream (real Litestream, real S
       port: 0,
       fetch: () => new Response(null, { status: 403, headers: { Date: new Date(Date.now() - 3_600_000).toUTCString() } }),
     });
-    const dir = tempDir();
-    mkdirSync(dir, { recursive: true });
-    dirs.push(dir);
+    const dir = scratchDir();
     const skewed = writeLitestreamConfig({ dir, databasePath: join(dataDir, "shortener.db"), s3, prefix: "check" });
     const text = await Bun.file(skewed.configPath).text();
     writeFileSync(skewed.configPath, text.replace(s3.endpoint, `http://127.0.0.1:${lagging.port}`));

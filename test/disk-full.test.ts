@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { closeSync, openSync, statfsSync, unlinkSync, writeSync } from "node:fs";
-import { TestServer, waitFor } from "./support/binary";
+import { eventLines, TestServer, waitFor } from "./support/binary";
 import { onSmallDisk, runInside, seenBy } from "./support/small-disk";
 
 const DISK_KIB = 4096;
@@ -27,8 +27,6 @@ function fill(path: string): number {
   }
   throw new Error(`${path}: the disk never filled (wrote ${written} bytes)`);
 }
-
-const events = (output: string, event: string) => output.split("\n").filter((line) => line.includes(`"event":"${event}"`));
 
 test("on a full disk writes answer 503 and change nothing, redirects go on, and visits wait in memory, up to a limit, until space is freed", async () => {
   await using node = new TestServer({
@@ -110,11 +108,11 @@ test("on a full disk writes answer 503 and change nothing, redirects go on, and 
 
   expect(await node.stop()).toBe(0);
   const output = node.stdout + node.stderr;
-  expect(events(output, "database_full").some((line) => line.includes(problem.requestId))).toBe(true);
+  expect(eventLines(output, "database_full").some((line) => line.includes(problem.requestId))).toBe(true);
   expect(output).not.toContain("unhandled_error");
   // Failures are a streak in the log, not a line a second.
-  expect(events(output, "visit_flush_failed")).toHaveLength(1);
-  expect(events(output, "visit_flush_recovered")).toHaveLength(1);
+  expect(eventLines(output, "visit_flush_failed")).toHaveLength(1);
+  expect(eventLines(output, "visit_flush_recovered")).toHaveLength(1);
 });
 
 test("serve started on a full disk waits for space without listening, then starts by itself", async () => {
@@ -123,9 +121,9 @@ test("serve started on a full disk waits for space without listening, then start
   await node.createKey();
   const starting = node.start();
   const pid = node.proc?.pid ?? 0;
-  await waitFor("the wait for space in the log", () => events(node.stdout + node.stderr, "database_open_failed").length > 0);
+  await waitFor("the wait for space in the log", () => eventLines(node.stdout + node.stderr, "database_open_failed").length > 0);
   expect(await fetch(`${node.baseUrl}/healthz`).catch(() => "refused")).toBe("refused");
-  const waiting = JSON.parse(events(node.stdout + node.stderr, "database_open_failed")[0] as string) as {
+  const waiting = JSON.parse(eventLines(node.stdout + node.stderr, "database_open_failed")[0] as string) as {
     free_bytes: number;
     hint: string;
   };
@@ -151,8 +149,8 @@ test("serve started on a full disk waits for space without listening, then start
   expect(created.status).toBe(200);
   const { shortCode } = (await created.json()) as { shortCode: string };
   expect((await fetch(`${node.baseUrl}/${shortCode}`, { redirect: "manual" })).headers.get("location")).toBe("https://example.com/after");
-  expect(events(node.stdout + node.stderr, "database_open_recovered")).toHaveLength(1);
-  expect(events(node.stdout + node.stderr, "database_open_failed")).toHaveLength(1);
+  expect(eventLines(node.stdout + node.stderr, "database_open_recovered")).toHaveLength(1);
+  expect(eventLines(node.stdout + node.stderr, "database_open_failed")).toHaveLength(1);
 });
 
 /** A node whose disk filled after one link was created, holding `visits` of it that every flush fails to write. */
@@ -173,12 +171,12 @@ test("a drain on a full disk keeps trying the last flush, and writes the visits 
   const { node, filler } = await fullWithVisits(3);
   await using _ = node;
   node.proc?.kill("SIGTERM");
-  await waitFor("a retried final flush", () => events(node.stdout + node.stderr, "final_visit_flush_retry").length > 0);
+  await waitFor("a retried final flush", () => eventLines(node.stdout + node.stderr, "final_visit_flush_retry").length > 0);
   unlinkSync(filler);
   expect(await node.waitForExit()).toBe(0);
-  const drained = JSON.parse(events(node.stdout, "drained")[0] ?? "{}") as { visits_flushed?: number };
+  const drained = JSON.parse(eventLines(node.stdout, "drained")[0] ?? "{}") as { visits_flushed?: number };
   expect(drained.visits_flushed).toBe(3);
-  expect(events(node.stdout + node.stderr, "drain_failed")).toEqual([]);
+  expect(eventLines(node.stdout + node.stderr, "drain_failed")).toEqual([]);
 });
 
 test("a drain on a disk that stays full gives up after its retries: exit 70, and the log says how many visits were lost", async () => {
@@ -186,7 +184,7 @@ test("a drain on a disk that stays full gives up after its retries: exit 70, and
   await using _ = node;
   node.proc?.kill("SIGTERM");
   expect(await node.waitForExit(45_000)).toBe(70);
-  const failed = events(node.stdout + node.stderr, "drain_failed");
+  const failed = eventLines(node.stdout + node.stderr, "drain_failed");
   expect(failed).toHaveLength(1);
   expect((JSON.parse(failed[0] as string) as { unwritten_visits: number }).unwritten_visits).toBe(3);
 }, 60_000);

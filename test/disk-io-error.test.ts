@@ -5,15 +5,13 @@
  */
 import { expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { BINARY, freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
+import { BINARY, eventLines, freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 
 /** Sets the soft limit on the size of files `pid` may write; the hard limit stays unlimited, so it can be raised again. */
 function limitFileSize(pid: number, bytes: number | "unlimited"): void {
   const result = Bun.spawnSync(["prlimit", `--pid=${pid}`, `--fsize=${bytes}:unlimited`]);
   if (result.exitCode !== 0) throw new Error(`prlimit failed: ${result.stderr.toString()}`);
 }
-
-const events = (output: string, event: string) => output.split("\n").filter((line) => line.includes(`"event":"${event}"`));
 
 test("when the disk fails writes, writes answer 503 and change nothing, redirects go on, and everything is written once it works again", async () => {
   await using node = new TestServer();
@@ -71,12 +69,14 @@ test("when the disk fails writes, writes answer 503 and change nothing, redirect
 
   expect(await node.stop()).toBe(0);
   const output = node.stdout + node.stderr;
-  const logged = events(output, "database_io_error").map((line) => JSON.parse(line) as { request_id: string; code: string; hint: string });
+  const logged = eventLines(output, "database_io_error").map(
+    (line) => JSON.parse(line) as { request_id: string; code: string; hint: string },
+  );
   expect(logged.map((l) => l.request_id)).toContain(problem.requestId);
   expect(logged[0]?.code).toBe("SQLITE_IOERR_WRITE");
   expect(logged[0]?.hint).toContain("kernel log");
   expect(output).not.toContain("unhandled_error");
-  expect(events(output, "visit_flush_recovered")).toHaveLength(1);
+  expect(eventLines(output, "visit_flush_recovered")).toHaveLength(1);
 });
 
 test("serve and check on a disk that fails writes from the start name the disk, not a damaged database", async () => {

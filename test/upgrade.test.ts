@@ -10,7 +10,7 @@ import { expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { MIGRATIONS } from "../src/storage/migrations";
-import { TestServer, tempDir, waitFor } from "./support/binary";
+import { eventLines, TestServer, tempDir, waitFor } from "./support/binary";
 import { BROWSER_UA, sdkClient } from "./support/sdk";
 
 const OLD_VERSION = 4;
@@ -87,10 +87,7 @@ test("a schema-4 database is migrated at start and reads back whole: links, tags
   server.keys.push(KEY);
   await server.start();
 
-  const migrated = server.stdout
-    .split("\n")
-    .filter((line) => line.includes('"event":"schema_migrated"'))
-    .map((line) => (JSON.parse(line) as { version: number }).version);
+  const migrated = eventLines(server.stdout, "schema_migrated").map((line) => (JSON.parse(line) as { version: number }).version);
   expect(migrated).toEqual(MIGRATIONS.filter((m) => m.version > OLD_VERSION).map((m) => m.version));
   for (const m of MIGRATIONS.filter((m) => m.version > OLD_VERSION && m.changesExisting)) {
     expect(existsSync(`${path}.before-migration-${m.version}`)).toBe(true);

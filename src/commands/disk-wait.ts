@@ -14,10 +14,6 @@ import { diskFreeBytes } from "../telemetry/system-stats";
 const NEARLY_FULL_BYTES = 1024 * 1024;
 const RETRY_MS = 2000;
 
-/** What an SQLITE_IOERR that is not a full disk means, and where to look. */
-export const IO_ERROR_HINT =
-  "the data directory's disk failed a read or write (an I/O error, or a file system remounted read-only): look in the kernel log (sudo journalctl -k)";
-
 /** Whether `error` means the data directory's disk has no room for what SQLite had to write. */
 export function isOutOfSpace(error: unknown, dataDir: string): boolean {
   if ((error as NodeJS.ErrnoException).code === "ENOSPC") return true;

@@ -3,7 +3,7 @@
  * are logged with the request id, never shown.
  */
 import { SQLiteError } from "bun:sqlite";
-import { AppError, unavailable } from "../errors";
+import { AppError, IO_ERROR_HINT, unavailable } from "../errors";
 import { describeError, log } from "../telemetry/logger";
 import { jsonResponse } from "./json-response";
 import { requestIdOf } from "./request-context";
@@ -57,7 +57,7 @@ export function errorResponse(error: unknown, request?: Request, context: Record
       request_id: requestId,
       code: error.code,
       error: error.message,
-      hint: "the data directory's disk failed a read or write: look for I/O errors in the kernel log (runbooks/high-5xx-rate.md)",
+      hint: `${IO_ERROR_HINT}; runbooks/high-5xx-rate.md`,
     });
     return problemResponse(
       unavailable(

@@ -11,9 +11,9 @@
 import { existsSync } from "node:fs";
 import { type AppContext, createApp } from "../app";
 import type { Command } from "../commands/command";
-import { IO_ERROR_HINT, isOutOfSpace } from "../commands/disk-wait";
+import { isOutOfSpace } from "../commands/disk-wait";
 import { type Config, loadConfig } from "../config";
-import { SettingError } from "../errors";
+import { IO_ERROR_HINT, SettingError } from "../errors";
 import { sqliteVersionString } from "../version";
 import { type Check, type CheckResult, fail, pass, runCheck } from "./checks/check-result";
 import { databaseChecks } from "./checks/database-checks";

@@ -119,7 +119,11 @@ export function readLitestreamConfig(file: string, env: Record<string, string | 
  * LitestreamConfigError with a hint when the file cannot be read, does not list the database, or has no socket.
  */
 export function controlSocketFor(file: string, databasePath: string, env: Record<string, string | undefined>): string {
-  const config = readLitestreamConfig(file, env);
+  return controlSocketIn(readLitestreamConfig(file, env), databasePath);
+}
+
+/** The same, for a config already read. */
+export function controlSocketIn(config: LitestreamConfig, databasePath: string): string {
   const database = resolve(databasePath);
   if (!config.databases.includes(database)) {
     throw new LitestreamConfigError(

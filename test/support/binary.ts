@@ -31,6 +31,11 @@ export async function waitFor(what: string, probe: () => Promise<boolean> | bool
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** The JSON log lines of `output` (a server's stdout and stderr) whose event is `event`. */
+export function eventLines(output: string, event: string): string[] {
+  return output.split("\n").filter((line) => line.includes(`"event":"${event}"`));
+}
+
 /** Reads a child's output stream to its end, handing each decoded piece to `append` as it arrives. */
 export async function collectText(stream: ReadableStream<Uint8Array>, append: (text: string) => void): Promise<void> {
   const decoder = new TextDecoder();

@@ -15,7 +15,7 @@
 import { resolve } from "node:path";
 import type { Config } from "../../config";
 import { LitestreamClient, LitestreamUnavailable } from "../../storage/litestream-client";
-import { controlSocketFor, LitestreamConfigError, readLitestreamConfig } from "../../storage/litestream-config";
+import { controlSocketIn, LitestreamConfigError, readLitestreamConfig } from "../../storage/litestream-config";
 import { type Check, type CheckResult, fail, pass } from "./check-result";
 
 /** How long `replica.sync` waits for the replica to confirm. */
@@ -23,7 +23,7 @@ const SYNC_TIMEOUT_SECONDS = 10;
 const VERSION_TIMEOUT_MS = 5000;
 const CLOCK_TIMEOUT_MS = 5000;
 /** The largest clock difference `clock` accepts. */
-export const MAX_CLOCK_SKEW_MS = 60_000;
+const MAX_CLOCK_SKEW_MS = 60_000;
 /** The oldest Litestream whose bundled SQLite has the WAL-reset fix (litestream.yml says why). */
 const MIN_LITESTREAM: readonly number[] = [0, 5, 18];
 
@@ -39,8 +39,8 @@ export function replicaChecks(config: Readonly<Config>, env: Env): Check[] {
   let endpoint: string | null;
   let needs: string[];
   try {
-    socketPath = controlSocketFor(file, config.databasePath, env);
     const litestream = readLitestreamConfig(file, env);
+    socketPath = controlSocketIn(litestream, config.databasePath);
     endpoint = litestream.endpoints.get(resolve(config.databasePath)) ?? null;
     needs = litestream.endpointNeeds.get(resolve(config.databasePath)) ?? [];
   } catch (error) {
@@ -78,7 +78,7 @@ export function replicaChecks(config: Readonly<Config>, env: Env): Check[] {
 }
 
 /** [major, minor, patch] of a `vX.Y.Z` version line, or null for a build that says no version. */
-export function parseVersion(text: string): number[] | null {
+function parseVersion(text: string): number[] | null {
   const match = /v?(\d+)\.(\d+)\.(\d+)/.exec(text);
   return match === null ? null : match.slice(1, 4).map(Number);
 }
