@@ -198,6 +198,55 @@ const caddy: Tool = {
   },
 };
 
+// Chromium, for the test that runs Shlink's web UI in a browser against the binary: Debian's package, installed with
+// apt-get (it needs ~100 shared libraries, so it cannot be unpacked into .tools like promtool). Debian replaces it with
+// every security release and keeps no old versions, so the pin is a floor: the Chrome DevTools Protocol that
+// playwright-core speaks is the one of Chromium 140 and later. A launcher in .tools/bin runs it.
+const CHROMIUM_MIN_MAJOR = 140;
+const DEBIAN_CHROMIUM = "/usr/bin/chromium";
+
+/** Chromium's major version from `chromium --version` ("Chromium 156.0.8078.114 built on Debian ..."), or null. */
+async function chromiumMajor(bin: string): Promise<number | null> {
+  if (!existsSync(bin)) return null;
+  const { exitCode, output } = await run([bin, "--version"]);
+  const major = /^Chromium (\d+)\./m.exec(output)?.[1];
+  return exitCode === 0 && major !== undefined ? Number(major) : null;
+}
+
+const chromium: Tool = {
+  name: "chromium",
+  version: `Debian's, ${CHROMIUM_MIN_MAJOR} or later`,
+  async installed() {
+    const major = await chromiumMajor(join(TOOLS_BIN, "chromium"));
+    return major !== null && major >= CHROMIUM_MIN_MAJOR;
+  },
+  async install() {
+    const found = await chromiumMajor(DEBIAN_CHROMIUM);
+    if (found === null || found < CHROMIUM_MIN_MAJOR) {
+      if (Bun.which("apt-get") === null) throw new Error("apt-get is not on PATH: the browser test uses Debian's chromium package");
+      if (process.getuid?.() !== 0)
+        throw new Error("installing Debian's chromium needs root: run `sudo apt-get install chromium`, then this again");
+      const install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"];
+      let installed = await run(install);
+      if (installed.exitCode !== 0 && STALE_LISTS.test(installed.output)) {
+        const update = await run(["apt-get", "update"]);
+        if (update.exitCode !== 0) throw new Error(`apt-get update failed (exit ${update.exitCode}):\n${update.output}`);
+        installed = await run(install);
+      }
+      if (installed.exitCode !== 0) throw new Error(`apt-get install chromium failed (exit ${installed.exitCode}):\n${installed.output}`);
+      const major = await chromiumMajor(DEBIAN_CHROMIUM);
+      if (major === null || major < CHROMIUM_MIN_MAJOR) {
+        throw new Error(`Debian's chromium is ${major ?? "not runnable"}; the browser test needs ${CHROMIUM_MIN_MAJOR} or later`);
+      }
+    }
+    mkdirSync(TOOLS_BIN, { recursive: true });
+    const launcher = join(TOOLS_BIN, `.chromium.partial-${process.pid}`);
+    await Bun.write(launcher, `#!/bin/sh\nexec "${DEBIAN_CHROMIUM}" "$@"\n`);
+    chmodSync(launcher, 0o755);
+    renameSync(launcher, join(TOOLS_BIN, "chromium"));
+  },
+};
+
 // The S3-compatible test server: moto's server (Litestream's own CI tests S3 against it), in a virtualenv under
 // .tools, with a small launcher in .tools/bin.
 const MOTO_VERSION = "5.2.5";
@@ -227,7 +276,7 @@ const motoServer: Tool = {
 };
 
 /** Every pinned tool, in install order. */
-export const TOOLS: readonly Tool[] = [promtool, litestream, motoServer, caddy];
+export const TOOLS: readonly Tool[] = [promtool, litestream, motoServer, caddy, chromium];
 
 /** Installs what is missing or at another version, then checks every tool again; throws naming the tool. */
 export async function setupTools(log: (line: string) => void = console.log): Promise<void> {

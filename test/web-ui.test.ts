@@ -1,0 +1,247 @@
+/**
+ * Shlink's own web UI against the compiled binary, in headless Chromium: @shlinkio/shlink-web-component (what
+ * shlink-web-client mounts for a server) served from another origin than the API, as an operator's web client
+ * is, so the browser enforces CORS on every call and on the real-time feed. Each test drives the UI as a user
+ * would and checks the result through the SDK or a redirect, and that no request the page made failed.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Server } from "bun";
+import tailwind from "bun-plugin-tailwind";
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
+import { freePort, startServer, type TestServer, tempDir, waitFor } from "./support/binary";
+import { type ShlinkApi, sdkClient } from "./support/sdk";
+import { toolPath } from "./support/tools";
+
+const UI_TIMEOUT_MS = 15_000;
+const BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+let server: TestServer;
+let sdk: ShlinkApi;
+let bundleDir: string;
+let pageServer: Server<undefined>;
+let browser: Browser;
+
+beforeAll(async () => {
+  server = await startServer({ args: ["--visit-flush-interval", "100ms"] });
+  sdk = sdkClient(server);
+  bundleDir = tempDir("shortener-web-ui-");
+  const built = await Bun.build({
+    entrypoints: [join(import.meta.dir, "web-ui/index.html")],
+    outdir: bundleDir,
+    publicPath: "/",
+    plugins: [tailwind],
+  });
+  if (!built.success) throw new Error(`bundling the web UI failed:\n${built.logs.join("\n")}`);
+  // The UI's own origin: its bundle, its config, and index.html for every client-side route.
+  pageServer = Bun.serve({
+    hostname: "127.0.0.1",
+    port: freePort(),
+    async fetch(request) {
+      const path = new URL(request.url).pathname;
+      if (path === "/config.json") return Response.json({ server: server.baseUrl, apiKey: server.apiKey });
+      const asset = Bun.file(join(bundleDir, path));
+      if (path !== "/" && !path.includes("..") && (await asset.exists())) return new Response(asset);
+      return new Response(Bun.file(join(bundleDir, "index.html")));
+    },
+  });
+  // The flags that keep Chromium off the network, which this machine closes.
+  browser = await chromium.launch({
+    executablePath: toolPath("chromium"),
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  pageServer?.stop(true);
+  await server?.[Symbol.asyncDispose]();
+  if (bundleDir !== undefined) rmSync(bundleDir, { recursive: true, force: true });
+});
+
+/** A fresh browser context on one of the UI's routes, recording every request to the API and every failure. */
+class UiSession implements AsyncDisposable {
+  readonly failures: string[] = [];
+  readonly apiRequests: string[] = [];
+  private constructor(
+    readonly context: BrowserContext,
+    readonly page: Page,
+  ) {}
+
+  static async open(path: string): Promise<UiSession> {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const session = new UiSession(context, page);
+    page.on("pageerror", (error) => session.failures.push(`page error: ${error.message}`));
+    page.on("request", (request) => {
+      if (request.url().startsWith(server.baseUrl)) session.apiRequests.push(`${request.method()} ${new URL(request.url()).pathname}`);
+    });
+    page.on("response", (response) => {
+      if (response.status() >= 400) session.failures.push(`${response.status()} ${response.request().method()} ${response.url()}`);
+    });
+    // A stream the page closes on leaving is aborted by the browser; every other failure (CORS included) counts.
+    page.on("requestfailed", (request) => {
+      const reason = request.failure()?.errorText ?? "";
+      if (reason !== "net::ERR_ABORTED") session.failures.push(`${reason} ${request.method()} ${request.url()}`);
+    });
+    await page.goto(`http://127.0.0.1:${pageServer.port}${path}`);
+    return session;
+  }
+
+  /** Closes the context (its streams with it), then checks that nothing failed. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.context.close();
+    expect(this.failures).toEqual([]);
+  }
+}
+
+/** A browser's redirect through the public listener; returns where it was sent. */
+async function visit(code: string, referer?: string): Promise<string | null> {
+  const headers: Record<string, string> = { "User-Agent": BROWSER_UA };
+  if (referer !== undefined) headers.Referer = referer;
+  const response = await fetch(`${server.baseUrl}/${code}`, { redirect: "manual", headers });
+  expect(response.status).toBe(302);
+  return response.headers.get("location");
+}
+
+async function waitForVisits(code: string, total: number): Promise<void> {
+  await waitFor(`${total} visits on ${code}`, async () => (await sdk.getShortUrl({ shortCode: code })).visitsSummary?.total === total);
+}
+
+/** A locator's rendered text content. */
+const text = async (locator: Locator) => (await locator.textContent()) ?? "";
+
+/** The row of the short URL list, or the overview's recent links, that shows `code`. */
+const row = (page: Page, code: string) => page.locator("tr", { has: page.locator(`a[href="${server.baseUrl}/${code}"]`) });
+
+test("the short URL list shows the links created through the API, with their titles, tags and visit counts", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/docs/guide", customSlug: "ui-guide", title: "The guide", tags: ["docs"] });
+  await sdk.createShortUrl({ longUrl: "https://example.com/pricing", customSlug: "ui-pricing" });
+  for (let i = 0; i < 3; i++) await visit("ui-guide");
+  await waitForVisits("ui-guide", 3);
+
+  await using ui = await UiSession.open("/list-short-urls/1");
+  const guide = row(ui.page, "ui-guide");
+  await guide.waitFor({ timeout: UI_TIMEOUT_MS });
+  expect(await text(guide.locator('td[data-column="Title:"]'))).toContain("The guide");
+  expect(await text(guide.locator('td[data-column="Tags:"]'))).toContain("docs");
+  expect((await text(guide.locator('td[data-column="Visits:"]'))).trim()).toBe("3");
+  const pricing = row(ui.page, "ui-pricing");
+  expect(await text(pricing.locator('td[data-column="Long URL:"]'))).toContain("https://example.com/pricing");
+  expect((await text(pricing.locator('td[data-column="Visits:"]'))).trim()).toBe("0");
+});
+
+test("a redirect shows up in the open list at once, through the real-time feed from another origin, without reloading", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/live", customSlug: "ui-live" });
+  await waitFor("no subscribers left from other tests", async () => (await server.metric("shortener_realtime_subscribers")) === 0);
+  await using ui = await UiSession.open("/list-short-urls/1");
+  const visits = row(ui.page, "ui-live").locator('td[data-column="Visits:"]');
+  await visits.waitFor({ timeout: UI_TIMEOUT_MS });
+  expect((await text(visits)).trim()).toBe("0");
+  // The list subscribes to new-visit with the token from mercure-info: the hub now has that subscriber.
+  await waitFor("the page's subscription", async () => (await server.metric("shortener_realtime_subscribers")) === 1);
+  const requestsBefore = ui.apiRequests.length;
+
+  for (let i = 0; i < 2; i++) await visit("ui-live");
+  await waitFor("the list to show 2 visits", async () => (await text(visits)).trim() === "2", UI_TIMEOUT_MS);
+  // Nothing was fetched again: the count came over the feed.
+  expect(ui.apiRequests.slice(requestsBefore)).toEqual([]);
+});
+
+test("a link created in the UI's form is stored with what was typed, and redirects", async () => {
+  await using ui = await UiSession.open("/create-short-url");
+  await ui.page.getByPlaceholder("URL to be shortened").fill("https://example.com/made-in-the-ui?x=1");
+  await ui.page.getByPlaceholder("Custom slug").fill("ui-made");
+  await ui.page.getByPlaceholder("Title").fill("Made in the UI");
+  await ui.page.getByRole("button", { name: "Save" }).click();
+  await ui.page.getByText(`${server.baseUrl}/ui-made`).first().waitFor({ timeout: UI_TIMEOUT_MS });
+  expect(await ui.page.getByText("Great!").count()).toBe(1);
+
+  const stored = await sdk.getShortUrl({ shortCode: "ui-made" });
+  expect(stored).toMatchObject({
+    longUrl: "https://example.com/made-in-the-ui?x=1",
+    title: "Made in the UI",
+    shortUrl: `${server.baseUrl}/ui-made`,
+  });
+  expect(await visit("ui-made")).toBe("https://example.com/made-in-the-ui?x=1");
+});
+
+test("a duplicate slug typed in the form is refused, and the UI shows Shlink's message for it", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/taken", customSlug: "ui-taken" });
+  await using ui = await UiSession.open("/create-short-url");
+  await ui.page.getByPlaceholder("URL to be shortened").fill("https://example.com/other");
+  await ui.page.getByPlaceholder("Custom slug").fill("ui-taken");
+  await ui.page.getByRole("button", { name: "Save" }).click();
+  // The web UI shows the problem's detail: the server's own words reach the user.
+  await ui.page.getByText('Provided slug "ui-taken" is already in use').waitFor({ timeout: UI_TIMEOUT_MS });
+  expect(await visit("ui-taken")).toBe("https://example.com/taken");
+  // The refusal is the one failure this test expects: Shlink's 400 non-unique-slug.
+  expect(ui.failures).toEqual([`400 POST ${server.baseUrl}/rest/v3/short-urls`]);
+  ui.failures.length = 0;
+});
+
+test("editing a link's long URL in the UI changes where the next redirect goes", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/before", customSlug: "ui-edit" });
+  expect(await visit("ui-edit")).toBe("https://example.com/before");
+  await using ui = await UiSession.open("/short-code/ui-edit/edit");
+  const longUrl = ui.page.getByPlaceholder("URL to be shortened");
+  await waitFor("the form filled with the link", async () => (await longUrl.inputValue()) === "https://example.com/before", UI_TIMEOUT_MS);
+  await longUrl.fill("https://example.com/after");
+  await ui.page.getByRole("button", { name: "Save" }).click();
+  await ui.page.getByText("Short URL properly edited.").waitFor({ timeout: UI_TIMEOUT_MS });
+  expect(await visit("ui-edit")).toBe("https://example.com/after");
+});
+
+test("a link's visits page counts its visits and lists each one's referrer", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/stats", customSlug: "ui-stats" });
+  await visit("ui-stats", "https://news.example.org/post/1");
+  await visit("ui-stats", "https://news.example.org/post/2");
+  await visit("ui-stats", "https://blog.example.net/");
+  await waitForVisits("ui-stats", 3);
+  // The visits section's "List" tab.
+  await using ui = await UiSession.open("/short-code/ui-stats/visits/list");
+  await ui.page.getByText("Visits: 3").waitFor({ timeout: UI_TIMEOUT_MS });
+  const table = ui.page.locator("table");
+  await table.getByText("news.example.org").first().waitFor({ timeout: UI_TIMEOUT_MS });
+  expect(await table.getByText("news.example.org").count()).toBe(2);
+  expect(await table.getByText("blog.example.net").count()).toBe(1);
+});
+
+test("the overview's totals are the server's: visits, orphan visits, short URLs and tags", async () => {
+  await fetch(`${server.baseUrl}/no-such-code-here`, { redirect: "manual" });
+  const [links, tags] = await Promise.all([sdk.listShortUrls({ itemsPerPage: 1 }), sdk.listTags()]);
+  await waitFor("the orphan visit counted", async () => (await sdk.getVisitsOverview()).orphanVisits.total >= 1);
+  const overview = await sdk.getVisitsOverview();
+  await using ui = await UiSession.open("/overview");
+  const card = (title: string) => ui.page.locator("a, div", { hasText: new RegExp(`^${title}\\s*\\d`) }).last();
+  const number = async (title: string) => {
+    await card(title).waitFor({ timeout: UI_TIMEOUT_MS });
+    return Number((await text(card(title))).replace(title, "").replace(/\D/g, ""));
+  };
+  await waitFor("the overview's numbers", async () => (await number("Short URLs")) === links.pagination.totalItems, UI_TIMEOUT_MS);
+  expect(await number("Visits")).toBe(overview.nonOrphanVisits.total);
+  expect(await number("Orphan visits")).toBe(overview.orphanVisits.total);
+  expect(await number("Tags")).toBe(tags.data.length);
+});
+
+test("deleting a link from the list's menu removes it: it no longer redirects", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/doomed", customSlug: "ui-doomed" });
+  await using ui = await UiSession.open("/list-short-urls/1");
+  const doomed = row(ui.page, "ui-doomed");
+  await doomed.waitFor({ timeout: UI_TIMEOUT_MS });
+  await doomed.locator("button").last().click();
+  await ui.page.getByText("Delete short URL").click();
+  await ui.page.getByPlaceholder("delete").fill("delete");
+  await ui.page.getByRole("button", { name: "Delete", exact: true }).click();
+  await doomed.waitFor({ state: "detached", timeout: UI_TIMEOUT_MS });
+  const response = await fetch(`${server.baseUrl}/ui-doomed`, { redirect: "manual" });
+  expect(response.status).toBe(404);
+});
