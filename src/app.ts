@@ -8,6 +8,7 @@ import { ApiKeyService } from "./domain/api-keys";
 import type { LinkEventListener } from "./domain/link-events";
 import { LinkResolver } from "./domain/link-resolver";
 import { LIVE_FEED_DEFAULTS, LiveFeed } from "./domain/live-feed";
+import { RedirectRuleService } from "./domain/redirect-rule-service";
 import { ReplicationLag } from "./domain/replication-lag";
 import { ShortUrlService } from "./domain/short-urls";
 import { TagService } from "./domain/tags";
@@ -33,6 +34,7 @@ import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
 import { LitestreamClient } from "./storage/litestream-client";
 import type { MigrationEvent } from "./storage/migrations";
+import { RedirectRuleStore } from "./storage/redirect-rule-store";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 import { VisitDeletionStore } from "./storage/visit-deletion-store";
@@ -126,7 +128,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const locate = visitLocator(config.geoipDb);
   const recorder = new VisitRecorder(new VisitStore(db), config, locate);
   visits.addSink(recorder);
-  const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize);
+  const redirectRuleStore = new RedirectRuleStore(db);
+  const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize, redirectRuleStore);
   const customDomains = new Set(shortUrlStore.domains());
   // The recorder hears of deletions in their transaction (a deleted link's buffered visits leave its domain's sums).
   const linkEvents: LinkEventListener[] = [recorder];
@@ -147,6 +150,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     writes,
     shortUrls: shortUrlStore,
     tags: tagStore,
+    redirectRules: redirectRuleStore,
     resolver,
     defaultDomain: config.defaultDomain,
     shortCodeLength: config.shortCodeLength,
@@ -256,6 +260,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     resolver,
     visits,
     shortUrls,
+    redirectRules: new RedirectRuleService({ writes, shortUrls: shortUrlStore, rules: redirectRuleStore, resolver, links: shortUrls }),
     tags: new TagService(tagStore, writes, guardWrites, () => reader.tagStats()),
     visitQueries: new VisitQueryService({
       db,

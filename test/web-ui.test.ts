@@ -245,3 +245,31 @@ test("deleting a link from the list's menu removes it: it no longer redirects", 
   const response = await fetch(`${server.baseUrl}/ui-doomed`, { redirect: "manual" });
   expect(response.status).toBe(404);
 });
+
+test("a redirect rule added in the UI's rules page is saved after the link's existing one, and steers an Android visitor", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/everyone", customSlug: "ui-rules" });
+  const french = { longUrl: "https://example.com/french", conditions: [{ type: "language" as const, matchKey: null, matchValue: "fr" }] };
+  await sdk.setShortUrlRedirectRules({ shortCode: "ui-rules" }, { redirectRules: [french] });
+  await using ui = await UiSession.open("/short-code/ui-rules/redirect-rules");
+  await ui.page.getByText("https://example.com/french").waitFor({ timeout: UI_TIMEOUT_MS });
+
+  await ui.page.getByRole("button", { name: "Add rule" }).click();
+  await ui.page.getByPlaceholder("https://www.example.com").fill("https://example.com/android-app");
+  await ui.page.getByRole("button", { name: "Add condition" }).click();
+  await ui.page.getByLabel("Type:", { exact: true }).selectOption("device");
+  await ui.page.getByLabel("Device type:").selectOption("android");
+  await ui.page.getByRole("button", { name: "Confirm" }).click();
+  await ui.page.getByRole("button", { name: "Save rules" }).click();
+  await ui.page.getByText("Redirect rules properly saved.").waitFor({ timeout: UI_TIMEOUT_MS });
+
+  expect((await sdk.getShortUrlRedirectRules({ shortCode: "ui-rules" })).redirectRules).toEqual([
+    { ...french, priority: 1 },
+    { longUrl: "https://example.com/android-app", priority: 2, conditions: [{ type: "device", matchKey: null, matchValue: "android" }] },
+  ]);
+  const android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+  const sentTo = async (headers: Record<string, string>) =>
+    (await fetch(`${server.baseUrl}/ui-rules`, { redirect: "manual", headers })).headers.get("location");
+  expect(await sentTo({ "User-Agent": android })).toBe("https://example.com/android-app");
+  expect(await sentTo({ "User-Agent": android, "Accept-Language": "fr-FR" })).toBe("https://example.com/french");
+  expect(await sentTo({ "User-Agent": BROWSER_UA })).toBe("https://example.com/everyone");
+});

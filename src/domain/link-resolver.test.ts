@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { scratchDatabases } from "../../test/support/scratch-database";
 import { RELAXED_LOCK_WAIT_MS } from "../storage/database";
 import { runMigrations } from "../storage/migrations";
+import { RedirectRuleStore } from "../storage/redirect-rule-store";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { LinkResolver } from "./link-resolver";
 import { VisitBuffer } from "./visit-buffer";
@@ -12,7 +13,7 @@ function setup(cacheSize = 10) {
   runMigrations(db, ":memory:");
   const store = new ShortUrlStore(db);
   const visits = new VisitBuffer(db, store);
-  const resolver = new LinkResolver(store, visits, cacheSize);
+  const resolver = new LinkResolver(store, visits, cacheSize, new RedirectRuleStore(db));
   const add = (code: string, extra: Record<string, number | null> = {}) => store.insert(plainLinkRow(code, extra)) as number;
   return { db, store, visits, resolver, add };
 }

@@ -1,10 +1,13 @@
 /**
- * Resolves a short code to where it redirects: the in-process LRU first, one prepared SELECT on a miss.
+ * Resolves a short code to where it redirects: the in-process LRU first, one prepared SELECT on a miss (and one more
+ * for the link's redirect rules when it has any).
  * It also decides whether a visit may still be served (validSince, validUntil, maxVisits) and counts it,
  * exactly, without touching the database.
  */
 import { LRUCache } from "lru-cache";
+import type { RedirectRuleStore } from "../storage/redirect-rule-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
+import { type RedirectRule, rulesFromRows } from "./redirect-rules";
 import type { VisitBuffer } from "./visit-buffer";
 
 export interface CachedLink {
@@ -21,6 +24,8 @@ export interface CachedLink {
   maxVisits: number | null;
   /** Visits counted so far, written or still buffered. */
   visits: number;
+  /** The link's redirect rules in priority order, or null when it has none (most links). */
+  rules: readonly RedirectRule[] | null;
 }
 
 /** `cached` says whether the LRU answered (a hit) or SQLite did (a miss). */
@@ -40,6 +45,7 @@ export class LinkResolver {
     private readonly store: ShortUrlStore,
     private readonly visits: VisitBuffer,
     cacheSize: number,
+    private readonly rules: RedirectRuleStore,
   ) {
     this.#cache = new LRUCache({ max: cacheSize });
   }
@@ -84,6 +90,7 @@ export class LinkResolver {
       validUntil: row.valid_until,
       maxVisits: row.max_visits,
       visits: row.visits_total + this.visits.pendingFor(row.id).total,
+      rules: row.has_rules === 1 ? rulesFromRows(this.rules.forLink(row.id)) : null,
     };
     this.#cache.set(key, link);
     return link;

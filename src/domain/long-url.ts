@@ -6,22 +6,28 @@ const ALLOWED_PROTOCOLS = new Set(["http:", "https:"]);
 // such input instead of silently "fixing" it: what the user sent is not what would be stored.
 const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f]/;
 
-/** Validates a target URL and returns its WHATWG-serialized form; throws invalid-data naming `field`. */
-export function normalizeLongUrl(raw: unknown, field = "longUrl"): string {
-  if (typeof raw !== "string") throw invalidField(field, "must be a string");
-  if (raw.length === 0) throw invalidField(field, "must not be empty");
-  if (Buffer.byteLength(raw) > MAX_LONG_URL_BYTES) throw invalidField(field, `must be at most ${MAX_LONG_URL_BYTES} bytes`);
-  if (CONTROL_OR_SPACE.test(raw)) throw invalidField(field, "must not contain spaces or control characters");
+/** The target's WHATWG-serialized form, or why `raw` is not an acceptable target. */
+export function checkLongUrl(raw: unknown): { url: string } | { problem: string } {
+  if (typeof raw !== "string") return { problem: "must be a string" };
+  if (raw.length === 0) return { problem: "must not be empty" };
+  if (Buffer.byteLength(raw) > MAX_LONG_URL_BYTES) return { problem: `must be at most ${MAX_LONG_URL_BYTES} bytes` };
+  if (CONTROL_OR_SPACE.test(raw)) return { problem: "must not contain spaces or control characters" };
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw invalidField(field, "must be an absolute URL");
+    return { problem: "must be an absolute URL" };
   }
-  if (!ALLOWED_PROTOCOLS.has(url.protocol)) throw invalidField(field, "must use http or https");
-  if (url.hostname === "") throw invalidField(field, "must have a host");
+  if (!ALLOWED_PROTOCOLS.has(url.protocol)) return { problem: "must use http or https" };
+  if (url.hostname === "") return { problem: "must have a host" };
   const serialized = url.href;
-  if (Buffer.byteLength(serialized) > MAX_LONG_URL_BYTES)
-    throw invalidField(field, `must be at most ${MAX_LONG_URL_BYTES} bytes once normalized`);
-  return serialized;
+  if (Buffer.byteLength(serialized) > MAX_LONG_URL_BYTES) return { problem: `must be at most ${MAX_LONG_URL_BYTES} bytes once normalized` };
+  return { url: serialized };
+}
+
+/** Validates a target URL and returns its WHATWG-serialized form; throws invalid-data naming `field`. */
+export function normalizeLongUrl(raw: unknown, field = "longUrl"): string {
+  const checked = checkLongUrl(raw);
+  if ("problem" in checked) throw invalidField(field, checked.problem);
+  return checked.url;
 }

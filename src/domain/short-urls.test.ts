@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { batchesOf } from "../storage/background-reader";
 import { GroupCommit } from "../storage/group-commit";
 import { runMigrations } from "../storage/migrations";
+import { RedirectRuleStore } from "../storage/redirect-rule-store";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
@@ -22,11 +23,13 @@ function setup(extra: (store: ShortUrlStore, visits: VisitBuffer) => Partial<Dep
   db.run("INSERT INTO api_keys (id, name, key_hash, role, created_at) VALUES (1, 'admin', 'h', 'admin', 0)");
   const store = new ShortUrlStore(db);
   const visits = new VisitBuffer(db, store);
+  const rules = new RedirectRuleStore(db);
   const links = new ShortUrlService({
     writes: new GroupCommit(db),
     shortUrls: store,
     tags: new TagStore(db),
-    resolver: new LinkResolver(store, visits, 10),
+    redirectRules: rules,
+    resolver: new LinkResolver(store, visits, 10, rules),
     defaultDomain: "s.test",
     shortCodeLength: 7,
     pendingVisits: (id) => visits.pendingFor(id),

@@ -2,6 +2,7 @@
 import { type AppError, forbidden, nonUniqueSlug, notReplicated, shortUrlNotFound, unavailable } from "../errors";
 import { batchesOf, type LinkBatches, type ListLinks } from "../storage/background-reader";
 import type { GroupCommit } from "../storage/group-commit";
+import type { RedirectRuleStore } from "../storage/redirect-rule-store";
 import type { ShortUrlChanges, ShortUrlRow, ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
@@ -30,6 +31,7 @@ export interface ShortUrl {
   visitsTotal: number;
   visitsBots: number;
   tags: string[];
+  hasRedirectRules: boolean;
 }
 
 export interface Page<T> {
@@ -73,6 +75,7 @@ export class ShortUrlService {
       writes: GroupCommit;
       shortUrls: ShortUrlStore;
       tags: TagStore;
+      redirectRules: RedirectRuleStore;
       resolver: LinkResolver;
       defaultDomain: string;
       shortCodeLength: number;
@@ -101,7 +104,7 @@ export class ShortUrlService {
   }
 
   async create(input: CreateShortUrlInput, key: ApiKey): Promise<ShortUrl> {
-    this.#assertCanWrite(key);
+    this.assertCanWrite(key);
     const domain = this.domainKey(input.domain);
     const events: Emitted[] = [];
     const id = await this.#write(() => {
@@ -154,7 +157,7 @@ export class ShortUrlService {
   }
 
   async edit(shortCode: string, domain: string | null | undefined, changes: ShortUrlMeta, key: ApiKey): Promise<ShortUrl> {
-    this.#assertCanWrite(key);
+    this.assertCanWrite(key);
     const domainKey = this.domainKey(domain);
     const events: Emitted[] = [];
     await this.#write(() => {
@@ -179,7 +182,7 @@ export class ShortUrlService {
   }
 
   async delete(shortCode: string, domain: string | null | undefined, key: ApiKey): Promise<void> {
-    this.#assertCanWrite(key);
+    this.assertCanWrite(key);
     const domainKey = this.domainKey(domain);
     const events: Emitted[] = [];
     await this.#write(() => {
@@ -252,7 +255,8 @@ export class ShortUrlService {
     return this.deps.shortUrls.domains();
   }
 
-  #assertCanWrite(key: ApiKey): void {
+  /** Throws when this key may not change links, or this node refuses writes now (a standby, a lagging replica). */
+  assertCanWrite(key: ApiKey): void {
     if (key.role === "read-only") throw forbidden("This API key is read-only.");
     this.deps.guardWrites?.();
   }
@@ -331,7 +335,9 @@ export class ShortUrlService {
   }
 
   #hydrate(rows: ShortUrlRow[]): ShortUrl[] {
-    const tags = this.deps.tags.tagsFor(rows.map((r) => r.id));
+    const ids = rows.map((r) => r.id);
+    const tags = this.deps.tags.tagsFor(ids);
+    const withRules = this.deps.redirectRules.linksWithRules(ids);
     return rows.map((r) => {
       const pending = this.deps.pendingVisits(r.id);
       return {
@@ -350,6 +356,7 @@ export class ShortUrlService {
         visitsTotal: r.visits_total + pending.total,
         visitsBots: r.visits_bots + pending.bots,
         tags: tags.get(r.id) ?? [],
+        hasRedirectRules: withRules.has(r.id),
       };
     });
   }

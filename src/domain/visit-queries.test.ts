@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, spyOn, test } from "bun:test";
 import { GroupCommit } from "../storage/group-commit";
 import { runMigrations } from "../storage/migrations";
+import { RedirectRuleStore } from "../storage/redirect-rule-store";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
 import { bucketOf, VISIT_BUCKET_BITS } from "../storage/visit-buckets";
@@ -46,11 +47,13 @@ function setup(smallSetLinks?: number, spread = false, largeSet?: { probeRows: n
   const tagStore = new TagStore(db);
   const buffer = new VisitBuffer(db, shortUrlStore);
   buffer.addSink(new VisitRecorder(new VisitStore(db)));
-  const resolver = new LinkResolver(shortUrlStore, buffer, 100);
+  const redirectRules = new RedirectRuleStore(db);
+  const resolver = new LinkResolver(shortUrlStore, buffer, 100, redirectRules);
   const shortUrls = new ShortUrlService({
     writes: new GroupCommit(db),
     shortUrls: shortUrlStore,
     tags: tagStore,
+    redirectRules,
     resolver,
     defaultDomain: "s.test",
     shortCodeLength: 7,

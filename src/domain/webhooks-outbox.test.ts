@@ -27,6 +27,7 @@ const LINK: ShortUrl = {
   visitsTotal: 0,
   visitsBots: 0,
   tags: [],
+  hasRedirectRules: false,
 };
 const event = (type: LinkEvent["type"]): LinkEvent => ({ type, shortUrl: LINK, at: Date.UTC(2026, 11, 3) });
 const visit = (linkId: number | null): Visit => ({

@@ -3,6 +3,7 @@ import type { Config } from "../config";
 import type { ApiKeyService } from "../domain/api-keys";
 import type { LinkResolver } from "../domain/link-resolver";
 import type { LiveFeed } from "../domain/live-feed";
+import type { RedirectRuleService } from "../domain/redirect-rule-service";
 import type { ReplicationLag } from "../domain/replication-lag";
 import type { ShortUrlService } from "../domain/short-urls";
 import type { TagService } from "../domain/tags";
@@ -25,6 +26,8 @@ export interface HttpDeps {
   /** Where the public listener records visits (redirects and orphan visits). */
   visits: VisitBuffer;
   shortUrls: ShortUrlService;
+  /** Shlink's dynamic redirect rules of a link. */
+  redirectRules: RedirectRuleService;
   tags: TagService;
   /** Reads and deletes visits (Shlink's visits API). */
   visitQueries: VisitQueryService;

@@ -6,6 +6,7 @@
 import type { Server } from "bun";
 import { isbot } from "isbot";
 import type { Resolution } from "../domain/link-resolver";
+import { ruleTarget } from "../domain/redirect-rules";
 import type { Visit } from "../domain/visit-buffer";
 import { methodNotAllowed } from "../errors";
 import type { HttpDeps } from "./deps";
@@ -94,10 +95,24 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
   const skipped = trackingFilter(config.skipTrackingFrom);
   const trackOrphans = config.trackOrphanVisits;
 
-  const respond = (resolution: Resolution & { kind: "redirect" }, requestId: string, visit: Visit, tracked: boolean): Response => {
+  const respond = (
+    request: Request,
+    resolution: Resolution & { kind: "redirect" },
+    requestId: string,
+    visit: Visit,
+    tracked: boolean,
+  ): Response => {
     const link = resolution.link;
     metrics.recordRedirect(resolution.cached ? "hit" : "miss");
-    const location = link.forwardQuery ? forwardedLocation(link.longUrl, visit.visitedUrl) : link.longUrl;
+    const longUrl =
+      link.rules === null
+        ? link.longUrl
+        : ruleTarget(
+            link.rules,
+            { userAgent: visit.userAgent, acceptLanguage: request.headers.get("accept-language"), url: visit.visitedUrl },
+            link.longUrl,
+          );
+    const location = link.forwardQuery ? forwardedLocation(longUrl, visit.visitedUrl) : longUrl;
     if (tracked) {
       visit.link = link;
       visit.redirectUrl = location;
@@ -145,12 +160,12 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
       const host = (request.headers.get("host") ?? "").toLowerCase();
       if (customDomains.has(host)) {
         const onDomain = resolver.resolveAndCount(host, code, bot, now, tracked);
-        if (onDomain.kind === "redirect") return respond(onDomain, requestId, visit, tracked);
+        if (onDomain.kind === "redirect") return respond(request, onDomain, requestId, visit, tracked);
         if (onDomain.kind === "expired") return refuse(request, code, "expired", requestId, visit, tracked);
       }
     }
     const resolution = resolver.resolveAndCount("", code, bot, now, tracked);
-    if (resolution.kind === "redirect") return respond(resolution, requestId, visit, tracked);
+    if (resolution.kind === "redirect") return respond(request, resolution, requestId, visit, tracked);
     return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found", requestId, visit, tracked);
   };
 }

@@ -19,7 +19,7 @@ export function shortUrlJson(s: ShortUrl, baseUrl: string) {
     crawlable: s.crawlable,
     forwardQuery: s.forwardQuery,
     visitsSummary: { total: s.visitsTotal, nonBots: s.visitsTotal - s.visitsBots, bots: s.visitsBots },
-    hasRedirectRules: false,
+    hasRedirectRules: s.hasRedirectRules,
     redirectStatus: s.redirectStatus,
   };
 }

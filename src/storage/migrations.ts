@@ -305,6 +305,22 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    // Shlink's dynamic redirect rules: per link, in priority order, each a long URL and its conditions as JSON
+    // ([{type, matchKey, matchValue}], validated by domain/redirect-rules.ts). A link's rules go with it. The redirect
+    // path's SELECT asks whether a link has any (the primary key's prefix), so a link without rules costs nothing more.
+    version: 11,
+    changesExisting: false,
+    sql: `
+      CREATE TABLE redirect_rules (
+        short_url_id INTEGER NOT NULL REFERENCES short_urls(id) ON DELETE CASCADE,
+        priority INTEGER NOT NULL CHECK (priority >= 1),
+        long_url TEXT NOT NULL,
+        conditions TEXT NOT NULL CHECK (json_valid(conditions)),
+        PRIMARY KEY (short_url_id, priority)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

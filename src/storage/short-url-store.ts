@@ -34,6 +34,8 @@ export interface RedirectRow {
   valid_until: number | null;
   max_visits: number | null;
   visits_total: number;
+  /** 1 when the link has redirect rules (read them from RedirectRuleStore). */
+  has_rules: number;
 }
 
 export type NewShortUrl = Omit<ShortUrlRow, "id" | "visits_total" | "visits_bots">;
@@ -110,7 +112,7 @@ function prepareCounted(db: Database) {
     byId: db.query<ShortUrlRow, [number]>(`SELECT ${LINK_COLUMNS} FROM ${LINKS} WHERE s.id = ?`),
     redirect: db.query<RedirectRow, [string, string]>(
       `SELECT s.id, s.long_url, s.forward_query, s.redirect_status, s.valid_since, s.valid_until, s.max_visits,
-         coalesce(v.total, 0) AS visits_total
+         coalesce(v.total, 0) AS visits_total, EXISTS (SELECT 1 FROM redirect_rules r WHERE r.short_url_id = s.id) AS has_rules
        FROM ${LINKS} WHERE s.domain = ? AND s.short_code = ?`,
     ),
     byLongUrl: db.query<ShortUrlRow, [string, string]>(

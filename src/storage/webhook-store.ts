@@ -7,6 +7,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { relaxedWriteTransaction, relaxedWriteTransactionIfFree } from "./database";
+import { preparedOnFirstUse } from "./first-use";
 
 export interface WebhookRow {
   id: number;
@@ -72,7 +73,7 @@ const ERROR_MAX_CHARS = 500;
 /** The metrics' counts stop here (see backlog). */
 export const COUNT_CAP = 10_000;
 
-/** Every statement, prepared on first use: `check` builds the app on a database that may predate these tables. */
+/** Every statement (prepared on first use: see first-use.ts). */
 function prepare(db: Database) {
   return {
     insertWebhook: db.query<{ id: number }, Record<string, string | number | null>>(
@@ -150,15 +151,15 @@ function prepare(db: Database) {
 
 export class WebhookStore {
   readonly #db: Database;
-  #statements: ReturnType<typeof prepare> | undefined;
+  readonly #statements: () => ReturnType<typeof prepare>;
 
   constructor(db: Database) {
     this.#db = db;
+    this.#statements = preparedOnFirstUse(db, prepare);
   }
 
   get #q(): ReturnType<typeof prepare> {
-    this.#statements ??= prepare(this.#db);
-    return this.#statements;
+    return this.#statements();
   }
 
   insertWebhook(row: { name: string | null; url: string; secret: string; events: string; created_at: number }): number {
