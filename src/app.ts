@@ -8,6 +8,7 @@ import { ApiKeyService } from "./domain/api-keys";
 import type { LinkEventListener } from "./domain/link-events";
 import { LinkResolver } from "./domain/link-resolver";
 import { LIVE_FEED_DEFAULTS, LiveFeed } from "./domain/live-feed";
+import { NotFoundRedirectService } from "./domain/not-found-redirects";
 import { RedirectRuleService } from "./domain/redirect-rule-service";
 import { ReplicationLag } from "./domain/replication-lag";
 import { ShortUrlService } from "./domain/short-urls";
@@ -29,6 +30,7 @@ import { ApiKeyStore } from "./storage/api-key-store";
 import { BackgroundReader } from "./storage/background-reader";
 import { BackgroundCheckpointer } from "./storage/checkpointer";
 import { BUSY_TIMEOUT_MS, openDatabase } from "./storage/database";
+import { DomainRedirectStore } from "./storage/domain-redirect-store";
 import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
@@ -261,6 +263,17 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     visits,
     shortUrls,
     redirectRules: new RedirectRuleService({ writes, shortUrls: shortUrlStore, rules: redirectRuleStore, resolver, links: shortUrls }),
+    notFoundRedirects: new NotFoundRedirectService({
+      store: new DomainRedirectStore(db),
+      writes,
+      defaults: {
+        baseUrlRedirect: config.baseUrlRedirect,
+        regular404Redirect: config.regular404Redirect,
+        invalidShortUrlRedirect: config.invalidShortUrlRedirect,
+      },
+      domainKey: (domain) => shortUrls.domainKey(domain),
+      assertCanWrite: (key) => shortUrls.assertCanWrite(key),
+    }),
     tags: new TagService(tagStore, writes, guardWrites, () => reader.tagStats()),
     visitQueries: new VisitQueryService({
       db,

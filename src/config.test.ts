@@ -28,6 +28,12 @@ describe("loadConfig", () => {
     expect(loadConfig(new Map(), env).baseUrl).toBe("https://s.example.com");
   });
 
+  test("the not-found redirects are none by default, and kept as given (placeholders readable)", () => {
+    expect(loadConfig(new Map(), {})).toMatchObject({ baseUrlRedirect: null, regular404Redirect: null, invalidShortUrlRedirect: null });
+    const given = "https://example.com/missing{ORIGINAL_PATH}?from={DOMAIN}";
+    expect(loadConfig(flags({ "regular-404-redirect": given }), {}).regular404Redirect).toBe(given);
+  });
+
   test.each([
     [{ listen: "nonsense" }, {}, "--listen"],
     [{ listen: "1.2.3.4:70000" }, {}, "--listen"],
@@ -39,6 +45,9 @@ describe("loadConfig", () => {
     [{ role: "leader" }, {}, "--role"],
     [{ "visit-flush-interval": "5s" }, {}, "--visit-flush-interval"],
     [{}, { SHORTENER_MIN_DISK_FREE: "lots" }, "SHORTENER_MIN_DISK_FREE"],
+    [{ "base-url-redirect": "javascript:alert(1)" }, {}, "--base-url-redirect"],
+    [{ "regular-404-redirect": "/relative" }, {}, "--regular-404-redirect"],
+    [{}, { SHORTENER_INVALID_SHORT_URL_REDIRECT: "https://example.com/a b" }, "SHORTENER_INVALID_SHORT_URL_REDIRECT"],
   ])("rejects a bad value with an error naming the setting (%p %p)", (f, env, name) => {
     expect(() => loadConfig(flags(f as Record<string, string>), env)).toThrow(`invalid setting ${name}:`);
   });

@@ -7,8 +7,8 @@ import { resolve } from "node:path";
 import { SettingError } from "./errors";
 import type { Cidr } from "./lib/cidr";
 import { type CorsOrigins, parseCorsOrigins } from "./lib/cors-origins";
-import { parseDuration } from "./lib/duration";
-import { parseSize } from "./lib/size";
+import { NOT_FOUND_SETTINGS } from "./lib/not-found-settings";
+import { duration, hostPort, integer, path, size } from "./lib/setting-parsers";
 import { parseCidrList, VISIT_SETTINGS } from "./lib/visit-settings";
 import { WEBHOOK_SETTINGS } from "./lib/webhook-settings";
 import { loadTracing, type TracingConfig } from "./telemetry/tracing-settings";
@@ -44,6 +44,10 @@ export interface Config {
   redirectMaxAge: number;
   /** Redirect status for links that do not set their own. */
   redirectStatus: RedirectStatus;
+  /** Where visitors of /, of other unknown paths, and of unknown or unusable codes go when their domain sets none; null: 404. */
+  baseUrlRedirect: string | null;
+  regular404Redirect: string | null;
+  invalidShortUrlRedirect: string | null;
   cacheSize: number;
   shortCodeLength: number;
   visitFlushMs: number;
@@ -107,44 +111,6 @@ export interface Setting<K extends keyof Config> {
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
   return s;
-}
-
-function hostPort(raw: string, name: string): HostPort {
-  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/.exec(raw);
-  const port = match ? Number(match[2]) : Number.NaN;
-  if (!match || port > 65535) throw new SettingError(name, `"${raw}" is not host:port (e.g. 127.0.0.1:8080)`);
-  const host = (match[1] as string).replace(/^\[|\]$/g, "");
-  return { hostname: host === "" ? "0.0.0.0" : host, port };
-}
-
-function integer(min: number, max: number) {
-  return (raw: string, name: string): number => {
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      throw new SettingError(name, `"${raw}" is not a whole number from ${min} to ${max}`);
-    }
-    return Number(raw);
-  };
-}
-
-function duration(minMs: number, maxMs: number) {
-  return (raw: string, name: string): number => {
-    const ms = parseDuration(raw);
-    if (ms === null || ms < minMs || ms > maxMs) {
-      throw new SettingError(name, `"${raw}" is not a duration from ${minMs}ms to ${maxMs / 1000}s (e.g. 1s, 500ms)`);
-    }
-    return ms;
-  };
-}
-
-function size(raw: string, name: string): number {
-  const bytes = parseSize(raw);
-  if (bytes === null) throw new SettingError(name, `"${raw}" is not a size (e.g. 512MiB, 1GiB, 100MB or a number of bytes)`);
-  return bytes;
-}
-
-function path(raw: string, name: string): string {
-  if (raw.trim() === "") throw new SettingError(name, "must not be empty");
-  return resolve(raw);
 }
 
 export const SETTINGS = [
@@ -356,6 +322,7 @@ export const SETTINGS = [
     help: "drill gives up on a restore that takes longer than this",
     parse: duration(1000, 86_400_000),
   }),
+  ...NOT_FOUND_SETTINGS,
   ...VISIT_SETTINGS,
   ...WEBHOOK_SETTINGS,
 ] as const;

@@ -24,6 +24,11 @@ test("a standby serves redirects from its database and refuses writes with 503 a
       standby.api(`/rest/v3/short-urls/${shortCode}`, { method: "PATCH", body: JSON.stringify({ title: "x" }) }),
       standby.api(`/rest/v3/short-urls/${shortCode}`, { method: "DELETE" }),
       standby.api("/rest/v3/tags", { method: "PUT", body: JSON.stringify({ oldName: "t", newName: "u" }) }),
+      standby.api(`/rest/v3/short-urls/${shortCode}/redirect-rules`, { method: "POST", body: JSON.stringify({ redirectRules: [] }) }),
+      standby.api("/rest/v3/domains/redirects", {
+        method: "PATCH",
+        body: JSON.stringify({ domain: "go.example.test", baseUrlRedirect: "https://example.com/" }),
+      }),
     ];
     for (const response of await Promise.all(writes)) {
       expect(response.status).toBe(503);

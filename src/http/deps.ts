@@ -3,6 +3,7 @@ import type { Config } from "../config";
 import type { ApiKeyService } from "../domain/api-keys";
 import type { LinkResolver } from "../domain/link-resolver";
 import type { LiveFeed } from "../domain/live-feed";
+import type { NotFoundRedirectService } from "../domain/not-found-redirects";
 import type { RedirectRuleService } from "../domain/redirect-rule-service";
 import type { ReplicationLag } from "../domain/replication-lag";
 import type { ShortUrlService } from "../domain/short-urls";
@@ -28,6 +29,8 @@ export interface HttpDeps {
   shortUrls: ShortUrlService;
   /** Shlink's dynamic redirect rules of a link. */
   redirectRules: RedirectRuleService;
+  /** Where visitors who find nothing are sent instead of the 404 page (Shlink's "not found redirects"). */
+  notFoundRedirects: NotFoundRedirectService;
   tags: TagService;
   /** Reads and deletes visits (Shlink's visits API). */
   visitQueries: VisitQueryService;

@@ -27,3 +27,20 @@ export function notFoundResponse(request: Request, shortCode?: string): Response
     },
   });
 }
+
+/**
+ * Where a visitor who found nothing is sent instead of this page, when a redirect is set for it (domain/not-found-redirects.ts).
+ * Never cached: a link may be made at that address any time.
+ */
+export function notFoundRedirect(location: string, status: number): Response {
+  return new Response(null, { status, headers: { Location: location, "Cache-Control": "no-store" } });
+}
+
+/** The request's host (for a domain's redirects) and path (for `{ORIGINAL_PATH}`). */
+export function hostAndPath(request: Request): { host: string; path: string } {
+  const url = request.url;
+  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+  const query = url.indexOf("?", pathStart);
+  const path = pathStart === -1 ? "/" : url.slice(pathStart, query === -1 ? undefined : query);
+  return { host: (request.headers.get("host") ?? "").toLowerCase(), path };
+}

@@ -10,7 +10,7 @@ import { ruleTarget } from "../domain/redirect-rules";
 import type { Visit } from "../domain/visit-buffer";
 import { methodNotAllowed } from "../errors";
 import type { HttpDeps } from "./deps";
-import { notFoundResponse } from "./not-found";
+import { hostAndPath, notFoundRedirect, notFoundResponse } from "./not-found";
 import { problemResponse } from "./problem";
 import { type ClientIpResolver, rememberRequestId } from "./request-context";
 import { trackingFilter } from "./tracking-filter";
@@ -74,21 +74,22 @@ export function createOrphanHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) 
   const track = ctx.config.trackOrphanVisits;
   return (request: Request, server: Server<undefined>): Response => {
     const method = request.method;
-    if (track && (method === "GET" || method === "HEAD")) {
-      const url = request.url;
-      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-      const atBase = pathStart === -1 || url[pathStart + 1] === undefined || url[pathStart + 1] === "?";
+    if (method !== "GET" && method !== "HEAD") return notFoundResponse(request);
+    const { host, path } = hostAndPath(request);
+    const type = path === "/" ? "base_url" : "regular_404";
+    if (track) {
       const userAgent = request.headers.get("user-agent");
       const visit = capture(request, server, Date.now(), method === "HEAD" || isBot(userAgent), userAgent);
-      visit.orphanType = atBase ? "base_url" : "regular_404";
+      visit.orphanType = type;
       if (!skipped(visit.ip)) ctx.visits.captureOrphan(visit);
     }
-    return notFoundResponse(request);
+    const target = ctx.notFoundRedirects.target(type, host, path);
+    return target === null ? notFoundResponse(request) : notFoundRedirect(target, ctx.config.redirectStatus);
   };
 }
 
 export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) {
-  const { resolver, config, customDomains, metrics, visits } = ctx;
+  const { resolver, config, customDomains, metrics, visits, notFoundRedirects: notFound } = ctx;
   const cacheControl = `private, max-age=${config.redirectMaxAge}`;
   const isBot = botDetector();
   const capture = visitCapture(visitorIp);
@@ -136,7 +137,9 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     rememberRequestId(request, requestId);
     visit.orphanType = "invalid_short_url";
     if (tracked && trackOrphans) visits.captureOrphan(visit);
-    const response = notFoundResponse(request, code);
+    const { host, path } = hostAndPath(request);
+    const target = notFound.target("invalid_short_url", host, path);
+    const response = target === null ? notFoundResponse(request, code) : notFoundRedirect(target, config.redirectStatus);
     response.headers.set("X-Request-Id", requestId);
     return response;
   };

@@ -4,7 +4,7 @@
  */
 import type { Config, Setting } from "../config";
 import { SettingError } from "../errors";
-import { parseDuration } from "./duration";
+import { duration } from "./setting-parsers";
 
 type WebhookKey = "webhookMaxAttempts" | "webhookRetryBaseMs" | "webhookRetryMaxMs" | "webhookTimeoutMs";
 
@@ -17,16 +17,6 @@ function attempts(raw: string, name: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 100)
     throw new SettingError(name, `"${raw}" is not a whole number from 1 to 100`);
   return Number(raw);
-}
-
-function duration(minMs: number, maxMs: number) {
-  return (raw: string, name: string): number => {
-    const ms = parseDuration(raw);
-    if (ms === null || ms < minMs || ms > maxMs) {
-      throw new SettingError(name, `"${raw}" is not a duration from ${minMs}ms to ${maxMs / 1000}s (e.g. 30s, 500ms)`);
-    }
-    return ms;
-  };
 }
 
 export const WEBHOOK_SETTINGS = [

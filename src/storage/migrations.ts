@@ -321,6 +321,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    // Shlink's "not found redirects" a domain sets through the API ('' is the default domain): where visitors of its
+    // base URL, of other unknown paths and of unknown or unusable codes are sent. A null falls back to the settings.
+    version: 12,
+    changesExisting: false,
+    sql: `
+      CREATE TABLE domain_redirects (
+        domain TEXT PRIMARY KEY,
+        base_url_redirect TEXT,
+        regular_404_redirect TEXT,
+        invalid_short_url_redirect TEXT
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

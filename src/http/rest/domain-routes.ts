@@ -1,20 +1,35 @@
-/** /rest/v3/domains: the default domain and every domain that holds links. */
+/** /rest/v3/domains: the default domain and every domain that holds links or sets redirects; a domain's redirects. */
 import { Elysia } from "elysia";
+import { NO_REDIRECTS, type NotFoundRedirects, parseDomainRedirectsInput } from "../../domain/not-found-redirects";
 import type { HttpDeps } from "../deps";
 import { jsonResponse } from "../json-response";
 import { requireApiKey } from "./auth";
 
-const NO_REDIRECTS = { baseUrlRedirect: null, regular404Redirect: null, invalidShortUrlRedirect: null };
-
 export function domainRoutes(ctx: HttpDeps) {
-  return new Elysia({ name: "domains" }).get("/rest/v3/domains", ({ request }) => {
-    requireApiKey(ctx, request);
-    const others = ctx.shortUrls.domains().map((domain) => ({ domain, isDefault: false, redirects: NO_REDIRECTS }));
-    return jsonResponse({
-      domains: {
-        data: [{ domain: ctx.config.defaultDomain, isDefault: true, redirects: NO_REDIRECTS }, ...others],
-        defaultRedirects: NO_REDIRECTS,
-      },
+  return new Elysia({ name: "domains" })
+    .get("/rest/v3/domains", ({ request }) => {
+      requireApiKey(ctx, request);
+      const own = ctx.notFoundRedirects.all();
+      const defaults = ctx.notFoundRedirects.defaults;
+      // The default domain's redirects as they apply: its own where it sets them, else the settings.
+      const ofDefault = own.get("") ?? NO_REDIRECTS;
+      const applied = Object.fromEntries(
+        Object.entries(defaults).map(([field, fallback]) => [field, ofDefault[field as keyof NotFoundRedirects] ?? fallback]),
+      ) as unknown as NotFoundRedirects;
+      const withLinks = ctx.shortUrls.domains();
+      const others = [...withLinks, ...[...own.keys()].filter((d) => d !== "" && !withLinks.includes(d))];
+      return jsonResponse({
+        domains: {
+          data: [
+            { domain: ctx.config.defaultDomain, isDefault: true, redirects: applied },
+            ...others.map((domain) => ({ domain, isDefault: false, redirects: own.get(domain) ?? NO_REDIRECTS })),
+          ],
+          defaultRedirects: defaults,
+        },
+      });
+    })
+    .patch("/rest/v3/domains/redirects", async ({ request, body }) => {
+      const key = requireApiKey(ctx, request);
+      return jsonResponse(await ctx.notFoundRedirects.edit(parseDomainRedirectsInput(body), key));
     });
-  });
 }
