@@ -4,7 +4,7 @@
  * is, so the browser enforces CORS on every call and on the real-time feed. Each test drives the UI as a user
  * would and checks the result through the SDK or a redirect, and that no request the page made failed.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
@@ -333,4 +333,47 @@ test("a domain's redirects edited in the UI's domains page are saved, and a visi
   expect(await sentTo("/", domain)).toBe("https://go.example/welcome");
   expect(await sentTo("/no-such-code", domain)).toBe("https://go.example/gone");
   expect(await sentTo("/", new URL(server.baseUrl).host)).toBeNull();
+});
+
+test("a tag renamed in the UI's tags page is renamed on its links; a tag deleted there leaves them", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/tagged", customSlug: "ui-tagged", tags: ["ui-old", "ui-doomed-tag"] });
+  await using ui = await UiSession.open("/manage-tags");
+  const menuOf = (tag: string) => ui.page.locator("tr", { hasText: tag }).locator("button").last();
+  await menuOf("ui-old").waitFor({ timeout: UI_TIMEOUT_MS });
+  await menuOf("ui-old").click();
+  await ui.page.getByText("Edit", { exact: true }).click();
+  await ui.page.getByPlaceholder("Tag").fill("ui-new");
+  await ui.page.getByRole("button", { name: "Save", exact: true }).click();
+  await ui.page.locator("tr", { hasText: "ui-new" }).waitFor({ timeout: UI_TIMEOUT_MS });
+
+  await menuOf("ui-doomed-tag").click();
+  await ui.page.getByText("Delete tag", { exact: true }).click();
+  await ui.page.getByRole("dialog").getByRole("button", { name: "Delete tag", exact: true }).click();
+  await ui.page.locator("tr", { hasText: "ui-doomed-tag" }).waitFor({ state: "detached", timeout: UI_TIMEOUT_MS });
+
+  expect((await sdk.getShortUrl({ shortCode: "ui-tagged" })).tags).toEqual(["ui-new"]);
+  expect((await sdk.listTags()).data).not.toContain("ui-old");
+});
+
+describe("every other page of the UI", () => {
+  beforeAll(async () => {
+    await sdk.createShortUrl({ longUrl: "https://example.com/crawl", customSlug: "ui-crawl", title: "Crawled", tags: ["crawl"] });
+    await sdk.createShortUrl({ longUrl: "https://example.com/crawl-domain", customSlug: "ui-crawl", domain: "ui-crawl.example.test" });
+    await visit("ui-crawl", "https://referrer.example.org/page");
+    await waitForVisits("ui-crawl", 1);
+  });
+
+  test.each([
+    ["/overview", "Orphan visits"],
+    ["/list-short-urls/1?tags=crawl", "Crawled"],
+    ["/tag/crawl/visits", "Visits: 1"],
+    ["/orphan-visits", "Orphan visits"],
+    ["/non-orphan-visits", "Non-orphan visits"],
+    ["/manage-domains", "ui-crawl.example.test"],
+    ["/short-code/ui-crawl/visits/by-context", "referrer.example.org"],
+    ["/short-code/ui-crawl/visits/by-location", "Countries"],
+  ])("%s renders (%p), and every request it makes succeeds", async (path, expected) => {
+    await using ui = await UiSession.open(path);
+    await ui.page.getByText(expected).first().waitFor({ timeout: UI_TIMEOUT_MS });
+  });
 });
