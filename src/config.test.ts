@@ -47,6 +47,7 @@ describe("loadConfig", () => {
     [{}, { SHORTENER_MIN_DISK_FREE: "lots" }, "SHORTENER_MIN_DISK_FREE"],
     [{ "base-url-redirect": "javascript:alert(1)" }, {}, "--base-url-redirect"],
     [{ "regular-404-redirect": "/relative" }, {}, "--regular-404-redirect"],
+    [{ "regular-404-redirect": "https://example.com{ORIGINAL_PATH}" }, {}, "--regular-404-redirect"],
     [{}, { SHORTENER_INVALID_SHORT_URL_REDIRECT: "https://example.com/a b" }, "SHORTENER_INVALID_SHORT_URL_REDIRECT"],
   ])("rejects a bad value with an error naming the setting (%p %p)", (f, env, name) => {
     expect(() => loadConfig(flags(f as Record<string, string>), env)).toThrow(`invalid setting ${name}:`);

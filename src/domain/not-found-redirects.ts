@@ -29,6 +29,9 @@ const FIELD: Record<NotFoundType, keyof NotFoundRedirects> = {
 };
 const FIELDS = Object.values(FIELD);
 
+/** WHATWG URLs allow braces in a host: a placeholder there would be sent literally, so it is refused. */
+export const PLACEHOLDER_IN_HOST = "placeholders ({DOMAIN}, {ORIGINAL_PATH}) go in the path or the query, not the host";
+
 export const NO_REDIRECTS: NotFoundRedirects = { baseUrlRedirect: null, regular404Redirect: null, invalidShortUrlRedirect: null };
 
 /** `PATCH /domains/redirects`: the domain, and each redirect given (null or "" clears it; one left out stays). */
@@ -56,6 +59,7 @@ export function parseDomainRedirectsInput(raw: unknown): DomainRedirectsInput {
     // Kept as given (placeholders readable in /domains); the Location sent is serialized when it is filled in.
     const checked = checkLongUrl(value);
     if ("problem" in checked) problems.push({ field, reason: checked.problem });
+    else if (new URL(checked.url).host.includes("{")) problems.push({ field, reason: PLACEHOLDER_IN_HOST });
     else changes[field] = value as string;
   }
   if (problems.length > 0) throw invalidData(problems);

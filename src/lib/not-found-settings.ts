@@ -19,6 +19,8 @@ function redirectUrl(raw: string, name: string): string | null {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new SettingError(name, `"${raw}" is not an http or https URL`);
   if (/[\u0000-\u0020\u007f]/.test(raw)) throw new SettingError(name, `"${raw}" has spaces or control characters`);
+  // WHATWG URLs allow braces in a host: a placeholder there would be sent literally.
+  if (url.host.includes("{")) throw new SettingError(name, `"${raw}": placeholders go in the path or the query, not the host`);
   return raw;
 }
 
