@@ -377,3 +377,27 @@ describe("every other page of the UI", () => {
     await ui.page.getByText(expected).first().waitFor({ timeout: UI_TIMEOUT_MS });
   });
 });
+
+test("the create form's limit and crawlable reach the link: maxVisits caps its redirects, robots.txt allows it", async () => {
+  await using ui = await UiSession.open("/create-short-url");
+  await ui.page.getByPlaceholder("URL to be shortened").fill("https://example.com/limited");
+  await ui.page.getByPlaceholder("Custom slug").fill("ui-limited");
+  await ui.page.getByLabel("Maximum visits allowed:").fill("2");
+  await ui.page.getByLabel("Make it crawlable").check();
+  await ui.page.getByRole("button", { name: "Save" }).click();
+  await ui.page.getByText("Great!").waitFor({ timeout: UI_TIMEOUT_MS });
+
+  // (Unticking "Forward query params" here changes nothing: the SDK's createShortUrl leaves false fields out.)
+  expect(await sdk.getShortUrl({ shortCode: "ui-limited" })).toMatchObject({
+    crawlable: true,
+    meta: { maxVisits: 2, validSince: null, validUntil: null },
+  });
+  expect(await (await fetch(`${server.baseUrl}/robots.txt`)).text()).toContain("Allow: /ui-limited\n");
+  const statusAndTarget = async () => {
+    const response = await fetch(`${server.baseUrl}/ui-limited`, { redirect: "manual" });
+    return [response.status, response.headers.get("location")];
+  };
+  expect(await statusAndTarget()).toEqual([302, "https://example.com/limited"]);
+  expect(await statusAndTarget()).toEqual([302, "https://example.com/limited"]);
+  expect((await statusAndTarget())[0]).toBe(404);
+});
