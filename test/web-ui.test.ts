@@ -401,3 +401,73 @@ test("the create form's limit and crawlable reach the link: maxVisits caps its r
   expect(await statusAndTarget()).toEqual([302, "https://example.com/limited"]);
   expect((await statusAndTarget())[0]).toBe(404);
 });
+
+test("unticking forwardQuery in the edit form stops the visit's query reaching the long URL", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/no-query", customSlug: "ui-noquery" });
+  const sentTo = async () => (await fetch(`${server.baseUrl}/ui-noquery?utm=x`, { redirect: "manual" })).headers.get("location");
+  expect(await sentTo()).toBe("https://example.com/no-query?utm=x");
+  await using ui = await UiSession.open("/short-code/ui-noquery/edit");
+  const longUrl = ui.page.getByPlaceholder("URL to be shortened");
+  await waitFor(
+    "the form filled with the link",
+    async () => (await longUrl.inputValue()) === "https://example.com/no-query",
+    UI_TIMEOUT_MS,
+  );
+  const forward = ui.page.getByLabel("Forward query params on redirect");
+  expect(await forward.isChecked()).toBe(true);
+  await forward.uncheck();
+  await ui.page.getByRole("button", { name: "Save" }).click();
+  await ui.page.getByText("Short URL properly edited.").waitFor({ timeout: UI_TIMEOUT_MS });
+  expect((await sdk.getShortUrl({ shortCode: "ui-noquery" })).forwardQuery).toBe(false);
+  expect(await sentTo()).toBe("https://example.com/no-query");
+});
+
+test("deleting a link's visits from its visits page's options clears them, and its count starts again", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/erase", customSlug: "ui-erase" });
+  for (let i = 0; i < 3; i++) await visit("ui-erase");
+  await waitForVisits("ui-erase", 3);
+  await using ui = await UiSession.open("/short-code/ui-erase/visits/options");
+  await ui.page.getByText("Visits: 3").waitFor({ timeout: UI_TIMEOUT_MS });
+  await ui.page.getByRole("button", { name: "Delete visits" }).click();
+  await ui.page.getByRole("button", { name: "Click again to confirm" }).click();
+  await waitFor(
+    "the visits deleted",
+    async () => (await sdk.getShortUrl({ shortCode: "ui-erase" })).visitsSummary?.total === 0,
+    UI_TIMEOUT_MS,
+  );
+  expect((await sdk.getShortUrlVisits({ shortCode: "ui-erase" })).pagination.totalItems).toBe(0);
+  await visit("ui-erase");
+  await waitForVisits("ui-erase", 1);
+});
+
+test("the list's search box and its visits column ordering ask the server and show what it answers", async () => {
+  await sdk.createShortUrl({ longUrl: "https://example.com/zebra-1", customSlug: "ui-zebra-few", title: "Zebra few" });
+  await sdk.createShortUrl({ longUrl: "https://example.com/zebra-2", customSlug: "ui-zebra-many", title: "Zebra many" });
+  for (let i = 0; i < 4; i++) await visit("ui-zebra-many");
+  await visit("ui-zebra-few");
+  await waitForVisits("ui-zebra-many", 4);
+  await waitForVisits("ui-zebra-few", 1);
+  await using ui = await UiSession.open("/list-short-urls/1");
+  const listing = (wanted: (query: URLSearchParams) => boolean) =>
+    ui.page.waitForRequest((r) => r.url().startsWith(`${server.baseUrl}/rest/v3/short-urls?`) && wanted(new URL(r.url()).searchParams));
+  const rows = ui.page.locator("tbody tr");
+  await rows.first().waitFor({ timeout: UI_TIMEOUT_MS });
+  // The search box asks the server (after its debounce), and the list shows what it answers.
+  await Promise.all([listing((q) => q.get("searchTerm") === "zebra"), ui.page.getByPlaceholder("Search...").fill("zebra")]);
+  await waitFor("only the two zebra links listed", async () => (await rows.count()) === 2, UI_TIMEOUT_MS);
+  // The visits column's header orders by visits: the click asks the server with orderBy, and the rows come in the
+  // server's order. One click: the UI asks twice per change, and a second click could race the first's repeat.
+  // (Listed by default newest first, "Zebra many" is on top; by visits ascending, "Zebra few" is.)
+  const [request] = await Promise.all([
+    listing((q) => q.get("searchTerm") === "zebra" && (q.get("orderBy") ?? "").startsWith("visits-")),
+    ui.page.getByText("Visits", { exact: true }).first().click(),
+  ]);
+  const direction = new URL(request.url()).searchParams.get("orderBy");
+  expect(direction).toBe("visits-ASC");
+  const firstTitle = async () => text(rows.first().locator('td[data-column="Title:"]'));
+  await waitFor(
+    "the rows by visits, fewest first",
+    async () => (await rows.count()) === 2 && (await firstTitle()) === "Zebra few",
+    UI_TIMEOUT_MS,
+  );
+});
