@@ -7,7 +7,7 @@ import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { eventLines, TestServer } from "./support/binary";
+import { loggedErrors, TestServer } from "./support/binary";
 
 const LINKS = 2_000;
 
@@ -63,9 +63,7 @@ test("a request that reads a damaged page answers 500 and logs database_corrupt 
 
   expect(await node.stop()).toBe(0);
   const output = node.stdout + node.stderr;
-  const logged = eventLines(output, "database_corrupt").map(
-    (line) => JSON.parse(line) as { request_id: string; code: string; hint: string },
-  );
+  const logged = loggedErrors(output, "database_corrupt");
   expect(logged.map((l) => l.request_id)).toContain(problem.requestId);
   expect(logged[0]?.code).toStartWith("SQLITE_CORRUPT");
   expect(logged[0]?.hint).toContain("restore from the replica");

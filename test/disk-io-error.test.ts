@@ -5,7 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { BINARY, eventLines, freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
+import { BINARY, eventLines, freePort, loggedErrors, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 
 /** Sets the soft limit on the size of files `pid` may write; the hard limit stays unlimited, so it can be raised again. */
 function limitFileSize(pid: number, bytes: number | "unlimited"): void {
@@ -69,9 +69,7 @@ test("when the disk fails writes, writes answer 503 and change nothing, redirect
 
   expect(await node.stop()).toBe(0);
   const output = node.stdout + node.stderr;
-  const logged = eventLines(output, "database_io_error").map(
-    (line) => JSON.parse(line) as { request_id: string; code: string; hint: string },
-  );
+  const logged = loggedErrors(output, "database_io_error");
   expect(logged.map((l) => l.request_id)).toContain(problem.requestId);
   expect(logged[0]?.code).toBe("SQLITE_IOERR_WRITE");
   expect(logged[0]?.hint).toContain("kernel log");

@@ -70,13 +70,17 @@ afterAll(async () => {
 /** A fresh browser context on one of the UI's routes, recording every request to the API and every failure. */
 class UiSession implements AsyncDisposable {
   readonly failures: string[] = [];
-  readonly apiRequests: string[] = [];
   /** The API's calls and answers in the order the page saw them: whether its feed subscription is the settled one. */
-  readonly apiTimeline: { kind: "request" | "response"; path: string }[] = [];
+  readonly apiTimeline: { kind: "request" | "response"; method: string; path: string }[] = [];
   private constructor(
     readonly context: BrowserContext,
     readonly page: Page,
   ) {}
+
+  /** The API calls the page made, in order ("GET /rest/v3/short-urls"). */
+  get apiRequests(): string[] {
+    return this.apiTimeline.filter((e) => e.kind === "request").map((e) => `${e.method} ${e.path}`);
+  }
 
   static async open(path: string): Promise<UiSession> {
     const context = await browser.newContext();
@@ -86,11 +90,11 @@ class UiSession implements AsyncDisposable {
     page.on("request", (request) => {
       if (!request.url().startsWith(server.baseUrl)) return;
       const path = new URL(request.url()).pathname;
-      session.apiRequests.push(`${request.method()} ${path}`);
-      session.apiTimeline.push({ kind: "request", path });
+      session.apiTimeline.push({ kind: "request", method: request.method(), path });
     });
     page.on("response", (response) => {
-      if (response.url().startsWith(server.baseUrl)) session.apiTimeline.push({ kind: "response", path: new URL(response.url()).pathname });
+      if (response.url().startsWith(server.baseUrl))
+        session.apiTimeline.push({ kind: "response", method: response.request().method(), path: new URL(response.url()).pathname });
     });
     // Requests to the server and the UI's own origin; the domains page also asks each custom domain's own
     // /rest/health, which does not resolve here, and shows that domain as unreachable, as it should.

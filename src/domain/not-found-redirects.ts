@@ -30,7 +30,7 @@ const FIELD: Record<NotFoundType, keyof NotFoundRedirects> = {
 const FIELDS = Object.values(FIELD);
 
 /** WHATWG URLs allow braces in a host: a placeholder there would be sent literally, so it is refused. */
-export const PLACEHOLDER_IN_HOST = "placeholders ({DOMAIN}, {ORIGINAL_PATH}) go in the path or the query, not the host";
+const PLACEHOLDER_IN_HOST = "placeholders ({DOMAIN}, {ORIGINAL_PATH}) go in the path or the query, not the host";
 
 export const NO_REDIRECTS: NotFoundRedirects = { baseUrlRedirect: null, regular404Redirect: null, invalidShortUrlRedirect: null };
 
@@ -104,10 +104,18 @@ export class NotFoundRedirectService {
 
   /** Where a visitor of `host` who found nothing of `type` goes (placeholders filled), or null: the 404 page. */
   target(type: NotFoundType, host: string, path: string): string | null {
-    const field = FIELD[type];
-    const own = this.deps.store.find(this.deps.domainKey(host));
-    const redirect = (own === null ? null : fromRow(own)[field]) ?? this.deps.defaults[field];
+    const redirect = this.applied(fromRow(this.deps.store.find(this.deps.domainKey(host))))[FIELD[type]];
     return redirect === null ? null : fillPlaceholders(redirect, host, path);
+  }
+
+  /** A domain's redirects as they apply: its own where it sets one, else the setting's. */
+  applied(own: NotFoundRedirects): NotFoundRedirects {
+    const { defaults } = this.deps;
+    return {
+      baseUrlRedirect: own.baseUrlRedirect ?? defaults.baseUrlRedirect,
+      regular404Redirect: own.regular404Redirect ?? defaults.regular404Redirect,
+      invalidShortUrlRedirect: own.invalidShortUrlRedirect ?? defaults.invalidShortUrlRedirect,
+    };
   }
 
   /** Every domain's own redirects, by stored key. */

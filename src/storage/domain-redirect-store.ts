@@ -26,26 +26,22 @@ function prepare(db: Database) {
 }
 
 export class DomainRedirectStore {
-  readonly #prepared: () => ReturnType<typeof prepare>;
+  readonly #statements: () => ReturnType<typeof prepare>;
 
   constructor(db: Database) {
-    this.#prepared = preparedOnFirstUse(db, prepare);
-  }
-
-  get #statements(): ReturnType<typeof prepare> {
-    return this.#prepared();
+    this.#statements = preparedOnFirstUse(db, prepare);
   }
 
   find(domain: string): DomainRedirectRow | null {
-    return this.#statements.find.get(domain);
+    return this.#statements().find.get(domain);
   }
 
   all(): DomainRedirectRow[] {
-    return this.#statements.all.all();
+    return this.#statements().all.all();
   }
 
   /** Sets a domain's three redirects (call inside a write transaction). */
   save(row: DomainRedirectRow): void {
-    this.#statements.save.run(row.domain, row.base_url_redirect, row.regular_404_redirect, row.invalid_short_url_redirect);
+    this.#statements().save.run(row.domain, row.base_url_redirect, row.regular_404_redirect, row.invalid_short_url_redirect);
   }
 }

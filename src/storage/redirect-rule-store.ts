@@ -26,24 +26,20 @@ function prepare(db: Database) {
 }
 
 export class RedirectRuleStore {
-  readonly #prepared: () => ReturnType<typeof prepare>;
+  readonly #statements: () => ReturnType<typeof prepare>;
 
   constructor(db: Database) {
-    this.#prepared = preparedOnFirstUse(db, prepare);
-  }
-
-  get #statements(): ReturnType<typeof prepare> {
-    return this.#prepared();
+    this.#statements = preparedOnFirstUse(db, prepare);
   }
 
   /** A link's rules, priority 1 first. */
   forLink(shortUrlId: number): RedirectRuleRow[] {
-    return this.#statements.forLink.all(shortUrlId);
+    return this.#statements().forLink.all(shortUrlId);
   }
 
   /** Replaces a link's rules with these, priority 1 first, in this order (call inside a write transaction). */
   replace(shortUrlId: number, rules: readonly Omit<RedirectRuleRow, "priority">[]): void {
-    const { clear, insert } = this.#statements;
+    const { clear, insert } = this.#statements();
     clear.run(shortUrlId);
     rules.forEach((rule, i) => {
       insert.run(shortUrlId, i + 1, rule.long_url, rule.conditions);
@@ -53,6 +49,10 @@ export class RedirectRuleStore {
   /** Which of these links have at least one rule. */
   linksWithRules(ids: readonly number[]): Set<number> {
     if (ids.length === 0) return new Set();
-    return new Set(this.#statements.linksWithRules.all(JSON.stringify(ids)).map((row) => row.id));
+    return new Set(
+      this.#statements()
+        .linksWithRules.all(JSON.stringify(ids))
+        .map((row) => row.id),
+    );
   }
 }

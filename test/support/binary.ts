@@ -36,6 +36,11 @@ export function eventLines(output: string, event: string): string[] {
   return output.split("\n").filter((line) => line.includes(`"event":"${event}"`));
 }
 
+/** An error event's log lines, parsed: the request it answered, the SQLite code and the hint. */
+export function loggedErrors(output: string, event: string): { request_id: string; code: string; hint: string }[] {
+  return eventLines(output, event).map((line) => JSON.parse(line) as { request_id: string; code: string; hint: string });
+}
+
 /** Reads a child's output stream to its end, handing each decoded piece to `append` as it arrives. */
 export async function collectText(stream: ReadableStream<Uint8Array>, append: (text: string) => void): Promise<void> {
   const decoder = new TextDecoder();

@@ -1,6 +1,6 @@
 /** /rest/v3/domains: the default domain and every domain that holds links or sets redirects; a domain's redirects. */
 import { Elysia } from "elysia";
-import { NO_REDIRECTS, type NotFoundRedirects, parseDomainRedirectsInput } from "../../domain/not-found-redirects";
+import { NO_REDIRECTS, parseDomainRedirectsInput } from "../../domain/not-found-redirects";
 import type { HttpDeps } from "../deps";
 import { jsonResponse } from "../json-response";
 import { requireApiKey } from "./auth";
@@ -10,21 +10,16 @@ export function domainRoutes(ctx: HttpDeps) {
     .get("/rest/v3/domains", ({ request }) => {
       requireApiKey(ctx, request);
       const own = ctx.notFoundRedirects.all();
-      const defaults = ctx.notFoundRedirects.defaults;
-      // The default domain's redirects as they apply: its own where it sets them, else the settings.
-      const ofDefault = own.get("") ?? NO_REDIRECTS;
-      const applied = Object.fromEntries(
-        Object.entries(defaults).map(([field, fallback]) => [field, ofDefault[field as keyof NotFoundRedirects] ?? fallback]),
-      ) as unknown as NotFoundRedirects;
       const withLinks = ctx.shortUrls.domains();
       const others = [...withLinks, ...[...own.keys()].filter((d) => d !== "" && !withLinks.includes(d))];
       return jsonResponse({
         domains: {
           data: [
-            { domain: ctx.config.defaultDomain, isDefault: true, redirects: applied },
+            // The default domain's as they apply: its own where it sets them, else the settings'.
+            { domain: ctx.config.defaultDomain, isDefault: true, redirects: ctx.notFoundRedirects.applied(own.get("") ?? NO_REDIRECTS) },
             ...others.map((domain) => ({ domain, isDefault: false, redirects: own.get(domain) ?? NO_REDIRECTS })),
           ],
-          defaultRedirects: defaults,
+          defaultRedirects: ctx.notFoundRedirects.defaults,
         },
       });
     })
