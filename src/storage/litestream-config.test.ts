@@ -1,11 +1,16 @@
-import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { controlSocketFor, expandEnv, readLitestreamConfig } from "./litestream-config";
 
+const dir = mkdtempSync(join(tmpdir(), "ls-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+/** A config file holding `text`, each in its own name under one temp dir removed after the tests. */
 function file(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), "ls-config-")), "litestream.yml");
+  const path = join(dir, `litestream-${++files}.yml`);
   writeFileSync(path, text);
   return path;
 }
