@@ -324,7 +324,7 @@ tracing on, 1 % sampled, exported over OTLP/HTTP: ${cfg.rounds} rounds of ${cfg.
  * (paced, uniform over the cached codes, so every request is a hit) and reads VmRSS every second. The figure is the
  * highest reading after the first RSS_SETTLE seconds. Until the collector next runs, the heap still holds the
  * filling burst's garbage (its requests, and the 100 000 visits the flush has just written): idle, that took 10 s
- * on the test VM; under this traffic, 0-3 s. The reading 2 s after the burst and the peak (VmHWM) are printed beside.
+ * on the test VM; under this traffic, 0-8 s. The reading 2 s after the burst and the peak (VmHWM) are printed beside.
  */
 async function rssPhase(work: string): Promise<void> {
   console.log(`\nRSS: ${cfg.rssLinks.toLocaleString("en")} links, ${cfg.rssCached.toLocaleString("en")} cached`);
@@ -336,19 +336,16 @@ async function rssPhase(work: string): Promise<void> {
   const before = memoryMiB(server.proc.pid);
   // Distinct codes spread over the whole table, each requested once.
   const step = Math.max(1, Math.floor(cfg.rssLinks / cfg.rssCached));
-  const cachedCodes = Array.from(range(cfg.rssCached), (i) => codes[(i * step) % codes.length] as string);
-  await visitCodes(
-    server.baseUrl,
-    codes,
-    (function* () {
-      for (let i = 0; i < cfg.rssCached; i++) yield (i * step) % codes.length;
-    })(),
-  );
+  const cached = Array.from(range(cfg.rssCached), (i) => (i * step) % codes.length);
+  await visitCodes(server.baseUrl, codes, cached);
   await Bun.sleep(2_000); // the visit flush runs within a second
   const burst = memoryMiB(server.proc.pid);
   console.log(`  VmRSS ${before.rss.toFixed(1)} MiB at start, ${burst.rss.toFixed(1)} MiB 2 s after filling the cache`);
   const cachedFile = join(work, "rss-cached.txt");
-  writeCodes(cachedFile, cachedCodes);
+  writeCodes(
+    cachedFile,
+    cached.map((i) => codes[i] as string),
+  );
   const readings: number[] = [];
   const started = performance.now();
   const sampler = setInterval(() => readings.push(memoryMiB(server.proc.pid).rss), 1_000);
@@ -361,13 +358,12 @@ async function rssPhase(work: string): Promise<void> {
   // Readings are a second apart from `started`: those after RSS_SETTLE seconds are the steady state.
   const settled = readings.slice(cfg.rssSettle);
   if (settled.length === 0) throw new Error(`no RSS reading after ${cfg.rssSettle} s of serving (${readings.length} in all)`);
-  const sorted = [...settled].sort((a, b) => a - b);
-  const highest = sorted[sorted.length - 1] as number;
+  const highest = Math.max(...settled);
   const peak = memoryMiB(server.proc.pid).hwm;
   console.log(
     `  serving the cached codes at ${Math.round(steady.achieved).toLocaleString("en")} req/s for ` +
       `${Math.round((performance.now() - started) / 1000)} s, VmRSS each second (MiB): ${readings.map((r) => r.toFixed(0)).join(" ")}\n` +
-      `  after ${cfg.rssSettle} s: ${(sorted[0] as number).toFixed(1)}-${highest.toFixed(1)} MiB (median ${median(settled).toFixed(1)}); ` +
+      `  after ${cfg.rssSettle} s: ${Math.min(...settled).toFixed(1)}-${highest.toFixed(1)} MiB (median ${median(settled).toFixed(1)}); ` +
       `VmHWM ${peak.toFixed(1)} MiB`,
   );
   summary.push({
