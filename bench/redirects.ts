@@ -16,6 +16,7 @@ import { type PacedResult, runPaced } from "./lib/paced";
 import { pinSelf, run, runWithCleanup, spawn, stop, tempDir } from "./lib/processes";
 import { formatRow, type Summary } from "./lib/report";
 import { seedLinks } from "./lib/seed";
+import { eventLoopLagMs, quantileBoundMs, redirectBuckets } from "./lib/server-metrics";
 import {
   BINARY,
   createApiKey,
@@ -49,7 +50,7 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log(`usage: bench/redirects [--rounds N] [--duration SECONDS] [--warmup SECONDS] [--only ${PHASES.join(",")}]
 environment (flags win): ROUNDS=5 DURATION=6 WARMUP=3 CONNECTIONS=32 LINKS=100000 HOT=1000 RSS_LINKS=1000000
-  RSS_CACHED=100000 RSS_RATE=1000 RSS_SECONDS=30
+  RSS_CACHED=100000 RSS_RATE=1000 RSS_SECONDS=120
   RSS_SETTLE=10 PACED_SECONDS=10 CREATES_SECONDS=10 SERVER_CPU=0 CLIENT_CPU=1
   SHORTENER_BIN=path/to/shortener (default dist/shortener)`);
   process.exit(0);
@@ -69,7 +70,7 @@ const cfg = {
   rssLinks: setting(undefined, "RSS_LINKS", 1_000_000),
   rssCached: setting(undefined, "RSS_CACHED", 100_000),
   rssRate: setting(undefined, "RSS_RATE", 1_000),
-  rssSeconds: setting(undefined, "RSS_SECONDS", 30),
+  rssSeconds: setting(undefined, "RSS_SECONDS", 120),
   rssSettle: setting(undefined, "RSS_SETTLE", 10),
   pacedSeconds: setting(undefined, "PACED_SECONDS", 10),
   createsSeconds: setting(undefined, "CREATES_SECONDS", 10),
@@ -136,9 +137,27 @@ function describe(r: WrkResult): string {
   return `${Math.round(r.rps).toLocaleString("en")} req/s  p50 ${r.p50ms.toFixed(2)} ms p99 ${r.p99ms.toFixed(2)} ms  ${cpuMicros(r).toFixed(2)} µs CPU/req  cpu: server ${pct(r.cpu.server)} wrk ${pct(r.cpu.client)}${flag} others-on-server-cpu ${pct(r.cpu.serverCpuOther)}`;
 }
 
-/** A paced run, printed. */
-async function paced(server: RunningServer, workload: Workload, rate: number): Promise<PacedResult> {
+/** What the shortener's own metrics said of a paced run (absent for the reference, which has none). */
+interface ServerView {
+  /** The redirect route's latency histogram: its p99 is at most this (a bucket bound). */
+  p99BoundMs: number;
+  /** The event loop's largest lag over the run's last 10 s. */
+  loopLagMs: number;
+}
+
+type PacedRun = PacedResult & { server: ServerView | null };
+
+/** A paced run, printed; for the shortener, with its own view of the run from /metrics. */
+async function paced(server: RunningServer, workload: Workload, rate: number): Promise<PacedRun> {
+  const before = server.opsUrl === undefined ? null : await redirectBuckets(server.opsUrl);
   const result = await runPaced(server, workload, { rate, seconds: cfg.pacedSeconds, serverCpu: cfg.serverCpu, clientCpu: cfg.clientCpu });
+  let view: ServerView | null = null;
+  let counted = 0;
+  if (server.opsUrl !== undefined && before !== null) {
+    const { boundMs, requests } = quantileBoundMs(before, await redirectBuckets(server.opsUrl), 0.99);
+    view = { p99BoundMs: boundMs, loopLagMs: await eventLoopLagMs(server.opsUrl) };
+    counted = requests;
+  }
   const [d, w] = [result.fromDueMs, result.onWireMs];
   const ms = (x: number | null) => (x === null ? "∞" : x.toFixed(2));
   console.log(
@@ -155,11 +174,19 @@ async function paced(server: RunningServer, workload: Workload, rate: number): P
   console.log(
     `  ${"".padEnd(9)} client's longest stall ${ms(result.clientStallMs)} ms, max backlog ${result.maxBacklog}; cpu: server ${pct(result.cpu.server)}, others-on-server-cpu ${pct(result.cpu.serverCpuOther)}`,
   );
-  return result;
+  if (view !== null) {
+    // Handler time leaves out what a request waits before JavaScript sees it (behind a visit flush's chunk, say):
+    // the event loop's lag is the server's view of that wait, the client's figures above include it.
+    console.log(
+      `  ${"".padEnd(9)} the server's own histogram (handler time, ${counted.toLocaleString("en")} redirects): p99 ≤ ${view.p99BoundMs} ms; ` +
+        `event loop lag, largest per second over the last 10 s: ${view.loopLagMs.toFixed(1)} ms`,
+    );
+  }
+  return { ...result, server: view };
 }
 
 /** A paced run, repeated once if other processes disturbed it. */
-async function undisturbedPaced(server: RunningServer, workload: Workload, rate: number): Promise<PacedResult> {
+async function undisturbedPaced(server: RunningServer, workload: Workload, rate: number): Promise<PacedRun> {
   const first = await paced(server, workload, rate);
   if (first.cpu.serverCpuOther <= DISTURBED) return first;
   console.log(`  (${server.name}: other processes used ${pct(first.cpu.serverCpuOther)} of the server CPU; repeating once)`);
@@ -225,6 +252,15 @@ async function redirectPhases(work: string): Promise<void> {
       digits: 2,
     });
     summary.push({ name: "  same, on the wire", value: infinite(mine.onWireMs.p99), unit: "ms", digits: 2 });
+    if (mine.server !== null) {
+      summary.push({
+        name: "  same, the server's histogram (handler time, at most)",
+        value: mine.server.p99BoundMs,
+        unit: "ms",
+        digits: 2,
+      });
+      summary.push({ name: "  event loop lag, largest over the last 10 s", value: mine.server.loopLagMs, unit: "ms", digits: 1 });
+    }
     summary.push({ name: "  reference at that rate (from due time)", value: infinite(floor.fromDueMs.p99), unit: "ms", digits: 2 });
   }
   if (only.has("tracing")) await tracingPhase(dataDir, codes, hot, shortener, reference, work);
@@ -325,6 +361,10 @@ tracing on, 1 % sampled, exported over OTLP/HTTP: ${cfg.rounds} rounds of ${cfg.
  * highest reading after the first RSS_SETTLE seconds. Until the collector next runs, the heap still holds the
  * filling burst's garbage (its requests, and the 100 000 visits the flush has just written): idle, that took 10 s
  * on the test VM; under this traffic, 0-8 s. The reading 2 s after the burst and the peak (VmHWM) are printed beside.
+ * RSS saws with the collector: between full collections (every 20-60 s at this rate) the old generation fills with
+ * what survived young collections, and when Bun's GC timer has slowed down (its heap looked steady for 30 ticks)
+ * the young generation itself grows by tens of MiB before it is collected. A window must hold several such cycles:
+ * 30 s held one or none, and read 145-158 MiB where 70-90 s read 153-180 MiB.
  */
 async function rssPhase(work: string): Promise<void> {
   console.log(`\nRSS: ${cfg.rssLinks.toLocaleString("en")} links, ${cfg.rssCached.toLocaleString("en")} cached`);
@@ -346,25 +386,27 @@ async function rssPhase(work: string): Promise<void> {
     cachedFile,
     cached.map((i) => codes[i] as string),
   );
-  const readings: number[] = [];
+  const samples: ReturnType<typeof memoryMiB>[] = [];
   const started = performance.now();
-  const sampler = setInterval(() => readings.push(memoryMiB(server.proc.pid).rss), 1_000);
+  const sampler = setInterval(() => samples.push(memoryMiB(server.proc.pid)), 1_000);
   const steady = await runPaced(
     server,
     { name: "uniform", codesFile: cachedFile, hotCount: 0, hotShare: 0 },
     { rate: cfg.rssRate, seconds: cfg.rssSeconds, serverCpu: cfg.serverCpu, clientCpu: cfg.clientCpu },
   );
   clearInterval(sampler);
+  const readings = samples.map((m) => m.rss);
   // Readings are a second apart from `started`: those after RSS_SETTLE seconds are the steady state.
   const settled = readings.slice(cfg.rssSettle);
   if (settled.length === 0) throw new Error(`no RSS reading after ${cfg.rssSettle} s of serving (${readings.length} in all)`);
   const highest = Math.max(...settled);
+  const top = samples[cfg.rssSettle + settled.indexOf(highest)] as ReturnType<typeof memoryMiB>;
   const peak = memoryMiB(server.proc.pid).hwm;
   console.log(
     `  serving the cached codes at ${Math.round(steady.achieved).toLocaleString("en")} req/s for ` +
       `${Math.round((performance.now() - started) / 1000)} s, VmRSS each second (MiB): ${readings.map((r) => r.toFixed(0)).join(" ")}\n` +
-      `  after ${cfg.rssSettle} s: ${Math.min(...settled).toFixed(1)}-${highest.toFixed(1)} MiB (median ${median(settled).toFixed(1)}); ` +
-      `VmHWM ${peak.toFixed(1)} MiB`,
+      `  after ${cfg.rssSettle} s: ${Math.min(...settled).toFixed(1)}-${highest.toFixed(1)} MiB (median ${median(settled).toFixed(1)}; ` +
+      `the highest ${top.anon.toFixed(1)} anonymous, ${top.file.toFixed(1)} file-backed); VmHWM ${peak.toFixed(1)} MiB`,
   );
   summary.push({
     name: `RSS, ${cfg.rssLinks.toLocaleString("en")} links, ${cfg.rssCached.toLocaleString("en")} cached (serving, highest)`,
@@ -374,6 +416,7 @@ async function rssPhase(work: string): Promise<void> {
     better: "lower",
     digits: 1,
   });
+  summary.push({ name: "  same, median reading", value: median(settled), unit: "MiB", digits: 1 });
   summary.push({ name: "  same, 2 s after the filling burst", value: burst.rss, unit: "MiB", digits: 1 });
   summary.push({ name: "  peak (VmHWM)", value: peak, unit: "MiB", digits: 1 });
   // The API's reader worker starts with the first listing: what a node someone browses carries besides.

@@ -31,6 +31,8 @@ export interface RunningServer {
   proc: Subprocess;
   baseUrl: string;
   logFile: string;
+  /** The shortener's ops listener (metrics); absent for other servers. */
+  opsUrl?: string;
 }
 
 /** Creates an admin API key in `dataDir` (the server need not run) and returns it. */
@@ -49,10 +51,20 @@ export async function startShortener(
   const baseUrl = `http://127.0.0.1:${port}`;
   mkdirSync(dataDir, { recursive: true });
   const logFile = join(dataDir, "server.log");
-  const args = ["--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--ops-listen", `127.0.0.1:${freePort()}`, "--base-url", baseUrl];
+  const opsUrl = `http://127.0.0.1:${freePort()}`;
+  const args = [
+    "--data-dir",
+    dataDir,
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--ops-listen",
+    opsUrl.slice("http://".length),
+    "--base-url",
+    baseUrl,
+  ];
   const proc = spawn([requireBinary(), "serve", ...args, ...extraArgs], { cpu, logFile, env });
   await waitFor("shortener readiness", async () => (await fetch(`${baseUrl}/readyz`)).status === 200, alive(proc, logFile));
-  return { name: "shortener", proc, baseUrl, logFile };
+  return { name: "shortener", proc, baseUrl, logFile, opsUrl };
 }
 
 /** bench/otlp-sink.ts on a free loopback port: where a traced shortener exports its spans. */
@@ -94,9 +106,9 @@ export async function stopServer(server: RunningServer): Promise<void> {
   if (code !== 0) throw new Error(`${server.name} exited ${code} on SIGTERM; log: ${readFileSync(server.logFile, "utf8").slice(-2000)}`);
 }
 
-/** Resident and peak resident set size in MiB, from /proc/PID/status. */
-export function memoryMiB(pid: number): { rss: number; hwm: number } {
+/** Resident set size (with its anonymous and file-backed parts) and its peak, in MiB, from /proc/PID/status. */
+export function memoryMiB(pid: number): { rss: number; anon: number; file: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
-  return { rss: kib("VmRSS") / 1024, hwm: kib("VmHWM") / 1024 };
+  return { rss: kib("VmRSS") / 1024, anon: kib("RssAnon") / 1024, file: kib("RssFile") / 1024, hwm: kib("VmHWM") / 1024 };
 }
