@@ -2,7 +2,7 @@
  * Everything a benchmark starts (processes, temp dirs) is registered here and torn down by `cleanup`, which runs
  * on normal exit, on failure and on SIGINT/SIGTERM. Processes are only ever killed by the pid we spawned.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -29,13 +29,21 @@ export interface SpawnOptions {
 /** Spawns a tracked process; stdout is piped unless `logFile` is given. */
 export function spawn(argv: string[], options: SpawnOptions = {}): Subprocess<"ignore", "pipe" | number, "inherit" | number> {
   const pinned = options.cpu === undefined ? argv : ["taskset", "-c", String(options.cpu), ...argv];
-  const sink = options.logFile === undefined ? undefined : Bun.file(options.logFile);
-  const proc = Bun.spawn(pinned, {
-    stdin: "ignore",
-    stdout: sink ?? "pipe",
-    stderr: sink ?? "inherit",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...options.env },
-  }) as Subprocess<"ignore", "pipe" | number, "inherit" | number>;
+  // One descriptor, opened for appending, for both streams: the same Bun.file given as stdout and stderr is opened
+  // twice at offset 0, and each stream then overwrites the other's lines.
+  const sink = options.logFile === undefined ? undefined : openSync(options.logFile, "a");
+  let proc: Subprocess<"ignore", "pipe" | number, "inherit" | number>;
+  try {
+    proc = Bun.spawn(pinned, {
+      stdin: "ignore",
+      stdout: sink ?? "pipe",
+      stderr: sink ?? "inherit",
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...options.env },
+    }) as Subprocess<"ignore", "pipe" | number, "inherit" | number>;
+  } finally {
+    // The child has its own copy.
+    if (sink !== undefined) closeSync(sink);
+  }
   processes.add(proc);
   void proc.exited.then(() => processes.delete(proc));
   return proc;
