@@ -16,7 +16,7 @@ import { type PacedResult, runPaced } from "./lib/paced";
 import { pinSelf, run, runWithCleanup, spawn, stop, tempDir } from "./lib/processes";
 import { formatRow, type Summary } from "./lib/report";
 import { seedLinks } from "./lib/seed";
-import { eventLoopLagMs, quantileBoundMs, redirectBuckets } from "./lib/server-metrics";
+import { redirectBuckets, type ServerView, serverView } from "./lib/server-metrics";
 import {
   BINARY,
   createApiKey,
@@ -137,27 +137,15 @@ function describe(r: WrkResult): string {
   return `${Math.round(r.rps).toLocaleString("en")} req/s  p50 ${r.p50ms.toFixed(2)} ms p99 ${r.p99ms.toFixed(2)} ms  ${cpuMicros(r).toFixed(2)} µs CPU/req  cpu: server ${pct(r.cpu.server)} wrk ${pct(r.cpu.client)}${flag} others-on-server-cpu ${pct(r.cpu.serverCpuOther)}`;
 }
 
-/** What the shortener's own metrics said of a paced run (absent for the reference, which has none). */
-interface ServerView {
-  /** The redirect route's latency histogram: its p99 is at most this (a bucket bound). */
-  p99BoundMs: number;
-  /** The event loop's largest lag over the run's last 10 s. */
-  loopLagMs: number;
-}
-
+/** A paced run and, for the shortener, what its own metrics said of it (the reference has none). */
 type PacedRun = PacedResult & { server: ServerView | null };
 
 /** A paced run, printed; for the shortener, with its own view of the run from /metrics. */
 async function paced(server: RunningServer, workload: Workload, rate: number): Promise<PacedRun> {
-  const before = server.opsUrl === undefined ? null : await redirectBuckets(server.opsUrl);
+  const ops = server.opsUrl;
+  const before = ops === undefined ? null : await redirectBuckets(ops);
   const result = await runPaced(server, workload, { rate, seconds: cfg.pacedSeconds, serverCpu: cfg.serverCpu, clientCpu: cfg.clientCpu });
-  let view: ServerView | null = null;
-  let counted = 0;
-  if (server.opsUrl !== undefined && before !== null) {
-    const { boundMs, requests } = quantileBoundMs(before, await redirectBuckets(server.opsUrl), 0.99);
-    view = { p99BoundMs: boundMs, loopLagMs: await eventLoopLagMs(server.opsUrl) };
-    counted = requests;
-  }
+  const view = ops === undefined || before === null ? null : await serverView(ops, before);
   const [d, w] = [result.fromDueMs, result.onWireMs];
   const ms = (x: number | null) => (x === null ? "∞" : x.toFixed(2));
   console.log(
@@ -178,7 +166,7 @@ async function paced(server: RunningServer, workload: Workload, rate: number): P
     // Handler time leaves out what a request waits before JavaScript sees it (behind a visit flush's chunk, say):
     // the event loop's lag is the server's view of that wait, the client's figures above include it.
     console.log(
-      `  ${"".padEnd(9)} the server's own histogram (handler time, ${counted.toLocaleString("en")} redirects): p99 ≤ ${view.p99BoundMs} ms; ` +
+      `  ${"".padEnd(9)} the server's own histogram (handler time, ${view.requests.toLocaleString("en")} redirects): p99 ≤ ${view.p99BoundMs} ms; ` +
         `event loop lag, largest per second over the last 10 s: ${view.loopLagMs.toFixed(1)} ms`,
     );
   }

@@ -20,6 +20,7 @@ import { loadAverage } from "./lib/cpu";
 import { type PacedResult, runPaced } from "./lib/paced";
 import { freePort, pinSelf, runWithCleanup, tempDir } from "./lib/processes";
 import { seedLinks } from "./lib/seed";
+import { histogramBuckets, scrapeMetrics } from "./lib/server-metrics";
 import { type RunningServer, snapshotBinary, startShortener, stopServer } from "./lib/servers";
 import type { Workload } from "./lib/wrk";
 
@@ -94,17 +95,13 @@ async function purgeLog(server: RunningServer, timeoutMs: number): Promise<Purge
 
 /** The purge transactions' durations, from the server's own histogram: how long a redirect could wait behind one. */
 async function batchDurations(opsPort: number): Promise<string> {
-  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
-  const buckets = [...text.matchAll(/^shortener_visit_purge_batch_duration_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => ({
-    le: m[1] as string,
-    count: Number(m[2]),
-  }));
-  const total = buckets.at(-1)?.count ?? 0;
-  const within = (le: string) => buckets.find((b) => b.le === le)?.count ?? 0;
-  const slowest = buckets.find((b) => b.count === total)?.le ?? "?";
+  const buckets = histogramBuckets(await scrapeMetrics(`http://127.0.0.1:${opsPort}`), "shortener_visit_purge_batch_duration_seconds");
+  const total = buckets.get(Number.POSITIVE_INFINITY) ?? 0;
+  const within = (le: number) => buckets.get(le) ?? 0;
+  const slowest = [...buckets.keys()].sort((a, b) => a - b).find((le) => within(le) === total);
   return (
-    `${total.toLocaleString("en")} transactions: ${((within("0.002") / total) * 100).toFixed(1)} % ≤ 2 ms, ${((within("0.005") / total) * 100).toFixed(1)} % ≤ 5 ms, ` +
-    `${((within("0.01") / total) * 100).toFixed(2)} % ≤ 10 ms, all ≤ ${slowest === "+Inf" ? "∞" : `${Number(slowest) * 1000} ms`}`
+    `${total.toLocaleString("en")} transactions: ${((within(0.002) / total) * 100).toFixed(1)} % ≤ 2 ms, ${((within(0.005) / total) * 100).toFixed(1)} % ≤ 5 ms, ` +
+    `${((within(0.01) / total) * 100).toFixed(2)} % ≤ 10 ms, all ≤ ${slowest === undefined || slowest === Number.POSITIVE_INFINITY ? "∞" : `${slowest * 1000} ms`}`
   );
 }
 
