@@ -11,6 +11,7 @@ import { politeSleep, type SleepFactors } from "../lib/polite-sleep";
 import { type LockAttempt, RELAXED_LOCK_WAIT_MS, relaxedWriteTransactionIfFree, whenLockFree } from "../storage/database";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import { recordSpanError, startBackgroundDbSpan } from "../telemetry/db-span";
+import { addRecord, dropRecords, heldRecords, type LinkRecords, recordAt, VisitLog } from "./visit-log";
 
 /** Shlink's orphan visit types: a visit to the base URL, to an unknown short code, or to any other unknown path. */
 export type OrphanType = "base_url" | "invalid_short_url" | "regular_404";
@@ -73,11 +74,11 @@ const MIN_CHUNK_UNITS = 32;
 export const FLUSH_CHUNK_MAX_VISITS = 1000;
 /** Weight of the newest chunk in the running time-per-unit estimate. */
 const CHUNK_ESTIMATE_WEIGHT = 0.3;
-/**
- * After each chunk the flush sleeps as long as the chunk took, never longer: it must keep up with the traffic
- * (the flush interval bounds what a kill -9 loses), where a purge may fall behind.
- */
+/** After each chunk the flush sleeps as long as it took, never longer: it must keep up (a kill -9 loses an interval). */
 const FLUSH_SLEEP: SleepFactors = { min: 1, max: 1 };
+
+/** Most emptied link entries kept for reuse: more than a flush's links at thousands of visits a second. */
+const SPARE_LIMIT = 10_000;
 
 /** The first `take` buffered visits of a link, as one chunk writes them. */
 interface Part {
@@ -85,13 +86,15 @@ interface Part {
   take: number;
 }
 
-/** A link's buffered counts and, when sinks want them, its visits' details (in time order). */
-interface PendingLink extends PendingCount {
-  visits: Visit[];
+/** A link's buffered counts and, when sinks want them, its visits' records in the log. */
+interface PendingLink extends PendingCount, LinkRecords {
+  link: VisitedLink | null;
 }
 
 export class VisitBuffer {
-  #orphans: Visit[] = [];
+  /** Orphan visits' records in the log, in time order. */
+  #orphans: number[] = [];
+  readonly #log = new VisitLog();
   #depth = 0;
   /** Visits whose details are held (link and orphan visits), against `detailLimit`. */
   #detailed = 0;
@@ -100,12 +103,14 @@ export class VisitBuffer {
   /** Running estimate of a flush chunk's milliseconds per unit of work; undefined until a chunk has been timed. */
   #msPerUnit: number | undefined;
   #pending = new Map<number, PendingLink>();
+  /** Written links' entries, emptied for reuse: one per visit spread over many links outlived young collections too. */
+  readonly #spare: PendingLink[] = [];
   readonly #sinks: VisitSink[] = [];
   readonly #sleep = politeSleep(FLUSH_SLEEP);
 
   /**
    * With a tracer (tracing on), each flush is a root `sqlite visits.flush` span, sampled like a request. At most
-   * `detailLimit` visits' details are held (~550 bytes each): while flushes fail (a full disk), the buffer grows with
+   * `detailLimit` visits' details are held (~300 bytes each): while flushes fail (a full disk), the buffer grows with
    * every redirect, and past the limit a visit is only counted on its link (see `capture`). `clock` (milliseconds)
    * times the chunks.
    */
@@ -130,7 +135,10 @@ export class VisitBuffer {
       pending.total++;
       if (bot) pending.bots++;
     } else {
-      this.#pending.set(shortUrlId, { total: 1, bots: bot ? 1 : 0, visits: [] });
+      const fresh = this.#spare.pop() ?? { total: 0, bots: 0, link: null, first: -1, more: null };
+      fresh.total = 1;
+      fresh.bots = bot ? 1 : 0;
+      this.#pending.set(shortUrlId, fresh);
     }
   }
 
@@ -142,13 +150,15 @@ export class VisitBuffer {
   capture(visit: Visit): void {
     if (this.#sinks.length === 0 || visit.link === null) return;
     const pending = this.#pending.get(visit.link.id);
-    if (pending !== undefined && this.#admitDetails()) pending.visits.push(visit);
+    if (pending === undefined || !this.#admitDetails()) return;
+    pending.link = visit.link;
+    addRecord(pending, this.#log.append(visit));
   }
 
   /** An orphan visit (no link to count): kept for the sinks, written with the next flush's last chunk; dropped past the limit. */
   captureOrphan(visit: Visit): void {
     if (this.#sinks.length === 0 || !this.#admitDetails()) return;
-    this.#orphans.push(visit);
+    this.#orphans.push(this.#log.append(visit));
     this.#depth++;
   }
 
@@ -321,21 +331,25 @@ export class VisitBuffer {
    */
   #write(parts: readonly Part[], orphans: boolean, maxOrphans = Number.POSITIVE_INFINITY): LockAttempt<number> {
     const pending = this.#pending;
-    const orphanVisits = orphans ? this.#orphans.slice(0, maxOrphans) : [];
-    if (parts.length === 0 && orphanVisits.length === 0) return { value: 0 };
-    const detailed = this.#sinks.length > 0;
+    const log = this.#log;
+    const orphanRefs = orphans ? this.#orphans.slice(0, maxOrphans) : [];
+    if (parts.length === 0 && orphanRefs.length === 0) return { value: 0 };
+    // The records read back as objects for the sinks: they live only as long as this chunk.
     const visits: Visit[] = [];
     const bots: number[] = [];
     for (const { id, take } of parts) {
       const link = pending.get(id) as PendingLink;
-      let botsTaken = 0;
-      if (take === link.total) botsTaken = link.bots;
-      else if (link.visits.length >= take) for (let i = 0; i < take; i++) botsTaken += (link.visits[i] as Visit).bot ? 1 : 0;
-      else botsTaken = Math.min(link.bots, take);
-      bots.push(botsTaken);
-      if (detailed) for (let i = 0; i < take && i < link.visits.length; i++) visits.push(link.visits[i] as Visit);
+      const held = Math.min(take, heldRecords(link));
+      let heldBots = 0;
+      for (let i = 0; i < held; i++) {
+        const visit = log.read(recordAt(link, i), link.link);
+        if (visit.bot) heldBots++;
+        visits.push(visit);
+      }
+      // The whole link: its exact bot count. Part of it: the held visits' bots, or (details dropped) as many as fit.
+      bots.push(take === link.total ? link.bots : held === take ? heldBots : Math.min(link.bots, take));
     }
-    for (const visit of orphanVisits) visits.push(visit);
+    for (const ref of orphanRefs) visits.push(log.read(ref, null));
     let written = 0;
     const attempt = relaxedWriteTransactionIfFree(this.db, () => {
       parts.forEach(({ id, take }, i) => {
@@ -348,17 +362,21 @@ export class VisitBuffer {
     // bun:sqlite is synchronous: nothing was recorded between the commit and these removals.
     parts.forEach(({ id, take }, i) => {
       const link = pending.get(id) as PendingLink;
+      const held = Math.min(take, heldRecords(link));
+      for (let j = 0; j < held; j++) log.release(recordAt(link, j));
       if (take === link.total) {
         pending.delete(id);
+        if (this.#spare.length < SPARE_LIMIT) this.#spare.push(Object.assign(link, { link: null, first: -1, more: null }));
         return;
       }
       link.total -= take;
       link.bots -= bots[i] as number;
-      link.visits.splice(0, take);
+      dropRecords(link, held);
     });
     if (orphans) {
-      this.#orphans = orphanVisits.length === this.#orphans.length ? [] : this.#orphans.slice(orphanVisits.length);
-      written += orphanVisits.length;
+      for (const ref of orphanRefs) log.release(ref);
+      this.#orphans = orphanRefs.length === this.#orphans.length ? [] : this.#orphans.slice(orphanRefs.length);
+      written += orphanRefs.length;
     }
     this.#detailed -= visits.length;
     this.#depth -= written;

@@ -1,0 +1,100 @@
+import { describe, expect, test } from "bun:test";
+import type { Visit } from "./visit-buffer";
+import { addRecord, dropRecords, heldRecords, type LinkRecords, recordAt, VisitLog } from "./visit-log";
+
+const LINK = { id: 7, shortCode: "abc1234", domain: "s.test" };
+
+function visit(extra: Partial<Visit> = {}): Visit {
+  return {
+    link: LINK,
+    orphanType: null,
+    at: 1_764_800_000_123.5,
+    bot: false,
+    referer: "https://ref.example/page?q=1",
+    userAgent: "Mozilla/5.0 (X11; Linux x86_64)",
+    ip: "203.0.113.9",
+    visitedUrl: "http://s.test/abc1234?utm=x",
+    redirectUrl: "https://example.com/target?utm=x",
+    ...extra,
+  };
+}
+
+describe("VisitLog", () => {
+  test("a record reads back as the visit it was made from, with the link it is read for", () => {
+    const log = new VisitLog();
+    const original = visit({ bot: true });
+    expect(log.read(log.append(original), LINK)).toEqual(original);
+  });
+
+  test("null, empty and non-ASCII strings, orphan types and times survive the round trip", () => {
+    const log = new VisitLog();
+    const cases: Visit[] = [
+      visit({ referer: null, userAgent: null, ip: null, redirectUrl: null }),
+      visit({ referer: "", userAgent: "", ip: "", visitedUrl: "", redirectUrl: "" }),
+      visit({ userAgent: "Ünïcödé 😀 agent", visitedUrl: "http://s.test/%E2%9C%93?q=✓", referer: "https://例え.jp/" }),
+      visit({ userAgent: "lone \ud800 surrogate" }),
+      ...(["base_url", "invalid_short_url", "regular_404"] as const).map((type) =>
+        visit({ link: null, orphanType: type, redirectUrl: null, at: 0 }),
+      ),
+    ];
+    const refs = cases.map((v) => log.append(v));
+    const back = refs.map((ref, i) => log.read(ref, (cases[i] as Visit).link));
+    // A lone surrogate has no UTF-8 form: it comes back as U+FFFD, as anything encoding it to UTF-8 would write it.
+    expect(back[3]?.userAgent).toBe("lone \ufffd surrogate");
+    expect(back.filter((_, i) => i !== 3)).toEqual(cases.filter((_, i) => i !== 3));
+    expect(log.records).toBe(cases.length);
+  });
+
+  test("a record larger than an arena gets one of its own, and the regular arena goes on taking records", () => {
+    const log = new VisitLog();
+    const small = log.append(visit());
+    const huge = visit({ userAgent: "x".repeat(300_000), visitedUrl: `http://s.test/${"é".repeat(50_000)}` });
+    const hugeRef = log.append(huge);
+    const after = log.append(visit({ ip: "198.51.100.1" }));
+    expect(log.read(hugeRef, LINK)).toEqual(huge);
+    expect(log.read(small, LINK)).toEqual(visit());
+    expect(log.read(after, LINK).ip).toBe("198.51.100.1");
+    log.release(hugeRef);
+    // The huge arena went with its record: what stays is the regular one.
+    expect(log.bytes).toBe(256 * 1024);
+  });
+
+  test("released records free their arenas for reuse, and an old reference never reads a new record", () => {
+    const log = new VisitLog();
+    const long = visit({ userAgent: "a".repeat(2_000) });
+    // Enough records to fill several arenas.
+    const refs = Array.from({ length: 500 }, (_, i) => log.append({ ...long, at: i }));
+    const filled = log.bytes;
+    expect(filled).toBeGreaterThan(2 * 256 * 1024);
+    for (const ref of refs) log.release(ref);
+    expect(log.records).toBe(0);
+    // As many records again fit in the arenas already allocated (emptied ones are pooled, not dropped).
+    const again = Array.from({ length: 500 }, (_, i) => log.append({ ...long, at: 500 + i }));
+    expect(log.bytes).toBe(filled);
+    expect(new Set([...refs, ...again]).size).toBe(1_000);
+    expect(() => log.read(refs[0] as number, LINK)).toThrow(/no arena holds record/);
+    expect(log.read(again[499] as number, LINK).at).toBe(999);
+  });
+});
+
+describe("LinkRecords", () => {
+  const all = (r: LinkRecords) => Array.from({ length: heldRecords(r) }, (_, i) => recordAt(r, i));
+
+  test("keep a link's records in order, the first inline, and drop them from the front", () => {
+    const records: LinkRecords = { first: -1, more: null };
+    expect(heldRecords(records)).toBe(0);
+    addRecord(records, 10);
+    expect(records).toEqual({ first: 10, more: null });
+    for (const ref of [11, 12, 13, 14]) addRecord(records, ref);
+    expect(all(records)).toEqual([10, 11, 12, 13, 14]);
+    dropRecords(records, 0);
+    expect(all(records)).toEqual([10, 11, 12, 13, 14]);
+    dropRecords(records, 2);
+    expect(all(records)).toEqual([12, 13, 14]);
+    dropRecords(records, 2);
+    expect(records).toEqual({ first: 14, more: null });
+    addRecord(records, 15);
+    dropRecords(records, 2);
+    expect(records).toEqual({ first: -1, more: null });
+  });
+});

@@ -1,0 +1,199 @@
+/**
+ * Buffered visits' details as bytes, not objects. A visit waits up to a second for its flush: long enough to outlive
+ * a young collection, so its object and strings (~550 bytes) were promoted to the old generation and died there a
+ * moment later, and between full collections the process's memory sawed by tens of MiB (bench/RESULTS.md, fifteenth
+ * session). Here a visit is one record of its fields and UTF-8 strings in a reused arena, which the collector never
+ * sees; the flush reads a chunk's records back into Visit objects, which die young.
+ */
+import type { OrphanType, Visit, VisitedLink } from "./visit-buffer";
+
+/** Bytes of a regular arena; a record that needs more gets an arena of its own. */
+const ARENA_BYTES = 256 * 1024;
+/** Emptied arenas kept for reuse: enough for a second's visits at several thousand a second. */
+const POOL_LIMIT = 8;
+/** A record's reference is its arena's id times this, plus its offset: offsets stay below it. */
+const REF_SPAN = 2 ** 24;
+/** at (float64), flags (uint8, padded to 4 bytes), then five int32 string lengths (-1: null). */
+const HEADER_BYTES = 32;
+const LENGTHS_AT = 12;
+const BOT = 1;
+const ORPHAN_TYPES: readonly (OrphanType | null)[] = [null, "base_url", "invalid_short_url", "regular_404"];
+const ORPHAN_CODE: Record<OrphanType, number> = { base_url: 1, invalid_short_url: 2, regular_404: 3 };
+
+interface Arena {
+  id: number;
+  bytes: Buffer;
+  view: DataView;
+  used: number;
+  /** Records appended and not yet released. */
+  live: number;
+}
+
+type Text = string | null;
+
+/** The most bytes a string can take in UTF-8: three per UTF-16 unit. */
+function reserve(text: Text): number {
+  return text === null ? 0 : text.length * 3;
+}
+
+export class VisitLog {
+  readonly #arenas = new Map<number, Arena>();
+  readonly #pool: Arena[] = [];
+  #current: Arena | null = null;
+  #nextId = 1;
+  #records = 0;
+
+  /** Records held (appended and not released). */
+  get records(): number {
+    return this.#records;
+  }
+
+  /** Bytes of the arenas allocated, in use or pooled. */
+  get bytes(): number {
+    let bytes = 0;
+    for (const arena of this.#arenas.values()) bytes += arena.bytes.length;
+    for (const arena of this.#pool) bytes += arena.bytes.length;
+    return bytes;
+  }
+
+  /** Copies a visit's details (all but its link, which the caller keeps) into the log; returns the record's reference. */
+  append(visit: Visit): number {
+    const { referer, userAgent, ip, visitedUrl, redirectUrl } = visit;
+    const most = HEADER_BYTES + reserve(referer) + reserve(userAgent) + reserve(ip) + reserve(visitedUrl) + reserve(redirectUrl) + 7;
+    const arena = this.#arenaFor(most);
+    const start = arena.used;
+    const view = arena.view;
+    view.setFloat64(start, visit.at, true);
+    view.setUint8(start + 8, (visit.bot ? BOT : 0) | ((visit.orphanType === null ? 0 : ORPHAN_CODE[visit.orphanType]) << 1));
+    let at = start + HEADER_BYTES;
+    at = writeText(arena, at, start + LENGTHS_AT, referer);
+    at = writeText(arena, at, start + LENGTHS_AT + 4, userAgent);
+    at = writeText(arena, at, start + LENGTHS_AT + 8, ip);
+    at = writeText(arena, at, start + LENGTHS_AT + 12, visitedUrl);
+    at = writeText(arena, at, start + LENGTHS_AT + 16, redirectUrl);
+    // Records start 8-aligned, so the next one's float64 is aligned too.
+    arena.used = (at + 7) & ~7;
+    arena.live++;
+    this.#records++;
+    return arena.id * REF_SPAN + start;
+  }
+
+  /** The visit a record holds, as a new object; `link` is the one it was recorded for (null for an orphan visit). */
+  read(ref: number, link: VisitedLink | null): Visit {
+    const arena = this.#arena(ref);
+    const start = ref % REF_SPAN;
+    const view = arena.view;
+    const flags = view.getUint8(start + 8);
+    const cursor = { at: start + HEADER_BYTES };
+    const referer = readText(arena, cursor, start + LENGTHS_AT);
+    const userAgent = readText(arena, cursor, start + LENGTHS_AT + 4);
+    const ip = readText(arena, cursor, start + LENGTHS_AT + 8);
+    const visitedUrl = readText(arena, cursor, start + LENGTHS_AT + 12) ?? "";
+    const redirectUrl = readText(arena, cursor, start + LENGTHS_AT + 16);
+    return {
+      link,
+      orphanType: ORPHAN_TYPES[flags >> 1] ?? null,
+      at: view.getFloat64(start, true),
+      bot: (flags & BOT) !== 0,
+      referer,
+      userAgent,
+      ip,
+      visitedUrl,
+      redirectUrl,
+    };
+  }
+
+  /** Forgets a record (its visit was written). An arena whose records are all released is reused. */
+  release(ref: number): void {
+    const arena = this.#arena(ref);
+    arena.live--;
+    this.#records--;
+    if (arena.live > 0) return;
+    this.#arenas.delete(arena.id);
+    // The current arena starts over under a new id.
+    if (arena === this.#current) {
+      this.#current = this.#open(arena.bytes);
+      return;
+    }
+    if (arena.bytes.length === ARENA_BYTES && this.#pool.length < POOL_LIMIT) this.#pool.push(arena);
+  }
+
+  #arena(ref: number): Arena {
+    const arena = this.#arenas.get(Math.floor(ref / REF_SPAN));
+    if (arena === undefined) throw new Error(`visit log: no arena holds record ${ref}`);
+    return arena;
+  }
+
+  /** The arena the next record of at most `most` bytes goes into: the current one while it has room. */
+  #arenaFor(most: number): Arena {
+    const current = this.#current;
+    if (current !== null && current.used + most <= current.bytes.length) return current;
+    // A huge record gets an arena of its own, dropped with it; the current one goes on taking the small records.
+    if (most > ARENA_BYTES) return this.#open(Buffer.allocUnsafe(most));
+    // The current arena (if any) stays until its records are released (then it is pooled).
+    this.#current = this.#open(this.#pool.pop()?.bytes ?? Buffer.allocUnsafe(ARENA_BYTES));
+    return this.#current;
+  }
+
+  /** An arena over `bytes`, with a new id even for pooled bytes: a reference is never valid for two records. */
+  #open(bytes: Buffer): Arena {
+    const arena: Arena = { id: this.#nextId++, bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), used: 0, live: 0 };
+    this.#arenas.set(arena.id, arena);
+    return arena;
+  }
+}
+
+/** Writes a string's UTF-8 bytes at `at` and its length (-1 for null) at `field`; returns where the next string goes. */
+function writeText(arena: Arena, at: number, field: number, text: Text): number {
+  const length = text === null ? -1 : arena.bytes.write(text, at, "utf8");
+  arena.view.setInt32(field, length, true);
+  return length > 0 ? at + length : at;
+}
+
+/** Reads the string whose length is at `field` and whose bytes are at `cursor.at`, and moves the cursor past it. */
+function readText(arena: Arena, cursor: { at: number }, field: number): Text {
+  const length = arena.view.getInt32(field, true);
+  if (length < 0) return null;
+  const text = arena.bytes.toString("utf8", cursor.at, cursor.at + length);
+  cursor.at += length;
+  return text;
+}
+
+/**
+ * One link's records, in time order: the first inline, as most links wait for a flush with a single visit (an array
+ * each would outlive young collections too), the rest in `more`.
+ */
+export interface LinkRecords {
+  /** The first visit's record, or -1. */
+  first: number;
+  more: number[] | null;
+}
+
+export function addRecord(records: LinkRecords, ref: number): void {
+  if (records.first < 0) records.first = ref;
+  else if (records.more === null) records.more = [ref];
+  else records.more.push(ref);
+}
+
+/** How many records a link holds. */
+export function heldRecords(records: LinkRecords): number {
+  return records.first < 0 ? 0 : 1 + (records.more === null ? 0 : records.more.length);
+}
+
+/** A link's i-th record. */
+export function recordAt(records: LinkRecords, i: number): number {
+  return i === 0 ? records.first : ((records.more as number[])[i - 1] as number);
+}
+
+/** Forgets a link's first `n` records. */
+export function dropRecords(records: LinkRecords, n: number): void {
+  const more = records.more;
+  if (n === 0) return;
+  if (more === null || n > more.length) {
+    records.first = -1;
+    records.more = null;
+    return;
+  }
+  records.first = more[n - 1] as number;
+  records.more = n === more.length ? null : more.slice(n);
+}
