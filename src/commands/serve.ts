@@ -6,6 +6,7 @@ import { SettingError } from "../errors";
 import { startOpsServer } from "../http/ops-server";
 import { startPublicServer } from "../http/public-server";
 import type { ParsedArgs } from "../lib/args";
+import { startYoungCollections } from "../lib/young-collections";
 import { controlSocketFor, LitestreamConfigError } from "../storage/litestream-config";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
@@ -88,6 +89,8 @@ export const serve: Command = {
           flushing = false;
         });
     }, config.visitFlushMs / 2);
+    // Young collections when Bun's GC timer has backed off under steady traffic (src/lib/young-collections.ts).
+    const youngCollections = startYoungCollections();
     // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable. A beat waiting for
     // another process's write lock is not joined by the next.
     let beating = false;
@@ -120,6 +123,7 @@ export const serve: Command = {
       void retention?.stop();
       clearInterval(flushTimer);
       clearInterval(heartbeatTimer);
+      youngCollections.stop();
       ctx.replication?.stop();
     });
     let opsServer: ReturnType<typeof startOpsServer>;
@@ -127,6 +131,7 @@ export const serve: Command = {
       opsServer = startOpsServer(ctx, { drain: (reason) => drain.start(reason), startedAt });
     } catch (error) {
       clearInterval(flushTimer);
+      youngCollections.stop();
       await retention?.stop();
       await publicServer.stop(true);
       await ctx[Symbol.asyncDispose]();
