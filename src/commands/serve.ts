@@ -89,7 +89,7 @@ export const serve: Command = {
           flushing = false;
         });
     }, config.visitFlushMs / 2);
-    // Young collections when Bun's GC timer has backed off under steady traffic (src/lib/young-collections.ts).
+    // A young collection every second, as Bun's GC timer runs them until it backs off (src/lib/young-collections.ts).
     const youngCollections = startYoungCollections();
     // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable. A beat waiting for
     // another process's write lock is not joined by the next.
