@@ -42,7 +42,6 @@ describe("VisitLog", () => {
     // A lone surrogate has no UTF-8 form: it comes back as U+FFFD, as anything encoding it to UTF-8 would write it.
     expect(back[3]?.userAgent).toBe("lone \ufffd surrogate");
     expect(back.filter((_, i) => i !== 3)).toEqual(cases.filter((_, i) => i !== 3));
-    expect(log.records).toBe(cases.length);
   });
 
   test("a record larger than an arena gets one of its own, and the regular arena goes on taking records", () => {
@@ -67,7 +66,6 @@ describe("VisitLog", () => {
     const filled = log.bytes;
     expect(filled).toBeGreaterThan(2 * 256 * 1024);
     for (const ref of refs) log.release(ref);
-    expect(log.records).toBe(0);
     // As many records again fit in the arenas already allocated (emptied ones are pooled, not dropped).
     const again = Array.from({ length: 500 }, (_, i) => log.append({ ...long, at: 500 + i }));
     expect(log.bytes).toBe(filled);

@@ -18,7 +18,6 @@ const HEADER_BYTES = 32;
 const LENGTHS_AT = 12;
 const BOT = 1;
 const ORPHAN_TYPES: readonly (OrphanType | null)[] = [null, "base_url", "invalid_short_url", "regular_404"];
-const ORPHAN_CODE: Record<OrphanType, number> = { base_url: 1, invalid_short_url: 2, regular_404: 3 };
 
 interface Arena {
   id: number;
@@ -41,12 +40,6 @@ export class VisitLog {
   readonly #pool: Arena[] = [];
   #current: Arena | null = null;
   #nextId = 1;
-  #records = 0;
-
-  /** Records held (appended and not released). */
-  get records(): number {
-    return this.#records;
-  }
 
   /** Bytes of the arenas allocated, in use or pooled. */
   get bytes(): number {
@@ -64,7 +57,7 @@ export class VisitLog {
     const start = arena.used;
     const view = arena.view;
     view.setFloat64(start, visit.at, true);
-    view.setUint8(start + 8, (visit.bot ? BOT : 0) | ((visit.orphanType === null ? 0 : ORPHAN_CODE[visit.orphanType]) << 1));
+    view.setUint8(start + 8, (visit.bot ? BOT : 0) | (ORPHAN_TYPES.indexOf(visit.orphanType) << 1));
     let at = start + HEADER_BYTES;
     at = writeText(arena, at, start + LENGTHS_AT, referer);
     at = writeText(arena, at, start + LENGTHS_AT + 4, userAgent);
@@ -74,7 +67,6 @@ export class VisitLog {
     // Records start 8-aligned, so the next one's float64 is aligned too.
     arena.used = (at + 7) & ~7;
     arena.live++;
-    this.#records++;
     return arena.id * REF_SPAN + start;
   }
 
@@ -107,7 +99,6 @@ export class VisitLog {
   release(ref: number): void {
     const arena = this.#arena(ref);
     arena.live--;
-    this.#records--;
     if (arena.live > 0) return;
     this.#arenas.delete(arena.id);
     // The current arena starts over under a new id.
