@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { nextSleepFactor } from "../lib/polite-sleep";
+import { nextSleepFactor, politeSleep, YIELDING } from "../lib/polite-sleep";
 import { runMigrations } from "../storage/migrations";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { VisitPurgeStore } from "../storage/visit-purge-store";
@@ -298,13 +298,20 @@ describe("VisitRetention", () => {
   });
 
   test("sleeps longer between transactions while its timer fires late (requests keep the loop busy), then recovers", () => {
-    let factor = 2;
+    let factor = YIELDING.min;
     for (let i = 0; i < 10; i++) factor = nextSleepFactor(factor, 5);
     expect(factor).toBe(64);
     factor = nextSleepFactor(factor, 0.5);
     expect(factor).toBe(32);
     for (let i = 0; i < 10; i++) factor = nextSleepFactor(factor, 0);
-    expect(factor).toBe(2);
+    expect(factor).toBe(YIELDING.min);
+  });
+
+  test("sleeps at least nine times as long as a transaction worked: the job takes at most a tenth of the loop", async () => {
+    const pause = politeSleep();
+    const started = performance.now();
+    await pause(5);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(44);
   });
 
   test("passes run every retention period, at least every second and at most every minute", () => {

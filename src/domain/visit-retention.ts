@@ -7,8 +7,8 @@
  *   3. once a day, and at the first pass, sums the previous day's per-domain roll-ups again from its links'
  *      (VisitPurgeStore.resumDomainDay: one transaction, a row per link visited that day).
  * Each transaction is sized to take about BATCH_TARGET_MS (a row dirties a random index page: measured ~11 µs and
- * ~2 KiB of WAL on a small VM, more on a busy one), and after each the job sleeps at least twice as long as it
- * worked, so redirects wait behind at most one batch and the job takes at most a third of the event loop; when its
+ * ~2 KiB of WAL on a small VM, more on a busy one), and after each the job sleeps at least nine times as long as it
+ * worked, so redirects wait behind at most one batch and the job takes at most a tenth of the event loop; when its
  * timer fires late (the loop is busy with requests) it sleeps longer still. It stops between batches when the node
  * drains. Roll-ups of live links are never reduced: totals stay exact.
  */

@@ -13,8 +13,12 @@ export interface SleepFactors {
   max: number;
 }
 
-/** Background work that may fall behind (a purge): sleep twice its work, up to 64 times while the loop is busy. */
-export const YIELDING: SleepFactors = { min: 2, max: 64 };
+/**
+ * Background work that may fall behind (a purge): sleep nine times its work (at most a tenth of the loop), up to 64
+ * times while the loop is busy. A retention purge taking up to a third of the loop put the redirect p99 at 7-8 ms,
+ * a fifth at 3.1-4.6 ms, a tenth at 3.0-3.6 ms (bench/RESULTS.md, sixteenth session).
+ */
+export const YIELDING: SleepFactors = { min: 9, max: 64 };
 
 /** The next sleep-to-work ratio: doubled after a late timer (the loop is busy), else halved back towards the minimum. */
 export function nextSleepFactor(factor: number, lateMs: number, factors: SleepFactors = YIELDING): number {
