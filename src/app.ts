@@ -83,6 +83,9 @@ export interface CreateAppOptions {
 /** How often the background checkpointer runs a PASSIVE checkpoint (when Litestream does not own them). */
 const CHECKPOINT_INTERVAL_MS = 1000;
 
+/** The size a WAL file is cut back to as it starts over, when the app owns checkpoints: ~2-4 s of writes at capacity. */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 /** How long replicated durability waits for Litestream to confirm an upload before answering 503. */
 const REPLICATION_CONFIRM_TIMEOUT_SECONDS = 5;
 
@@ -231,19 +234,22 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   metrics.attachRealtime(() => liveFeed.stats());
   // A checkpoint runs every second: on a full disk each one fails.
   const checkpointFailures = new FailureStreak("checkpoint");
-  const checkpointer =
-    config.replication === "litestream" || config.role !== "primary"
-      ? null
-      : new BackgroundCheckpointer(config.databasePath, CHECKPOINT_INTERVAL_MS, {
-          checkpointed: (result) => {
-            metrics.recordCheckpoint(result.seconds);
-            checkpointFailures.succeeded();
-          },
-          failed: (message) => {
-            metrics.recordCheckpointFailure();
-            checkpointFailures.failed({ error: message });
-          },
-        });
+  const ownsCheckpoints = config.replication !== "litestream" && config.role === "primary";
+  // When the app owns its checkpoints, a WAL file that grew during a burst (a retention purge, say) is cut back to
+  // this size as SQLite starts it over; Litestream, when it replicates, keeps the WAL's size in check itself.
+  if (ownsCheckpoints) db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+  const checkpointer = !ownsCheckpoints
+    ? null
+    : new BackgroundCheckpointer(config.databasePath, CHECKPOINT_INTERVAL_MS, {
+        checkpointed: (result) => {
+          metrics.recordCheckpoint(result.seconds);
+          checkpointFailures.succeeded();
+        },
+        failed: (message) => {
+          metrics.recordCheckpointFailure();
+          checkpointFailures.failed({ error: message });
+        },
+      });
   let closed = false;
   return {
     config,

@@ -1,5 +1,7 @@
 /** The ops listener, metrics, request ids and access logs, against the compiled binary. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { startServer, type TestServer, waitFor } from "./support/binary";
 
 let server: TestServer;
@@ -101,6 +103,31 @@ describe("WAL checkpoints", () => {
       return checkpoints >= 1;
     });
     expect((await server.metrics()).get("shortener_sqlite_checkpoint_failures_total")).toBe(0);
+  });
+
+  test("the WAL starts over under steady traffic: a checkpoint runs between visit flush runs, where it can finish", async () => {
+    const created = await server.api("/rest/v3/short-urls", {
+      method: "POST",
+      body: JSON.stringify({ longUrl: "https://example.com/steady", customSlug: "steady-wal" }),
+    });
+    expect(created.status).toBe(200);
+    // The WAL index's header (SQLite's file format): the frames now in the WAL, a little-endian u32 at offset 16.
+    const walFrames = () => new DataView(readFileSync(join(server.dataDir, "shortener.db-shm")).buffer).getUint32(16, true);
+    let highest = 0;
+    let restartedFrom = 0;
+    const deadline = Date.now() + 20_000;
+    // Redirects in batches every ~50 ms (each visit is written by the flush), until the WAL has started over.
+    for (let batch = 0; batch < 400 && restartedFrom === 0 && Date.now() < deadline; batch++) {
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => fetch(`${server.baseUrl}/steady-wal`, { redirect: "manual" }).then((r) => r.status)),
+      );
+      expect(answers.every((status) => status === 302)).toBe(true);
+      const frames = walFrames();
+      if (frames < highest) restartedFrom = highest;
+      highest = Math.max(highest, frames);
+      await Bun.sleep(50);
+    }
+    expect(restartedFrom).toBeGreaterThan(0);
   });
 });
 

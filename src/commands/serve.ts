@@ -77,7 +77,11 @@ export const serve: Command = {
         .flushInChunks(FLUSH_CHUNK_MAX_VISITS)
         .then(
           (written) => {
-            if (written > 0) ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);
+            if (written > 0) {
+              ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);
+              // Between flush runs nothing else writes for a while: the checkpoint can finish and the WAL start over.
+              ctx.checkpointer?.afterWrites();
+            }
             flushFailures.succeeded({ depth: ctx.visits.depth });
           },
           (error) => {

@@ -1,7 +1,8 @@
 /**
  * The background checkpointer's thread (see checkpointer.ts): its own connection to the database, running a
- * PASSIVE checkpoint every interval, so that copying WAL pages into the database file and its fsync never run on
- * the thread that serves redirects. PASSIVE never waits for readers or writers; it is the only kind the app runs.
+ * PASSIVE checkpoint when asked ("now", after the visit flush's writes) and otherwise every interval, so that
+ * copying WAL pages into the database file and its fsync never run on the thread that serves redirects. PASSIVE
+ * never waits for readers or writers; it is the only kind the app runs.
  */
 import { Database } from "bun:sqlite";
 
@@ -9,6 +10,7 @@ declare const self: Worker;
 
 export interface CheckpointStart {
   path: string;
+  /** A checkpoint runs this long after the previous one, unless asked for sooner. */
   intervalMs: number;
 }
 
@@ -22,7 +24,15 @@ export interface CheckpointResult {
 
 let db: Database | null = null;
 let timer: Timer | undefined;
+let intervalMs = 1000;
 let lastLog = -1;
+
+/** Runs a checkpoint now, and the next one an interval later unless asked for sooner. */
+function checkpointNow(): void {
+  clearTimeout(timer);
+  checkpoint();
+  if (db !== null) timer = setTimeout(checkpointNow, intervalMs);
+}
 
 function checkpoint(): void {
   if (db === null) return;
@@ -38,16 +48,21 @@ function checkpoint(): void {
   }
 }
 
-self.onmessage = (event: MessageEvent<CheckpointStart | "stop">) => {
+self.onmessage = (event: MessageEvent<CheckpointStart | "now" | "stop">) => {
   if (event.data === "stop") {
-    clearInterval(timer);
+    clearTimeout(timer);
     db?.close();
     db = null;
     postMessage("stopped");
     return;
   }
+  if (event.data === "now") {
+    if (db !== null) checkpointNow();
+    return;
+  }
   db = new Database(event.data.path);
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec("PRAGMA wal_autocheckpoint = 0");
-  timer = setInterval(checkpoint, event.data.intervalMs);
+  intervalMs = event.data.intervalMs;
+  timer = setTimeout(checkpointNow, intervalMs);
 };

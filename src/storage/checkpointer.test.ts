@@ -45,4 +45,43 @@ describe("BackgroundCheckpointer", () => {
     expect(db.query("SELECT at FROM heartbeat").get()).toEqual({ at: 43 });
     db.close();
   });
+
+  test("asked for after each burst of writes, it finishes between them and the WAL starts over instead of growing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shortener-checkpoint-"));
+    dirs.push(dir);
+    const path = join(dir, "shortener.db");
+    const db = openDatabase(path, { noAutomaticCheckpoints: true });
+    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("CREATE TABLE filler (x BLOB)");
+    const fill = db.query("INSERT INTO filler (x) VALUES (randomblob(4000))");
+    const results: CheckpointResult[] = [];
+    const failures: string[] = [];
+    // Its own timer alone (80 ms after the last one) would mostly land inside a burst: never a whole WAL.
+    const checkpointer = new BackgroundCheckpointer(path, 40, { checkpointed: (r) => results.push(r), failed: (m) => failures.push(m) });
+    checkpointer.start();
+    let frames = 0;
+    const deadline = Date.now() + 20_000;
+    for (let burst = 0; burst < 12 && Date.now() < deadline; burst++) {
+      // 50 ms of back-to-back write transactions (as a visit flush run), then the ask and a wait for its result.
+      const end = performance.now() + 50;
+      while (performance.now() < end) {
+        db.transaction(() => {
+          for (let i = 0; i < 5; i++) fill.run();
+        })();
+        frames += 6;
+      }
+      const seen = results.length;
+      checkpointer.afterWrites();
+      while (results.length === seen && failures.length === 0 && Date.now() < deadline) await Bun.sleep(2);
+    }
+    await checkpointer.stop();
+    expect(failures).toEqual([]);
+    expect(results.length).toBeGreaterThanOrEqual(12);
+    // Each checkpoint found only the last burst's frames in the WAL, and copied them all.
+    const largest = Math.max(...results.map((r) => r.log));
+    expect(largest).toBeLessThan(frames / 4);
+    expect(results.filter((r) => r.checkpointed === r.log).length).toBeGreaterThanOrEqual(10);
+    expect(statSync(`${path}-wal`).size).toBeLessThan((frames / 4) * 4096);
+    db.close();
+  }, 30_000);
 });
