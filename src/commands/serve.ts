@@ -122,7 +122,11 @@ export const serve: Command = {
     // The primary sends the webhook outbox; a standby's copy is the primary's, which sends it.
     if (config.role === "primary") ctx.webhookDispatcher.start();
     // Raw visit rows past --visits-retention, and deleted links' rows, are purged in the background by the primary.
-    const retention = config.role === "primary" ? startVisitRetention(ctx.db, config.visitsRetentionMs, ctx.metrics, ctx.linkEvents) : null;
+    // Without Litestream, the purge gives the checkpointer a turn now and then, so the WAL starts over during it.
+    const checkpointer = ctx.checkpointer;
+    const settle = checkpointer === null ? undefined : () => checkpointer.catchUp();
+    const retention =
+      config.role === "primary" ? startVisitRetention(ctx.db, config.visitsRetentionMs, ctx.metrics, ctx.linkEvents, settle) : null;
     const drain = createDrain(ctx, publicServer, () => {
       void retention?.stop();
       clearInterval(flushTimer);

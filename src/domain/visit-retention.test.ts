@@ -95,6 +95,32 @@ describe("VisitRetention", () => {
     expect(before.a.counter).toBe(127);
   });
 
+  test("gives a checkpoint its turn after every settleEveryMs of transactions, and writes nothing until it returns", async () => {
+    const t = setup();
+    const a = t.add("a");
+    t.visit(a, T0 - 100 * DAY, 120);
+    const raw = () => t.n("SELECT count(*) AS n FROM visits");
+    const seen: number[] = [];
+    const settle = async () => {
+      const at = raw();
+      await Bun.sleep(1);
+      expect(raw()).toBe(at);
+      seen.push(at);
+    };
+    // Ten rows a transaction, and a turn after each (settleEveryMs 0): the rows left drop by ten between turns.
+    expect(await t.retention({ batchRows: 10, batchTargetMs: 1_000, settle, settleEveryMs: 0 }).runPass()).toBe(120);
+    expect(seen).toEqual([110, 100, 90, 80, 70, 60, 50, 40, 30, 20, 10, 0]);
+    // A turn only after that much work: none in a pass shorter than a minute of transactions.
+    const quiet = setup();
+    quiet.visit(quiet.add("b"), T0 - 100 * DAY, 40);
+    let turns = 0;
+    const settleCounted = async () => {
+      turns++;
+    };
+    expect(await quiet.retention({ batchRows: 10, settle: settleCounted, settleEveryMs: 60_000 }).runPass()).toBe(40);
+    expect(turns).toBe(0);
+  });
+
   test("sizes each transaction to the target duration, within the row cap", async () => {
     const quick = setup();
     const a = quick.add("a");

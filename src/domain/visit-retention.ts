@@ -49,9 +49,18 @@ export interface RetentionOptions {
   now?: () => number;
   /** Between two transactions, given how long the last one took; by default politeSleep(). */
   pause?: (busyMs: number) => Promise<void>;
+  /**
+   * Called after every `settleEveryMs` of transactions, with nothing written until it resolves: a checkpoint's
+   * turn. A checkpoint that something writes during does not let SQLite start the WAL over, and the job's
+   * transactions come too often for one to finish between them, so the WAL would grow by all the job deletes.
+   */
+  settle?: () => Promise<unknown>;
+  settleEveryMs?: number;
 }
 
 const BATCH_TARGET_MS = 2;
+/** ~30 000 rows, ~60 MB of WAL at ~2 KiB a row: how far the WAL grows between two checkpoints' turns. */
+const SETTLE_EVERY_MS = 100;
 const SWEEP_EVERY_MS = 3_600_000;
 const BATCH_MIN_ROWS = 20;
 const FIRST_BATCH_ROWS = 100;
@@ -79,6 +88,8 @@ export class VisitRetention implements LinkEventListener {
   #nextSweepAt = Number.NEGATIVE_INFINITY;
   /** The last day whose per-domain roll-ups were summed again. */
   #resummedDay: number | undefined;
+  /** Milliseconds of transactions since settle() last ran. */
+  #sinceSettle = 0;
 
   constructor(
     private readonly store: VisitPurgeStore,
@@ -211,6 +222,12 @@ export class VisitRetention implements LinkEventListener {
         );
       }
       await this.#pause(busyMs);
+      this.#sinceSettle += busyMs;
+      const due = this.#sinceSettle >= (this.options.settleEveryMs ?? SETTLE_EVERY_MS);
+      if (this.options.settle !== undefined && result.deleted > 0 && due && !this.#stopped) {
+        this.#sinceSettle = 0;
+        await this.options.settle();
+      }
     }
     return rows;
   }
@@ -225,11 +242,12 @@ export function startVisitRetention(
   retentionMs: number | null,
   metrics: Metrics,
   linkEvents: LinkEventListener[],
+  settle?: () => Promise<unknown>,
 ): VisitRetention {
   const failures = new FailureStreak("visit_purge");
   const job = new VisitRetention(
     new VisitPurgeStore(db),
-    { retentionMs },
+    { retentionMs, settle },
     {
       purged: (reason, rows, seconds) => metrics.recordVisitsPurged(reason, rows, seconds),
       passed: (seconds, rows) => {

@@ -28,19 +28,20 @@ let intervalMs = 1000;
 let lastLog = -1;
 
 /** Runs a checkpoint now, and the next one an interval later unless asked for sooner. */
-function checkpointNow(): void {
+function checkpointNow(report: boolean): void {
   clearTimeout(timer);
-  checkpoint();
-  if (db !== null) timer = setTimeout(checkpointNow, intervalMs);
+  checkpoint(report);
+  if (db !== null) timer = setTimeout(() => checkpointNow(false), intervalMs);
 }
 
-function checkpoint(): void {
+/** One checkpoint; its result is posted when asked for (`report`) or when it found something new. */
+function checkpoint(report: boolean): void {
   if (db === null) return;
   const started = performance.now();
   try {
     const row = db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as { busy: number; log: number; checkpointed: number };
     // An idle WAL (nothing new since the last run) is not worth a message.
-    if (row.log === lastLog && row.log === row.checkpointed) return;
+    if (!report && row.log === lastLog && row.log === row.checkpointed) return;
     lastLog = row.log;
     postMessage({ ...row, seconds: (performance.now() - started) / 1000 } satisfies CheckpointResult);
   } catch (error) {
@@ -57,12 +58,12 @@ self.onmessage = (event: MessageEvent<CheckpointStart | "now" | "stop">) => {
     return;
   }
   if (event.data === "now") {
-    if (db !== null) checkpointNow();
+    if (db !== null) checkpointNow(true);
     return;
   }
   db = new Database(event.data.path);
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec("PRAGMA wal_autocheckpoint = 0");
   intervalMs = event.data.intervalMs;
-  timer = setTimeout(checkpointNow, intervalMs);
+  timer = setTimeout(() => checkpointNow(false), intervalMs);
 };

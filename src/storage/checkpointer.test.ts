@@ -11,19 +11,27 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/** A database in a fresh directory, automatic checkpoints off, and `write(rows)`: that many ~4 KB rows in one transaction. */
+function walDatabase() {
+  const dir = mkdtempSync(join(tmpdir(), "shortener-checkpoint-"));
+  dirs.push(dir);
+  const path = join(dir, "shortener.db");
+  const db = openDatabase(path, { noAutomaticCheckpoints: true });
+  db.exec("CREATE TABLE filler (x BLOB)");
+  const fill = db.query("INSERT INTO filler (x) VALUES (randomblob(4000))");
+  const write = (rows: number) =>
+    db.transaction(() => {
+      for (let i = 0; i < rows; i++) fill.run();
+    })();
+  return { path, db, write };
+}
+
 describe("BackgroundCheckpointer", () => {
   test("copies the WAL into the database file from its own thread, while the writer's automatic checkpoint is off", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "shortener-checkpoint-"));
-    dirs.push(dir);
-    const path = join(dir, "shortener.db");
-    const db = openDatabase(path, { noAutomaticCheckpoints: true });
+    const { path, db, write } = walDatabase();
     const sizeBefore = statSync(path).size;
     const insert = db.query("INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at");
-    db.exec("CREATE TABLE filler (x BLOB)");
-    const fill = db.query("INSERT INTO filler (x) VALUES (randomblob(4000))");
-    db.transaction(() => {
-      for (let i = 0; i < 2000; i++) fill.run();
-    })();
+    write(2000);
     insert.run(42);
     // Nothing checkpointed yet: the automatic checkpoint would have run past 1000 pages.
     expect(statSync(path).size).toBe(sizeBefore);
@@ -47,13 +55,8 @@ describe("BackgroundCheckpointer", () => {
   });
 
   test("asked for after each burst of writes, it finishes between them and the WAL starts over instead of growing", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "shortener-checkpoint-"));
-    dirs.push(dir);
-    const path = join(dir, "shortener.db");
-    const db = openDatabase(path, { noAutomaticCheckpoints: true });
+    const { path, db, write } = walDatabase();
     db.exec("PRAGMA synchronous = NORMAL");
-    db.exec("CREATE TABLE filler (x BLOB)");
-    const fill = db.query("INSERT INTO filler (x) VALUES (randomblob(4000))");
     const results: CheckpointResult[] = [];
     const failures: string[] = [];
     // Its own timer alone (80 ms after the last one) would mostly land inside a burst: never a whole WAL.
@@ -65,9 +68,7 @@ describe("BackgroundCheckpointer", () => {
       // 50 ms of back-to-back write transactions (as a visit flush run), then the ask and a wait for its result.
       const end = performance.now() + 50;
       while (performance.now() < end) {
-        db.transaction(() => {
-          for (let i = 0; i < 5; i++) fill.run();
-        })();
+        write(5);
         frames += 6;
       }
       const seen = results.length;
@@ -84,4 +85,22 @@ describe("BackgroundCheckpointer", () => {
     expect(statSync(`${path}-wal`).size).toBeLessThan((frames / 4) * 4096);
     db.close();
   }, 30_000);
+
+  test("catchUp() checkpoints the whole WAL while nothing writes, so the next write starts it over", async () => {
+    const { path, db, write } = walDatabase();
+    const results: CheckpointResult[] = [];
+    const checkpointer = new BackgroundCheckpointer(path, 60_000, { checkpointed: (r) => results.push(r), failed: () => {} });
+    expect(await checkpointer.catchUp()).toBe(false);
+    checkpointer.start();
+    write(500);
+    expect(await checkpointer.catchUp()).toBe(true);
+    expect((results.at(-1) as CheckpointResult).log).toBeGreaterThan(500);
+    // The WAL started over: the next checkpoint finds only the one new transaction in it.
+    write(1);
+    expect(await checkpointer.catchUp()).toBe(true);
+    expect((results.at(-1) as CheckpointResult).log).toBeLessThan(10);
+    await checkpointer.stop();
+    expect(await checkpointer.catchUp()).toBe(false);
+    db.close();
+  });
 });

@@ -19,9 +19,15 @@ export interface CheckpointerEvents {
   failed(message: string): void;
 }
 
+/** How many checkpoints catchUp() runs at most, and how long it waits for each. */
+const CATCH_UP_TRIES = 3;
+const CATCH_UP_WAIT_MS = 2_000;
+
 export class BackgroundCheckpointer {
   #worker: Worker | null = null;
   #askedAt = Number.NEGATIVE_INFINITY;
+  /** Callers waiting for the next checkpoint's result (null: it failed, or the checkpointer stopped). */
+  #waiting: ((result: CheckpointResult | null) => void)[] = [];
 
   constructor(
     private readonly path: string,
@@ -39,6 +45,7 @@ export class BackgroundCheckpointer {
       if (data === "stopped") return;
       if ("error" in data) this.events.failed(data.error);
       else this.events.checkpointed(data);
+      this.#answer("error" in data ? null : data);
     };
     worker.onerror = (event) => this.events.failed(`checkpoint worker: ${event.message}`);
     // The worker must not keep a draining process alive (Bun's Worker has unref, the DOM type does not).
@@ -57,11 +64,49 @@ export class BackgroundCheckpointer {
     this.#worker.postMessage("now");
   }
 
+  /**
+   * For a writer that never leaves a gap on its own (a retention purge): checkpoints now, and again while a write
+   * in between left the checkpoint short (at most CATCH_UP_TRIES), so the WAL starts over at the next write. True
+   * when a checkpoint copied the whole WAL. The caller writes nothing meanwhile.
+   */
+  async catchUp(): Promise<boolean> {
+    for (let i = 0; i < CATCH_UP_TRIES; i++) {
+      const result = await this.#checkpointNow();
+      if (result === null) return false;
+      if (result.checkpointed === result.log) return true;
+    }
+    return false;
+  }
+
+  /** The result of a checkpoint run now (null: failed, stopped, or no answer within CATCH_UP_WAIT_MS). */
+  #checkpointNow(): Promise<CheckpointResult | null> {
+    const worker = this.#worker;
+    if (worker === null) return Promise.resolve(null);
+    this.#askedAt = performance.now();
+    return new Promise((resolve) => {
+      const timeout = setTimeout(() => {
+        this.#waiting = this.#waiting.filter((waiter) => waiter !== answer);
+        resolve(null);
+      }, CATCH_UP_WAIT_MS);
+      const answer = (result: CheckpointResult | null) => {
+        clearTimeout(timeout);
+        resolve(result);
+      };
+      this.#waiting.push(answer);
+      worker.postMessage("now");
+    });
+  }
+
+  #answer(result: CheckpointResult | null): void {
+    for (const waiter of this.#waiting.splice(0)) waiter(result);
+  }
+
   /** Stops the worker after it closed its connection (or after a timeout). */
   async stop(): Promise<void> {
     const worker = this.#worker;
     if (worker === null) return;
     this.#worker = null;
+    this.#answer(null);
     await stopWorker(worker);
   }
 }
