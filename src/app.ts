@@ -107,10 +107,12 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const migrate = options.migrate ?? true;
   // Checkpoints never run inside a commit on the event loop: Litestream runs them when it replicates, the
   // background checkpointer (started by serve) otherwise.
+  const ownsCheckpoints = config.replication !== "litestream" && config.role === "primary";
   const db = openDatabase(config.databasePath, {
     create: migrate,
     migrate,
     noAutomaticCheckpoints: true,
+    walSizeLimitBytes: ownsCheckpoints ? WAL_SIZE_LIMIT_BYTES : undefined,
     onMigration: options.onMigration,
   });
   const tracing = startTracing(config);
@@ -234,10 +236,6 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   metrics.attachRealtime(() => liveFeed.stats());
   // A checkpoint runs every second: on a full disk each one fails.
   const checkpointFailures = new FailureStreak("checkpoint");
-  const ownsCheckpoints = config.replication !== "litestream" && config.role === "primary";
-  // When the app owns its checkpoints, a WAL file that grew during a burst (a retention purge, say) is cut back to
-  // this size as SQLite starts it over; Litestream, when it replicates, keeps the WAL's size in check itself.
-  if (ownsCheckpoints) db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   const checkpointer = !ownsCheckpoints
     ? null
     : new BackgroundCheckpointer(config.databasePath, CHECKPOINT_INTERVAL_MS, {

@@ -58,7 +58,8 @@ export class BackgroundCheckpointer {
    * A burst of writes (a visit flush run) has just ended: checkpoint now, while nothing is being written, so the
    * checkpoint can copy the whole WAL and the next write starts it over. At most once an interval.
    */
-  afterWrites(now = performance.now()): void {
+  afterWrites(): void {
+    const now = performance.now();
     if (this.#worker === null || now - this.#askedAt < this.intervalMs) return;
     this.#askedAt = now;
     this.#worker.postMessage("now");

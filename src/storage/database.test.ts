@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lockRetryPause, MAX_LOCK_RETRY_MS, openDatabase, relaxedWrite, relaxedWriteTransaction, writeTransactionIfFree } from "./database";
@@ -248,6 +248,25 @@ describe("checkpoints", () => {
     const byLitestream = openDatabase(dbPath(), { noAutomaticCheckpoints: true });
     expect(byLitestream.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 0 });
     byLitestream.close();
+  });
+
+  test("with walSizeLimitBytes, a WAL file a burst grew is cut back to it when SQLite starts the WAL over", () => {
+    const walAfterBurst = (options: Parameters<typeof openDatabase>[1]) => {
+      const path = dbPath();
+      const db = openDatabase(path, { noAutomaticCheckpoints: true, ...options });
+      db.exec("CREATE TABLE filler (x BLOB)");
+      db.exec(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 800) INSERT INTO filler (x) SELECT randomblob(4000) FROM n",
+      );
+      db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+      // The next write starts the WAL over (the checkpoint copied all of it).
+      db.exec("INSERT INTO filler (x) VALUES (randomblob(10))");
+      const size = statSync(`${path}-wal`).size;
+      db.close();
+      return size;
+    };
+    expect(walAfterBurst({ walSizeLimitBytes: 1024 * 1024 })).toBeLessThanOrEqual(1024 * 1024);
+    expect(walAfterBurst({})).toBeGreaterThan(3 * 1024 * 1024);
   });
 });
 
