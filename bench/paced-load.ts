@@ -11,6 +11,7 @@
  */
 import type { Socket } from "bun";
 import { readCodes } from "./lib/codes";
+import { PACED_WARMUP_SECONDS as WARMUP_SECONDS } from "./lib/settings";
 import { percentile } from "./lib/stats";
 
 const [url, codesFile, rateArg, secondsArg, hotArg = "1000", hotShareArg = "0.9", connectionsArg = "32"] = process.argv.slice(2);
@@ -64,7 +65,6 @@ interface Connection {
 }
 
 // The first WARMUP_SECONDS run at the same rate but are not recorded: both JITs warm up and connections settle.
-const WARMUP_SECONDS = 2;
 const warmupCount = Math.round(rate * WARMUP_SECONDS);
 const total = warmupCount + measuredCount;
 const fromDue = new Float64Array(measuredCount);

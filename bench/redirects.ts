@@ -30,8 +30,9 @@ import {
   startShortener,
   stopServer,
 } from "./lib/servers";
-import { numberSetting } from "./lib/settings";
+import { numberSetting, PACED_WARMUP_SECONDS } from "./lib/settings";
 import { linearFit, median } from "./lib/stats";
+import { startTap, type TapLatency } from "./lib/tap";
 import { range, visitCodes } from "./lib/visit-codes";
 import { runWrk, type Workload, type WrkResult } from "./lib/wrk";
 
@@ -51,7 +52,7 @@ if (flags.help) {
   console.log(`usage: bench/redirects [--rounds N] [--duration SECONDS] [--warmup SECONDS] [--only ${PHASES.join(",")}]
 environment (flags win): ROUNDS=5 DURATION=6 WARMUP=3 CONNECTIONS=32 LINKS=100000 HOT=1000 RSS_LINKS=1000000
   RSS_CACHED=100000 RSS_RATE=1000 RSS_SECONDS=120
-  RSS_SETTLE=10 PACED_SECONDS=10 CREATES_SECONDS=10 SERVER_CPU=0 CLIENT_CPU=1
+  RSS_SETTLE=10 PACED_SECONDS=10 PACED_RATE=(half the hot-set capacity) CREATES_SECONDS=10 SERVER_CPU=0 CLIENT_CPU=1
   SHORTENER_BIN=path/to/shortener (default dist/shortener)`);
   process.exit(0);
 }
@@ -73,6 +74,8 @@ const cfg = {
   rssSeconds: setting(undefined, "RSS_SECONDS", 120),
   rssSettle: setting(undefined, "RSS_SETTLE", 10),
   pacedSeconds: setting(undefined, "PACED_SECONDS", 10),
+  /** The latency phase's rate; by default half the hot-set capacity measured in the same run. */
+  pacedRate: process.env.PACED_RATE === undefined ? Number.NaN : setting(undefined, "PACED_RATE", 1),
   createsSeconds: setting(undefined, "CREATES_SECONDS", 10),
   serverCpu: Number(process.env.SERVER_CPU ?? 0),
   clientCpu: Number(process.env.CLIENT_CPU ?? 1),
@@ -138,19 +141,24 @@ function describe(r: WrkResult): string {
 }
 
 /** A paced run and, for the shortener, what its own metrics said of it (the reference has none). */
-type PacedRun = PacedResult & { server: ServerView | null };
+type PacedRun = PacedResult & { server: ServerView | null; tap: TapLatency };
 
 /** A paced run, printed; for the shortener, with its own view of the run from /metrics. */
 async function paced(server: RunningServer, workload: Workload, rate: number): Promise<PacedRun> {
   const ops = server.opsUrl;
   const before = ops === undefined ? null : await redirectBuckets(ops);
+  const tap = await startTap(Number(new URL(server.baseUrl).port), tempDir("tap-"), cfg.clientCpu);
   const result = await runPaced(server, workload, { rate, seconds: cfg.pacedSeconds, serverCpu: cfg.serverCpu, clientCpu: cfg.clientCpu });
   const view = ops === undefined || before === null ? null : await serverView(ops, before);
+  const wire = await tap.finish(PACED_WARMUP_SECONDS);
   const [d, w] = [result.fromDueMs, result.onWireMs];
   const ms = (x: number | null) => (x === null ? "∞" : x.toFixed(2));
   console.log(
     `  ${server.name.padEnd(9)} ${Math.round(result.achieved).toLocaleString("en")} req/s  from due time: p50 ${ms(d.p50)} p99 ${ms(d.p99)} p99.9 ${ms(d.p999)} max ${ms(d.max)} ms` +
       `  on the wire: p99 ${ms(w.p99)} max ${ms(w.max)} ms`,
+  );
+  console.log(
+    `  ${"".padEnd(9)} server-side, tapped on loopback (${wire.requests.toLocaleString("en")} requests): p50 ${ms(wire.p50Ms)} p99 ${ms(wire.p99Ms)} p99.9 ${ms(wire.p999Ms)} max ${ms(wire.maxMs)} ms`,
   );
   if (result.unanswered > 0) {
     console.log(`  ${"".padEnd(9)} ${result.unanswered} requests unanswered 5 s after the run: the rate was not sustained`);
@@ -170,7 +178,7 @@ async function paced(server: RunningServer, workload: Workload, rate: number): P
         `event loop lag, largest per second over the last 10 s: ${view.loopLagMs.toFixed(1)} ms`,
     );
   }
-  return { ...result, server: view };
+  return { ...result, server: view, tap: wire };
 }
 
 /** A paced run, repeated once if other processes disturbed it. */
@@ -221,10 +229,11 @@ async function redirectPhases(work: string): Promise<void> {
   if (only.has("budget")) await budgetPhase(codesFile, work, reference, hot);
 
   if (only.has("latency")) {
-    if (Number.isNaN(hotCapacity)) hotCapacity = (await runWrk(shortener, hot, { ...cfg, seconds: cfg.seconds })).rps;
-    const rate = hotCapacity / 2;
+    const fixed = !Number.isNaN(cfg.pacedRate);
+    if (Number.isNaN(hotCapacity) && !fixed) hotCapacity = (await runWrk(shortener, hot, { ...cfg, seconds: cfg.seconds })).rps;
+    const rate = fixed ? cfg.pacedRate : hotCapacity / 2;
     console.log(
-      `\nlatency at ${Math.round(rate).toLocaleString("en")} req/s (half the hot-set capacity), hot workload, ${cfg.pacedSeconds} s`,
+      `\nlatency at ${Math.round(rate).toLocaleString("en")} req/s (${fixed ? "PACED_RATE" : "half the hot-set capacity"}), hot workload, ${cfg.pacedSeconds} s`,
     );
     console.log("  client-observed on loopback (an upper bound on server-side latency); 'from due time' counts from when the");
     console.log("  request was scheduled, so stalls are not hidden by requests that could not be sent (coordinated omission)");

@@ -22,6 +22,7 @@ import { freePort, pinSelf, runWithCleanup, tempDir } from "./lib/processes";
 import { seedLinks } from "./lib/seed";
 import { histogramBuckets, scrapeMetrics } from "./lib/server-metrics";
 import { type RunningServer, snapshotBinary, startShortener, stopServer } from "./lib/servers";
+import { PACED_WARMUP_SECONDS } from "./lib/settings";
 import type { Workload } from "./lib/wrk";
 
 const { values } = parseArgs({
@@ -39,7 +40,6 @@ const MAX_SECONDS = Number(values["max-seconds"]);
 const SERVER_CPU = Number(process.env.SERVER_CPU ?? 0);
 const CLIENT_CPU = Number(process.env.CLIENT_CPU ?? 1);
 const DAY = 86_400_000;
-const WARMUP_SECONDS = 2; // bench/paced-load.ts's own warm-up, not measured
 
 /** ROWS raw visit rows 100 days old, spread over the links (2 % orphans), with their roll-ups; returns seconds. */
 function seedVisits(dbPath: string): number {
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   console.log(
     `idle purge: ${ROWS.toLocaleString("en")} rows in ${idlePurge.seconds.toFixed(2)} s (${Math.round(ROWS / idlePurge.seconds).toLocaleString("en")} rows/s)`,
   );
-  const seconds = Math.min(MAX_SECONDS, Math.floor(idlePurge.seconds - WARMUP_SECONDS - 0.5));
+  const seconds = Math.min(MAX_SECONDS, Math.floor(idlePurge.seconds - PACED_WARMUP_SECONDS - 0.5));
   if (seconds < 2) throw new Error(`the purge takes ${idlePurge.seconds.toFixed(1)} s: too short to measure under; seed more --rows`);
 
   // 3. Baseline: the same data, no purge.
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   const purging = await startShortener(copyTo("purging"), SERVER_CPU, ["--ops-listen", `127.0.0.1:${opsPort}`]);
   const loadStarted = Date.now();
   const during = await runPaced(purging, workload, { rate: RATE, seconds, serverCpu: SERVER_CPU, clientCpu: CLIENT_CPU });
-  const loadEnded = loadStarted + (WARMUP_SECONDS + seconds) * 1000;
+  const loadEnded = loadStarted + (PACED_WARMUP_SECONDS + seconds) * 1000;
   const purge = await purgeLog(purging, 600_000);
   const batches = await batchDurations(opsPort);
   await stopServer(purging);

@@ -4,3 +4,6 @@ export function numberSetting(env: string, fallback: number, raw: string | undef
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${env}: "${raw}" is not a positive number`);
   return value;
 }
+
+/** Seconds at the start of each bench/paced-load.ts run sent at the same rate but not recorded (both JITs warm up). */
+export const PACED_WARMUP_SECONDS = 2;
