@@ -14,7 +14,12 @@ const stamp = dirty ? `${commit}-dirty` : commit;
 // Build beside the target and rename over it, so a running binary (a test's server) is never overwritten in place.
 const partial = `dist/shortener.partial-${process.pid}`;
 // The workers are extra entrypoints: a compiled binary can only start workers it was built with.
-const entrypoints = ["src/main.ts", "src/storage/checkpoint-worker.ts", "src/storage/reader-worker.ts"];
+const entrypoints = [
+  "src/main.ts",
+  "src/storage/checkpoint-worker.ts",
+  "src/storage/reader-worker.ts",
+  "src/domain/visit-writer-worker.ts",
+];
 const result = await $`${process.execPath} build ${entrypoints} --compile --outfile ${partial} \
   --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
   --minify-whitespace --minify-syntax \

@@ -17,9 +17,10 @@ import { FLUSH_CHUNK_MAX_VISITS, VisitBuffer } from "./domain/visit-buffer";
 import { visitLocator } from "./domain/visit-location";
 import { VisitQueryService } from "./domain/visit-queries";
 import { VisitRecorder } from "./domain/visit-recorder";
+import { VisitWriter } from "./domain/visit-writer";
 import { WebhookService } from "./domain/webhooks";
 import { WebhookDispatcher } from "./domain/webhooks-dispatcher";
-import { WebhookOutbox } from "./domain/webhooks-outbox";
+import { publicShortUrl, WebhookOutbox } from "./domain/webhooks-outbox";
 import { unavailable } from "./errors";
 import type { HttpDeps } from "./http/deps";
 import { LiveLinkPublisher, LiveVisitPublisher } from "./http/realtime/live-publishers";
@@ -60,6 +61,11 @@ export interface AppContext extends HttpDeps, AsyncDisposable {
   webhookDispatcher: WebhookDispatcher;
   /** WAL checkpoints on a worker thread, when no Litestream owns them; `serve` starts it, disposal stops it. */
   checkpointer: BackgroundCheckpointer | null;
+  /**
+   * Writes the visit flush's chunks on a thread that runs only when the event loop's has nothing to do; `serve`
+   * starts it and hands it to `visits` (until then, and if it fails, they are written here). Disposal stops it.
+   */
+  visitWriter: VisitWriter;
   /** The API's heavy reads on a worker thread; `serve` starts it (until then they run here), disposal stops it. */
   reader: BackgroundReader;
 }
@@ -187,12 +193,32 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   });
   const outbox = new WebhookOutbox(webhookStore, {
     linkJson: (shortUrl) => shortUrlJson(shortUrl, config.baseUrl),
-    shortUrlOf: (code, domain) => (domain === "" ? `${config.baseUrl}/${code}` : `${new URL(config.baseUrl).protocol}//${domain}/${code}`),
+    shortUrlOf: (code, domain) => publicShortUrl(config.baseUrl, code, domain),
     // The visit flush's privacy switches: a webhook never gets what the visits tables may not keep.
     privacy: config,
     onEnqueued: () => webhookDispatcher.wake(),
   });
   linkEvents.push(outbox);
+  const visitWriter = new VisitWriter(
+    {
+      path: config.databasePath,
+      walSizeLimitBytes: ownsCheckpoints ? WAL_SIZE_LIMIT_BYTES : undefined,
+      privacy: {
+        anonymizeRemoteAddr: config.anonymizeRemoteAddr,
+        trackRemoteAddr: config.trackRemoteAddr,
+        trackReferrer: config.trackReferrer,
+        trackUserAgent: config.trackUserAgent,
+      },
+      geoipDb: config.geoipDb,
+      baseUrl: config.baseUrl,
+    },
+    {
+      enqueued: () => webhookDispatcher.wake(),
+      failed: (message) => log.warn("visit_writer_failed", { error: message, hint: "visits are written on the event loop from now on" }),
+    },
+  );
+  // In the deletion's transaction, like the recorder here: the writer's recorder must hear of it before its next chunk.
+  linkEvents.push(visitWriter);
   visits.addSink(outbox);
   // The real-time feed (Mercure hub): told after visit flushes and link writes commit; builds nothing unsubscribed.
   const liveFeed = new LiveFeed({ ...LIVE_FEED_DEFAULTS, maxSubscribers: config.realtimeMaxSubscribers });
@@ -253,6 +279,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     config,
     db,
     checkpointer,
+    visitWriter,
     reader,
     lifecycle,
     metrics,
@@ -304,6 +331,9 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       replication?.stop();
       await webhookDispatcher.stop();
       await checkpointer?.stop();
+      // The writer's last chunk is written before the rest is written here.
+      await visits.idle();
+      await visitWriter.stop();
       await reader.stop();
       try {
         visits.flush();

@@ -1,6 +1,8 @@
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { schedulingPolicy } from "../src/lib/thread-priority";
 import { startServer, type TestServer, waitFor } from "./support/binary";
 
 let server: TestServer;
@@ -113,6 +115,16 @@ describe("redirects", () => {
     await waitFor("visits flushed to SQLite", () => (stored.get(shortCode) as { total: number }).total === 5, 5_000);
     expect(stored.get(shortCode)).toEqual({ total: 5, bots: 2 });
     db.close();
+  });
+
+  test("writes visits on the binary's visit writer thread, in SCHED_IDLE, which started without a failure", async () => {
+    const pid = server.proc?.pid as number;
+    const threads = readdirSync(`/proc/${pid}/task`).map((tid) => Number(tid));
+    const policies = await Promise.all(threads.map((tid) => schedulingPolicy(tid, pid)));
+    // 5 is SCHED_IDLE; the event loop's thread (whose id is the process's) stays at SCHED_OTHER, 0.
+    expect(policies.filter((p) => p === 5)).toHaveLength(1);
+    expect(policies[threads.indexOf(pid)]).toBe(0);
+    expect(server.stdout + server.stderr).not.toContain("visit_writer_failed");
   });
 
   test("answers 405 with Allow for other methods on a short code", async () => {

@@ -31,8 +31,10 @@ function delay(ms: number): Promise<void> {
 
 /** Writes buffered visits, retrying a failed flush for up to FINAL_FLUSH_BUDGET_MS; throws if they cannot be written. */
 async function flushRemaining(ctx: AppContext): Promise<number> {
-  const depth = ctx.visits.depth;
   const started = performance.now();
+  // A chunk the visit writer has is still buffered here until it answers: written twice otherwise.
+  await ctx.visits.idle();
+  const depth = ctx.visits.depth;
   for (let attempt = 1; ; attempt++) {
     try {
       ctx.visits.flush();

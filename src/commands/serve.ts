@@ -56,6 +56,14 @@ export const serve: Command = {
         }),
       config.dataDir,
     );
+    // Visit flush chunks on a thread that runs only when this one has nothing to do (src/domain/visit-writer.ts),
+    // started before the listener: once /readyz answers, a SIGTERM must find its handler.
+    try {
+      await ctx.visitWriter.start();
+      ctx.visits.useWriter(ctx.visitWriter);
+    } catch (error) {
+      log.warn("visit_writer_failed", { ...describeError(error), hint: "visits are written on the event loop from now on" });
+    }
     let publicServer: ReturnType<typeof startPublicServer>;
     try {
       publicServer = startPublicServer(ctx);
@@ -74,7 +82,8 @@ export const serve: Command = {
       flushing = true;
       const started = performance.now();
       ctx.visits
-        .flushInChunks(FLUSH_CHUNK_MAX_VISITS)
+        // A run still going after a quarter of the interval is behind: the writer's thread must then get the CPU.
+        .flushInChunks(FLUSH_CHUNK_MAX_VISITS, undefined, config.visitFlushMs / 4)
         .then(
           (written) => {
             if (written > 0) {

@@ -10,6 +10,9 @@ import type { ShortUrlStore } from "../storage/short-url-store";
 import { type RedirectRule, rulesFromRows } from "./redirect-rules";
 import type { VisitBuffer } from "./visit-buffer";
 
+/** Reads of a link's counts before giving up on a quiet moment between commits (they come milliseconds apart). */
+const MAX_COUNT_READS = 10;
+
 export interface CachedLink {
   id: number;
   shortCode: string;
@@ -77,8 +80,17 @@ export class LinkResolver {
       return cached;
     }
     this.#misses++;
-    const row = this.store.findForRedirect(domain, code);
-    if (row === null) return null;
+    // The stored count and the buffered one must be read between the same two visit flush commits: the visit writer
+    // commits on its own thread, and a commit in between would count its visits twice or not at all.
+    let row: ReturnType<ShortUrlStore["findForRedirect"]>;
+    let pending = 0;
+    for (let tries = 0; ; tries++) {
+      const commits = this.visits.commits;
+      row = this.store.findForRedirect(domain, code);
+      if (row === null) return null;
+      pending = this.visits.pendingFor(row.id).total;
+      if (this.visits.commits === commits || tries >= MAX_COUNT_READS) break;
+    }
     const link: CachedLink = {
       id: row.id,
       shortCode: code,
@@ -89,7 +101,7 @@ export class LinkResolver {
       validSince: row.valid_since,
       validUntil: row.valid_until,
       maxVisits: row.max_visits,
-      visits: row.visits_total + this.visits.pendingFor(row.id).total,
+      visits: row.visits_total + pending,
       rules: row.has_rules === 1 ? rulesFromRows(this.rules.forLink(row.id)) : null,
     };
     this.#cache.set(key, link);

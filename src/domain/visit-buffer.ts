@@ -8,83 +8,30 @@
 import type { Database } from "bun:sqlite";
 import type { Tracer } from "@opentelemetry/api";
 import { politeSleep, type SleepFactors } from "../lib/polite-sleep";
-import { type LockAttempt, RELAXED_LOCK_WAIT_MS, relaxedWriteTransactionIfFree, whenLockFree } from "../storage/database";
+import { type LockAttempt, lockRetryPause, RELAXED_LOCK_WAIT_MS, relaxedWriteTransactionIfFree } from "../storage/database";
 import type { ShortUrlStore } from "../storage/short-url-store";
-import { recordSpanError, startBackgroundDbSpan } from "../telemetry/db-span";
-import { addRecord, dropRecords, heldRecords, type LinkRecords, recordAt, VisitLog } from "./visit-log";
+import { inBackgroundDbSpan } from "../telemetry/db-span";
+import type { PendingCount, Visit, VisitedLink, VisitSink } from "./visit";
+import { type ChunkReply, type ChunkWriter, encodeChunk, type PreparedChunk as Prepared, prepareChunk, readChunk } from "./visit-chunk";
+import { ChunkPace, type ChunkPart } from "./visit-chunk-pace";
+import { addRecord, dropRecords, type LinkRecords, recordAt, VisitLog } from "./visit-log";
 
-/** Shlink's orphan visit types: a visit to the base URL, to an unknown short code, or to any other unknown path. */
-export type OrphanType = "base_url" | "invalid_short_url" | "regular_404";
-
-/** The link a visit went to, as the redirect path knows it. */
-export interface VisitedLink {
-  id: number;
-  shortCode: string;
-  /** '' for the default domain. */
-  domain: string;
-}
-
-/**
- * One visit as the public listener saw it. `ip` is the client's address as received: it is never stored as is
- * (the flush anonymises or drops it, per the privacy settings, after using it for location and unique visitors).
- */
-export interface Visit {
-  /** The link visited; null for an orphan visit. */
-  link: VisitedLink | null;
-  orphanType: OrphanType | null;
-  /** Epoch milliseconds. */
-  at: number;
-  bot: boolean;
-  referer: string | null;
-  userAgent: string | null;
-  ip: string | null;
-  visitedUrl: string;
-  /** The Location sent; null for orphan visits. */
-  redirectUrl: string | null;
-}
-
-/** Something that persists a batch of visits inside the flush transaction. */
-export interface VisitSink {
-  /** Inside the flush transaction: throwing rolls the whole batch back (it stays buffered). */
-  write(visits: readonly Visit[]): void;
-  /** After the batch committed; must not throw (best-effort fan-out). */
-  committed?(visits: readonly Visit[]): void;
-}
-
-export interface PendingCount {
-  total: number;
-  bots: number;
-}
+export type { OrphanType, PendingCount, Visit, VisitedLink, VisitSink } from "./visit";
 
 const NONE_PENDING: PendingCount = Object.freeze({ total: 0, bots: 0 });
 
-/**
- * How long one chunk of a flush should hold the event loop. Chunks are sized from the time recent ones took per
- * unit of work (which varies with the machine and the page cache): a visit is a unit (its raw row), and each link
- * in the chunk adds LINK_UNITS more (its counters and day roll-up, in pages of their own), so a chunk of many
- * once-visited links is cut shorter than one of a few busy links. 1 ms halved the redirect tail again (p99 6.5 ms
- * against 7-12 ms at 8 000 req/s on the test VM) but, with twice the commits, cost throughput at saturation (the
- * WAL frames every commit rewrites); 2 ms did not.
- */
-const CHUNK_TARGET_MS = 2;
-const LINK_UNITS = 4;
-/** Fewest units a chunk may be given, however slow recent chunks were. */
-const MIN_CHUNK_UNITS = 32;
 /** The most visits one flush transaction takes, however fast the machine: fewer, larger commits write less WAL. */
 export const FLUSH_CHUNK_MAX_VISITS = 1000;
-/** Weight of the newest chunk in the running time-per-unit estimate. */
-const CHUNK_ESTIMATE_WEIGHT = 0.3;
 /** After each chunk the flush sleeps as long as it took, never longer: it must keep up (a kill -9 loses an interval). */
 const FLUSH_SLEEP: SleepFactors = { min: 1, max: 1 };
 
 /** Most emptied link entries kept for reuse: more than a flush's links at thousands of visits a second. */
 const SPARE_LIMIT = 10_000;
 
-/** The first `take` buffered visits of a link, as one chunk writes them. */
-interface Part {
-  id: number;
-  take: number;
-}
+/** A chunk to write: what to take, and how much work that is (units, for the pace estimate). */
+type ChunkPlan = { parts: readonly ChunkPart[]; orphans: boolean; maxOrphans: number; units: number };
+
+type RemoteAttempt = { value: number } | { busy: Error };
 
 /** A link's buffered counts and, when sinks want them, its visits' records in the log. */
 interface PendingLink extends PendingCount, LinkRecords {
@@ -100,8 +47,15 @@ export class VisitBuffer {
   #detailed = 0;
   #detailsDropped = 0;
   #commits = 0;
-  /** Running estimate of a flush chunk's milliseconds per unit of work; undefined until a chunk has been timed. */
-  #msPerUnit: number | undefined;
+  readonly #pace = new ChunkPace();
+  /** Writes chunks on another thread when set and usable (useWriter); this thread's own connection otherwise. */
+  #writer: ChunkWriter | null = null;
+  /** The chunk the writer has now, and its commit count before: once that moved, the chunk is in the database. */
+  #inFlight: { chunk: Prepared; commitsBefore: number } | null = null;
+  /** A link in a chunk being prepared or written: buffered until it is written. */
+  readonly #linkOf = (id: number) => this.#pending.get(id) as PendingLink;
+  /** The flushInChunks run going on, if any. */
+  #run: Promise<number> | null = null;
   #pending = new Map<number, PendingLink>();
   /** Written links' entries, emptied for reuse: one per visit spread over many links outlived young collections too. */
   readonly #spare: PendingLink[] = [];
@@ -177,10 +131,20 @@ export class VisitBuffer {
     return this.#detailsDropped;
   }
 
-  /** Visits recorded for a link but not yet written. */
+  /**
+   * Visits recorded for a link but not yet written: while the writer has a chunk whose commit it has counted but not
+   * yet answered, that chunk's visits are in the stored counters already, so they are left out here.
+   */
   pendingFor(shortUrlId: number): PendingCount {
     const pending = this.#pending.get(shortUrlId);
-    return pending === undefined ? NONE_PENDING : { total: pending.total, bots: pending.bots };
+    if (pending === undefined) return NONE_PENDING;
+    const flight = this.#inFlight;
+    if (flight === null || this.#writer === null || this.#writer.commits === flight.commitsBefore) {
+      return { total: pending.total, bots: pending.bots };
+    }
+    const i = flight.chunk.parts.findIndex((part) => part.id === shortUrlId);
+    if (i < 0) return { total: pending.total, bots: pending.bots };
+    return { total: pending.total - (flight.chunk.parts[i] as ChunkPart).take, bots: pending.bots - (flight.chunk.bots[i] as number) };
   }
 
   get depth(): number {
@@ -189,7 +153,12 @@ export class VisitBuffer {
 
   /** Flush transactions committed so far: while it stays the same, stored counters plus pendingFor are exact. */
   get commits(): number {
-    return this.#commits;
+    return this.#commits + (this.#writer?.commits ?? 0);
+  }
+
+  /** From now on chunks are written by `writer` (another thread, another connection) while it is usable. */
+  useWriter(writer: ChunkWriter | null): void {
+    this.#writer = writer;
   }
 
   /**
@@ -199,6 +168,8 @@ export class VisitBuffer {
    */
   flush(maxLinks = Number.POSITIVE_INFINITY): number {
     if (this.#depth === 0) return 0;
+    // Its visits are still buffered, and would be written twice.
+    if (this.#inFlight !== null) throw new Error("a visit flush chunk is being written by the visit writer: await idle() first");
     const ids = this.#sortedIds();
     const parts = Array.from(ids.subarray(0, Math.min(ids.length, maxLinks)), (id) => ({
       id,
@@ -211,20 +182,10 @@ export class VisitBuffer {
     });
   }
 
+  /** `write` in a `sqlite visits.flush` span when tracing is on (a promise's span ends when it settles). */
   #traced<T>(write: () => T): T {
-    if (this.tracer === null) return write();
-    const span = startBackgroundDbSpan(this.tracer, "visits.flush", "short_urls", "update", {
-      "db.operation.batch.size": this.#pending.size,
-      "shortener.visits": this.#depth,
-    });
-    try {
-      return write();
-    } catch (error) {
-      recordSpanError(span, error);
-      throw error;
-    } finally {
-      span.end();
-    }
+    const attributes = () => ({ "db.operation.batch.size": this.#pending.size, "shortener.visits": this.#depth });
+    return inBackgroundDbSpan(this.tracer, "visits.flush", "short_urls", "update", attributes, write);
   }
 
   /** Pending link ids in id order: neighbouring rows share B-tree pages, which roughly halves a flush's time. */
@@ -244,145 +205,181 @@ export class VisitBuffer {
    * chunk holds is split across chunks (its counters too, so totals stay exact).
    * A chunk that meets another process's write lock is tried again on timers for up to `lockWaitMs`, then the run
    * fails with SQLITE_BUSY, everything not written still buffered.
+   * With a visit writer (useWriter), its thread writes the chunks, each as large as `maxChunkVisits` allows, one at
+   * a time and with no pause: that thread runs only while this one has nothing to do, so it never holds a redirect.
+   * After `urgentAfterMs` the run is behind, and the writer is told to take the CPU even from a busy event loop.
    */
-  async flushInChunks(maxChunkVisits: number, lockWaitMs = RELAXED_LOCK_WAIT_MS): Promise<number> {
+  async flushInChunks(
+    maxChunkVisits: number,
+    lockWaitMs = RELAXED_LOCK_WAIT_MS,
+    urgentAfterMs = Number.POSITIVE_INFINITY,
+  ): Promise<number> {
+    const run = this.#flushRun(maxChunkVisits, lockWaitMs, urgentAfterMs);
+    this.#run = run;
+    try {
+      return await run;
+    } finally {
+      if (this.#run === run) this.#run = null;
+    }
+  }
+
+  /** Settles once the flushInChunks run going on (if any) has ended, however: a drain's final flush() waits for it. */
+  async idle(): Promise<void> {
+    await this.#run?.catch(() => 0);
+  }
+
+  async #flushRun(maxChunkVisits: number, lockWaitMs: number, urgentAfterMs: number): Promise<number> {
+    const started = this.clock();
+    const urgent = () => this.clock() - started > urgentAfterMs;
+    const totalOf = (id: number) => this.#pending.get(id)?.total;
     // Sorted once per run; links first visited during the run wait for the next one.
     const ids = this.#sortedIds();
     let written = 0;
     let next = 0;
     while (next < ids.length && this.#depth > 0) {
       let after = next;
-      written += await this.#chunk(lockWaitMs, () => {
-        const chunk = this.#linkChunk(ids, next, maxChunkVisits);
+      written += await this.#chunk(lockWaitMs, urgent, () => {
+        const chunk = this.#pace.linkChunk(ids, next, maxChunkVisits, this.#chunkUnits(), totalOf);
         after = chunk.next;
-        return { units: chunk.units, write: () => this.#write(chunk.parts, false) };
+        return { parts: chunk.parts, orphans: false, maxOrphans: 0, units: chunk.units };
       });
       next = after;
     }
     while (this.#orphans.length > 0) {
-      written += await this.#chunk(lockWaitMs, () => {
+      written += await this.#chunk(lockWaitMs, urgent, () => {
         const max = Math.min(maxChunkVisits, this.#chunkUnits());
-        return { units: Math.min(max, this.#orphans.length), write: () => this.#write([], true, max) };
+        return { parts: [], orphans: true, maxOrphans: max, units: Math.min(max, this.#orphans.length) };
       });
     }
     return written;
   }
 
-  /**
-   * The next chunk of links from `ids[from]` on, sized to the estimated pace (#chunkUnits) and `maxChunkVisits`: its
-   * parts, units of work, and where the chunk after it starts.
-   */
-  #linkChunk(ids: Float64Array, from: number, maxChunkVisits: number): { parts: Part[]; units: number; next: number } {
-    const parts: Part[] = [];
-    let next = from;
-    let visits = maxChunkVisits;
-    let units = this.#chunkUnits();
-    let used = 0;
-    while (next < ids.length && visits > 0 && (units > LINK_UNITS || parts.length === 0)) {
-      const id = ids[next] as number;
-      const pending = this.#pending.get(id);
-      if (pending === undefined) {
-        next++;
-        continue;
-      }
-      const take = Math.min(pending.total, visits, Math.max(1, units - LINK_UNITS));
-      parts.push({ id, take });
-      visits -= take;
-      units -= take + LINK_UNITS;
-      used += take + LINK_UNITS;
-      if (take === pending.total) next++;
-    }
-    return { parts, units: used, next };
+  /** The writer, while it can write. */
+  #usableWriter(): ChunkWriter | null {
+    return this.#writer?.usable === true ? this.#writer : null;
   }
 
-  /** Units of work for the next chunk: CHUNK_TARGET_MS at the estimated pace, at least MIN_CHUNK_UNITS. */
+  /** Units for the next chunk: the pace's on this thread, as many as a transaction may take on the writer's. */
   #chunkUnits(): number {
-    if (this.#msPerUnit === undefined) return Number.POSITIVE_INFINITY;
-    return Math.max(MIN_CHUNK_UNITS, Math.round(CHUNK_TARGET_MS / this.#msPerUnit));
+    return this.#usableWriter() === null ? this.#pace.units() : Number.POSITIVE_INFINITY;
   }
 
   /**
-   * Writes one chunk once another process's write lock allows (whenLockFree: on timers, up to `lockWaitMs`), updates
-   * the pace estimate, then sleeps as long as the chunk took (at least 1 ms). `build` makes the chunk again for each
-   * try: a drain's flush() may have written some of its links while the lock was held.
+   * Writes one chunk once another process's write lock allows (on timers, up to `lockWaitMs`). On this thread it
+   * then updates the pace estimate and sleeps as long as the chunk took (at least 1 ms). `build` makes the chunk
+   * again for each try: a drain's flush() may have written some of its links while the lock was held.
    */
-  async #chunk(lockWaitMs: number, build: () => { units: number; write: () => LockAttempt<number> }): Promise<number> {
-    let units = 0;
-    let took = 0;
-    const written = await whenLockFree(() => {
-      const chunk = build();
-      units = chunk.units;
-      const started = this.clock();
-      const attempt = this.#traced(chunk.write);
-      took = this.clock() - started;
-      return attempt;
-    }, lockWaitMs);
-    if (units > 0) {
-      const pace = took / units;
-      this.#msPerUnit = this.#msPerUnit === undefined ? pace : this.#msPerUnit + CHUNK_ESTIMATE_WEIGHT * (pace - this.#msPerUnit);
+  async #chunk(lockWaitMs: number, urgent: () => boolean, build: () => ChunkPlan): Promise<number> {
+    const started = this.clock();
+    for (let tries = 0; ; tries++) {
+      const plan = build();
+      const writer = this.#usableWriter();
+      let attempt: LockAttempt<number> | RemoteAttempt;
+      if (writer !== null) {
+        attempt = await this.#traced(() => this.#writeRemote(writer, plan.parts, plan.orphans, plan.maxOrphans, urgent()));
+      } else {
+        const began = this.clock();
+        attempt = this.#traced(() => this.#write(plan.parts, plan.orphans, plan.maxOrphans));
+        const took = this.clock() - began;
+        if ("value" in attempt) {
+          this.#pace.timed(plan.units, took);
+          await this.#sleep(took);
+        }
+      }
+      if ("value" in attempt) return attempt.value;
+      const pause = lockRetryPause(tries);
+      if (this.clock() - started + pause > lockWaitMs) throw attempt.busy;
+      await Bun.sleep(pause);
     }
-    await this.#sleep(took);
-    return written;
   }
 
   /**
    * Writes the counters and details of the first `take` visits of each part's link, and up to `maxOrphans`
-   * orphan visits when `orphans` is set, in one transaction; or, when another process holds the write lock, nothing.
+   * orphan visits when `orphans` is set, in one transaction on this thread; or, when another process holds the
+   * write lock, nothing.
    */
-  #write(parts: readonly Part[], orphans: boolean, maxOrphans = Number.POSITIVE_INFINITY): LockAttempt<number> {
-    const pending = this.#pending;
-    const log = this.#log;
-    const orphanRefs = orphans ? this.#orphans.slice(0, maxOrphans) : [];
-    if (parts.length === 0 && orphanRefs.length === 0) return { value: 0 };
+  #write(parts: readonly ChunkPart[], orphans: boolean, maxOrphans = Number.POSITIVE_INFINITY): LockAttempt<number> {
+    const chunk = prepareChunk(parts, orphans ? this.#orphans.slice(0, maxOrphans) : [], this.#linkOf, this.#log);
+    if (chunk === null) return { value: 0 };
     // The records read back as objects for the sinks: they live only as long as this chunk.
-    const visits: Visit[] = [];
-    const bots: number[] = [];
-    for (const { id, take } of parts) {
-      const link = pending.get(id) as PendingLink;
-      const held = Math.min(take, heldRecords(link));
-      let heldBots = 0;
-      for (let i = 0; i < held; i++) {
-        const visit = log.read(recordAt(link, i), link.link);
-        if (visit.bot) heldBots++;
-        visits.push(visit);
-      }
-      // The whole link: its exact bot count. Part of it: the held visits' bots, or (details dropped) as many as fit.
-      bots.push(take === link.total ? link.bots : held === take ? heldBots : Math.min(link.bots, take));
-    }
-    for (const ref of orphanRefs) visits.push(log.read(ref, null));
-    let written = 0;
+    const visits = readChunk(chunk, this.#linkOf, this.#log);
     const attempt = relaxedWriteTransactionIfFree(this.db, () => {
-      parts.forEach(({ id, take }, i) => {
-        this.shortUrls.addVisits(id, take, bots[i] as number);
-        written += take;
+      chunk.parts.forEach(({ id, take }, i) => {
+        this.shortUrls.addVisits(id, take, chunk.bots[i] as number);
       });
       for (const sink of this.#sinks) sink.write(visits);
     });
     if ("busy" in attempt) return attempt;
     // bun:sqlite is synchronous: nothing was recorded between the commit and these removals.
-    parts.forEach(({ id, take }, i) => {
+    this.#commits++;
+    return { value: this.#settle(chunk, visits, this.#sinks) };
+  }
+
+  /**
+   * The same chunk written by the visit writer's thread: the records are copied out for it, and stay here (counted
+   * as pending) until it answers; meanwhile pendingFor leaves out what it has committed (#inFlight).
+   */
+  async #writeRemote(
+    writer: ChunkWriter,
+    parts: readonly ChunkPart[],
+    orphans: boolean,
+    maxOrphans: number,
+    urgent: boolean,
+  ): Promise<RemoteAttempt> {
+    const chunk = prepareChunk(parts, orphans ? this.#orphans.slice(0, maxOrphans) : [], this.#linkOf, this.#log);
+    if (chunk === null) return { value: 0 };
+    const commitsBefore = writer.commits;
+    this.#inFlight = { chunk, commitsBefore };
+    let reply: ChunkReply;
+    try {
+      reply = await writer.write(encodeChunk(chunk, this.#linkOf, this.#log), urgent);
+    } finally {
+      this.#inFlight = null;
+    }
+    if (reply.op === "busy") return { busy: Object.assign(new Error(reply.message), { code: "SQLITE_BUSY" }) };
+    // The commit count is what says whether the chunk is in the database (a thread can die between its commit and
+    // its answer): written again, its visits would count twice.
+    if (reply.op === "failed" && writer.commits === commitsBefore) {
+      throw Object.assign(new Error(`visit writer: ${reply.message}`), { code: reply.code });
+    }
+    // Only the sinks that listen hear of it here (the writer's thread ran the others); they want the visits.
+    const listeners = this.#sinks.filter((sink) => sink.wantsCommitted?.() === true);
+    const visits = listeners.length === 0 ? [] : readChunk(chunk, this.#linkOf, this.#log);
+    return { value: this.#settle(chunk, visits, listeners) };
+  }
+
+  /**
+   * After a chunk committed: its visits leave the buffer (links that got more visits meanwhile keep those), their
+   * records are released, and `listeners` hear of the visits. Returns how many visits were written.
+   */
+  #settle(chunk: Prepared, visits: readonly Visit[], listeners: readonly VisitSink[]): number {
+    const pending = this.#pending;
+    const log = this.#log;
+    let written = 0;
+    chunk.parts.forEach(({ id, take }, i) => {
       const link = pending.get(id) as PendingLink;
-      const held = Math.min(take, heldRecords(link));
+      const held = chunk.held[i] as number;
       for (let j = 0; j < held; j++) log.release(recordAt(link, j));
+      written += take;
       if (take === link.total) {
         pending.delete(id);
         if (this.#spare.length < SPARE_LIMIT) this.#spare.push(Object.assign(link, { link: null, first: -1, more: null }));
         return;
       }
       link.total -= take;
-      link.bots -= bots[i] as number;
+      link.bots -= chunk.bots[i] as number;
       dropRecords(link, held);
     });
-    if (orphans) {
+    const orphanRefs = chunk.orphanRefs;
+    if (orphanRefs.length > 0) {
       for (const ref of orphanRefs) log.release(ref);
       this.#orphans = orphanRefs.length === this.#orphans.length ? [] : this.#orphans.slice(orphanRefs.length);
       written += orphanRefs.length;
     }
-    this.#detailed -= visits.length;
+    this.#detailed -= chunk.held.reduce((sum, held) => sum + held, 0) + orphanRefs.length;
     this.#depth -= written;
-    this.#commits++;
     if (visits.length > 0) {
-      for (const sink of this.#sinks) {
+      for (const sink of listeners) {
         try {
           sink.committed?.(visits);
         } catch {
@@ -390,6 +387,6 @@ export class VisitBuffer {
         }
       }
     }
-    return { value: written };
+    return written;
   }
 }

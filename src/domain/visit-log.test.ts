@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Visit } from "./visit-buffer";
-import { addRecord, dropRecords, heldRecords, type LinkRecords, recordAt, VisitLog } from "./visit-log";
+import { addRecord, decodeRecords, dropRecords, heldRecords, type LinkRecords, recordAt, VisitLog } from "./visit-log";
 
 const LINK = { id: 7, shortCode: "abc1234", domain: "s.test" };
 
@@ -42,6 +42,27 @@ describe("VisitLog", () => {
     // A lone surrogate has no UTF-8 form: it comes back as U+FFFD, as anything encoding it to UTF-8 would write it.
     expect(back[3]?.userAgent).toBe("lone \ufffd surrogate");
     expect(back.filter((_, i) => i !== 3)).toEqual(cases.filter((_, i) => i !== 3));
+  });
+
+  test("records copied out (for another thread) read back in order, from an arena of their own or not, and stay in the log", () => {
+    const log = new VisitLog();
+    const cases: Visit[] = [
+      visit({ referer: null, userAgent: null, ip: null, redirectUrl: null, bot: true }),
+      visit({ userAgent: "Ünïcödé 😀", referer: "" }),
+      visit({ userAgent: "x".repeat(300_000) }),
+      visit({ link: null, orphanType: "invalid_short_url", redirectUrl: null }),
+    ];
+    const refs = cases.map((v) => log.append(v));
+    // In another order than appended: a chunk takes its links' records as they come.
+    const order = [2, 0, 3, 1];
+    const copied = log.copyOut(order.map((i) => refs[i] as number));
+    expect(copied.buffer.byteLength).toBe(copied.byteLength);
+    const back = decodeRecords(copied, (i) => (cases[order[i] as number] as Visit).link);
+    expect(back).toEqual(order.map((i) => cases[i] as Visit));
+    expect(log.isBot(refs[0] as number)).toBe(true);
+    expect(log.isBot(refs[1] as number)).toBe(false);
+    expect(log.read(refs[1] as number, LINK)).toEqual(cases[1] as Visit);
+    expect(decodeRecords(log.copyOut([]), () => null)).toEqual([]);
   });
 
   test("a record larger than an arena gets one of its own, and the regular arena goes on taking records", () => {

@@ -73,26 +73,38 @@ export class VisitLog {
   /** The visit a record holds, as a new object; `link` is the one it was recorded for (null for an orphan visit). */
   read(ref: number, link: VisitedLink | null): Visit {
     const arena = this.#arena(ref);
-    const start = ref % REF_SPAN;
-    const view = arena.view;
-    const flags = view.getUint8(start + 8);
-    const cursor = { at: start + HEADER_BYTES };
-    const referer = readText(arena, cursor, start + LENGTHS_AT);
-    const userAgent = readText(arena, cursor, start + LENGTHS_AT + 4);
-    const ip = readText(arena, cursor, start + LENGTHS_AT + 8);
-    const visitedUrl = readText(arena, cursor, start + LENGTHS_AT + 12) ?? "";
-    const redirectUrl = readText(arena, cursor, start + LENGTHS_AT + 16);
-    return {
-      link,
-      orphanType: ORPHAN_TYPES[flags >> 1] ?? null,
-      at: view.getFloat64(start, true),
-      bot: (flags & BOT) !== 0,
-      referer,
-      userAgent,
-      ip,
-      visitedUrl,
-      redirectUrl,
-    };
+    return decodeAt(arena.bytes, arena.view, ref % REF_SPAN, link);
+  }
+
+  /**
+   * The records' bytes one after another in a new buffer, for another thread to read with `decodeRecords` (the
+   * visit writer's): a copy, so the records stay here until their visits are written. Unlike in an arena, a
+   * record there need not start 8-aligned (DataView reads unaligned).
+   */
+  copyOut(refs: readonly number[]): Uint8Array {
+    let size = 0;
+    for (const ref of refs) {
+      const arena = this.#arena(ref);
+      size += recordBytes(arena.view, ref % REF_SPAN);
+    }
+    // Its own ArrayBuffer (never Buffer's shared pool), so it can be transferred to the other thread.
+    const out = new Uint8Array(size);
+    const target = Buffer.from(out.buffer);
+    let at = 0;
+    for (const ref of refs) {
+      const arena = this.#arena(ref);
+      const start = ref % REF_SPAN;
+      const length = recordBytes(arena.view, start);
+      arena.bytes.copy(target, at, start, start + length);
+      at += length;
+    }
+    return out;
+  }
+
+  /** Whether a record's visit came from a bot. */
+  isBot(ref: number): boolean {
+    const arena = this.#arena(ref);
+    return (arena.view.getUint8((ref % REF_SPAN) + 8) & BOT) !== 0;
   }
 
   /** Forgets a record (its visit was written). An arena whose records are all released is reused. */
@@ -134,6 +146,45 @@ export class VisitLog {
   }
 }
 
+/** A record's length in bytes: its header and its strings. */
+function recordBytes(view: DataView, start: number): number {
+  let length = HEADER_BYTES;
+  for (let field = start + LENGTHS_AT; field < start + HEADER_BYTES; field += 4) length += Math.max(0, view.getInt32(field, true));
+  return length;
+}
+
+/** The visit of the record at `start`. */
+function decodeAt(bytes: Buffer, view: DataView, start: number, link: VisitedLink | null): Visit {
+  const flags = view.getUint8(start + 8);
+  const cursor = { at: start + HEADER_BYTES };
+  const referer = readText(bytes, view, cursor, start + LENGTHS_AT);
+  const userAgent = readText(bytes, view, cursor, start + LENGTHS_AT + 4);
+  const ip = readText(bytes, view, cursor, start + LENGTHS_AT + 8);
+  const visitedUrl = readText(bytes, view, cursor, start + LENGTHS_AT + 12) ?? "";
+  const redirectUrl = readText(bytes, view, cursor, start + LENGTHS_AT + 16);
+  return {
+    link,
+    orphanType: ORPHAN_TYPES[flags >> 1] ?? null,
+    at: view.getFloat64(start, true),
+    bot: (flags & BOT) !== 0,
+    referer,
+    userAgent,
+    ip,
+    visitedUrl,
+    redirectUrl,
+  };
+}
+
+/** The visits of records copied out by `copyOut`, in order; `linkOf(i)` is the i-th record's link. */
+export function decodeRecords(records: Uint8Array, linkOf: (index: number) => VisitedLink | null): Visit[] {
+  const bytes = Buffer.from(records.buffer, records.byteOffset, records.byteLength);
+  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  const visits: Visit[] = [];
+  for (let start = 0; start < bytes.length; start += recordBytes(view, start))
+    visits.push(decodeAt(bytes, view, start, linkOf(visits.length)));
+  return visits;
+}
+
 /** Writes a string's UTF-8 bytes at `at` and its length (-1 for null) at `field`; returns where the next string goes. */
 function writeText(arena: Arena, at: number, field: number, text: Text): number {
   const length = text === null ? -1 : arena.bytes.write(text, at, "utf8");
@@ -142,10 +193,10 @@ function writeText(arena: Arena, at: number, field: number, text: Text): number 
 }
 
 /** Reads the string whose length is at `field` and whose bytes are at `cursor.at`, and moves the cursor past it. */
-function readText(arena: Arena, cursor: { at: number }, field: number): Text {
-  const length = arena.view.getInt32(field, true);
+function readText(bytes: Buffer, view: DataView, cursor: { at: number }, field: number): Text {
+  const length = view.getInt32(field, true);
   if (length < 0) return null;
-  const text = arena.bytes.toString("utf8", cursor.at, cursor.at + length);
+  const text = bytes.toString("utf8", cursor.at, cursor.at + length);
   cursor.at += length;
   return text;
 }

@@ -20,6 +20,11 @@ export function newMessageId(): string {
   return `msg_${randomBytes(20).toString("base64url")}`;
 }
 
+/** The public short URL of a code on a domain ('' for the default domain, which is the base URL's). */
+export function publicShortUrl(baseUrl: string, shortCode: string, domain: string): string {
+  return domain === "" ? `${baseUrl}/${shortCode}` : `${new URL(baseUrl).protocol}//${domain}/${shortCode}`;
+}
+
 export interface OutboxOptions {
   /** A link as Shlink's API shows it (the `shortUrl` of link events). */
   linkJson: (shortUrl: ShortUrl) => unknown;

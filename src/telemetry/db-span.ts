@@ -44,3 +44,38 @@ export function startBackgroundDbSpan(tracer: Tracer, name: string, table: strin
     attributes: { ...attributes(table, operation), ...extra },
   });
 }
+
+/**
+ * Runs `fn` (background database work) in a root span (startBackgroundDbSpan); a promise's span ends when it settles.
+ * Without a tracer it just runs `fn`.
+ */
+export function inBackgroundDbSpan<T>(
+  tracer: Tracer | null,
+  name: string,
+  table: string,
+  operation: DbOperation,
+  extra: () => Attributes,
+  fn: () => T,
+): T {
+  if (tracer === null) return fn();
+  const span = startBackgroundDbSpan(tracer, name, table, operation, extra());
+  const failed = (error: unknown): never => {
+    recordSpanError(span, error);
+    span.end();
+    throw error;
+  };
+  let result: T;
+  try {
+    result = fn();
+  } catch (error) {
+    return failed(error);
+  }
+  if (!(result instanceof Promise)) {
+    span.end();
+    return result;
+  }
+  return result.then((value) => {
+    span.end();
+    return value;
+  }, failed) as T;
+}

@@ -60,6 +60,11 @@ export class LiveVisitPublisher implements VisitSink {
     // Nothing to write inside the flush: the feed hears of visits only once they are committed.
   }
 
+  /** Only while someone subscribes: then the visits a writer thread committed are read back here for the feed. */
+  wantsCommitted(): boolean {
+    return !this.feed.idle;
+  }
+
   committed(visits: readonly Visit[]): void {
     const feed = this.feed;
     if (feed.idle) return;

@@ -1,0 +1,168 @@
+/**
+ * Visit flush chunks written on a thread of their own, so that the thread serving redirects never holds them up.
+ * On the event loop a chunk of ~2 ms held every redirect that arrived meanwhile: at half capacity the server-side
+ * p99 was ~3.4 ms, the chunks' length plus the backlog behind them. A worker thread at the usual priority did no
+ * better on one CPU (the kernel lets it finish its slice before a woken event loop runs), but one in SCHED_IDLE is
+ * preempted the moment a request arrives (lib/thread-priority.ts): with the same background work the p99 stayed
+ * at that of no work at all (bench/RESULTS.md, seventeenth session).
+ *
+ * A SCHED_IDLE thread gets the CPU only when no other thread wants it, and a saturated event loop always does. So
+ * while a chunk waits longer than GRACE_MS, or the flush is behind (`urgent`), the event loop's thread blocks for
+ * up to DONATE_MS every DONATE_EVERY_MS, which gives the writer up to half the CPU, as the event loop's own chunks
+ * and pauses used to take. The same timer reads how the chunk ended from shared memory: the worker's message
+ * saying so took ~50 ms to arrive on a saturated event loop (the writer then wrote 20 chunks a second).
+ *
+ * The writer's commits are counted in shared memory before it answers (VisitBuffer.pendingFor uses that), and it
+ * hears of link deletions (a LinkEventListener) before any chunk posted after them.
+ */
+import { stopWorker, workerUrl } from "../lib/workers";
+import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
+import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, type ChunkWriter, SHARED_SLOT_COUNT, SHARED_SLOTS } from "./visit-chunk";
+import type { PrivacySettings } from "./visit-recorder";
+import type { WriterReply, WriterRequest } from "./visit-writer-worker";
+
+export interface VisitWriterOptions {
+  path: string;
+  walSizeLimitBytes: number | undefined;
+  privacy: PrivacySettings;
+  geoipDb: string | null;
+  baseUrl: string;
+}
+
+export interface VisitWriterEvents {
+  /** A chunk stored webhook events: the dispatcher can send them. */
+  enqueued(): void;
+  /** The writer's thread failed and will not write again (the buffer writes on its own connection then). */
+  failed(message: string): void;
+}
+
+/** How long a chunk may wait for an idle CPU before the event loop's thread makes room for it. */
+const GRACE_MS = 200;
+const DONATE_EVERY_MS = 2;
+const DONATE_MS = 1;
+/** How long start() waits for the thread to open its connection. */
+const START_TIMEOUT_MS = 10_000;
+
+export class VisitWriter implements ChunkWriter, LinkEventListener {
+  #worker: Worker | null = null;
+  #broken = false;
+  readonly #slots = new Int32Array(new SharedArrayBuffer(4 * SHARED_SLOT_COUNT));
+  /** Resolves the chunk being written; null between chunks. */
+  #answer: ((reply: ChunkReply) => void) | null = null;
+  #seq = 0;
+  /** The writer thread's id, when it runs in SCHED_IDLE (null otherwise, or before start). */
+  threadId: number | null = null;
+
+  constructor(
+    private readonly options: VisitWriterOptions,
+    private readonly events: VisitWriterEvents,
+  ) {}
+
+  /** Starts the thread; resolves once its connection is open, rejects (and stays unusable) if it cannot open it. */
+  async start(): Promise<void> {
+    if (this.#worker !== null) return;
+    const worker = new Worker(workerUrl(new URL("./visit-writer-worker.ts", import.meta.url), "./domain/visit-writer-worker.ts"));
+    this.#worker = worker;
+    const started = Promise.withResolvers<void>();
+    const timeout = setTimeout(() => started.reject(new Error("the visit writer did not start in time")), START_TIMEOUT_MS);
+    let running = false;
+    worker.onmessage = (event: MessageEvent<WriterReply>) => {
+      const reply = event.data;
+      if (reply === "stopped") return;
+      if (reply.op === "started") {
+        running = true;
+        this.threadId = reply.threadId;
+        started.resolve();
+      } else if (reply.op === "failed") {
+        if (running) this.#fail(`visit writer: ${reply.message}`);
+        else started.reject(new Error(`the visit writer could not start: ${reply.message}`));
+      } else if (reply.seq === this.#seq) {
+        this.#answer?.(reply.reply);
+      }
+    };
+    worker.onerror = (event) => this.#fail(`visit writer: ${event.message}`);
+    // Not stopped by stop() (which marks the writer broken first): the thread is gone.
+    worker.addEventListener("close", () => this.#fail("visit writer: its thread exited"));
+    // The worker must not keep a draining process alive (Bun's Worker has unref, the DOM type does not).
+    (worker as unknown as { unref(): void }).unref();
+    const { path, walSizeLimitBytes, privacy, geoipDb, baseUrl } = this.options;
+    this.#post({ op: "start", path, walSizeLimitBytes, privacy, geoipDb, baseUrl, shared: this.#slots.buffer as SharedArrayBuffer });
+    try {
+      await started.promise;
+    } catch (error) {
+      this.#broken = true;
+      throw error;
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  get usable(): boolean {
+    return this.#worker !== null && !this.#broken;
+  }
+
+  get commits(): number {
+    return Atomics.load(this.#slots, SHARED_SLOTS.commits);
+  }
+
+  write(chunk: ChunkMessage, urgent: boolean): Promise<ChunkReply> {
+    if (!this.usable) return Promise.resolve({ op: "failed", message: "the visit writer is not running", code: null });
+    if (this.#answer !== null) throw new Error("the visit writer takes one chunk at a time");
+    const slots = this.#slots;
+    const doneBefore = Atomics.load(slots, SHARED_SLOTS.done);
+    const posted = performance.now();
+    chunk.seq = ++this.#seq;
+    return new Promise((resolve) => {
+      const answer = (reply: ChunkReply) => {
+        clearInterval(donate);
+        this.#answer = null;
+        if (reply.op === "written" && reply.enqueued) this.events.enqueued();
+        resolve(reply);
+      };
+      // How the chunk ended, from shared memory; a failure's message comes with the worker's own answer.
+      const ended = () => {
+        if (Atomics.load(slots, SHARED_SLOTS.done) === doneBefore) return false;
+        const status = Atomics.load(slots, SHARED_SLOTS.status);
+        if (status === CHUNK_STATUS.written) answer({ op: "written", enqueued: Atomics.load(slots, SHARED_SLOTS.enqueued) === 1 });
+        else if (status === CHUNK_STATUS.busy) answer({ op: "busy", message: "database is locked" });
+        return true;
+      };
+      const donate = setInterval(() => {
+        if (ended() || !(urgent || performance.now() - posted > GRACE_MS)) return;
+        Atomics.wait(slots, SHARED_SLOTS.done, doneBefore, DONATE_MS);
+        ended();
+      }, DONATE_EVERY_MS);
+      this.#answer = answer;
+      this.#post(chunk, [chunk.records.buffer as ArrayBuffer, chunk.ids.buffer as ArrayBuffer, chunk.counts.buffer as ArrayBuffer]);
+    });
+  }
+
+  wants(type: LinkEventType): boolean {
+    return type === "link.deleted" && this.#worker !== null;
+  }
+
+  /** In the deletion's transaction: the writer's recorder must know before it writes another chunk. */
+  inTransaction(event: LinkEvent): void {
+    this.#post({ op: "deleted", id: event.shortUrl.id });
+  }
+
+  /** Stops the thread after it closed its connection; the caller has waited for the last chunk (VisitBuffer.idle). */
+  async stop(): Promise<void> {
+    const worker = this.#worker;
+    if (worker === null) return;
+    this.#broken = true;
+    await stopWorker(worker);
+    this.#worker = null;
+  }
+
+  #post(message: WriterRequest, transfer: Transferable[] = []): void {
+    this.#worker?.postMessage(message, transfer);
+  }
+
+  #fail(message: string): void {
+    if (this.#broken) return;
+    this.#broken = true;
+    this.#answer?.({ op: "failed", message, code: null });
+    this.events.failed(message);
+  }
+}
