@@ -89,7 +89,7 @@ function start(message: WriterStart): void {
   // Each chunk's visits die young: collected every second, as on the event loop's thread, they do not pile up in RSS;
   // a full collection now and then costs the event loop nothing here (this thread runs when it is idle).
   startYoungCollections();
-  startYoungCollections(() => Bun.gc(true), FULL_COLLECTION_MS);
+  setInterval(() => Bun.gc(true), FULL_COLLECTION_MS).unref();
   // The pages a chunk writes are the ends of the visits tables and the links' index leaves: a small cache will do.
   db.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
   postMessage({ op: "started", threadId: runOnlyWhenIdle() } satisfies WriterReply);

@@ -65,17 +65,15 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
     this.#worker = worker;
     const started = Promise.withResolvers<void>();
     const timeout = setTimeout(() => started.reject(new Error("the visit writer did not start in time")), START_TIMEOUT_MS);
-    let running = false;
     worker.onmessage = (event: MessageEvent<WriterReply>) => {
       const reply = event.data;
       if (reply === "stopped") return;
       if (reply.op === "started") {
-        running = true;
         this.threadId = reply.threadId;
         started.resolve();
       } else if (reply.op === "failed") {
-        if (running) this.#fail(`visit writer: ${reply.message}`);
-        else started.reject(new Error(`the visit writer could not start: ${reply.message}`));
+        // Only start() fails this way; a chunk's failure comes as its answer.
+        started.reject(new Error(`the visit writer could not start: ${reply.message}`));
       } else if (reply.seq === this.#seq) {
         this.#answer?.(reply.reply);
       }
