@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { schedulingPolicy } from "../src/lib/thread-priority";
 import { startServer, type TestServer, waitFor } from "./support/binary";
@@ -117,13 +117,23 @@ describe("redirects", () => {
     db.close();
   });
 
-  test("writes visits on the binary's visit writer thread, in SCHED_IDLE, which started without a failure", async () => {
+  test("runs its background threads in SCHED_IDLE: the visit writer (started without a failure), the checkpointer, the allocator's scavenger", async () => {
     const pid = server.proc?.pid as number;
-    const threads = readdirSync(`/proc/${pid}/task`).map((tid) => Number(tid));
-    const policies = await Promise.all(threads.map((tid) => schedulingPolicy(tid, pid)));
-    // 5 is SCHED_IDLE; the event loop's thread (whose id is the process's) stays at SCHED_OTHER, 0.
-    expect(policies.filter((p) => p === 5)).toHaveLength(1);
-    expect(policies[threads.indexOf(pid)]).toBe(0);
+    const threads = await Promise.all(
+      readdirSync(`/proc/${pid}/task`).map(async (tid) => ({
+        id: Number(tid),
+        name: readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim(),
+        policy: await schedulingPolicy(Number(tid), pid),
+      })),
+    );
+    const policiesOf = (name: string) => threads.filter((t) => t.name === name).map((t) => t.policy);
+    // 5 is SCHED_IDLE, 0 SCHED_OTHER. The event loop's thread (whose id is the process's) and the JIT's stay at 0.
+    expect(threads.find((t) => t.id === pid)?.policy).toBe(0);
+    expect(policiesOf("JITWorker")).toContain(0);
+    // The two database workers: the visit writer and the checkpointer (this node owns its checkpoints).
+    expect(policiesOf("Worker")).toEqual([5, 5]);
+    expect(policiesOf("mi-scavenger")).toEqual([5]);
+    expect(policiesOf("JSCWarmUp")).toEqual([5]);
     expect(server.stdout + server.stderr).not.toContain("visit_writer_failed");
   });
 

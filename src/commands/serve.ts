@@ -6,6 +6,7 @@ import { SettingError } from "../errors";
 import { startOpsServer } from "../http/ops-server";
 import { startPublicServer } from "../http/public-server";
 import type { ParsedArgs } from "../lib/args";
+import { idleThreadsNamed, RUNTIME_BACKGROUND_THREADS } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
 import { controlSocketFor, LitestreamConfigError } from "../storage/litestream-config";
 import { FailureStreak } from "../telemetry/failure-streak";
@@ -80,10 +81,15 @@ export const serve: Command = {
     const flushTimer = setInterval(() => {
       if (flushing) return;
       flushing = true;
-      const started = performance.now();
-      ctx.visits
-        // A run still going after a quarter of the interval is behind: the writer's thread must then get the CPU.
-        .flushInChunks(FLUSH_CHUNK_MAX_VISITS, undefined, config.visitFlushMs / 4)
+      let started = performance.now();
+      // The checkpoint asked for after the last run copies the whole WAL only if this run starts after it (for at
+      // most a quarter of the interval).
+      (ctx.checkpointer?.settled(config.visitFlushMs / 4) ?? Promise.resolve())
+        .then(() => {
+          started = performance.now();
+          // A run still going after a quarter of the interval is behind: the writer's thread must then get the CPU.
+          return ctx.visits.flushInChunks(FLUSH_CHUNK_MAX_VISITS, undefined, config.visitFlushMs / 4);
+        })
         .then(
           (written) => {
             if (written > 0) {
@@ -104,6 +110,8 @@ export const serve: Command = {
     }, config.visitFlushMs / 2);
     // A young collection every second, as Bun's GC timer runs them until it backs off (src/lib/young-collections.ts).
     const youngCollections = startYoungCollections();
+    // The allocator's scavenger and JavaScriptCore's warm-up helper run when the event loop idles (lib/thread-priority.ts).
+    idleThreadsNamed(RUNTIME_BACKGROUND_THREADS);
     // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable. A beat waiting for
     // another process's write lock is not joined by the next.
     let beating = false;

@@ -7,14 +7,16 @@
  * at that of no work at all (bench/RESULTS.md, seventeenth session).
  *
  * A SCHED_IDLE thread gets the CPU only when no other thread wants it, and a saturated event loop always does. So
- * while a chunk waits longer than GRACE_MS, or the flush is behind (`urgent`), the event loop's thread blocks for
- * up to DONATE_MS every DONATE_EVERY_MS, which gives the writer up to half the CPU, as the event loop's own chunks
- * and pauses used to take. The same timer reads how the chunk ended from shared memory: the worker's message
- * saying so took ~50 ms to arrive on a saturated event loop (the writer then wrote 20 chunks a second).
+ * while a chunk waits longer than GRACE_MS, or the flush is behind (`urgent`), the event loop's thread donates it
+ * CPU time (lib/cpu-donation.ts), as the event loop's own chunks and pauses used to take. The same timer reads how
+ * the chunk ended from shared memory: the worker's message saying so took ~50 ms to arrive on a saturated event
+ * loop (the writer then wrote 20 chunks a second). The writer in turn steps aside between batches of rows while
+ * the event loop waits for its CPU (eventLoopCourtesy).
  *
  * The writer's commits are counted in shared memory before it answers (VisitBuffer.pendingFor uses that), and it
  * hears of link deletions (a LinkEventListener) before any chunk posted after them.
  */
+import { donateUntilEnded } from "../lib/cpu-donation";
 import { stopWorker, workerUrl } from "../lib/workers";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, type ChunkWriter, SHARED_SLOT_COUNT, SHARED_SLOTS } from "./visit-chunk";
@@ -36,10 +38,6 @@ export interface VisitWriterEvents {
   failed(message: string): void;
 }
 
-/** How long a chunk may wait for an idle CPU before the event loop's thread makes room for it. */
-const GRACE_MS = 200;
-const DONATE_EVERY_MS = 2;
-const DONATE_MS = 1;
 /** How long start() waits for the thread to open its connection. */
 const START_TIMEOUT_MS = 10_000;
 
@@ -108,11 +106,11 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
     if (this.#answer !== null) throw new Error("the visit writer takes one chunk at a time");
     const slots = this.#slots;
     const doneBefore = Atomics.load(slots, SHARED_SLOTS.done);
-    const posted = performance.now();
     chunk.seq = ++this.#seq;
     return new Promise((resolve) => {
+      let stopDonating = () => {};
       const answer = (reply: ChunkReply) => {
-        clearInterval(donate);
+        stopDonating();
         this.#answer = null;
         if (reply.op === "written" && reply.enqueued) this.events.enqueued();
         resolve(reply);
@@ -125,13 +123,9 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
         else if (status === CHUNK_STATUS.busy) answer({ op: "busy", message: "database is locked" });
         return true;
       };
-      const donate = setInterval(() => {
-        if (ended() || !(urgent || performance.now() - posted > GRACE_MS)) return;
-        Atomics.wait(slots, SHARED_SLOTS.done, doneBefore, DONATE_MS);
-        ended();
-      }, DONATE_EVERY_MS);
       this.#answer = answer;
       this.#post(chunk, [chunk.records.buffer as ArrayBuffer, chunk.ids.buffer as ArrayBuffer, chunk.counts.buffer as ArrayBuffer]);
+      stopDonating = donateUntilEnded({ ended, urgent, slots, index: SHARED_SLOTS.done, value: doneBefore });
     });
   }
 

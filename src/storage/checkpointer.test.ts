@@ -103,4 +103,40 @@ describe("BackgroundCheckpointer", () => {
     expect(await checkpointer.catchUp()).toBe(false);
     db.close();
   });
+
+  test("settled() waits for the checkpoint asked for: a write after it starts the WAL over", async () => {
+    const { path, db, write } = walDatabase();
+    const results: CheckpointResult[] = [];
+    const checkpointer = new BackgroundCheckpointer(path, 1, { checkpointed: (r) => results.push(r), failed: () => {} });
+    checkpointer.start();
+    write(500);
+    checkpointer.afterWrites();
+    await checkpointer.settled(10_000);
+    // Written before the checkpoint ended, this would leave the WAL as it was: the next checkpoint would find 500+.
+    write(1);
+    expect(await checkpointer.catchUp()).toBe(true);
+    expect((results.at(-1) as CheckpointResult).log).toBeLessThan(10);
+    await checkpointer.stop();
+    db.close();
+  });
+
+  test("settled() is at once with no checkpoint asked for, and gives up on one that does not end", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shortener-checkpoint-"));
+    dirs.push(dir);
+    const failures: string[] = [];
+    // A directory is no database: the worker cannot open it, and no checkpoint ever ends.
+    const checkpointer = new BackgroundCheckpointer(dir, 1, { checkpointed: () => {}, failed: (m) => failures.push(m) });
+    let started = performance.now();
+    await checkpointer.settled(10_000);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    checkpointer.start();
+    checkpointer.afterWrites();
+    started = performance.now();
+    await checkpointer.settled(150);
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(140);
+    expect(waited).toBeLessThan(5_000);
+    await checkpointer.stop();
+    expect(failures.length).toBeGreaterThan(0);
+  });
 });
