@@ -81,15 +81,10 @@ export const serve: Command = {
     const flushTimer = setInterval(() => {
       if (flushing) return;
       flushing = true;
-      let started = performance.now();
-      // The checkpoint asked for after the last run copies the whole WAL only if this run starts after it (for at
-      // most a quarter of the interval).
-      (ctx.checkpointer?.settled(config.visitFlushMs / 4) ?? Promise.resolve())
-        .then(() => {
-          started = performance.now();
-          // A run still going after a quarter of the interval is behind: the writer's thread must then get the CPU.
-          return ctx.visits.flushInChunks(FLUSH_CHUNK_MAX_VISITS, undefined, config.visitFlushMs / 4);
-        })
+      const started = performance.now();
+      ctx.visits
+        // A run still going after a quarter of the interval is behind: the writer's thread must then get the CPU.
+        .flushInChunks(FLUSH_CHUNK_MAX_VISITS, undefined, config.visitFlushMs / 4)
         .then(
           (written) => {
             if (written > 0) {

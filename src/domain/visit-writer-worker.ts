@@ -4,7 +4,7 @@
  * the links' counters, the raw rows and roll-ups (VisitRecorder), the webhook outbox.
  */
 import type { Database } from "bun:sqlite";
-import { eventLoopCourtesy, runOnlyWhenIdle } from "../lib/thread-priority";
+import { type EventLoopCourtesy, eventLoopCourtesy, runOnlyWhenIdle } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
 import { openDatabase, relaxedWriteTransactionIfFree } from "../storage/database";
 import { ShortUrlStore } from "../storage/short-url-store";
@@ -46,7 +46,7 @@ export type WriterReply =
 interface Writer {
   db: Database;
   /** Steps aside while the event loop waits for this thread's CPU (null: not in SCHED_IDLE, or not possible). */
-  courtesy: (() => unknown) | null;
+  courtesy: EventLoopCourtesy | null;
   shortUrls: ShortUrlStore;
   recorder: VisitRecorder;
   outbox: WebhookOutbox;
@@ -80,7 +80,11 @@ function start(message: WriterStart): void {
     db,
     courtesy,
     shortUrls: new ShortUrlStore(db),
-    recorder: new VisitRecorder(new VisitStore(db, courtesy), message.privacy, visitLocator(message.geoipDb)),
+    recorder: new VisitRecorder(
+      new VisitStore(db, courtesy === null ? null : () => courtesy.pause()),
+      message.privacy,
+      visitLocator(message.geoipDb),
+    ),
     outbox: new WebhookOutbox(new WebhookStore(db), {
       linkJson: () => {
         throw new Error("the visit writer stores visit events only");
@@ -105,9 +109,10 @@ function start(message: WriterStart): void {
 /** One chunk in one transaction; the commit is counted in shared memory before the reply is posted. */
 function write(w: Writer, chunk: ChunkMessage): ChunkReply {
   const visits = chunkVisits(chunk);
+  w.courtesy?.refill();
   const attempt = relaxedWriteTransactionIfFree(w.db, () => {
     for (let i = 0; i < chunk.ids.length; i++) {
-      if (i % LINKS_BETWEEN_COURTESIES === 0) w.courtesy?.();
+      if (i % LINKS_BETWEEN_COURTESIES === 0) w.courtesy?.pause();
       w.shortUrls.addVisits(chunk.ids[i] as number, chunk.counts[3 * i] as number, chunk.counts[3 * i + 1] as number);
     }
     w.recorder.write(visits);

@@ -16,8 +16,6 @@ export interface Donation {
   ended(): boolean;
   /** Donate at once, without the grace period. */
   urgent: boolean;
-  /** The grace period (GRACE_MS unless given). */
-  graceMs?: number;
   /** The slot the other thread changes (and notifies) when the work ends: a donation ends early then. */
   slots: Int32Array;
   index: number;
@@ -28,10 +26,9 @@ export interface Donation {
 /** Starts donating for `work` (after its grace period); returns a function that stops it. */
 export function donateUntilEnded(work: Donation): () => void {
   const since = performance.now();
-  const graceMs = work.graceMs ?? GRACE_MS;
   const timer = setInterval(() => {
     if (work.ended()) return clearInterval(timer);
-    if (!work.urgent && performance.now() - since <= graceMs) return;
+    if (!work.urgent && performance.now() - since <= GRACE_MS) return;
     Atomics.wait(work.slots, work.index, work.value, DONATE_MS);
     if (work.ended()) clearInterval(timer);
   }, DONATE_EVERY_MS);

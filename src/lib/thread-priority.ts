@@ -74,18 +74,27 @@ export function idleThreadsNamed(names: readonly string[]): number[] {
   return moved;
 }
 
-/** How long one courteous sleep lasts, and how many a piece of work may take in a row before it goes on anyway. */
+/** How long one courteous sleep lasts, and how many one piece of work (a chunk) may take in all. */
 const COURTESY_STEP_MS = 0.1;
-const COURTESY_MAX_STEPS = 50;
+const COURTESY_STEPS_PER_PIECE = 30;
+
+export interface EventLoopCourtesy {
+  /** Called between small pieces of work; returns the steps it slept. */
+  pause(): number;
+  /** A new piece of work begins: its budget of steps is whole again. */
+  refill(): void;
+}
 
 /**
  * For a SCHED_IDLE worker, called between small pieces of its work: while the process's main thread (the event
  * loop's) is runnable on this worker's CPU, that is waiting for it, sleeps in steps of COURTESY_STEP_MS, so the
  * loop runs at once and the worker only when it sleeps again. A sleeping worker's wake-up never preempts it. The
- * main thread running on another CPU is not waiting: the worker goes on beside it. Returns the steps slept.
- * Null where /proc or glibc is missing.
+ * main thread running on another CPU is not waiting: the worker goes on beside it. At most
+ * COURTESY_STEPS_PER_PIECE steps per piece of work: on a machine where other processes keep the CPUs busy the
+ * main thread is often runnable, and a writer stepping aside without end let visits wait in memory past the flush
+ * interval (what a kill -9 may lose). Null where /proc or glibc is missing.
  */
-export function eventLoopCourtesy(): (() => number) | null {
+export function eventLoopCourtesy(): EventLoopCourtesy | null {
   const c = glibc();
   if (c === null) return null;
   let fd: number;
@@ -103,13 +112,20 @@ export function eventLoopCourtesy(): (() => number) | null {
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 37);
     return fields[0] === "R" && Number(fields[36]) === c.sched_getcpu();
   };
-  return () => {
-    let steps = 0;
-    while (steps < COURTESY_MAX_STEPS && waiting()) {
-      Atomics.wait(sleeper, 0, 0, COURTESY_STEP_MS);
-      steps++;
-    }
-    return steps;
+  let left = COURTESY_STEPS_PER_PIECE;
+  return {
+    pause() {
+      let steps = 0;
+      while (left > 0 && waiting()) {
+        Atomics.wait(sleeper, 0, 0, COURTESY_STEP_MS);
+        steps++;
+        left--;
+      }
+      return steps;
+    },
+    refill() {
+      left = COURTESY_STEPS_PER_PIECE;
+    },
   };
 }
 

@@ -2,11 +2,9 @@
  * The background checkpointer's thread (see checkpointer.ts): its own connection to the database, running a
  * PASSIVE checkpoint when asked ("now", after the visit flush's writes) and otherwise every interval, so that
  * copying WAL pages into the database file and its fsync never run on the thread that serves redirects. PASSIVE
- * never waits for readers or writers; it is the only kind the app runs. The thread runs in SCHED_IDLE: copying a
- * second's WAL frames at the usual priority held the event loop up to 4 ms at a time (lib/thread-priority.ts).
+ * never waits for readers or writers; it is the only kind the app runs.
  */
 import { Database } from "bun:sqlite";
-import { runOnlyWhenIdle } from "../lib/thread-priority";
 
 declare const self: Worker;
 
@@ -14,8 +12,6 @@ export interface CheckpointStart {
   path: string;
   /** A checkpoint runs this long after the previous one, unless asked for sooner. */
   intervalMs: number;
-  /** One Int32 slot: how many checkpoints ended (counted and notified before each result is posted). */
-  shared: SharedArrayBuffer;
 }
 
 /** What one checkpoint did: WAL frames in the log, frames now in the database, and how long it took. */
@@ -30,18 +26,12 @@ let db: Database | null = null;
 let timer: Timer | undefined;
 let intervalMs = 1000;
 let lastLog = -1;
-let ended: Int32Array | null = null;
 
 /** Runs a checkpoint now, and the next one an interval later unless asked for sooner. */
 function checkpointNow(report: boolean): void {
   clearTimeout(timer);
-  if (db === null) return;
   checkpoint(report);
-  if (ended !== null) {
-    Atomics.add(ended, 0, 1);
-    Atomics.notify(ended, 0);
-  }
-  timer = setTimeout(() => checkpointNow(false), intervalMs);
+  if (db !== null) timer = setTimeout(() => checkpointNow(false), intervalMs);
 }
 
 /** One checkpoint; its result is posted when asked for (`report`) or when it found something new. */
@@ -76,14 +66,12 @@ self.onmessage = (event: MessageEvent<CheckpointStart | "now" | "stop">) => {
     db.exec("PRAGMA busy_timeout = 5000");
     db.exec("PRAGMA wal_autocheckpoint = 0");
   } catch (error) {
-    // No checkpoint will end: the event loop's flushes wait for one only so long (BackgroundCheckpointer.settled).
+    // Said once; the thread stays, checkpointing nothing, and stops when asked.
     db?.close();
     db = null;
     postMessage({ error: `checkpoint worker: ${error instanceof Error ? error.message : String(error)}` });
     return;
   }
   intervalMs = event.data.intervalMs;
-  ended = new Int32Array(event.data.shared);
-  runOnlyWhenIdle();
   timer = setTimeout(() => checkpointNow(false), intervalMs);
 };

@@ -10,12 +10,7 @@
  * traffic the WAL never restarted (172 MB after 12 s at 24 000 redirects a second, 1.4 GB after a minute at
  * capacity). So `afterWrites()` asks for one as a flush run ends, at most once an interval, and the worker's
  * own timer only runs one when none was asked for in twice the interval.
- *
- * The worker runs in SCHED_IDLE, so a saturated event loop donates it CPU time while a checkpoint asked for has
- * not ended (lib/cpu-donation.ts), and the next flush run waits for it (`settled`): a checkpoint that came after
- * the next run's first commit left the WAL growing by 16 MB a second at capacity.
  */
-import { donateUntilEnded } from "../lib/cpu-donation";
 import { stopWorker, workerUrl } from "../lib/workers";
 import type { CheckpointResult, CheckpointStart } from "./checkpoint-worker";
 
@@ -23,9 +18,6 @@ export interface CheckpointerEvents {
   checkpointed(result: CheckpointResult): void;
   failed(message: string): void;
 }
-
-/** How long an asked checkpoint may wait for an idle CPU before the event loop's thread donates it some. */
-const CHECKPOINT_GRACE_MS = 50;
 
 /** How many checkpoints catchUp() runs at most, and how long it waits for each. */
 const CATCH_UP_TRIES = 3;
@@ -36,10 +28,6 @@ export class BackgroundCheckpointer {
   #askedAt = Number.NEGATIVE_INFINITY;
   /** Callers waiting for the next checkpoint's result (null: it failed, or the checkpointer stopped). */
   #waiting: ((result: CheckpointResult | null) => void)[] = [];
-  /** How many checkpoints the worker ended (it counts them). */
-  readonly #ended = new Int32Array(new SharedArrayBuffer(4));
-  /** The checkpoint asked for last, until it ended: the count it ends, when it was asked, who waits for it. */
-  #asked: { value: number; at: number; waiters: (() => void)[]; stopDonating(): void } | null = null;
 
   constructor(
     private readonly path: string,
@@ -62,8 +50,7 @@ export class BackgroundCheckpointer {
     worker.onerror = (event) => this.events.failed(`checkpoint worker: ${event.message}`);
     // The worker must not keep a draining process alive (Bun's Worker has unref, the DOM type does not).
     (worker as unknown as { unref(): void }).unref();
-    const shared = this.#ended.buffer as SharedArrayBuffer;
-    worker.postMessage({ path: this.path, intervalMs: 2 * this.intervalMs, shared } satisfies CheckpointStart);
+    worker.postMessage({ path: this.path, intervalMs: 2 * this.intervalMs } satisfies CheckpointStart);
     this.#worker = worker;
   }
 
@@ -75,7 +62,7 @@ export class BackgroundCheckpointer {
     const now = performance.now();
     if (this.#worker === null || now - this.#askedAt < this.intervalMs) return;
     this.#askedAt = now;
-    this.#ask(this.#worker);
+    this.#worker.postMessage("now");
   }
 
   /**
@@ -107,50 +94,8 @@ export class BackgroundCheckpointer {
         resolve(result);
       };
       this.#waiting.push(answer);
-      this.#ask(worker);
+      worker.postMessage("now");
     });
-  }
-
-  /**
-   * Resolves once the checkpoint asked for last has ended, or `maxWaitMs` after it was asked; at once when none is
-   * pending. A writer that starts after it lets the checkpoint copy the whole WAL.
-   */
-  settled(maxWaitMs: number): Promise<void> {
-    const asked = this.#asked;
-    const left = asked === null ? 0 : asked.at + maxWaitMs - performance.now();
-    if (asked === null || left <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(done, left);
-      asked.waiters.push(done);
-    });
-  }
-
-  /** Asks for a checkpoint now, and gives the worker CPU time until one has ended. */
-  #ask(worker: Worker): void {
-    this.#settle();
-    const slots = this.#ended;
-    const value = Atomics.load(slots, 0);
-    const ended = () => {
-      if (Atomics.load(slots, 0) === value) return false;
-      this.#settle();
-      return true;
-    };
-    worker.postMessage("now");
-    const stopDonating = donateUntilEnded({ ended, urgent: false, graceMs: CHECKPOINT_GRACE_MS, slots, index: 0, value });
-    this.#asked = { value, at: performance.now(), waiters: [], stopDonating };
-  }
-
-  /** The checkpoint asked for last ended (or no longer matters): no more donations, and its waiters go on. */
-  #settle(): void {
-    const asked = this.#asked;
-    if (asked === null) return;
-    this.#asked = null;
-    asked.stopDonating();
-    for (const waiter of asked.waiters) waiter();
   }
 
   #answer(result: CheckpointResult | null): void {
@@ -162,7 +107,6 @@ export class BackgroundCheckpointer {
     const worker = this.#worker;
     if (worker === null) return;
     this.#worker = null;
-    this.#settle();
     this.#answer(null);
     await stopWorker(worker);
   }
