@@ -4,7 +4,7 @@
  * the links' counters, the raw rows and roll-ups (VisitRecorder), the webhook outbox.
  */
 import type { Database } from "bun:sqlite";
-import { type EventLoopCourtesy, eventLoopCourtesy, runOnlyWhenIdle } from "../lib/thread-priority";
+import { runOnlyWhenIdle } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
 import { openDatabase, relaxedWriteTransactionIfFree } from "../storage/database";
 import { ShortUrlStore } from "../storage/short-url-store";
@@ -45,8 +45,6 @@ export type WriterReply =
 
 interface Writer {
   db: Database;
-  /** Steps aside while the event loop waits for this thread's CPU (null: not in SCHED_IDLE, or not possible). */
-  courtesy: EventLoopCourtesy | null;
   shortUrls: ShortUrlStore;
   recorder: VisitRecorder;
   outbox: WebhookOutbox;
@@ -56,8 +54,6 @@ interface Writer {
 /** How often this thread's heap is collected whole, and its page cache's size. */
 const FULL_COLLECTION_MS = 10_000;
 const CACHE_KIB = 512;
-/** How many links' counters are updated between two checks whether the event loop waits for this CPU. */
-const LINKS_BETWEEN_COURTESIES = 32;
 
 let writer: Writer | null = null;
 let enqueued = false;
@@ -74,17 +70,10 @@ function start(message: WriterStart): void {
     noAutomaticCheckpoints: true,
     walSizeLimitBytes: message.walSizeLimitBytes,
   });
-  const threadId = runOnlyWhenIdle();
-  const courtesy = threadId === null ? null : eventLoopCourtesy();
   writer = {
     db,
-    courtesy,
     shortUrls: new ShortUrlStore(db),
-    recorder: new VisitRecorder(
-      new VisitStore(db, courtesy === null ? null : () => courtesy.pause()),
-      message.privacy,
-      visitLocator(message.geoipDb),
-    ),
+    recorder: new VisitRecorder(new VisitStore(db), message.privacy, visitLocator(message.geoipDb)),
     outbox: new WebhookOutbox(new WebhookStore(db), {
       linkJson: () => {
         throw new Error("the visit writer stores visit events only");
@@ -103,16 +92,14 @@ function start(message: WriterStart): void {
   setInterval(() => Bun.gc(true), FULL_COLLECTION_MS).unref();
   // The pages a chunk writes are the ends of the visits tables and the links' index leaves: a small cache will do.
   db.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
-  postMessage({ op: "started", threadId } satisfies WriterReply);
+  postMessage({ op: "started", threadId: runOnlyWhenIdle() } satisfies WriterReply);
 }
 
 /** One chunk in one transaction; the commit is counted in shared memory before the reply is posted. */
 function write(w: Writer, chunk: ChunkMessage): ChunkReply {
   const visits = chunkVisits(chunk);
-  w.courtesy?.refill();
   const attempt = relaxedWriteTransactionIfFree(w.db, () => {
     for (let i = 0; i < chunk.ids.length; i++) {
-      if (i % LINKS_BETWEEN_COURTESIES === 0) w.courtesy?.pause();
       w.shortUrls.addVisits(chunk.ids[i] as number, chunk.counts[3 * i] as number, chunk.counts[3 * i + 1] as number);
     }
     w.recorder.write(visits);

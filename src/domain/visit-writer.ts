@@ -10,8 +10,7 @@
  * while a chunk waits longer than GRACE_MS, or the flush is behind (`urgent`), the event loop's thread donates it
  * CPU time (lib/cpu-donation.ts), as the event loop's own chunks and pauses used to take. The same timer reads how
  * the chunk ended from shared memory: the worker's message saying so took ~50 ms to arrive on a saturated event
- * loop (the writer then wrote 20 chunks a second). The writer in turn steps aside between batches of rows while
- * the event loop waits for its CPU (eventLoopCourtesy).
+ * loop (the writer then wrote 20 chunks a second).
  *
  * The writer's commits are counted in shared memory before it answers (VisitBuffer.pendingFor uses that), and it
  * hears of link deletions (a LinkEventListener) before any chunk posted after them.
