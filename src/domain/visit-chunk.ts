@@ -127,7 +127,9 @@ export function chunkVisits(chunk: ChunkMessage): Visit[] {
  * Int32 slots in memory shared by the writer's thread and the event loop's: its commits, the chunks it has done, and
  * how the last one ended (CHUNK_STATUS) and whether it stored webhook events (1), both set before `done` moves.
  * The event loop reads a chunk's end there: under load, a worker's message took tens of milliseconds to arrive.
+ * `deletions` counts the link.deleted events the event loop has posted (moved in the deletion's transaction), and
+ * `lockWait` is 1 while the writer waits for the write lock: the event loop then makes room for it.
  */
-export const SHARED_SLOTS = { commits: 0, done: 1, status: 2, enqueued: 3 } as const;
-export const SHARED_SLOT_COUNT = 4;
+export const SHARED_SLOTS = { commits: 0, done: 1, status: 2, enqueued: 3, deletions: 4, lockWait: 5 } as const;
+export const SHARED_SLOT_COUNT = 6;
 export const CHUNK_STATUS = { written: 1, busy: 2, failed: 3 } as const;

@@ -6,7 +6,7 @@
 import type { Database } from "bun:sqlite";
 import { runOnlyWhenIdle } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
-import { openDatabase, relaxedWriteTransactionIfFree } from "../storage/database";
+import { type LockAttempt, openDatabase, relaxedWriteTransactionIfFree } from "../storage/database";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
 import { WebhookStore } from "../storage/webhook-store";
@@ -49,11 +49,16 @@ interface Writer {
   recorder: VisitRecorder;
   outbox: WebhookOutbox;
   slots: Int32Array;
+  /** The link.deleted events this thread has handed its recorder (SHARED_SLOTS.deletions counts those posted). */
+  deletionsHeard: number;
 }
 
 /** How often this thread's heap is collected whole, and its page cache's size. */
 const FULL_COLLECTION_MS = 10_000;
 const CACHE_KIB = 512;
+/** How long a chunk waits here for another connection's write lock, and how often it tries for it meanwhile. */
+const LOCK_WAIT_MS = 50;
+const LOCK_POLL_MS = 0.25;
 
 let writer: Writer | null = null;
 let enqueued = false;
@@ -85,6 +90,7 @@ function start(message: WriterStart): void {
       },
     }),
     slots: new Int32Array(message.shared),
+    deletionsHeard: 0,
   };
   // Each chunk's visits die young: collected every second, as on the event loop's thread, they do not pile up in RSS;
   // a full collection now and then costs the event loop nothing here (this thread runs when it is idle).
@@ -95,18 +101,45 @@ function start(message: WriterStart): void {
   postMessage({ op: "started", threadId: runOnlyWhenIdle() } satisfies WriterReply);
 }
 
-/** One chunk in one transaction; the commit is counted in shared memory before the reply is posted. */
+/** A link.deleted event this thread has not yet heard was committed: the chunk is answered busy, and sent again. */
+class DeletedMeanwhile extends Error {}
+
+/**
+ * One chunk in one transaction; the commit is counted in shared memory before the reply is posted.
+ * While another connection holds the write lock, this thread tries again every LOCK_POLL_MS for up to LOCK_WAIT_MS
+ * with `lockWait` set, and the event loop's thread pauses for it (lib/cpu-donation.ts). It has to: this thread
+ * runs when that one sleeps, and under link writes that one sleeps mostly in its commit's fsync, holding the lock.
+ * Answered busy and sent again, a chunk met the lock held that way for seconds (the crash-safety test's creates),
+ * more than a kill -9 may lose.
+ */
 function write(w: Writer, chunk: ChunkMessage): ChunkReply {
   const visits = chunkVisits(chunk);
-  const attempt = relaxedWriteTransactionIfFree(w.db, () => {
-    for (let i = 0; i < chunk.ids.length; i++) {
-      w.shortUrls.addVisits(chunk.ids[i] as number, chunk.counts[3 * i] as number, chunk.counts[3 * i + 1] as number);
+  const slots = w.slots;
+  const deadline = performance.now() + LOCK_WAIT_MS;
+  let attempt: LockAttempt<void>;
+  try {
+    for (let tries = 0; ; tries++) {
+      attempt = relaxedWriteTransactionIfFree(w.db, () => {
+        // Its event must reach the recorder first: a deleted link's days leave its domain's roll-up.
+        if (Atomics.load(slots, SHARED_SLOTS.deletions) !== w.deletionsHeard) throw new DeletedMeanwhile();
+        for (let i = 0; i < chunk.ids.length; i++) {
+          w.shortUrls.addVisits(chunk.ids[i] as number, chunk.counts[3 * i] as number, chunk.counts[3 * i + 1] as number);
+        }
+        w.recorder.write(visits);
+        w.outbox.write(visits);
+      });
+      if (!("busy" in attempt) || performance.now() > deadline || tries > LOCK_WAIT_MS / LOCK_POLL_MS) break;
+      Atomics.store(slots, SHARED_SLOTS.lockWait, 1);
+      Atomics.wait(slots, SHARED_SLOTS.lockWait, 1, LOCK_POLL_MS);
     }
-    w.recorder.write(visits);
-    w.outbox.write(visits);
-  });
+  } catch (error) {
+    if (error instanceof DeletedMeanwhile) return { op: "busy", message: "a link was deleted while the chunk waited" };
+    throw error;
+  } finally {
+    Atomics.store(slots, SHARED_SLOTS.lockWait, 0);
+  }
   if ("busy" in attempt) return { op: "busy", message: attempt.busy.message };
-  Atomics.add(w.slots, SHARED_SLOTS.commits, 1);
+  Atomics.add(slots, SHARED_SLOTS.commits, 1);
   w.recorder.committed();
   enqueued = false;
   w.outbox.committed();
@@ -131,7 +164,9 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
   }
   const w = writer;
   if (message.op === "deleted") {
-    w?.recorder.inTransaction({ type: "link.deleted", shortUrl: { id: message.id } } as LinkEvent);
+    if (w === null) return;
+    w.recorder.inTransaction({ type: "link.deleted", shortUrl: { id: message.id } } as LinkEvent);
+    w.deletionsHeard++;
     return;
   }
   let reply: ChunkReply;

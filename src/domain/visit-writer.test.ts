@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { waitFor } from "../../test/support/binary";
 import { scratchDatabases } from "../../test/support/scratch-database";
 import { schedulingPolicy } from "../lib/thread-priority";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
@@ -149,6 +150,50 @@ describe("VisitWriter", () => {
     await visits.flushInChunks(1000);
     expect(count("SELECT coalesce(sum(total), 0) AS n FROM domain_visit_days")).toBe(1);
     expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: 2 });
+  });
+
+  test("gets the write lock from this thread's own writes, though they hold it nearly all the time", async () => {
+    const { db, visits, add, hit, store } = await setup();
+    const a = add("a");
+    for (let i = 0; i < 100; i++) hit(a, T0 + i);
+    // As link writes do under load: the lock is held through each commit's wait and let go only between tasks.
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    let holding = true;
+    let held = 0;
+    const hold = () => {
+      if (!holding || held++ > 5_000) return;
+      db.transaction(() => {
+        db.run("UPDATE short_urls SET title = ? WHERE id = ?", [`t${held}`, a]);
+        Atomics.wait(pause, 0, 0, 2);
+      }).immediate();
+      setImmediate(hold);
+    };
+    hold();
+    try {
+      // The run fails with SQLITE_BUSY if the chunk has not got the lock within a second.
+      expect(await visits.flushInChunks(1000, 1000)).toBe(100);
+    } finally {
+      holding = false;
+    }
+    expect(held).toBeGreaterThan(1);
+    expect(store.findById(a)?.visits_total).toBe(100);
+  });
+
+  test("a chunk waiting for the lock while a link is deleted hears of the deletion before it writes", async () => {
+    const { db, visits, writer, add, hit, count, store } = await setup();
+    const a = add("a");
+    const b = add("b");
+    hit(a, T0);
+    hit(b, T0);
+    db.run("BEGIN IMMEDIATE");
+    const run = visits.flushInChunks(1000, 5000);
+    await waitFor("the writer to wait for the lock", () => writer.waitingForLock, 5_000, 1);
+    writer.inTransaction({ type: "link.deleted", shortUrl: { id: a } as never, at: T0 });
+    store.delete(a);
+    db.run("COMMIT");
+    expect(await run).toBe(2);
+    // Only b's day is left in its domain's roll-up.
+    expect(count("SELECT coalesce(sum(total), 0) AS n FROM domain_visit_days")).toBe(1);
   });
 
   test("the final flush on this thread waits for the writer's run, and writes the rest once", async () => {

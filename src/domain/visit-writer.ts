@@ -8,9 +8,10 @@
  *
  * A SCHED_IDLE thread gets the CPU only when no other thread wants it, and a saturated event loop always does. So
  * while a chunk waits longer than GRACE_MS, or the flush is behind (`urgent`), the event loop's thread donates it
- * CPU time (lib/cpu-donation.ts), as the event loop's own chunks and pauses used to take. The same timer reads how
- * the chunk ended from shared memory: the worker's message saying so took ~50 ms to arrive on a saturated event
- * loop (the writer then wrote 20 chunks a second).
+ * CPU time (lib/cpu-donation.ts), as the event loop's own chunks and pauses used to take. It does so at once while
+ * the writer waits for the write lock: under link writes, this thread holds the lock through each commit's fsync,
+ * which is when the writer gets the CPU. The same timer reads how the chunk ended from shared memory: the worker's
+ * message saying so took ~50 ms to arrive on a saturated event loop (the writer then wrote 20 chunks a second).
  *
  * The writer's commits are counted in shared memory before it answers (VisitBuffer.pendingFor uses that), and it
  * hears of link deletions (a LinkEventListener) before any chunk posted after them.
@@ -100,6 +101,11 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
     return Atomics.load(this.#slots, SHARED_SLOTS.commits);
   }
 
+  /** True while the thread waits for another connection's write lock to write a chunk. */
+  get waitingForLock(): boolean {
+    return Atomics.load(this.#slots, SHARED_SLOTS.lockWait) === 1;
+  }
+
   write(chunk: ChunkMessage, urgent: boolean): Promise<ChunkReply> {
     if (!this.usable) return Promise.resolve({ op: "failed", message: "the visit writer is not running", code: null });
     if (this.#answer !== null) throw new Error("the visit writer takes one chunk at a time");
@@ -124,7 +130,9 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
       };
       this.#answer = answer;
       this.#post(chunk, [chunk.records.buffer as ArrayBuffer, chunk.ids.buffer as ArrayBuffer, chunk.counts.buffer as ArrayBuffer]);
-      stopDonating = donateUntilEnded({ ended, urgent, slots, index: SHARED_SLOTS.done, value: doneBefore });
+      // While the writer waits for the write lock, this thread holds it between its own writes: it makes room then.
+      const waiting = () => urgent || Atomics.load(slots, SHARED_SLOTS.lockWait) === 1;
+      stopDonating = donateUntilEnded({ ended, urgent: waiting, slots, index: SHARED_SLOTS.done, value: doneBefore });
     });
   }
 
@@ -134,6 +142,8 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
 
   /** In the deletion's transaction: the writer's recorder must know before it writes another chunk. */
   inTransaction(event: LinkEvent): void {
+    // Counted before the commit, so a chunk that takes the lock after it knows it has not heard of it yet.
+    Atomics.add(this.#slots, SHARED_SLOTS.deletions, 1);
     this.#post({ op: "deleted", id: event.shortUrl.id });
   }
 
