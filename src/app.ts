@@ -29,7 +29,7 @@ import { shortUrlJson } from "./http/short-url-json";
 import { coalesced } from "./lib/coalesced";
 import { ApiKeyStore } from "./storage/api-key-store";
 import { BackgroundReader } from "./storage/background-reader";
-import { BackgroundCheckpointer } from "./storage/checkpointer";
+import { BackgroundCheckpointer, type CheckpointerEvents } from "./storage/checkpointer";
 import { BUSY_TIMEOUT_MS, openDatabase } from "./storage/database";
 import { DomainRedirectStore } from "./storage/domain-redirect-store";
 import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
@@ -211,9 +211,16 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       },
       geoipDb: config.geoipDb,
       baseUrl: config.baseUrl,
+      // Checkpoints after its chunks, in SCHED_IDLE (domain/visit-writer-worker.ts); the checkpointer's timer waits then.
+      checkpointEveryMs: ownsCheckpoints ? CHECKPOINT_INTERVAL_MS : null,
     },
     {
       enqueued: () => webhookDispatcher.wake(),
+      checkpointed: (result) => {
+        checkpointEvents.checkpointed(result);
+        checkpointer?.postpone();
+      },
+      checkpointFailed: (message) => checkpointEvents.failed(message),
       failed: (message) => log.warn("visit_writer_failed", { error: message, hint: "visits are written on the event loop from now on" }),
     },
   );
@@ -260,20 +267,19 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   });
   metrics.attachWebhooks({ backlog: () => webhookStore.backlog(), deadLetters: () => webhookStore.deadLetters() });
   metrics.attachRealtime(() => liveFeed.stats());
-  // A checkpoint runs every second: on a full disk each one fails.
+  // A checkpoint runs every second (on the visit writer's thread, or the checkpointer's): on a full disk each one fails.
   const checkpointFailures = new FailureStreak("checkpoint");
-  const checkpointer = !ownsCheckpoints
-    ? null
-    : new BackgroundCheckpointer(config.databasePath, CHECKPOINT_INTERVAL_MS, {
-        checkpointed: (result) => {
-          metrics.recordCheckpoint(result.seconds);
-          checkpointFailures.succeeded();
-        },
-        failed: (message) => {
-          metrics.recordCheckpointFailure();
-          checkpointFailures.failed({ error: message });
-        },
-      });
+  const checkpointEvents: CheckpointerEvents = {
+    checkpointed: (result) => {
+      metrics.recordCheckpoint(result.seconds);
+      checkpointFailures.succeeded();
+    },
+    failed: (message) => {
+      metrics.recordCheckpointFailure();
+      checkpointFailures.failed({ error: message });
+    },
+  };
+  const checkpointer = !ownsCheckpoints ? null : new BackgroundCheckpointer(config.databasePath, CHECKPOINT_INTERVAL_MS, checkpointEvents);
   let closed = false;
   return {
     config,

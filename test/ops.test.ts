@@ -105,7 +105,7 @@ describe("WAL checkpoints", () => {
     expect((await server.metrics()).get("shortener_sqlite_checkpoint_failures_total")).toBe(0);
   });
 
-  test("the WAL starts over under steady traffic: a checkpoint runs between visit flush runs, where it can finish", async () => {
+  test("the WAL starts over under steady traffic: a checkpoint runs right after a visit chunk, where it can finish", async () => {
     const created = await server.api("/rest/v3/short-urls", {
       method: "POST",
       body: JSON.stringify({ longUrl: "https://example.com/steady", customSlug: "steady-wal" }),

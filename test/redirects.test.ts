@@ -130,8 +130,8 @@ describe("redirects", () => {
     // 5 is SCHED_IDLE, 0 SCHED_OTHER. The event loop's thread (whose id is the process's) and the JIT's stay at 0.
     expect(threads.find((t) => t.id === pid)?.policy).toBe(0);
     expect(policiesOf("JITWorker")).toContain(0);
-    // The two database workers: the visit writer, and the checkpointer (this node owns its checkpoints), which stays
-    // at SCHED_OTHER: a flush run must not start before its checkpoint ends, and none may wait for it (kill -9 loss).
+    // The two database workers: the visit writer (which checkpoints after its chunks), and the checkpointer (this node
+    // owns its checkpoints), which stays at SCHED_OTHER for the few it runs: the retention purge waits for them.
     expect(policiesOf("Worker").sort()).toEqual([0, 5]);
     expect(policiesOf("mi-scavenger")).toEqual([5]);
     expect(policiesOf("JSCWarmUp")).toEqual([5]);

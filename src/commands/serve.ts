@@ -90,7 +90,8 @@ export const serve: Command = {
             if (written > 0) {
               ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);
               // Between flush runs nothing else writes for a while: the checkpoint can finish and the WAL start over.
-              ctx.checkpointer?.afterWrites();
+              // The visit writer's thread, while it writes them, checkpoints after its chunks itself.
+              if (!ctx.visitWriter.usable) ctx.checkpointer?.afterWrites();
             }
             flushFailures.succeeded({ depth: ctx.visits.depth });
           },

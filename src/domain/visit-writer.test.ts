@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { waitFor } from "../../test/support/binary";
 import { scratchDatabases } from "../../test/support/scratch-database";
 import { schedulingPolicy } from "../lib/thread-priority";
+import type { CheckpointResult } from "../storage/checkpoint-worker";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
 import { WebhookStore } from "../storage/webhook-store";
@@ -22,7 +23,7 @@ afterEach(async () => {
 const T0 = Date.UTC(2026, 11, 1, 10);
 const SCHED_IDLE = 5;
 
-async function setup() {
+async function setup(checkpointEveryMs: number | null = null) {
   const { db, path } = databases.open();
   const store = new ShortUrlStore(db);
   const visits = new VisitBuffer(db, store);
@@ -38,9 +39,15 @@ async function setup() {
   visits.addSink(listener);
   let enqueued = 0;
   const failures: string[] = [];
+  const checkpoints: CheckpointResult[] = [];
   const writer = new VisitWriter(
-    { path, walSizeLimitBytes: undefined, privacy: DEFAULT_PRIVACY, geoipDb: null, baseUrl: "http://s.test" },
-    { enqueued: () => enqueued++, failed: (message) => failures.push(message) },
+    { path, walSizeLimitBytes: undefined, privacy: DEFAULT_PRIVACY, geoipDb: null, baseUrl: "http://s.test", checkpointEveryMs },
+    {
+      enqueued: () => enqueued++,
+      checkpointed: (result) => checkpoints.push(result),
+      checkpointFailed: (message) => failures.push(message),
+      failed: (message) => failures.push(message),
+    },
   );
   writers.push(writer);
   await writer.start();
@@ -76,6 +83,7 @@ async function setup() {
     count,
     heard,
     failures,
+    checkpoints,
     enqueued: () => enqueued,
     stopListening: () => {
       listening = false;
@@ -194,6 +202,36 @@ describe("VisitWriter", () => {
     expect(await run).toBe(2);
     // Only b's day is left in its domain's roll-up.
     expect(count("SELECT coalesce(sum(total), 0) AS n FROM domain_visit_days")).toBe(1);
+  });
+
+  test("checkpoints right after a chunk when one is due, so the whole WAL is copied and starts over", async () => {
+    const { db, visits, add, hit, checkpoints, failures } = await setup(0);
+    const a = add("a");
+    for (let round = 1; round <= 3; round++) {
+      for (let i = 0; i < 200; i++) hit(a, T0 + i);
+      expect(await visits.flushInChunks(1000)).toBe(200);
+      await waitFor("the checkpoint after the chunk", () => checkpoints.length >= round || failures.length > 0, 5_000, 1);
+    }
+    expect(failures).toEqual([]);
+    // Nothing else wrote meanwhile: each copied every frame, and each found only its own chunk's frames in the WAL.
+    for (const result of checkpoints) expect(result.checkpointed).toBe(result.log);
+    const [first, ...later] = checkpoints.map((result) => result.log);
+    expect(first).toBeGreaterThan(0);
+    for (const log of later) expect(log).toBeLessThan(first as number);
+    expect(db.query("SELECT total AS n FROM link_visits").get()).toEqual({ n: 600 });
+  });
+
+  test("runs no checkpoint when it owns none, nor before one is due", async () => {
+    const none = await setup(null);
+    const due = await setup(60_000);
+    for (const { visits, writer, add, hit } of [none, due]) {
+      const a = add("a");
+      for (let i = 0; i < 50; i++) hit(a, T0 + i);
+      expect(await visits.flushInChunks(1000)).toBe(50);
+      // The thread's "stopped" comes after any checkpoint's result (its messages arrive in order).
+      await writer.stop();
+    }
+    expect([none.checkpoints, due.checkpoints, none.failures, due.failures]).toEqual([[], [], [], []]);
   });
 
   test("the final flush on this thread waits for the writer's run, and writes the rest once", async () => {

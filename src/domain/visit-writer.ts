@@ -18,6 +18,7 @@
  */
 import { donateUntilEnded } from "../lib/cpu-donation";
 import { stopWorker, workerUrl } from "../lib/workers";
+import type { CheckpointResult } from "../storage/checkpoint-worker";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, type ChunkWriter, SHARED_SLOT_COUNT, SHARED_SLOTS } from "./visit-chunk";
 import type { PrivacySettings } from "./visit-recorder";
@@ -29,11 +30,16 @@ export interface VisitWriterOptions {
   privacy: PrivacySettings;
   geoipDb: string | null;
   baseUrl: string;
+  /** A PASSIVE checkpoint after a chunk at most this often, on the writer's thread; null when it runs none. */
+  checkpointEveryMs: number | null;
 }
 
 export interface VisitWriterEvents {
   /** A chunk stored webhook events: the dispatcher can send them. */
   enqueued(): void;
+  /** The thread ran its checkpoint after a chunk (checkpointEveryMs). */
+  checkpointed(result: CheckpointResult): void;
+  checkpointFailed(message: string): void;
   /** The writer's thread failed and will not write again (the buffer writes on its own connection then). */
   failed(message: string): void;
 }
@@ -72,6 +78,10 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
       } else if (reply.op === "failed") {
         // Only start() fails this way; a chunk's failure comes as its answer.
         started.reject(new Error(`the visit writer could not start: ${reply.message}`));
+      } else if (reply.op === "checkpointed") {
+        this.events.checkpointed(reply.result);
+      } else if (reply.op === "checkpointFailed") {
+        this.events.checkpointFailed(reply.message);
       } else if (reply.seq === this.#seq) {
         this.#answer?.(reply.reply);
       }
@@ -81,8 +91,9 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
     worker.addEventListener("close", () => this.#fail("visit writer: its thread exited"));
     // The worker must not keep a draining process alive (Bun's Worker has unref, the DOM type does not).
     (worker as unknown as { unref(): void }).unref();
-    const { path, walSizeLimitBytes, privacy, geoipDb, baseUrl } = this.options;
-    this.#post({ op: "start", path, walSizeLimitBytes, privacy, geoipDb, baseUrl, shared: this.#slots.buffer as SharedArrayBuffer });
+    const { path, walSizeLimitBytes, privacy, geoipDb, baseUrl, checkpointEveryMs } = this.options;
+    const shared = this.#slots.buffer as SharedArrayBuffer;
+    this.#post({ op: "start", path, walSizeLimitBytes, privacy, geoipDb, baseUrl, shared, checkpointEveryMs });
     try {
       await started.promise;
     } catch (error) {

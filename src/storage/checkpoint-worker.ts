@@ -1,8 +1,8 @@
 /**
  * The background checkpointer's thread (see checkpointer.ts): its own connection to the database, running a
- * PASSIVE checkpoint when asked ("now", after the visit flush's writes) and otherwise every interval, so that
- * copying WAL pages into the database file and its fsync never run on the thread that serves redirects. PASSIVE
- * never waits for readers or writers; it is the only kind the app runs.
+ * PASSIVE checkpoint when asked ("now", after the visit flush's writes) and otherwise an interval after the last one
+ * (here, or elsewhere: "later"), so that copying WAL pages into the database file and its fsync never run on the
+ * thread that serves redirects. PASSIVE never waits for readers or writers; it is the only kind the app runs.
  */
 import { Database } from "bun:sqlite";
 
@@ -49,7 +49,7 @@ function checkpoint(report: boolean): void {
   }
 }
 
-self.onmessage = (event: MessageEvent<CheckpointStart | "now" | "stop">) => {
+self.onmessage = (event: MessageEvent<CheckpointStart | "now" | "later" | "stop">) => {
   if (event.data === "stop") {
     clearTimeout(timer);
     db?.close();
@@ -59,6 +59,12 @@ self.onmessage = (event: MessageEvent<CheckpointStart | "now" | "stop">) => {
   }
   if (event.data === "now") {
     if (db !== null) checkpointNow(true);
+    return;
+  }
+  if (event.data === "later") {
+    // One ran elsewhere (the visit writer's thread): the next is an interval from now.
+    clearTimeout(timer);
+    if (db !== null) timer = setTimeout(() => checkpointNow(false), intervalMs);
     return;
   }
   try {

@@ -86,6 +86,28 @@ describe("BackgroundCheckpointer", () => {
     db.close();
   }, 30_000);
 
+  test("postponed (a checkpoint ran on another connection), its own timer waits an interval from then", async () => {
+    const { path, db, write } = walDatabase();
+    write(10);
+    const results: CheckpointResult[] = [];
+    // Its own timer: two intervals (2 s) after the last checkpoint, unless asked for sooner.
+    const checkpointer = new BackgroundCheckpointer(path, 1_000, { checkpointed: (r) => results.push(r), failed: () => {} });
+    checkpointer.start();
+    const started = performance.now();
+    for (let i = 0; i < 100 && performance.now() - started < 3_000; i++) {
+      checkpointer.postpone();
+      await Bun.sleep(50);
+    }
+    // Three seconds, more than its two, and none ran.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(3_000);
+    expect(results).toEqual([]);
+    const deadline = Date.now() + 10_000;
+    while (results.length === 0 && Date.now() < deadline) await Bun.sleep(10);
+    await checkpointer.stop();
+    expect((results[0] as CheckpointResult).log).toBeGreaterThan(10);
+    db.close();
+  }, 20_000);
+
   test("catchUp() checkpoints the whole WAL while nothing writes, so the next write starts it over", async () => {
     const { path, db, write } = walDatabase();
     const results: CheckpointResult[] = [];

@@ -10,6 +10,10 @@
  * traffic the WAL never restarted (172 MB after 12 s at 24 000 redirects a second, 1.4 GB after a minute at
  * capacity). So `afterWrites()` asks for one as a flush run ends, at most once an interval, and the worker's
  * own timer only runs one when none was asked for in twice the interval.
+ *
+ * With the visit writer's thread running, that thread checkpoints after its chunks (domain/visit-writer-worker.ts):
+ * it runs in SCHED_IDLE, and nothing it writes can race its checkpoint. This one then only runs one when nothing
+ * was checkpointed in twice the interval (`postpone()` says one was), and for catchUp().
  */
 import { stopWorker, workerUrl } from "../lib/workers";
 import type { CheckpointResult, CheckpointStart } from "./checkpoint-worker";
@@ -63,6 +67,11 @@ export class BackgroundCheckpointer {
     if (this.#worker === null || now - this.#askedAt < this.intervalMs) return;
     this.#askedAt = now;
     this.#worker.postMessage("now");
+  }
+
+  /** A checkpoint ran on another connection (the visit writer's): this one's own timer starts its wait again. */
+  postpone(): void {
+    this.#worker?.postMessage("later");
   }
 
   /**

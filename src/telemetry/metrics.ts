@@ -105,7 +105,7 @@ export class Metrics {
     });
     this.#checkpointDuration = new Histogram({
       name: "shortener_sqlite_checkpoint_duration_seconds",
-      help: "PASSIVE WAL checkpoints run by the background checkpointer (not on the event loop), by duration.",
+      help: "PASSIVE WAL checkpoints run off the event loop (by the visit writer or the background checkpointer), by duration.",
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
     });

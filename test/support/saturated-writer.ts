@@ -21,8 +21,13 @@ const store = new ShortUrlStore(db);
 const visits = new VisitBuffer(db, store);
 visits.addSink(new VisitRecorder(new VisitStore(db)));
 const writer = new VisitWriter(
-  { path, walSizeLimitBytes: undefined, privacy: DEFAULT_PRIVACY, geoipDb: null, baseUrl: "http://s.test" },
-  { enqueued: () => {}, failed: (message) => console.error(message) },
+  { path, walSizeLimitBytes: undefined, privacy: DEFAULT_PRIVACY, geoipDb: null, baseUrl: "http://s.test", checkpointEveryMs: null },
+  {
+    enqueued: () => {},
+    checkpointed: () => {},
+    checkpointFailed: (message) => console.error(message),
+    failed: (message) => console.error(message),
+  },
 );
 await writer.start();
 visits.useWriter(writer);
