@@ -10,7 +10,7 @@
  * queued behind (the tapped p99 fell from 2.05-2.31 to 1.67-2.06 ms when it moved here; bench/RESULTS.md).
  */
 import type { Database } from "bun:sqlite";
-import { runOnlyWhenIdle } from "../lib/thread-priority";
+import { type EventLoopCourtesy, eventLoopCourtesy, runOnlyWhenIdle } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
 import type { CheckpointResult } from "../storage/checkpoint-worker";
 import { type LockAttempt, openDatabase, relaxedWriteTransactionIfFree } from "../storage/database";
@@ -56,6 +56,8 @@ export type WriterReply =
 
 interface Writer {
   db: Database;
+  /** Steps aside while the event loop waits for this thread's CPU (null: not in SCHED_IDLE, or not possible). */
+  courtesy: EventLoopCourtesy | null;
   shortUrls: ShortUrlStore;
   recorder: VisitRecorder;
   outbox: WebhookOutbox;
@@ -69,6 +71,8 @@ interface Writer {
 /** How often this thread's heap is collected whole, and its page cache's size. */
 const FULL_COLLECTION_MS = 10_000;
 const CACHE_KIB = 512;
+/** How many links' counters are updated between two checks whether the event loop waits for this CPU. */
+const LINKS_BETWEEN_COURTESIES = 32;
 /** How long a chunk waits here for another connection's write lock, and how often it tries for it meanwhile. */
 const LOCK_WAIT_MS = 50;
 const LOCK_POLL_MS = 0.25;
@@ -88,10 +92,17 @@ function start(message: WriterStart): void {
     noAutomaticCheckpoints: true,
     walSizeLimitBytes: message.walSizeLimitBytes,
   });
+  const threadId = runOnlyWhenIdle();
+  const courtesy = threadId === null ? null : eventLoopCourtesy();
   writer = {
     db,
+    courtesy,
     shortUrls: new ShortUrlStore(db),
-    recorder: new VisitRecorder(new VisitStore(db), message.privacy, visitLocator(message.geoipDb)),
+    recorder: new VisitRecorder(
+      new VisitStore(db, courtesy === null ? null : () => courtesy.pause()),
+      message.privacy,
+      visitLocator(message.geoipDb),
+    ),
     outbox: new WebhookOutbox(new WebhookStore(db), {
       linkJson: () => {
         throw new Error("the visit writer stores visit events only");
@@ -113,7 +124,7 @@ function start(message: WriterStart): void {
   setInterval(() => Bun.gc(true), FULL_COLLECTION_MS).unref();
   // The pages a chunk writes are the ends of the visits tables and the links' index leaves: a small cache will do.
   db.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
-  postMessage({ op: "started", threadId: runOnlyWhenIdle() } satisfies WriterReply);
+  postMessage({ op: "started", threadId } satisfies WriterReply);
 }
 
 /** A link.deleted event this thread has not yet heard was committed: the chunk is answered busy, and sent again. */
@@ -129,6 +140,7 @@ class DeletedMeanwhile extends Error {}
  */
 function write(w: Writer, chunk: ChunkMessage): ChunkReply {
   const visits = chunkVisits(chunk);
+  w.courtesy?.refill();
   const slots = w.slots;
   const deadline = performance.now() + LOCK_WAIT_MS;
   let attempt: LockAttempt<void>;
@@ -138,6 +150,7 @@ function write(w: Writer, chunk: ChunkMessage): ChunkReply {
         // Its event must reach the recorder first: a deleted link's days leave its domain's roll-up.
         if (Atomics.load(slots, SHARED_SLOTS.deletions) !== w.deletionsHeard) throw new DeletedMeanwhile();
         for (let i = 0; i < chunk.ids.length; i++) {
+          if (i % LINKS_BETWEEN_COURTESIES === 0) w.courtesy?.pause();
           w.shortUrls.addVisits(chunk.ids[i] as number, chunk.counts[3 * i] as number, chunk.counts[3 * i + 1] as number);
         }
         w.recorder.write(visits);

@@ -12,6 +12,7 @@
  * the writer waits for the write lock: under link writes, this thread holds the lock through each commit's fsync,
  * which is when the writer gets the CPU. The same timer reads how the chunk ended from shared memory: the worker's
  * message saying so took ~50 ms to arrive on a saturated event loop (the writer then wrote 20 chunks a second).
+ * The writer in turn steps aside between batches of rows while the event loop waits for its CPU (eventLoopCourtesy).
  *
  * The writer's commits are counted in shared memory before it answers (VisitBuffer.pendingFor uses that), and it
  * hears of link deletions (a LinkEventListener) before any chunk posted after them.

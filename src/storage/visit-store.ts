@@ -47,6 +47,8 @@ const COLUMNS = VISIT_COLUMNS;
 
 /** Rows per multi-row INSERT of unlocated visits (9 parameters each, far below SQLite's limit of 32 766). */
 const ROWS_PER_INSERT = 32;
+/** How many rows (visits and visitor hashes) are written, at least, between two calls of the `between` hook. */
+const ROWS_BETWEEN = 16;
 
 /** The columns before the location ones (country_code onwards). */
 export const UNLOCATED_COLUMNS = VISIT_COLUMNS.indexOf("country_code");
@@ -76,8 +78,16 @@ export class VisitStore {
   readonly #db: Database;
   /** Prepared on first use: `check` builds the app on a database that may predate domain_visit_days (schema 10). */
   #domainStatements: ReturnType<typeof prepareDomainDays> | undefined;
+  #rowsSinceBetween = 0;
 
-  constructor(db: Database) {
+  /**
+   * `between` runs after a statement that made ROWS_BETWEEN rows written since its last run (the visit writer's
+   * thread steps aside there while the event loop waits for its CPU: lib/thread-priority.ts).
+   */
+  constructor(
+    db: Database,
+    private readonly between: (() => unknown) | null = null,
+  ) {
     this.#db = db;
     this.#insert = db.query<unknown, Value[]>(`INSERT INTO visits (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
     const unlocated = COLUMNS.slice(0, UNLOCATED_COLUMNS);
@@ -120,12 +130,14 @@ export class VisitStore {
       if (row.length !== UNLOCATED_COLUMNS) {
         this.#insert.run(...row);
         i++;
+        this.#wrote(1);
         continue;
       }
       let end = i + 1;
       while (end < rows.length && end - i < ROWS_PER_INSERT && (rows[end] as Value[]).length === UNLOCATED_COLUMNS) end++;
       if (end - i === ROWS_PER_INSERT) this.#insertUnlocatedMany.run(...rows.slice(i, end).flat());
       else for (let j = i; j < end; j++) this.#insertUnlocated.run(...(rows[j] as Value[]));
+      this.#wrote(end - i);
       i = end;
     }
   }
@@ -172,6 +184,15 @@ export class VisitStore {
 
   /** Records a visitor hash for the day and scope; true when it was not seen before. */
   addVisitor(day: number, scope: number, hash: Uint8Array): boolean {
+    this.#wrote(1);
     return this.#addHash.run(day, scope, hash).changes === 1;
+  }
+
+  #wrote(rows: number): void {
+    if (this.between === null) return;
+    this.#rowsSinceBetween += rows;
+    if (this.#rowsSinceBetween < ROWS_BETWEEN) return;
+    this.#rowsSinceBetween = 0;
+    this.between();
   }
 }
