@@ -12,8 +12,13 @@
 import type { Database } from "bun:sqlite";
 import { type EventLoopCourtesy, eventLoopCourtesy, runOnlyWhenIdle } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
-import type { CheckpointResult } from "../storage/checkpoint-worker";
-import { type LockAttempt, openDatabase, relaxedWriteTransactionIfFree } from "../storage/database";
+import {
+  type CheckpointResult,
+  type LockAttempt,
+  openDatabase,
+  passiveCheckpoint,
+  relaxedWriteTransactionIfFree,
+} from "../storage/database";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
 import { WebhookStore } from "../storage/webhook-store";
@@ -222,8 +227,7 @@ function checkpointIfDue(w: Writer): void {
   w.checkpointedAt = started;
   let reply: WriterReply;
   try {
-    const row = w.db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as { busy: number; log: number; checkpointed: number };
-    reply = { op: "checkpointed", result: { ...row, seconds: (performance.now() - started) / 1000 } };
+    reply = { op: "checkpointed", result: passiveCheckpoint(w.db) };
   } catch (error) {
     reply = { op: "checkpointFailed", message: failure(error).message };
   }

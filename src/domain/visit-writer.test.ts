@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { waitFor } from "../../test/support/binary";
 import { scratchDatabases } from "../../test/support/scratch-database";
 import { schedulingPolicy } from "../lib/thread-priority";
-import type { CheckpointResult } from "../storage/checkpoint-worker";
+import type { CheckpointResult } from "../storage/database";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
 import { WebhookStore } from "../storage/webhook-store";

@@ -19,7 +19,7 @@
  */
 import { donateUntilEnded } from "../lib/cpu-donation";
 import { stopWorker, workerUrl } from "../lib/workers";
-import type { CheckpointResult } from "../storage/checkpoint-worker";
+import type { CheckpointResult } from "../storage/database";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, type ChunkWriter, SHARED_SLOT_COUNT, SHARED_SLOTS } from "./visit-chunk";
 import type { PrivacySettings } from "./visit-recorder";

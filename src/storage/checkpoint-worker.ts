@@ -5,6 +5,7 @@
  * thread that serves redirects. PASSIVE never waits for readers or writers; it is the only kind the app runs.
  */
 import { Database } from "bun:sqlite";
+import { passiveCheckpoint } from "./database";
 
 declare const self: Worker;
 
@@ -14,14 +15,6 @@ export interface CheckpointStart {
   intervalMs: number;
 }
 
-/** What one checkpoint did: WAL frames in the log, frames now in the database, and how long it took. */
-export interface CheckpointResult {
-  log: number;
-  checkpointed: number;
-  busy: number;
-  seconds: number;
-}
-
 let db: Database | null = null;
 let timer: Timer | undefined;
 let intervalMs = 1000;
@@ -29,21 +22,25 @@ let lastLog = -1;
 
 /** Runs a checkpoint now, and the next one an interval later unless asked for sooner. */
 function checkpointNow(report: boolean): void {
-  clearTimeout(timer);
   checkpoint(report);
+  checkpointLater();
+}
+
+/** The next checkpoint an interval from now. */
+function checkpointLater(): void {
+  clearTimeout(timer);
   if (db !== null) timer = setTimeout(() => checkpointNow(false), intervalMs);
 }
 
 /** One checkpoint; its result is posted when asked for (`report`) or when it found something new. */
 function checkpoint(report: boolean): void {
   if (db === null) return;
-  const started = performance.now();
   try {
-    const row = db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as { busy: number; log: number; checkpointed: number };
+    const result = passiveCheckpoint(db);
     // An idle WAL (nothing new since the last run) is not worth a message.
-    if (!report && row.log === lastLog && row.log === row.checkpointed) return;
-    lastLog = row.log;
-    postMessage({ ...row, seconds: (performance.now() - started) / 1000 } satisfies CheckpointResult);
+    if (!report && result.log === lastLog && result.log === result.checkpointed) return;
+    lastLog = result.log;
+    postMessage(result);
   } catch (error) {
     postMessage({ error: error instanceof Error ? error.message : String(error) });
   }
@@ -62,9 +59,8 @@ self.onmessage = (event: MessageEvent<CheckpointStart | "now" | "later" | "stop"
     return;
   }
   if (event.data === "later") {
-    // One ran elsewhere (the visit writer's thread): the next is an interval from now.
-    clearTimeout(timer);
-    if (db !== null) timer = setTimeout(() => checkpointNow(false), intervalMs);
+    // One ran elsewhere (the visit writer's thread).
+    checkpointLater();
     return;
   }
   try {
@@ -79,5 +75,5 @@ self.onmessage = (event: MessageEvent<CheckpointStart | "now" | "later" | "stop"
     return;
   }
   intervalMs = event.data.intervalMs;
-  timer = setTimeout(() => checkpointNow(false), intervalMs);
+  checkpointLater();
 };

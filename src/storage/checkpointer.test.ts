@@ -2,9 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CheckpointResult } from "./checkpoint-worker";
 import { BackgroundCheckpointer } from "./checkpointer";
-import { openDatabase } from "./database";
+import { type CheckpointResult, openDatabase } from "./database";
 
 const dirs: string[] = [];
 afterEach(() => {

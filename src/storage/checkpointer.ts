@@ -16,7 +16,8 @@
  * was checkpointed in twice the interval (`postpone()` says one was), and for catchUp().
  */
 import { stopWorker, workerUrl } from "../lib/workers";
-import type { CheckpointResult, CheckpointStart } from "./checkpoint-worker";
+import type { CheckpointStart } from "./checkpoint-worker";
+import type { CheckpointResult } from "./database";
 
 export interface CheckpointerEvents {
   checkpointed(result: CheckpointResult): void;
