@@ -9,8 +9,10 @@
  * A SCHED_IDLE thread gets the CPU only when no other thread wants it, and a saturated event loop always does. So
  * while a chunk waits longer than GRACE_MS, or the flush is behind (`urgent`), the event loop's thread donates it
  * CPU time (lib/cpu-donation.ts), as the event loop's own chunks and pauses used to take. It does so at once while
- * the writer waits for the write lock: under link writes, this thread holds the lock through each commit's fsync,
- * which is when the writer gets the CPU. The same timer reads how the chunk ended from shared memory: the worker's
+ * the writer waits for a write lock this thread has just held: under link writes, this thread holds the lock through
+ * each commit's fsync, which is when the writer gets the CPU. Another process's lock (Litestream's checkpoints, the
+ * other colour's migration) gets no such pause: it only slowed redirects (p99 from due time at 20 000 a second
+ * 6.5-7.4 ms with it, 4.2-4.7 without, under a lock held 3 s in every 3.5: bench/foreign-lock.ts, bench/RESULTS.md). The same timer reads how the chunk ended from shared memory: the worker's
  * message saying so took ~50 ms to arrive on a saturated event loop (the writer then wrote 20 chunks a second).
  * The writer in turn steps aside between batches of rows while the event loop waits for its CPU (eventLoopCourtesy).
  *
@@ -19,7 +21,7 @@
  */
 import { donateUntilEnded } from "../lib/cpu-donation";
 import { stopWorker, workerUrl } from "../lib/workers";
-import type { CheckpointResult } from "../storage/database";
+import { type CheckpointResult, wroteLately } from "../storage/database";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, type ChunkWriter, SHARED_SLOT_COUNT, SHARED_SLOTS } from "./visit-chunk";
 import type { PrivacySettings } from "./visit-recorder";
@@ -47,6 +49,12 @@ export interface VisitWriterEvents {
 
 /** How long start() waits for the thread to open its connection. */
 const START_TIMEOUT_MS = 10_000;
+/**
+ * How lately this thread must have written for the lock the writer waits for to count as its own. Link writes under
+ * load commit a few milliseconds apart (each holds the lock through its fsync); a node that wrote nothing for longer
+ * is not what keeps the writer out.
+ */
+const OWN_WRITES_WITHIN_MS = 10;
 
 export class VisitWriter implements ChunkWriter, LinkEventListener {
   #worker: Worker | null = null;
@@ -142,8 +150,10 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
       };
       this.#answer = answer;
       this.#post(chunk, [chunk.records.buffer as ArrayBuffer, chunk.ids.buffer as ArrayBuffer, chunk.counts.buffer as ArrayBuffer]);
-      // While the writer waits for the write lock, this thread holds it between its own writes: it makes room then.
-      const waiting = () => urgent || Atomics.load(slots, SHARED_SLOTS.lockWait) === 1;
+      // While the writer waits for the write lock that this thread's own writes hold nearly all the time (link
+      // writes back to back), this thread makes room. Another process's lock (Litestream's, the other colour's)
+      // it cannot hurry, however late the run: pausing then would only take the CPU from redirects.
+      const waiting = () => (Atomics.load(slots, SHARED_SLOTS.lockWait) === 1 ? wroteLately(OWN_WRITES_WITHIN_MS) : urgent);
       stopDonating = donateUntilEnded({ ended, urgent: waiting, slots, index: SHARED_SLOTS.done, value: doneBefore });
     });
   }

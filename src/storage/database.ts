@@ -62,6 +62,17 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   return db;
 }
 
+/** performance.now() when a write transaction of this thread last let go of the write lock (per thread: module state). */
+let ownWriteEndedAt = Number.NEGATIVE_INFINITY;
+
+/**
+ * Whether this thread held the write lock within the last `withinMs`: while a stream of link writes commits back to
+ * back, it is the lock's likely holder, and can let it go by pausing. Another process's lock it cannot hurry.
+ */
+export function wroteLately(withinMs: number): boolean {
+  return performance.now() - ownWriteEndedAt <= withinMs;
+}
+
 /** What writeTransactionIfFree did: ran `fn` and committed, or found the write lock held and ran nothing. */
 export type LockAttempt<T> = { value: T } | { busy: SQLiteError };
 
@@ -86,7 +97,8 @@ export function writeTransactionIfFree<T>(db: Database, fn: () => T): LockAttemp
     if (!began && error instanceof SQLiteError && error.code === "SQLITE_BUSY") return { busy: error };
     throw error;
   } finally {
-    if (!began) db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (began) ownWriteEndedAt = performance.now();
+    else db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
 }
 
