@@ -107,7 +107,8 @@ describe("WebhookDispatcher", () => {
     const receiver = new HeldReceiver();
     const errors: unknown[] = [];
     let cleanTicks = 0;
-    const d = dispatcher(store, receiver, 3, { onError: (error) => errors.push(error), onTick: () => cleanTicks++ });
+    // No patience: every poll under the lock is told as an error.
+    const d = dispatcher(store, receiver, 3, { onError: (error) => errors.push(error), onTick: () => cleanTicks++, lockPatienceMs: 0 });
     d.start();
     const other = new Database(path);
     try {
@@ -129,6 +130,43 @@ describe("WebhookDispatcher", () => {
       receiver.requests[1]?.settle(200);
       await until("delivered", () => store.backlog() === 0);
       expect(store.deliveries(webhookId, "delivered", 10).map((r) => r.message_id)).toEqual([second, first]);
+    } finally {
+      if (other.inTransaction) other.exec("ROLLBACK");
+      other.close();
+      await d.stop();
+    }
+  });
+
+  test("a write lock shorter than lockPatienceMs (Litestream's checkpoints) is no error; a longer one is", async () => {
+    const { store, enqueue, path } = setup();
+    const first = enqueue(4, "first");
+    const second = enqueue(4, "second");
+    const receiver = new HeldReceiver();
+    const errors: unknown[] = [];
+    const d = dispatcher(store, receiver, 3, { onError: (error) => errors.push(error), lockPatienceMs: 400 });
+    d.start();
+    const other = new Database(path);
+    try {
+      await until("the head sent", () => receiver.requests.length === 1);
+      other.exec("BEGIN IMMEDIATE");
+      const locked = performance.now();
+      receiver.requests[0]?.settle(200);
+      // Polls every 20 ms meet the lock: quietly, until it has been held for the patience's 400 ms.
+      await until("the lock told as an error", () => errors.length > 0);
+      expect(performance.now() - locked).toBeGreaterThanOrEqual(395); // Date.now() (the dispatcher's clock) ticks in whole ms
+      expect(String(errors[0])).toContain("write lock");
+      expect(receiver.requests.map((r) => r.id)).toEqual([first]);
+      other.exec("ROLLBACK");
+      await until("the next event", () => receiver.requests.length === 2);
+      expect(receiver.requests.map((r) => r.id)).toEqual([first, second]);
+      // A short lock after it waits quietly again: the patience starts over once results are written.
+      other.exec("BEGIN IMMEDIATE");
+      const told = errors.length;
+      receiver.requests[1]?.settle(200);
+      await Bun.sleep(100);
+      other.exec("ROLLBACK");
+      await until("delivered", () => store.backlog() === 0);
+      expect(errors.length).toBe(told);
     } finally {
       if (other.inTransaction) other.exec("ROLLBACK");
       other.close();
@@ -282,6 +320,35 @@ describe("WebhookDispatcher and secret rotation", () => {
 });
 
 describe("WebhookDispatcher pruning", () => {
+  test("another process's write lock is no failure when pruning: the rows go once it is let go", async () => {
+    const { store, webhookId, enqueue, path } = setup();
+    enqueue(1, "ok");
+    const receiver = new HeldReceiver();
+    const errors: unknown[] = [];
+    let ticks = 0;
+    const d = dispatcher(store, receiver, 1, { keepDeliveredMs: 1, onError: (error) => errors.push(error), onTick: () => ticks++ });
+    d.start();
+    const other = new Database(path);
+    try {
+      await until("sent", () => receiver.requests.length === 1);
+      receiver.requests[0]?.settle(200);
+      await until("delivered", () => store.backlog() === 0 && store.deliveries(webhookId, "delivered", 10).length === 1);
+      // As Litestream's checkpoints do, for longer: past the first prune (a second after the start), polled every 20 ms.
+      other.exec("BEGIN IMMEDIATE");
+      const before = ticks;
+      await until("1.4 s of clean ticks under the lock", () => ticks >= before + 70);
+      expect(errors).toEqual([]);
+      expect(store.deliveries(webhookId, "delivered", 10)).toHaveLength(1);
+      other.exec("ROLLBACK");
+      await until("the delivered row pruned", () => store.deliveries(webhookId, "delivered", 10).length === 0);
+      expect(errors).toEqual([]);
+    } finally {
+      if (other.inTransaction) other.exec("ROLLBACK");
+      other.close();
+      await d.stop();
+    }
+  });
+
   test("deletes delivered rows once they are older than keepDeliveredMs, and keeps dead ones", async () => {
     const { store, webhookId, enqueue } = setup();
     enqueue(1, "ok");

@@ -33,6 +33,11 @@ export interface DispatcherOptions {
   onWebhookGone?: (webhookId: number, url: string) => void;
   /** Told of a database error in the loop (it carries on: the rows stay pending). */
   onError?: (error: unknown) => void;
+  /**
+   * How long results may wait for another process's write lock before that is told as an error (default 5 s, SQLite's
+   * busy_timeout here): Litestream takes the lock for each checkpoint, for milliseconds, which is no failure.
+   */
+  lockPatienceMs?: number;
   /** Told after each look at the outbox that met no error (so a run of errors can be logged as ended). */
   onTick?: () => void;
   now?: () => number;
@@ -52,6 +57,7 @@ interface Sent {
 const PRUNE_EVERY_MS = 1000;
 const PRUNE_BATCH = 500;
 const ERROR_BODY_BYTES = 200;
+const LOCK_PATIENCE_MS = 5000;
 
 export class WebhookDispatcher {
   readonly #inFlight = new Map<number, AbortController>();
@@ -60,6 +66,8 @@ export class WebhookDispatcher {
   #timer: Timer | undefined;
   #stopped = true;
   #lastPrune = 0;
+  /** Since when results have waited for another process's write lock (epoch ms), or null. */
+  #lockedSince: number | null = null;
   readonly #now: () => number;
   readonly #fetch: typeof fetch;
 
@@ -114,7 +122,11 @@ export class WebhookDispatcher {
     if (this.#stopped) return;
     let next: number | null = null;
     try {
-      this.#writeResults();
+      if (!this.#writeResults()) {
+        // Results wait for the lock, and so does sending: their rows still look due, and would be sent twice.
+        this.#schedule(null);
+        return;
+      }
       const room = (this.options.concurrency ?? 16) - this.#inFlight.size;
       if (room > 0) {
         const due = this.store.due(this.#now(), room + this.#inFlight.size).filter((d) => !this.#inFlight.has(d.id));
@@ -200,27 +212,35 @@ export class WebhookDispatcher {
     }
   }
 
-  #writeResults(): void {
-    if (this.#results.length === 0) return;
+  /**
+   * Writes back the results that came in; false while another process holds the write lock (they wait for the next
+   * tick), and an error once they have waited longer than lockPatienceMs.
+   */
+  #writeResults(): boolean {
+    if (this.#results.length === 0) return true;
     const results = this.#results;
     this.#results = [];
     // If this throws, the rows stay pending and are sent again under the same ids.
-    if (!this.store.recordAttempts(results, this.#now())) {
-      // Another process holds the write lock: the results wait for the next tick, and so does sending (their rows
-      // still look due, and would be sent twice).
+    const now = this.#now();
+    if (!this.store.recordAttempts(results, now)) {
       this.#results = results.concat(this.#results);
+      this.#lockedSince ??= now;
+      if (now - this.#lockedSince < (this.options.lockPatienceMs ?? LOCK_PATIENCE_MS)) return false;
       throw new Error("webhook results not recorded: another process holds the database's write lock; retrying");
     }
+    this.#lockedSince = null;
     const gone = new Map(results.filter((r) => r.gone).map((r) => [r.webhookId, r.url]));
     for (const [webhookId, url] of gone) this.options.onWebhookGone?.(webhookId, url);
+    return true;
   }
 
   #prune(): void {
     const now = this.#now();
     if (now - this.#lastPrune < PRUNE_EVERY_MS) return;
     const pruned = this.store.pruneDelivered(now - (this.options.keepDeliveredMs ?? 86_400_000), PRUNE_BATCH);
-    // A full batch means more are due: the next tick prunes again rather than waiting a second.
-    if (pruned < PRUNE_BATCH) this.#lastPrune = now;
+    // A full batch means more are due, and null that another process held the write lock: the next tick prunes
+    // again rather than waiting a second. A lock is no failure here (nothing waits on pruning).
+    if (pruned !== null && pruned < PRUNE_BATCH) this.#lastPrune = now;
   }
 }
 

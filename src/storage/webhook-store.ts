@@ -6,7 +6,7 @@
  * next_attempt_at; the rows behind it wait with NULL until the head is delivered or dead (activateNext).
  */
 import type { Database } from "bun:sqlite";
-import { relaxedWriteTransaction, relaxedWriteTransactionIfFree } from "./database";
+import { relaxedWriteTransactionIfFree } from "./database";
 import { preparedOnFirstUse } from "./first-use";
 
 export interface WebhookRow {
@@ -279,9 +279,13 @@ export class WebhookStore {
     return (this.#q.deadLetters.get(cap) as { n: number }).n;
   }
 
-  /** Deletes up to `limit` rows delivered before `before`; returns how many. Throws SQLITE_BUSY at once while another process holds the write lock. */
-  pruneDelivered(before: number, limit: number): number {
-    return relaxedWriteTransaction(this.#db, () => this.#q.prune.run(before, limit).changes);
+  /**
+   * Deletes up to `limit` rows delivered before `before`; returns how many, or null, with nothing deleted, while
+   * another process holds the write lock (Litestream takes it for each checkpoint): housekeeping that can wait.
+   */
+  pruneDelivered(before: number, limit: number): number | null {
+    const attempt = relaxedWriteTransactionIfFree(this.#db, () => this.#q.prune.run(before, limit).changes);
+    return "value" in attempt ? attempt.value : null;
   }
 }
 
