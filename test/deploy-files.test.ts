@@ -99,6 +99,10 @@ describe("deploy/systemd/shortener@.service", () => {
     expect(directive(unit, "ReadWritePaths")?.split(/\s+/)).toContain(dataDir);
   });
 
+  test("lets journald keep every line: one per request would pass its default rate limit at ~330 requests a second", () => {
+    expect(directive(unit, "LogRateLimitIntervalSec")).toBe("0");
+  });
+
   test("systemd-analyze verify accepts the unit without a warning", async () => {
     expect(await verifyUnit(UNIT, ["/usr/local/bin/shortener"])).toEqual({ exitCode: 0, output: "" });
   });
