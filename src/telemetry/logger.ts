@@ -3,10 +3,14 @@
  * Lifecycle events are written at once; per-request access lines are buffered and written in batches so the
  * redirect path never waits on stdout.
  */
+import { LineSink } from "./line-sink";
+
 type Level = "debug" | "info" | "warn" | "error";
 
 const FLUSH_BYTES = 64 * 1024;
 const FLUSH_INTERVAL_MS = 100;
+/** Bytes of lines that may wait in memory once stdout's reader falls behind: ~40 000 access lines. */
+const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 /**
  * Access lines wait as UTF-8 bytes in one reused buffer, not as a growing string: a string of up to 100 ms of
@@ -15,7 +19,18 @@ const FLUSH_INTERVAL_MS = 100;
  */
 const pending = Buffer.allocUnsafe(2 * FLUSH_BYTES);
 let used = 0;
+let lines = 0;
 let timer: Timer | undefined;
+
+/** stdout, queuing at most MAX_BACKLOG_BYTES while unread: access lines past that are dropped and counted. */
+const stdout = new LineSink(process.stdout, MAX_BACKLOG_BYTES, (dropped, stalledMs) =>
+  log.warn("access_log_lines_dropped", { lines: dropped, stdout_stalled_ms: Math.round(stalledMs) }),
+);
+
+/** Access lines dropped since start because stdout was not being read (shortener_access_log_lines_dropped_total). */
+export function accessLinesDropped(): number {
+  return stdout.dropped;
+}
 
 /** Writes buffered access lines now (also called before exit). */
 export function flushLogs(): void {
@@ -24,17 +39,19 @@ export function flushLogs(): void {
     timer = undefined;
   }
   if (used === 0) return;
-  // A copy: the stream may hold the chunk until the pipe takes it, and the buffer is reused at once.
-  const out = Buffer.from(pending.subarray(0, used));
+  // Written, a copy: the stream may hold the chunk until the pipe takes it, and the buffer is reused at once.
+  // Dropped, no copy is needed.
+  const batch = pending.subarray(0, used);
+  stdout.write(stdout.refuses(used) ? batch : Buffer.from(batch), { lines });
   used = 0;
-  process.stdout.write(out);
+  lines = 0;
 }
 
 function write(level: Level, event: string, fields: Record<string, unknown>): void {
   const line = `${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`;
   flushLogs();
   if (level === "error" || level === "warn") process.stderr.write(line);
-  else process.stdout.write(line);
+  else stdout.write(line);
 }
 
 export const log = {
@@ -80,6 +97,7 @@ export function logAccess(e: AccessEntry): void {
   // their check, addresses by Bun's 16 KiB limit on request headers).
   if (used + line.length * 3 > pending.length) flushLogs();
   used += pending.write(line, used, "utf8");
+  lines++;
   if (used >= FLUSH_BYTES) flushLogs();
   else if (timer === undefined) timer = setTimeout(flushLogs, FLUSH_INTERVAL_MS);
 }

@@ -4,6 +4,7 @@
  * Values that already live elsewhere (cache stats, buffer depth, file sizes) are read at scrape time.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { accessLinesDropped } from "./logger";
 import { RequestMetrics, type RequestSeries } from "./request-metrics";
 
 export type RedirectOutcome = "hit" | "miss" | "not_found" | "expired";
@@ -90,6 +91,15 @@ export class Metrics {
       collect() {
         this.reset();
         for (const [outcome, count] of Object.entries(self.#redirectCounts)) this.inc({ outcome }, count);
+      },
+    });
+    new Counter({
+      name: "shortener_access_log_lines_dropped_total",
+      help: "Access log lines dropped because stdout was not read fast enough (its reader, journald, stalled).",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(accessLinesDropped());
       },
     });
     this.#flushDuration = new Histogram({

@@ -1,0 +1,69 @@
+import { describe, expect, test } from "bun:test";
+import { type DrainableStream, LineSink } from "./line-sink";
+
+/** A stream whose reader stops after `room` bytes, until the test drains it. */
+class StalledStream implements DrainableStream {
+  written = 0;
+  #drain: (() => void) | null = null;
+
+  constructor(private room: number) {}
+
+  write(chunk: Uint8Array | string): boolean {
+    this.written += chunk.length;
+    return this.written <= this.room;
+  }
+
+  once(_event: "drain", listener: () => void): unknown {
+    this.#drain = listener;
+    return this;
+  }
+
+  /** The reader catches up with everything written. */
+  drain(): void {
+    this.room = Number.POSITIVE_INFINITY;
+    const listener = this.#drain;
+    this.#drain = null;
+    listener?.();
+  }
+}
+
+describe("LineSink", () => {
+  test("queues at most maxBacklogBytes once the stream is full, drops droppable lines past that, and counts them", () => {
+    const stream = new StalledStream(100);
+    const drained: [number, number][] = [];
+    let now = 0;
+    const sink = new LineSink(
+      stream,
+      1000,
+      (lines, ms) => drained.push([lines, ms]),
+      () => now,
+    );
+    const batch = "x".repeat(100);
+    // The first two batches fill the stream (the second is taken, and the stream says it is full), ten more fill
+    // the backlog, and the rest are dropped: 5 lines each.
+    for (let i = 0; i < 20; i++) sink.write(batch, { lines: 5 });
+    expect(stream.written).toBe(1200);
+    expect(sink.dropped).toBe(8 * 5);
+    // Events are queued even then.
+    sink.write("event\n");
+    expect(stream.written).toBe(1206);
+    now = 250;
+    stream.drain();
+    expect(drained).toEqual([[40, 250]]);
+    // Writing resumes; the count stays.
+    sink.write(batch, { lines: 5 });
+    expect(stream.written).toBe(1306);
+    expect(sink.dropped).toBe(40);
+  });
+
+  test("drops nothing, and says nothing on drain, while the backlog has room", () => {
+    const stream = new StalledStream(0);
+    const drained: number[] = [];
+    const sink = new LineSink(stream, 10_000, (lines) => drained.push(lines));
+    for (let i = 0; i < 50; i++) sink.write("y".repeat(100), { lines: 1 });
+    stream.drain();
+    expect(sink.dropped).toBe(0);
+    expect(stream.written).toBe(5000);
+    expect(drained).toEqual([]);
+  });
+});
