@@ -12,8 +12,9 @@
  * the writer waits for a write lock this thread has just held: under link writes, this thread holds the lock through
  * each commit's fsync, which is when the writer gets the CPU. Another process's lock (Litestream's checkpoints, the
  * other colour's migration) gets no such pause: it only slowed redirects (p99 from due time at 20 000 a second
- * 6.5-7.4 ms with it, 4.2-4.7 without, under a lock held 3 s in every 3.5: bench/foreign-lock.ts, bench/RESULTS.md). The same timer reads how the chunk ended from shared memory: the worker's
- * message saying so took ~50 ms to arrive on a saturated event loop (the writer then wrote 20 chunks a second).
+ * a median of 7.18 ms with it, 4.45 ms without, under a lock held 3 s in every 3.5: bench/foreign-lock.ts).
+ * The same timer reads how the chunk ended from shared memory: the worker's message saying so took ~50 ms to arrive
+ * on a saturated event loop (the writer then wrote 20 chunks a second).
  * The writer in turn steps aside between batches of rows while the event loop waits for its CPU (eventLoopCourtesy).
  *
  * The writer's commits are counted in shared memory before it answers (VisitBuffer.pendingFor uses that), and it
