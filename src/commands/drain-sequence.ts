@@ -19,7 +19,7 @@ export interface DrainResult {
 
 /**
  * How long the final flush keeps retrying, and how often. The final flush does not wait for another process's write
- * lock (relaxedWriteTransaction): it tries again here, on a timer, so a drain that meets a lock held for seconds (the
+ * lock (relaxedWriteTransactionIfFree): it tries again here, on a timer, so a drain that meets a lock held for seconds (the
  * other colour migrating) keeps trying for about as long as five attempts of the full 5 s busy_timeout used to wait.
  */
 const FINAL_FLUSH_BUDGET_MS = 25_000;

@@ -10,6 +10,7 @@
  * Nothing here blocks the event loop for long: requests are async, and the database work is a few small
  * statements per tick (the due heads, one transaction writing back every result that came in meanwhile).
  */
+import { BUSY_TIMEOUT_MS } from "../storage/database";
 import type { AttemptResult, DueDelivery, WebhookStore } from "../storage/webhook-store";
 import { type BackoffPolicy, retryAfterMs, retryDelayMs } from "./webhooks-backoff";
 import { signedHeaders } from "./webhooks-signature";
@@ -34,8 +35,8 @@ export interface DispatcherOptions {
   /** Told of a database error in the loop (it carries on: the rows stay pending). */
   onError?: (error: unknown) => void;
   /**
-   * How long results may wait for another process's write lock before that is told as an error (default 5 s, SQLite's
-   * busy_timeout here): Litestream takes the lock for each checkpoint, for milliseconds, which is no failure.
+   * How long results may wait for another process's write lock before that is told as an error (default: SQLite's
+   * busy_timeout here, 5 s): Litestream takes the lock for each checkpoint, for milliseconds, which is no failure.
    */
   lockPatienceMs?: number;
   /** Told after each look at the outbox that met no error (so a run of errors can be logged as ended). */
@@ -57,7 +58,6 @@ interface Sent {
 const PRUNE_EVERY_MS = 1000;
 const PRUNE_BATCH = 500;
 const ERROR_BODY_BYTES = 200;
-const LOCK_PATIENCE_MS = 5000;
 
 export class WebhookDispatcher {
   readonly #inFlight = new Map<number, AbortController>();
@@ -225,7 +225,7 @@ export class WebhookDispatcher {
     if (!this.store.recordAttempts(results, now)) {
       this.#results = results.concat(this.#results);
       this.#lockedSince ??= now;
-      if (now - this.#lockedSince < (this.options.lockPatienceMs ?? LOCK_PATIENCE_MS)) return false;
+      if (now - this.#lockedSince < (this.options.lockPatienceMs ?? BUSY_TIMEOUT_MS)) return false;
       throw new Error("webhook results not recorded: another process holds the database's write lock; retrying");
     }
     this.#lockedSince = null;
