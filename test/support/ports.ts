@@ -10,23 +10,34 @@ function ephemeralPorts(): { lo: number; hi: number } {
   return { lo, hi };
 }
 
+/** How many of the latest ports handed out stay barred from being handed out again. */
+export const RECENT_PORTS = 2_000;
+
+/** Ports handed out lately, oldest first: a Set keeps insertion order. */
+const recent = new Set<number>();
+
 /**
  * A free TCP port on 127.0.0.1 for a server a test starts next, chosen outside the kernel's ephemeral range. A port
  * bound to 0 and released comes from that range, where every client connection of the test takes a local port too:
  * under the crash test's churn of connections, one took a restarting server's port between the pick and its listen
- * (EADDRINUSE).
+ * (EADDRINUSE). A port is free when picked but not yet bound, so a pick also skips the latest ports handed out: a
+ * server's public and ops ports are picked one after the other before it starts, and once in a CI run both came out
+ * the same (`cannot listen on … (--ops-listen): address already in use`).
  */
 export function freePort(): number {
   const { lo, hi } = ephemeralPorts();
   const [from, to] = lo > 11_024 ? [lo - 10_000, lo - 1] : [hi + 1, 65_535];
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 400; i++) {
     const port = from + Math.floor(Math.random() * (to - from + 1));
+    if (recent.has(port)) continue;
     try {
       Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
-      return port;
     } catch {
-      // Taken: try another.
+      continue; // Taken: try another.
     }
+    recent.add(port);
+    if (recent.size > RECENT_PORTS) recent.delete(recent.values().next().value as number);
+    return port;
   }
   throw new Error(`no free port found in ${from}-${to}`);
 }
