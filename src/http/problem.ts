@@ -35,7 +35,7 @@ export function errorResponse(error: unknown, request?: Request, context: Record
   if (error instanceof AppError) return problemResponse(error, request);
   const requestId = request === undefined ? undefined : requestIdOf(request);
   if (error instanceof SQLiteError && error.code === "SQLITE_BUSY") {
-    log.warn("database_busy", { ...context, request_id: requestId, ...describeError(error) });
+    log.request("warn", "database_busy", { ...context, request_id: requestId, ...describeError(error) });
     return problemResponse(
       unavailable(
         "Another process holds the database's write lock (a schema migration, or a restore), so nothing was changed. Retry shortly.",
@@ -45,14 +45,14 @@ export function errorResponse(error: unknown, request?: Request, context: Record
     );
   }
   if (error instanceof SQLiteError && error.code === "SQLITE_FULL") {
-    log.error("database_full", { ...context, request_id: requestId, error: error.message });
+    log.request("error", "database_full", { ...context, request_id: requestId, error: error.message });
     return problemResponse(
       unavailable("The database's disk is full, so nothing was changed. Retry once space has been freed.", DATABASE_FULL_RETRY_SECONDS),
       request,
     );
   }
   if (error instanceof SQLiteError && error.code?.startsWith("SQLITE_IOERR")) {
-    log.error("database_io_error", {
+    log.request("error", "database_io_error", {
       ...context,
       request_id: requestId,
       code: error.code,
@@ -69,7 +69,7 @@ export function errorResponse(error: unknown, request?: Request, context: Record
   }
   if (error instanceof SQLiteError && /^SQLITE_(CORRUPT|NOTADB)/.test(error.code ?? "")) {
     // Still a 500: retrying will not help, and the body says nothing of the server's insides. The log says what.
-    log.error("database_corrupt", {
+    log.request("error", "database_corrupt", {
       ...context,
       request_id: requestId,
       code: error.code,
@@ -78,7 +78,7 @@ export function errorResponse(error: unknown, request?: Request, context: Record
     });
     return problemResponse(internalError(), request);
   }
-  log.error("unhandled_error", { ...context, request_id: requestId, ...describeError(error) });
+  log.request("error", "unhandled_error", { ...context, request_id: requestId, ...describeError(error) });
   return problemResponse(internalError(), request);
 }
 

@@ -1,5 +1,6 @@
 /**
- * JSON lines on stdout: one object per event, `time`, `level` and `event` first. Never pass secrets.
+ * JSON lines, one object per event, `time`, `level` and `event` first: warnings and errors on stderr, the rest on
+ * stdout. Never pass secrets.
  * Lifecycle events are written at once; per-request access lines are buffered and written in batches so the
  * redirect path never waits on stdout.
  */
@@ -27,9 +28,22 @@ const stdout = new LineSink(process.stdout, MAX_BACKLOG_BYTES, (dropped, stalled
   log.warn("access_log_lines_dropped", { lines: dropped, stdout_stalled_ms: Math.round(stalledMs) }),
 );
 
+/**
+ * stderr (warnings and errors), bounded the same way: a failed request's line may be dropped past the backlog, as a
+ * 5xx storm writes one per request; other events are queued still.
+ */
+const stderr = new LineSink(process.stderr, MAX_BACKLOG_BYTES, (dropped, stalledMs) =>
+  log.warn("error_log_lines_dropped", { lines: dropped, stderr_stalled_ms: Math.round(stalledMs) }),
+);
+
 /** Access lines dropped since start because stdout was not being read (shortener_access_log_lines_dropped_total). */
 export function accessLinesDropped(): number {
   return stdout.dropped;
+}
+
+/** Failed requests' lines dropped since start because stderr was not being read (shortener_error_log_lines_dropped_total). */
+export function errorLinesDropped(): number {
+  return stderr.dropped;
 }
 
 /** Writes buffered access lines now (also called before exit). */
@@ -47,10 +61,12 @@ export function flushLogs(): void {
   lines = 0;
 }
 
-function write(level: Level, event: string, fields: Record<string, unknown>): void {
+const ONE_LINE = { lines: 1 };
+
+function write(level: Level, event: string, fields: Record<string, unknown>, droppable = false): void {
   const line = `${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`;
   flushLogs();
-  if (level === "error" || level === "warn") process.stderr.write(line);
+  if (level === "error" || level === "warn") stderr.write(line, droppable ? ONE_LINE : null);
   else stdout.write(line);
 }
 
@@ -58,6 +74,8 @@ export const log = {
   info: (event: string, fields: Record<string, unknown> = {}) => write("info", event, fields),
   warn: (event: string, fields: Record<string, unknown> = {}) => write("warn", event, fields),
   error: (event: string, fields: Record<string, unknown> = {}) => write("error", event, fields),
+  /** A failed request's warning or error: one per request in a storm, so it may be dropped while stderr is unread. */
+  request: (level: "warn" | "error", event: string, fields: Record<string, unknown>) => write(level, event, fields, true),
 };
 
 /** One answered request. Every string field is either fixed or validated, so only the IP is escaped. */

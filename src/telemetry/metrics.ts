@@ -4,7 +4,7 @@
  * Values that already live elsewhere (cache stats, buffer depth, file sizes) are read at scrape time.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { accessLinesDropped } from "./logger";
+import { accessLinesDropped, errorLinesDropped } from "./logger";
 import { RequestMetrics, type RequestSeries } from "./request-metrics";
 
 export type RedirectOutcome = "hit" | "miss" | "not_found" | "expired";
@@ -100,6 +100,15 @@ export class Metrics {
       collect() {
         this.reset();
         this.inc(accessLinesDropped());
+      },
+    });
+    new Counter({
+      name: "shortener_error_log_lines_dropped_total",
+      help: "Failed requests' warning and error lines dropped because stderr was not read fast enough (its reader, journald, stalled).",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(errorLinesDropped());
       },
     });
     this.#flushDuration = new Histogram({

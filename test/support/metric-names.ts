@@ -24,6 +24,7 @@ export const METRICS: readonly MetricContract[] = [
   { name: "http_requests_in_flight", type: "gauge", labels: [] },
   { name: "shortener_redirects_total", type: "counter", labels: ["outcome"] },
   { name: "shortener_access_log_lines_dropped_total", type: "counter", labels: [] },
+  { name: "shortener_error_log_lines_dropped_total", type: "counter", labels: [] },
   { name: "shortener_ready", type: "gauge", labels: [] },
   { name: "shortener_draining", type: "gauge", labels: [] },
   { name: "shortener_disk_free_bytes", type: "gauge", labels: [] },
