@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import { closeSync, constants, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { collectText, requireBinary, TestServer, tempDir, waitFor } from "./support/binary";
+import { collectText, eventLines, requireBinary, TestServer, tempDir, waitFor } from "./support/binary";
 import { damageLinksPage } from "./support/damaged-database";
 
 /** Resident memory of a process, in MiB. */
@@ -33,19 +33,29 @@ async function send(server: TestServer, path: string, requests: number, status: 
   return each * CONCURRENCY;
 }
 
+interface Stalled {
+  /** Starts reading the pipe; gives what was read so far. */
+  read(): () => string;
+  /** Closes the pipe's only reader, unread: the server's writes to it fail from then on (EPIPE). */
+  close(): void;
+}
+
 /**
  * Starts `server` by hand with one of its streams on a named pipe nobody reads (TestServer reads both, and so would
- * Bun, given a pipe of its own), the other collected into `server.stdout` or `server.stderr`. `read()` starts
- * reading the pipe, and gives what was read so far.
+ * Bun, given a pipe of its own), the other collected into `server.stdout` or `server.stderr`.
  */
-async function startStalled(server: TestServer, stalled: "stdout" | "stderr", dispose: AsyncDisposableStack): Promise<() => () => string> {
+async function startStalled(server: TestServer, stalled: "stdout" | "stderr", dispose: AsyncDisposableStack): Promise<Stalled> {
   const fifoDir = tempDir(`stalled-${stalled}-`);
   const fifo = join(fifoDir, stalled);
   expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
   // A reader that never reads, until `cat` comes to read it: without one, opening the pipe to write would block.
-  const idleReader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  let idleReader: number | null = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const close = () => {
+    if (idleReader !== null) closeSync(idleReader);
+    idleReader = null;
+  };
   dispose.defer(() => {
-    closeSync(idleReader);
+    close();
     rmSync(fifoDir, { recursive: true, force: true });
   });
   const writer = openSync(fifo, "w");
@@ -66,7 +76,7 @@ async function startStalled(server: TestServer, stalled: "stdout" | "stderr", di
     if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}): ${server.stderr}`);
     return (await fetch(`${server.baseUrl}/readyz`).catch(() => null))?.status === 200;
   });
-  return () => {
+  const read = () => {
     let text = "";
     const cat = Bun.spawn(["cat", fifo], { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
     dispose.defer(() => void cat.kill());
@@ -75,6 +85,7 @@ async function startStalled(server: TestServer, stalled: "stdout" | "stderr", di
     });
     return () => text;
   };
+  return { read, close };
 }
 
 /**
@@ -135,7 +146,7 @@ function wholeLines(text: string): string[] {
 test("with stdout unread, access lines past 8 MiB are dropped and counted, memory stays bounded, and a warning tells once read", async () => {
   await using dispose = new AsyncDisposableStack();
   const server = dispose.use(new TestServer());
-  const read = await startStalled(server, "stdout", dispose);
+  const { read } = await startStalled(server, "stdout", dispose);
   // ~190 bytes a line: 8 MiB is ~45 000 lines; then 200 000 more, ~54 MB had they been queued.
   const sent = await overflow(server, "stdout", "/healthz", 200, 6400, 200_000);
 
@@ -157,7 +168,7 @@ test("with stderr unread, failed requests' error lines past 8 MiB are dropped an
   expect(await server.stop()).toBe(0);
   // Every request for a link on the damaged page answers 500 and logs a `database_corrupt` error line of ~500 bytes.
   const failing = `/${damageLinksPage(server.dataDir).unreadable[0]}`;
-  const read = await startStalled(server, "stderr", dispose);
+  const { read } = await startStalled(server, "stderr", dispose);
   // 8 MiB is ~17 000 lines; then 100 000 more, ~50 MB had they been queued.
   const sent = await overflow(server, "stderr", failing, 500, 3200, 100_000);
   // The failures are counted all the same, and the node stays ready.
@@ -173,4 +184,24 @@ test("with stderr unread, failed requests' error lines past 8 MiB are dropped an
   const lines = wholeLines(stderr());
   expect(lines.filter((line) => line.includes('"event":"database_corrupt"')).length + dropped).toBe(sent + 1);
   expect(await server.stop("SIGTERM")).toBe(0);
+});
+
+test("with stdout's reader gone (EPIPE), the server says so on stderr once and goes on answering and counting without those lines", async () => {
+  await using dispose = new AsyncDisposableStack();
+  const server = dispose.use(new TestServer());
+  const stalled = await startStalled(server, "stdout", dispose);
+  const dropped = () => server.metric(DROPPED.stdout);
+  expect(await dropped()).toBe(0);
+  stalled.close();
+  // The first write after the close fails: access lines go out at least every 100 ms.
+  let sent = await send(server, "/healthz", 640, 200);
+  await waitFor("the stdout_closed warning", () => eventLines(server.stderr, "stdout_closed").length > 0, 10_000, 20);
+  const before = await dropped();
+  sent += await send(server, "/healthz", 6400, 200);
+  await waitFor("the last access lines, dropped", async () => (await dropped()) >= before + 6400, 10_000, 20);
+  expect(eventLines(server.stderr, "stdout_closed")).toHaveLength(1);
+  expect(JSON.parse(eventLines(server.stderr, "stdout_closed")[0] as string).error).toContain("EPIPE");
+  expect(await dropped()).toBeLessThanOrEqual(sent);
+  expect(await server.stop("SIGTERM")).toBe(0);
+  expect(server.stderr).not.toContain("fatal");
 });

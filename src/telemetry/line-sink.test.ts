@@ -5,12 +5,26 @@ import { type DrainableStream, LineSink } from "./line-sink";
 class StalledStream implements DrainableStream {
   written = 0;
   #drain: (() => void) | null = null;
+  #error: ((error: Error) => void) | null = null;
+  /** What the next writes throw, as Bun's write to a hung-up terminal throws EIO. */
+  throws: Error | null = null;
 
   constructor(private room: number) {}
 
   write(chunk: Uint8Array | string): boolean {
+    if (this.throws !== null) throw this.throws;
     this.written += chunk.length;
     return this.written <= this.room;
+  }
+
+  on(_event: "error", listener: (error: Error) => void): unknown {
+    this.#error = listener;
+    return this;
+  }
+
+  /** The stream fails, as Bun reports EPIPE once the reader of a pipe has exited. */
+  fail(error: Error): void {
+    this.#error?.(error);
   }
 
   once(_event: "drain", listener: () => void): unknown {
@@ -65,5 +79,38 @@ describe("LineSink", () => {
     expect(sink.dropped).toBe(0);
     expect(stream.written).toBe(5000);
     expect(drained).toEqual([]);
+  });
+
+  test.each([
+    [
+      "emits an error (EPIPE: its reader exited)",
+      (stream: StalledStream) => stream.fail(Object.assign(new Error("broken pipe"), { code: "EPIPE" })),
+    ],
+    [
+      "throws from a write (EIO: its terminal hung up)",
+      (stream: StalledStream) => {
+        stream.throws = Object.assign(new Error("i/o error"), { code: "EIO" });
+      },
+    ],
+  ])("once the stream %s, drops every line without throwing, counts the droppable ones, and says why once", (_how, breakIt) => {
+    const stream = new StalledStream(Number.POSITIVE_INFINITY);
+    const gone: string[] = [];
+    const sink = new LineSink(
+      stream,
+      10_000,
+      () => {},
+      performance.now.bind(performance),
+      (error) => gone.push(error.message),
+    );
+    sink.write("before\n", { lines: 1 });
+    breakIt(stream);
+    for (let i = 0; i < 3; i++) {
+      expect(() => sink.write("access\n", { lines: 2 })).not.toThrow();
+      expect(() => sink.write("event\n")).not.toThrow();
+    }
+    expect(sink.dropped).toBe(6);
+    expect(sink.refuses(1)).toBe(true);
+    expect(gone).toHaveLength(1);
+    expect(stream.written).toBe("before\n".length);
   });
 });

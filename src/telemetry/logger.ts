@@ -24,8 +24,17 @@ let lines = 0;
 let timer: Timer | undefined;
 
 /** stdout, queuing at most MAX_BACKLOG_BYTES while unread: access lines past that are dropped and counted. */
-const stdout = new LineSink(process.stdout, MAX_BACKLOG_BYTES, (dropped, stalledMs) =>
-  log.warn("access_log_lines_dropped", { lines: dropped, stdout_stalled_ms: Math.round(stalledMs) }),
+const stdout = new LineSink(
+  process.stdout,
+  MAX_BACKLOG_BYTES,
+  (dropped, stalledMs) => log.warn("access_log_lines_dropped", { lines: dropped, stdout_stalled_ms: Math.round(stalledMs) }),
+  undefined,
+  // Said on stderr, which may still be read (a closed stderr has nowhere to say it).
+  (error) =>
+    log.warn("stdout_closed", {
+      error: error.message,
+      hint: "stdout's reader exited or its terminal hung up: its lines are dropped from now on",
+    }),
 );
 
 /**
@@ -54,11 +63,12 @@ export function flushLogs(): void {
   }
   if (used === 0) return;
   // Written, a copy: the stream may hold the chunk until the pipe takes it, and the buffer is reused at once.
-  // Dropped, no copy is needed.
-  const batch = pending.subarray(0, used);
-  stdout.write(stdout.refuses(used) ? batch : Buffer.from(batch), { lines });
+  // Dropped, no copy is needed. Taken out of the buffer first: a write that finds stdout gone logs that (below).
+  const batch = stdout.refuses(used) ? pending.subarray(0, used) : Buffer.from(pending.subarray(0, used));
+  const count = lines;
   used = 0;
   lines = 0;
+  stdout.write(batch, { lines: count });
 }
 
 const ONE_LINE = { lines: 1 };
