@@ -17,6 +17,9 @@ import type { Command } from "./command";
 import { openWhenSpace } from "./disk-wait";
 import { createDrain } from "./drain-sequence";
 
+const SIGNAL_IGNORED_HINT =
+  "settings are read at start only: apply new ones by restarting through the blue/green swap (runbooks/draining-a-node.md); SIGTERM stops the server";
+
 function listenError(error: unknown, setting: string, address: { hostname: string; port: number }): Error {
   const code = (error as { code?: string }).code;
   const why = code === "EADDRINUSE" ? "address already in use" : error instanceof Error ? error.message : String(error);
@@ -186,6 +189,15 @@ export const serve: Command = {
     };
     process.on("SIGTERM", () => onSignal("SIGTERM"));
     process.on("SIGINT", () => onSignal("SIGINT"));
+    // Left to Bun, SIGHUP, SIGUSR1 and SIGUSR2 end the process on the spot, its last second of visits unwritten; and
+    // systemd counts a SIGHUP death as a clean exit, so Restart=on-failure leaves the node down. A hangup of the
+    // terminal a server was started from stops it as SIGINT would. Elsewhere they are reload or reopen requests this
+    // server has no use for (settings are read at start, logs go to stdout): logged, and ignored.
+    const fromTerminal = process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY;
+    const ignore = (signal: string) => log.warn("signal_ignored", { signal, hint: SIGNAL_IGNORED_HINT });
+    process.on("SIGHUP", () => (fromTerminal ? onSignal("SIGHUP") : ignore("SIGHUP")));
+    process.on("SIGUSR1", () => ignore("SIGUSR1"));
+    process.on("SIGUSR2", () => ignore("SIGUSR2"));
     // However the drain started, the process ends once it is done and the ops listener has answered
     // (stop(false) waits for the drain request's own response).
     drain.done.then(
