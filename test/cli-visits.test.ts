@@ -1,6 +1,8 @@
 /** `shortener visits`: totals and per-day summaries, and a link's visits as RFC 4180 CSV, from the compiled binary. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { runCli, startServer, type TestServer, waitFor } from "./support/binary";
+import { closeSync, constants, openSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { requireBinary, runCli, startServer, type TestServer, tempDir, waitFor } from "./support/binary";
 import { BOT_UA, paginationOf, type ShlinkApi, sdkClient } from "./support/sdk";
 
 let server: TestServer;
@@ -42,6 +44,33 @@ describe("shortener visits --csv", () => {
         `${newest?.date},,${BOT_UA},true,${visited},${target},127.0.0.0,,,,,,,\r\n`,
     );
   });
+
+  test.each([[["--short-code", "csv-link", "--csv"]], [[]]])(
+    "%p into a pipe whose reader has gone (`| head`) ends quietly: exit 0, nothing on stderr",
+    async (args) => {
+      // The pipe's reader is closed before the command starts, so its first write fails (EPIPE) whatever the timing.
+      const dir = tempDir("closed-pipe-");
+      try {
+        const fifo = join(dir, "stdout");
+        expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+        const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+        const writer = openSync(fifo, "w");
+        closeSync(reader);
+        const proc = Bun.spawn([requireBinary(), "visits", ...args, "--data-dir", server.dataDir], {
+          env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" },
+          stdout: writer,
+          stderr: "pipe",
+          stdin: "ignore",
+        });
+        closeSync(writer);
+        const [exitCode, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+        expect(stderr).toBe("");
+        expect(exitCode).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test("--since after the last visit leaves the header alone", async () => {
     const result = await visitsCli("--short-code", "csv-link", "--csv", "--since", "2999-01-01T00:00:00Z");

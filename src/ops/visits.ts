@@ -106,13 +106,18 @@ export const visits: Command = {
     const link = findLink(app, code, domain);
     if (csv) {
       const out = Bun.stdout.writer();
-      out.write(csvRecord(CSV_COLUMNS.map(([name]) => name)));
-      let written = 0;
-      for (const visit of app.visitQueries.linkVisitsOldestFirst(link.id, since, until)) {
-        out.write(csvRecord(CSV_COLUMNS.map(([, value]) => value(visit))));
-        if (++written % 1000 === 0) await out.flush();
+      try {
+        out.write(csvRecord(CSV_COLUMNS.map(([name]) => name)));
+        let written = 0;
+        for (const visit of app.visitQueries.linkVisitsOldestFirst(link.id, since, until)) {
+          out.write(csvRecord(CSV_COLUMNS.map(([, value]) => value(visit))));
+          if (++written % 1000 === 0) await out.flush();
+        }
+        await out.flush();
+      } catch (error) {
+        // The reader has gone (`shortener visits --csv | head`) and has all it wanted: end quietly, as rg does.
+        if ((error as { code?: unknown }).code !== "EPIPE") throw error;
       }
-      await out.flush();
       return 0;
     }
     const days = app.visitQueries.linkDays(link.id, since, until);

@@ -29,13 +29,17 @@ const stdout = new LineSink(
   MAX_BACKLOG_BYTES,
   (dropped, stalledMs) => log.warn("access_log_lines_dropped", { lines: dropped, stdout_stalled_ms: Math.round(stalledMs) }),
   undefined,
-  // Said on stderr, which may still be read (a closed stderr has nowhere to say it).
-  (error) =>
-    log.warn("stdout_closed", {
-      error: error.message,
-      hint: "stdout's reader exited or its terminal hung up: its lines are dropped from now on",
-    }),
+  // Said on stderr, which may still be read (a closed stderr has nowhere to say it); only by a process that logs to
+  // stdout (the server): `shortener visits --csv | head` is no news.
+  (error) => {
+    if (loggedToStdout)
+      log.warn("stdout_closed", {
+        error: error.message,
+        hint: "stdout's reader exited or its terminal hung up: its lines are dropped from now on",
+      });
+  },
 );
+let loggedToStdout = false;
 
 /**
  * stderr (warnings and errors), bounded the same way: a failed request's line may be dropped past the backlog, as a
@@ -68,6 +72,7 @@ export function flushLogs(): void {
   const count = lines;
   used = 0;
   lines = 0;
+  loggedToStdout = true;
   stdout.write(batch, { lines: count });
 }
 
@@ -77,7 +82,10 @@ function write(level: Level, event: string, fields: Record<string, unknown>, dro
   const line = `${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`;
   flushLogs();
   if (level === "error" || level === "warn") stderr.write(line, droppable ? ONE_LINE : null);
-  else stdout.write(line);
+  else {
+    loggedToStdout = true;
+    stdout.write(line);
+  }
 }
 
 export const log = {
