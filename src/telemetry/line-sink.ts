@@ -5,7 +5,7 @@
  * are queued; past that, lines that may go (access lines) are dropped and counted, and the others (events, rare)
  * are queued still. When the stream drains, writing resumes and `onDrained` hears how many lines were dropped.
  *
- * A stream can also go for good: its reader exits (EPIPE) or the terminal it was hangs up (EIO). Bun throws that
+ * A stream can also go for good: its reader exits (EPIPE) or its terminal hangs up (EIO). Bun throws that
  * error from the write, or emits it, and an unheard error ends the process: the last second of visits unwritten, for
  * want of a log line. From then on every line is dropped, the droppable ones counted, and `onGone` hears why once.
  */
