@@ -124,7 +124,8 @@ test("a server started from a terminal drains and exits 0 on SIGHUP, and on its 
   await using first = await onTerminal(server);
   await redirect(server, "tty", REDIRECTS);
   process.kill(first.pid, "SIGHUP");
-  expect(await first.script.exited).toBe(0);
+  await waitFor("the drained server, and script with it, to exit", () => first.script.exitCode !== null, 20_000, 20);
+  expect(first.script.exitCode).toBe(0);
   expect(first.screen()).toContain('"event":"draining","reason":"SIGHUP"');
   expect(first.screen()).toContain('"event":"drained"');
 
