@@ -50,6 +50,7 @@ describe("LineSink", () => {
       stream,
       1000,
       (lines, ms) => drained.push([lines, ms]),
+      undefined,
       () => now,
     );
     const batch = "x".repeat(100);
@@ -99,7 +100,6 @@ describe("LineSink", () => {
       stream,
       10_000,
       () => {},
-      performance.now.bind(performance),
       (error) => gone.push(error.message),
     );
     sink.write("before\n", { lines: 1 });

@@ -29,8 +29,8 @@ export class LineSink {
     private readonly stream: DrainableStream,
     private readonly maxBacklogBytes: number,
     private readonly onDrained: (lines: number, stalledMs: number) => void,
-    private readonly now: () => number = performance.now.bind(performance),
     private readonly onGone: (error: Error) => void = () => {},
+    private readonly now: () => number = performance.now.bind(performance),
   ) {
     stream.on("error", (error) => this.#goes(error));
   }

@@ -28,7 +28,6 @@ const stdout = new LineSink(
   process.stdout,
   MAX_BACKLOG_BYTES,
   (dropped, stalledMs) => log.warn("access_log_lines_dropped", { lines: dropped, stdout_stalled_ms: Math.round(stalledMs) }),
-  undefined,
   // Said on stderr, which may still be read (a closed stderr has nowhere to say it); only by a process that logs to
   // stdout (the server): `shortener visits --csv | head` is no news.
   (error) => {

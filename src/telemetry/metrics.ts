@@ -50,6 +50,19 @@ const HEAP_SPACE_METRICS = [
   "nodejs_heap_space_size_available_bytes",
 ] as const;
 
+/** A counter whose value lives elsewhere as a running total, copied in at scrape time. */
+function scrapedCounter(registers: Registry[], name: string, help: string, read: () => number): Counter {
+  return new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly #requests = new RequestMetrics();
@@ -93,24 +106,18 @@ export class Metrics {
         for (const [outcome, count] of Object.entries(self.#redirectCounts)) this.inc({ outcome }, count);
       },
     });
-    new Counter({
-      name: "shortener_access_log_lines_dropped_total",
-      help: "Access log lines dropped because stdout was not read fast enough (its reader, journald, stalled).",
+    scrapedCounter(
       registers,
-      collect() {
-        this.reset();
-        this.inc(accessLinesDropped());
-      },
-    });
-    new Counter({
-      name: "shortener_error_log_lines_dropped_total",
-      help: "Failed requests' warning and error lines dropped because stderr was not read fast enough (its reader, journald, stalled).",
+      "shortener_access_log_lines_dropped_total",
+      "Access log lines dropped because stdout was not read fast enough (its reader, journald, stalled).",
+      accessLinesDropped,
+    );
+    scrapedCounter(
       registers,
-      collect() {
-        this.reset();
-        this.inc(errorLinesDropped());
-      },
-    });
+      "shortener_error_log_lines_dropped_total",
+      "Failed requests' warning and error lines dropped because stderr was not read fast enough (its reader, journald, stalled).",
+      errorLinesDropped,
+    );
     this.#flushDuration = new Histogram({
       name: "shortener_visit_flush_duration_seconds",
       help: "Time to write one batch of buffered visits.",
@@ -183,16 +190,7 @@ export class Metrics {
           this.set(read());
         },
       });
-    const counter = (name: string, help: string, read: () => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(read());
-        },
-      });
+    const counter = (name: string, help: string, read: () => number) => scrapedCounter(registers, name, help, read);
     gauge("shortener_ready", "1 when /readyz passes.", () => (sources.ready() ? 1 : 0));
     gauge("shortener_draining", "1 while the node drains.", () => (sources.draining() ? 1 : 0));
     gauge("shortener_cache_entries", "Links held in the redirect LRU.", () => sources.cache().size);
