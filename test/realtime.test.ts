@@ -331,7 +331,8 @@ test("a subscriber that stops reading is dropped and counted, while another keep
   stuck.on("close", () => {
     closed = true;
   });
-  // ~20 KB per event (long visited and redirect URLs, a long user agent), so the socket buffers fill quickly.
+  // ~6 KB per event (visited and redirect URLs and the user agent as long as a visit keeps them), so the socket
+  // buffers fill quickly.
   const pad = "p".repeat(7000);
   const headers = { "User-Agent": `Mozilla/5.0 ${"u".repeat(6000)}` };
   let visits = 0;

@@ -97,6 +97,48 @@ describe("a redirect's visit", () => {
   });
 });
 
+describe("long fields", () => {
+  // Shlink's Visitor keeps 512 characters of the agent, 1 024 of the referer and 2 048 of the URLs.
+  const agent = `Mozilla/5.0 (X11; Linux x86_64) ${"A".repeat(6_000)}`;
+  const referer = `https://news.example/${"r".repeat(5_000)}`;
+  const query = `m=long&pad=${"q".repeat(5_000)}`;
+
+  test("the redirect forwards the whole query; the visit keeps each field up to Shlink's length", async () => {
+    const response = await get(`/cap?${query}`, { "User-Agent": agent, Referer: referer });
+    expect(response.status).toBe(302);
+    expect(response.headers.get("location")).toBe(`https://example.com/landing?a=1&${query}`);
+    const [row] = await rowsWith("m=long&", 1);
+    expect(row).toMatchObject({
+      orphan_type: null,
+      potential_bot: 0,
+      user_agent: agent.slice(0, 512),
+      referer: referer.slice(0, 1024),
+      visited_url: `${server.baseUrl}/cap?${query}`.slice(0, 2048),
+      redirect_url: `https://example.com/landing?a=1&${query}`.slice(0, 2048),
+    });
+  });
+
+  test("an orphan visit's are cut the same way", async () => {
+    expect((await get(`/no-such-code?m=long-orphan&${query}`, { "User-Agent": agent, Referer: referer })).status).toBe(404);
+    const [row] = await rowsWith("m=long-orphan", 1);
+    expect(row?.orphan_type).toBe("invalid_short_url");
+    expect([row?.user_agent?.length, row?.referer?.length, row?.visited_url.length]).toEqual([512, 1024, 2048]);
+  });
+
+  test("a bot is told by the agent the visit keeps: a crawler's name past its 512th character does not count", async () => {
+    const early = `${BOT_UA} ${"x".repeat(6_000)}`;
+    const late = `${BROWSER_UA} ${"x".repeat(600)} ${BOT_UA}`;
+    // Twice each: the second answer must not depend on a memo of the first.
+    for (const round of [1, 2]) {
+      expect((await get(`/cap?m=long-bot-early-${round}`, { "User-Agent": early })).status).toBe(302);
+      expect((await get(`/cap?m=long-bot-late-${round}`, { "User-Agent": late })).status).toBe(302);
+    }
+    const rows = await rowsWith("m=long-bot-", 4);
+    const flagged = Object.fromEntries(rows.map((r) => [new URL(r.visited_url).searchParams.get("m"), r.potential_bot]));
+    expect(flagged).toEqual({ "long-bot-early-1": 1, "long-bot-early-2": 1, "long-bot-late-1": 0, "long-bot-late-2": 0 });
+  });
+});
+
 describe("orphan visits", () => {
   test("are recorded as base_url, invalid_short_url and regular_404, and answered 404", async () => {
     expect((await get("/?m=orphan-base")).status).toBe(404);

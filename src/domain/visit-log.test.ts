@@ -49,7 +49,7 @@ describe("VisitLog", () => {
     const cases: Visit[] = [
       visit({ referer: null, userAgent: null, ip: null, redirectUrl: null, bot: true }),
       visit({ userAgent: "Ünïcödé 😀", referer: "" }),
-      visit({ userAgent: "x".repeat(300_000) }),
+      visit({ userAgent: "x".repeat(512), visitedUrl: `http://s.test/${"é".repeat(2_000)}` }),
       visit({ link: null, orphanType: "invalid_short_url", redirectUrl: null }),
     ];
     const refs = cases.map((v) => log.append(v));
@@ -65,23 +65,46 @@ describe("VisitLog", () => {
     expect(decodeRecords(log.copyOut([]), () => null)).toEqual([]);
   });
 
-  test("a record larger than an arena gets one of its own, and the regular arena goes on taking records", () => {
+  test("each field is kept up to Shlink's length for it, cut there and never inside a surrogate pair", () => {
     const log = new VisitLog();
-    const small = log.append(visit());
-    const huge = visit({ userAgent: "x".repeat(300_000), visitedUrl: `http://s.test/${"é".repeat(50_000)}` });
-    const hugeRef = log.append(huge);
-    const after = log.append(visit({ ip: "198.51.100.1" }));
-    expect(log.read(hugeRef, LINK)).toEqual(huge);
-    expect(log.read(small, LINK)).toEqual(visit());
-    expect(log.read(after, LINK).ip).toBe("198.51.100.1");
-    log.release(hugeRef);
-    // The huge arena went with its record: what stays is the regular one.
-    expect(log.bytes).toBe(256 * 1024);
+    const long = (prefix: string, length: number) => prefix + "a".repeat(length - prefix.length);
+    const kept = visit({
+      referer: long("https://ref.example/", 1024),
+      userAgent: long("Mozilla/5.0 ", 512),
+      ip: long("203.0.113.9 ", 256),
+      visitedUrl: long("http://s.test/abc1234?", 2048),
+      redirectUrl: long("https://example.com/?", 2048),
+    });
+    expect(log.read(log.append(kept), LINK)).toEqual(kept);
+    const over = {
+      referer: `${kept.referer}b`.repeat(8),
+      userAgent: `${kept.userAgent}${"é".repeat(15_000)}`,
+      ip: `${kept.ip}:1`,
+      visitedUrl: `${kept.visitedUrl}&more=1`,
+      redirectUrl: `${kept.redirectUrl}&more=1`,
+    };
+    expect(log.read(log.append(visit(over)), LINK)).toEqual(kept);
+    // A pair the limit would split is left out whole; one that ends at the limit stays.
+    const split = log.read(log.append(visit({ userAgent: `${"a".repeat(511)}😀 agent` })), LINK).userAgent;
+    expect(split).toBe("a".repeat(511));
+    const whole = log.read(log.append(visit({ userAgent: `${"a".repeat(510)}😀 agent` })), LINK).userAgent;
+    expect(whole).toBe(`${"a".repeat(510)}😀`);
+  });
+
+  test("records of the longest fields, in the widest UTF-8, fill regular arenas: a client cannot make the log allocate more", () => {
+    const log = new VisitLog();
+    const widest = "✓".repeat(20_000); // three bytes each in UTF-8
+    const big = visit({ referer: widest, userAgent: widest, ip: widest, visitedUrl: widest, redirectUrl: widest });
+    const refs = Array.from({ length: 30 }, () => log.append(big));
+    // ~17.7 KB a record, fourteen to a 256 KiB arena: three arenas, and no record larger than one.
+    expect(log.bytes).toBe(3 * 256 * 1024);
+    expect(log.read(refs[29] as number, LINK).userAgent).toBe("✓".repeat(512));
+    expect(log.copyOut([refs[0] as number]).byteLength).toBe(32 + 3 * (1024 + 512 + 256 + 2048 + 2048));
   });
 
   test("released records free their arenas for reuse, and an old reference never reads a new record", () => {
     const log = new VisitLog();
-    const long = visit({ userAgent: "a".repeat(2_000) });
+    const long = visit({ userAgent: "a".repeat(512), visitedUrl: `http://s.test/${"b".repeat(2_000)}` });
     // Enough records to fill several arenas.
     const refs = Array.from({ length: 500 }, (_, i) => log.append({ ...long, at: i }));
     const filled = log.bytes;

@@ -5,9 +5,9 @@
  * session). Here a visit is one record of its fields and UTF-8 strings in a reused arena, which the collector never
  * sees; the flush reads a chunk's records back into Visit objects, which die young.
  */
-import type { OrphanType, Visit, VisitedLink } from "./visit-buffer";
+import { cropText, VISIT_FIELD_LIMITS as LIMITS, type OrphanType, type Visit, type VisitedLink } from "./visit";
 
-/** Bytes of a regular arena; a record that needs more gets an arena of its own. */
+/** Bytes of an arena: a dozen of the largest records (their fields cropped to LIMITS), a thousand typical ones. */
 const ARENA_BYTES = 256 * 1024;
 /** Emptied arenas kept for reuse: enough for a second's visits at several thousand a second. */
 const POOL_LIMIT = 8;
@@ -30,9 +30,9 @@ interface Arena {
 
 type Text = string | null;
 
-/** The most bytes a string can take in UTF-8: three per UTF-16 unit. */
-function reserve(text: Text): number {
-  return text === null ? 0 : text.length * 3;
+/** The most bytes a string cropped to `limit` can take in UTF-8: three per UTF-16 unit. */
+function reserve(text: Text, limit: number): number {
+  return text === null ? 0 : Math.min(text.length, limit) * 3;
 }
 
 export class VisitLog {
@@ -43,27 +43,34 @@ export class VisitLog {
 
   /** Bytes of the arenas allocated, in use or pooled. */
   get bytes(): number {
-    let bytes = 0;
-    for (const arena of this.#arenas.values()) bytes += arena.bytes.length;
-    for (const arena of this.#pool) bytes += arena.bytes.length;
-    return bytes;
+    return (this.#arenas.size + this.#pool.length) * ARENA_BYTES;
   }
 
-  /** Copies a visit's details (all but its link, which the caller keeps) into the log; returns the record's reference. */
+  /**
+   * Copies a visit's details (all but its link, which the caller keeps) into the log, each string cropped to what a
+   * visit keeps (VISIT_FIELD_LIMITS); returns the record's reference.
+   */
   append(visit: Visit): number {
     const { referer, userAgent, ip, visitedUrl, redirectUrl } = visit;
-    const most = HEADER_BYTES + reserve(referer) + reserve(userAgent) + reserve(ip) + reserve(visitedUrl) + reserve(redirectUrl) + 7;
+    const most =
+      HEADER_BYTES +
+      reserve(referer, LIMITS.referer) +
+      reserve(userAgent, LIMITS.userAgent) +
+      reserve(ip, LIMITS.ip) +
+      reserve(visitedUrl, LIMITS.visitedUrl) +
+      reserve(redirectUrl, LIMITS.redirectUrl) +
+      7;
     const arena = this.#arenaFor(most);
     const start = arena.used;
     const view = arena.view;
     view.setFloat64(start, visit.at, true);
     view.setUint8(start + 8, (visit.bot ? BOT : 0) | (ORPHAN_TYPES.indexOf(visit.orphanType) << 1));
     let at = start + HEADER_BYTES;
-    at = writeText(arena, at, start + LENGTHS_AT, referer);
-    at = writeText(arena, at, start + LENGTHS_AT + 4, userAgent);
-    at = writeText(arena, at, start + LENGTHS_AT + 8, ip);
-    at = writeText(arena, at, start + LENGTHS_AT + 12, visitedUrl);
-    at = writeText(arena, at, start + LENGTHS_AT + 16, redirectUrl);
+    at = writeText(arena, at, start + LENGTHS_AT, referer, LIMITS.referer);
+    at = writeText(arena, at, start + LENGTHS_AT + 4, userAgent, LIMITS.userAgent);
+    at = writeText(arena, at, start + LENGTHS_AT + 8, ip, LIMITS.ip);
+    at = writeText(arena, at, start + LENGTHS_AT + 12, visitedUrl, LIMITS.visitedUrl);
+    at = writeText(arena, at, start + LENGTHS_AT + 16, redirectUrl, LIMITS.redirectUrl);
     // Records start 8-aligned, so the next one's float64 is aligned too.
     arena.used = (at + 7) & ~7;
     arena.live++;
@@ -118,7 +125,7 @@ export class VisitLog {
       this.#current = this.#open(arena.bytes);
       return;
     }
-    if (arena.bytes.length === ARENA_BYTES && this.#pool.length < POOL_LIMIT) this.#pool.push(arena);
+    if (this.#pool.length < POOL_LIMIT) this.#pool.push(arena);
   }
 
   #arena(ref: number): Arena {
@@ -131,8 +138,6 @@ export class VisitLog {
   #arenaFor(most: number): Arena {
     const current = this.#current;
     if (current !== null && current.used + most <= current.bytes.length) return current;
-    // A huge record gets an arena of its own, dropped with it; the current one goes on taking the small records.
-    if (most > ARENA_BYTES) return this.#open(Buffer.allocUnsafe(most));
     // The current arena (if any) stays until its records are released (then it is pooled).
     this.#current = this.#open(this.#pool.pop()?.bytes ?? Buffer.allocUnsafe(ARENA_BYTES));
     return this.#current;
@@ -185,9 +190,12 @@ export function decodeRecords(records: Uint8Array, linkOf: (index: number) => Vi
   return visits;
 }
 
-/** Writes a string's UTF-8 bytes at `at` and its length (-1 for null) at `field`; returns where the next string goes. */
-function writeText(arena: Arena, at: number, field: number, text: Text): number {
-  const length = text === null ? -1 : arena.bytes.write(text, at, "utf8");
+/**
+ * Writes the UTF-8 bytes of a string cropped to `limit` at `at`, and their length (-1 for null) at `field`; returns
+ * where the next string goes.
+ */
+function writeText(arena: Arena, at: number, field: number, text: Text, limit: number): number {
+  const length = text === null ? -1 : arena.bytes.write(cropText(text, limit), at, "utf8");
   arena.view.setInt32(field, length, true);
   return length > 0 ? at + length : at;
 }

@@ -29,6 +29,27 @@ export interface Visit {
   redirectUrl: string | null;
 }
 
+/**
+ * The longest value of each field a visit keeps, in UTF-16 units; longer ones are cut to it, as Shlink's `Visitor`
+ * crops them (its columns have these lengths). A request can carry up to 16 KiB of headers (Bun's limit) and a
+ * forwarded query can make the Location as long: kept whole, one client sending such requests would store, ship to
+ * the replica and hold in the visit buffer ~16 KB a visit instead of ~300 bytes.
+ */
+export const VISIT_FIELD_LIMITS = {
+  referer: 1024,
+  userAgent: 512,
+  ip: 256,
+  visitedUrl: 2048,
+  redirectUrl: 2048,
+} as const satisfies Record<"referer" | "userAgent" | "ip" | "visitedUrl" | "redirectUrl", number>;
+
+/** `text` cut to at most `limit` UTF-16 units, never between the two halves of a surrogate pair. */
+export function cropText(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const last = text.charCodeAt(limit - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? limit - 1 : limit);
+}
+
 /** Something that persists a batch of visits inside the flush transaction. */
 export interface VisitSink {
   /** Inside the flush transaction: throwing rolls the whole batch back (it stays buffered). */

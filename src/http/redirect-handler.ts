@@ -7,7 +7,7 @@ import type { Server } from "bun";
 import { isbot } from "isbot";
 import type { Resolution } from "../domain/link-resolver";
 import { ruleTarget } from "../domain/redirect-rules";
-import type { Visit } from "../domain/visit-buffer";
+import { cropText, VISIT_FIELD_LIMITS, type Visit } from "../domain/visit";
 import { methodNotAllowed } from "../errors";
 import type { HttpDeps } from "./deps";
 import { hostAndPath, notFoundRedirect, notFoundResponse } from "./not-found";
@@ -17,11 +17,17 @@ import { trackingFilter } from "./tracking-filter";
 
 const BOT_MEMO_LIMIT = 2048;
 
-/** isbot, memoised per user agent: a handful of agents make almost all traffic. */
+/**
+ * isbot, memoised per user agent: a handful of agents make almost all traffic. It reads what a visit keeps of the
+ * agent (VISIT_FIELD_LIMITS), so `potentialBot` says what the stored agent says, and a longer agent costs what one
+ * of that length does: isbot takes ~10 µs on 512 characters and ~200 µs on 16 000, which a client sending new
+ * ones each time would make every request pay. Those are not memoised: a slice may hold its whole agent alive.
+ */
 function botDetector(): (userAgent: string | null) => boolean {
   const memo = new Map<string, boolean>();
   return (userAgent) => {
     if (userAgent === null || userAgent === "") return false;
+    if (userAgent.length > VISIT_FIELD_LIMITS.userAgent) return isbot(cropText(userAgent, VISIT_FIELD_LIMITS.userAgent));
     let bot = memo.get(userAgent);
     if (bot === undefined) {
       bot = isbot(userAgent);
