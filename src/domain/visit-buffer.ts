@@ -14,7 +14,7 @@ import { inBackgroundDbSpan } from "../telemetry/db-span";
 import type { PendingCount, Visit, VisitedLink, VisitSink } from "./visit";
 import { type ChunkReply, type ChunkWriter, encodeChunk, type PreparedChunk as Prepared, prepareChunk, readChunk } from "./visit-chunk";
 import { ChunkPace, type ChunkPart } from "./visit-chunk-pace";
-import { addRecord, dropRecords, type LinkRecords, recordAt, VisitLog } from "./visit-log";
+import { addRecord, dropRecords, heldBytesLimit, type LinkRecords, recordAt, VisitLog } from "./visit-log";
 
 export type { OrphanType, PendingCount, Visit, VisitedLink, VisitSink } from "./visit";
 
@@ -64,9 +64,9 @@ export class VisitBuffer {
 
   /**
    * With a tracer (tracing on), each flush is a root `sqlite visits.flush` span, sampled like a request. At most
-   * `detailLimit` visits' details are held (~300 bytes each): while flushes fail (a full disk), the buffer grows with
-   * every redirect, and past the limit a visit is only counted on its link (see `capture`). `clock` (milliseconds)
-   * times the chunks.
+   * `detailLimit` visits' details are held (~300 bytes each), in at most `heldBytesLimit(detailLimit)` bytes: while
+   * flushes fail (a full disk), the buffer grows with every redirect, and past either limit a visit is only
+   * counted on its link (see `capture`). `clock` (milliseconds) times the chunks.
    */
   constructor(
     private readonly db: Database,
@@ -118,7 +118,7 @@ export class VisitBuffer {
 
   /** Whether one more visit's details fit under the limit (then they are counted as held), else counts them dropped. */
   #admitDetails(): boolean {
-    if (this.#detailed >= this.detailLimit) {
+    if (this.#detailed >= this.detailLimit || this.#log.heldBytes >= heldBytesLimit(this.detailLimit)) {
       this.#detailsDropped++;
       return false;
     }

@@ -102,6 +102,18 @@ describe("VisitLog", () => {
     expect(log.copyOut([refs[0] as number]).byteLength).toBe(32 + 3 * (1024 + 512 + 256 + 2048 + 2048));
   });
 
+  test("held bytes count the arenas holding records; emptied arenas past the pool's eight are let go", () => {
+    const log = new VisitLog();
+    const widest = "✓".repeat(20_000);
+    const big = visit({ referer: widest, userAgent: widest, ip: widest, visitedUrl: widest, redirectUrl: widest });
+    const refs = Array.from({ length: 200 }, () => log.append(big));
+    expect(log.heldBytes).toBe(15 * 256 * 1024);
+    expect(log.bytes).toBe(log.heldBytes);
+    for (const ref of refs) log.release(ref);
+    // The current arena starts over; eight emptied ones are pooled, the other six dropped.
+    expect([log.heldBytes, log.bytes]).toEqual([256 * 1024, 9 * 256 * 1024]);
+  });
+
   test("released records free their arenas for reuse, and an old reference never reads a new record", () => {
     const log = new VisitLog();
     const long = visit({ userAgent: "a".repeat(512), visitedUrl: `http://s.test/${"b".repeat(2_000)}` });

@@ -30,6 +30,15 @@ interface Arena {
 
 type Text = string | null;
 
+/**
+ * The most bytes records may hold (VisitLog.heldBytes) for `visits` visits' details: 600 a visit, twice a typical
+ * one's (~265), as visits with long headers take up to ~6 KB each even cropped; never below four arenas, since held
+ * bytes count whole arenas.
+ */
+export function heldBytesLimit(visits: number): number {
+  return Math.max(visits * 600, 4 * ARENA_BYTES);
+}
+
 /** The most bytes a string cropped to `limit` can take in UTF-8: three per UTF-16 unit. */
 function reserve(text: Text, limit: number): number {
   return text === null ? 0 : Math.min(text.length, limit) * 3;
@@ -44,6 +53,11 @@ export class VisitLog {
   /** Bytes of the arenas allocated, in use or pooled. */
   get bytes(): number {
     return (this.#arenas.size + this.#pool.length) * ARENA_BYTES;
+  }
+
+  /** Bytes of the arenas holding records (or taking them): what the records keep allocated. */
+  get heldBytes(): number {
+    return this.#arenas.size * ARENA_BYTES;
   }
 
   /**

@@ -230,6 +230,28 @@ describe("VisitRecorder", () => {
     expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: 5 });
     db.close();
   });
+  test("visits with long headers are held up to the limit's bytes, not its count, then only counted", () => {
+    // 600 bytes a visit of the limit, and never below 1 MiB: four arenas of 256 KiB here.
+    const { db, visits, add, visit, hit } = setup(undefined, 1000);
+    const a = add("a");
+    const long = (length: number) => `https://x.example/${"l".repeat(length)}`;
+    // ~5.7 KB of details each (the URLs cut to 2 048): an arena takes 44 of them, so 1 MiB ~130, not 1 000.
+    const big = { referer: long(1024), userAgent: "u".repeat(512), visitedUrl: long(2048), redirectUrl: long(2048) };
+    for (let i = 0; i < 1000; i++) hit(visit(a, T0 + i, "203.0.113.7", false, big));
+    const kept = 1000 - visits.detailsDropped;
+    expect(kept).toBeGreaterThanOrEqual(3 * 44);
+    expect(kept).toBeLessThanOrEqual(4 * 44);
+    expect(visits.pendingFor(a)).toEqual({ total: 1000, bots: 0 });
+    expect(visits.flush()).toBe(1000);
+    expect(db.query("SELECT total FROM link_visits WHERE short_url_id = ?").get(a)).toEqual({ total: 1000 });
+    expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: kept });
+    // Written, they make room again: as many typical visits as the count allows.
+    for (let i = 0; i < 1000; i++) hit(visit(a, T0 + 2000 + i, "203.0.113.7"));
+    expect(visits.detailsDropped).toBe(1000 - kept);
+    expect(visits.flush()).toBe(1000);
+    expect(db.query("SELECT count(*) AS n FROM visits").get()).toEqual({ n: kept + 1000 });
+    db.close();
+  });
 });
 
 describe("anonymizeIp", () => {

@@ -109,7 +109,7 @@ export const VISIT_SETTINGS = [
     flag: "visit-buffer-limit",
     env: "SHORTENER_VISIT_BUFFER_LIMIT",
     fallback: "500000",
-    help: "most visits held in memory with their details while writes fail (~300 bytes each); past it visits are only counted",
+    help: "most visits held in memory with their details while writes fail (~300 bytes each, at most 600 a visit of the limit in all); past it visits are only counted",
     parse: parseBufferLimit,
   } satisfies Setting<"visitBufferLimit">,
 ] as const;
