@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { LONG_URL_2048, MAX_BODY_BYTES, SCENARIOS, type Scenario } from "./support/bad-input-scenarios";
-import { startServer, type TestServer } from "./support/binary";
+import { startServer, type TestServer, waitFor } from "./support/binary";
 import { sendChunked } from "./support/raw-http";
 import { problemType } from "./support/sdk";
 
@@ -92,6 +92,25 @@ describe("input at the limits is accepted", () => {
 
   test("accepts a leap day that exists", async () => {
     await createLink({ longUrl: "https://example.com/leap", validUntil: "2028-02-29T12:00:00+00:00" });
+  });
+});
+
+describe("headers past Bun's 16 KiB", () => {
+  test("are refused by Bun with a bare 431 before the app sees them: no access line, the server goes on", async () => {
+    const total = async () =>
+      [...(await server.metrics())].filter(([name]) => name.startsWith("http_requests_total")).reduce((n, [, v]) => n + v, 0);
+    const before = await total();
+    const huge = await fetch(`${server.baseUrl}/seeded`, { redirect: "manual", headers: { "X-Padding": "p".repeat(17_000) } });
+    expect(huge.status).toBe(431);
+    await huge.arrayBuffer();
+    // Just under the limit the redirect answers as usual (what a visit keeps of such headers: visits-capture.test.ts).
+    const under = await fetch(`${server.baseUrl}/seeded`, { redirect: "manual", headers: { "X-Padding": "p".repeat(15_000) } });
+    expect(under.status).toBe(302);
+    // Only the redirect was counted, and only it has a line (its request id is the one it answered with).
+    expect((await total()) - before).toBe(1);
+    const requestId = under.headers.get("x-request-id") ?? "";
+    await waitFor("the redirect's access line", () => server.stdout.includes(requestId));
+    expect(server.stdout.split("\n").filter((line) => line.includes('"status":431'))).toEqual([]);
   });
 });
 
