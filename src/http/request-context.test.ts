@@ -29,6 +29,8 @@ describe("clientIpResolver", () => {
     expect(resolve(request("198.51.100.1, 10.1.2.3"), serverWithPeer("10.0.0.9").server)).toBe("198.51.100.1");
     expect(resolve(request("198.51.100.1"), serverWithPeer("203.0.113.5").server)).toBeNull();
     expect(resolve(request("not-an-ip"), serverWithPeer("10.0.0.9").server)).toBe("10.0.0.9");
+    // Hops are read from the right: one that is no address ends the search, whatever is left of it.
+    expect(resolve(request(`198.51.100.1, ${"x".repeat(10_000)}, 10.1.2.3`), serverWithPeer("10.0.0.9").server)).toBe("10.0.0.9");
   });
 
   test("behind a trusted local proxy on a loopback listener, never asks for the peer when the header is there", () => {

@@ -59,7 +59,9 @@ export function clientIpResolver(listenHostname: string, trusted: readonly Cidr[
     const hops = forwarded.split(",");
     for (let i = hops.length - 1; i >= 0; i--) {
       const hop = (hops[i] as string).trim();
-      if (!isTrusted(hop)) return IP_TEXT.test(hop) ? hop : null;
+      // What is not an address is no trusted proxy either, and stays out of the memo (a header may be 16 KiB).
+      if (!IP_TEXT.test(hop)) return null;
+      if (!isTrusted(hop)) return hop;
     }
     return null;
   };
