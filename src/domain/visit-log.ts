@@ -39,9 +39,14 @@ export function heldBytesLimit(visits: number): number {
   return Math.max(visits * 600, 4 * ARENA_BYTES);
 }
 
-/** The most bytes a string cropped to `limit` can take in UTF-8: three per UTF-16 unit. */
-function reserve(text: Text, limit: number): number {
-  return text === null ? 0 : Math.min(text.length, limit) * 3;
+/** The most bytes a string can take in UTF-8: three per UTF-16 unit. */
+function reserve(text: Text): number {
+  return text === null ? 0 : text.length * 3;
+}
+
+/** What a visit keeps of a field (VISIT_FIELD_LIMITS). */
+function kept(text: Text, limit: number): Text {
+  return text === null ? null : cropText(text, limit);
 }
 
 export class VisitLog {
@@ -65,26 +70,23 @@ export class VisitLog {
    * visit keeps (VISIT_FIELD_LIMITS); returns the record's reference.
    */
   append(visit: Visit): number {
-    const { referer, userAgent, ip, visitedUrl, redirectUrl } = visit;
-    const most =
-      HEADER_BYTES +
-      reserve(referer, LIMITS.referer) +
-      reserve(userAgent, LIMITS.userAgent) +
-      reserve(ip, LIMITS.ip) +
-      reserve(visitedUrl, LIMITS.visitedUrl) +
-      reserve(redirectUrl, LIMITS.redirectUrl) +
-      7;
+    const referer = kept(visit.referer, LIMITS.referer);
+    const userAgent = kept(visit.userAgent, LIMITS.userAgent);
+    const ip = kept(visit.ip, LIMITS.ip);
+    const visitedUrl = cropText(visit.visitedUrl, LIMITS.visitedUrl);
+    const redirectUrl = kept(visit.redirectUrl, LIMITS.redirectUrl);
+    const most = HEADER_BYTES + reserve(referer) + reserve(userAgent) + reserve(ip) + reserve(visitedUrl) + reserve(redirectUrl) + 7;
     const arena = this.#arenaFor(most);
     const start = arena.used;
     const view = arena.view;
     view.setFloat64(start, visit.at, true);
     view.setUint8(start + 8, (visit.bot ? BOT : 0) | (ORPHAN_TYPES.indexOf(visit.orphanType) << 1));
     let at = start + HEADER_BYTES;
-    at = writeText(arena, at, start + LENGTHS_AT, referer, LIMITS.referer);
-    at = writeText(arena, at, start + LENGTHS_AT + 4, userAgent, LIMITS.userAgent);
-    at = writeText(arena, at, start + LENGTHS_AT + 8, ip, LIMITS.ip);
-    at = writeText(arena, at, start + LENGTHS_AT + 12, visitedUrl, LIMITS.visitedUrl);
-    at = writeText(arena, at, start + LENGTHS_AT + 16, redirectUrl, LIMITS.redirectUrl);
+    at = writeText(arena, at, start + LENGTHS_AT, referer);
+    at = writeText(arena, at, start + LENGTHS_AT + 4, userAgent);
+    at = writeText(arena, at, start + LENGTHS_AT + 8, ip);
+    at = writeText(arena, at, start + LENGTHS_AT + 12, visitedUrl);
+    at = writeText(arena, at, start + LENGTHS_AT + 16, redirectUrl);
     // Records start 8-aligned, so the next one's float64 is aligned too.
     arena.used = (at + 7) & ~7;
     arena.live++;
@@ -204,12 +206,9 @@ export function decodeRecords(records: Uint8Array, linkOf: (index: number) => Vi
   return visits;
 }
 
-/**
- * Writes the UTF-8 bytes of a string cropped to `limit` at `at`, and their length (-1 for null) at `field`; returns
- * where the next string goes.
- */
-function writeText(arena: Arena, at: number, field: number, text: Text, limit: number): number {
-  const length = text === null ? -1 : arena.bytes.write(cropText(text, limit), at, "utf8");
+/** Writes a string's UTF-8 bytes at `at` and its length (-1 for null) at `field`; returns where the next string goes. */
+function writeText(arena: Arena, at: number, field: number, text: Text): number {
+  const length = text === null ? -1 : arena.bytes.write(text, at, "utf8");
   arena.view.setInt32(field, length, true);
   return length > 0 ? at + length : at;
 }
