@@ -28,6 +28,18 @@ describe("loadConfig", () => {
     expect(loadConfig(new Map(), env).baseUrl).toBe("https://s.example.com");
   });
 
+  test("the ops listener takes loopback addresses only: it answers without an API key", () => {
+    for (const ok of ["127.0.0.1:8081", "127.0.0.2:9", "localhost:8081", "[::1]:8081"]) {
+      expect(loadConfig(flags({ "ops-listen": ok }), {}).opsListen.port, ok).toBeGreaterThan(0);
+    }
+    for (const bad of ["0.0.0.0:8081", ":8081", "10.0.0.5:8081", "[::]:8081", "ops.example.com:8081", "127.0.0.1.example.com:1"]) {
+      expect(() => loadConfig(flags({ "ops-listen": bad }), {}), bad).toThrow(/--ops-listen: .* is not a loopback address/);
+    }
+    expect(() => loadConfig(new Map(), { SHORTENER_OPS_LISTEN: "0.0.0.0:8081" })).toThrow(
+      /SHORTENER_OPS_LISTEN: .* not a loopback address/,
+    );
+  });
+
   test("the not-found redirects are none by default, and kept as given (placeholders readable)", () => {
     expect(loadConfig(new Map(), {})).toMatchObject({ baseUrlRedirect: null, regular404Redirect: null, invalidShortUrlRedirect: null });
     const given = "https://example.com/missing{ORIGINAL_PATH}?from={DOMAIN}";

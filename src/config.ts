@@ -8,7 +8,7 @@ import { SettingError } from "./errors";
 import type { Cidr } from "./lib/cidr";
 import { type CorsOrigins, parseCorsOrigins } from "./lib/cors-origins";
 import { NOT_FOUND_SETTINGS } from "./lib/not-found-settings";
-import { duration, hostPort, integer, path, size } from "./lib/setting-parsers";
+import { duration, hostPort, integer, loopbackHostPort, path, size } from "./lib/setting-parsers";
 import { parseCidrList, VISIT_SETTINGS } from "./lib/visit-settings";
 import { WEBHOOK_SETTINGS } from "./lib/webhook-settings";
 import { loadTracing, type TracingConfig } from "./telemetry/tracing-settings";
@@ -139,7 +139,7 @@ export const SETTINGS = [
     env: "SHORTENER_OPS_LISTEN",
     fallback: "127.0.0.1:8081",
     help: "loopback ops listener host:port",
-    parse: hostPort,
+    parse: loopbackHostPort,
   }),
   setting({
     key: "dataDir",

@@ -31,6 +31,7 @@ describe("settings", () => {
     [["serve", "--base-url", "mailto:x@example.com"], {}, "--base-url"],
     [["serve"], { SHORTENER_LISTEN: "127.0.0.1:99999" }, "SHORTENER_LISTEN"],
     [["serve"], { SHORTENER_OPS_LISTEN: "8081" }, "SHORTENER_OPS_LISTEN"],
+    [["serve", "--ops-listen", "0.0.0.0:8081"], {}, "--ops-listen"],
     [["keys", "list", "--redirect-max-age", "-5"], {}, "--redirect-max-age"],
     [["serve", "--cors-allow-origin", "https://admin.example.com/"], {}, "--cors-allow-origin"],
     [["serve"], { SHORTENER_CORS_ALLOW_ORIGIN: "admin.example.com" }, "SHORTENER_CORS_ALLOW_ORIGIN"],

@@ -13,6 +13,17 @@ export function hostPort(raw: string, name: string): HostPort {
   return { hostname: host === "" ? "0.0.0.0" : host, port };
 }
 
+/**
+ * A host:port on the loopback interface: the ops listener serves /metrics and POST /control/drain without a key, so
+ * it must not be reachable from another machine (DESIGN.md: "Ops listener (loopback only)").
+ */
+export function loopbackHostPort(raw: string, name: string): HostPort {
+  const address = hostPort(raw, name);
+  const host = address.hostname.toLowerCase();
+  if (host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return address;
+  throw new SettingError(name, `"${raw}" is not a loopback address (the ops listener takes no API key): use 127.0.0.1:PORT`);
+}
+
 export function integer(min: number, max: number) {
   return (raw: string, name: string): number => {
     if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
