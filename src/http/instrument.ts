@@ -140,15 +140,39 @@ export function instrumented(
   };
 }
 
-const REST_ROUTES: [RegExp, string][] = [
-  [/^\/rest\/v3\/short-urls\/?$/, "/rest/v3/short-urls"],
-  [/^\/rest\/v3\/short-urls\/[^/]+\/?$/, "/rest/v3/short-urls/{shortCode}"],
-  [/^\/rest\/v3\/tags\/stats\/?$/, "/rest/v3/tags/stats"],
-  [/^\/rest\/v3\/tags\/?$/, "/rest/v3/tags"],
-  [/^\/rest\/v3\/domains\/?$/, "/rest/v3/domains"],
-  [/^\/rest\/(v3\/)?health\/?$/, "/rest/health"],
-  [/^\/rest\/v3\/mercure-info\/?$/, "/rest/v3/mercure-info"],
+/** A path segment: a short code, a tag, a domain or an id. */
+const SEGMENT = "[^/]+";
+
+/** Every REST route's template (src/http/rest/*-routes.ts); as anchored patterns no two match the same path. */
+const REST_TEMPLATES: readonly string[] = [
+  "/rest/health",
+  "/rest/v3/health",
+  "/rest/v3/mercure-info",
+  "/rest/v3/short-urls",
+  "/rest/v3/short-urls/{shortCode}/visits",
+  "/rest/v3/short-urls/{shortCode}/redirect-rules",
+  "/rest/v3/short-urls/{shortCode}",
+  "/rest/v3/tags",
+  "/rest/v3/tags/stats",
+  "/rest/v3/tags/{tag}/visits",
+  "/rest/v3/domains",
+  "/rest/v3/domains/redirects",
+  "/rest/v3/domains/{domain}/visits",
+  "/rest/v3/visits",
+  "/rest/v3/visits/orphan",
+  "/rest/v3/visits/non-orphan",
+  "/rest/v3/webhooks",
+  "/rest/v3/webhooks/{id}",
+  "/rest/v3/webhooks/{id}/rotate-secret",
+  "/rest/v3/webhooks/{id}/deliveries",
+  "/rest/v3/webhooks/{id}/deliveries/{deliveryId}/retry",
 ];
+
+/** Each template as a pattern (a trailing slash allowed); `/rest/v3/health` is counted as Shlink's `/rest/health`. */
+const REST_ROUTES: [RegExp, string][] = REST_TEMPLATES.map((template) => [
+  new RegExp(`^${template.replace(/\{[^}]+\}/g, SEGMENT)}/?$`),
+  template === "/rest/v3/health" ? "/rest/health" : template,
+]);
 
 /** The template of a REST path, from a fixed list: unknown paths are "/rest/other", so labels stay bounded. */
 export function restRouteTemplate(request: Request): string {
