@@ -73,6 +73,11 @@ test("shortener drain under load: 0 failed requests, 0 lost visits, and it retur
   const started = performance.now();
   const drain = runCli(["drain", "--timeout", "20s", ...server.settings]);
   await waitFor("readiness to fail at once", async () => (await fetch(`${server.baseUrl}/readyz`)).status === 503, 2_000);
+  // The 503 says why, for the operator looking at it; a proxy must not cache it.
+  const notReady = await fetch(`${server.baseUrl}/readyz`);
+  expect(notReady.status).toBe(503);
+  expect(notReady.headers.get("cache-control")).toBe("no-store");
+  expect(await notReady.json()).toEqual({ status: "not ready", role: "primary", reasons: ["draining"] });
   const redirectDuringGrace = await fetch(`${server.baseUrl}/drained`, { redirect: "manual" });
   expect(redirectDuringGrace.status).toBe(302);
   const result = await drain;

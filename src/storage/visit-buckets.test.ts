@@ -1,5 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
+import { recordingStatements } from "../../test/support/query-plans";
 import { MIGRATIONS, runMigrations } from "./migrations";
 import { bucketOf, VISIT_BUCKET_BITS, VisitBuckets } from "./visit-buckets";
 import { VisitDeletionStore } from "./visit-deletion-store";
@@ -146,19 +147,8 @@ describe("VisitQueryStore over several buckets", () => {
 describe("the lane statements", () => {
   test("seek visits_link or visits_orphan, never scan the table or sort", async () => {
     const { db } = seeded();
-    const statements = new Set<string>();
     // Records every statement the stores prepare, then asks SQLite how it runs each one that reads a lane.
-    const recording = new Proxy(db, {
-      get(target, name) {
-        if (name === "query")
-          return (sql: string) => {
-            statements.add(sql);
-            return target.query(sql);
-          };
-        const value = Reflect.get(target, name, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
+    const { recording, statements } = recordingStatements(db);
     const store = new VisitQueryStore(recording);
     const purge = new VisitPurgeStore(recording);
     for (const lane of LANES) {
