@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeMmdb } from "../test/support/mmdb";
-import { loadConfig } from "./config";
+import { loadConfig, unknownSettingVariables } from "./config";
 
 const flags = (entries: Record<string, string>) => new Map(Object.entries(entries));
 
@@ -38,6 +38,16 @@ describe("loadConfig", () => {
     expect(() => loadConfig(new Map(), { SHORTENER_OPS_LISTEN: "0.0.0.0:8081" })).toThrow(
       /SHORTENER_OPS_LISTEN: .* not a loopback address/,
     );
+  });
+
+  test("SHORTENER_* variables no setting reads are listed, each with the setting variable it likely misspells", () => {
+    const env = { SHORTENER_LISTEN: "127.0.0.1:1", SHORTENER_LISTN: "x", SHORTENER_DATADIR: "/d", SHORTENER_COLOUR: "blue", PATH: "/bin" };
+    expect(unknownSettingVariables(env)).toEqual([
+      { name: "SHORTENER_COLOUR", closest: null },
+      { name: "SHORTENER_DATADIR", closest: "SHORTENER_DATA_DIR" },
+      { name: "SHORTENER_LISTN", closest: "SHORTENER_LISTEN" },
+    ]);
+    expect(unknownSettingVariables({ SHORTENER_LISTEN: "x", SHORTENER_VISITS_RETENTION: "30d", OTEL_SERVICE_NAME: "s" })).toEqual([]);
   });
 
   test("the not-found redirects are none by default, and kept as given (placeholders readable)", () => {

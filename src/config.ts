@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { SettingError } from "./errors";
 import type { Cidr } from "./lib/cidr";
+import { closestName } from "./lib/closest-name";
 import { type CorsOrigins, parseCorsOrigins } from "./lib/cors-origins";
 import { NOT_FOUND_SETTINGS } from "./lib/not-found-settings";
 import { duration, hostPort, integer, loopbackHostPort, path, size } from "./lib/setting-parsers";
@@ -329,6 +330,24 @@ export const SETTINGS = [
 
 /** Flag names every command accepts. */
 export const SETTING_FLAGS: ReadonlySet<string> = new Set(SETTINGS.map((s) => s.flag));
+
+/** A SHORTENER_* variable no setting reads, and the setting variable it most likely misspells (null if none is close). */
+export interface UnknownSettingVariable {
+  name: string;
+  closest: string | null;
+}
+
+/**
+ * SHORTENER_* variables in `env` that no setting reads. A misspelt one in an env file is not an error (the variable
+ * could be meant for something else), but its setting silently keeps its default: `serve` warns, `check` fails.
+ */
+export function unknownSettingVariables(env: Record<string, string | undefined>): UnknownSettingVariable[] {
+  const known = new Set<string>(SETTINGS.map((s) => s.env));
+  return Object.keys(env)
+    .filter((name) => name.startsWith("SHORTENER_") && !known.has(name))
+    .sort()
+    .map((name) => ({ name, closest: closestName(name, known, 3) }));
+}
 
 /** How a setting was given, for errors: its flag, else its variable when set, else its flag. */
 export function settingName(key: keyof Config, flags: ReadonlyMap<string, string | true>, env: Record<string, string | undefined>): string {

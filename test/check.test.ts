@@ -109,6 +109,33 @@ describe("shortener check", () => {
     ]);
   });
 
+  test("fails settings on a misspelt SHORTENER_* variable, and still runs every other check", async () => {
+    const dataDir = healthyCopy();
+    const result = await runCli(["check", "--json", "--data-dir", dataDir, "--ops-listen", `127.0.0.1:${freePort()}`], {
+      SHORTENER_MIN_DISK_FRE: "2GiB",
+      SHORTENER_BIN: "/usr/local/bin/shortener",
+    });
+    const report = JSON.parse(result.stdout) as Report;
+    expect(result.exitCode).toBe(1);
+    expect(report.checks.map((c) => c.name)).toEqual(ALL_CHECKS);
+    expect(failed(report)).toEqual(["settings"]);
+    expect(named(report, "settings")).toEqual({
+      name: "settings",
+      ok: false,
+      detail: "SHORTENER_MIN_DISK_FRE is not a setting (did you mean SHORTENER_MIN_DISK_FREE?)",
+      hint: expect.stringContaining("its setting keeps its default"),
+    });
+  });
+
+  test("passes settings beside a SHORTENER_* variable unlike any setting's (a script's own), naming it", async () => {
+    const result = await runCli(["check", "--json", "--data-dir", healthyCopy(), "--ops-listen", `127.0.0.1:${freePort()}`], {
+      SHORTENER_BIN: "/usr/local/bin/shortener",
+    });
+    const report = JSON.parse(result.stdout) as Report;
+    expect(result.exitCode).toBe(0);
+    expect(named(report, "settings")).toEqual({ name: "settings", ok: true, detail: "valid (not settings, ignored: SHORTENER_BIN)" });
+  });
+
   test("reports database.open when there is no database, and does not create one", async () => {
     const dataDir = tempDir();
     dirs.push(dataDir);

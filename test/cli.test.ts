@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { LATEST_VERSION } from "../src/storage/migrations";
-import { freePort, runCli, startServer, TestServer, tempDir } from "./support/binary";
+import { eventLines, freePort, runCli, startServer, TestServer, tempDir } from "./support/binary";
 
 const dirs: string[] = [];
 const dir = () => {
@@ -129,6 +129,19 @@ describe("first start", () => {
   test("with no keys, the server says how to create one", async () => {
     await using server = await new TestServer().start();
     expect(server.stdout + server.stderr).toContain("shortener keys create --name admin");
+  });
+
+  test("warns of a SHORTENER_* variable no setting reads, naming the one it likely misspells, and starts", async () => {
+    await using server = await new TestServer({ env: { SHORTENER_DRAIN_GRCE: "30s" } }).start();
+    const warnings = eventLines(server.stderr, "unknown_setting_variable").map((line) => JSON.parse(line));
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        name: "SHORTENER_DRAIN_GRCE",
+        hint: expect.stringContaining("did you mean SHORTENER_DRAIN_GRACE?"),
+      }),
+    ]);
+    expect(eventLines(server.stdout + server.stderr, "unknown_setting_variable")).toHaveLength(1);
   });
 
   test("logs each schema migration before and after applying it, with how long it took; a restart applies none", async () => {

@@ -1,5 +1,5 @@
 import { createApp } from "../app";
-import { type Config, loadConfig, settingName } from "../config";
+import { type Config, loadConfig, settingName, unknownSettingVariables } from "../config";
 import { FLUSH_CHUNK_MAX_VISITS } from "../domain/visit-buffer";
 import { startVisitRetention } from "../domain/visit-retention";
 import { SettingError } from "../errors";
@@ -172,6 +172,12 @@ export const serve: Command = {
       durability: config.durability,
       tracing: tracingSummary(config),
     });
+    for (const unknown of unknownSettingVariables(process.env)) {
+      log.warn("unknown_setting_variable", {
+        name: unknown.name,
+        hint: `no setting reads it${unknown.closest === null ? "" : `: did you mean ${unknown.closest}?`} (\`shortener help\` lists them; the setting keeps its default)`,
+      });
+    }
     if (ctx.apiKeys.activeCount() === 0) {
       log.warn("no_api_keys", { hint: `create one with: shortener keys create --name admin --data-dir ${config.dataDir}` });
     }

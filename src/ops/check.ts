@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { type AppContext, createApp } from "../app";
 import type { Command } from "../commands/command";
 import { isOutOfSpace } from "../commands/disk-wait";
-import { type Config, loadConfig } from "../config";
+import { type Config, loadConfig, unknownSettingVariables } from "../config";
 import { IO_ERROR_HINT, SettingError } from "../errors";
 import { sqliteVersionString } from "../version";
 import { type Check, type CheckResult, fail, pass, runCheck } from "./checks/check-result";
@@ -42,7 +42,20 @@ function openFailure(config: Readonly<Config>, error: unknown): CheckResult {
 }
 
 async function runChecks(config: Readonly<Config>): Promise<CheckResult[]> {
-  const results: CheckResult[] = [pass("settings", "valid")];
+  // A variable close to a setting's is a typo that leaves the setting at its default; others (a script's own
+  // SHORTENER_* variable) are only named.
+  const unknown = unknownSettingVariables(process.env);
+  const typos = unknown.filter((u) => u.closest !== null);
+  const ignored = unknown.filter((u) => u.closest === null).map((u) => u.name);
+  const results: CheckResult[] = [
+    typos.length > 0
+      ? fail(
+          "settings",
+          typos.map((u) => `${u.name} is not a setting (did you mean ${u.closest}?)`).join("; "),
+          "a misspelt variable is ignored and its setting keeps its default: fix the env file; `shortener help` lists the settings",
+        )
+      : pass("settings", ignored.length === 0 ? "valid" : `valid (not settings, ignored: ${ignored.join(", ")})`),
+  ];
   let app: AppContext | undefined;
   try {
     app = createApp(config, { migrate: false });
