@@ -186,6 +186,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     onAttempt: (outcome, seconds) => metrics.recordWebhookDelivery(outcome, seconds),
     onError: (error) => dispatchFailures.failed(describeError(error)),
     onTick: () => dispatchFailures.succeeded(),
+    tracer: tracing.tracer,
     onWebhookGone: (webhookId, url) => {
       outbox.invalidate();
       log.warn("webhook_disabled", { webhook_id: webhookId, url, reason: "the receiver answered 410 Gone" });

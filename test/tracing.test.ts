@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { runCli, startServer, type TestServer, tempDir, waitFor } from "./support/binary";
+import { type Attempt, WebhookReceiver } from "./support/webhook-receiver";
+import { createWebhook } from "./support/webhook-steps";
 
 interface ExportedSpan {
   name: string;
@@ -18,6 +20,7 @@ interface ExportedSpan {
 
 const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CLIENT = 3;
+const SPAN_STATUS_ERROR = 2;
 
 type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
 
@@ -190,6 +193,45 @@ describe("with OTEL_EXPORTER_OTLP_ENDPOINT set", () => {
     expect(receiver.contentTypes.every((type) => type.startsWith("application/json"))).toBe(true);
     expect(receiver.resources[0]).toMatchObject({ "service.name": "shortener", "telemetry.sdk.language": "nodejs" });
     expect(receiver.resources[0]?.["service.version"]).toBeString();
+  });
+
+  test("each webhook attempt is a CLIENT span of its own trace, whose traceparent the receiver gets", async () => {
+    using hooks = new WebhookReceiver();
+    await createWebhook(server, hooks, ["link.created"]);
+    const attemptSpan = async (attempt: Attempt | undefined) => {
+      const context = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(attempt?.traceparent ?? "");
+      expect(context, `traceparent of ${JSON.stringify(attempt)}`).not.toBeNull();
+      const [, traceId, spanId] = context as RegExpExecArray;
+      return receiver.span("the attempt's span", (s) => s.traceId === traceId && s.spanId === spanId);
+    };
+
+    await createLink(server, "traced-hook");
+    await waitFor("the delivery", () => hooks.accepted.some((r) => r.link === "/traced-hook"), 10_000);
+    const delivered = hooks.accepted.find((r) => r.link === "/traced-hook");
+    const span = await attemptSpan(hooks.attempts.find((a) => a.id === delivered?.id && a.status === 204));
+    expect(span.name).toBe("POST");
+    expect(span.kind).toBe(SPAN_KIND_CLIENT);
+    // A root: the REST request that queued the event was answered before the delivery began.
+    expect(span.parentSpanId ?? "").toBe("");
+    expect(span.attributes).toMatchObject({
+      "http.request.method": "POST",
+      "server.address": "127.0.0.1",
+      "server.port": hooks.server.port,
+      "url.scheme": "http",
+      "shortener.webhook_message_id": delivered?.id,
+      "shortener.webhook_attempt": 1,
+      "http.response.status_code": 204,
+    });
+    expect(span.status?.code ?? 0).toBe(0);
+    // The receiver's URL may carry a token: only its host and port are exported.
+    expect(JSON.stringify(span)).not.toContain("/hooks");
+
+    hooks.mode = { kind: "gone" };
+    await createLink(server, "traced-gone");
+    await waitFor("the refused attempt", () => hooks.attempts.some((a) => a.status === 410), 10_000);
+    const refused = await attemptSpan(hooks.attempts.find((a) => a.status === 410));
+    expect(refused.attributes).toMatchObject({ "http.response.status_code": 410, "error.type": "410" });
+    expect(refused.status?.code).toBe(SPAN_STATUS_ERROR);
   });
 
   test("a caller's unsampled traceparent (flags 00) exports nothing for that trace", async () => {

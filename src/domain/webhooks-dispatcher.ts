@@ -9,7 +9,12 @@
  *
  * Nothing here blocks the event loop for long: requests are async, and the database work is a few small
  * statements per tick (the due heads, one transaction writing back every result that came in meanwhile).
+ *
+ * With tracing on, each attempt is a CLIENT span of a trace of its own (the event that queued it was answered long
+ * before), and its W3C `traceparent` goes with the request, so a traced receiver continues that trace. The span
+ * names the receiver's host, never its URL: a webhook URL often carries a token.
  */
+import { propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import { BUSY_TIMEOUT_MS } from "../storage/database";
 import type { AttemptResult, DueDelivery, WebhookStore } from "../storage/webhook-store";
 import { type BackoffPolicy, retryAfterMs, retryDelayMs } from "./webhooks-backoff";
@@ -41,6 +46,8 @@ export interface DispatcherOptions {
   lockPatienceMs?: number;
   /** Told after each look at the outbox that met no error (so a run of errors can be logged as ended). */
   onTick?: () => void;
+  /** Traces each attempt when tracing is on (null or absent: off). */
+  tracer?: Tracer | null;
   now?: () => number;
   random?: () => number;
   fetch?: typeof fetch;
@@ -182,11 +189,44 @@ export class WebhookDispatcher {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     const timestamp = Math.floor(this.#now() / 1000);
-    const headers = {
+    const headers: Record<string, string> = {
       "Content-Type": "application/json",
       "User-Agent": this.options.userAgent,
       ...signedHeaders(secretsOf(delivery, this.#now()), delivery.message_id, timestamp, delivery.payload),
     };
+    const span = this.#startSpan(delivery, headers);
+    const sent = await this.#post(delivery, headers, stop, seconds);
+    if (span !== null) endSpan(span, sent);
+    return sent;
+  }
+
+  /** The attempt's CLIENT span, its context injected into `headers`; null with tracing off. */
+  #startSpan(delivery: DueDelivery, headers: Record<string, string>): Span | null {
+    const tracer = this.options.tracer;
+    if (tracer === undefined || tracer === null) return null;
+    const url = new URL(delivery.url);
+    const span = tracer.startSpan(
+      "POST",
+      {
+        kind: SpanKind.CLIENT,
+        root: true,
+        attributes: {
+          "http.request.method": "POST",
+          "server.address": url.hostname,
+          "server.port": Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+          "url.scheme": url.protocol.slice(0, -1),
+          "shortener.webhook_id": delivery.webhook_id,
+          "shortener.webhook_message_id": delivery.message_id,
+          "shortener.webhook_attempt": delivery.attempts + 1,
+        },
+      },
+      ROOT_CONTEXT,
+    );
+    propagation.inject(trace.setSpan(ROOT_CONTEXT, span), headers);
+    return span;
+  }
+
+  async #post(delivery: DueDelivery, headers: Record<string, string>, stop: AbortSignal, seconds: () => number): Promise<Sent> {
     try {
       const response = await this.#fetch(delivery.url, {
         method: "POST",
@@ -242,6 +282,19 @@ export class WebhookDispatcher {
     // again rather than waiting a second. A lock is no failure here (nothing waits on pruning).
     if (pruned !== null && pruned < PRUNE_BATCH) this.#lastPrune = now;
   }
+}
+
+/** Ends an attempt's span with what the receiver answered (or why nothing came). */
+function endSpan(span: Span, sent: Sent): void {
+  if (sent.status !== null) span.setAttribute("http.response.status_code", sent.status);
+  if (!sent.ok) {
+    span.setAttribute(
+      "error.type",
+      sent.status === null ? (sent.error.startsWith("timed out") ? "timeout" : "_OTHER") : String(sent.status),
+    );
+    span.setStatus({ code: SpanStatusCode.ERROR, message: sent.error });
+  }
+  span.end();
 }
 
 /** The secrets that sign a delivery: the current one, and the previous one until its rotation period ends. */

@@ -21,6 +21,8 @@ export interface Attempt {
   id: string;
   status: number;
   verified: boolean;
+  /** The request's W3C trace context, if it carried one (with tracing on, each attempt does). */
+  traceparent: string | null;
 }
 
 type Mode = { kind: "fail-first"; attempts: number } | { kind: "down" } | { kind: "gone" } | { kind: "up" } | { kind: "hold-next" };
@@ -66,25 +68,26 @@ export class WebhookReceiver implements Disposable {
       headers[name] = value;
     });
     const id = headers["webhook-id"] ?? "";
+    const traceparent = headers.traceparent ?? null;
     let payload: { type: string; data: Record<string, unknown> };
     try {
       payload = new Webhook(this.secret).verify(body, headers) as typeof payload;
     } catch {
-      this.attempts.push({ seq, id, status: 401, verified: false });
+      this.attempts.push({ seq, id, status: 401, verified: false, traceparent });
       return new Response("bad signature", { status: 401 });
     }
     const tries = (this.#tries.get(id) ?? 0) + 1;
     this.#tries.set(id, tries);
     const mode = this.mode;
     if (mode.kind === "gone") {
-      this.attempts.push({ seq, id, status: 410, verified: true });
+      this.attempts.push({ seq, id, status: 410, verified: true, traceparent });
       return new Response("gone", { status: 410 });
     }
     if (mode.kind === "down" || (mode.kind === "fail-first" && tries <= mode.attempts)) {
-      this.attempts.push({ seq, id, status: 503, verified: true });
+      this.attempts.push({ seq, id, status: 503, verified: true, traceparent });
       return new Response("try again later", { status: 503 });
     }
-    this.attempts.push({ seq, id, status: 200, verified: true });
+    this.attempts.push({ seq, id, status: 204, verified: true, traceparent });
     if (this.accepted.some((r) => r.id === id)) this.duplicates.push(id);
     else this.accepted.push({ seq, id, type: payload.type, link: linkOf(payload.data), data: payload.data });
     if (mode.kind === "hold-next") {

@@ -83,7 +83,7 @@ export function sentInOrderPerLink(receiver: WebhookReceiver): string[] {
   for (const r of receiver.accepted) byLink.set(r.link, [...(byLink.get(r.link) ?? []), r.id]);
   for (const [link, ids] of byLink) {
     for (let i = 1; i < ids.length; i++) {
-      const acceptedPrevious = receiver.attempts.find((a) => a.id === ids[i - 1] && a.status === 200)?.seq ?? Number.POSITIVE_INFINITY;
+      const acceptedPrevious = receiver.attempts.find((a) => a.id === ids[i - 1] && a.status === 204)?.seq ?? Number.POSITIVE_INFINITY;
       const firstTry = receiver.attempts.find((a) => a.id === ids[i])?.seq ?? 0;
       if (firstTry < acceptedPrevious) problems.push(`${link}: event ${i} was tried before event ${i - 1} was accepted`);
     }
