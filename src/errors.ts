@@ -104,6 +104,17 @@ export function missingAuthentication(): AppError {
   );
 }
 
+/** The same for Shlink's single-step create, whose key comes in the `apiKey` query parameter. */
+export function missingQueryAuthentication(): AppError {
+  return new AppError(
+    401,
+    "missing-authentication",
+    "Invalid authorization",
+    'Expected authentication to be provided in "apiKey" query param',
+    { param: "apiKey" },
+  );
+}
+
 export function invalidApiKey(): AppError {
   return new AppError(401, "invalid-api-key", "Invalid API key", "Provided API key does not exist or is invalid.");
 }

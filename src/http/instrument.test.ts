@@ -30,7 +30,11 @@ test("every route the REST app serves is labelled with its own template (metrics
 test("a path no route serves is /rest/other, so labels stay bounded", () => {
   expect(template("/rest/v3/nothing-here")).toBe("/rest/other");
   expect(template("/rest/v3/short-urls/abc/visits/more")).toBe("/rest/other");
-  expect(template("/rest/v2/short-urls")).toBe("/rest/other");
+  expect(template("/rest/v4/short-urls")).toBe("/rest/other");
+  expect(template("/rest/v20/short-urls")).toBe("/rest/other");
+  // Shlink's older paths are served, and counted, as /rest/v3.
+  expect(template("/rest/v2/short-urls/shorten?apiKey=k&longUrl=x")).toBe("/rest/v3/short-urls/shorten");
+  expect(template("/rest/v1/tags/stats")).toBe("/rest/v3/tags/stats");
   // A short code, tag or domain named like a fixed segment still gets its route's template.
   expect(template("/rest/v3/tags/stats/visits")).toBe("/rest/v3/tags/{tag}/visits");
   expect(template("/rest/v3/domains/redirects/visits")).toBe("/rest/v3/domains/{domain}/visits");

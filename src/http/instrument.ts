@@ -143,12 +143,13 @@ export function instrumented(
 /** A path segment: a short code, a tag, a domain or an id. */
 const SEGMENT = "[^/]+";
 
-/** Every REST route's template (src/http/rest/*-routes.ts); as anchored patterns no two match the same path. */
+/** Every REST route's template (src/http/rest/*-routes.ts); a fixed segment comes before a parameter in its place. */
 const REST_TEMPLATES: readonly string[] = [
   "/rest/health",
   "/rest/v3/health",
   "/rest/v3/mercure-info",
   "/rest/v3/short-urls",
+  "/rest/v3/short-urls/shorten",
   "/rest/v3/short-urls/{shortCode}/visits",
   "/rest/v3/short-urls/{shortCode}/redirect-rules",
   "/rest/v3/short-urls/{shortCode}",
@@ -179,7 +180,8 @@ export function restRouteTemplate(request: Request): string {
   const url = request.url;
   const start = url.indexOf("/rest/");
   const end = url.indexOf("?", start);
-  const path = url.slice(start, end === -1 ? undefined : end);
+  // /rest/v1 and /rest/v2 are served as /rest/v3 (asCurrentVersion), and counted with it.
+  const path = url.slice(start, end === -1 ? undefined : end).replace(/^\/rest\/v[12]\//, "/rest/v3/");
   for (const [pattern, template] of REST_ROUTES) if (pattern.test(path)) return template;
   return "/rest/other";
 }

@@ -58,6 +58,18 @@ function robots(ctx: HttpDeps, request: Request): Response {
   });
 }
 
+/**
+ * Shlink serves its REST API under /rest/v1 and /rest/v2 with the same handlers as /rest/v3, so integrations set up
+ * against an older path (a screenshot tool's /rest/v2/short-urls/shorten) keep working: the same here.
+ */
+export function asCurrentVersion(request: Request): Request {
+  const url = request.url;
+  const at = url.indexOf("/rest/v");
+  const version = url[at + 7];
+  if (at === -1 || (version !== "1" && version !== "2") || url[at + 8] !== "/") return request;
+  return new Request(`${url.slice(0, at)}/rest/v3${url.slice(at + 8)}`, request);
+}
+
 /** How long a REST DELETE may run without sending anything (Bun's default idle timeout is 10 s). */
 const REST_DELETE_TIMEOUT_SECONDS = 300;
 
@@ -93,7 +105,7 @@ export function startPublicServer(ctx: HttpDeps): Server<undefined> {
           // Deleting a link's millions of visits (in batches) can outlast Bun's 10 s idle timeout, which would cut the
           // answer off while the work goes on; a DELETE may stay quiet longer.
           if (request.method === "DELETE") server.timeout(request, REST_DELETE_TIMEOUT_SECONDS);
-          return withCors(request, await rest.handle(request), cors);
+          return withCors(request, await rest.handle(asCurrentVersion(request)), cors);
         },
         inst,
       ),

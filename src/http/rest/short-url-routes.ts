@@ -7,13 +7,26 @@ import { allLinksResponse } from "../all-links-response";
 import type { HttpDeps } from "../deps";
 import { jsonResponse } from "../json-response";
 import { pageJson, shortUrlJson } from "../short-url-json";
-import { requireApiKey, searchParams } from "./auth";
+import { requireApiKey, requireQueryApiKey, searchParams } from "./auth";
 
 /** The short code in the path. Elysia yields null when its percent-encoding is broken: use the segment as sent. */
 function shortCodeOf(params: { shortCode: string }, request: Request): string {
   if (typeof params.shortCode === "string") return params.shortCode;
   const path = new URL(request.url).pathname;
   return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/**
+ * A created short URL as Shlink's content negotiation answers it: the bare short URL as text/plain when the query says
+ * `format=txt`, or (with no `format`) the first type in Accept is text/plain, as scripts and screenshot tools ask;
+ * else the JSON. Errors stay problem+json either way, as in Shlink.
+ */
+function createdResponse(request: Request, created: { shortUrl: string }): Response {
+  const format = searchParams(request).get("format");
+  const accept = (request.headers.get("accept") ?? "").split(",")[0] as string;
+  const text = format === null ? accept.toLowerCase().includes("text/plain") : format.toLowerCase() === "txt";
+  if (!text) return jsonResponse(created);
+  return new Response(created.shortUrl, { headers: { "Content-Type": "text/plain; charset=utf-8" } });
 }
 
 export function shortUrlRoutes(ctx: HttpDeps) {
@@ -33,7 +46,13 @@ export function shortUrlRoutes(ctx: HttpDeps) {
       })
       .post("/rest/v3/short-urls", async ({ request, body }) => {
         const key = requireApiKey(ctx, request);
-        return jsonResponse(json(await ctx.shortUrls.create(parseCreateInput(body), key)));
+        return createdResponse(request, json(await ctx.shortUrls.create(parseCreateInput(body), key)));
+      })
+      // Shlink's single-step create: a GET with the key and the long URL in the query, for third-party integrations.
+      .get("/rest/v3/short-urls/shorten", async ({ request }) => {
+        const key = requireQueryApiKey(ctx, request);
+        const input = parseCreateInput({ longUrl: searchParams(request).get("longUrl") });
+        return createdResponse(request, json(await ctx.shortUrls.create(input, key)));
       })
       .get("/rest/v3/short-urls/:shortCode", ({ request, params }) => {
         requireApiKey(ctx, request);
