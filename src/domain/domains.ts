@@ -1,8 +1,9 @@
 /**
  * The domains Shlink's API knows: the default domain, and each other domain from the two places it lives here, the
  * links that use it and the redirects set for it (a domain_redirects row, which stays when they are all cleared, as
- * Shlink's domains row does). Never sees HTTP.
+ * Shlink's domains row does). /domains and a domain's visits read them from here, so they agree. Never sees HTTP.
  */
+import { domainNotFound } from "../errors";
 import { NO_REDIRECTS, type NotFoundRedirectService, type NotFoundRedirects } from "./not-found-redirects";
 import type { ShortUrlService } from "./short-urls";
 
@@ -19,7 +20,7 @@ const setsARedirect = (r: NotFoundRedirects) =>
 export class DomainService {
   constructor(
     private readonly deps: {
-      shortUrls: Pick<ShortUrlService, "domains">;
+      shortUrls: Pick<ShortUrlService, "domains" | "domainKey">;
       redirects: Pick<NotFoundRedirectService, "all" | "applied">;
       /** The default domain's host, as listed. */
       defaultDomain: string;
@@ -40,5 +41,16 @@ export class DomainService {
       { domain: this.deps.defaultDomain, isDefault: true, redirects: this.deps.redirects.applied(own.get("") ?? NO_REDIRECTS) },
       ...others.map((domain) => ({ domain, isDefault: false, redirects: own.get(domain) ?? NO_REDIRECTS })),
     ];
+  }
+
+  /**
+   * The stored key ('' for the default domain: DEFAULT or its host) of a domain whose visits are asked for. Throws
+   * domain-not-found only for a domain that exists nowhere, as Shlink: one that holds no links and never had
+   * redirects set. Every domain `list` shows exists.
+   */
+  visitsKey(authority: string): string {
+    const key = this.deps.shortUrls.domainKey(authority);
+    if (key === "" || this.deps.shortUrls.domains().includes(key) || this.deps.redirects.all().has(key)) return key;
+    throw domainNotFound(authority);
   }
 }

@@ -32,7 +32,7 @@ export interface HttpDeps {
   redirectRules: RedirectRuleService;
   /** Where visitors who find nothing are sent instead of the 404 page (Shlink's "not found redirects"). */
   notFoundRedirects: NotFoundRedirectService;
-  /** The domains /domains lists. */
+  /** The domains /domains lists and whose visits may be asked for. */
   domains: DomainService;
   tags: TagService;
   /** Reads and deletes visits (Shlink's visits API). */
