@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import type { Config } from "./config";
 import { ApiKeyService } from "./domain/api-keys";
+import { DomainService } from "./domain/domains";
 import type { LinkEventListener } from "./domain/link-events";
 import { LinkResolver } from "./domain/link-resolver";
 import { LIVE_FEED_DEFAULTS, LiveFeed } from "./domain/live-feed";
@@ -175,6 +176,17 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     openLinkList: (filter, order, limit, offset, batch) => reader.openList(filter, order, limit, offset, batch),
     visitFlushes: () => visits.commits,
   });
+  const notFoundRedirects = new NotFoundRedirectService({
+    store: new DomainRedirectStore(db),
+    writes,
+    defaults: {
+      baseUrlRedirect: config.baseUrlRedirect,
+      regular404Redirect: config.regular404Redirect,
+      invalidShortUrlRedirect: config.invalidShortUrlRedirect,
+    },
+    domainKey: (domain) => shortUrls.domainKey(domain),
+    assertCanWrite: (key) => shortUrls.assertCanWrite(key),
+  });
   // Webhooks: events go into the outbox inside their change's transaction; the dispatcher sends them.
   const webhookStore = new WebhookStore(db);
   const dispatchFailures = new FailureStreak("webhook_dispatch");
@@ -301,17 +313,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     visits,
     shortUrls,
     redirectRules: new RedirectRuleService({ writes, shortUrls: shortUrlStore, rules: redirectRuleStore, resolver, links: shortUrls }),
-    notFoundRedirects: new NotFoundRedirectService({
-      store: new DomainRedirectStore(db),
-      writes,
-      defaults: {
-        baseUrlRedirect: config.baseUrlRedirect,
-        regular404Redirect: config.regular404Redirect,
-        invalidShortUrlRedirect: config.invalidShortUrlRedirect,
-      },
-      domainKey: (domain) => shortUrls.domainKey(domain),
-      assertCanWrite: (key) => shortUrls.assertCanWrite(key),
-    }),
+    notFoundRedirects,
+    domains: new DomainService({ shortUrls, redirects: notFoundRedirects, defaultDomain: config.defaultDomain }),
     tags: new TagService(tagStore, writes, guardWrites, () => reader.tagStats()),
     visitQueries: new VisitQueryService({
       db,

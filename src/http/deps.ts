@@ -1,6 +1,7 @@
 /** What the HTTP layer needs from the composition root; app.ts provides it. */
 import type { Config } from "../config";
 import type { ApiKeyService } from "../domain/api-keys";
+import type { DomainService } from "../domain/domains";
 import type { LinkResolver } from "../domain/link-resolver";
 import type { LiveFeed } from "../domain/live-feed";
 import type { NotFoundRedirectService } from "../domain/not-found-redirects";
@@ -31,6 +32,8 @@ export interface HttpDeps {
   redirectRules: RedirectRuleService;
   /** Where visitors who find nothing are sent instead of the 404 page (Shlink's "not found redirects"). */
   notFoundRedirects: NotFoundRedirectService;
+  /** The domains /domains lists and whose visits may be asked for. */
+  domains: DomainService;
   tags: TagService;
   /** Reads and deletes visits (Shlink's visits API). */
   visitQueries: VisitQueryService;

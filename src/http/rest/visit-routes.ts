@@ -1,7 +1,6 @@
 /** /rest/v3 visits: Shlink's overview, visit lists (by short URL, tag, domain, orphan, non-orphan) and deletions. */
 import { Elysia } from "elysia";
 import { parseVisitsQuery } from "../../domain/visits-query";
-import { domainNotFound } from "../../errors";
 import { formatIsoDate } from "../../lib/iso-date";
 import type { VisitRecord } from "../../storage/visit-query-store";
 import type { HttpDeps } from "../deps";
@@ -96,9 +95,7 @@ export function visitRoutes(ctx: HttpDeps) {
     })
     .get("/rest/v3/domains/:domain/visits", ({ request, params }) => {
       requireApiKey(ctx, request);
-      const authority = param(params.domain, request, 1);
-      const key = ctx.shortUrls.domainKey(authority);
-      if (key !== "" && !ctx.shortUrls.domains().includes(key)) throw domainNotFound(authority);
+      const key = ctx.domains.visitsKey(param(params.domain, request, 1));
       const visits = visitQueries.domainVisits(key, parseVisitsQuery(searchParams(request)));
       return jsonResponse({ visits: pageJson(visits, visitJson) });
     });
