@@ -45,6 +45,41 @@ describe("listTags and tagsStats", () => {
   });
 });
 
+describe("tag names, normalised as Shlink does", () => {
+  test("createShortUrl stores tags trimmed, lower-cased and with dashes for spaces, each once", async () => {
+    const created = await sdk.createShortUrl({
+      longUrl: "https://example.com/n1",
+      customSlug: "norm-1",
+      tags: ["Foo Bar", " foo-bar ", "UPPER"],
+    });
+    expect(created.tags).toEqual(["foo-bar", "upper"]);
+    expect(await tagsOf("norm-1")).toEqual(["foo-bar", "upper"]);
+    expect((await sdk.listTags()).data.filter((t) => t.toLowerCase().includes("foo"))).toEqual(["foo-bar"]);
+  });
+
+  test("updateShortUrl normalises the tags it is given", async () => {
+    await sdk.createShortUrl({ longUrl: "https://example.com/n2", customSlug: "norm-2", tags: ["plain"] });
+    expect((await sdk.updateShortUrl({ shortCode: "norm-2" }, { tags: ["Edited Tag", "FOO BAR"] })).tags).toEqual([
+      "edited-tag",
+      "foo-bar",
+    ]);
+    expect(await tagsOf("norm-2")).toEqual(["edited-tag", "foo-bar"]);
+  });
+
+  test("findIfExists finds a link whose tags differ only in case and spaces", async () => {
+    const first = await sdk.createShortUrl({ longUrl: "https://example.com/n3", tags: ["Same Tag"] });
+    const again = await sdk.createShortUrl({ longUrl: "https://example.com/n3", tags: ["same-tag"], findIfExists: true });
+    expect(again.shortCode).toBe(first.shortCode);
+  });
+
+  test("rename takes both names as given, as Shlink: the new name is not normalised", async () => {
+    await sdk.createShortUrl({ longUrl: "https://example.com/n4", customSlug: "norm-4", tags: ["to-rename"] });
+    expect(await sdk.editTag({ oldName: "to-rename", newName: "Renamed Tag" })).toEqual({ oldName: "to-rename", newName: "Renamed Tag" });
+    expect(await tagsOf("norm-4")).toEqual(["Renamed Tag"]);
+    await expect(sdk.editTag({ oldName: "renamed-tag", newName: "x" })).rejects.toMatchObject({ status: 404, tag: "renamed-tag" });
+  });
+});
+
 describe("editTag", () => {
   test("renames a tag on every link that carries it, answering 204", async () => {
     await sdk.createShortUrl({ longUrl: "https://example.com/r1", customSlug: "ren-1", tags: ["before"] });

@@ -1,6 +1,7 @@
 /** Shlink's list conventions: `page`, `itemsPerPage` (-1 = all), `tags[]`, `orderBy=field-DIR`, date bounds. */
 import { type InvalidElement, invalidData } from "../errors";
 import { parseIsoDate } from "../lib/iso-date";
+import { normalizeTagName } from "../lib/tag-name";
 import type { ListFilter, OrderField } from "../storage/short-url-store";
 import { normalizeDomain } from "./short-url-input";
 
@@ -71,9 +72,10 @@ export function parseShortUrlListQuery(params: URLSearchParams, defaultDomain: s
   // Modes are checked even without tags: a bad value is a client bug worth reporting either way.
   const mode = tagsMode(params, "tagsMode", problems);
   const excludeMode = tagsMode(params, "excludeTagsMode", problems);
-  const tags = listParam(params, "tags");
+  // Normalised as tags are on create and edit (Shlink's filter chain), so `tags[]=Foo Bar` finds links tagged foo-bar.
+  const tags = listParam(params, "tags").map(normalizeTagName);
   if (tags.length > 0) filter.tags = { names: tags, mode };
-  const excludeTags = listParam(params, "excludeTags");
+  const excludeTags = listParam(params, "excludeTags").map(normalizeTagName);
   if (excludeTags.length > 0) filter.excludeTags = { names: excludeTags, mode: excludeMode };
   for (const field of ["startDate", "endDate"] as const) {
     const raw = params.get(field);
