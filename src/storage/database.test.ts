@@ -149,6 +149,24 @@ describe("openDatabase", () => {
     snapshot.close();
   });
 
+  test("version 13 copies nothing when every tag is already in Shlink's form, and changes nothing", () => {
+    const path = dbPath();
+    const old = new Database(path);
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 12)) old.exec(migration.sql);
+    old.exec("PRAGMA user_version = 12");
+    old.run("INSERT INTO tags (id, name) VALUES (1, 'foo-bar'), (2, 'été'), (3, 'x')");
+    old.close();
+    const db = openDatabase(path);
+    expect(currentVersion(db)).toBe(LATEST_VERSION);
+    expect(db.query("SELECT id, name FROM tags ORDER BY id").all()).toEqual([
+      { id: 1, name: "foo-bar" },
+      { id: 2, name: "été" },
+      { id: 3, name: "x" },
+    ]);
+    db.close();
+    expect(existsSync(`${path}.before-migration-13`)).toBe(false);
+  });
+
   test("a snapshot cut short (a full disk, a kill) is never taken for one: the next open makes it whole", () => {
     const path = dbPath();
     const old = new Database(path);

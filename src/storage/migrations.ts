@@ -4,12 +4,15 @@
  */
 import type { Database } from "bun:sqlite";
 import { snapshotBefore } from "./migration-snapshot";
-import { normalizeStoredTagNames } from "./tag-names-migration";
+import { normalizeStoredTagNames, tagNamesNeedNormalizing } from "./tag-names-migration";
 
 interface Migration {
   version: number;
-  /** True when it alters or rewrites tables that already hold data. */
-  changesExisting: boolean;
+  /**
+   * True when it alters or rewrites tables that already hold data (then the database is copied first); a function
+   * when only some databases need that, so the others upgrade without the copy's time and disk space.
+   */
+  changesExisting: boolean | ((db: Database) => boolean);
   /** Schema changes; '' when `rewrite` does all the work. */
   sql: string;
   /** Data changes SQL cannot make (Unicode case, say), run after `sql` in the same transaction. */
@@ -343,7 +346,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // Tag names as Shlink stores them (lib/tag-name.ts): tags saved before the API normalised them are renamed, and
     // those that then share a name merged, each link keeping its tags (tag-names-migration.ts). A merge is not undone.
     version: 13,
-    changesExisting: true,
+    changesExisting: tagNamesNeedNormalizing,
     sql: "",
     rewrite: normalizeStoredTagNames,
   },
@@ -372,7 +375,8 @@ export function runMigrations(db: Database, path: string, report?: (event: Migra
   for (const migration of MIGRATIONS) {
     if (migration.version <= from) continue;
     // An in-memory database (the tests') has no file to keep a snapshot of.
-    if (migration.changesExisting && from > 0 && path !== ":memory:") snapshotBefore(db, `${path}.before-migration-${migration.version}`);
+    const changes = typeof migration.changesExisting === "function" ? migration.changesExisting(db) : migration.changesExisting;
+    if (changes && from > 0 && path !== ":memory:") snapshotBefore(db, `${path}.before-migration-${migration.version}`);
     report?.({ kind: "starting", version: migration.version });
     const started = performance.now();
     db.transaction(() => {

@@ -12,6 +12,14 @@ interface TagRow {
  * links of the merged ones are moved to the tag kept, each link once, so no link loses a tag and no name is stored
  * twice. Runs inside the migration's transaction.
  */
+/** Whether any stored tag is not in Shlink's form: only then does migration 13 change (and first copy) the database. */
+export function tagNamesNeedNormalizing(db: Database): boolean {
+  return db
+    .query<{ name: string }, []>("SELECT name FROM tags")
+    .all()
+    .some((tag) => normalizeTagName(tag.name) !== tag.name);
+}
+
 export function normalizeStoredTagNames(db: Database): void {
   const groups = new Map<string, TagRow[]>();
   for (const tag of db.query<TagRow, []>("SELECT id, name FROM tags ORDER BY id").all()) {
