@@ -192,6 +192,13 @@ describe("listShortUrls filters", () => {
     ]);
   });
 
+  test("tags and excludeTags are normalised as on create: case and spaces do not matter", async () => {
+    await create("https://example.com/norm", "tag-norm", { tags: ["Mixed Case"] });
+    expect(await sorted({ tags: ["MIXED CASE"] })).toEqual(["tag-norm"]);
+    expect(await sorted({ tags: [" mixed-case "], tagsMode: "all" })).toEqual(["tag-norm"]);
+    expect(await sorted({ tags: ["mixed-case"], excludeTags: ["Mixed Case"] })).toEqual([]);
+  });
+
   test("rejects tagsMode some with 400 invalid-data naming tagsMode", async () => {
     await expect(sdk.listShortUrls({ tags: ["t-red"], tagsMode: "some" as "any" })).rejects.toMatchObject({
       type: problemType("invalid-data"),

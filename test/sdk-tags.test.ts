@@ -45,6 +45,108 @@ describe("listTags and tagsStats", () => {
   });
 });
 
+describe("orderBy on listTags and tagsStats (sent raw: the SDK does not pass it)", () => {
+  // shortUrlsCount a 1, b 2, c 3, d 2; visits a 3 (bots), b 4, c 4, d 2; nonBotVisits a 0, b 1, c 1, d 2.
+  beforeAll(async () => {
+    await sdk.createShortUrl({ longUrl: "https://example.com/o1", customSlug: "ob-1", tags: ["ob-a", "ob-b", "ob-c"] });
+    await sdk.createShortUrl({ longUrl: "https://example.com/o2", customSlug: "ob-2", tags: ["ob-b", "ob-c"] });
+    await sdk.createShortUrl({ longUrl: "https://example.com/o3", customSlug: "ob-3", tags: ["ob-c", "ob-d"] });
+    await sdk.createShortUrl({ longUrl: "https://example.com/o4", customSlug: "ob-4", tags: ["ob-d"] });
+    await visitTimes(server, "ob-1", 3, BOT_UA);
+    await visitTimes(server, "ob-2", 1);
+    await visitTimes(server, "ob-4", 2);
+    await waitFor("visits flushed", async () => (await sdk.tagsStats()).data.find((t) => t.tag === "ob-c")?.visitsSummary.total === 4);
+  });
+
+  async function listed<T>(path: string): Promise<{ data: T[]; pagination: unknown }> {
+    const response = await server.api(path);
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { tags: { data: T[]; pagination: unknown } }).tags;
+  }
+  const statsOrder = async (query: string) =>
+    (await listed<{ tag: string }>(`/rest/v3/tags/stats?searchTerm=ob-&${query}`)).data.map((t) => t.tag.slice(3)).join("");
+  const namesOrder = async (query: string) =>
+    (await listed<string>(`/rest/v3/tags?searchTerm=ob-&${query}`)).data.map((t) => t.slice(3)).join("");
+
+  const expected: Record<string, [ascending: string, descending: string]> = {
+    tag: ["abcd", "dcba"],
+    shortUrlsCount: ["abdc", "cbda"],
+    visits: ["dabc", "bcad"],
+    nonBotVisits: ["abcd", "dbca"],
+  };
+  for (const [field, [ascending, descending]] of Object.entries(expected)) {
+    test(`tagsStats orders by ${field} both ways (ASC when no direction is given), equal counts by name ascending`, async () => {
+      expect(await statsOrder(`orderBy=${field}-ASC`)).toBe(ascending);
+      expect(await statsOrder(`orderBy=${field}-DESC`)).toBe(descending);
+      expect(await statsOrder(`orderBy=${field}`)).toBe(ascending);
+    });
+  }
+
+  test("visitsCount, Shlink's deprecated name, orders by visits", async () => {
+    expect(await statsOrder("orderBy=visitsCount-DESC")).toBe("bcad");
+  });
+
+  test("takes the direction in lower case too, as Shlink's SQL does", async () => {
+    expect(await statsOrder("orderBy=visits-desc")).toBe("bcad");
+    expect(await namesOrder("orderBy=tag-desc")).toBe("dcba");
+  });
+
+  test("without orderBy, or with a field Shlink does not know, tagsStats is by name, in the direction given", async () => {
+    expect(await statsOrder("")).toBe("abcd");
+    expect(await statsOrder("orderBy=nope-DESC")).toBe("dcba");
+    expect(await statsOrder("orderBy=nope")).toBe("abcd");
+  });
+
+  test("pages the sorted list", async () => {
+    const second = await listed<{ tag: string }>("/rest/v3/tags/stats?searchTerm=ob-&orderBy=visits-DESC&itemsPerPage=3&page=2");
+    expect(second.data.map((t) => t.tag)).toEqual(["ob-d"]);
+    expect(second.pagination).toEqual({ currentPage: 2, pagesCount: 2, itemsPerPage: 3, itemsInCurrentPage: 1, totalItems: 4 });
+    expect((await listed<string>("/rest/v3/tags?searchTerm=ob-&orderBy=tag-DESC&itemsPerPage=3")).data).toEqual(["ob-d", "ob-c", "ob-b"]);
+  });
+
+  test("listTags orders by name whatever the field, in the direction given, as Shlink", async () => {
+    expect(await namesOrder("orderBy=tag-DESC")).toBe("dcba");
+    expect(await namesOrder("orderBy=visits-DESC")).toBe("dcba");
+    expect(await namesOrder("orderBy=shortUrlsCount-ASC")).toBe("abcd");
+    expect(await namesOrder("")).toBe("abcd");
+  });
+});
+
+describe("tag names, normalised as Shlink does", () => {
+  test("createShortUrl stores tags trimmed, lower-cased and with dashes for spaces, each once", async () => {
+    const created = await sdk.createShortUrl({
+      longUrl: "https://example.com/n1",
+      customSlug: "norm-1",
+      tags: ["Foo Bar", " foo-bar ", "UPPER"],
+    });
+    expect(created.tags).toEqual(["foo-bar", "upper"]);
+    expect(await tagsOf("norm-1")).toEqual(["foo-bar", "upper"]);
+    expect((await sdk.listTags()).data.filter((t) => t.toLowerCase().includes("foo"))).toEqual(["foo-bar"]);
+  });
+
+  test("updateShortUrl normalises the tags it is given", async () => {
+    await sdk.createShortUrl({ longUrl: "https://example.com/n2", customSlug: "norm-2", tags: ["plain"] });
+    expect((await sdk.updateShortUrl({ shortCode: "norm-2" }, { tags: ["Edited Tag", "FOO BAR"] })).tags).toEqual([
+      "edited-tag",
+      "foo-bar",
+    ]);
+    expect(await tagsOf("norm-2")).toEqual(["edited-tag", "foo-bar"]);
+  });
+
+  test("findIfExists finds a link whose tags differ only in case and spaces", async () => {
+    const first = await sdk.createShortUrl({ longUrl: "https://example.com/n3", tags: ["Same Tag"] });
+    const again = await sdk.createShortUrl({ longUrl: "https://example.com/n3", tags: ["same-tag"], findIfExists: true });
+    expect(again.shortCode).toBe(first.shortCode);
+  });
+
+  test("rename takes both names as given, as Shlink: the new name is not normalised", async () => {
+    await sdk.createShortUrl({ longUrl: "https://example.com/n4", customSlug: "norm-4", tags: ["to-rename"] });
+    expect(await sdk.editTag({ oldName: "to-rename", newName: "Renamed Tag" })).toEqual({ oldName: "to-rename", newName: "Renamed Tag" });
+    expect(await tagsOf("norm-4")).toEqual(["Renamed Tag"]);
+    await expect(sdk.editTag({ oldName: "renamed-tag", newName: "x" })).rejects.toMatchObject({ status: 404, tag: "renamed-tag" });
+  });
+});
+
 describe("editTag", () => {
   test("renames a tag on every link that carries it, answering 204", async () => {
     await sdk.createShortUrl({ longUrl: "https://example.com/r1", customSlug: "ren-1", tags: ["before"] });

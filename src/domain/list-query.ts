@@ -1,6 +1,7 @@
 /** Shlink's list conventions: `page`, `itemsPerPage` (-1 = all), `tags[]`, `orderBy=field-DIR`, date bounds. */
 import { type InvalidElement, invalidData } from "../errors";
 import { parseIsoDate } from "../lib/iso-date";
+import { normalizeTagName } from "../lib/tag-name";
 import type { ListFilter, OrderField } from "../storage/short-url-store";
 import { normalizeDomain } from "./short-url-input";
 
@@ -71,9 +72,10 @@ export function parseShortUrlListQuery(params: URLSearchParams, defaultDomain: s
   // Modes are checked even without tags: a bad value is a client bug worth reporting either way.
   const mode = tagsMode(params, "tagsMode", problems);
   const excludeMode = tagsMode(params, "excludeTagsMode", problems);
-  const tags = listParam(params, "tags");
+  // Normalised as tags are on create and edit (Shlink's filter chain), so `tags[]=Foo Bar` finds links tagged foo-bar.
+  const tags = listParam(params, "tags").map(normalizeTagName);
   if (tags.length > 0) filter.tags = { names: tags, mode };
-  const excludeTags = listParam(params, "excludeTags");
+  const excludeTags = listParam(params, "excludeTags").map(normalizeTagName);
   if (excludeTags.length > 0) filter.excludeTags = { names: excludeTags, mode: excludeMode };
   for (const field of ["startDate", "endDate"] as const) {
     const raw = params.get(field);
@@ -96,11 +98,60 @@ export function parseShortUrlListQuery(params: URLSearchParams, defaultDomain: s
   let order: ShortUrlListQuery["order"] = { field: "dateCreated", dir: "DESC" };
   const orderBy = params.get("orderBy");
   if (orderBy !== null && orderBy !== "") {
-    const [, field = "", dir = "ASC"] = /^([A-Za-z]+)(?:-(ASC|DESC))?$/.exec(orderBy) ?? [];
-    if (!ORDER_FIELDS.has(field as OrderField)) {
+    const parsed = splitOrderBy(orderBy);
+    if (parsed === null || !ORDER_FIELDS.has(parsed.field as OrderField)) {
       problems.push({ field: "orderBy", reason: `must be one of ${[...ORDER_FIELDS].join(", ")}, optionally followed by -ASC or -DESC` });
-    } else order = { field: field as OrderField, dir: dir as "ASC" | "DESC" };
+    } else order = { field: parsed.field as OrderField, dir: parsed.dir };
   }
   if (problems.length > 0) throw invalidData(problems);
   return { ...paging, filter, order };
+}
+
+/**
+ * `field-DIR` as Shlink writes it (DIR defaults to ASC); null when DIR is not ASC or DESC (in any case, with `anyCase`),
+ * or more follows.
+ */
+function splitOrderBy(raw: string, anyCase = false): { field: string; dir: "ASC" | "DESC" } | null {
+  const match = (anyCase ? /^([^-]*)(?:-(ASC|DESC))?$/i : /^([^-]*)(?:-(ASC|DESC))?$/).exec(raw);
+  return match ? { field: match[1] as string, dir: (match[2]?.toUpperCase() ?? "ASC") as "ASC" | "DESC" } : null;
+}
+
+/** How Shlink 3 orders tags: by a count (ties by name, ascending) or by name. */
+export interface TagOrder {
+  field: "tag" | "shortUrlsCount" | "visits" | "nonBotVisits";
+  dir: "ASC" | "DESC";
+}
+
+// visitsCount is Shlink's deprecated name for visits.
+const TAG_ORDER_FIELDS = new Map<string, TagOrder["field"]>([
+  ["tag", "tag"],
+  ["shortUrlsCount", "shortUrlsCount"],
+  ["visits", "visits"],
+  ["nonBotVisits", "nonBotVisits"],
+  ["visitsCount", "visits"],
+]);
+
+export interface TagListQuery extends Paging {
+  searchTerm?: string;
+  order: TagOrder;
+}
+
+/** GET /tags and /tags/stats: every tag on one page unless itemsPerPage says otherwise, by name unless orderBy says. */
+export function parseTagListQuery(params: URLSearchParams): TagListQuery {
+  const problems: InvalidElement[] = [];
+  const paging = parsePaging(
+    new URLSearchParams({ itemsPerPage: params.get("itemsPerPage") ?? "-1", page: params.get("page") ?? "1" }),
+    problems,
+  );
+  let order: TagOrder = { field: "tag", dir: "ASC" };
+  const orderBy = params.get("orderBy");
+  if (orderBy !== null && orderBy !== "") {
+    // Shlink 3 does not check it: a field it does not know orders by name, in the direction given, and the direction
+    // goes into its SQL as sent, where `desc` works as DESC and anything else fails (a 500), refused here instead.
+    const parsed = splitOrderBy(orderBy, true);
+    if (parsed === null) problems.push({ field: "orderBy", reason: "must be a field optionally followed by -ASC or -DESC" });
+    else order = { field: TAG_ORDER_FIELDS.get(parsed.field) ?? "tag", dir: parsed.dir };
+  }
+  if (problems.length > 0) throw invalidData(problems);
+  return { ...paging, order, searchTerm: params.get("searchTerm") || undefined };
 }

@@ -5,6 +5,7 @@
 import { REDIRECT_STATUSES } from "../config";
 import { AppError, type InvalidElement, invalidData } from "../errors";
 import { parseIsoDate } from "../lib/iso-date";
+import { normalizeTagName } from "../lib/tag-name";
 import { normalizeLongUrl } from "./long-url";
 import { MAX_CODE_LENGTH, MIN_GENERATED_LENGTH, slugProblem } from "./short-code";
 
@@ -80,9 +81,13 @@ function readMeta(body: Body, c: Collector, out: ShortUrlMeta, allowNull: boolea
   if ("tags" in body) {
     const tags = body.tags;
     if (!Array.isArray(tags) || tags.length > MAX_TAGS) c.add("tags", `must be a list of at most ${MAX_TAGS} strings`);
-    else if (!tags.every((t) => typeof t === "string" && t.trim() !== "" && t.length <= MAX_TAG_LENGTH)) {
-      c.add("tags", `each tag must be a non-empty string of at most ${MAX_TAG_LENGTH} characters`);
-    } else out.tags = [...new Set(tags.map((t: string) => t.trim()))];
+    else {
+      // Normalised as Shlink does, so "Foo Bar" and "foo-bar" are one tag; the limit applies to what is stored.
+      const names = tags.map((t) => (typeof t === "string" ? normalizeTagName(t) : ""));
+      if (names.some((n) => n === "" || n.length > MAX_TAG_LENGTH)) {
+        c.add("tags", `each tag must be a non-empty string of at most ${MAX_TAG_LENGTH} characters`);
+      } else out.tags = [...new Set(names)];
+    }
   }
   for (const field of ["crawlable", "forwardQuery"] as const) {
     if (!(field in body)) continue;

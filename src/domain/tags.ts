@@ -3,7 +3,14 @@ import { forbiddenTagOperation, tagConflict, tagNotFound } from "../errors";
 import type { GroupCommit } from "../storage/group-commit";
 import type { TagStatsRow, TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
+import type { TagOrder } from "./list-query";
 import { rethrowUnconfirmed } from "./unconfirmed-write";
+
+const COUNTS: Record<Exclude<TagOrder["field"], "tag">, (row: TagStatsRow) => number> = {
+  shortUrlsCount: (row) => row.short_urls,
+  visits: (row) => row.visits_total,
+  nonBotVisits: (row) => row.visits_total - row.visits_bots,
+};
 
 export class TagService {
   constructor(
@@ -25,13 +32,20 @@ export class TagService {
     return this.writes.run(write).catch(rethrowUnconfirmed());
   }
 
-  names(searchTerm?: string): string[] {
-    return this.store.names(searchTerm);
+  /** Names in name order; Shlink orders this list by name whatever the field, so only the direction counts. */
+  names(searchTerm?: string, dir: TagOrder["dir"] = "ASC"): string[] {
+    const names = this.store.names(searchTerm);
+    return dir === "DESC" ? names.toReversed() : names;
   }
 
-  async stats(searchTerm?: string): Promise<TagStatsRow[]> {
+  async stats(searchTerm?: string, order: TagOrder = { field: "tag", dir: "ASC" }): Promise<TagStatsRow[]> {
     const rows = await this.readStats();
-    return searchTerm ? rows.filter((r) => r.name.toLowerCase().includes(searchTerm.toLowerCase())) : rows;
+    const found = searchTerm ? rows.filter((r) => r.name.toLowerCase().includes(searchTerm.toLowerCase())) : rows;
+    if (order.field === "tag") return order.dir === "DESC" ? found.toReversed() : found;
+    const count = COUNTS[order.field];
+    const sign = order.dir === "ASC" ? 1 : -1;
+    // The rows come in name order and the sort is stable, so equal counts stay by name, ascending, as in Shlink.
+    return found.toSorted((a, b) => sign * (count(a) - count(b)));
   }
 
   async rename(oldName: string, newName: string, key: ApiKey): Promise<void> {

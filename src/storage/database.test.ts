@@ -108,6 +108,65 @@ describe("openDatabase", () => {
     expect(existsSync(`${path}.before-migration-9`)).toBe(true);
   });
 
+  test("renames tags to Shlink's form (version 13), merging those that collide, no link losing one, after a snapshot", () => {
+    const path = dbPath();
+    const old = new Database(path);
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 12)) old.exec(migration.sql);
+    old.exec("PRAGMA user_version = 12");
+    for (const [id, code] of ["both", "upper", "accented", "none"].entries()) {
+      old.run("INSERT INTO short_urls (id, short_code, long_url, created_at) VALUES (?, ?, 'https://example.com/', 1)", [id + 1, code]);
+    }
+    // foo-bar is newer than "Foo Bar" and "FOO BAR" yet is kept: it already holds the name.
+    old.run(
+      "INSERT INTO tags (id, name) VALUES (1, 'Foo Bar'), (2, 'FOO BAR'), (3, 'foo-bar'), (4, ' Été '), (5, 'plain'), (6, 'Lonely One')",
+    );
+    // "both" carries two spellings of one tag; "accented" gets foo-bar through 'Foo Bar', a tag that is not kept.
+    old.run("INSERT INTO short_url_tags (short_url_id, tag_id) VALUES (1, 1), (1, 3), (1, 5), (2, 2), (3, 4), (3, 1)");
+    old.close();
+
+    const db = openDatabase(path);
+    expect(currentVersion(db)).toBe(LATEST_VERSION);
+    expect(db.query("SELECT id, name FROM tags ORDER BY name").all()).toEqual([
+      { id: 3, name: "foo-bar" },
+      { id: 6, name: "lonely-one" },
+      { id: 5, name: "plain" },
+      { id: 4, name: "été" },
+    ]);
+    const tagsOf = db.query<{ name: string }, [string]>(
+      `SELECT t.name FROM short_url_tags st JOIN tags t ON t.id = st.tag_id JOIN short_urls s ON s.id = st.short_url_id
+       WHERE s.short_code = ? ORDER BY t.name`,
+    );
+    const names = (code: string) => tagsOf.all(code).map((r) => r.name);
+    expect(names("both")).toEqual(["foo-bar", "plain"]);
+    expect(names("upper")).toEqual(["foo-bar"]);
+    expect(names("accented")).toEqual(["foo-bar", "été"]);
+    expect(names("none")).toEqual([]);
+    expect(db.query("PRAGMA foreign_key_check").all()).toEqual([]);
+    expect(db.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    db.close();
+    const snapshot = new Database(`${path}.before-migration-13`, { readonly: true });
+    expect(snapshot.query("SELECT count(*) AS n FROM tags").get()).toEqual({ n: 6 });
+    snapshot.close();
+  });
+
+  test("version 13 copies nothing when every tag is already in Shlink's form, and changes nothing", () => {
+    const path = dbPath();
+    const old = new Database(path);
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 12)) old.exec(migration.sql);
+    old.exec("PRAGMA user_version = 12");
+    old.run("INSERT INTO tags (id, name) VALUES (1, 'foo-bar'), (2, 'été'), (3, 'x')");
+    old.close();
+    const db = openDatabase(path);
+    expect(currentVersion(db)).toBe(LATEST_VERSION);
+    expect(db.query("SELECT id, name FROM tags ORDER BY id").all()).toEqual([
+      { id: 1, name: "foo-bar" },
+      { id: 2, name: "été" },
+      { id: 3, name: "x" },
+    ]);
+    db.close();
+    expect(existsSync(`${path}.before-migration-13`)).toBe(false);
+  });
+
   test("a snapshot cut short (a full disk, a kill) is never taken for one: the next open makes it whole", () => {
     const path = dbPath();
     const old = new Database(path);

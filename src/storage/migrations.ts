@@ -3,13 +3,20 @@
  * first snapshots the database (VACUUM INTO) beside it, so a bad migration can be undone by hand.
  */
 import type { Database } from "bun:sqlite";
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { snapshotBefore } from "./migration-snapshot";
+import { normalizeStoredTagNames, tagNamesNeedNormalizing } from "./tag-names-migration";
 
 interface Migration {
   version: number;
-  /** True when it alters or rewrites tables that already hold data. */
-  changesExisting: boolean;
+  /**
+   * True when it alters or rewrites tables that already hold data (then the database is copied first); a function
+   * when only some databases need that, so the others upgrade without the copy's time and disk space.
+   */
+  changesExisting: boolean | ((db: Database) => boolean);
+  /** Schema changes; '' when `rewrite` does all the work. */
   sql: string;
+  /** Data changes SQL cannot make (Unicode case, say), run after `sql` in the same transaction. */
+  rewrite?: (db: Database) => void;
 }
 
 // The default domain is stored as '' (not NULL) so the unique index covers it: SQLite treats NULLs as distinct.
@@ -335,6 +342,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    // Tag names as Shlink stores them (lib/tag-name.ts): tags saved before the API normalised them are renamed, and
+    // those that then share a name merged, each link keeping its tags (tag-names-migration.ts). A merge is not undone.
+    version: 13,
+    changesExisting: tagNamesNeedNormalizing,
+    sql: "",
+    rewrite: normalizeStoredTagNames,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
@@ -349,24 +364,6 @@ export function currentVersion(db: Database): number {
  */
 export type MigrationEvent = { kind: "starting"; version: number } | { kind: "applied"; version: number; durationMs: number };
 
-/**
- * A copy of the database as it is (VACUUM INTO), made under a temporary name and renamed into place, so that
- * `snapshot` exists only whole: a copy cut short (a full disk, a kill) is removed or replaced at the next try, never
- * taken for the snapshot. An existing snapshot (from an earlier try of the same migration) is kept.
- */
-function snapshotBefore(db: Database, snapshot: string): void {
-  if (existsSync(snapshot)) return;
-  const partial = `${snapshot}.partial`;
-  rmSync(partial, { force: true });
-  try {
-    db.run("VACUUM INTO ?", [partial]);
-    renameSync(partial, snapshot);
-  } catch (error) {
-    rmSync(partial, { force: true });
-    throw error;
-  }
-}
-
 /** Applies every migration newer than user_version, each in its own immediate transaction. */
 export function runMigrations(db: Database, path: string, report?: (event: MigrationEvent) => void): void {
   const from = currentVersion(db);
@@ -378,11 +375,13 @@ export function runMigrations(db: Database, path: string, report?: (event: Migra
   for (const migration of MIGRATIONS) {
     if (migration.version <= from) continue;
     // An in-memory database (the tests') has no file to keep a snapshot of.
-    if (migration.changesExisting && from > 0 && path !== ":memory:") snapshotBefore(db, `${path}.before-migration-${migration.version}`);
+    const changes = typeof migration.changesExisting === "function" ? migration.changesExisting(db) : migration.changesExisting;
+    if (changes && from > 0 && path !== ":memory:") snapshotBefore(db, `${path}.before-migration-${migration.version}`);
     report?.({ kind: "starting", version: migration.version });
     const started = performance.now();
     db.transaction(() => {
-      db.exec(migration.sql);
+      if (migration.sql !== "") db.exec(migration.sql);
+      migration.rewrite?.(db);
       db.exec(`PRAGMA user_version = ${migration.version}`);
     }).immediate();
     report?.({ kind: "applied", version: migration.version, durationMs: performance.now() - started });

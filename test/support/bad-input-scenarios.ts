@@ -180,6 +180,10 @@ export const SCENARIOS: Scenario[] = [
   invalid("tags: page=0", "GET", "/rest/v3/tags?page=0", undefined, ["page"]),
   invalid("tags: page beyond any integer", "GET", "/rest/v3/tags?page=99999999999999999999&itemsPerPage=5", undefined, ["page"]),
   invalid("tag stats: itemsPerPage=abc", "GET", "/rest/v3/tags/stats?itemsPerPage=abc", undefined, ["itemsPerPage"]),
+  // An unknown field orders by name, as in Shlink; an unknown direction is refused (Shlink's SQL fails on it).
+  invalid("tags: orderBy=tag-UP", "GET", "/rest/v3/tags?orderBy=tag-UP", undefined, ["orderBy"]),
+  invalid("tag stats: orderBy=visits-down", "GET", "/rest/v3/tags/stats?orderBy=visits-down", undefined, ["orderBy"]),
+  invalid("tag stats: orderBy and page both bad", "GET", "/rest/v3/tags/stats?orderBy=visits-ASC-x&page=0", undefined, ["orderBy", "page"]),
   // Edits.
   badEdit("longUrl javascript:", { longUrl: "JaVaScRiPt:alert(1)" }, ["longUrl"]),
   badEdit("longUrl null", { longUrl: null }, ["longUrl"]),

@@ -1,19 +1,14 @@
 /** /rest/v3/tags: list, stats, rename and delete. */
 import { Elysia } from "elysia";
-import { parsePaging } from "../../domain/list-query";
+import { type Paging, parseTagListQuery } from "../../domain/list-query";
 import { type InvalidElement, invalidData } from "../../errors";
 import type { HttpDeps } from "../deps";
 import { jsonResponse } from "../json-response";
 import { paginationJson } from "../short-url-json";
 import { requireApiKey, searchParams } from "./auth";
 
-function page<T>(items: T[], params: URLSearchParams) {
-  const problems: InvalidElement[] = [];
-  const paging = parsePaging(
-    new URLSearchParams({ itemsPerPage: params.get("itemsPerPage") ?? "-1", page: params.get("page") ?? "1" }),
-    problems,
-  );
-  if (problems.length > 0) throw invalidData(problems);
+/** One page of a sorted list, with Shlink's pagination block. */
+function page<T>(items: T[], paging: Paging) {
   const all = paging.itemsPerPage === -1;
   const start = all ? 0 : (paging.page - 1) * paging.itemsPerPage;
   const slice = all ? items : items.slice(start, start + paging.itemsPerPage);
@@ -32,18 +27,18 @@ export function tagRoutes(ctx: HttpDeps) {
   return new Elysia({ name: "tags" })
     .get("/rest/v3/tags", ({ request }) => {
       requireApiKey(ctx, request);
-      const params = searchParams(request);
-      return jsonResponse({ tags: page(ctx.tags.names(params.get("searchTerm") ?? undefined), params) });
+      const query = parseTagListQuery(searchParams(request));
+      return jsonResponse({ tags: page(ctx.tags.names(query.searchTerm, query.order.dir), query) });
     })
     .get("/rest/v3/tags/stats", async ({ request }) => {
       requireApiKey(ctx, request);
-      const params = searchParams(request);
-      const stats = (await ctx.tags.stats(params.get("searchTerm") ?? undefined)).map((row) => ({
+      const query = parseTagListQuery(searchParams(request));
+      const stats = (await ctx.tags.stats(query.searchTerm, query.order)).map((row) => ({
         tag: row.name,
         shortUrlsCount: row.short_urls,
         visitsSummary: { total: row.visits_total, nonBots: row.visits_total - row.visits_bots, bots: row.visits_bots },
       }));
-      return jsonResponse({ tags: page(stats, params) });
+      return jsonResponse({ tags: page(stats, query) });
     })
     .put("/rest/v3/tags", async ({ request, body }) => {
       const key = requireApiKey(ctx, request);
