@@ -76,10 +76,12 @@ describe("deploy/systemd/shortener@.service", () => {
     expect(directives(unit).map(([k]) => k)).not.toContain("MemoryDenyWriteExecute");
   });
 
-  test("runs `shortener serve` with the colour's env file and stops it with SIGTERM", () => {
+  test("runs `shortener serve` with the colour's env file and Litestream's, and stops it with SIGTERM", () => {
     expect(directive(unit, "ExecStart")).toBe("/usr/local/bin/shortener serve");
     expect(COMMANDS.map((c) => c.name)).toContain("serve");
-    expect(directive(unit, "EnvironmentFile")).toBe("/etc/shortener/%i.env");
+    // Litestream's too (optional): a start with no database asks the replica whether it holds one to restore first.
+    const envFiles = directives(unit).flatMap(([k, v]) => (k === "EnvironmentFile" ? [v] : []));
+    expect(envFiles).toEqual(["/etc/shortener/%i.env", "-/etc/litestream.env"]);
     expect(directive(unit, "KillSignal")).toBe("SIGTERM");
   });
 
@@ -131,7 +133,11 @@ describe("deploy/systemd env examples", () => {
   test.each(["blue", "green"])("the %s env example has values the binary accepts", async (colour) => {
     const dataDir = tempDir();
     try {
-      // Only the data dir moves to a temp dir; every other value is the example's.
+      // Only the data dir moves to a temp dir; every other value is the example's. The database is made first, as on
+      // a node that has run: into an empty data dir with replication on, a command first asks the replica whether it
+      // holds the database (test/replica-first-start.test.ts), and there is no replica here.
+      const made = await runCli(["keys", "list"], { ...envExample(colour), SHORTENER_DATA_DIR: dataDir, SHORTENER_REPLICATION: "off" });
+      expect(made.exitCode).toBe(0);
       const result = await runCli(["keys", "list"], { ...envExample(colour), SHORTENER_DATA_DIR: dataDir });
       expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 0, stderr: "" });
     } finally {

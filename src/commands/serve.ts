@@ -8,6 +8,7 @@ import { startPublicServer } from "../http/public-server";
 import type { ParsedArgs } from "../lib/args";
 import { idleThreadsNamed, RUNTIME_BACKGROUND_THREADS } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
+import { refuseEmptyDatabaseOverReplica } from "../ops/replica-guard";
 import { controlSocketFor, LitestreamConfigError } from "../storage/litestream-config";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
@@ -49,6 +50,7 @@ export const serve: Command = {
     const startedAt = Date.now();
     const config = loadConfig(args.flags, process.env);
     const socket = litestreamSocket(config, args);
+    await refuseEmptyDatabaseOverReplica(config, process.env);
     const ctx = await openWhenSpace(
       () =>
         createApp(config, {

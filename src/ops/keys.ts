@@ -5,6 +5,7 @@ import { UsageError } from "../errors";
 import type { ParsedArgs } from "../lib/args";
 import { parseDuration } from "../lib/duration";
 import { formatIsoDate, parseIsoDate } from "../lib/iso-date";
+import { refuseEmptyDatabaseOverReplica } from "./replica-guard";
 
 /** `--expires` takes an ISO 8601 instant or a duration from now (90d, 12h). */
 function parseExpiry(raw: string | true | undefined, now: number): number | null {
@@ -35,6 +36,8 @@ export const keys: Command = {
     const settings = new Map(args.flags);
     settings.delete("role");
     const config = loadConfig(settings, process.env);
+    // Any action opens the database, creating it on a new node: the replica may hold one to restore first.
+    await refuseEmptyDatabaseOverReplica(config, process.env);
     await using app = createApp(config);
     switch (action) {
       case "create": {

@@ -94,8 +94,8 @@ export async function restoreReplica(call: LitestreamCall, outputPath: string, a
   return { seconds, txid };
 }
 
-/** When the oldest file the replica holds was written: no point in time before it can be restored. */
-export async function replicaStart(call: LitestreamCall): Promise<Date> {
+/** When each file the replica holds of the database was written (epoch ms), as `litestream ltx` lists them. */
+export async function replicaFileTimes(call: LitestreamCall): Promise<number[]> {
   const { stdout } = await runLitestream(["ltx", "-config", call.configPath, "-level", "all", "-json", call.databasePath], call);
   let files: { timestamp?: unknown }[];
   try {
@@ -103,7 +103,12 @@ export async function replicaStart(call: LitestreamCall): Promise<Date> {
   } catch {
     throw new LitestreamFailed(`litestream ltx printed something other than JSON: ${stdout.slice(0, 200)}`);
   }
-  const times = files.map((f) => (typeof f.timestamp === "string" ? Date.parse(f.timestamp) : Number.NaN)).filter(Number.isFinite);
+  return files.map((f) => (typeof f.timestamp === "string" ? Date.parse(f.timestamp) : Number.NaN)).filter(Number.isFinite);
+}
+
+/** When the oldest file the replica holds was written: no point in time before it can be restored. */
+export async function replicaStart(call: LitestreamCall): Promise<Date> {
+  const times = await replicaFileTimes(call);
   if (times.length === 0) throw new LitestreamFailed("the replica holds no backup files yet. Try: is `litestream replicate` running?");
   return new Date(Math.min(...times));
 }
