@@ -169,11 +169,37 @@ describe("deploy/Caddyfile", () => {
   });
 });
 
+/** `litestream databases` on a config text (litestream.yml, or a changed copy), with the sample's variables. */
+async function litestreamReads(configText: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const dir = tempDir("shortener-litestream-yml-");
+  try {
+    const configPath = join(dir, "litestream.yml");
+    writeFileSync(configPath, configText);
+    const sample = Object.fromEntries(directives(read("deploy/systemd/litestream.env.sample")));
+    const proc = Bun.spawn([toolPath("litestream"), "databases", "-config", configPath], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...sample },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { exitCode, stdout, stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** litestream.yml with the value of the one option `path` matches (its indent and key as group 1) replaced. */
+function withOption(text: string, path: RegExp, value: string): string {
+  if (!path.test(text)) throw new Error(`litestream.yml has no ${path}`);
+  return text.replace(path, `$1${value}`);
+}
+
 describe("litestream.yml", () => {
   const text = read("litestream.yml");
   const config = Bun.YAML.parse(text) as {
     addr: string;
     socket: { enabled: boolean; path: string };
+    snapshot: { interval: string; retention: string };
     dbs: { path: string; replica: Record<string, unknown> }[];
   };
   const env = (name: string) => ["$", `{${name}}`].join("");
@@ -213,16 +239,27 @@ describe("litestream.yml", () => {
   });
 
   test("real Litestream reads it, with the sample's variables, as replicating the env examples' database to S3", async () => {
-    const proc = Bun.spawn([toolPath("litestream"), "databases", "-config", join(ROOT, "litestream.yml")], {
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...sample },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    const { exitCode, stdout, stderr } = await litestreamReads(text);
     expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });
     expect(stdout).toMatch(
       new RegExp(`^${escapeRegExp(join(envExample("blue").SHORTENER_DATA_DIR as string, "shortener.db"))}\\s+s3$`, "m"),
     );
+  });
+
+  test("snapshots hourly and keeps 72 h of them, so a restore reaches back 71 h even right after a snapshot", () => {
+    // Litestream's defaults (24 h, 24 h) leave nothing before the newest snapshot right after it is taken.
+    expect(config.snapshot).toEqual({ interval: "1h", retention: "72h" });
+    const interval = parseDuration(config.snapshot.interval) as number;
+    const retention = parseDuration(config.snapshot.retention) as number;
+    expect(retention - interval).toBe(71 * 3_600_000);
+  });
+
+  test("real Litestream takes the snapshot settings from where the file puts them", async () => {
+    // A key Litestream does not know is ignored silently; a zero value it reads is refused by name.
+    const zeroInterval = withOption(text, /^( {2}interval: ).*$/m, "0s");
+    const zeroRetention = withOption(text, /^( {2}retention: ).*$/m, "0s");
+    expect((await litestreamReads(zeroInterval)).stderr).toContain("snapshot interval must be greater than 0");
+    expect((await litestreamReads(zeroRetention)).stderr).toContain("snapshot retention must be greater than 0");
   });
 
   test("is where the colours look for it, and gives them the control socket of their database", () => {
