@@ -302,6 +302,23 @@ describe("deploy/systemd/litestream.service", () => {
     expect([directive(unit, "User"), directive(unit, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
   });
 
+  test("gives Litestream's bounded shutdown, final upload included, 10 s or more before SIGKILL", () => {
+    const config = Bun.YAML.parse(read("litestream.yml")) as Record<string, string>;
+    const bounds = ["shutdown-timeout", "shutdown-sync-timeout"].map((key) => parseDuration(config[key] ?? ""));
+    expect(bounds).not.toContain(null);
+    const stopMs = parseDuration(directive(unit, "TimeoutStopSec") ?? "");
+    expect(stopMs).not.toBeNull();
+    expect(stopMs as number).toBeGreaterThanOrEqual(Math.max(...(bounds as number[])) + 10_000);
+  });
+
+  test("real Litestream takes its shutdown bounds from where litestream.yml puts them", async () => {
+    const text = read("litestream.yml");
+    const badTimeout = await litestreamReads(withOption(text, /^(shutdown-timeout: ).*$/m, "0s"));
+    const badSyncTimeout = await litestreamReads(withOption(text, /^(shutdown-sync-timeout: ).*$/m, "-1s"));
+    expect(badTimeout.stderr).toContain("invalid shutdown-timeout; using default");
+    expect(badSyncTimeout.stderr).toContain("shutdown-sync-timeout must be >= 0");
+  });
+
   test("can write the colours' data dir, and restarts whatever made it exit", () => {
     expect(directive(unit, "StateDirectory")).toBe(basename(envExample("blue").SHORTENER_DATA_DIR as string));
     expect(directive(unit, "ProtectSystem")).toBe("strict");
