@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { COMMANDS } from "../src/cli/commands";
+import { longestDrainMs } from "../src/commands/drain-sequence";
 import { SETTINGS } from "../src/config";
 import { parseDuration } from "../src/lib/duration";
 import { controlSocketFor } from "../src/storage/litestream-config";
@@ -83,11 +84,14 @@ describe("deploy/systemd/shortener@.service", () => {
     expect(directive(unit, "KillSignal")).toBe("SIGTERM");
   });
 
-  test("waits longer than the default shutdown timeout before SIGKILL", () => {
-    const shutdown = SETTINGS.find((s) => s.key === "shutdownTimeoutMs");
+  test("waits 10 s or more past the longest clean stop with the default settings before SIGKILL", () => {
+    const fallbackMs = (key: string) => parseDuration(SETTINGS.find((s) => s.key === key)?.fallback ?? "") as number;
+    const longestMs = longestDrainMs({ drainGraceMs: fallbackMs("drainGraceMs"), shutdownTimeoutMs: fallbackMs("shutdownTimeoutMs") });
+    // The grace and the in-flight bound alone would be 35 s: the final flush and the disposal come after them.
+    expect(longestMs).toBeGreaterThan(fallbackMs("drainGraceMs") + fallbackMs("shutdownTimeoutMs"));
     const stopMs = parseDuration(directive(unit, "TimeoutStopSec") ?? "");
     expect(stopMs).not.toBeNull();
-    expect(stopMs as number).toBeGreaterThan(parseDuration(shutdown?.fallback ?? "") as number);
+    expect(stopMs as number).toBeGreaterThanOrEqual(longestMs + 10_000);
   });
 
   test("can write the data dir the env examples name, and nothing else of the system", () => {
