@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { COMMANDS } from "../src/cli/commands";
 import { runRunbook } from "./support/runbook-harness";
-import { parseRunbook, parseRunbookText, RUNBOOKS, runbookFiles } from "./support/runbook-steps";
+import { parseRunbook, parseRunbookText, RUNBOOKS, runbookFiles, unitColour } from "./support/runbook-steps";
 
 /** Runbooks whose commands need Litestream and an S3 server, which this harness does not run: the named test runs them. */
 const RUN_WITH_A_REPLICA: Record<string, string> = {
@@ -36,6 +36,14 @@ describe("the runbook parser", () => {
     expect(() => parse("shortener keys revoke SOME_KEY")).toThrow("unknown placeholder SOME_KEY");
   });
 
+  test("reads the colour of shortener@$VAR from the variable when the step runs, and refuses it unset", () => {
+    const [step] = parse("sudo systemctl start shortener@$COLOUR");
+    expect(step).toMatchObject({ kind: "unit", unit: "start", colourVariable: "COLOUR" });
+    expect(step?.colour).toBeUndefined();
+    expect(unitColour(step as NonNullable<typeof step>, { COLOUR: "green" })).toBe("green");
+    expect(() => unitColour(step as NonNullable<typeof step>, {})).toThrow("$COLOUR is not set");
+  });
+
   test("reads the colour of a systemctl line and leaves people's lines alone", () => {
     const steps = parse("sudo systemctl start shortener@green", "sudo journalctl -u shortener@blue -o cat | jq -c .");
     expect(steps).toEqual([expect.objectContaining({ kind: "unit", unit: "start", colour: "green" })]);
@@ -56,6 +64,11 @@ describe("runbooks", () => {
       .filter((step) => step.kind === "shortener" && !known.has(step.subcommand ?? ""))
       .map((step) => `${step.where}: shortener ${step.subcommand}`);
     expect(unknown).toEqual([]);
+  });
+
+  test("restore-point-in-time.md starts again the colour that was enabled, not always blue", () => {
+    const starts = parseRunbook("restore-point-in-time.md").filter((s) => s.kind === "unit" && !s.litestream && s.unit !== "stop");
+    expect(starts.map((s) => s.colour ?? `$${s.colourVariable}`)).toEqual(["$COLOUR"]);
   });
 
   test.each(runbookFiles)("runbooks/%s has shortener commands the test runs", (file) => {
