@@ -337,12 +337,25 @@ describe("deploy/systemd/shortener-drill.service and .timer", () => {
 
   test("runs `shortener drill --json` once, as the colours' user, with blue's settings and Litestream's variables", () => {
     expect(directive(service, "Type")).toBe("oneshot");
-    expect(directive(service, "ExecStart")).toBe("/usr/local/bin/shortener drill --json");
+    expect(directive(service, "ExecStart")).toMatch(/^\/usr\/local\/bin\/shortener drill --json( |$)/);
     expect(COMMANDS.map((c) => c.name)).toContain("drill");
     expect([directive(service, "User"), directive(service, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
     const envFiles = directives(service).flatMap(([k, v]) => (k === "EnvironmentFile" ? [v] : []));
     expect(directive(read("deploy/systemd/litestream.service"), "EnvironmentFile")).toBe("/etc/litestream.env");
     expect(envFiles).toEqual(["/etc/shortener/blue.env", "/etc/litestream.env"]);
+  });
+
+  test("lets the drill give up on its own and record the failure before systemd stops it", () => {
+    // Three Litestream calls (drill-procedure.ts: restore the latest state, list the replica, restore a past point),
+    // each bounded by --drill-timeout, pinned on the command line so the env file cannot raise it past the unit's limit.
+    const timeout = /\s--drill-timeout\s+(\S+)/.exec(directive(service, "ExecStart") ?? "")?.[1];
+    expect(timeout).toBeDefined();
+    const drillMs = parseDuration(timeout as string);
+    const runMs = parseDuration((directive(service, "TimeoutStartSec") ?? "").replace(/min$/, "m"));
+    expect(drillMs).not.toBeNull();
+    expect(runMs).not.toBeNull();
+    // The integrity checks and the comparisons have no timer of their own: at least 10 minutes for them.
+    expect(runMs as number).toBeGreaterThanOrEqual(3 * (drillMs as number) + 10 * 60_000);
   });
 
   test("has the server unit's hardening, without MemoryDenyWriteExecute", () => {
