@@ -4,7 +4,7 @@
  * Caddy and Litestream point at the ports and database those examples name.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { COMMANDS } from "../src/cli/commands";
 import { longestDrainMs } from "../src/commands/drain-sequence";
@@ -130,6 +130,28 @@ describe("deploy/systemd env examples", () => {
   test("give blue 8080/8081 and green 8090/8091, all on loopback", () => {
     expect([envExample("blue").SHORTENER_LISTEN, envExample("blue").SHORTENER_OPS_LISTEN]).toEqual(["127.0.0.1:8080", "127.0.0.1:8081"]);
     expect([envExample("green").SHORTENER_LISTEN, envExample("green").SHORTENER_OPS_LISTEN]).toEqual(["127.0.0.1:8090", "127.0.0.1:8091"]);
+  });
+
+  test.each(["blue", "green"])("the %s env example's install steps work on a VM with no /etc/shortener yet", (colour) => {
+    const example = `${colour}.env.example`;
+    const steps = read(`deploy/systemd/${example}`)
+      .split("\n")
+      .flatMap((l) => /^#\s+(install\s.*)$/.exec(l)?.[1] ?? []);
+    expect(steps.at(-1)).toEndWith(`${example} /etc/shortener/${colour}.env`);
+    // The steps as written, into a scratch root, as this user: owner and group need root and the shortener group.
+    const root = tempDir("shortener-etc-");
+    try {
+      for (const step of steps) {
+        const local = step.replace(/ -o root -g shortener/, "").replaceAll(" /etc/", ` ${root}/etc/`);
+        const result = Bun.spawnSync(["bash", "-c", local], { cwd: join(ROOT, "deploy/systemd"), stdout: "pipe", stderr: "pipe" });
+        expect({ step, exitCode: result.exitCode, stderr: result.stderr.toString() }).toEqual({ step, exitCode: 0, stderr: "" });
+      }
+      expect(statSync(join(root, "etc/shortener")).mode & 0o777).toBe(0o750);
+      expect(statSync(join(root, `etc/shortener/${colour}.env`)).mode & 0o777).toBe(0o640);
+      expect(readFileSync(join(root, `etc/shortener/${colour}.env`), "utf8")).toBe(read(`deploy/systemd/${example}`));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test.each(["blue", "green"])("the %s env example has values the binary accepts", async (colour) => {
