@@ -71,6 +71,22 @@ describe("runbooks", () => {
     expect(starts.map((s) => s.colour ?? `$${s.colourVariable}`)).toEqual(["$COLOUR"]);
   });
 
+  test("draining-a-node.md moves the scrape target off a colour before draining it, so a swap does not page ShortenerDown", () => {
+    const lines = readFileSync(join(RUNBOOKS, "draining-a-node.md"), "utf8").split("\n");
+    const lineOf = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l)) + 1;
+    const drains = parseRunbook("draining-a-node.md")
+      .filter((s) => s.subcommand === "drain")
+      .map((s) => ({ line: Number(s.where.split(":").at(-1)), green: s.command.includes("127.0.0.1:8091") }));
+    const blueDrain = drains.find((d) => !d.green);
+    const greenDrain = drains.find((d) => d.green);
+    const blueTargetOut = lineOf(/^### \d+\. Move Prometheus's scrape target from blue to green$/);
+    const greenTargetOut = lineOf(/move the scrape target back as in step \d+: blue's ops listener in, green's out/);
+    expect(blueTargetOut).toBeGreaterThan(0);
+    expect(greenTargetOut).toBeGreaterThan(0);
+    expect(blueTargetOut).toBeLessThan(blueDrain?.line ?? 0);
+    expect(greenTargetOut).toBeLessThan(greenDrain?.line ?? 0);
+  });
+
   test.each(runbookFiles)("runbooks/%s has shortener commands the test runs", (file) => {
     expect(parseRunbook(file).filter((s) => s.kind === "shortener").length).toBeGreaterThan(0);
   });
