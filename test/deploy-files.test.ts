@@ -4,9 +4,10 @@
  * Caddy and Litestream point at the ports and database those examples name.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { COMMANDS } from "../src/cli/commands";
+import { longestDrainMs } from "../src/commands/drain-sequence";
 import { SETTINGS } from "../src/config";
 import { parseDuration } from "../src/lib/duration";
 import { controlSocketFor } from "../src/storage/litestream-config";
@@ -85,11 +86,14 @@ describe("deploy/systemd/shortener@.service", () => {
     expect(directive(unit, "KillSignal")).toBe("SIGTERM");
   });
 
-  test("waits longer than the default shutdown timeout before SIGKILL", () => {
-    const shutdown = SETTINGS.find((s) => s.key === "shutdownTimeoutMs");
+  test("waits 10 s or more past the longest clean stop with the default settings before SIGKILL", () => {
+    const fallbackMs = (key: string) => parseDuration(SETTINGS.find((s) => s.key === key)?.fallback ?? "") as number;
+    const longestMs = longestDrainMs({ drainGraceMs: fallbackMs("drainGraceMs"), shutdownTimeoutMs: fallbackMs("shutdownTimeoutMs") });
+    // The grace and the in-flight bound alone would be 35 s: the final flush and the disposal come after them.
+    expect(longestMs).toBeGreaterThan(fallbackMs("drainGraceMs") + fallbackMs("shutdownTimeoutMs"));
     const stopMs = parseDuration(directive(unit, "TimeoutStopSec") ?? "");
     expect(stopMs).not.toBeNull();
-    expect(stopMs as number).toBeGreaterThan(parseDuration(shutdown?.fallback ?? "") as number);
+    expect(stopMs as number).toBeGreaterThanOrEqual(longestMs + 10_000);
   });
 
   test("can write the data dir the env examples name, and nothing else of the system", () => {
@@ -128,6 +132,28 @@ describe("deploy/systemd env examples", () => {
   test("give blue 8080/8081 and green 8090/8091, all on loopback", () => {
     expect([envExample("blue").SHORTENER_LISTEN, envExample("blue").SHORTENER_OPS_LISTEN]).toEqual(["127.0.0.1:8080", "127.0.0.1:8081"]);
     expect([envExample("green").SHORTENER_LISTEN, envExample("green").SHORTENER_OPS_LISTEN]).toEqual(["127.0.0.1:8090", "127.0.0.1:8091"]);
+  });
+
+  test.each(["blue", "green"])("the %s env example's install steps work on a VM with no /etc/shortener yet", (colour) => {
+    const example = `${colour}.env.example`;
+    const steps = read(`deploy/systemd/${example}`)
+      .split("\n")
+      .flatMap((l) => /^#\s+(install\s.*)$/.exec(l)?.[1] ?? []);
+    expect(steps.at(-1)).toEndWith(`${example} /etc/shortener/${colour}.env`);
+    // The steps as written, into a scratch root, as this user: owner and group need root and the shortener group.
+    const root = tempDir("shortener-etc-");
+    try {
+      for (const step of steps) {
+        const local = step.replace(/ -o root -g shortener/, "").replaceAll(" /etc/", ` ${root}/etc/`);
+        const result = Bun.spawnSync(["bash", "-c", local], { cwd: join(ROOT, "deploy/systemd"), stdout: "pipe", stderr: "pipe" });
+        expect({ step, exitCode: result.exitCode, stderr: result.stderr.toString() }).toEqual({ step, exitCode: 0, stderr: "" });
+      }
+      expect(statSync(join(root, "etc/shortener")).mode & 0o777).toBe(0o750);
+      expect(statSync(join(root, `etc/shortener/${colour}.env`)).mode & 0o777).toBe(0o640);
+      expect(readFileSync(join(root, `etc/shortener/${colour}.env`), "utf8")).toBe(read(`deploy/systemd/${example}`));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test.each(["blue", "green"])("the %s env example has values the binary accepts", async (colour) => {
@@ -175,11 +201,37 @@ describe("deploy/Caddyfile", () => {
   });
 });
 
+/** `litestream databases` on a config text (litestream.yml, or a changed copy), with the sample's variables. */
+async function litestreamReads(configText: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const dir = tempDir("shortener-litestream-yml-");
+  try {
+    const configPath = join(dir, "litestream.yml");
+    writeFileSync(configPath, configText);
+    const sample = Object.fromEntries(directives(read("deploy/systemd/litestream.env.sample")));
+    const proc = Bun.spawn([toolPath("litestream"), "databases", "-config", configPath], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...sample },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { exitCode, stdout, stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** litestream.yml with the value of the one option `path` matches (its indent and key as group 1) replaced. */
+function withOption(text: string, path: RegExp, value: string): string {
+  if (!path.test(text)) throw new Error(`litestream.yml has no ${path}`);
+  return text.replace(path, `$1${value}`);
+}
+
 describe("litestream.yml", () => {
   const text = read("litestream.yml");
   const config = Bun.YAML.parse(text) as {
     addr: string;
     socket: { enabled: boolean; path: string };
+    snapshot: { interval: string; retention: string };
     dbs: { path: string; replica: Record<string, unknown> }[];
   };
   const env = (name: string) => ["$", `{${name}}`].join("");
@@ -219,16 +271,27 @@ describe("litestream.yml", () => {
   });
 
   test("real Litestream reads it, with the sample's variables, as replicating the env examples' database to S3", async () => {
-    const proc = Bun.spawn([toolPath("litestream"), "databases", "-config", join(ROOT, "litestream.yml")], {
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...sample },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    const { exitCode, stdout, stderr } = await litestreamReads(text);
     expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });
     expect(stdout).toMatch(
       new RegExp(`^${escapeRegExp(join(envExample("blue").SHORTENER_DATA_DIR as string, "shortener.db"))}\\s+s3$`, "m"),
     );
+  });
+
+  test("snapshots hourly and keeps 72 h of them, so a restore reaches back 71 h even right after a snapshot", () => {
+    // Litestream's defaults (24 h, 24 h) leave nothing before the newest snapshot right after it is taken.
+    expect(config.snapshot).toEqual({ interval: "1h", retention: "72h" });
+    const interval = parseDuration(config.snapshot.interval) as number;
+    const retention = parseDuration(config.snapshot.retention) as number;
+    expect(retention - interval).toBe(71 * 3_600_000);
+  });
+
+  test("real Litestream takes the snapshot settings from where the file puts them", async () => {
+    // A key Litestream does not know is ignored silently; a zero value it reads is refused by name.
+    const zeroInterval = withOption(text, /^( {2}interval: ).*$/m, "0s");
+    const zeroRetention = withOption(text, /^( {2}retention: ).*$/m, "0s");
+    expect((await litestreamReads(zeroInterval)).stderr).toContain("snapshot interval must be greater than 0");
+    expect((await litestreamReads(zeroRetention)).stderr).toContain("snapshot retention must be greater than 0");
   });
 
   test("is where the colours look for it, and gives them the control socket of their database", () => {
@@ -271,6 +334,23 @@ describe("deploy/systemd/litestream.service", () => {
     expect([directive(unit, "User"), directive(unit, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
   });
 
+  test("gives Litestream's bounded shutdown, final upload included, 10 s or more before SIGKILL", () => {
+    const config = Bun.YAML.parse(read("litestream.yml")) as Record<string, string>;
+    const bounds = ["shutdown-timeout", "shutdown-sync-timeout"].map((key) => parseDuration(config[key] ?? ""));
+    expect(bounds).not.toContain(null);
+    const stopMs = parseDuration(directive(unit, "TimeoutStopSec") ?? "");
+    expect(stopMs).not.toBeNull();
+    expect(stopMs as number).toBeGreaterThanOrEqual(Math.max(...(bounds as number[])) + 10_000);
+  });
+
+  test("real Litestream takes its shutdown bounds from where litestream.yml puts them", async () => {
+    const text = read("litestream.yml");
+    const badTimeout = await litestreamReads(withOption(text, /^(shutdown-timeout: ).*$/m, "0s"));
+    const badSyncTimeout = await litestreamReads(withOption(text, /^(shutdown-sync-timeout: ).*$/m, "-1s"));
+    expect(badTimeout.stderr).toContain("invalid shutdown-timeout; using default");
+    expect(badSyncTimeout.stderr).toContain("shutdown-sync-timeout must be >= 0");
+  });
+
   test("can write the colours' data dir, and restarts whatever made it exit", () => {
     expect(directive(unit, "StateDirectory")).toBe(basename(envExample("blue").SHORTENER_DATA_DIR as string));
     expect(directive(unit, "ProtectSystem")).toBe("strict");
@@ -285,12 +365,25 @@ describe("deploy/systemd/shortener-drill.service and .timer", () => {
 
   test("runs `shortener drill --json` once, as the colours' user, with blue's settings and Litestream's variables", () => {
     expect(directive(service, "Type")).toBe("oneshot");
-    expect(directive(service, "ExecStart")).toBe("/usr/local/bin/shortener drill --json");
+    expect(directive(service, "ExecStart")).toMatch(/^\/usr\/local\/bin\/shortener drill --json( |$)/);
     expect(COMMANDS.map((c) => c.name)).toContain("drill");
     expect([directive(service, "User"), directive(service, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
     const envFiles = directives(service).flatMap(([k, v]) => (k === "EnvironmentFile" ? [v] : []));
     expect(directive(read("deploy/systemd/litestream.service"), "EnvironmentFile")).toBe("/etc/litestream.env");
     expect(envFiles).toEqual(["/etc/shortener/blue.env", "/etc/litestream.env"]);
+  });
+
+  test("lets the drill give up on its own and record the failure before systemd stops it", () => {
+    // Three Litestream calls (drill-procedure.ts: restore the latest state, list the replica, restore a past point),
+    // each bounded by --drill-timeout, pinned on the command line so the env file cannot raise it past the unit's limit.
+    const timeout = /\s--drill-timeout\s+(\S+)/.exec(directive(service, "ExecStart") ?? "")?.[1];
+    expect(timeout).toBeDefined();
+    const drillMs = parseDuration(timeout as string);
+    const runMs = parseDuration((directive(service, "TimeoutStartSec") ?? "").replace(/min$/, "m"));
+    expect(drillMs).not.toBeNull();
+    expect(runMs).not.toBeNull();
+    // The integrity checks and the comparisons have no timer of their own: at least 10 minutes for them.
+    expect(runMs as number).toBeGreaterThanOrEqual(3 * (drillMs as number) + 10 * 60_000);
   });
 
   test("has the server unit's hardening, without MemoryDenyWriteExecute", () => {

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { freePort, type RunResult, requireBinary, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { syncReplica } from "./support/replica";
-import { expectStepPasses, parseRunbook, type Step } from "./support/runbook-steps";
+import { expectStepPasses, parseRunbook, type Step, unitColour } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
 
 /** Time between the steps of a history: two Litestream syncs, so each step lands in files of its own. */
@@ -528,16 +528,17 @@ describe("shortener restore from the replica of a damaged database", () => {
 });
 
 /** A runbook's systemctl line, as the unit would do it: blue is the node's server, green does not run here. */
-async function runUnitStep(step: Step, node: ReplicatedNode): Promise<void> {
+async function runUnitStep(step: Step, node: ReplicatedNode, env: Record<string, string>): Promise<void> {
+  const colour = unitColour(step, env);
   const running = node.server.proc !== null && node.server.proc.exitCode === null;
   if (step.litestream) {
     if (step.unit !== "start") expect(await node.litestream.stop()).toBe(step.exit);
     if (step.unit !== "stop") await node.startLitestream();
-  } else if (step.colour === "blue") {
+  } else if (colour === "blue") {
     if (step.unit !== "start" && running) expect(await node.server.stop()).toBe(step.exit);
     if (step.unit !== "stop") await node.server.start();
   } else if (step.unit !== "stop") {
-    throw new Error(`${step.where}: shortener@${step.colour} does not run in this test`);
+    throw new Error(`${step.where}: shortener@${colour} does not run in this test`);
   }
 }
 
@@ -568,11 +569,13 @@ describe("runbooks/restore-point-in-time.md", () => {
       // What the operator sets in step 1: the moment before the link was deleted, and the link.
       AT: at.toISOString(),
       CODE: "spring-sale",
+      // What the operator notes in step 3: the enabled colour, which step 5 starts again.
+      COLOUR: "blue",
     });
     const steps = parseRunbook("restore-point-in-time.md");
     for (const step of steps) {
       if (step.kind === "unit") {
-        await runUnitStep(step, node);
+        await runUnitStep(step, node, env);
         continue;
       }
       await expectStepPasses(step, env);

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { COMMANDS } from "../src/cli/commands";
 import { runRunbook } from "./support/runbook-harness";
-import { parseRunbook, parseRunbookText, RUNBOOKS, runbookFiles } from "./support/runbook-steps";
+import { parseRunbook, parseRunbookText, RUNBOOKS, runbookFiles, unitColour } from "./support/runbook-steps";
 
 /** Runbooks whose commands need Litestream and an S3 server, which this harness does not run: the named test runs them. */
 const RUN_WITH_A_REPLICA: Record<string, string> = {
@@ -36,6 +36,14 @@ describe("the runbook parser", () => {
     expect(() => parse("shortener keys revoke SOME_KEY")).toThrow("unknown placeholder SOME_KEY");
   });
 
+  test("reads the colour of shortener@$VAR from the variable when the step runs, and refuses it unset", () => {
+    const [step] = parse("sudo systemctl start shortener@$COLOUR");
+    expect(step).toMatchObject({ kind: "unit", unit: "start", colourVariable: "COLOUR" });
+    expect(step?.colour).toBeUndefined();
+    expect(unitColour(step as NonNullable<typeof step>, { COLOUR: "green" })).toBe("green");
+    expect(() => unitColour(step as NonNullable<typeof step>, {})).toThrow("$COLOUR is not set");
+  });
+
   test("reads the colour of a systemctl line and leaves people's lines alone", () => {
     const steps = parse("sudo systemctl start shortener@green", "sudo journalctl -u shortener@blue -o cat | jq -c .");
     expect(steps).toEqual([expect.objectContaining({ kind: "unit", unit: "start", colour: "green" })]);
@@ -56,6 +64,27 @@ describe("runbooks", () => {
       .filter((step) => step.kind === "shortener" && !known.has(step.subcommand ?? ""))
       .map((step) => `${step.where}: shortener ${step.subcommand}`);
     expect(unknown).toEqual([]);
+  });
+
+  test("restore-point-in-time.md starts again the colour that was enabled, not always blue", () => {
+    const starts = parseRunbook("restore-point-in-time.md").filter((s) => s.kind === "unit" && !s.litestream && s.unit !== "stop");
+    expect(starts.map((s) => s.colour ?? `$${s.colourVariable}`)).toEqual(["$COLOUR"]);
+  });
+
+  test("draining-a-node.md moves the scrape target off a colour before draining it, so a swap does not page ShortenerDown", () => {
+    const lines = readFileSync(join(RUNBOOKS, "draining-a-node.md"), "utf8").split("\n");
+    const lineOf = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l)) + 1;
+    const drains = parseRunbook("draining-a-node.md")
+      .filter((s) => s.subcommand === "drain")
+      .map((s) => ({ line: Number(s.where.split(":").at(-1)), green: s.command.includes("127.0.0.1:8091") }));
+    const blueDrain = drains.find((d) => !d.green);
+    const greenDrain = drains.find((d) => d.green);
+    const blueTargetOut = lineOf(/^### \d+\. Move Prometheus's scrape target from blue to green$/);
+    const greenTargetOut = lineOf(/move the scrape target back as in step \d+: blue's ops listener in, green's out/);
+    expect(blueTargetOut).toBeGreaterThan(0);
+    expect(greenTargetOut).toBeGreaterThan(0);
+    expect(blueTargetOut).toBeLessThan(blueDrain?.line ?? 0);
+    expect(greenTargetOut).toBeLessThan(greenDrain?.line ?? 0);
   });
 
   test.each(runbookFiles)("runbooks/%s has shortener commands the test runs", (file) => {

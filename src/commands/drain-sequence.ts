@@ -11,7 +11,10 @@
  */
 import type { Server } from "bun";
 import type { AppContext } from "../app";
+import type { Config } from "../config";
+import { WORKER_STOP_TIMEOUT_MS } from "../lib/workers";
 import { describeError, flushLogs, log } from "../telemetry/logger";
+import { TRACE_EXPORT_TIMEOUT_MS } from "../telemetry/tracing";
 
 export interface DrainResult {
   visitsFlushed: number;
@@ -24,6 +27,18 @@ export interface DrainResult {
  */
 const FINAL_FLUSH_BUDGET_MS = 25_000;
 const FINAL_FLUSH_MAX_ATTEMPTS = 100;
+/** The app's worker threads, each stopped in turn at disposal: checkpointer, visit writer, background reader. */
+const WORKER_THREADS = 3;
+
+/**
+ * The longest the sequence below can take, by its timers: the grace, the in-flight bound, the final flush's retry
+ * budget (which includes waiting for a flush already under way), each worker thread's stop, and the span export.
+ * `shortener drain` waits this long by default, and systemd's TimeoutStopSec must be longer (80 s by default).
+ */
+export function longestDrainMs(config: Pick<Config, "drainGraceMs" | "shutdownTimeoutMs">): number {
+  const disposal = WORKER_THREADS * WORKER_STOP_TIMEOUT_MS + TRACE_EXPORT_TIMEOUT_MS;
+  return config.drainGraceMs + config.shutdownTimeoutMs + FINAL_FLUSH_BUDGET_MS + disposal;
+}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

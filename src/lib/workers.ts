@@ -14,12 +14,12 @@ export function workerUrl(besideCaller: URL, fromSrc: string): string {
 }
 
 /** How long stopWorker waits for the worker to close its connection before terminating it. */
-const STOP_TIMEOUT_MS = 5_000;
+export const WORKER_STOP_TIMEOUT_MS = 5_000;
 
 /** Asks the worker to stop ("stop"), waits for its "stopped" (closed its connection) or a timeout, then terminates it. */
 export async function stopWorker(worker: Worker): Promise<void> {
   await new Promise<void>((resolve) => {
-    const timeout = setTimeout(resolve, STOP_TIMEOUT_MS);
+    const timeout = setTimeout(resolve, WORKER_STOP_TIMEOUT_MS);
     worker.addEventListener("message", (event: MessageEvent) => {
       if (event.data === "stopped") {
         clearTimeout(timeout);

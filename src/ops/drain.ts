@@ -1,17 +1,18 @@
 import type { Command } from "../commands/command";
+import { longestDrainMs } from "../commands/drain-sequence";
 import { loadConfig } from "../config";
 import { UsageError } from "../errors";
 import { parseDuration } from "../lib/duration";
 
 export const drain: Command = {
   name: "drain",
-  usage: "shortener drain [--timeout DURATION (default: drain grace + shutdown timeout + 10s)] [--ops-listen HOST:PORT]",
+  usage: "shortener drain [--timeout DURATION (default: the longest the node's drain can take + 10s)] [--ops-listen HOST:PORT]",
   summary: "tell the running server to drain; returns when it has drained (readiness off, in-flight done, visits written)",
   options: ["timeout"],
   async run(args) {
     const config = loadConfig(args.flags, process.env);
-    // By default wait as long as a healthy drain can take: the grace, the in-flight bound, and a margin.
-    const rawTimeout = args.flags.get("timeout") ?? `${Math.ceil((config.drainGraceMs + config.shutdownTimeoutMs) / 1000) + 10}s`;
+    // By default wait as long as the node's drain can take (grace, in-flight bound, final flush, disposal), and a margin.
+    const rawTimeout = args.flags.get("timeout") ?? `${Math.ceil(longestDrainMs(config) / 1000) + 10}s`;
     const timeoutMs = rawTimeout === true ? null : parseDuration(rawTimeout);
     if (timeoutMs === null || timeoutMs <= 0) throw new UsageError(`--timeout "${String(rawTimeout)}" is not a duration like 30s`);
     const address = `${config.opsListen.hostname}:${config.opsListen.port}`;

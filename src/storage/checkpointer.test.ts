@@ -137,7 +137,7 @@ describe("BackgroundCheckpointer", () => {
     checkpointer.afterWrites();
     const stopping = performance.now();
     await checkpointer.stop();
-    // It answered "stop": a dead thread would have been waited for STOP_TIMEOUT_MS (5 s), then terminated.
+    // It answered "stop": a dead thread would have been waited for WORKER_STOP_TIMEOUT_MS (5 s), then terminated.
     expect(performance.now() - stopping).toBeLessThan(2_000);
     expect(failures).toHaveLength(1);
     expect(failures[0]).toStartWith("checkpoint worker: ");

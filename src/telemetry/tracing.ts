@@ -61,11 +61,12 @@ export interface Tracing {
   startServerSpan(name: string, headers: Headers): Span | null;
   /** Runs `fn` with `span` active, so spans started inside it, synchronously or after an await, are its children. */
   withSpan<T>(span: Span, fn: () => T): T;
-  /** Exports what is buffered and stops; gives up after SHUTDOWN_TIMEOUT_MS so a dead collector cannot hold a drain. */
+  /** Exports what is buffered and stops; gives up after TRACE_EXPORT_TIMEOUT_MS so a dead collector cannot hold a drain. */
   shutdown(): Promise<void>;
 }
 
-const SHUTDOWN_TIMEOUT_MS = 5000;
+/** How long a drain waits for buffered spans to be exported before it gives up on them. */
+export const TRACE_EXPORT_TIMEOUT_MS = 5000;
 
 const DISABLED: Tracing = Object.freeze({
   enabled: false,
@@ -211,7 +212,7 @@ export function startTracing(config: Readonly<Config>): Tracing {
       stopped ??= (async () => {
         let timer: Timer | undefined;
         const deadline = new Promise<"timeout">((resolve) => {
-          timer = setTimeout(() => resolve("timeout"), SHUTDOWN_TIMEOUT_MS);
+          timer = setTimeout(() => resolve("timeout"), TRACE_EXPORT_TIMEOUT_MS);
         });
         const flushed = provider.shutdown().then(
           () => "done" as const,
@@ -222,7 +223,7 @@ export function startTracing(config: Readonly<Config>): Tracing {
         );
         const outcome = await Promise.race([flushed, deadline]);
         clearTimeout(timer);
-        if (outcome === "timeout") log.warn("trace_export_timeout", { timeout_ms: SHUTDOWN_TIMEOUT_MS });
+        if (outcome === "timeout") log.warn("trace_export_timeout", { timeout_ms: TRACE_EXPORT_TIMEOUT_MS });
         unregister();
       })();
       return stopped;

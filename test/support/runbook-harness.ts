@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { collectText, freePort, requireBinary, tempDir, waitFor } from "./binary";
-import { escapeRegExp, parseRunbook, runShell, type ShellResult, type Step } from "./runbook-steps";
+import { escapeRegExp, parseRunbook, runShell, type ShellResult, type Step, unitColour } from "./runbook-steps";
 
 const SYSTEMD = resolve(import.meta.dir, "../../deploy/systemd");
 /** The colour whose settings the runbooks' preamble loads, and whose node runs unless a runbook starts it. */
@@ -177,8 +177,12 @@ export async function runRunbook(file: string): Promise<void> {
     if (replica) throw new Error(`${replica.where}: no Litestream runs here; see RUN_WITH_A_REPLICA in test/runbooks.test.ts`);
     for (const node of nodes) if (runningAtStart(node.colour, steps)) await node.start(`runbooks/${file} (already running)`);
     for (const step of steps) {
-      if (step.kind === "unit") await runUnitStep(step, byColour.get(step.colour as string) as Node);
-      else await runCommandStep(step, env, map, nodes);
+      if (step.kind === "unit") {
+        const colour = unitColour(step, env) as string;
+        const node = byColour.get(colour);
+        if (node === undefined) throw new Error(`${step.where}: shortener@${colour} has no deploy/systemd/${colour}.env.example`);
+        await runUnitStep(step, node);
+      } else await runCommandStep(step, env, map, nodes);
       for (const node of nodes) {
         if (node.running && !(await node.ready())) {
           throw new Error(

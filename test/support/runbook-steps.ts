@@ -1,7 +1,7 @@
 /**
  * Reads runbooks/*.md into the steps test/runbooks.test.ts runs, following the conventions in runbooks/README.md:
  * `shortener` and `curl` lines of ```sh blocks (also `VAR=$(shortener …)` and `NAME=value shortener …`), the
- * imitated `systemctl start|stop|restart shortener@COLOUR`, and the `# prints:`, `# matches:` and `# exits:`
+ * imitated `systemctl start|stop|restart shortener@COLOUR` (or `shortener@$VAR`, the colour a shell variable names), and the `# prints:`, `# matches:` and `# exits:`
  * comments under them. A line that runs shortener in any other form is an error, never skipped.
  */
 import { expect } from "bun:test";
@@ -31,8 +31,10 @@ export interface Step {
   /** For `VAR=$(shortener …)`: the variable that receives stdout. */
   capture?: string;
   unit?: "start" | "stop" | "restart";
-  /** For a unit step: the colour of `shortener@COLOUR`; undefined for `litestream`. */
+  /** For a unit step: the colour of `shortener@COLOUR`; undefined for `litestream` and `shortener@$VAR`. */
   colour?: string;
+  /** For a `shortener@$VAR` unit step: the shell variable that names the colour (see unitColour). */
+  colourVariable?: string;
   /** For a unit step of Litestream's own unit (runbooks that need a replica, run by their feature's test). */
   litestream?: true;
   exit: number;
@@ -43,7 +45,8 @@ export interface Step {
 
 const CAPTURE = /^([A-Za-z_][A-Za-z0-9_]*)=\$\((shortener\s.*)\)$/;
 const ASSIGNED = /^((?:[A-Z_][A-Z0-9_]*=[^\s'"$`\\;|&()]*\s+)*)(shortener\s.*)$/;
-const UNIT_LINE = /^(?:sudo\s+)?systemctl\s+(start|stop|restart|enable\s+--now)\s+(?:shortener@([a-z]+)|(litestream))(?:\.service)?$/;
+const UNIT_LINE =
+  /^(?:sudo\s+)?systemctl\s+(start|stop|restart|enable\s+--now)\s+(?:shortener@(?:([a-z]+)|\$([A-Z_][A-Z0-9_]*))|(litestream))(?:\.service)?$/;
 /** `shortener` in command position anywhere in a line: after a separator, a pipe, a substitution or an assignment. */
 const SHORTENER_ANYWHERE = /(^|[;&|`('"])\s*shortener\s|=\S*\s+shortener\s/;
 const PLACEHOLDER = /(?<![$\w{-])([A-Z][A-Z0-9_]+)(?![\w-])/g;
@@ -102,8 +105,9 @@ function stepOf(text: string, where: string): Step | null {
   } else if (unit) {
     step.kind = "unit";
     step.unit = unit[1] === "stop" ? "stop" : unit[1] === "restart" ? "restart" : "start";
-    if (unit[3] === undefined) step.colour = unit[2];
-    else step.litestream = true;
+    if (unit[4] !== undefined) step.litestream = true;
+    else if (unit[3] !== undefined) step.colourVariable = unit[3];
+    else step.colour = unit[2];
   } else if (SHORTENER_ANYWHERE.test(text)) {
     throw new Error(`${where}: "${text}" runs shortener in a form the test cannot run (see runbooks/README.md)`);
   } else {
@@ -111,6 +115,16 @@ function stepOf(text: string, where: string): Step | null {
   }
   if (step.kind === "shortener") step.subcommand = step.command.split(/\s+/)[1] ?? "";
   return step;
+}
+
+/** The colour a `shortener@…` unit step acts on: as written, or the value its variable has in the runbook's shell. */
+export function unitColour(step: Step, env: Record<string, string | undefined>): string | undefined {
+  if (step.colourVariable === undefined) return step.colour;
+  const colour = env[step.colourVariable];
+  if (colour === undefined || colour === "") {
+    throw new Error(`${step.where}: $${step.colourVariable} is not set; the test sets it as the runbook tells the operator to`);
+  }
+  return colour;
 }
 
 /** The steps of one runbook's text, with what each must print and exit with. */
