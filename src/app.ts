@@ -199,6 +199,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     onError: (error) => dispatchFailures.failed(describeError(error)),
     onTick: () => dispatchFailures.succeeded(),
     tracer: tracing.tracer,
+    allowLoopback: config.webhookAllowLoopback,
     onWebhookGone: (webhookId, url) => {
       outbox.invalidate();
       log.warn("webhook_disabled", { webhook_id: webhookId, url, reason: "the receiver answered 410 Gone" });

@@ -72,6 +72,8 @@ export interface Config {
   webhookRetryMaxMs: number;
   /** How long one webhook delivery may take before it counts as failed, in ms. */
   webhookTimeoutMs: number;
+  /** Whether webhooks may be sent to this machine or link-local addresses (lib/internal-address.ts). */
+  webhookAllowLoopback: boolean;
   /** Most concurrent subscribers of the real-time feed (/.well-known/mercure); 0 turns the feed off. */
   realtimeMaxSubscribers: number;
   /** Where spans are sent (an OTLP/HTTP traces URL), or null: tracing is off and costs nothing. */

@@ -11,7 +11,7 @@ import { TestServer, tempDir } from "./support/binary";
 import { LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { S3Server } from "./support/s3";
 import { WebhookReceiver } from "./support/webhook-receiver";
-import { createWebhook } from "./support/webhook-steps";
+import { createWebhook, LOOPBACK_RECEIVERS } from "./support/webhook-steps";
 
 const SECONDS = 20;
 
@@ -24,7 +24,11 @@ test(`a replicated node with webhooks, under ${SECONDS} s of creates and redirec
   const databasePath = join(dataDir, "shortener.db");
   const { configPath, socketPath } = writeLitestreamConfig({ dir: dataDir, databasePath, s3, prefix: "steady" });
   await using litestream = await new LitestreamProcess(configPath, socketPath).start();
-  await using server = new TestServer({ dataDir, args: ["--replication", "litestream", "--litestream-config", configPath] });
+  await using server = new TestServer({
+    dataDir,
+    args: ["--replication", "litestream", "--litestream-config", configPath],
+    env: LOOPBACK_RECEIVERS,
+  });
   server.apiKey = await server.createKey();
   await server.start();
   using receiver = new WebhookReceiver();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { runCli, startServer, type TestServer, tempDir, waitFor } from "./support/binary";
 import { type Attempt, WebhookReceiver } from "./support/webhook-receiver";
-import { createWebhook } from "./support/webhook-steps";
+import { createWebhook, LOOPBACK_RECEIVERS } from "./support/webhook-steps";
 
 interface ExportedSpan {
   name: string;
@@ -101,7 +101,9 @@ describe("with OTEL_EXPORTER_OTLP_ENDPOINT set", () => {
   let server: TestServer;
   beforeAll(async () => {
     receiver = new OtlpReceiver();
-    server = await startServer({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" } });
+    server = await startServer({
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100", ...LOOPBACK_RECEIVERS },
+    });
   });
   afterAll(async () => {
     await server[Symbol.asyncDispose]();

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { BINARY, runCli, startServer, TestServer, tempDir, waitFor } from "./support/binary";
 import { expectStepPasses, parseRunbook } from "./support/runbook-steps";
 import { WebhookReceiver } from "./support/webhook-receiver";
-import { createWebhook, deliveries, FAST_RETRIES } from "./support/webhook-steps";
+import { createWebhook, deliveries, FAST_RETRIES, LOOPBACK_RECEIVERS } from "./support/webhook-steps";
 
 describe("webhook management API", () => {
   test("creation answers the secret once; lists and reads never show it, nor does the server's output", async () => {
@@ -53,6 +53,8 @@ describe("webhook management API", () => {
     ["no events", { url: "https://example.com/", events: [] }, "events"],
     ["events not a list", { url: "https://example.com/", events: 3 }, "events"],
     ["a name that is not a string", { url: "https://example.com/", events: ["link.created"], name: 5 }, "name"],
+    ["a URL to this machine's ops listener", { url: "http://127.0.0.1:8081/control/drain", events: ["link.created"] }, "url"],
+    ["a URL to cloud metadata", { url: "http://169.254.169.254/latest/meta-data/", events: ["link.created"] }, "url"],
   ])("creating with %s answers 400 invalid-data naming the field", async (_, body, field) => {
     await using server = await startServer();
     const response = await server.api("/rest/v3/webhooks", { method: "POST", body: JSON.stringify(body) });
@@ -172,7 +174,10 @@ describe("shortener webhooks (CLI)", () => {
     using receiver = new WebhookReceiver();
     await using server = await startServer({ env: FAST_RETRIES });
     const dir = ["--data-dir", server.dataDir];
-    const created = await runCli(["webhooks", "create", "--url", receiver.url, "--events", "link.created", "--name", "cli", ...dir]);
+    const created = await runCli(
+      ["webhooks", "create", "--url", receiver.url, "--events", "link.created", "--name", "cli", ...dir],
+      LOOPBACK_RECEIVERS,
+    );
     expect(created.exitCode).toBe(0);
     expect(created.stdout).toMatch(/^whsec_[A-Za-z0-9+/]{43}=\n$/);
     receiver.secret = created.stdout.trim();
@@ -216,7 +221,8 @@ describe("shortener webhooks (CLI)", () => {
   });
 
   test.each<[string[], string]>([
-    [["webhooks", "create", "--url", "http://127.0.0.1:9/x", "--events", "link.nope"], "events"],
+    [["webhooks", "create", "--url", "http://192.0.2.1:9/x", "--events", "link.nope"], "events"],
+    [["webhooks", "create", "--url", "http://127.0.0.1:8081/control/drain", "--events", "link.created"], "--webhook-allow-loopback"],
     [["webhooks", "create", "--url", "gopher://x", "--events", "link.created"], "url"],
     [["webhooks", "delete", "77"], "77"],
     [["webhooks", "delete", "x"], '"x" is not a webhook ID'],

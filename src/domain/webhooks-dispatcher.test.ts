@@ -64,6 +64,8 @@ function dispatcher(store: WebhookStore, receiver: HeldReceiver, maxAttempts = 3
     userAgent: "test",
     pollMs: 20,
     fetch: receiver.fetch,
+    // receiver.test resolves nowhere here: a public address, as a real receiver's would.
+    resolve: async () => ["192.0.2.10"],
     ...more,
   });
 }
@@ -199,6 +201,36 @@ describe("WebhookDispatcher", () => {
     }
   });
 
+  test("a receiver whose name now resolves to this machine is not sent to: the attempt fails and says why", async () => {
+    const { store, webhookId, enqueue } = setup();
+    enqueue(9, "rebound");
+    const receiver = new HeldReceiver();
+    const d = dispatcher(store, receiver, 1, { resolve: async () => ["203.0.113.7", "127.0.0.1"] });
+    d.start();
+    try {
+      await until("dead", () => store.deadLetters() === 1);
+      expect(receiver.requests).toEqual([]);
+      const [dead] = store.deliveries(webhookId, "dead", 10);
+      expect(dead).toMatchObject({ message_id: "msg_rebound", last_status: null });
+      expect(dead?.last_error).toBe(
+        "refused: receiver.test resolves to 127.0.0.1, this machine or link-local; --webhook-allow-loopback allows it",
+      );
+    } finally {
+      await d.stop();
+    }
+    // Allowed, the same resolution is sent to.
+    enqueue(10, "allowed");
+    const allowed = dispatcher(store, receiver, 1, { resolve: async () => ["127.0.0.1"], allowLoopback: true });
+    allowed.start();
+    try {
+      await until("sent", () => receiver.requests.length === 1);
+      receiver.requests[0]?.settle(200);
+      await until("delivered", () => store.backlog() === 0);
+    } finally {
+      await allowed.stop();
+    }
+  });
+
   test("stop aborts requests in flight and leaves them pending; the next dispatcher resends them under the same id", async () => {
     const { store, enqueue } = setup();
     const id = enqueue(3, "held");
@@ -240,6 +272,7 @@ describe("WebhookDispatcher failures", () => {
       timeoutMs: 50,
       userAgent: "test",
       fetch: answers,
+      resolve: async () => ["192.0.2.10"],
     });
     d.start();
     try {

@@ -14,7 +14,11 @@
  * before), and its W3C `traceparent` goes with the request, so a traced receiver continues that trace. The span
  * names the receiver's host, never its URL: a webhook URL often carries a token.
  */
+
+import { lookup } from "node:dns/promises";
 import { propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { parseIp } from "../lib/cidr";
+import { isInternalAddress, namesInternalHost } from "../lib/internal-address";
 import { BUSY_TIMEOUT_MS } from "../storage/database";
 import type { AttemptResult, DueDelivery, WebhookStore } from "../storage/webhook-store";
 import { type BackoffPolicy, retryAfterMs, retryDelayMs } from "./webhooks-backoff";
@@ -48,6 +52,10 @@ export interface DispatcherOptions {
   onTick?: () => void;
   /** Traces each attempt when tracing is on (null or absent: off). */
   tracer?: Tracer | null;
+  /** Whether a receiver's host may resolve to this machine or a link-local address (--webhook-allow-loopback). */
+  allowLoopback?: boolean;
+  /** A host's addresses (default: the system resolver's, all of them). */
+  resolve?: (host: string) => Promise<string[]>;
   now?: () => number;
   random?: () => number;
   fetch?: typeof fetch;
@@ -227,6 +235,8 @@ export class WebhookDispatcher {
   }
 
   async #post(delivery: DueDelivery, headers: Record<string, string>, stop: AbortSignal, seconds: () => number): Promise<Sent> {
+    const refused = this.options.allowLoopback ? null : await this.#internalTarget(delivery.url);
+    if (refused !== null) return { ok: false, status: null, error: refused, retryAfterMs: 0, seconds: seconds() };
     try {
       const response = await this.#fetch(delivery.url, {
         method: "POST",
@@ -250,6 +260,28 @@ export class WebhookDispatcher {
       const why = timedOut ? `timed out after ${this.options.timeoutMs} ms` : error instanceof Error ? error.message : String(error);
       return { ok: false, status: null, error: why, retryAfterMs: 0, seconds: seconds() };
     }
+  }
+
+  /**
+   * Why a receiver may not be sent to: its host, a name that passed the check at creation, now resolves to this
+   * machine or a link-local address (lib/internal-address.ts); null when it may (or does not resolve: fetch then
+   * fails with its own error). The request's own lookup comes after this one, so a name whose answer changes in
+   * between (DNS rebinding) is not caught: --webhook-allow-loopback is off to stop the plain case.
+   */
+  async #internalTarget(url: string): Promise<string | null> {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+    if (namesInternalHost(host)) return `refused: ${host} is this machine or link-local; --webhook-allow-loopback allows it`;
+    if (parseIp(host) !== null) return null;
+    let addresses: string[];
+    try {
+      addresses = await (this.options.resolve ?? resolveAll)(host);
+    } catch {
+      return null;
+    }
+    const internal = addresses.find(isInternalAddress);
+    return internal === undefined
+      ? null
+      : `refused: ${host} resolves to ${internal}, this machine or link-local; --webhook-allow-loopback allows it`;
   }
 
   /**
@@ -282,6 +314,11 @@ export class WebhookDispatcher {
     // again rather than waiting a second. A lock is no failure here (nothing waits on pruning).
     if (pruned !== null && pruned < PRUNE_BATCH) this.#lastPrune = now;
   }
+}
+
+/** Every address the system resolver gives for `host`. */
+async function resolveAll(host: string): Promise<string[]> {
+  return (await lookup(host, { all: true })).map((a) => a.address);
 }
 
 /** Ends an attempt's span with what the receiver answered (or why nothing came). */

@@ -27,14 +27,18 @@ function invalidFields(parse: () => unknown): string[] {
   }
 }
 
+const STRICT = { allowLoopback: false };
+
 describe("webhook input", () => {
   test("accepts an http(s) URL and known events, in their canonical order, without duplicates", () => {
-    expect(parseWebhookInput({ url: " https://h.example/in?x=1 ", events: ["link.visited", "link.created", "link.visited"] })).toEqual({
+    expect(
+      parseWebhookInput({ url: " https://h.example/in?x=1 ", events: ["link.visited", "link.created", "link.visited"] }, STRICT),
+    ).toEqual({
       url: "https://h.example/in?x=1",
       events: ["link.created", "link.visited"],
       name: null,
     });
-    expect(parseWebhookInput({ url: "http://10.0.0.5:8080/", events: "link.deleted, link.updated", name: " crm " })).toEqual({
+    expect(parseWebhookInput({ url: "http://10.0.0.5:8080/", events: "link.deleted, link.updated", name: " crm " }, STRICT)).toEqual({
       url: "http://10.0.0.5:8080/",
       events: ["link.updated", "link.deleted"],
       name: "crm",
@@ -50,7 +54,30 @@ describe("webhook input", () => {
     [null, ["url", "events"]],
     [[], ["url", "events"]],
   ])("refuses %p naming %p", (body, fields) => {
-    expect(invalidFields(() => parseWebhookInput(body))).toEqual(fields);
+    expect(invalidFields(() => parseWebhookInput(body, STRICT))).toEqual(fields);
+  });
+
+  test("refuses a URL naming this machine or a link-local address unless --webhook-allow-loopback, naming url", () => {
+    for (const url of [
+      "http://127.0.0.1:8081/control/drain",
+      "http://localhost:2019/stop",
+      "http://LOCALHOST./x",
+      "http://api.localhost/x",
+      "http://[::1]/x",
+      "http://[::ffff:127.0.0.1]/x",
+      "http://0.0.0.0:8080/",
+      "http://2130706433/", // 127.0.0.1 as a number: the URL parser makes it the address
+      "http://169.254.169.254/latest/meta-data/",
+      "http://[fe80::1]/x",
+    ]) {
+      expect(
+        invalidFields(() => parseWebhookInput({ url, events: ["link.created"] }, STRICT)),
+        url,
+      ).toEqual(["url"]);
+      expect(parseWebhookInput({ url, events: ["link.created"] }, { allowLoopback: true }).url).toBe(new URL(url).href);
+    }
+    // Private networks are where internal receivers live: allowed.
+    expect(parseWebhookInput({ url: "http://192.168.1.20/hook", events: ["link.created"] }, STRICT).url).toBe("http://192.168.1.20/hook");
   });
 
   test("an edit must say disabled true or false", () => {

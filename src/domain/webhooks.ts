@@ -4,6 +4,7 @@
  * every link and visit.
  */
 import { AppError, forbidden, type InvalidElement, invalidData } from "../errors";
+import { namesInternalHost } from "../lib/internal-address";
 import type { GroupCommit } from "../storage/group-commit";
 import type { DeliveryState, OutboxRow, WebhookRow, WebhookStore } from "../storage/webhook-store";
 import type { ApiKey } from "./api-keys";
@@ -69,8 +70,16 @@ export function deliveryNotFound(webhookId: number, id: string | number): AppErr
   });
 }
 
+/** Where a webhook may be sent: this machine and link-local addresses only with --webhook-allow-loopback. */
+export interface WebhookUrlPolicy {
+  allowLoopback: boolean;
+}
+
+export const LOOPBACK_REFUSED =
+  "must not point at this machine or a link-local address (its own services and cloud metadata answer there); a receiver on this machine needs --webhook-allow-loopback";
+
 /** The webhook URL, checked: absolute http(s), at most 2048 bytes, without credentials or a fragment. */
-function parseUrl(raw: unknown, problems: InvalidElement[]): string | null {
+function parseUrl(raw: unknown, problems: InvalidElement[], policy: WebhookUrlPolicy): string | null {
   if (typeof raw !== "string" || raw.trim() === "") {
     problems.push({ field: "url", reason: "must be an absolute http or https URL" });
     return null;
@@ -87,6 +96,7 @@ function parseUrl(raw: unknown, problems: InvalidElement[]): string | null {
     problems.push({ field: "url", reason: "must not carry credentials (the signature authenticates deliveries)" });
   else if (url.hash !== "") problems.push({ field: "url", reason: "must not have a fragment" });
   else if (Buffer.byteLength(url.href) > URL_MAX_BYTES) problems.push({ field: "url", reason: `must be at most ${URL_MAX_BYTES} bytes` });
+  else if (!policy.allowLoopback && namesInternalHost(url.hostname)) problems.push({ field: "url", reason: LOOPBACK_REFUSED });
   else return url.href;
   return null;
 }
@@ -106,10 +116,10 @@ function parseEvents(raw: unknown, problems: InvalidElement[]): WebhookEventType
 }
 
 /** A webhook to create, from a request body or CLI flags; throws invalid-data naming each bad field. */
-export function parseWebhookInput(body: unknown): WebhookInput {
+export function parseWebhookInput(body: unknown, policy: WebhookUrlPolicy): WebhookInput {
   const fields = body !== null && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   const problems: InvalidElement[] = [];
-  const url = parseUrl(fields.url, problems);
+  const url = parseUrl(fields.url, problems, policy);
   const events = parseEvents(fields.events, problems);
   let name: string | null = null;
   if (fields.name !== undefined && fields.name !== null) {

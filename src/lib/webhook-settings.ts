@@ -6,11 +6,23 @@ import type { Config, Setting } from "../config";
 import { SettingError } from "../errors";
 import { duration } from "./setting-parsers";
 
-type WebhookKey = "webhookMaxAttempts" | "webhookRetryBaseMs" | "webhookRetryMaxMs" | "webhookTimeoutMs";
+type WebhookKey = "webhookMaxAttempts" | "webhookRetryBaseMs" | "webhookRetryMaxMs" | "webhookTimeoutMs" | "webhookAllowLoopback";
 
-function setting<K extends WebhookKey>(flag: string, key: K, fallback: string, help: string, parse: (raw: string, name: string) => number) {
+function setting<K extends WebhookKey>(
+  flag: string,
+  key: K,
+  fallback: string,
+  help: string,
+  parse: (raw: string, name: string) => number | boolean,
+) {
   const env = `SHORTENER_${flag.toUpperCase().replaceAll("-", "_")}`;
   return { key, flag, env, fallback, help, parse } as Setting<K> & { parse: (raw: string, name: string) => Config[K] };
+}
+
+function yesNo(raw: string, name: string): boolean {
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new SettingError(name, `"${raw}" is not true or false`);
 }
 
 function attempts(raw: string, name: string): number {
@@ -42,4 +54,11 @@ export const WEBHOOK_SETTINGS = [
     duration(10, 86_400_000),
   ),
   setting("webhook-timeout", "webhookTimeoutMs", "15s", "how long one webhook delivery may take", duration(100, 120_000)),
+  setting(
+    "webhook-allow-loopback",
+    "webhookAllowLoopback",
+    "false",
+    "let webhooks reach this machine and link-local addresses (its own services, cloud metadata); off, such URLs are refused",
+    yesNo,
+  ),
 ] as const;

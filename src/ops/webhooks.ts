@@ -48,7 +48,10 @@ export const webhooks: Command = {
       case "create": {
         let input: ReturnType<typeof parseWebhookInput>;
         try {
-          input = parseWebhookInput({ url: stringFlag(args, "url"), events: stringFlag(args, "events"), name: stringFlag(args, "name") });
+          input = parseWebhookInput(
+            { url: stringFlag(args, "url"), events: stringFlag(args, "events"), name: stringFlag(args, "name") },
+            { allowLoopback: config.webhookAllowLoopback },
+          );
         } catch (error) {
           asUsage(error);
         }

@@ -8,14 +8,18 @@ import type { WebhookReceiver } from "./webhook-receiver";
 
 export const BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
 export const ALL_EVENTS = ["link.created", "link.updated", "link.deleted", "link.visited"];
+/** The test receivers listen on 127.0.0.1, which a webhook may reach only when the operator allows it. */
+export const LOOPBACK_RECEIVERS = { SHORTENER_WEBHOOK_ALLOW_LOOPBACK: "true" };
 /** Fast retries, so that a test's failing attempts take milliseconds. */
 export const FAST_RETRIES = {
+  ...LOOPBACK_RECEIVERS,
   SHORTENER_WEBHOOK_RETRY_BASE: "20ms",
   SHORTENER_WEBHOOK_RETRY_MAX: "100ms",
   SHORTENER_VISIT_FLUSH_INTERVAL: "50ms",
 };
 /** Retries spaced so that a down receiver takes a minute to exhaust the attempts (none may die mid-test). */
 export const SLOW_RETRIES = {
+  ...LOOPBACK_RECEIVERS,
   SHORTENER_WEBHOOK_RETRY_BASE: "200ms",
   SHORTENER_WEBHOOK_RETRY_MAX: "1s",
   SHORTENER_WEBHOOK_MAX_ATTEMPTS: "100",

@@ -83,7 +83,10 @@ export function webhookRoutes(ctx: HttpDeps) {
     })
     .post("/rest/v3/webhooks", async ({ request, body }) => {
       const key = requireApiKey(ctx, request);
-      const { webhook, secret } = await ctx.webhooks.create(parseWebhookInput(body), key);
+      const { webhook, secret } = await ctx.webhooks.create(
+        parseWebhookInput(body, { allowLoopback: ctx.config.webhookAllowLoopback }),
+        key,
+      );
       return jsonResponse({ ...webhookJson(webhook), secret }, { status: 201, headers: { "Cache-Control": "no-store" } });
     })
     .get("/rest/v3/webhooks/:id", ({ request, params }) => {
