@@ -181,7 +181,12 @@ describe("WebhookDispatcher", () => {
     const first = enqueue(7, "first");
     const second = enqueue(7, "second");
     const receiver = new HeldReceiver();
-    const d = dispatcher(store, receiver, 3);
+    const lookups: string[] = [];
+    const resolve = async (host: string) => {
+      lookups.push(host);
+      return ["192.0.2.10"];
+    };
+    const d = dispatcher(store, receiver, 3, { resolve });
     d.start();
     try {
       for (let attempt = 1; attempt <= 3; attempt++) {
@@ -196,6 +201,8 @@ describe("WebhookDispatcher", () => {
       const [dead] = store.deliveries(webhookId, "dead", 10);
       expect(dead).toMatchObject({ message_id: first, attempts: 3, last_status: 503, last_error: "HTTP 503", next_attempt_at: null });
       expect(store.deadLetters()).toBe(1);
+      // Four requests to one receiver, one lookup of its host (it is reused for 30 s, as fetch reuses its own).
+      expect(lookups).toEqual(["receiver.test"]);
     } finally {
       await d.stop();
     }

@@ -73,6 +73,9 @@ interface Sent {
 const PRUNE_EVERY_MS = 1000;
 const PRUNE_BATCH = 500;
 const ERROR_BODY_BYTES = 200;
+/** How long a receiver host's addresses are reused, and how many hosts are kept (webhooks are few). */
+const RESOLVED_FOR_MS = 30_000;
+const RESOLVED_LIMIT = 256;
 
 export class WebhookDispatcher {
   readonly #inFlight = new Map<number, AbortController>();
@@ -85,6 +88,8 @@ export class WebhookDispatcher {
   #lockedSince: number | null = null;
   readonly #now: () => number;
   readonly #fetch: typeof fetch;
+  /** Receivers' hosts as last resolved (#addresses). */
+  readonly #resolved = new Map<string, { addresses: string[]; until: number }>();
 
   constructor(
     private readonly store: WebhookStore,
@@ -202,17 +207,17 @@ export class WebhookDispatcher {
       "User-Agent": this.options.userAgent,
       ...signedHeaders(secretsOf(delivery, this.#now()), delivery.message_id, timestamp, delivery.payload),
     };
-    const span = this.#startSpan(delivery, headers);
-    const sent = await this.#post(delivery, headers, stop, seconds);
+    const url = new URL(delivery.url);
+    const span = this.#startSpan(delivery, url, headers);
+    const sent = await this.#post(delivery, url, headers, stop, seconds);
     if (span !== null) endSpan(span, sent);
     return sent;
   }
 
   /** The attempt's CLIENT span, its context injected into `headers`; null with tracing off. */
-  #startSpan(delivery: DueDelivery, headers: Record<string, string>): Span | null {
+  #startSpan(delivery: DueDelivery, url: URL, headers: Record<string, string>): Span | null {
     const tracer = this.options.tracer;
     if (tracer === undefined || tracer === null) return null;
-    const url = new URL(delivery.url);
     const span = tracer.startSpan(
       "POST",
       {
@@ -234,8 +239,8 @@ export class WebhookDispatcher {
     return span;
   }
 
-  async #post(delivery: DueDelivery, headers: Record<string, string>, stop: AbortSignal, seconds: () => number): Promise<Sent> {
-    const refused = this.options.allowLoopback ? null : await this.#internalTarget(delivery.url);
+  async #post(delivery: DueDelivery, url: URL, headers: Record<string, string>, stop: AbortSignal, seconds: () => number): Promise<Sent> {
+    const refused = this.options.allowLoopback ? null : await this.#internalTarget(url.hostname);
     if (refused !== null) return { ok: false, status: null, error: refused, retryAfterMs: 0, seconds: seconds() };
     try {
       const response = await this.#fetch(delivery.url, {
@@ -268,20 +273,34 @@ export class WebhookDispatcher {
    * fails with its own error). The request's own lookup comes after this one, so a name whose answer changes in
    * between (DNS rebinding) is not caught: --webhook-allow-loopback is off to stop the plain case.
    */
-  async #internalTarget(url: string): Promise<string | null> {
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  async #internalTarget(hostname: string): Promise<string | null> {
+    const host = hostname.replace(/^\[|\]$/g, "");
     if (namesInternalHost(host)) return `refused: ${host} is this machine or link-local; --webhook-allow-loopback allows it`;
     if (parseIp(host) !== null) return null;
+    const addresses = await this.#addresses(host);
+    const internal = addresses?.find(isInternalAddress);
+    return internal === undefined
+      ? null
+      : `refused: ${host} resolves to ${internal}, this machine or link-local; --webhook-allow-loopback allows it`;
+  }
+
+  /**
+   * A host's addresses, looked up at most once per RESOLVED_FOR_MS (as long as Bun's fetch keeps its own answer), not
+   * once per delivery: a link.visited webhook sends one per visit. null when the host does not resolve.
+   */
+  async #addresses(host: string): Promise<string[] | null> {
+    const now = this.#now();
+    const known = this.#resolved.get(host);
+    if (known !== undefined && known.until > now) return known.addresses;
     let addresses: string[];
     try {
       addresses = await (this.options.resolve ?? resolveAll)(host);
     } catch {
       return null;
     }
-    const internal = addresses.find(isInternalAddress);
-    return internal === undefined
-      ? null
-      : `refused: ${host} resolves to ${internal}, this machine or link-local; --webhook-allow-loopback allows it`;
+    if (this.#resolved.size >= RESOLVED_LIMIT) this.#resolved.clear();
+    this.#resolved.set(host, { addresses, until: now + RESOLVED_FOR_MS });
+    return addresses;
   }
 
   /**

@@ -75,7 +75,7 @@ export interface WebhookUrlPolicy {
   allowLoopback: boolean;
 }
 
-export const LOOPBACK_REFUSED =
+const LOOPBACK_REFUSED =
   "must not point at this machine or a link-local address (its own services and cloud metadata answer there); a receiver on this machine needs --webhook-allow-loopback";
 
 /** The webhook URL, checked: absolute http(s), at most 2048 bytes, without credentials or a fragment. */

@@ -24,6 +24,13 @@ export function loopbackHostPort(raw: string, name: string): HostPort {
   throw new SettingError(name, `"${raw}" is not a loopback address (the ops listener takes no API key): use 127.0.0.1:PORT`);
 }
 
+/** true/1 or false/0. */
+export function boolean(raw: string, name: string): boolean {
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new SettingError(name, `"${raw}" is not true or false`);
+}
+
 export function integer(min: number, max: number) {
   return (raw: string, name: string): number => {
     if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {

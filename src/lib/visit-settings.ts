@@ -9,18 +9,13 @@ import { SettingError } from "../errors";
 import { parseCidr } from "./cidr";
 import { parseDuration } from "./duration";
 import { MaxmindDbError, openMaxmindDb } from "./maxmind-db";
+import { boolean } from "./setting-parsers";
 
 type BooleanKey = "anonymizeRemoteAddr" | "trackRemoteAddr" | "trackReferrer" | "trackUserAgent" | "trackOrphanVisits";
 
 function toggle<K extends BooleanKey>(key: K, flag: string, help: string): Setting<K> {
   const env = `SHORTENER_${flag.toUpperCase().replaceAll("-", "_")}`;
-  return { key, flag, env, fallback: "true", help, parse: parseBoolean as (raw: string, name: string) => Config[K] };
-}
-
-function parseBoolean(raw: string, name: string): boolean {
-  if (raw === "true" || raw === "1") return true;
-  if (raw === "false" || raw === "0") return false;
-  throw new SettingError(name, `"${raw}" is not true or false`);
+  return { key, flag, env, fallback: "true", help, parse: boolean as (raw: string, name: string) => Config[K] };
 }
 
 /** Comma-separated IPs or CIDR ranges; empty for none. */

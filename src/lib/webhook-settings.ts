@@ -4,7 +4,7 @@
  */
 import type { Config, Setting } from "../config";
 import { SettingError } from "../errors";
-import { duration } from "./setting-parsers";
+import { boolean, duration } from "./setting-parsers";
 
 type WebhookKey = "webhookMaxAttempts" | "webhookRetryBaseMs" | "webhookRetryMaxMs" | "webhookTimeoutMs" | "webhookAllowLoopback";
 
@@ -17,12 +17,6 @@ function setting<K extends WebhookKey>(
 ) {
   const env = `SHORTENER_${flag.toUpperCase().replaceAll("-", "_")}`;
   return { key, flag, env, fallback, help, parse } as Setting<K> & { parse: (raw: string, name: string) => Config[K] };
-}
-
-function yesNo(raw: string, name: string): boolean {
-  if (raw === "true" || raw === "1") return true;
-  if (raw === "false" || raw === "0") return false;
-  throw new SettingError(name, `"${raw}" is not true or false`);
 }
 
 function attempts(raw: string, name: string): number {
@@ -59,6 +53,6 @@ export const WEBHOOK_SETTINGS = [
     "webhookAllowLoopback",
     "false",
     "let webhooks reach this machine and link-local addresses (its own services, cloud metadata); off, such URLs are refused",
-    yesNo,
+    boolean,
   ),
 ] as const;
