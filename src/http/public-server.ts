@@ -1,7 +1,7 @@
 /**
  * The public listener's routes, in order of precedence: health, robots.txt, the REST API, then the
- * redirect path. Bun's native router dispatches the redirect path without entering Elysia. Every route is
- * instrumented (request id, metrics, access log).
+ * redirect path and each link's tracking pixel (/{shortCode}/track). Bun's native router dispatches those without
+ * entering Elysia. Every route is instrumented (request id, metrics, access log).
  */
 import type { Server } from "bun";
 import { preflight, withCors } from "./cors";
@@ -81,6 +81,8 @@ export function startPublicServer(ctx: HttpDeps): Server<undefined> {
   const redirect = createRedirectHandler(ctx, visitorIp);
   const inst: Instrumentation = { metrics: ctx.metrics, clientIp, tracing: ctx.tracing };
   const redirectRoute = instrumented("/{shortCode}", redirect as (request: Request) => Response, inst, { setsRequestId: true });
+  const pixel = createRedirectHandler(ctx, visitorIp, "pixel");
+  const pixelRoute = instrumented("/{shortCode}/track", pixel as (request: Request) => Response, inst, { setsRequestId: true });
   return Bun.serve({
     hostname: ctx.config.listen.hostname,
     port: ctx.config.listen.port,
@@ -111,6 +113,7 @@ export function startPublicServer(ctx: HttpDeps): Server<undefined> {
       ),
       "/:code": redirectRoute,
       "/:code/": redirectRoute,
+      "/:code/track": pixelRoute,
     },
     fetch: instrumented("other", createOrphanHandler(ctx, visitorIp), inst),
     error: (error) => errorResponse(error, undefined, { where: "public listener" }),

@@ -94,7 +94,32 @@ export function createOrphanHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) 
   };
 }
 
-export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver) {
+/**
+ * A transparent 1×1 GIF: what Shlink's tracking pixel, `/{shortCode}/track`, answers for a link it counts a visit to
+ * (for e-mails and pages that embed it as an image).
+ */
+const PIXEL = Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7", "base64");
+
+/**
+ * A link's tracking pixel: the visit is counted as a redirect's is, and nothing redirects. Never cached, or a
+ * reopened mail would not count.
+ */
+function pixelResponse(method: string, requestId: string): Response {
+  return new Response(method === "HEAD" ? null : PIXEL, {
+    headers: {
+      "Content-Type": "image/gif",
+      "Content-Length": String(PIXEL.byteLength),
+      "Cache-Control": "no-store",
+      "X-Request-Id": requestId,
+    },
+  });
+}
+
+/**
+ * GET/HEAD /{shortCode} (`answer` "redirect"), or the link's tracking pixel /{shortCode}/track (`answer` "pixel"):
+ * the same lookup, counting and refusals, but the pixel applies no redirect rule and keeps no redirect URL.
+ */
+export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver, answer: "redirect" | "pixel" = "redirect") {
   const { resolver, config, customDomains, metrics, visits, notFoundRedirects: notFound } = ctx;
   const cacheControl = `private, max-age=${config.redirectMaxAge}`;
   const isBot = botDetector();
@@ -111,6 +136,13 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
   ): Response => {
     const link = resolution.link;
     metrics.recordRedirect(resolution.cached ? "hit" : "miss");
+    if (answer === "pixel") {
+      if (tracked) {
+        visit.link = link;
+        visits.capture(visit);
+      }
+      return pixelResponse(request.method, requestId);
+    }
     const longUrl =
       link.rules === null
         ? link.longUrl
