@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import type { Config } from "./config";
 import { ApiKeyService } from "./domain/api-keys";
+import { AuditLog } from "./domain/audit-log";
 import { DomainService } from "./domain/domains";
 import type { LinkEventListener } from "./domain/link-events";
 import { LinkResolver } from "./domain/link-resolver";
@@ -29,6 +30,7 @@ import { MercureTokens } from "./http/realtime/mercure-token";
 import { shortUrlJson } from "./http/short-url-json";
 import { coalesced } from "./lib/coalesced";
 import { ApiKeyStore } from "./storage/api-key-store";
+import { AuditStore } from "./storage/audit-store";
 import { BackgroundReader } from "./storage/background-reader";
 import { BackgroundCheckpointer, type CheckpointerEvents } from "./storage/checkpointer";
 import { BUSY_TIMEOUT_MS, openDatabase } from "./storage/database";
@@ -143,6 +145,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const recorder = new VisitRecorder(new VisitStore(db), config, locate);
   visits.addSink(recorder);
   const redirectRuleStore = new RedirectRuleStore(db);
+  // Who changed what: every service's writes record their event in the change's own transaction.
+  const audit = new AuditLog(new AuditStore(db));
   const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize, redirectRuleStore);
   const customDomains = new Set(shortUrlStore.domains());
   // The recorder hears of deletions in their transaction (a deleted link's buffered visits leave its domain's sums).
@@ -175,6 +179,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     listLinks: (filter, order, limit, offset) => reader.list(filter, order, limit, offset),
     openLinkList: (filter, order, limit, offset, batch) => reader.openList(filter, order, limit, offset, batch),
     visitFlushes: () => visits.commits,
+    audit,
   });
   const notFoundRedirects = new NotFoundRedirectService({
     store: new DomainRedirectStore(db),
@@ -186,6 +191,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     },
     domainKey: (domain) => shortUrls.domainKey(domain),
     assertCanWrite: (key) => shortUrls.assertCanWrite(key),
+    audit,
   });
   // Webhooks: events go into the outbox inside their change's transaction; the dispatcher sends them.
   const webhookStore = new WebhookStore(db);
@@ -253,6 +259,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     guardWrites,
     onChange: () => outbox.invalidate(),
     onRequeue: () => webhookDispatcher.wake(),
+    audit,
   });
   const ping = db.query("SELECT 1");
   const lifecycle = { draining: false };
@@ -313,10 +320,17 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     resolver,
     visits,
     shortUrls,
-    redirectRules: new RedirectRuleService({ writes, shortUrls: shortUrlStore, rules: redirectRuleStore, resolver, links: shortUrls }),
+    redirectRules: new RedirectRuleService({
+      writes,
+      shortUrls: shortUrlStore,
+      rules: redirectRuleStore,
+      resolver,
+      links: shortUrls,
+      audit,
+    }),
     notFoundRedirects,
     domains: new DomainService({ shortUrls, redirects: notFoundRedirects, defaultDomain: config.defaultDomain }),
-    tags: new TagService(tagStore, writes, guardWrites, () => reader.tagStats()),
+    tags: new TagService(tagStore, writes, guardWrites, () => reader.tagStats(), audit),
     visitQueries: new VisitQueryService({
       db,
       store: new VisitQueryStore(db),
@@ -328,8 +342,10 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       // for another process's write lock as long as a link write does.
       flushPending: () => visits.flushInChunks(FLUSH_CHUNK_MAX_VISITS, BUSY_TIMEOUT_MS),
       guardWrites,
+      audit,
     }),
-    apiKeys: new ApiKeyService(new ApiKeyStore(db)),
+    apiKeys: new ApiKeyService(new ApiKeyStore(db), { log: audit, transaction: (write) => db.transaction(write).immediate() }),
+    audit,
     customDomains,
     databaseUsable,
     replication,

@@ -3,8 +3,10 @@
  * logged. Verification hashes the presented key and looks the hash up.
  */
 import { invalidApiKey, invalidField, missingAuthentication, UsageError } from "../errors";
+import { formatIsoDate } from "../lib/iso-date";
 import { randomString } from "../lib/random";
 import type { ApiKeyRow, ApiKeyStore } from "../storage/api-key-store";
+import { type AuditLog, cliActor } from "./audit-log";
 
 export const KEY_PREFIX = "shk_";
 /** 32 base62 characters carry log2(62) * 32 ≈ 190 bits. */
@@ -33,8 +35,29 @@ export function hashKey(key: string): string {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** The audit history, and a transaction to write each key change and its event in together. */
+export interface KeyAudit {
+  log: AuditLog;
+  transaction<T>(write: () => T): T;
+}
+
 export class ApiKeyService {
-  constructor(private readonly store: ApiKeyStore) {}
+  constructor(
+    private readonly store: ApiKeyStore,
+    private readonly audit?: KeyAudit,
+  ) {}
+
+  /** The change and its audit event, in one transaction (the change alone without an audit history). */
+  #audited<T>(write: () => T, event: (result: T) => Parameters<AuditLog["record"]> | null): T {
+    const audit = this.audit;
+    if (audit === undefined) return write();
+    return audit.transaction(() => {
+      const result = write();
+      const recorded = event(result);
+      if (recorded !== null) audit.log.record(...recorded);
+      return result;
+    });
+  }
 
   /** Creates a key and returns the secret; this is the only time it exists outside the caller. */
   create(name: string, role: string, expiresAt: number | null, now = Date.now()): string {
@@ -42,7 +65,13 @@ export class ApiKeyService {
     if (!ROLES.includes(role as KeyRole)) throw new UsageError(`role "${role}" must be one of ${ROLES.join(", ")}`);
     if (expiresAt !== null && expiresAt <= now) throw new UsageError("--expires must be in the future");
     const secret = KEY_PREFIX + randomString(KEY_RANDOM_CHARS);
-    const id = this.store.insert({ name, key_hash: hashKey(secret), role, created_at: now, expires_at: expiresAt });
+    const id = this.#audited(
+      () => this.store.insert({ name, key_hash: hashKey(secret), role, created_at: now, expires_at: expiresAt }),
+      (inserted) =>
+        inserted === null
+          ? null
+          : [cliActor(), "api-key.created", `key ${name}`, { role, expiresAt: expiresAt === null ? null : formatIsoDate(expiresAt) }],
+    );
     if (id === null)
       throw new UsageError(`a key named "${name}" already exists; names are never reused, even after revoking: pick another name`);
     return secret;
@@ -74,7 +103,11 @@ export class ApiKeyService {
   }
 
   revoke(name: string, now = Date.now()): void {
-    if (!this.store.revoke(name, now)) throw invalidField("name", `no active key named "${name}"`);
+    const revoked = this.#audited(
+      () => this.store.revoke(name, now),
+      (done) => (done ? [cliActor(), "api-key.revoked", `key ${name}`, {}] : null),
+    );
+    if (!revoked) throw invalidField("name", `no active key named "${name}"`);
   }
 
   activeCount(): number {

@@ -17,7 +17,7 @@ export interface LinkEvent {
 export interface LinkEventListener {
   /**
    * Whether this listener wants events of `type` now (default: always). When no listener wants one, the write
-   * does not build the event at all (it reads the link back to build it).
+   * does not build the event at all.
    */
   wants?(type: LinkEventType): boolean;
   /** Inside the change's transaction: throwing rolls the change back (a durable outbox writes here). */

@@ -8,6 +8,7 @@ import { type InvalidElement, invalidData } from "../errors";
 import type { DomainRedirectRow, DomainRedirectStore } from "../storage/domain-redirect-store";
 import type { GroupCommit } from "../storage/group-commit";
 import type { ApiKey } from "./api-keys";
+import { type AuditLog, keyActor } from "./audit-log";
 import { checkLongUrl } from "./long-url";
 import { normalizeDomain } from "./short-url-input";
 import { rethrowUnconfirmed } from "./unconfirmed-write";
@@ -99,6 +100,8 @@ export class NotFoundRedirectService {
       domainKey: (domain: string) => string;
       /** Throws when this key may not change settings, or this node refuses writes (as for links). */
       assertCanWrite: (key: ApiKey) => void;
+      /** Records who changed a domain's redirects, from what to what, in the change's transaction. */
+      audit?: AuditLog;
     },
   ) {}
 
@@ -133,7 +136,9 @@ export class NotFoundRedirectService {
     const domain = this.deps.domainKey(input.domain);
     const saved = await this.deps.writes
       .run(() => {
-        const next = { ...fromRow(this.deps.store.find(domain)), ...input.changes };
+        const before = fromRow(this.deps.store.find(domain));
+        const next = { ...before, ...input.changes };
+        this.deps.audit?.record(keyActor(key), "domain.redirects-edited", `domain ${input.domain}`, { from: before, to: next });
         this.deps.store.save({
           domain,
           base_url_redirect: next.baseUrlRedirect,

@@ -4,6 +4,7 @@ import type { GroupCommit } from "../storage/group-commit";
 import type { RedirectRuleStore } from "../storage/redirect-rule-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import type { ApiKey } from "./api-keys";
+import { type AuditLog, keyActor } from "./audit-log";
 import type { LinkResolver } from "./link-resolver";
 import { type RedirectRule, type RedirectRuleInput, rowsFromRules, rulesFromRows } from "./redirect-rules";
 import type { ShortUrlService } from "./short-urls";
@@ -24,6 +25,8 @@ export class RedirectRuleService {
       resolver: LinkResolver;
       /** Domain keys and the write guard of the links themselves. */
       links: ShortUrlService;
+      /** Records who replaced a link's rules, and the rules before and after, in the change's transaction. */
+      audit?: AuditLog;
     },
   ) {}
 
@@ -50,7 +53,15 @@ export class RedirectRuleService {
       .run(() => {
         const row = this.deps.shortUrls.find(domainKey, shortCode);
         if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
+        const before = rulesFromRows(this.deps.rules.forLink(row.id));
         this.deps.rules.replace(row.id, rowsFromRules(rules));
+        const after = rulesFromRows(this.deps.rules.forLink(row.id));
+        this.deps.audit?.record(
+          keyActor(key),
+          "short-url.redirect-rules-set",
+          { domain: domainKey, shortCode },
+          { from: before, to: after },
+        );
         this.deps.resolver.invalidate(domainKey, shortCode);
       })
       .catch(rethrowUnconfirmed());

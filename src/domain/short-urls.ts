@@ -6,6 +6,7 @@ import type { RedirectRuleStore } from "../storage/redirect-rule-store";
 import type { ShortUrlChanges, ShortUrlRow, ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
+import { type AuditLog, createdFacts, keyActor, linkChanges, linkFacts } from "./audit-log";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import type { LinkResolver } from "./link-resolver";
 import type { ShortUrlListQuery } from "./list-query";
@@ -93,6 +94,8 @@ export class ShortUrlService {
       openLinkList?: OpenLinkList;
       /** How many visit flushes have committed so far: tells whether counters read elsewhere may be behind. */
       visitFlushes?: () => number;
+      /** Records who created, edited or deleted each link, in the change's transaction. */
+      audit?: AuditLog;
     },
   ) {}
 
@@ -127,14 +130,16 @@ export class ShortUrlService {
         api_key_id: key.id,
       };
       let newId: number | null = null;
+      let code = "";
       if (input.customSlug !== undefined) {
+        code = input.customSlug;
         newId = this.deps.shortUrls.insert({ ...row, short_code: input.customSlug });
         if (newId === null) throw nonUniqueSlug(input.customSlug, domain === "" ? null : domain);
         this.deps.resolver.invalidate(domain, input.customSlug);
       } else {
         const length = input.shortCodeLength ?? this.deps.shortCodeLength;
         for (let attempt = 0; newId === null && attempt < GENERATION_ATTEMPTS; attempt++) {
-          const code = generateShortCode(length + Math.floor(attempt / 4));
+          code = generateShortCode(length + Math.floor(attempt / 4));
           newId = this.deps.shortUrls.insert({ ...row, short_code: code });
           if (newId !== null) this.deps.resolver.invalidate(domain, code);
         }
@@ -142,6 +147,7 @@ export class ShortUrlService {
       }
       if (input.tags && input.tags.length > 0) this.deps.tags.setTags(newId, input.tags);
       if (domain !== "") this.deps.onDomainUsed?.(domain);
+      this.deps.audit?.record(keyActor(key), "short-url.created", { domain, shortCode: code }, createdFacts(input));
       this.#emit(events, "link.created", newId);
       return newId;
     });
@@ -163,6 +169,7 @@ export class ShortUrlService {
     await this.#write(() => {
       const row = this.deps.shortUrls.find(domainKey, shortCode);
       if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
+      const before = this.#byId(row.id);
       const update: ShortUrlChanges = {};
       if (changes.longUrl !== undefined) update.long_url = changes.longUrl;
       if (changes.title !== undefined) update.title = changes.title;
@@ -175,7 +182,11 @@ export class ShortUrlService {
       this.deps.shortUrls.update(row.id, update);
       if (changes.tags !== undefined) this.deps.tags.setTags(row.id, changes.tags);
       this.deps.resolver.invalidate(domainKey, shortCode);
-      this.#emit(events, "link.updated", row.id);
+      const after = this.#byId(row.id);
+      const changed = linkChanges(before, after);
+      if (Object.keys(changed).length > 0)
+        this.deps.audit?.record(keyActor(key), "short-url.edited", { domain: domainKey, shortCode }, { changes: changed });
+      this.#emit(events, "link.updated", after);
     });
     this.#published(events);
     return this.get(shortCode, domainKey === "" ? null : domainKey);
@@ -188,7 +199,9 @@ export class ShortUrlService {
     await this.#write(() => {
       const row = this.deps.shortUrls.find(domainKey, shortCode);
       if (row === null) throw shortUrlNotFound(shortCode, domainKey === "" ? null : domainKey);
-      this.#emit(events, "link.deleted", row.id);
+      const gone = this.#byId(row.id);
+      this.deps.audit?.record(keyActor(key), "short-url.deleted", { domain: domainKey, shortCode }, linkFacts(gone));
+      this.#emit(events, "link.deleted", gone);
       this.deps.shortUrls.delete(row.id);
       this.deps.resolver.invalidate(domainKey, shortCode);
     });
@@ -309,10 +322,10 @@ export class ShortUrlService {
   }
 
   /** Inside a write: hands the event to the in-transaction listeners and keeps it for after the commit. */
-  #emit(events: Emitted[], type: LinkEventType, id: number): void {
+  #emit(events: Emitted[], type: LinkEventType, link: ShortUrl | number): void {
     const listeners = this.deps.linkEvents?.filter((listener) => listener.wants?.(type) ?? true);
     if (listeners === undefined || listeners.length === 0) return;
-    const event: LinkEvent = { type, shortUrl: this.#byId(id), at: Date.now() };
+    const event: LinkEvent = { type, shortUrl: typeof link === "number" ? this.#byId(link) : link, at: Date.now() };
     for (const listener of listeners) listener.inTransaction?.(event);
     events.push({ event, listeners });
   }

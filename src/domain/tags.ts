@@ -3,6 +3,7 @@ import { forbiddenTagOperation, tagConflict, tagNotFound } from "../errors";
 import type { GroupCommit } from "../storage/group-commit";
 import type { TagStatsRow, TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
+import { type AuditLog, keyActor } from "./audit-log";
 import type { TagOrder } from "./list-query";
 import { rethrowUnconfirmed } from "./unconfirmed-write";
 
@@ -20,6 +21,8 @@ export class TagService {
     private readonly guardWrites: () => void = () => {},
     /** Reads the stats off the event loop (storage/background-reader.ts); by default store.stats here. */
     private readonly readStats: () => Promise<TagStatsRow[]> = async () => store.stats(),
+    /** Records who renamed or deleted tags, in the change's transaction. */
+    private readonly audit?: AuditLog,
   ) {}
 
   #assertCanWrite(key: ApiKey, operation: "rename" | "delete"): void {
@@ -55,13 +58,17 @@ export class TagService {
       if (oldName === newName) return;
       if (this.store.exists(newName)) throw tagConflict(oldName, newName);
       this.store.rename(oldName, newName);
+      this.audit?.record(keyActor(key), "tag.renamed", `tag ${newName}`, { from: oldName, to: newName });
     });
   }
 
   async delete(names: readonly string[], key: ApiKey): Promise<void> {
     this.#assertCanWrite(key, "delete");
     await this.#write(() => {
-      for (const name of names) this.store.delete(name);
+      // Shlink ignores names that are not tags: the history names only the tags that went.
+      const deleted = [...new Set(names)].filter((name) => this.store.exists(name));
+      for (const name of deleted) this.store.delete(name);
+      if (deleted.length > 0) this.audit?.record(keyActor(key), "tags.deleted", `tags ${deleted.join(", ")}`, { tags: deleted });
     });
   }
 }

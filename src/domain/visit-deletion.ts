@@ -21,7 +21,8 @@ const DELETE_BATCH_MIN = 200;
  *    consistent), yielding to the event loop between batches. Another process's write lock is waited for on timers,
  *    as a link write waits (GroupCommit): after busy_timeout, SQLITE_BUSY (a 503 to retry; the batches done stay done).
  * 3. Clear what the roll-ups still hold for days whose raw rows were purged (and pre-v3 counts), keeping the
- *    visits that arrived during the deletion.
+ *    visits that arrived during the deletion; `clearRollups` is told how many raw visits went, in that last
+ *    transaction (for the audit history).
  */
 export async function deleteLane(
   db: Database,
@@ -29,7 +30,7 @@ export async function deleteLane(
   deletions: VisitDeletionStore,
   lane: Lane,
   flushPending: () => Promise<unknown>,
-  clearRollups: (after: number) => void,
+  clearRollups: (after: number, deleted: number) => void,
 ): Promise<number> {
   await flushPending();
   const upTo = store.last(lane)?.id ?? 0;
@@ -45,7 +46,7 @@ export async function deleteLane(
     size = Math.max(DELETE_BATCH_MIN, Math.min(DELETE_BATCH, Math.floor(DELETE_BATCH_TARGET_MS / perRow)));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  await relaxedWrite(db, () => clearRollups(upTo), BUSY_TIMEOUT_MS);
+  await relaxedWrite(db, () => clearRollups(upTo, deleted), BUSY_TIMEOUT_MS);
   return deleted;
 }
 

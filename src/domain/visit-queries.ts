@@ -21,6 +21,7 @@ import {
   type VisitRecord,
 } from "../storage/visit-query-store";
 import type { ApiKey } from "./api-keys";
+import { type AuditLog, keyActor } from "./audit-log";
 import type { LinkResolver } from "./link-resolver";
 import type { Page, ShortUrlService } from "./short-urls";
 import { deleteLane } from "./visit-deletion";
@@ -75,6 +76,8 @@ export class VisitQueryService {
       flushPending: () => Promise<unknown>;
       /** Throws (for example 503 on a standby) when writes must be refused. */
       guardWrites?: () => void;
+      /** Records who deleted visits, and how many, in the deletion's last transaction. */
+      audit?: AuditLog;
       /** A tag or domain with at most this many links is read link by link (default SMALL_SET_LINKS). */
       smallSetLinks?: number;
       /** For tests: the probe's size (PROBE_ROWS), and the way to read the rest instead of the cheaper one. */
@@ -149,7 +152,11 @@ export class VisitQueryService {
     const link = this.deps.shortUrls.get(shortCode, domain);
     const lane: Lane = { kind: "link", id: link.id };
     const { db, store, deletions, flushPending } = this.deps;
-    const deleted = await deleteLane(db, store, deletions, lane, flushPending, (after) => deletions.clearLinkRollups(link.id, after));
+    const subject = { domain: this.deps.shortUrls.domainKey(link.domain), shortCode: link.shortCode };
+    const deleted = await deleteLane(db, store, deletions, lane, flushPending, (after, count) => {
+      deletions.clearLinkRollups(link.id, after);
+      if (count > 0) this.deps.audit?.record(keyActor(key), "short-url.visits-deleted", subject, { deletedVisits: count });
+    });
     // A cached link counts its visits for maxVisits: reload it with the new count.
     this.deps.resolver.invalidate(this.deps.shortUrls.domainKey(link.domain), link.shortCode);
     return deleted;
@@ -159,7 +166,10 @@ export class VisitQueryService {
   async deleteOrphanVisits(key: ApiKey): Promise<number> {
     this.#assertCanWrite(key);
     const { db, store, deletions, flushPending } = this.deps;
-    return deleteLane(db, store, deletions, { kind: "orphans" }, flushPending, (after) => deletions.clearOrphanRollups(after));
+    return deleteLane(db, store, deletions, { kind: "orphans" }, flushPending, (after, count) => {
+      deletions.clearOrphanRollups(after);
+      if (count > 0) this.deps.audit?.record(keyActor(key), "orphan-visits.deleted", "orphan visits", { deletedVisits: count });
+    });
   }
 
   #assertCanWrite(key: ApiKey): void {

@@ -5,9 +5,11 @@
  */
 import { AppError, forbidden, type InvalidElement, invalidData } from "../errors";
 import { namesInternalHost } from "../lib/internal-address";
+import { formatIsoDate } from "../lib/iso-date";
 import type { GroupCommit } from "../storage/group-commit";
 import type { DeliveryState, OutboxRow, WebhookRow, WebhookStore } from "../storage/webhook-store";
 import type { ApiKey } from "./api-keys";
+import { type AuditActor, type AuditLog, cliActor, keyActor } from "./audit-log";
 import { generateSecret } from "./webhooks-signature";
 
 export const WEBHOOK_EVENTS = ["link.created", "link.updated", "link.deleted", "link.visited"] as const;
@@ -188,17 +190,33 @@ export class WebhookService {
       onChange?: () => void;
       /** Told when a delivery was put back in line (wakes the dispatcher). */
       onRequeue?: () => void;
+      /** Records who changed which webhook, in the change's transaction (never a secret). */
+      audit?: AuditLog;
     },
   ) {}
+
+  /** An admin key through the API, or someone at the command line (no key). */
+  #record(caller: Caller, action: Parameters<AuditLog["record"]>[1], id: number, details: Record<string, unknown> = {}): void {
+    const actor: AuditActor = caller === null ? cliActor() : keyActor(caller);
+    this.deps.audit?.record(actor, action, `webhook ${id}`, details);
+  }
 
   /** Creates a webhook; the secret is returned here only, to be shown once. */
   async create(input: WebhookInput, caller: Caller, now = Date.now()): Promise<{ webhook: Webhook; secret: string }> {
     this.#assertAdmin(caller);
     this.deps.guardWrites?.();
     const secret = generateSecret();
-    const id = await this.deps.writes.run(() =>
-      this.deps.store.insertWebhook({ name: input.name, url: input.url, secret, events: input.events.join(","), created_at: now }),
-    );
+    const id = await this.deps.writes.run(() => {
+      const created = this.deps.store.insertWebhook({
+        name: input.name,
+        url: input.url,
+        secret,
+        events: input.events.join(","),
+        created_at: now,
+      });
+      this.#record(caller, "webhook.created", created, { name: input.name, url: input.url, events: input.events });
+      return created;
+    });
     this.deps.onChange?.();
     return { webhook: this.get(id, caller), secret };
   }
@@ -223,14 +241,18 @@ export class WebhookService {
   async delete(id: number, caller: Caller): Promise<void> {
     this.#assertAdmin(caller);
     this.deps.guardWrites?.();
+    const row = this.deps.store.webhook(id);
     const found = await this.deps.writes.run(() => this.deps.store.setDisabled(id, true));
-    if (!found) throw webhookNotFound(id);
+    if (!found || row === null) throw webhookNotFound(id);
     this.deps.onChange?.();
     for (let batch = 0; batch < MAX_DELETE_BATCHES; batch++) {
       const deleted = await this.deps.writes.run(() => this.deps.store.deleteDeliveries(id, DELETE_BATCH));
       if (deleted < DELETE_BATCH) break;
     }
-    await this.deps.writes.run(() => this.deps.store.deleteWebhook(id));
+    await this.deps.writes.run(() => {
+      this.deps.store.deleteWebhook(id);
+      this.#record(caller, "webhook.deleted", id, { name: row.name, url: row.url });
+    });
     this.deps.onChange?.();
   }
 
@@ -247,7 +269,11 @@ export class WebhookService {
     this.#assertAdmin(caller);
     this.deps.guardWrites?.();
     const secret = generateSecret();
-    const found = await this.deps.writes.run(() => this.deps.store.rotateSecret(id, secret, now + overlapMs));
+    const found = await this.deps.writes.run(() => {
+      const rotated = this.deps.store.rotateSecret(id, secret, now + overlapMs);
+      if (rotated) this.#record(caller, "webhook.secret-rotated", id, { previousSecretValidUntil: formatIsoDate(now + overlapMs) });
+      return rotated;
+    });
     if (!found) throw webhookNotFound(id);
     return { webhook: this.get(id, caller), secret };
   }
@@ -256,7 +282,13 @@ export class WebhookService {
   async setDisabled(id: number, disabled: boolean, caller: Caller): Promise<Webhook> {
     this.#assertAdmin(caller);
     this.deps.guardWrites?.();
-    const found = await this.deps.writes.run(() => this.deps.store.setDisabled(id, disabled));
+    const found = await this.deps.writes.run(() => {
+      const was = this.deps.store.webhook(id);
+      const changed = this.deps.store.setDisabled(id, disabled);
+      if (changed && was !== null && (was.disabled === 1) !== disabled)
+        this.#record(caller, "webhook.edited", id, { disabled: { from: !disabled, to: disabled } });
+      return changed;
+    });
     if (!found) throw webhookNotFound(id);
     this.deps.onChange?.();
     if (!disabled) this.deps.onRequeue?.();
@@ -284,7 +316,10 @@ export class WebhookService {
         { deliveryId: String(deliveryId), state: row.state },
       );
     }
-    await this.deps.writes.run(() => this.deps.store.requeue(id, deliveryId, now));
+    await this.deps.writes.run(() => {
+      this.deps.store.requeue(id, deliveryId, now);
+      this.#record(caller, "webhook.delivery-retried", id, { deliveryId: String(deliveryId) });
+    });
     this.deps.onRequeue?.();
     return toDelivery(this.deps.store.delivery(id, deliveryId) as OutboxRow);
   }

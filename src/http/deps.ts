@@ -1,6 +1,7 @@
 /** What the HTTP layer needs from the composition root; app.ts provides it. */
 import type { Config } from "../config";
 import type { ApiKeyService } from "../domain/api-keys";
+import type { AuditLog } from "../domain/audit-log";
 import type { DomainService } from "../domain/domains";
 import type { LinkResolver } from "../domain/link-resolver";
 import type { LiveFeed } from "../domain/live-feed";
@@ -38,6 +39,8 @@ export interface HttpDeps {
   /** Reads and deletes visits (Shlink's visits API). */
   visitQueries: VisitQueryService;
   apiKeys: ApiKeyService;
+  /** Who changed what, when: the audit history every write records into. */
+  audit: AuditLog;
   webhooks: WebhookService;
   /** The real-time feed (Mercure hub) and the tokens that subscribe to it. */
   liveFeed: LiveFeed;

@@ -167,6 +167,7 @@ const REST_TEMPLATES: readonly string[] = [
   "/rest/v3/webhooks/{id}/rotate-secret",
   "/rest/v3/webhooks/{id}/deliveries",
   "/rest/v3/webhooks/{id}/deliveries/{deliveryId}/retry",
+  "/rest/v3/audit-events",
 ];
 
 /** Each template as a pattern (a trailing slash allowed); `/rest/v3/health` is counted as Shlink's `/rest/health`. */

@@ -3,6 +3,7 @@
  * first snapshots the database (VACUUM INTO) beside it, so a bad migration can be undone by hand.
  */
 import type { Database } from "bun:sqlite";
+import { AUDIT_EVENTS_SCHEMA } from "./audit-store";
 import { snapshotBefore } from "./migration-snapshot";
 import { normalizeStoredTagNames, tagNamesNeedNormalizing } from "./tag-names-migration";
 
@@ -350,6 +351,8 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: "",
     rewrite: normalizeStoredTagNames,
   },
+  // The audit history (storage/audit-store.ts): who changed what, when; a new table only.
+  { version: 14, changesExisting: false, sql: AUDIT_EVENTS_SCHEMA },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -7,6 +7,7 @@ import { AppError, malformedBody, notFound } from "../../errors";
 import type { HttpDeps } from "../deps";
 import { readJsonBody } from "../json-body";
 import { errorResponse, problemResponse } from "../problem";
+import { auditRoutes } from "./audit-routes";
 import { requireApiKey } from "./auth";
 import { domainRoutes } from "./domain-routes";
 import { healthRoutes } from "./health-routes";
@@ -39,5 +40,6 @@ export function createRestApp(ctx: HttpDeps) {
     .use(webhookRoutes(ctx))
     .use(domainRoutes(ctx))
     .use(visitRoutes(ctx))
-    .use(mercureRoutes(ctx));
+    .use(mercureRoutes(ctx))
+    .use(auditRoutes(ctx));
 }
