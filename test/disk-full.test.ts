@@ -153,8 +153,12 @@ test("serve started on a full disk waits for space without listening, then start
   expect(eventLines(node.stdout + node.stderr, "database_open_failed")).toHaveLength(1);
 });
 
-/** A node whose disk filled after one link was created, holding `visits` of it that every flush fails to write. */
-async function fullWithVisits(visits: number): Promise<{ node: TestServer; filler: string }> {
+/**
+ * A node whose disk filled after one link was created, holding `visits` of it that every flush fails to write. With
+ * `referer`, each visit carries a distinct referer of that many characters: a few small visits may still fit once a
+ * checkpoint lets the WAL start over in the space its file already holds, and so be written though the disk stays full.
+ */
+async function fullWithVisits(visits: number, referer = 0): Promise<{ node: TestServer; filler: string }> {
   const node = new TestServer({ wrap: (dataDir) => onSmallDisk(dataDir, DISK_KIB) });
   await node.createKey();
   await node.start();
@@ -162,7 +166,10 @@ async function fullWithVisits(visits: number): Promise<{ node: TestServer; fille
   const { shortCode } = (await created.json()) as { shortCode: string };
   const filler = seenBy(node.proc?.pid ?? 0, node.dataDir, "filler");
   fill(filler);
-  for (let i = 0; i < visits; i++) expect((await fetch(`${node.baseUrl}/${shortCode}`, { redirect: "manual" })).status).toBe(302);
+  for (let i = 0; i < visits; i++) {
+    const headers = referer === 0 ? undefined : { Referer: `https://example.com/${i}/${"r".repeat(referer)}` };
+    expect((await fetch(`${node.baseUrl}/${shortCode}`, { redirect: "manual", headers })).status).toBe(302);
+  }
   await waitFor("a failed visit flush", async () => (await node.metric("shortener_visit_flush_failures_total")) >= 1);
   return { node, filler };
 }
@@ -180,11 +187,12 @@ test("a drain on a full disk keeps trying the last flush, and writes the visits 
 });
 
 test("a drain on a disk that stays full gives up after its retries: exit 70, and the log says how many visits were lost", async () => {
-  const { node } = await fullWithVisits(3);
+  // ~200 KB of referers: more than the WAL's file (~45 KB here) holds, so no checkpoint can make room for them.
+  const { node } = await fullWithVisits(200, 1000);
   await using _ = node;
   node.proc?.kill("SIGTERM");
   expect(await node.waitForExit(45_000)).toBe(70);
   const failed = eventLines(node.stdout + node.stderr, "drain_failed");
   expect(failed).toHaveLength(1);
-  expect((JSON.parse(failed[0] as string) as { unwritten_visits: number }).unwritten_visits).toBe(3);
+  expect((JSON.parse(failed[0] as string) as { unwritten_visits: number }).unwritten_visits).toBe(200);
 }, 60_000);
