@@ -173,6 +173,36 @@ describe("the audit history", () => {
     expect((await auditEvents("?shortCode=au-paged&startDate=2999-01-01")).data).toEqual([]);
   });
 
+  test("`shortener audit` reads it on the machine itself, no key needed: a table, or the API's JSON, filtered the same way", async () => {
+    await admin.createShortUrl({ longUrl: "https://example.com/cli", customSlug: "au-cli" });
+    await sdkClient(server, editorKey).updateShortUrl({ shortCode: "au-cli" }, { title: "Edited at night" });
+    const dir = ["--data-dir", server.dataDir];
+    const table = await runCli(["audit", "--short-code", "au-cli", ...dir]);
+    expect(table.exitCode).toBe(0);
+    const lines = table.stdout.trim().split("\n");
+    expect(lines[0]).toBe("DATE\tACTION\tACTOR\tSUBJECT\tDETAILS");
+    expect(lines.slice(1).map((line) => line.split("\t").slice(1, 4))).toEqual([
+      ["short-url.edited", "api-key:editor", "au-cli"],
+      ["short-url.created", "api-key:admin", "au-cli"],
+    ]);
+    expect(JSON.parse(lines[1]?.split("\t")[4] ?? "")).toEqual({ changes: { title: { from: null, to: "Edited at night" } } });
+    const json = await runCli(["audit", "--actor", "editor", "--limit", "1", "--json", ...dir]);
+    expect(json.exitCode).toBe(0);
+    const api = (await auditEvents("?actor=editor&itemsPerPage=1")).data;
+    expect(JSON.parse(json.stdout)).toEqual(api);
+    expect(JSON.parse((await runCli(["audit", "--since", "2999-01-01", "--json", ...dir])).stdout)).toEqual([]);
+    for (const [flags, says] of [
+      [["--limit", "0"], "--limit"],
+      [["--since", "soon"], "--since"],
+      [["--domain", "go.test"], "--domain needs --short-code"],
+      [["--since", "1d", "--until", "2d"], "--since is after --until"],
+    ] as const) {
+      const refused = await runCli(["audit", ...flags, ...dir]);
+      expect(refused.exitCode).toBe(2);
+      expect(refused.stderr).toContain(says);
+    }
+  });
+
   test("is for admin keys: read-only 403, no key 401, bad queries 400 naming the field", async () => {
     const get = (query: string, headers: Record<string, string>) => fetch(`${server.baseUrl}/rest/v3/audit-events${query}`, { headers });
     const viewer = await get("", { "X-Api-Key": viewerKey });

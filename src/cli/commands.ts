@@ -3,6 +3,7 @@
 import type { Command } from "../commands/command";
 import { serve } from "../commands/serve";
 import { version } from "../commands/version";
+import { audit } from "../ops/audit";
 import { check } from "../ops/check";
 import { drain } from "../ops/drain";
 import { drill } from "../ops/drill";
@@ -11,4 +12,4 @@ import { restore } from "../ops/restore";
 import { visits } from "../ops/visits";
 import { webhooks } from "../ops/webhooks";
 
-export const COMMANDS: readonly Command[] = [serve, keys, webhooks, visits, check, drain, restore, drill, version];
+export const COMMANDS: readonly Command[] = [serve, keys, webhooks, visits, audit, check, drain, restore, drill, version];

@@ -67,6 +67,20 @@ export interface AuditEvent {
   details: Record<string, unknown>;
 }
 
+/** An event as the API and `shortener audit --json` write it. */
+export function auditEventJson(e: AuditEvent) {
+  return {
+    id: String(e.id),
+    date: formatIsoDate(e.at),
+    action: e.action,
+    actor: e.actor,
+    subject: e.subject,
+    shortCode: e.shortCode,
+    domain: e.domain,
+    details: e.details,
+  };
+}
+
 const isoOrNull = (ms: number | null) => (ms === null ? null : formatIsoDate(ms));
 
 /** What an audit event keeps of a link: what a client sets, not its visit counts (a deletion keeps all of it). */
@@ -175,9 +189,14 @@ export class AuditLog {
     });
   }
 
-  /** Newest first. Admin keys only: the history names keys and shows what every change was. */
+  /** Newest first, through the API: admin keys only, as the history names keys and shows what every change was. */
   page(query: AuditQuery, key: ApiKey): { items: AuditEvent[]; page: number; itemsPerPage: number; total: number } {
     if (key.role !== "admin") throw forbidden("Only admin API keys can read the audit history.");
+    return this.list(query);
+  }
+
+  /** Newest first, for whoever may read the database (the `audit` command). */
+  list(query: AuditQuery): { items: AuditEvent[]; page: number; itemsPerPage: number; total: number } {
     const { rows, total } = this.store.page(query.filter, query.itemsPerPage, (query.page - 1) * query.itemsPerPage);
     return { items: rows.map(toEvent), page: query.page, itemsPerPage: query.itemsPerPage, total };
   }

@@ -2,9 +2,9 @@ import { createApp } from "../app";
 import type { Command } from "../commands/command";
 import { loadConfig } from "../config";
 import { UsageError } from "../errors";
-import type { ParsedArgs } from "../lib/args";
 import { parseDuration } from "../lib/duration";
 import { formatIsoDate, parseIsoDate } from "../lib/iso-date";
+import { stringFlag } from "./flags";
 import { refuseEmptyDatabaseOverReplica } from "./replica-guard";
 
 /** `--expires` takes an ISO 8601 instant or a duration from now (90d, 12h). */
@@ -16,12 +16,6 @@ function parseExpiry(raw: string | true | undefined, now: number): number | null
   const after = parseDuration(raw);
   if (after !== null && /[a-z]$/.test(raw)) return now + after;
   throw new UsageError(`--expires "${raw}" is neither an ISO 8601 date nor a duration like 90d`);
-}
-
-function stringFlag(args: ParsedArgs, name: string): string | undefined {
-  const value = args.flags.get(name);
-  if (value === true) throw new UsageError(`--${name} needs a value`);
-  return value;
 }
 
 export const keys: Command = {

@@ -10,17 +10,12 @@ import { loadConfig } from "../config";
 import { UsageError } from "../errors";
 import type { ParsedArgs } from "../lib/args";
 import { LitestreamConfigError, readLitestreamConfig } from "../storage/litestream-config";
+import { stringFlag } from "./flags";
 import { RestoreError } from "./restore/restore-error";
 import { type RestoreMode, type RestoreReport, runRestore } from "./restore/restore-procedure";
 import { parseRestoreTime } from "./restore/restore-time";
 
 const EXIT_REFUSED = 1;
-
-function stringFlag(args: ParsedArgs, name: string): string | undefined {
-  const value = args.flags.get(name);
-  if (value === true) throw new UsageError(`--${name} needs a value`);
-  return value;
-}
 
 /** The instant to restore, or null for --latest. */
 function instant(args: ParsedArgs): Date | null {

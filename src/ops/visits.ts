@@ -2,10 +2,9 @@ import { type AppContext, createApp } from "../app";
 import type { Command } from "../commands/command";
 import { loadConfig } from "../config";
 import { AppError, UsageError } from "../errors";
-import type { ParsedArgs } from "../lib/args";
-import { parseDuration } from "../lib/duration";
-import { formatIsoDate, parseIsoDate } from "../lib/iso-date";
+import { formatIsoDate } from "../lib/iso-date";
 import type { VisitRecord } from "../storage/visit-query-store";
+import { instantFlag, stringFlag } from "./flags";
 
 const DAY_MS = 86_400_000;
 
@@ -39,23 +38,6 @@ export function csvRecord(fields: readonly (string | number | null)[]): string {
   return `${fields.map(csvField).join(",")}\r\n`;
 }
 
-function stringFlag(args: ParsedArgs, name: string): string | undefined {
-  const value = args.flags.get(name);
-  if (value === true) throw new UsageError(`--${name} needs a value`);
-  return value;
-}
-
-/** `--since` / `--until`: an ISO 8601 date, or a duration back from now (7d, 12h). */
-function parseInstant(args: ParsedArgs, name: string, now: number): number | undefined {
-  const raw = stringFlag(args, name);
-  if (raw === undefined) return undefined;
-  const at = parseIsoDate(raw);
-  if (at !== null) return at;
-  const ago = parseDuration(raw);
-  if (ago !== null && /[a-z]$/.test(raw)) return now - ago;
-  throw new UsageError(`--${name} "${raw}" is neither an ISO 8601 date nor a duration like 7d`);
-}
-
 /** The link, or a usage error with a hint: a mistyped code is a misuse, not a failure to retry. */
 function findLink(app: AppContext, code: string, domain: string | undefined) {
   try {
@@ -84,8 +66,8 @@ export const visits: Command = {
     const now = Date.now();
     const code = stringFlag(args, "short-code");
     const domain = stringFlag(args, "domain");
-    const since = parseInstant(args, "since", now);
-    const until = parseInstant(args, "until", now);
+    const since = instantFlag(args, "since", now);
+    const until = instantFlag(args, "until", now);
     const csv = args.flags.has("csv");
     if (code === undefined && (csv || domain !== undefined || since !== undefined || until !== undefined)) {
       throw new UsageError("--csv, --domain, --since and --until need --short-code C");

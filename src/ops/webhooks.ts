@@ -11,12 +11,7 @@ import { AppError, UsageError } from "../errors";
 import type { ParsedArgs } from "../lib/args";
 import { formatIsoDate } from "../lib/iso-date";
 import type { DeliveryState } from "../storage/webhook-store";
-
-function stringFlag(args: ParsedArgs, name: string): string | undefined {
-  const value = args.flags.get(name);
-  if (value === true) throw new UsageError(`--${name} needs a value`);
-  return value;
-}
+import { stringFlag } from "./flags";
 
 /** Bad input, as the API's invalid-data problem puts it, becomes a usage error (exit 2). */
 function asUsage(error: unknown): never {

@@ -14,7 +14,6 @@ export const RUNBOOKS = resolve(import.meta.dir, "../../runbooks");
 export const PLACEHOLDERS: Record<string, string> = {
   NAME: "ci-deploy-2026-11",
   NEW_NAME: "ci-deploy-2026-11-b",
-  ADMIN_NAME: "oncall-audit-2026-11",
   // webhook-failures.md, run by test/webhooks-admin.test.ts on a node whose first webhook has its first delivery dead.
   WEBHOOK_ID: "1",
   DELIVERY_ID: "1",
