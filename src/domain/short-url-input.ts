@@ -150,6 +150,36 @@ export function parseCreateInput(raw: unknown): CreateShortUrlInput {
   return out as CreateShortUrlInput;
 }
 
+/** The most links one bulk create takes (each is still bounded by the body's byte limit). */
+export const MAX_BULK_CREATE = 1000;
+
+/**
+ * A bulk create's body, `{"shortUrls":[…]}`: each item a create's body, checked as one (findIfExists included). Every
+ * bad field of every item is named, with its index (`shortUrls[2].longUrl`), in one 400.
+ */
+export function parseBulkCreateInput(raw: unknown): CreateShortUrlInput[] {
+  const body = asObject(raw);
+  const items = body.shortUrls;
+  if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BULK_CREATE) {
+    throw invalidData([{ field: "shortUrls", reason: `must be a list of 1 to ${MAX_BULK_CREATE} short URLs to create` }]);
+  }
+  const problems: InvalidElement[] = [];
+  const inputs = items.map((item, index) => {
+    try {
+      return parseCreateInput(item);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.code !== "invalid-data") throw error;
+      const reasons = (error.extras.reasons ?? {}) as Record<string, string>;
+      for (const [field, reason] of Object.entries(reasons)) {
+        problems.push({ field: field === "body" ? `shortUrls[${index}]` : `shortUrls[${index}].${field}`, reason });
+      }
+      return null;
+    }
+  });
+  if (problems.length > 0) throw invalidData(problems);
+  return inputs as CreateShortUrlInput[];
+}
+
 export function parseEditInput(raw: unknown): ShortUrlMeta {
   const body = asObject(raw);
   const c = new Collector();

@@ -1,5 +1,5 @@
 /** Link management: create, read, edit, delete and list short URLs. Never sees HTTP. */
-import { type AppError, forbidden, nonUniqueSlug, notReplicated, shortUrlNotFound, unavailable } from "../errors";
+import { AppError, forbidden, nonUniqueSlug, notReplicated, shortUrlNotFound, unavailable } from "../errors";
 import { batchesOf, type LinkBatches, type ListLinks } from "../storage/background-reader";
 import type { GroupCommit } from "../storage/group-commit";
 import type { RedirectRuleStore } from "../storage/redirect-rule-store";
@@ -107,52 +107,73 @@ export class ShortUrlService {
   }
 
   async create(input: CreateShortUrlInput, key: ApiKey): Promise<ShortUrl> {
+    return (await this.createMany([input], key))[0] as ShortUrl;
+  }
+
+  /**
+   * Creates every link of `inputs` in one transaction, or none: a refused one (a taken slug, say) rolls the others
+   * back, and its error names its index when there are several (`shortUrls[3]: …`).
+   */
+  async createMany(inputs: readonly CreateShortUrlInput[], key: ApiKey): Promise<ShortUrl[]> {
     this.assertCanWrite(key);
-    const domain = this.domainKey(input.domain);
     const events: Emitted[] = [];
-    const id = await this.#write(() => {
-      if (input.findIfExists) {
-        const existing = this.#findMatching(input, domain);
-        if (existing !== null) return existing.id;
-      }
-      const row = {
-        domain,
-        short_code: "",
-        long_url: input.longUrl,
-        title: input.title ?? null,
-        crawlable: input.crawlable ? 1 : 0,
-        forward_query: input.forwardQuery === false ? 0 : 1,
-        redirect_status: input.redirectStatus ?? null,
-        valid_since: input.validSince ?? null,
-        valid_until: input.validUntil ?? null,
-        max_visits: input.maxVisits ?? null,
-        created_at: Date.now(),
-        api_key_id: key.id,
-      };
-      let newId: number | null = null;
-      let code = "";
-      if (input.customSlug !== undefined) {
-        code = input.customSlug;
-        newId = this.deps.shortUrls.insert({ ...row, short_code: input.customSlug });
-        if (newId === null) throw nonUniqueSlug(input.customSlug, domain === "" ? null : domain);
-        this.deps.resolver.invalidate(domain, input.customSlug);
-      } else {
-        const length = input.shortCodeLength ?? this.deps.shortCodeLength;
-        for (let attempt = 0; newId === null && attempt < GENERATION_ATTEMPTS; attempt++) {
-          code = generateShortCode(length + Math.floor(attempt / 4));
-          newId = this.deps.shortUrls.insert({ ...row, short_code: code });
-          if (newId !== null) this.deps.resolver.invalidate(domain, code);
+    const ids = await this.#write(() =>
+      inputs.map((input, index) => {
+        try {
+          return this.#insert(input, key, events);
+        } catch (error) {
+          if (inputs.length === 1 || !(error instanceof AppError)) throw error;
+          const { status, code, title, detail, extras, headers } = error;
+          throw new AppError(status, code, title, `shortUrls[${index}]: ${detail}`, { ...extras, index }, headers);
         }
-        if (newId === null) throw unavailable("Could not find a free short code; try again or ask for a longer one.", 1);
-      }
-      if (input.tags && input.tags.length > 0) this.deps.tags.setTags(newId, input.tags);
-      if (domain !== "") this.deps.onDomainUsed?.(domain);
-      this.deps.audit?.record(keyActor(key), "short-url.created", { domain, shortCode: code }, createdFacts(input));
-      this.#emit(events, "link.created", newId);
-      return newId;
-    });
+      }),
+    );
     this.#published(events);
-    return this.#byId(id);
+    return ids.map((id) => this.#byId(id));
+  }
+
+  /** Inside a write: one link created (or, with findIfExists, found), its audit event and link event. */
+  #insert(input: CreateShortUrlInput, key: ApiKey, events: Emitted[]): number {
+    const domain = this.domainKey(input.domain);
+    if (input.findIfExists) {
+      const existing = this.#findMatching(input, domain);
+      if (existing !== null) return existing.id;
+    }
+    const row = {
+      domain,
+      short_code: "",
+      long_url: input.longUrl,
+      title: input.title ?? null,
+      crawlable: input.crawlable ? 1 : 0,
+      forward_query: input.forwardQuery === false ? 0 : 1,
+      redirect_status: input.redirectStatus ?? null,
+      valid_since: input.validSince ?? null,
+      valid_until: input.validUntil ?? null,
+      max_visits: input.maxVisits ?? null,
+      created_at: Date.now(),
+      api_key_id: key.id,
+    };
+    let newId: number | null = null;
+    let code = "";
+    if (input.customSlug !== undefined) {
+      code = input.customSlug;
+      newId = this.deps.shortUrls.insert({ ...row, short_code: input.customSlug });
+      if (newId === null) throw nonUniqueSlug(input.customSlug, domain === "" ? null : domain);
+      this.deps.resolver.invalidate(domain, input.customSlug);
+    } else {
+      const length = input.shortCodeLength ?? this.deps.shortCodeLength;
+      for (let attempt = 0; newId === null && attempt < GENERATION_ATTEMPTS; attempt++) {
+        code = generateShortCode(length + Math.floor(attempt / 4));
+        newId = this.deps.shortUrls.insert({ ...row, short_code: code });
+        if (newId !== null) this.deps.resolver.invalidate(domain, code);
+      }
+      if (newId === null) throw unavailable("Could not find a free short code; try again or ask for a longer one.", 1);
+    }
+    if (input.tags && input.tags.length > 0) this.deps.tags.setTags(newId, input.tags);
+    if (domain !== "") this.deps.onDomainUsed?.(domain);
+    this.deps.audit?.record(keyActor(key), "short-url.created", { domain, shortCode: code }, createdFacts(input));
+    this.#emit(events, "link.created", newId);
+    return newId;
   }
 
   get(shortCode: string, domain: string | null | undefined): ShortUrl {
@@ -288,10 +309,11 @@ export class ShortUrlService {
   }
 
   /**
-   * The 503 for a write committed here but not confirmed in the replica. A create's write returns the new id: say
-   * which link was saved and how to get it once confirmed. Any other write gets the generic answer.
+   * The 503 for a write committed here but not confirmed in the replica. A single create's write returns its one id:
+   * say which link was saved and how to get it once confirmed. Any other write (a bulk create's) gets the generic one.
    */
-  #unconfirmed(id: unknown): AppError {
+  #unconfirmed(value: unknown): AppError {
+    const id = Array.isArray(value) && value.length === 1 ? value[0] : value;
     const row = typeof id === "number" ? this.deps.shortUrls.findById(id) : null;
     if (row === null) return unconfirmedChange();
     return notReplicated(

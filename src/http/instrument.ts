@@ -150,6 +150,7 @@ const REST_TEMPLATES: readonly string[] = [
   "/rest/v3/mercure-info",
   "/rest/v3/short-urls",
   "/rest/v3/short-urls/shorten",
+  "/rest/v3/short-urls/bulk",
   "/rest/v3/short-urls/{shortCode}/visits",
   "/rest/v3/short-urls/{shortCode}/redirect-rules",
   "/rest/v3/short-urls/{shortCode}",

@@ -2,7 +2,7 @@
 import { Elysia } from "elysia";
 import { parseShortUrlListQuery } from "../../domain/list-query";
 import { parseRedirectRulesInput } from "../../domain/redirect-rules";
-import { parseCreateInput, parseEditInput } from "../../domain/short-url-input";
+import { parseBulkCreateInput, parseCreateInput, parseEditInput } from "../../domain/short-url-input";
 import { allLinksResponse } from "../all-links-response";
 import type { HttpDeps } from "../deps";
 import { jsonResponse } from "../json-response";
@@ -47,6 +47,12 @@ export function shortUrlRoutes(ctx: HttpDeps) {
       .post("/rest/v3/short-urls", async ({ request, body }) => {
         const key = requireApiKey(ctx, request);
         return createdResponse(request, json(await ctx.shortUrls.create(parseCreateInput(body), key)));
+      })
+      // Our extension: many links in one request and one transaction, all or none (domain/short-urls.ts createMany).
+      .post("/rest/v3/short-urls/bulk", async ({ request, body }) => {
+        const key = requireApiKey(ctx, request);
+        const created = await ctx.shortUrls.createMany(parseBulkCreateInput(body), key);
+        return jsonResponse({ shortUrls: { data: created.map(json) } });
       })
       // Shlink's single-step create: a GET with the key and the long URL in the query, for third-party integrations.
       .get("/rest/v3/short-urls/shorten", async ({ request }) => {
