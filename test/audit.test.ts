@@ -90,6 +90,7 @@ describe("the audit history", () => {
     await admin.editTag({ oldName: "old-name", newName: "new-name" });
     await admin.deleteTags(["mobile", "never-existed"]);
     await admin.editDomainRedirects({ domain: new URL(server.baseUrl).host, baseUrlRedirect: "https://example.com/home" });
+    await admin.editDomainRedirects({ domain: new URL(server.baseUrl).host, baseUrlRedirect: "https://example.com/home" }); // no change: no event
     expect(await admin.deleteShortUrlVisits({ shortCode: "au-app" })).toEqual({ deletedVisits: 1 });
     expect((await admin.deleteOrphanVisits()).deletedVisits).toBeGreaterThan(0);
     // Refused: a taken slug, a read-only key's edit, a rename onto an existing tag, an unknown link's rules.

@@ -138,7 +138,10 @@ export class NotFoundRedirectService {
       .run(() => {
         const before = fromRow(this.deps.store.find(domain));
         const next = { ...before, ...input.changes };
-        this.deps.audit?.record(keyActor(key), "domain.redirects-edited", `domain ${input.domain}`, { from: before, to: next });
+        // As for links, a change that changes nothing is not one.
+        if (JSON.stringify(before) !== JSON.stringify(next)) {
+          this.deps.audit?.record(keyActor(key), "domain.redirects-edited", `domain ${input.domain}`, { from: before, to: next });
+        }
         this.deps.store.save({
           domain,
           base_url_redirect: next.baseUrlRedirect,

@@ -9,7 +9,7 @@ import { formatIsoDate } from "../lib/iso-date";
 import type { GroupCommit } from "../storage/group-commit";
 import type { DeliveryState, OutboxRow, WebhookRow, WebhookStore } from "../storage/webhook-store";
 import type { ApiKey } from "./api-keys";
-import { type AuditActor, type AuditLog, cliActor, keyActor } from "./audit-log";
+import { type AuditAction, type AuditActor, type AuditLog, cliActor, keyActor } from "./audit-log";
 import { generateSecret } from "./webhooks-signature";
 
 export const WEBHOOK_EVENTS = ["link.created", "link.updated", "link.deleted", "link.visited"] as const;
@@ -196,7 +196,7 @@ export class WebhookService {
   ) {}
 
   /** An admin key through the API, or someone at the command line (no key). */
-  #record(caller: Caller, action: Parameters<AuditLog["record"]>[1], id: number, details: Record<string, unknown> = {}): void {
+  #record(caller: Caller, action: AuditAction, id: number, details: Record<string, unknown> = {}): void {
     const actor: AuditActor = caller === null ? cliActor() : keyActor(caller);
     this.deps.audit?.record(actor, action, `webhook ${id}`, details);
   }
