@@ -8,6 +8,7 @@ import { ApiKeyService } from "./domain/api-keys";
 import { AuditLog } from "./domain/audit-log";
 import { DomainService } from "./domain/domains";
 import type { LinkEventListener } from "./domain/link-events";
+import { LinkPasswords } from "./domain/link-passwords";
 import { LinkResolver } from "./domain/link-resolver";
 import { LIVE_FEED_DEFAULTS, LiveFeed } from "./domain/live-feed";
 import { NotFoundRedirectService } from "./domain/not-found-redirects";
@@ -38,6 +39,7 @@ import { DomainRedirectStore } from "./storage/domain-redirect-store";
 import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
+import { LinkPasswordStore } from "./storage/link-password-store";
 import { LitestreamClient } from "./storage/litestream-client";
 import type { MigrationEvent } from "./storage/migrations";
 import { RedirectRuleStore } from "./storage/redirect-rule-store";
@@ -148,6 +150,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   // Who changed what: every service's writes record their event in the change's own transaction.
   const audit = new AuditLog(new AuditStore(db));
   const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize, redirectRuleStore);
+  const linkPasswords = new LinkPasswords();
   const customDomains = new Set(shortUrlStore.domains());
   // The recorder hears of deletions in their transaction (a deleted link's buffered visits leave its domain's sums).
   const linkEvents: LinkEventListener[] = [recorder];
@@ -169,6 +172,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     shortUrls: shortUrlStore,
     tags: tagStore,
     redirectRules: redirectRuleStore,
+    passwords: { store: new LinkPasswordStore(db), hasher: linkPasswords },
     resolver,
     defaultDomain: config.defaultDomain,
     shortCodeLength: config.shortCodeLength,
@@ -318,6 +322,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     liveFeed,
     mercureTokens: new MercureTokens(),
     resolver,
+    linkPasswords,
     visits,
     shortUrls,
     redirectRules: new RedirectRuleService({

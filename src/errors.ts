@@ -128,6 +128,35 @@ export function forbiddenTagOperation(detail: string): AppError {
   return new AppError(403, "forbidden-tag-operation", "Forbidden tag operation", detail);
 }
 
+/** An API client (one asking for JSON) followed a password-protected link without giving the password. */
+export function linkPasswordRequired(shortCode: string): AppError {
+  return new AppError(
+    401,
+    "link-password-required",
+    "Password required",
+    `The short URL "${shortCode}" is password-protected: POST its password to this address (a form field or a JSON "password").`,
+    { shortCode },
+  );
+}
+
+export function wrongLinkPassword(shortCode: string): AppError {
+  return new AppError(401, "wrong-link-password", "Wrong password", `That is not the password of the short URL "${shortCode}".`, {
+    shortCode,
+  });
+}
+
+/** Too many wrong passwords for a link, from this visitor or from everyone: refused unchecked until Retry-After. */
+export function tooManyPasswordAttempts(retryAfterSeconds: number): AppError {
+  return new AppError(
+    429,
+    "too-many-password-attempts",
+    "Too many password attempts",
+    `Too many wrong passwords were given for this short URL; try again in ${retryAfterSeconds} s.`,
+    { retryAfter: retryAfterSeconds },
+    { "Retry-After": String(retryAfterSeconds) },
+  );
+}
+
 export function unavailable(detail: string, retryAfterSeconds: number): AppError {
   return new AppError(503, "service-unavailable", "Service unavailable", detail, {}, { "Retry-After": String(retryAfterSeconds) });
 }

@@ -2,12 +2,14 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { AuditStore } from "../storage/audit-store";
 import { GroupCommit } from "../storage/group-commit";
+import { LinkPasswordStore } from "../storage/link-password-store";
 import { runMigrations } from "../storage/migrations";
 import { RedirectRuleStore } from "../storage/redirect-rule-store";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
 import { AuditLog, parseAuditQuery } from "./audit-log";
+import { LinkPasswords } from "./link-passwords";
 import { LinkResolver } from "./link-resolver";
 import { ShortUrlService } from "./short-urls";
 import { VisitBuffer } from "./visit-buffer";
@@ -29,6 +31,7 @@ function setup(auditOf: (db: Database) => AuditLog = (db) => new AuditLog(new Au
     shortUrls: store,
     tags: new TagStore(db),
     redirectRules: rules,
+    passwords: { store: new LinkPasswordStore(db), hasher: new LinkPasswords() },
     resolver: new LinkResolver(store, visits, 10, rules),
     defaultDomain: "s.test",
     shortCodeLength: 7,

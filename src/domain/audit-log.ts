@@ -95,6 +95,7 @@ export function linkFacts(link: ShortUrl): Record<string, unknown> {
     validSince: isoOrNull(link.validSince),
     validUntil: isoOrNull(link.validUntil),
     maxVisits: link.maxVisits,
+    passwordProtected: link.passwordProtected,
   };
 }
 
@@ -112,6 +113,7 @@ export function createdFacts(input: CreateShortUrlInput): Record<string, unknown
   if (input.validSince != null) facts.validSince = formatIsoDate(input.validSince);
   if (input.validUntil != null) facts.validUntil = formatIsoDate(input.validUntil);
   if (input.maxVisits != null) facts.maxVisits = input.maxVisits;
+  if (typeof input.password === "string") facts.passwordProtected = true;
   return facts;
 }
 

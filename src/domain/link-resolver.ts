@@ -29,10 +29,17 @@ export interface CachedLink {
   visits: number;
   /** The link's redirect rules in priority order, or null when it has none (most links). */
   rules: readonly RedirectRule[] | null;
+  /** The link's password hash: it redirects only once a visitor gives the password. null for most links. */
+  passwordHash: string | null;
 }
 
 /** `cached` says whether the LRU answered (a hit) or SQLite did (a miss). */
-export type Resolution = { kind: "redirect"; link: CachedLink; cached: boolean } | { kind: "not-found" } | { kind: "expired" };
+export type Resolution =
+  | { kind: "redirect"; link: CachedLink; cached: boolean }
+  | { kind: "not-found" }
+  | { kind: "expired" }
+  /** A password-protected link that was not unlocked: nothing was counted. */
+  | { kind: "locked"; link: CachedLink };
 
 /** Cache key: codes never contain '/', so `domain/code` cannot collide with a default-domain code. */
 function cacheKey(domain: string, code: string): string {
@@ -55,9 +62,10 @@ export class LinkResolver {
 
   /**
    * Looks a code up and, when it redirects, counts the visit (unless `count` is false: a visit that must not be
-   * tracked still redirects, and does not use up maxVisits). `domain` is '' for the default domain.
+   * tracked still redirects, and does not use up maxVisits). `domain` is '' for the default domain. A
+   * password-protected link redirects only when `unlocked` (its password was given, or nothing is revealed).
    */
-  resolveAndCount(domain: string, code: string, bot: boolean, now: number, count = true): Resolution {
+  resolveAndCount(domain: string, code: string, bot: boolean, now: number, count = true, unlocked = false): Resolution {
     const hitsBefore = this.#hits;
     const link = this.lookup(domain, code);
     if (link === null) return { kind: "not-found" };
@@ -65,6 +73,7 @@ export class LinkResolver {
       return { kind: "expired" };
     }
     if (link.maxVisits !== null && link.visits >= link.maxVisits) return { kind: "expired" };
+    if (link.passwordHash !== null && !unlocked) return { kind: "locked", link };
     if (count) {
       link.visits++;
       this.visits.record(link.id, bot);
@@ -103,6 +112,7 @@ export class LinkResolver {
       maxVisits: row.max_visits,
       visits: row.visits_total + pending,
       rules: row.has_rules === 1 ? rulesFromRows(this.rules.forLink(row.id)) : null,
+      passwordHash: row.password_hash,
     };
     this.#cache.set(key, link);
     return link;

@@ -6,6 +6,7 @@ import { REDIRECT_STATUSES } from "../config";
 import { AppError, type InvalidElement, invalidData } from "../errors";
 import { parseIsoDate } from "../lib/iso-date";
 import { normalizeTagName } from "../lib/tag-name";
+import { passwordProblem } from "./link-passwords";
 import { normalizeLongUrl } from "./long-url";
 import { MAX_CODE_LENGTH, MIN_GENERATED_LENGTH, slugProblem } from "./short-code";
 
@@ -24,6 +25,8 @@ export interface ShortUrlMeta {
   validSince?: number | null;
   validUntil?: number | null;
   maxVisits?: number | null;
+  /** A password visitors must give before the redirect (null: remove it); only its hash is kept. */
+  password?: string | null;
 }
 
 export interface CreateShortUrlInput extends ShortUrlMeta {
@@ -113,6 +116,11 @@ function readMeta(body: Body, c: Collector, out: ShortUrlMeta, allowNull: boolea
     if (max === null) out.maxVisits = null;
     else if (typeof max !== "number" || !Number.isSafeInteger(max) || max < 1) c.add("maxVisits", "must be a whole number of at least 1");
     else out.maxVisits = max;
+  }
+  if ("password" in body) {
+    const problem = body.password === null ? null : passwordProblem(body.password);
+    if (problem !== null) c.add("password", allowNull ? `${problem}, or null to remove it` : problem);
+    else if (body.password !== null || allowNull) out.password = body.password as string | null;
   }
   if (typeof out.validSince === "number" && typeof out.validUntil === "number" && out.validSince > out.validUntil) {
     c.add("validUntil", "must not be before validSince");

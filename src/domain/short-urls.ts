@@ -1,19 +1,20 @@
 /** Link management: create, read, edit, delete and list short URLs. Never sees HTTP. */
-import { AppError, forbidden, nonUniqueSlug, notReplicated, shortUrlNotFound, unavailable } from "../errors";
+import { AppError, forbidden, nonUniqueSlug, shortUrlNotFound, unavailable } from "../errors";
 import { batchesOf, type LinkBatches, type ListLinks } from "../storage/background-reader";
 import type { GroupCommit } from "../storage/group-commit";
+import type { LinkPasswordStore } from "../storage/link-password-store";
 import type { RedirectRuleStore } from "../storage/redirect-rule-store";
 import type { ShortUrlChanges, ShortUrlRow, ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
 import type { ApiKey } from "./api-keys";
 import { type AuditLog, createdFacts, keyActor, linkChanges, linkFacts } from "./audit-log";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
+import { type LinkPasswords, passwordsForCreates } from "./link-passwords";
 import type { LinkResolver } from "./link-resolver";
 import type { ShortUrlListQuery } from "./list-query";
 import { generateShortCode } from "./short-code";
-import type { CreateShortUrlInput, ShortUrlMeta } from "./short-url-input";
-import { normalizeDomain } from "./short-url-input";
-import { rethrowUnconfirmed, UNCONFIRMED_RETRY_AFTER_SECONDS, unconfirmedChange } from "./unconfirmed-write";
+import { type CreateShortUrlInput, normalizeDomain, type ShortUrlMeta } from "./short-url-input";
+import { rethrowUnconfirmed, unconfirmedCreate } from "./unconfirmed-write";
 
 /** A short URL as the domain sees it; `domain` is null for the default domain. */
 export interface ShortUrl {
@@ -33,6 +34,8 @@ export interface ShortUrl {
   visitsBots: number;
   tags: string[];
   hasRedirectRules: boolean;
+  /** Visitors must give the link's password before it redirects (domain/link-passwords.ts). */
+  passwordProtected: boolean;
 }
 
 export interface Page<T> {
@@ -77,6 +80,8 @@ export class ShortUrlService {
       shortUrls: ShortUrlStore;
       tags: TagStore;
       redirectRules: RedirectRuleStore;
+      /** Password-protected links' hashes, and the hasher that makes and checks them. */
+      passwords: { store: LinkPasswordStore; hasher: LinkPasswords };
       resolver: LinkResolver;
       defaultDomain: string;
       shortCodeLength: number;
@@ -116,11 +121,13 @@ export class ShortUrlService {
    */
   async createMany(inputs: readonly CreateShortUrlInput[], key: ApiKey): Promise<ShortUrl[]> {
     this.assertCanWrite(key);
+    const candidates = (input: CreateShortUrlInput) => this.deps.shortUrls.findByLongUrl(input.longUrl, this.domainKey(input.domain));
+    const secrets = await passwordsForCreates(inputs, this.deps.passwords, candidates);
     const events: Emitted[] = [];
     const ids = await this.#write(() =>
       inputs.map((input, index) => {
         try {
-          return this.#insert(input, key, events);
+          return this.#insert(input, key, events, secrets.hashes[index] ?? null, secrets.unlocked);
         } catch (error) {
           if (inputs.length === 1 || !(error instanceof AppError)) throw error;
           const { status, code, title, detail, extras, headers } = error;
@@ -133,10 +140,10 @@ export class ShortUrlService {
   }
 
   /** Inside a write: one link created (or, with findIfExists, found), its audit event and link event. */
-  #insert(input: CreateShortUrlInput, key: ApiKey, events: Emitted[]): number {
+  #insert(input: CreateShortUrlInput, key: ApiKey, events: Emitted[], hash: string | null, unlocked: Set<number>): number {
     const domain = this.domainKey(input.domain);
     if (input.findIfExists) {
-      const existing = this.#findMatching(input, domain);
+      const existing = this.#findMatching(input, domain, unlocked);
       if (existing !== null) return existing.id;
     }
     const row = {
@@ -170,6 +177,7 @@ export class ShortUrlService {
       if (newId === null) throw unavailable("Could not find a free short code; try again or ask for a longer one.", 1);
     }
     if (input.tags && input.tags.length > 0) this.deps.tags.setTags(newId, input.tags);
+    if (hash !== null) this.deps.passwords.store.set(newId, hash);
     if (domain !== "") this.deps.onDomainUsed?.(domain);
     this.deps.audit?.record(keyActor(key), "short-url.created", { domain, shortCode: code }, createdFacts(input));
     this.#emit(events, "link.created", newId);
@@ -186,6 +194,8 @@ export class ShortUrlService {
   async edit(shortCode: string, domain: string | null | undefined, changes: ShortUrlMeta, key: ApiKey): Promise<ShortUrl> {
     this.assertCanWrite(key);
     const domainKey = this.domainKey(domain);
+    const password = changes.password;
+    const hash = typeof password === "string" ? await this.deps.passwords.hasher.hash(password) : password;
     const events: Emitted[] = [];
     await this.#write(() => {
       const row = this.deps.shortUrls.find(domainKey, shortCode);
@@ -202,9 +212,12 @@ export class ShortUrlService {
       if (changes.maxVisits !== undefined) update.max_visits = changes.maxVisits;
       this.deps.shortUrls.update(row.id, update);
       if (changes.tags !== undefined) this.deps.tags.setTags(row.id, changes.tags);
+      if (hash !== undefined) this.deps.passwords.store.set(row.id, hash);
       this.deps.resolver.invalidate(domainKey, shortCode);
       const after = this.#byId(row.id);
       const changed = linkChanges(before, after);
+      // A new password on a protected link changes no field shown; the event says so, never what it is.
+      if (typeof password === "string" && before.passwordProtected) changed.password = { from: "(hidden)", to: "(hidden, changed)" };
       if (Object.keys(changed).length > 0)
         this.deps.audit?.record(keyActor(key), "short-url.edited", { domain: domainKey, shortCode }, { changes: changed });
       this.#emit(events, "link.updated", after);
@@ -305,36 +318,22 @@ export class ShortUrlService {
       this.#crawlable.clear();
       return write();
     };
-    return this.deps.writes.run(run).catch(rethrowUnconfirmed((value) => this.#unconfirmed(value)));
+    return this.deps.writes
+      .run(run)
+      .catch(rethrowUnconfirmed((value) => unconfirmedCreate(value, (id) => this.deps.shortUrls.findById(id))));
   }
 
-  /**
-   * The 503 for a write committed here but not confirmed in the replica. A single create's write returns its one id:
-   * say which link was saved and how to get it once confirmed. Any other write (a bulk create's) gets the generic one.
-   */
-  #unconfirmed(value: unknown): AppError {
-    const id = Array.isArray(value) && value.length === 1 ? value[0] : value;
-    const row = typeof id === "number" ? this.deps.shortUrls.findById(id) : null;
-    if (row === null) return unconfirmedChange();
-    return notReplicated(
-      `The short URL "${row.short_code}" is saved on this node, but Litestream has not confirmed that the backup replica has it, so it ` +
-        'could still be lost with this node. Repeat the same request after Retry-After with "findIfExists": true: it answers with this ' +
-        "short URL once the replica has it (without findIfExists, a repeat creates another short URL, or is refused as non-unique-slug " +
-        "for a custom slug).",
-      { shortCode: row.short_code, domain: row.domain === "" ? null : row.domain },
-      UNCONFIRMED_RETRY_AFTER_SECONDS,
-    );
-  }
-
-  #findMatching(input: CreateShortUrlInput, domain: string): ShortUrlRow | null {
+  #findMatching(input: CreateShortUrlInput, domain: string, unlocked: Set<number>): ShortUrlRow | null {
     const candidates = this.deps.shortUrls.findByLongUrl(input.longUrl, domain);
     if (candidates.length === 0) return null;
     const tagsOf = this.deps.tags.tagsFor(candidates.map((c) => c.id));
+    const locked = this.deps.passwords.store.protectedOf(candidates.map((c) => c.id));
     const wantedTags = [...(input.tags ?? [])].sort().join("\u0000");
     return (
       candidates.find(
         (c) =>
           (input.customSlug === undefined || c.short_code === input.customSlug) &&
+          (typeof input.password === "string" ? unlocked.has(c.id) : !locked.has(c.id)) &&
           (input.validSince === undefined || c.valid_since === input.validSince) &&
           (input.validUntil === undefined || c.valid_until === input.validUntil) &&
           (input.maxVisits === undefined || c.max_visits === input.maxVisits) &&
@@ -373,6 +372,7 @@ export class ShortUrlService {
     const ids = rows.map((r) => r.id);
     const tags = this.deps.tags.tagsFor(ids);
     const withRules = this.deps.redirectRules.linksWithRules(ids);
+    const locked = this.deps.passwords.store.protectedOf(ids);
     return rows.map((r) => {
       const pending = this.deps.pendingVisits(r.id);
       return {
@@ -392,6 +392,7 @@ export class ShortUrlService {
         visitsBots: r.visits_bots + pending.bots,
         tags: tags.get(r.id) ?? [],
         hasRedirectRules: withRules.has(r.id),
+        passwordProtected: locked.has(r.id),
       };
     });
   }

@@ -30,3 +30,22 @@ export function unconfirmedChange(): AppError {
     UNCONFIRMED_RETRY_AFTER_SECONDS,
   );
 }
+
+/**
+ * The 503 for a create committed here but not confirmed in the replica. A single create's write returns its one id:
+ * say which link was saved (`findLink` reads it) and how to get it once confirmed. Any other write (a bulk create's)
+ * gets the generic one.
+ */
+export function unconfirmedCreate(value: unknown, findLink: (id: number) => { short_code: string; domain: string } | null): AppError {
+  const id = Array.isArray(value) && value.length === 1 ? value[0] : value;
+  const row = typeof id === "number" ? findLink(id) : null;
+  if (row === null) return unconfirmedChange();
+  return notReplicated(
+    `The short URL "${row.short_code}" is saved on this node, but Litestream has not confirmed that the backup replica has it, so it ` +
+      'could still be lost with this node. Repeat the same request after Retry-After with "findIfExists": true: it answers with this ' +
+      "short URL once the replica has it (without findIfExists, a repeat creates another short URL, or is refused as non-unique-slug " +
+      "for a custom slug).",
+    { shortCode: row.short_code, domain: row.domain === "" ? null : row.domain },
+    UNCONFIRMED_RETRY_AFTER_SECONDS,
+  );
+}

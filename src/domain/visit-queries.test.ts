@@ -1,6 +1,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, spyOn, test } from "bun:test";
 import { GroupCommit } from "../storage/group-commit";
+import { LinkPasswordStore } from "../storage/link-password-store";
 import { runMigrations } from "../storage/migrations";
 import { RedirectRuleStore } from "../storage/redirect-rule-store";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
@@ -10,6 +11,7 @@ import { VisitDeletionStore } from "../storage/visit-deletion-store";
 import { VisitQueryStore } from "../storage/visit-query-store";
 import { VisitStore } from "../storage/visit-store";
 import type { ApiKey } from "./api-keys";
+import { LinkPasswords } from "./link-passwords";
 import { LinkResolver } from "./link-resolver";
 import { ShortUrlService } from "./short-urls";
 import { type OrphanType, type Visit, VisitBuffer } from "./visit-buffer";
@@ -54,6 +56,7 @@ function setup(smallSetLinks?: number, spread = false, largeSet?: { probeRows: n
     shortUrls: shortUrlStore,
     tags: tagStore,
     redirectRules,
+    passwords: { store: new LinkPasswordStore(db), hasher: new LinkPasswords() },
     resolver,
     defaultDomain: "s.test",
     shortCodeLength: 7,

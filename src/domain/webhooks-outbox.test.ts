@@ -28,6 +28,7 @@ const LINK: ShortUrl = {
   visitsBots: 0,
   tags: [],
   hasRedirectRules: false,
+  passwordProtected: false,
 };
 const event = (type: LinkEvent["type"]): LinkEvent => ({ type, shortUrl: LINK, at: Date.UTC(2026, 11, 3) });
 const visit = (linkId: number | null): Visit => ({

@@ -3,6 +3,7 @@ import type { Config } from "../config";
 import type { ApiKeyService } from "../domain/api-keys";
 import type { AuditLog } from "../domain/audit-log";
 import type { DomainService } from "../domain/domains";
+import type { LinkPasswords } from "../domain/link-passwords";
 import type { LinkResolver } from "../domain/link-resolver";
 import type { LiveFeed } from "../domain/live-feed";
 import type { NotFoundRedirectService } from "../domain/not-found-redirects";
@@ -26,6 +27,8 @@ export interface HttpDeps {
   config: Readonly<Config>;
   lifecycle: Lifecycle;
   resolver: LinkResolver;
+  /** Checks passwords of password-protected links, within their attempt limits. */
+  linkPasswords: LinkPasswords;
   /** Where the public listener records visits (redirects and orphan visits). */
   visits: VisitBuffer;
   shortUrls: ShortUrlService;

@@ -4,7 +4,8 @@
  */
 import { malformedBody, payloadTooLarge } from "../errors";
 
-async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+/** A request body's bytes, or a 413 once they pass `limit`. */
+export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw payloadTooLarge(limit);
   if (request.body === null) return new Uint8Array(0);

@@ -11,7 +11,8 @@ const PAGE = `<!doctype html>
 
 const PAGE_BYTES = String(Buffer.byteLength(PAGE));
 
-function wantsJson(request: Request): boolean {
+/** An API client's request (it asks for JSON, not HTML). */
+export function wantsJson(request: Request): boolean {
   const accept = request.headers.get("accept") ?? "";
   return accept.includes("json") && !accept.includes("text/html");
 }

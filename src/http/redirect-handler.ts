@@ -8,9 +8,10 @@ import { isbot } from "isbot";
 import type { Resolution } from "../domain/link-resolver";
 import { ruleTarget } from "../domain/redirect-rules";
 import { cropText, VISIT_FIELD_LIMITS, type Visit } from "../domain/visit";
-import { methodNotAllowed } from "../errors";
+import { linkPasswordRequired, methodNotAllowed, tooManyPasswordAttempts, unavailable, wrongLinkPassword } from "../errors";
 import type { HttpDeps } from "./deps";
 import { hostAndPath, notFoundRedirect, notFoundResponse } from "./not-found";
+import { passwordPage, readPasswordForm } from "./password-page";
 import { problemResponse } from "./problem";
 import { type ClientIpResolver, rememberRequestId } from "./request-context";
 import { trackingFilter } from "./tracking-filter";
@@ -117,10 +118,12 @@ function pixelResponse(method: string, requestId: string): Response {
 
 /**
  * GET/HEAD /{shortCode} (`answer` "redirect"), or the link's tracking pixel /{shortCode}/track (`answer` "pixel"):
- * the same lookup, counting and refusals, but the pixel applies no redirect rule and keeps no redirect URL.
+ * the same lookup, counting and refusals, but the pixel applies no redirect rule and keeps no redirect URL (nor asks
+ * a password-protected link's password: it reveals nothing). A password-protected link answers GET/HEAD with its
+ * password form, and POST with its redirect once the password is right (see `unlock`).
  */
 export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver, answer: "redirect" | "pixel" = "redirect") {
-  const { resolver, config, customDomains, metrics, visits, notFoundRedirects: notFound } = ctx;
+  const { resolver, config, customDomains, metrics, visits, notFoundRedirects: notFound, linkPasswords } = ctx;
   const cacheControl = `private, max-age=${config.redirectMaxAge}`;
   const isBot = botDetector();
   const capture = visitCapture(visitorIp);
@@ -133,6 +136,7 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     requestId: string,
     visit: Visit,
     tracked: boolean,
+    posted = false,
   ): Response => {
     const link = resolution.link;
     metrics.recordRedirect(resolution.cached ? "hit" : "miss");
@@ -157,6 +161,9 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
       visit.redirectUrl = location;
       visits.capture(visit);
     }
+    // After a password's POST, 303 whatever the link's status: a 307 or 308 would post the password on to the target.
+    if (posted)
+      return new Response(null, { status: 303, headers: { Location: location, "Cache-Control": "no-store", "X-Request-Id": requestId } });
     // The request id goes in with the other headers: setting it afterwards costs the hot path a second pass.
     return new Response(null, {
       status: link.status ?? config.redirectStatus,
@@ -182,14 +189,71 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     return response;
   };
 
-  return (request: Request & { params: { code: string } }, server: Server<undefined>, requestId: string): Response => {
+  /** A code on the request's custom domain when it has one there, else on the default domain. */
+  const resolve = (request: Request, code: string, bot: boolean, now: number, count: boolean, unlocked: boolean): Resolution => {
+    if (customDomains.size > 0) {
+      const host = (request.headers.get("host") ?? "").toLowerCase();
+      if (customDomains.has(host)) {
+        const onDomain = resolver.resolveAndCount(host, code, bot, now, count, unlocked);
+        if (onDomain.kind !== "not-found") return onDomain;
+      }
+    }
+    return resolver.resolveAndCount("", code, bot, now, count, unlocked);
+  };
+  const notAllowed = (request: Request, requestId: string, allow: string): Response => {
+    rememberRequestId(request, requestId);
+    const response = problemResponse(methodNotAllowed(request.method), request);
+    response.headers.set("Allow", allow);
+    response.headers.set("X-Request-Id", requestId);
+    return response;
+  };
+
+  /**
+   * POST /{shortCode} with a password-protected link's password: checked through the gate (domain/link-passwords.ts),
+   * then counted and redirected as a GET would have been, with the Referer the visitor first came with.
+   */
+  const unlock = async (
+    request: Request & { params: { code: string } },
+    server: Server<undefined>,
+    requestId: string,
+  ): Promise<Response> => {
+    const code = request.params.code;
+    const userAgent = request.headers.get("user-agent");
+    const bot = isBot(userAgent);
+    const found = resolve(request, code, bot, Date.now(), false, true);
+    if (found.kind === "expired")
+      return refuse(request, code, "expired", requestId, capture(request, server, Date.now(), bot, userAgent), false);
+    if (found.kind !== "redirect" || found.link.passwordHash === null) return notAllowed(request, requestId, "GET, HEAD");
+    const hash = found.link.passwordHash;
+    const form = await readPasswordForm(request);
+    const asked = linkPasswordRequired(code);
+    const ip = visitorIp(request, server);
+    const outcome = await linkPasswords.unlock(found.link.id, hash, form.password, ip);
+    metrics.recordPasswordAttempt(outcome.kind);
+    if (outcome.kind === "limited")
+      return passwordPage(request, requestId, tooManyPasswordAttempts(outcome.retryAfterSeconds), form.referer, asked);
+    if (outcome.kind === "busy") {
+      const busy = unavailable("Too many passwords are being checked right now; try again in a moment.", outcome.retryAfterSeconds);
+      return passwordPage(request, requestId, busy, form.referer, asked);
+    }
+    // The link may have changed while the password was checked: it must still be there, with that same password.
+    const now = Date.now();
+    if (outcome.kind === "wrong" || resolver.lookup(found.link.domain, code)?.passwordHash !== hash) {
+      return passwordPage(request, requestId, wrongLinkPassword(code), form.referer, asked);
+    }
+    const visit = capture(request, server, now, bot, userAgent);
+    visit.referer = form.referer;
+    const tracked = !skipped(visit.ip);
+    const resolution = resolve(request, code, bot, now, tracked, true);
+    if (resolution.kind === "redirect") return respond(request, resolution, requestId, visit, tracked, true);
+    return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found", requestId, visit, tracked);
+  };
+
+  return (request: Request & { params: { code: string } }, server: Server<undefined>, requestId: string): Response | Promise<Response> => {
     const method = request.method;
     if (method !== "GET" && method !== "HEAD") {
-      rememberRequestId(request, requestId);
-      const response = problemResponse(methodNotAllowed(method), request);
-      response.headers.set("Allow", "GET, HEAD");
-      response.headers.set("X-Request-Id", requestId);
-      return response;
+      if (method === "POST" && answer === "redirect") return unlock(request, server, requestId);
+      return notAllowed(request, requestId, "GET, HEAD");
     }
     const code = request.params.code;
     const userAgent = request.headers.get("user-agent");
@@ -197,16 +261,12 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     const now = Date.now();
     const visit = capture(request, server, now, bot, userAgent);
     const tracked = !skipped(visit.ip);
-    if (customDomains.size > 0) {
-      const host = (request.headers.get("host") ?? "").toLowerCase();
-      if (customDomains.has(host)) {
-        const onDomain = resolver.resolveAndCount(host, code, bot, now, tracked);
-        if (onDomain.kind === "redirect") return respond(request, onDomain, requestId, visit, tracked);
-        if (onDomain.kind === "expired") return refuse(request, code, "expired", requestId, visit, tracked);
-      }
-    }
-    const resolution = resolver.resolveAndCount("", code, bot, now, tracked);
+    const resolution = resolve(request, code, bot, now, tracked, answer === "pixel");
     if (resolution.kind === "redirect") return respond(request, resolution, requestId, visit, tracked);
+    if (resolution.kind === "locked") {
+      metrics.recordRedirect("locked");
+      return passwordPage(request, requestId, null, visit.referer, linkPasswordRequired(code));
+    }
     return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found", requestId, visit, tracked);
   };
 }

@@ -21,6 +21,8 @@ export function shortUrlJson(s: ShortUrl, baseUrl: string) {
     visitsSummary: { total: s.visitsTotal, nonBots: s.visitsTotal - s.visitsBots, bots: s.visitsBots },
     hasRedirectRules: s.hasRedirectRules,
     redirectStatus: s.redirectStatus,
+    // Not Shlink's: visitors must give the link's password (set with `password` on create or edit; never shown).
+    passwordProtected: s.passwordProtected,
   };
 }
 

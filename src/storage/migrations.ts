@@ -4,6 +4,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { AUDIT_EVENTS_SCHEMA } from "./audit-store";
+import { LINK_PASSWORDS_SCHEMA } from "./link-password-store";
 import { snapshotBefore } from "./migration-snapshot";
 import { normalizeStoredTagNames, tagNamesNeedNormalizing } from "./tag-names-migration";
 
@@ -353,6 +354,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   // The audit history (storage/audit-store.ts): who changed what, when; a new table only.
   { version: 14, changesExisting: false, sql: AUDIT_EVENTS_SCHEMA },
+  // Password-protected links (storage/link-password-store.ts): a new table only.
+  { version: 15, changesExisting: false, sql: LINK_PASSWORDS_SCHEMA },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

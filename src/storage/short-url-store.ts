@@ -36,6 +36,8 @@ export interface RedirectRow {
   visits_total: number;
   /** 1 when the link has redirect rules (read them from RedirectRuleStore). */
   has_rules: number;
+  /** The link's password hash, or null when it has none (most links). */
+  password_hash: string | null;
 }
 
 export type NewShortUrl = Omit<ShortUrlRow, "id" | "visits_total" | "visits_bots">;
@@ -112,7 +114,8 @@ function prepareCounted(db: Database) {
     byId: db.query<ShortUrlRow, [number]>(`SELECT ${LINK_COLUMNS} FROM ${LINKS} WHERE s.id = ?`),
     redirect: db.query<RedirectRow, [string, string]>(
       `SELECT s.id, s.long_url, s.forward_query, s.redirect_status, s.valid_since, s.valid_until, s.max_visits,
-         coalesce(v.total, 0) AS visits_total, EXISTS (SELECT 1 FROM redirect_rules r WHERE r.short_url_id = s.id) AS has_rules
+         coalesce(v.total, 0) AS visits_total, EXISTS (SELECT 1 FROM redirect_rules r WHERE r.short_url_id = s.id) AS has_rules,
+         (SELECT p.hash FROM link_passwords p WHERE p.short_url_id = s.id) AS password_hash
        FROM ${LINKS} WHERE s.domain = ? AND s.short_code = ?`,
     ),
     byLongUrl: db.query<ShortUrlRow, [string, string]>(

@@ -7,7 +7,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { accessLinesDropped, errorLinesDropped } from "./logger";
 import { RequestMetrics, type RequestSeries } from "./request-metrics";
 
-export type RedirectOutcome = "hit" | "miss" | "not_found" | "expired";
+/** `locked`: a password-protected link asked for its password (nothing redirected or counted). */
+export type RedirectOutcome = "hit" | "miss" | "not_found" | "expired" | "locked";
 /** A webhook delivery attempt: delivered (2xx), failed (will be retried) or dead (the last attempt failed). */
 export type WebhookOutcome = "delivered" | "failed" | "dead";
 
@@ -72,8 +73,9 @@ export class Metrics {
   readonly #checkpointFailures;
   readonly #webhookDeliveries;
   readonly #webhookDuration;
+  readonly #passwordAttempts;
   /** Redirect outcomes as plain numbers (hot path), copied into the counter at scrape time. */
-  readonly #redirectCounts: Record<RedirectOutcome, number> = { hit: 0, miss: 0, not_found: 0, expired: 0 };
+  readonly #redirectCounts: Record<RedirectOutcome, number> = { hit: 0, miss: 0, not_found: 0, expired: 0, locked: 0 };
   #inFlight = 0;
   #loopTimer: Timer | undefined;
   readonly #visitsPurged;
@@ -105,6 +107,12 @@ export class Metrics {
         this.reset();
         for (const [outcome, count] of Object.entries(self.#redirectCounts)) this.inc({ outcome }, count);
       },
+    });
+    this.#passwordAttempts = new Counter({
+      name: "shortener_link_password_attempts_total",
+      help: "Passwords given to unlock a password-protected link, by outcome (unlocked, wrong, limited: refused unchecked after too many wrong ones, busy).",
+      labelNames: ["outcome"],
+      registers,
     });
     scrapedCounter(
       registers,
@@ -330,6 +338,10 @@ export class Metrics {
 
   recordRedirect(outcome: RedirectOutcome): void {
     this.#redirectCounts[outcome]++;
+  }
+
+  recordPasswordAttempt(outcome: "unlocked" | "wrong" | "limited" | "busy"): void {
+    this.#passwordAttempts.inc({ outcome });
   }
 
   recordVisitFlush(seconds: number): void {
