@@ -217,6 +217,21 @@ test("bulk creates protected links; findIfExists answers with a protected link o
   expect((await link(other)).passwordProtected).toBe(true);
 });
 
+test("a bulk create of 100 protected links (a hash each, one at a time) is answered whole, and each unlocks with its password", async () => {
+  const shortUrls = Array.from({ length: 100 }, (_, i) => ({
+    longUrl: `https://example.com/many/${i}`,
+    customSlug: `pw-many-${i}`,
+    password: `${SECRET} ${i}`,
+  }));
+  const bulk = await server.api("/rest/v3/short-urls/bulk", { method: "POST", body: JSON.stringify({ shortUrls }) });
+  expect(bulk.status).toBe(200);
+  const { data } = ((await bulk.json()) as { shortUrls: { data: LinkJson[] } }).shortUrls;
+  expect(data.map((l) => [l.shortCode, l.passwordProtected])).toEqual(shortUrls.map((l) => [l.customSlug, true]));
+  expect((await post("/pw-many-99", "198.51.100.9", { password: `${SECRET} 98` })).status).toBe(401);
+  const right = await post("/pw-many-99", "198.51.100.9", { password: `${SECRET} 99` });
+  expect(right.headers.get("location")).toBe("https://example.com/many/99");
+});
+
 test("the tracking pixel counts a protected link's visit without its password (it reveals nothing); a deleted link's password goes with it", async () => {
   await create({ longUrl: "https://example.com/mail", customSlug: "pw-pixel", password: SECRET });
   const pixel = await visit("/pw-pixel/track", "198.51.100.4");

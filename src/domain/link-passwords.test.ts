@@ -92,3 +92,12 @@ test("checks run a few at a time; beyond the waiting room an attempt is refused 
   ]);
   expect(await passwords.unlock(999, hash, RIGHT, "203.0.113.10")).toEqual({ kind: "unlocked" });
 });
+
+test("API hashes waiting their turn do not fill the visitors' waiting room", async () => {
+  const passwords = new LinkPasswords();
+  const hash = await passwords.hash(RIGHT);
+  const hashes = Array.from({ length: CONCURRENT_HASHES + MAX_WAITING_CHECKS + 8 }, () => passwords.hash("another password"));
+  const attempt = passwords.unlock(1, hash, RIGHT, "203.0.113.11");
+  expect(await attempt).toEqual({ kind: "unlocked" });
+  expect(await Promise.all(hashes)).toHaveLength(CONCURRENT_HASHES + MAX_WAITING_CHECKS + 8);
+});

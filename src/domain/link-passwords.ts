@@ -65,6 +65,8 @@ export class LinkPasswords {
   readonly #failures = new LRUCache<string, Failures>({ max: REMEMBERED });
   #running = 0;
   readonly #waiting: (() => void)[] = [];
+  /** Visitors' checks among #waiting: the waiting room's size (API hashes wait too, but are not turned away). */
+  #waitingChecks = 0;
 
   readonly #now: () => number;
   readonly #clientFailures: number;
@@ -96,11 +98,17 @@ export class LinkPasswords {
     const link = String(linkId);
     const limited = this.#limited(client, this.#clientFailures) ?? this.#limited(link, this.#linkFailures);
     if (limited !== null) return { kind: "limited", retryAfterSeconds: limited };
-    if (this.#running >= CONCURRENT_HASHES && this.#waiting.length >= MAX_WAITING_CHECKS) return { kind: "busy", retryAfterSeconds: 1 };
+    if (this.#running >= CONCURRENT_HASHES && this.#waitingChecks >= MAX_WAITING_CHECKS) return { kind: "busy", retryAfterSeconds: 1 };
     // Counted as failures before the check, so attempts sent at once cannot all pass the limit while they wait.
     this.#fail(client);
     this.#fail(link);
-    if (!(await this.#turn(() => Bun.password.verify(password, hash)))) return { kind: "wrong" };
+    const waits = this.#running >= CONCURRENT_HASHES;
+    if (waits) this.#waitingChecks++;
+    const right = await this.#turn(() => {
+      if (waits) this.#waitingChecks--;
+      return Bun.password.verify(password, hash);
+    });
+    if (!right) return { kind: "wrong" };
     this.#failures.delete(client);
     const linkFailures = this.#failures.get(link);
     if (linkFailures !== undefined) linkFailures.count = Math.max(0, linkFailures.count - 1);
@@ -148,7 +156,9 @@ export async function passwordsForCreates(
   const unlocked = new Set<number>();
   if (!inputs.some((input) => typeof input.password === "string")) return { hashes: [], unlocked };
   const { hasher, store } = passwords;
-  const hashes = await Promise.all(inputs.map((input) => (typeof input.password === "string" ? hasher.hash(input.password) : null)));
+  // One at a time: a bulk create's thousand hashes hold one of the two turns, never both (visitors keep the other).
+  const hashes: (string | null)[] = [];
+  for (const input of inputs) hashes.push(typeof input.password === "string" ? await hasher.hash(input.password) : null);
   for (const input of inputs) {
     if (!input.findIfExists || typeof input.password !== "string") continue;
     for (const candidate of candidates(input)) {
