@@ -157,6 +157,21 @@ export function tooManyPasswordAttempts(retryAfterSeconds: number): AppError {
   );
 }
 
+/**
+ * Too many password checks waiting at once (a guessing flood, say): a 429 rather than a 503, since it is the visitors'
+ * pace that is refused and nothing on the node failed (a 5xx would page its operator).
+ */
+export function passwordChecksBusy(retryAfterSeconds: number): AppError {
+  return new AppError(
+    429,
+    "too-many-password-checks",
+    "Too many password checks",
+    "Too many passwords are being checked right now; try again in a moment.",
+    { retryAfter: retryAfterSeconds },
+    { "Retry-After": String(retryAfterSeconds) },
+  );
+}
+
 export function unavailable(detail: string, retryAfterSeconds: number): AppError {
   return new AppError(503, "service-unavailable", "Service unavailable", detail, {}, { "Retry-After": String(retryAfterSeconds) });
 }

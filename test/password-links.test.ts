@@ -138,6 +138,20 @@ test("after five wrong passwords a visitor is refused unchecked (429, Retry-Afte
   expect(await server.metric('shortener_link_password_attempts_total{outcome="limited"}')).toBe(1);
 });
 
+test("a flood of passwords at once: beyond the checks waiting, 429 (not a 5xx) with Retry-After", async () => {
+  await create({ longUrl: "https://example.com/flood", customSlug: "pw-flood", password: SECRET });
+  const json = { Accept: "application/json" };
+  const answers = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => post("/pw-flood", `192.0.2.${i + 1}`, { password: `guess number ${i}` }, json)),
+  );
+  const types = await Promise.all(answers.map(async (a) => [a.status, ((await a.json()) as { type: string }).type] as const));
+  expect(types.every(([status]) => status === 401 || status === 429)).toBe(true);
+  const busy = answers.filter((_, i) => types[i]?.[1] === problemType("too-many-password-checks"));
+  expect(busy.length).toBeGreaterThan(0);
+  for (const answer of busy) expect(answer.headers.get("retry-after")).toBe("1");
+  expect(await server.metric('shortener_link_password_attempts_total{outcome="busy"}')).toBe(busy.length);
+});
+
 test("edits set, replace and remove the password; the audit says so and never holds it", async () => {
   await create({ longUrl: "https://example.com/open", customSlug: "pw-edit" });
   expect((await visit("/pw-edit", "198.51.100.3")).status).toBe(302);

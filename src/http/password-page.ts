@@ -70,7 +70,7 @@ export function passwordPage(
     response.headers.set("X-Request-Id", requestId);
     return response;
   }
-  const waiting = problem !== null && (problem.status === 429 || problem.status === 503);
+  const waiting = problem !== null && problem.status === 429;
   const body = page(
     problem === null ? null : problem.detail,
     referer === null ? null : cropText(referer, VISIT_FIELD_LIMITS.referer),

@@ -8,7 +8,7 @@ import { isbot } from "isbot";
 import type { Resolution } from "../domain/link-resolver";
 import { ruleTarget } from "../domain/redirect-rules";
 import { cropText, VISIT_FIELD_LIMITS, type Visit } from "../domain/visit";
-import { linkPasswordRequired, methodNotAllowed, tooManyPasswordAttempts, unavailable, wrongLinkPassword } from "../errors";
+import { linkPasswordRequired, methodNotAllowed, passwordChecksBusy, tooManyPasswordAttempts, wrongLinkPassword } from "../errors";
 import type { HttpDeps } from "./deps";
 import { hostAndPath, notFoundRedirect, notFoundResponse } from "./not-found";
 import { passwordPage, readPasswordForm } from "./password-page";
@@ -232,10 +232,8 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     metrics.recordPasswordAttempt(outcome.kind);
     if (outcome.kind === "limited")
       return passwordPage(request, requestId, tooManyPasswordAttempts(outcome.retryAfterSeconds), form.referer, asked);
-    if (outcome.kind === "busy") {
-      const busy = unavailable("Too many passwords are being checked right now; try again in a moment.", outcome.retryAfterSeconds);
-      return passwordPage(request, requestId, busy, form.referer, asked);
-    }
+    if (outcome.kind === "busy")
+      return passwordPage(request, requestId, passwordChecksBusy(outcome.retryAfterSeconds), form.referer, asked);
     // The link may have changed while the password was checked: it must still be there, with that same password.
     const now = Date.now();
     if (outcome.kind === "wrong" || resolver.lookup(found.link.domain, code)?.passwordHash !== hash) {
