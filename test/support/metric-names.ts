@@ -67,7 +67,7 @@ export const METRIC_NAMES: readonly string[] = METRICS.map((m) => m.name);
 export const LABEL_VALUES: Readonly<Record<string, readonly string[]>> = {
   route: ["/{shortCode}", "/rest/v3/short-urls", "/rest/v3/short-urls/{shortCode}", "/healthz", "/readyz", "other"],
   status_class: ["2xx", "3xx", "4xx", "5xx"],
-  outcome: ["hit", "miss", "not_found", "expired"],
+  outcome: ["hit", "miss", "not_found", "expired", "locked"],
 };
 
 /** Buckets (`le`) http_request_duration_seconds must have: the latency SLO counts requests over 5 ms. */
