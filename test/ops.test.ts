@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startServer, type TestServer, waitFor } from "./support/binary";
+import { METRICS } from "./support/metric-names";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -67,6 +68,12 @@ describe("ops listener", () => {
     expect(text).not.toContain("metered");
     expect(text).not.toContain("nothing-here");
     expect(text).not.toContain("example.com");
+  });
+
+  test("exposes every metric of the contract the alerts and the dashboard read, with its type (test/support/metric-names.ts)", async () => {
+    const text = await (await ops("/metrics")).text();
+    const missing = METRICS.filter((m) => !text.includes(`# TYPE ${m.name} ${m.type}\n`)).map((m) => `${m.name} (${m.type})`);
+    expect(missing).toEqual([]);
   });
 
   test("a 1 ms and a 100 ms SLO can be read from the latency buckets", async () => {

@@ -23,6 +23,7 @@ export const METRICS: readonly MetricContract[] = [
   { name: "http_request_errors_total", type: "counter", labels: HTTP_LABELS },
   { name: "http_requests_in_flight", type: "gauge", labels: [] },
   { name: "shortener_redirects_total", type: "counter", labels: ["outcome"] },
+  { name: "shortener_link_password_attempts_total", type: "counter", labels: ["outcome"] },
   { name: "shortener_access_log_lines_dropped_total", type: "counter", labels: [] },
   { name: "shortener_error_log_lines_dropped_total", type: "counter", labels: [] },
   { name: "shortener_ready", type: "gauge", labels: [] },
