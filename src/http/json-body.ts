@@ -4,8 +4,7 @@
  */
 import { malformedBody, payloadTooLarge } from "../errors";
 
-/** A request body's bytes, or a 413 once they pass `limit`. */
-export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw payloadTooLarge(limit);
   if (request.body === null) return new Uint8Array(0);
@@ -31,16 +30,20 @@ export async function readLimited(request: Request, limit: number): Promise<Uint
   return bytes;
 }
 
-export async function readJsonBody(request: Request, limit: number): Promise<unknown> {
+/** A request body as UTF-8 text ("" when empty): a 413 once it passes `limit`, a 400 when it is not UTF-8. */
+export async function readTextBody(request: Request, limit: number): Promise<string> {
   const bytes = await readLimited(request, limit);
-  // No body (DELETE, or a POST without one): the route's own validation says what was expected.
-  if (bytes.byteLength === 0) return null;
-  let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw malformedBody("Request body is not valid UTF-8.");
   }
+}
+
+export async function readJsonBody(request: Request, limit: number): Promise<unknown> {
+  const text = await readTextBody(request, limit);
+  // No body (DELETE, or a POST without one): the route's own validation says what was expected.
+  if (text === "") return null;
   try {
     return JSON.parse(text);
   } catch {

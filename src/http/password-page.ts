@@ -5,8 +5,8 @@
  */
 
 import { cropText, VISIT_FIELD_LIMITS } from "../domain/visit";
-import { type AppError, malformedBody } from "../errors";
-import { readJsonBody, readLimited } from "./json-body";
+import { type AppError, linkPasswordRequired } from "../errors";
+import { readJsonBody, readTextBody } from "./json-body";
 import { wantsJson } from "./not-found";
 import { problemResponse } from "./problem";
 import { rememberRequestId } from "./request-context";
@@ -54,19 +54,19 @@ ${note}${fields}</body></html>
 }
 
 /**
- * An answer on the form's path: problem+json for API clients, else the page (with the form, unless `retry` says the
- * visitor must wait) in the problem's status, or 200 when `problem` is null (the first ask).
+ * An answer on link `code`'s form path: problem+json for API clients, else the page in the problem's status (without
+ * the form when it is a 429: the visitor must wait), or 200 when `problem` is null (the first ask).
  */
 export function passwordPage(
   request: Request,
   requestId: string,
+  code: string,
   problem: AppError | null,
   referer: string | null,
-  asked: AppError,
 ): Response {
   if (wantsJson(request)) {
     rememberRequestId(request, requestId);
-    const response = problemResponse(problem ?? asked, request);
+    const response = problemResponse(problem ?? linkPasswordRequired(code), request);
     response.headers.set("X-Request-Id", requestId);
     return response;
   }
@@ -93,14 +93,7 @@ export async function readPasswordForm(request: Request): Promise<{ password: st
     const password = body !== null && typeof body === "object" ? body.password : undefined;
     return { password: typeof password === "string" ? password : "", referer: request.headers.get("referer") };
   }
-  const bytes = await readLimited(request, PASSWORD_FORM_LIMIT);
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw malformedBody("Request body is not valid UTF-8.");
-  }
-  const form = new URLSearchParams(text);
+  const form = new URLSearchParams(await readTextBody(request, PASSWORD_FORM_LIMIT));
   const referer = form.get("referer");
   return { password: form.get("password") ?? "", referer: referer === null || referer === "" ? null : referer };
 }

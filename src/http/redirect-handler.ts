@@ -8,7 +8,7 @@ import { isbot } from "isbot";
 import type { Resolution } from "../domain/link-resolver";
 import { ruleTarget } from "../domain/redirect-rules";
 import { cropText, VISIT_FIELD_LIMITS, type Visit } from "../domain/visit";
-import { linkPasswordRequired, methodNotAllowed, passwordChecksBusy, tooManyPasswordAttempts, wrongLinkPassword } from "../errors";
+import { methodNotAllowed, passwordChecksBusy, tooManyPasswordAttempts, wrongLinkPassword } from "../errors";
 import type { HttpDeps } from "./deps";
 import { hostAndPath, notFoundRedirect, notFoundResponse } from "./not-found";
 import { passwordPage, readPasswordForm } from "./password-page";
@@ -226,18 +226,16 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     if (found.kind !== "redirect" || found.link.passwordHash === null) return notAllowed(request, requestId, "GET, HEAD");
     const hash = found.link.passwordHash;
     const form = await readPasswordForm(request);
-    const asked = linkPasswordRequired(code);
     const ip = visitorIp(request, server);
     const outcome = await linkPasswords.unlock(found.link.id, hash, form.password, ip);
     metrics.recordPasswordAttempt(outcome.kind);
     if (outcome.kind === "limited")
-      return passwordPage(request, requestId, tooManyPasswordAttempts(outcome.retryAfterSeconds), form.referer, asked);
-    if (outcome.kind === "busy")
-      return passwordPage(request, requestId, passwordChecksBusy(outcome.retryAfterSeconds), form.referer, asked);
+      return passwordPage(request, requestId, code, tooManyPasswordAttempts(outcome.retryAfterSeconds), form.referer);
+    if (outcome.kind === "busy") return passwordPage(request, requestId, code, passwordChecksBusy(outcome.retryAfterSeconds), form.referer);
     // The link may have changed while the password was checked: it must still be there, with that same password.
     const now = Date.now();
     if (outcome.kind === "wrong" || resolver.lookup(found.link.domain, code)?.passwordHash !== hash) {
-      return passwordPage(request, requestId, wrongLinkPassword(code), form.referer, asked);
+      return passwordPage(request, requestId, code, wrongLinkPassword(code), form.referer);
     }
     const visit = capture(request, server, now, bot, userAgent);
     visit.referer = form.referer;
@@ -263,7 +261,7 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     if (resolution.kind === "redirect") return respond(request, resolution, requestId, visit, tracked);
     if (resolution.kind === "locked") {
       metrics.recordRedirect("locked");
-      return passwordPage(request, requestId, null, visit.referer, linkPasswordRequired(code));
+      return passwordPage(request, requestId, code, null, visit.referer);
     }
     return refuse(request, code, resolution.kind === "expired" ? "expired" : "not_found", requestId, visit, tracked);
   };
