@@ -18,6 +18,9 @@ import type { Command } from "./command";
 import { openWhenSpace } from "./disk-wait";
 import { createDrain } from "./drain-sequence";
 
+/** How often the domains that hold links are read again (see domainsTimer). */
+const DOMAINS_REFRESH_MS = 2000;
+
 const SIGNAL_IGNORED_HINT =
   "settings are read at start only: apply new ones by restarting through the blue/green swap (runbooks/draining-a-node.md); SIGTERM stops the server";
 
@@ -133,6 +136,12 @@ export const serve: Command = {
               });
           }, 1000)
         : undefined;
+    // Links on a domain this server had none on are written by other processes too (`shortener import`, the other
+    // colour during an upgrade): the domains are read again every few seconds (one index seek per domain), so their
+    // Host is routed without a restart.
+    const domainsTimer = setInterval(() => {
+      for (const domain of ctx.shortUrls.domains()) ctx.customDomains.add(domain);
+    }, DOMAINS_REFRESH_MS);
     // With --replication litestream, the primary asks Litestream every second when it last uploaded (RPO guard).
     ctx.replication?.start(1000);
     ctx.checkpointer?.start();
@@ -149,6 +158,7 @@ export const serve: Command = {
       void retention?.stop();
       clearInterval(flushTimer);
       clearInterval(heartbeatTimer);
+      clearInterval(domainsTimer);
       youngCollections.stop();
       ctx.replication?.stop();
     });
@@ -157,6 +167,8 @@ export const serve: Command = {
       opsServer = startOpsServer(ctx, { drain: (reason) => drain.start(reason), startedAt });
     } catch (error) {
       clearInterval(flushTimer);
+      clearInterval(heartbeatTimer);
+      clearInterval(domainsTimer);
       youngCollections.stop();
       await retention?.stop();
       await publicServer.stop(true);
