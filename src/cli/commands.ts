@@ -7,9 +7,10 @@ import { audit } from "../ops/audit";
 import { check } from "../ops/check";
 import { drain } from "../ops/drain";
 import { drill } from "../ops/drill";
+import { importLinks } from "../ops/import";
 import { keys } from "../ops/keys";
 import { restore } from "../ops/restore";
 import { visits } from "../ops/visits";
 import { webhooks } from "../ops/webhooks";
 
-export const COMMANDS: readonly Command[] = [serve, keys, webhooks, visits, audit, check, drain, restore, drill, version];
+export const COMMANDS: readonly Command[] = [serve, keys, webhooks, visits, audit, importLinks, check, drain, restore, drill, version];

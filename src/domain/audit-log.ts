@@ -14,6 +14,7 @@ import type { ShortUrl } from "./short-urls";
 
 export type AuditAction =
   | "short-url.created"
+  | "short-url.imported"
   | "short-url.edited"
   | "short-url.deleted"
   | "short-url.redirect-rules-set"

@@ -6,6 +6,7 @@ import { REDIRECT_STATUSES } from "../config";
 import { AppError, type InvalidElement, invalidData } from "../errors";
 import { parseIsoDate } from "../lib/iso-date";
 import { normalizeTagName } from "../lib/tag-name";
+import type { NewShortUrl } from "../storage/short-url-store";
 import { passwordProblem } from "./link-passwords";
 import { normalizeLongUrl } from "./long-url";
 import { MAX_CODE_LENGTH, MIN_GENERATED_LENGTH, slugProblem } from "./short-code";
@@ -195,4 +196,22 @@ export function parseEditInput(raw: unknown): ShortUrlMeta {
   readMeta(body, c, out, true);
   c.throwIfAny();
   return out;
+}
+
+/** The stored row of a new link (its short code filled in by the caller): a create's, or an import's with its own date. */
+export function newLinkRow(input: CreateShortUrlInput, domain: string, createdAt: number, apiKeyId: number | null): NewShortUrl {
+  return {
+    domain,
+    short_code: input.customSlug ?? "",
+    long_url: input.longUrl,
+    title: input.title ?? null,
+    crawlable: input.crawlable ? 1 : 0,
+    forward_query: input.forwardQuery === false ? 0 : 1,
+    redirect_status: input.redirectStatus ?? null,
+    valid_since: input.validSince ?? null,
+    valid_until: input.validUntil ?? null,
+    max_visits: input.maxVisits ?? null,
+    created_at: createdAt,
+    api_key_id: apiKeyId,
+  };
 }

@@ -13,7 +13,7 @@ import { type LinkPasswords, passwordsForCreates } from "./link-passwords";
 import type { LinkResolver } from "./link-resolver";
 import type { ShortUrlListQuery } from "./list-query";
 import { generateShortCode } from "./short-code";
-import { type CreateShortUrlInput, normalizeDomain, type ShortUrlMeta } from "./short-url-input";
+import { type CreateShortUrlInput, newLinkRow, normalizeDomain, type ShortUrlMeta } from "./short-url-input";
 import { rethrowUnconfirmed, unconfirmedCreate } from "./unconfirmed-write";
 
 /** A short URL as the domain sees it; `domain` is null for the default domain. */
@@ -146,20 +146,7 @@ export class ShortUrlService {
       const existing = this.#findMatching(input, domain, unlocked);
       if (existing !== null) return existing.id;
     }
-    const row = {
-      domain,
-      short_code: "",
-      long_url: input.longUrl,
-      title: input.title ?? null,
-      crawlable: input.crawlable ? 1 : 0,
-      forward_query: input.forwardQuery === false ? 0 : 1,
-      redirect_status: input.redirectStatus ?? null,
-      valid_since: input.validSince ?? null,
-      valid_until: input.validUntil ?? null,
-      max_visits: input.maxVisits ?? null,
-      created_at: Date.now(),
-      api_key_id: key.id,
-    };
+    const row = newLinkRow(input, domain, Date.now(), key.id);
     let newId: number | null = null;
     let code = "";
     if (input.customSlug !== undefined) {

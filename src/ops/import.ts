@@ -1,0 +1,164 @@
+/**
+ * `shortener import shlink URL [--visits] [--json]`: copies the links of a server that speaks Shlink's REST API v3
+ * (Shlink, or another node of this shortener) into this node's database, with --visits their visits too, as
+ * domain/link-import.ts writes them. The server may run meanwhile: the import writes a batch at a time, and a new link
+ * is served at once (on a domain the running server had no link on yet, within seconds: it reads them again). The
+ * source's API key comes from SHLINK_API_KEY, never a flag, so it is not in the process list or shell history.
+ */
+import { createApp } from "../app";
+import type { Command } from "../commands/command";
+import { loadConfig } from "../config";
+import {
+  type ImportBatchEntry,
+  type ImportedLink,
+  importedLink,
+  importedRules,
+  LinkImportWriter,
+  stagedVisit,
+} from "../domain/link-import";
+import { UsageError } from "../errors";
+import { RedirectRuleStore } from "../storage/redirect-rule-store";
+import { ShortUrlStore } from "../storage/short-url-store";
+import { TagStore } from "../storage/tag-store";
+import { VisitStaging } from "../storage/visit-staging";
+import { VisitStore } from "../storage/visit-store";
+import { refuseEmptyDatabaseOverReplica } from "./replica-guard";
+import { ShlinkSource, SourceFailed } from "./shlink-source";
+
+/** A batch is written once it holds this many links or staged visits (one transaction, one fsync). */
+const BATCH_LINKS = 100;
+const BATCH_VISITS = 50_000;
+
+interface Problem {
+  shortCode: string;
+  domain: string | null;
+  reason: string;
+}
+
+type Json = Record<string, unknown>;
+
+/** The source's visit count of a link, when it says (visitsSummary since Shlink 3.4, visitsCount before). */
+function visitCount(raw: Json): number | null {
+  const summary = raw.visitsSummary as Json | undefined;
+  if (summary !== null && typeof summary === "object" && typeof summary.total === "number") return summary.total;
+  return typeof raw.visitsCount === "number" ? raw.visitsCount : null;
+}
+
+export const importLinks: Command = {
+  name: "import",
+  usage: "shortener import shlink URL [--visits] [--json]  (the source's API key in the environment: SHLINK_API_KEY)",
+  summary: "copy links, with --visits their visits, from a Shlink server's REST API into this database",
+  booleans: ["visits", "json"],
+  async run(args) {
+    const [kind, url, extra] = args.positionals;
+    if (kind !== "shlink")
+      throw new UsageError(kind === undefined ? "import needs a source: shlink URL" : `unknown source "${kind}"; try: shlink URL`);
+    if (url === undefined || !/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) {
+      throw new UsageError("import shlink needs the source's base URL, e.g. https://s.example.com");
+    }
+    if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
+    const apiKey = process.env.SHLINK_API_KEY ?? "";
+    if (apiKey === "") throw new UsageError("set SHLINK_API_KEY to an API key of the source (it is never taken as a flag)");
+    const settings = new Map(args.flags);
+    settings.delete("visits");
+    settings.delete("json");
+    const config = loadConfig(settings, process.env);
+    if (config.role === "standby") throw new UsageError("a standby takes no writes: run the import on the primary");
+    await refuseEmptyDatabaseOverReplica(config, process.env);
+    await using app = createApp(config);
+    using staging = new VisitStaging(config.dataDir);
+    const links = new ShortUrlStore(app.db);
+    const stores = { links, tags: new TagStore(app.db), rules: new RedirectRuleStore(app.db), visits: new VisitStore(app.db) };
+    const writer = new LinkImportWriter(app.db, stores, app.audit, url, config.visitsRetentionMs);
+    const source = new ShlinkSource(url, apiKey);
+    const withVisits = args.flags.has("visits");
+    // Visits up to now (the end of this second: the API's dates are whole seconds); those arriving at the source
+    // meanwhile would shift its pages under the reader.
+    const until = Math.ceil(Date.now() / 1000) * 1000;
+    const tally = { imported: 0, visits: 0, present: 0 };
+    const conflicts: (Problem & { here: string })[] = [];
+    const refused: Problem[] = [];
+    let batch: ImportBatchEntry[] = [];
+    let stagedVisits = 0;
+    let staged = 0;
+
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const outcomes = await writer.write(batch, staging);
+      outcomes.forEach((outcome, i) => {
+        const { input, domain } = (batch[i] as ImportBatchEntry).link;
+        const where = { shortCode: input.customSlug, domain: domain === "" ? null : domain };
+        if (outcome.kind === "imported") {
+          tally.imported++;
+          tally.visits += outcome.visits;
+        } else if (outcome.kind === "present") tally.present++;
+        else if (outcome.kind === "conflict") conflicts.push({ ...where, reason: "taken here by another long URL", here: outcome.longUrl });
+      });
+      batch = [];
+      stagedVisits = 0;
+      staging.clear();
+      process.stderr.write(`import: ${tally.imported} links imported (${tally.visits} visits), ${tally.present} already here\n`);
+    };
+
+    try {
+      for await (const raw of source.links()) {
+        const sourceDomain = typeof raw.domain === "string" && raw.domain !== "" ? raw.domain : null;
+        const link: ImportedLink | { refused: string } = importedLink(raw, (d) => app.shortUrls.domainKey(d));
+        const code = String(raw.shortCode);
+        if ("refused" in link) {
+          refused.push({ shortCode: code, domain: sourceDomain, reason: link.refused });
+          continue;
+        }
+        // Already here: nothing more to ask the source (a second run repeats no request for what the first wrote).
+        const here = links.find(link.domain, code);
+        if (here !== null) {
+          if (here.long_url === link.input.longUrl) tally.present++;
+          else conflicts.push({ shortCode: code, domain: sourceDomain, reason: "taken here by another long URL", here: here.long_url });
+          continue;
+        }
+        const rules = raw.hasRedirectRules === false ? [] : importedRules(await source.redirectRules(code, sourceDomain));
+        if ("refused" in rules) {
+          refused.push({ shortCode: code, domain: sourceDomain, reason: rules.refused });
+          continue;
+        }
+        const number = staged++;
+        if (withVisits && visitCount(raw) !== 0) {
+          let undated = 0;
+          for await (const page of source.visits(code, sourceDomain, until)) {
+            const rows = page.map(stagedVisit);
+            const dated = rows.filter((row) => row !== null);
+            undated += rows.length - dated.length;
+            staging.add(number, dated);
+            stagedVisits += dated.length;
+          }
+          if (undated > 0) {
+            refused.push({ shortCode: code, domain: sourceDomain, reason: `${undated} of its visits have no valid date` });
+            continue;
+          }
+        }
+        batch.push({ link, rules, staged: number });
+        if (batch.length >= BATCH_LINKS || stagedVisits >= BATCH_VISITS) await flush();
+      }
+      await flush();
+    } catch (error) {
+      // The links read whole so far are written, and what was written stays: running the import again goes on.
+      if (!(error instanceof SourceFailed)) throw error;
+      await flush();
+      throw new Error(`${error.message}. The ${tally.imported} links imported so far stay; run the import again to go on`);
+    }
+
+    if (args.flags.has("json")) {
+      console.log(JSON.stringify({ ...tally, conflicts, refused }));
+    } else {
+      for (const c of conflicts) console.log(`conflict\t${label(c)}\t${c.reason} (${c.here})`);
+      for (const r of refused) console.log(`refused\t${label(r)}\t${r.reason}`);
+      console.log(
+        `imported ${tally.imported} links (${tally.visits} visits); ${tally.present} already here; ` +
+          `${conflicts.length} conflicts; ${refused.length} refused`,
+      );
+    }
+    return conflicts.length === 0 && refused.length === 0 ? 0 : 1;
+  },
+};
+
+const label = (p: Problem) => (p.domain === null ? p.shortCode : `${p.domain}/${p.shortCode}`);

@@ -1,0 +1,202 @@
+/**
+ * `shortener import shlink`: links and visits copied from a server speaking Shlink's REST API v3 (here another node
+ * of this shortener, whose API is Shlink's), compared field by field with what the source shows, through the binary.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { runCli, startServer, TestServer, waitFor } from "./support/binary";
+import { BOT_UA, BROWSER_UA } from "./support/sdk";
+
+const ANDROID_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
+const DOMAIN = "im.example.net";
+
+let source: TestServer;
+
+/** [shortCode, domain]: the links the import must bring over. */
+const IMPORTED: [string, string | null][] = [
+  ["im-plain", null],
+  ["im-ruled", null],
+  ["im-moved", null],
+  ["im-net", DOMAIN],
+];
+
+const linkPath = (code: string, domain: string | null) => `/rest/v3/short-urls/${code}${domain === null ? "" : `?domain=${domain}`}`;
+const visitsPath = (code: string, domain: string | null) =>
+  `/rest/v3/short-urls/${code}/visits${domain === null ? "" : `?domain=${domain}`}`;
+const rulesPath = (code: string) => `/rest/v3/short-urls/${code}/redirect-rules`;
+
+async function json(server: TestServer, path: string): Promise<Record<string, unknown>> {
+  const response = await server.api(path);
+  expect(response.status).toBe(200);
+  return (await response.json()) as Record<string, unknown>;
+}
+
+/** A link as the API shows it, less its short URL (built from each node's own base URL). */
+async function linkOf(server: TestServer, code: string, domain: string | null) {
+  const { shortUrl: _, ...rest } = await json(server, linkPath(code, domain));
+  return rest;
+}
+
+const visitsTotal = async (server: TestServer, code: string, domain: string | null) =>
+  ((await linkOf(server, code, domain)).visitsSummary as { total: number }).total;
+
+function importInto(dataDir: string, ...extra: string[]) {
+  return runCli(["import", "shlink", source.baseUrl, "--data-dir", dataDir, ...extra], { SHLINK_API_KEY: source.apiKey }, 60_000);
+}
+
+const visit = (server: TestServer, code: string, headers: Record<string, string> = {}) =>
+  fetch(`${server.baseUrl}/${code}`, { redirect: "manual", headers: { "User-Agent": BROWSER_UA, ...headers } });
+
+beforeAll(async () => {
+  source = await startServer();
+  const create = async (body: object) =>
+    expect((await source.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
+  await create({
+    longUrl: "https://example.com/plain",
+    customSlug: "im-plain",
+    tags: ["im-a", "im-b"],
+    title: "Plain",
+    crawlable: true,
+    forwardQuery: false,
+    maxVisits: 100,
+    validUntil: "2030-01-01T00:00:00+00:00",
+  });
+  await create({ longUrl: "https://example.com/ruled", customSlug: "im-ruled" });
+  await create({ longUrl: "https://example.com/moved", customSlug: "im-moved", redirectStatus: 301 });
+  await create({ longUrl: "https://example.com/net", customSlug: "im-net", domain: DOMAIN });
+  await create({ longUrl: "https://example.com/secret", customSlug: "im-locked", password: "correct horse" });
+  const rules = {
+    redirectRules: [{ longUrl: "https://example.com/android", conditions: [{ type: "device", matchKey: null, matchValue: "android" }] }],
+  };
+  expect((await source.api(rulesPath("im-ruled"), { method: "POST", body: JSON.stringify(rules) })).status).toBe(200);
+  expect((await visit(source, "im-plain", { Referer: "https://ref.example/one" })).status).toBe(302);
+  expect((await visit(source, "im-plain", { Referer: "https://ref.example/two" })).status).toBe(302);
+  expect((await visit(source, "im-plain", { "User-Agent": BOT_UA })).status).toBe(302);
+  expect((await visit(source, "im-net", { Host: DOMAIN })).status).toBe(302);
+  // Written, not only counted: a link's visit list shows what the visit flush has written.
+  const written = async (code: string, domain: string | null) =>
+    ((await json(source, visitsPath(code, domain))).visits as { pagination: { totalItems: number } }).pagination.totalItems;
+  await waitFor(
+    "the source's visits written",
+    async () => (await written("im-plain", null)) === 3 && (await written("im-net", DOMAIN)) === 1,
+  );
+});
+afterAll(async () => {
+  await source[Symbol.asyncDispose]();
+});
+
+describe("shortener import shlink", () => {
+  test("copies each link as the source shows it, with its rules and visits, refuses a password-protected one, and repeats nothing", async () => {
+    await using target = new TestServer();
+    const first = await importInto(target.dataDir, "--visits");
+    expect(first.stdout).toBe(
+      "refused\tim-locked\tit is password-protected, and its password is never shown by the API\n" +
+        "imported 4 links (4 visits); 0 already here; 0 conflicts; 1 refused\n",
+    );
+    expect(first.exitCode).toBe(1);
+    expect(first.stderr).not.toContain(source.apiKey);
+    // The visits were staged beside the database, and that scratch directory is gone.
+    expect(readdirSync(target.dataDir).filter((name) => name.startsWith(".import-"))).toEqual([]);
+
+    await target.createKey();
+    await target.start();
+    for (const [code, domain] of IMPORTED) {
+      expect(await linkOf(target, code, domain)).toEqual(await linkOf(source, code, domain));
+      expect(await json(target, visitsPath(code, domain))).toEqual(await json(source, visitsPath(code, domain)));
+    }
+    expect(await json(target, rulesPath("im-ruled"))).toEqual(await json(source, rulesPath("im-ruled")));
+    expect((await target.api(linkPath("im-locked", null))).status).toBe(404);
+
+    // Served as they were: per-link status, rules, forwardQuery off, the domain by its Host.
+    const moved = await visit(target, "im-moved");
+    expect([moved.status, moved.headers.get("location")]).toEqual([301, "https://example.com/moved"]);
+    expect((await visit(target, "im-ruled", { "User-Agent": ANDROID_UA })).headers.get("location")).toBe("https://example.com/android");
+    expect((await visit(target, "im-plain?utm=x")).headers.get("location")).toBe("https://example.com/plain");
+    expect((await visit(target, "im-net", { Host: DOMAIN })).headers.get("location")).toBe("https://example.com/net");
+
+    const audit = await runCli(["audit", "--json", "--data-dir", target.dataDir]);
+    const events = JSON.parse(audit.stdout) as {
+      action: string;
+      actor: { type: string };
+      subject: string;
+      details: Record<string, unknown>;
+    }[];
+    expect(
+      events
+        .filter((e) => e.action !== "api-key.created")
+        .map((e) => [e.action, e.actor.type, e.subject, e.details.from, e.details.visits])
+        .sort(),
+    ).toEqual([
+      ["short-url.imported", "cli", "im-moved", source.baseUrl, 0],
+      ["short-url.imported", "cli", "im-plain", source.baseUrl, 3],
+      ["short-url.imported", "cli", "im-ruled", source.baseUrl, 0],
+      ["short-url.imported", "cli", `${DOMAIN}/im-net`, source.baseUrl, 1],
+    ]);
+
+    // Again, with the server running: everything is already here, and no visit is counted twice.
+    await waitFor("the visit made here written", async () => (await visitsTotal(target, "im-plain", null)) === 4);
+    const before = await linkOf(target, "im-plain", null);
+    const second = await importInto(target.dataDir, "--visits");
+    expect(second.stdout).toContain("imported 0 links (0 visits); 4 already here; 0 conflicts; 1 refused\n");
+    expect(second.exitCode).toBe(1);
+    expect(await linkOf(target, "im-plain", null)).toEqual(before);
+  });
+
+  test("into a running server: a code taken here by another long URL is a conflict and stays; the rest is served at once", async () => {
+    await using target = await startServer();
+    const mine = { longUrl: "https://example.com/mine", customSlug: "im-plain" };
+    expect((await target.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify(mine) })).status).toBe(200);
+    // Before the import, the domain is unknown here: its Host falls back to the default domain, which has no im-net.
+    expect((await visit(target, "im-net", { Host: DOMAIN })).status).toBe(404);
+
+    const result = await importInto(target.dataDir, "--json");
+    expect(result.exitCode).toBe(1);
+    expect(JSON.parse(result.stdout)).toEqual({
+      imported: 3,
+      visits: 0,
+      present: 0,
+      conflicts: [{ shortCode: "im-plain", domain: null, reason: "taken here by another long URL", here: "https://example.com/mine" }],
+      refused: [{ shortCode: "im-locked", domain: null, reason: "it is password-protected, and its password is never shown by the API" }],
+    });
+    expect((await linkOf(target, "im-plain", null)).longUrl).toBe("https://example.com/mine");
+    // Without --visits, links come with no visits.
+    expect(await visitsTotal(target, "im-net", DOMAIN)).toBe(0);
+    expect((await visit(target, "im-moved")).status).toBe(301);
+    // The running server reads the domains again every few seconds: no restart.
+    await waitFor("the new domain routed", async () => (await visit(target, "im-net", { Host: DOMAIN })).status === 302, 10_000, 100);
+  });
+
+  test("a bad command line, a refused key or a source that is not Shlink fails clearly and writes nothing", async () => {
+    await using target = new TestServer();
+    const dir = ["--data-dir", target.dataDir];
+    const noKey = await runCli(["import", "shlink", source.baseUrl, ...dir]);
+    expect([noKey.exitCode, noKey.stderr.split("\n")[0]]).toEqual([
+      2,
+      "shortener import: set SHLINK_API_KEY to an API key of the source (it is never taken as a flag)",
+    ]);
+    const badUrl = await runCli(["import", "shlink", "ftp://example.com", ...dir], { SHLINK_API_KEY: "k" });
+    expect([badUrl.exitCode, badUrl.stderr.split("\n")[0]]).toEqual([
+      2,
+      "shortener import: import shlink needs the source's base URL, e.g. https://s.example.com",
+    ]);
+    const standby = await runCli(["import", "shlink", source.baseUrl, ...dir], {
+      SHLINK_API_KEY: source.apiKey,
+      SHORTENER_ROLE: "standby",
+    });
+    expect([standby.exitCode, standby.stderr.split("\n")[0]]).toEqual([
+      2,
+      "shortener import: a standby takes no writes: run the import on the primary",
+    ]);
+
+    const wrongKey = await runCli(["import", "shlink", source.baseUrl, ...dir], { SHLINK_API_KEY: "not-a-key" });
+    expect(wrongKey.exitCode).toBe(70);
+    expect(wrongKey.stderr).toContain("answered 401");
+    expect(wrongKey.stderr).toContain("give an API key of the source in SHLINK_API_KEY");
+    const notShlink = await runCli(["import", "shlink", `http://127.0.0.1:${source.opsPort}`, ...dir], { SHLINK_API_KEY: source.apiKey });
+    expect(notShlink.exitCode).toBe(70);
+    expect(notShlink.stderr).toContain("/rest/v3/short-urls?page=1&itemsPerPage=100&orderBy=dateCreated-ASC answered 404");
+
+    const audit = await runCli(["audit", "--json", ...dir]);
+    expect(JSON.parse(audit.stdout)).toEqual([]);
+  });
+});
