@@ -166,6 +166,40 @@ describe("shortener import shlink", () => {
     await waitFor("the new domain routed", async () => (await visit(target, "im-net", { Host: DOMAIN })).status === 302, 10_000, 100);
   });
 
+  test("a source that fails part way: the links read whole are written, and the next run goes on from there", async () => {
+    await using target = new TestServer();
+    // In front of the source: every request passes, but im-net's visits fail (500) however often they are asked for.
+    const flaky = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(request) {
+        const url = new URL(request.url);
+        if (url.pathname === "/rest/v3/short-urls/im-net/visits") return Response.json({ detail: "disk on fire" }, { status: 500 });
+        const answer = await fetch(`${source.baseUrl}${url.pathname}${url.search}`, { headers: request.headers });
+        return new Response(await answer.arrayBuffer(), {
+          status: answer.status,
+          headers: { "Content-Type": answer.headers.get("content-type") ?? "" },
+        });
+      },
+    });
+    try {
+      const failed = await runCli(
+        ["import", "shlink", `http://127.0.0.1:${flaky.port}`, "--visits", "--data-dir", target.dataDir],
+        { SHLINK_API_KEY: source.apiKey },
+        60_000,
+      );
+      expect(failed.exitCode).toBe(70);
+      expect(failed.stderr).toContain("/rest/v3/short-urls/im-net/visits?");
+      expect(failed.stderr).toContain(
+        "failed 4 times, the last: 500 (disk on fire). The 3 links imported so far stay; run the import again to go on",
+      );
+    } finally {
+      flaky.stop(true);
+    }
+    const again = await importInto(target.dataDir, "--visits");
+    expect(again.stdout).toContain("imported 1 links (1 visits); 3 already here; 0 conflicts; 1 refused\n");
+  });
+
   test("a bad command line, a refused key or a source that is not Shlink fails clearly and writes nothing", async () => {
     await using target = new TestServer();
     const dir = ["--data-dir", target.dataDir];

@@ -150,7 +150,7 @@ describe("LinkImportWriter", () => {
   function setup(retentionMs: number | null = null) {
     const db = new Database(":memory:", { strict: true });
     runMigrations(db, ":memory:");
-    const staging = new VisitStaging();
+    const staging = new VisitStaging(db);
     open.push({ db, staging });
     const stores = { links: new ShortUrlStore(db), tags: new TagStore(db), rules: new RedirectRuleStore(db), visits: new VisitStore(db) };
     const writer = new LinkImportWriter(db, stores, new AuditLog(new AuditStore(db)), "https://old.example", retentionMs);

@@ -21,9 +21,6 @@ import { DEVICES, parseRedirectRulesInput, type RedirectRuleInput, rowsFromRules
 import { type CreateShortUrlInput, newLinkRow, parseCreateInput } from "./short-url-input";
 import { cropText, VISIT_FIELD_LIMITS } from "./visit";
 
-const DAY_MS = 86_400_000;
-/** Raw visits per INSERT batch handed to VisitStore. */
-const VISITS_PER_INSERT = 512;
 /** How long a batch waits for the running server's write lock: its own writes hold it for milliseconds. */
 const LOCK_WAIT_MS = 30_000;
 
@@ -161,7 +158,7 @@ export class LinkImportWriter {
     if (input.tags !== undefined && input.tags.length > 0) this.stores.tags.setTags(id, input.tags);
     const allRules = [...link.deviceRules, ...rules];
     if (allRules.length > 0) this.stores.rules.replace(id, rowsFromRules(allRules));
-    const visits = this.#visits(id, domain, staging.rows(staged, id), cutoff);
+    const visits = this.#visits(id, domain, staging, staged, cutoff);
     this.audit.record(
       cliActor(),
       "short-url.imported",
@@ -178,42 +175,23 @@ export class LinkImportWriter {
   }
 
   /** Writes a link's visits (oldest first) and their roll-ups, as the visit flush would have; returns how many. */
-  #visits(id: number, domain: string, rows: Iterable<(string | number | null)[]>, cutoff: number | null): number {
+  #visits(id: number, domain: string, staging: VisitStaging, staged: number, cutoff: number | null): number {
     const { visits, links } = this.stores;
-    const days = new Map<number, { total: number; bots: number }>();
+    const days = staging.days(staged);
+    if (days.length === 0) return 0;
+    const kept = staging.copyInto(staged, id, cutoff ?? Number.MIN_SAFE_INTEGER);
     let total = 0;
     let bots = 0;
-    let purged = 0;
-    let pending: (string | number | null)[][] = [];
-    for (const row of rows) {
-      const at = row[2] as number;
-      const bot = row[3] as number;
-      const day = days.get(Math.floor(at / DAY_MS)) ?? { total: 0, bots: 0 };
-      day.total++;
-      day.bots += bot;
-      days.set(Math.floor(at / DAY_MS), day);
-      total++;
-      bots += bot;
-      if (cutoff !== null && at < cutoff) {
-        purged++;
-        continue;
-      }
-      pending.push(row);
-      if (pending.length === VISITS_PER_INSERT) {
-        visits.insert(pending);
-        pending = [];
-      }
-    }
-    if (pending.length > 0) visits.insert(pending);
-    if (total === 0) return 0;
-    for (const [day, counts] of days) {
+    for (const day of days) {
       // Visitor counts stay 0: a Shlink API says nothing about who visited.
-      visits.addToDay(id, day, counts.total, counts.bots, 0);
-      visits.addToDomainDay(domain, day, counts.total, counts.bots);
+      visits.addToDay(id, day.day, day.total, day.bots, 0);
+      visits.addToDomainDay(domain, day.day, day.total, day.bots);
+      total += day.total;
+      bots += day.bots;
     }
     visits.addToTotals("non_orphan", total, bots);
     links.addVisits(id, total, bots);
-    if (purged > 0) visits.addPurged(id, purged);
+    if (kept < total) visits.addPurged(id, total - kept);
     return total;
   }
 }

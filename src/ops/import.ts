@@ -66,7 +66,7 @@ export const importLinks: Command = {
     if (config.role === "standby") throw new UsageError("a standby takes no writes: run the import on the primary");
     await refuseEmptyDatabaseOverReplica(config, process.env);
     await using app = createApp(config);
-    using staging = new VisitStaging(config.dataDir);
+    using staging = new VisitStaging(app.db, config.dataDir);
     const links = new ShortUrlStore(app.db);
     const stores = { links, tags: new TagStore(app.db), rules: new RedirectRuleStore(app.db), visits: new VisitStore(app.db) };
     const writer = new LinkImportWriter(app.db, stores, app.audit, url, config.visitsRetentionMs);
