@@ -251,7 +251,10 @@ test("the tracking pixel counts a protected link's visit without its password (i
   const pixel = await visit("/pw-pixel/track", "198.51.100.4");
   expect(pixel.status).toBe(200);
   expect(pixel.headers.get("content-type")).toBe("image/gif");
-  expect((await visit("/pw-pixel", "198.51.100.4", { method: "PUT" })).status).toBe(405);
+  const put = await visit("/pw-pixel", "198.51.100.4", { method: "PUT" });
+  expect([put.status, put.headers.get("allow")]).toEqual([405, "GET, HEAD, POST"]);
+  const pixelPut = await visit("/pw-pixel/track", "198.51.100.4", { method: "PUT" });
+  expect([pixelPut.status, pixelPut.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
   await waitFor(
     "the pixel visit counted",
     async () => (await sdk.getShortUrl({ shortCode: "pw-pixel" })).visitsSummary.total === 1,

@@ -249,7 +249,9 @@ export function createRedirectHandler(ctx: HttpDeps, visitorIp: ClientIpResolver
     const method = request.method;
     if (method !== "GET" && method !== "HEAD") {
       if (method === "POST" && answer === "redirect") return unlock(request, server, requestId);
-      return notAllowed(request, requestId, "GET, HEAD");
+      // Allow names what this resource takes: a password-protected link takes its password by POST (counting nothing).
+      const locked = answer === "redirect" && resolve(request, request.params.code, true, Date.now(), false, false).kind === "locked";
+      return notAllowed(request, requestId, locked ? "GET, HEAD, POST" : "GET, HEAD");
     }
     const code = request.params.code;
     const userAgent = request.headers.get("user-agent");
