@@ -5,6 +5,7 @@ import { runMigrations } from "../storage/migrations";
 import { RedirectRuleStore } from "../storage/redirect-rule-store";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
+import { VisitPurgeStore } from "../storage/visit-purge-store";
 import { VisitStaging } from "../storage/visit-staging";
 import { VisitStore } from "../storage/visit-store";
 import { AuditLog } from "./audit-log";
@@ -152,7 +153,13 @@ describe("LinkImportWriter", () => {
     runMigrations(db, ":memory:");
     const staging = new VisitStaging(db);
     open.push({ db, staging });
-    const stores = { links: new ShortUrlStore(db), tags: new TagStore(db), rules: new RedirectRuleStore(db), visits: new VisitStore(db) };
+    const stores = {
+      links: new ShortUrlStore(db),
+      tags: new TagStore(db),
+      rules: new RedirectRuleStore(db),
+      visits: new VisitStore(db),
+      purges: new VisitPurgeStore(db),
+    };
     const writer = new LinkImportWriter(db, stores, new AuditLog(new AuditStore(db)), "https://old.example", retentionMs);
     return { db, staging, writer, stores };
   }

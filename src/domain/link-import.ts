@@ -14,6 +14,7 @@ import { whenLockFree, writeTransactionIfFree } from "../storage/database";
 import type { RedirectRuleStore } from "../storage/redirect-rule-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
+import type { VisitPurgeStore } from "../storage/visit-purge-store";
 import type { StagedVisit, VisitStaging } from "../storage/visit-staging";
 import type { VisitStore } from "../storage/visit-store";
 import { type AuditLog, cliActor, createdFacts } from "./audit-log";
@@ -136,7 +137,13 @@ export interface ImportBatchEntry {
 export class LinkImportWriter {
   constructor(
     private readonly db: Database,
-    private readonly stores: { links: ShortUrlStore; tags: TagStore; rules: RedirectRuleStore; visits: VisitStore },
+    private readonly stores: {
+      links: ShortUrlStore;
+      tags: TagStore;
+      rules: RedirectRuleStore;
+      visits: VisitStore;
+      purges: VisitPurgeStore;
+    },
     private readonly audit: AuditLog,
     /** Where the links came from, for the audit history. */
     private readonly source: string,
@@ -176,7 +183,7 @@ export class LinkImportWriter {
 
   /** Writes a link's visits (oldest first) and their roll-ups, as the visit flush would have; returns how many. */
   #visits(id: number, domain: string, staging: VisitStaging, staged: number, cutoff: number | null): number {
-    const { visits, links } = this.stores;
+    const { visits, links, purges } = this.stores;
     const days = staging.days(staged);
     if (days.length === 0) return 0;
     const kept = staging.copyInto(staged, id, cutoff ?? Number.MIN_SAFE_INTEGER);
@@ -191,7 +198,7 @@ export class LinkImportWriter {
     }
     visits.addToTotals("non_orphan", total, bots);
     links.addVisits(id, total, bots);
-    if (kept < total) visits.addPurged(id, total - kept);
+    if (kept < total) purges.countLinkPurged(id, total - kept);
     return total;
   }
 }

@@ -20,6 +20,7 @@ import { UsageError } from "../errors";
 import { RedirectRuleStore } from "../storage/redirect-rule-store";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
+import { VisitPurgeStore } from "../storage/visit-purge-store";
 import { VisitStaging } from "../storage/visit-staging";
 import { VisitStore } from "../storage/visit-store";
 import { refuseEmptyDatabaseOverReplica } from "./replica-guard";
@@ -68,7 +69,13 @@ export const importLinks: Command = {
     await using app = createApp(config);
     using staging = new VisitStaging(app.db, config.dataDir);
     const links = new ShortUrlStore(app.db);
-    const stores = { links, tags: new TagStore(app.db), rules: new RedirectRuleStore(app.db), visits: new VisitStore(app.db) };
+    const stores = {
+      links,
+      tags: new TagStore(app.db),
+      rules: new RedirectRuleStore(app.db),
+      visits: new VisitStore(app.db),
+      purges: new VisitPurgeStore(app.db),
+    };
     const writer = new LinkImportWriter(app.db, stores, app.audit, url, config.visitsRetentionMs);
     const source = new ShlinkSource(url, apiKey);
     const withVisits = args.flags.has("visits");
@@ -82,17 +89,24 @@ export const importLinks: Command = {
     let stagedVisits = 0;
     let staged = 0;
 
+    const conflict = (link: ImportedLink, here: string) =>
+      conflicts.push({
+        shortCode: link.input.customSlug,
+        domain: link.domain === "" ? null : link.domain,
+        reason: "taken here by another long URL",
+        here,
+      });
+
     const flush = async () => {
       if (batch.length === 0) return;
       const outcomes = await writer.write(batch, staging);
       outcomes.forEach((outcome, i) => {
-        const { input, domain } = (batch[i] as ImportBatchEntry).link;
-        const where = { shortCode: input.customSlug, domain: domain === "" ? null : domain };
+        const { link } = batch[i] as ImportBatchEntry;
         if (outcome.kind === "imported") {
           tally.imported++;
           tally.visits += outcome.visits;
         } else if (outcome.kind === "present") tally.present++;
-        else if (outcome.kind === "conflict") conflicts.push({ ...where, reason: "taken here by another long URL", here: outcome.longUrl });
+        else if (outcome.kind === "conflict") conflict(link, outcome.longUrl);
       });
       batch = [];
       stagedVisits = 0;
@@ -113,7 +127,7 @@ export const importLinks: Command = {
         const here = links.find(link.domain, code);
         if (here !== null) {
           if (here.long_url === link.input.longUrl) tally.present++;
-          else conflicts.push({ shortCode: code, domain: sourceDomain, reason: "taken here by another long URL", here: here.long_url });
+          else conflict(link, here.long_url);
           continue;
         }
         const rules = raw.hasRedirectRules === false ? [] : importedRules(await source.redirectRules(code, sourceDomain));

@@ -149,12 +149,19 @@ export class VisitPurgeStore {
         deleted += this.db.query(sql).run(...params, limit - deleted).changes;
         return deleted === limit;
       });
-      if (deleted > 0) {
-        this.#addLinkPurged.run(shortUrlId, deleted);
-        this.#addKindPurged.run("non_orphan", deleted);
-      }
+      if (deleted > 0) this.countLinkPurged(shortUrlId, deleted);
       return { deleted, more: deleted === limit };
     });
+  }
+
+  /**
+   * Inside a write transaction: counts `count` of a link's raw visits as purged (its own count and the non-orphan
+   * kind's), so raw rows left = totals less purged holds: after deleting them, or for an import's visits older than the
+   * retention period, never written.
+   */
+  countLinkPurged(shortUrlId: number, count: number): void {
+    this.#addLinkPurged.run(shortUrlId, count);
+    this.#addKindPurged.run("non_orphan", count);
   }
 
   /**

@@ -162,19 +162,6 @@ export class VisitStore {
     return new Set(this.#domainStatements.liveLinks.all(JSON.stringify(ids)).map((r) => r.id));
   }
 
-  /**
-   * Counts `count` of a link's visits as purged by retention without their raw rows ever having been written (an
-   * import of visits older than the retention period), so the raw rows left stay its totals less the purged.
-   */
-  addPurged(shortUrlId: number, count: number): void {
-    this.#db
-      .query("INSERT INTO visits_purged (short_url_id, count) VALUES (?1, ?2) ON CONFLICT (short_url_id) DO UPDATE SET count = count + ?2")
-      .run(shortUrlId, count);
-    this.#db
-      .query("INSERT INTO visit_kinds_purged (kind, count) VALUES ('non_orphan', ?1) ON CONFLICT (kind) DO UPDATE SET count = count + ?1")
-      .run(count);
-  }
-
   /** `kind` is 'non_orphan' or an orphan type. */
   addToTotals(kind: string, total: number, bots: number): void {
     this.#addToTotals.run(kind, total, bots);
