@@ -8,11 +8,10 @@
  * HTTP on a free loopback port, its two upstream ports the test's, and a global block turns Caddy's admin API off.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import type { Subprocess } from "bun";
-import { collectText, freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
-import { toolPath } from "./support/tools";
+import { readFileSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
+import { freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
+import { type Answer, CaddyProcess, createThrough, idPrefix, loadThrough } from "./support/caddy";
 
 const CADDYFILE = resolve(import.meta.dir, "../deploy/Caddyfile");
 /** The drain grace the README gives as the default: long enough for Caddy's two failed health checks, 1 s apart. */
@@ -31,130 +30,6 @@ function caddyfileFor(port: number, blue: number, green: number): string {
     text = text.replace(from, to);
   }
   return `{\n\tadmin off\n}\n\n${text}`;
-}
-
-class CaddyProcess implements AsyncDisposable {
-  proc: Subprocess<"ignore", "pipe", "pipe"> | null = null;
-  output = "";
-
-  constructor(
-    readonly dir: string,
-    readonly port: number,
-  ) {}
-
-  async start(caddyfile: string): Promise<this> {
-    const config = join(this.dir, "Caddyfile");
-    writeFileSync(config, caddyfile);
-    this.proc = Bun.spawn([toolPath("caddy"), "run", "--config", config, "--adapter", "caddyfile"], {
-      env: { HOME: this.dir, XDG_CONFIG_HOME: this.dir, XDG_DATA_HOME: this.dir, PATH: process.env.PATH ?? "" },
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    for (const stream of [this.proc.stdout, this.proc.stderr]) void this.#collect(stream);
-    await waitFor("Caddy's listener", async () => {
-      if (this.proc?.exitCode !== null) throw new Error(`caddy exited (${this.proc?.exitCode}): ${this.output}`);
-      try {
-        await fetch(`http://127.0.0.1:${this.port}/healthz`);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    return this;
-  }
-
-  #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    return collectText(stream, (text) => {
-      this.output += text;
-    });
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.proc?.kill("SIGTERM");
-    await this.proc?.exited;
-  }
-}
-
-/** The process prefix of a server's generated request ids (`PREFIX-counter`): which colour answered. */
-async function idPrefix(server: TestServer): Promise<string> {
-  const id = (await fetch(`${server.baseUrl}/rest/health`)).headers.get("x-request-id") ?? "";
-  const prefix = id.split("-")[0] ?? "";
-  if (prefix === "") throw new Error(`no request id from ${server.baseUrl}`);
-  return prefix;
-}
-
-interface Answer {
-  at: number;
-  prefix: string;
-}
-
-/** Clients following a link through Caddy in closed loops until stopped: every answer, and every failure. */
-function loadThrough(url: string, clients: number, maxMs: number) {
-  const answers: Answer[] = [];
-  const failures: string[] = [];
-  let stop = false;
-  const deadline = Date.now() + maxMs;
-  const client = async () => {
-    for (let i = 0; !stop && i < 1_000_000 && Date.now() < deadline; i++) {
-      try {
-        const response = await fetch(url, { redirect: "manual" });
-        if (response.status !== 302) failures.push(`HTTP ${response.status}: ${await response.text()}`);
-        else answers.push({ at: performance.now(), prefix: (response.headers.get("x-request-id") ?? "").split("-")[0] ?? "" });
-      } catch (error) {
-        failures.push(String(error));
-      }
-    }
-  };
-  const running = Promise.all(Array.from({ length: clients }, client));
-  return {
-    answers,
-    failures,
-    /** Waits until `n` answers have come from `prefix` since `since` (performance.now()). */
-    async served(prefix: string, n: number, since = 0, timeoutMs = 15_000) {
-      await waitFor(
-        `${n} answers from ${prefix}`,
-        () => answers.filter((a) => a.at >= since && a.prefix === prefix).length >= n,
-        timeoutMs,
-      );
-    },
-    async finish() {
-      stop = true;
-      await running;
-    },
-  };
-}
-
-/** One client creating links through Caddy, one after another, until stopped: the long URLs acknowledged, and failures. */
-function createThrough(base: string, apiKey: string, maxMs: number) {
-  const acknowledged: string[] = [];
-  const failures: string[] = [];
-  let stop = false;
-  const deadline = Date.now() + maxMs;
-  const running = (async () => {
-    for (let i = 0; !stop && i < 100_000 && Date.now() < deadline; i++) {
-      const longUrl = `https://example.com/during-the-swap/${i}`;
-      try {
-        const response = await fetch(`${base}/rest/v3/short-urls`, {
-          method: "POST",
-          headers: { "X-Api-Key": apiKey, "Content-Type": "application/json" },
-          body: JSON.stringify({ longUrl }),
-        });
-        if (response.status === 200) acknowledged.push(longUrl);
-        else failures.push(`HTTP ${response.status}: ${await response.text()}`);
-      } catch (error) {
-        failures.push(String(error));
-      }
-    }
-  })();
-  return {
-    acknowledged,
-    failures,
-    async finish() {
-      stop = true;
-      await running;
-    },
-  };
 }
 
 const dirs: string[] = [];

@@ -150,7 +150,8 @@ export class TestServer implements AsyncDisposable {
     return key;
   }
 
-  async start(): Promise<this> {
+  /** Starts the server and waits until /readyz answers 200, or with `until: "live"` until /healthz does (a node kept not ready). */
+  async start(until: "ready" | "live" = "ready"): Promise<this> {
     this.proc = Bun.spawn(
       [...(this.options.wrap?.(this.dataDir) ?? []), requireBinary(), "serve", ...this.settings, ...(this.options.args ?? [])],
       {
@@ -165,7 +166,7 @@ export class TestServer implements AsyncDisposable {
     await waitFor("server readiness", async () => {
       if (this.proc?.exitCode !== null) throw new Error(`server exited early (${this.proc?.exitCode}): ${this.stderr}`);
       try {
-        return (await fetch(`${this.baseUrl}/readyz`)).status === 200;
+        return (await fetch(`${this.baseUrl}/${until === "ready" ? "readyz" : "healthz"}`)).status === 200;
       } catch {
         return false;
       }

@@ -2,9 +2,8 @@
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { collectText, waitFor } from "./binary";
 import { S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, type S3Server } from "./s3";
+import { ToolProcess } from "./tool-process";
 import { toolPath } from "./tools";
 
 export interface ReplicaOptions {
@@ -51,49 +50,17 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 }
 
 /** `litestream replicate -config X [-exec CMD]`, started and waited on until its control socket answers. */
-export class LitestreamProcess implements AsyncDisposable {
-  proc: Subprocess<"ignore", "pipe", "pipe"> | null = null;
-  output = "";
-
+export class LitestreamProcess extends ToolProcess {
   constructor(
     readonly configPath: string,
     readonly socketPath: string,
     readonly exec?: string,
-  ) {}
+  ) {
+    super("litestream");
+  }
 
-  async start(): Promise<this> {
+  start(): Promise<this> {
     const args = [toolPath("litestream"), "replicate", "-config", this.configPath, ...(this.exec ? ["-exec", this.exec] : [])];
-    this.proc = Bun.spawn(args, { env: cleanEnv(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    void this.#collect(this.proc.stdout);
-    void this.#collect(this.proc.stderr);
-    await waitFor("litestream's control socket", async () => {
-      if (this.proc?.exitCode !== null) throw new Error(`litestream exited (${this.proc?.exitCode}): ${this.output}`);
-      try {
-        return (await fetch("http://localhost/info", { unix: this.socketPath } as RequestInit)).ok;
-      } catch {
-        return false;
-      }
-    });
-    return this;
-  }
-
-  #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    return collectText(stream, (text) => {
-      this.output += text;
-    });
-  }
-
-  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000): Promise<number> {
-    const proc = this.proc;
-    if (proc === null || proc.exitCode !== null) return proc?.exitCode ?? 0;
-    proc.kill(signal);
-    const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-    const code = await proc.exited;
-    clearTimeout(timer);
-    return code;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    return this.spawn(args, cleanEnv(), async () => (await fetch("http://localhost/info", { unix: this.socketPath } as RequestInit)).ok);
   }
 }
