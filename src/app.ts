@@ -36,12 +36,12 @@ import { BackgroundReader } from "./storage/background-reader";
 import { BackgroundCheckpointer, type CheckpointerEvents } from "./storage/checkpointer";
 import { BUSY_TIMEOUT_MS, openDatabase } from "./storage/database";
 import { DomainRedirectStore } from "./storage/domain-redirect-store";
-import { type DrillRecord, readDrillRecord } from "./storage/drill-record";
+import { readDrillStatus } from "./storage/drill-record";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
 import { LinkPasswordStore } from "./storage/link-password-store";
 import { LitestreamClient } from "./storage/litestream-client";
-import type { MigrationEvent } from "./storage/migrations";
+import { currentVersion, LATEST_VERSION, type MigrationEvent } from "./storage/migrations";
 import { RedirectRuleStore } from "./storage/redirect-rule-store";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
@@ -51,7 +51,7 @@ import { VisitStore } from "./storage/visit-store";
 import { WebhookStore } from "./storage/webhook-store";
 import { FailureStreak } from "./telemetry/failure-streak";
 import { describeError, log } from "./telemetry/logger";
-import { type DrillStatus, Metrics } from "./telemetry/metrics";
+import { Metrics } from "./telemetry/metrics";
 import { diskFreeBytes, fileSize, openConnections } from "./telemetry/system-stats";
 import { startTracing } from "./telemetry/tracing";
 import { COMMIT, VERSION } from "./version";
@@ -73,6 +73,8 @@ export interface AppContext extends HttpDeps, AsyncDisposable {
   visitWriter: VisitWriter;
   /** The API's heavy reads on a worker thread; `serve` starts it (until then they run here), disposal stops it. */
   reader: BackgroundReader;
+  /** On a standby: set once its copy has been replaced under its connection (readiness then fails). */
+  replicaCopy: { replaced: boolean };
 }
 
 export interface CreateAppOptions {
@@ -100,32 +102,22 @@ const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 /** How long replicated durability waits for Litestream to confirm an upload before answering 503. */
 const REPLICATION_CONFIRM_TIMEOUT_SECONDS = 5;
 
-const epochSeconds = (iso: string) => Date.parse(iso) / 1000;
-
-/** The drill record (written by `shortener drill`) as the metrics report it. */
-function drillStatus(record: DrillRecord | null): DrillStatus | null {
-  if (record === null) return null;
-  return {
-    lastRunAt: epochSeconds(record.finishedAt),
-    lastSuccessAt: record.lastSuccessAt === null ? null : epochSeconds(record.lastSuccessAt),
-    ok: record.ok,
-    rpoSeconds: record.rpoSeconds,
-    restoreSeconds: record.restoreSeconds,
-  };
-}
-
 export function createApp(config: Readonly<Config>, options: CreateAppOptions = {}): AppContext {
   const migrate = options.migrate ?? true;
   // Checkpoints never run inside a commit on the event loop: Litestream runs them when it replicates, the
   // background checkpointer (started by serve) otherwise.
   const ownsCheckpoints = config.replication !== "litestream" && config.role === "primary";
-  const db = openDatabase(config.databasePath, {
-    create: migrate,
-    migrate,
-    noAutomaticCheckpoints: true,
-    walSizeLimitBytes: ownsCheckpoints ? WAL_SIZE_LIMIT_BYTES : undefined,
-    onMigration: options.onMigration,
-  });
+  // A standby reads the copy that Litestream's follow mode writes (storage/replica-copy.ts), and never writes to it.
+  const standby = config.role === "standby";
+  const db = standby
+    ? openDatabase(config.databasePath, { readonly: true, pageCache: false })
+    : openDatabase(config.databasePath, {
+        create: migrate,
+        migrate,
+        noAutomaticCheckpoints: true,
+        walSizeLimitBytes: ownsCheckpoints ? WAL_SIZE_LIMIT_BYTES : undefined,
+        onMigration: options.onMigration,
+      });
   const tracing = startTracing(config);
   const shortUrlStore = new ShortUrlStore(db, tracing.tracer);
   const tagStore = new TagStore(db);
@@ -145,7 +137,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   // Config carries the privacy switches (PrivacySettings); --geoip-db locates visits at flush time.
   const locate = visitLocator(config.geoipDb);
   const recorder = new VisitRecorder(new VisitStore(db), config, locate);
-  visits.addSink(recorder);
+  // A standby's visits are counted here (a link's maxVisits holds), never written: its database is the primary's.
+  if (!standby) visits.addSink(recorder);
   const redirectRuleStore = new RedirectRuleStore(db);
   // Who changed what: every service's writes record their event in the change's own transaction.
   const audit = new AuditLog(new AuditStore(db));
@@ -250,10 +243,10 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   );
   // In the deletion's transaction, like the recorder here: the writer's recorder must hear of it before its next chunk.
   linkEvents.push(visitWriter);
-  visits.addSink(outbox);
+  if (!standby) visits.addSink(outbox);
   // The real-time feed (Mercure hub): told after visit flushes and link writes commit; builds nothing unsubscribed.
   const liveFeed = new LiveFeed({ ...LIVE_FEED_DEFAULTS, maxSubscribers: config.realtimeMaxSubscribers });
-  if (liveFeed.enabled) {
+  if (liveFeed.enabled && !standby) {
     visits.addSink(new LiveVisitPublisher(liveFeed, shortUrls, config.baseUrl, config, locate));
     linkEvents.push(new LiveLinkPublisher(liveFeed, config.baseUrl));
   }
@@ -266,6 +259,17 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     audit,
   });
   const ping = db.query("SELECT 1");
+  // A standby serves its copy of the replica only in the schema this build reads (the primary migrates it, this node
+  // cannot), and only while its connection reads the file at the copy's path (commands/standby.ts watches).
+  const replicaCopy = { replaced: false };
+  const replicaProblem = () => {
+    if (!standby) return null;
+    if (replicaCopy.replaced) return "the copy was replaced by a fresh restore: restart this node to serve it";
+    const found = currentVersion(db);
+    if (found === LATEST_VERSION) return null;
+    const older = found < LATEST_VERSION ? "the primary runs an older build" : "this node runs an older build than the primary";
+    return `the replica's schema is version ${found} and this build reads version ${LATEST_VERSION}: ${older}`;
+  };
   const lifecycle = { draining: false };
   const databaseUsable = () => {
     try {
@@ -280,7 +284,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     cache: () => resolver.stats(),
     visitBufferDepth: () => visits.depth,
     visitDetailsDropped: () => visits.detailsDropped,
-    ready: () => !lifecycle.draining && databaseUsable(),
+    ready: () => !lifecycle.draining && databaseUsable() && replicaProblem() === null,
     draining: () => lifecycle.draining,
     // The public and ops listeners are the two sockets that are not connections.
     openConnections: () => openConnections(2),
@@ -288,7 +292,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     databaseSizeBytes: () => fileSize(config.databasePath),
     walSizeBytes: () => fileSize(`${config.databasePath}-wal`),
     replicationLagSeconds: () => replication?.lagSeconds() ?? null,
-    drill: () => drillStatus(readDrillRecord(config.dataDir)),
+    drill: () => readDrillStatus(config.dataDir),
   });
   metrics.attachWebhooks({ backlog: () => webhookStore.backlog(), deadLetters: () => webhookStore.deadLetters() });
   metrics.attachRealtime(() => liveFeed.stats());
@@ -353,6 +357,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     audit,
     customDomains,
     databaseUsable,
+    replicaProblem,
+    replicaCopy,
     replication,
     /** In shutdown order: live-feed streams, probes, webhook requests, buffered visits, database, then spans (so the final flush's are sent). */
     async [Symbol.asyncDispose]() {
@@ -368,7 +374,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       await visitWriter.stop();
       await reader.stop();
       try {
-        visits.flush();
+        if (!standby) visits.flush();
         db.close();
       } finally {
         await tracing.shutdown();

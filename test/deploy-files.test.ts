@@ -358,6 +358,41 @@ describe("deploy/systemd/litestream.service", () => {
   });
 });
 
+describe("deploy/systemd/litestream-follow.service", () => {
+  const unit = read("deploy/systemd/litestream-follow.service");
+
+  test("systemd-analyze verify accepts the unit without a warning", async () => {
+    expect(await verifyUnit(join(ROOT, "deploy/systemd/litestream-follow.service"), ["/usr/local/bin/litestream"])).toEqual({
+      exitCode: 0,
+      output: "",
+    });
+  });
+
+  test("follows the replica of litestream.yml into the colours' database path, as their user, and restarts whatever stopped it", () => {
+    const database = join(envExample("blue").SHORTENER_DATA_DIR as string, "shortener.db");
+    const config = directive(read("deploy/systemd/litestream.service"), "ExecStart")?.split(" -config ")[1];
+    expect(directive(unit, "ExecStart")).toBe(`/usr/local/bin/litestream restore -f -follow-interval 1s -config ${config} ${database}`);
+    expect(directive(unit, "EnvironmentFile")).toBe(directive(read("deploy/systemd/litestream.service"), "EnvironmentFile"));
+    const colours = readFileSync(UNIT, "utf8");
+    expect([directive(unit, "User"), directive(unit, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
+    expect(directive(unit, "StateDirectory")).toBe(basename(envExample("blue").SHORTENER_DATA_DIR as string));
+    expect(directive(unit, "Restart")).toBe("always");
+  });
+
+  test("real Litestream accepts its restore flags", async () => {
+    const args = (directive(unit, "ExecStart") ?? "").split(" ").slice(2, -3);
+    const proc = Bun.spawn([toolPath("litestream"), "restore", ...args, "-config", "/nonexistent.yml", "/nonexistent.db"], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stderr, exitCode] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(exitCode).not.toBe(0);
+    // It got past the flags to the config file.
+    expect(stderr).not.toContain("flag provided but not defined");
+    expect(stderr).toContain("/nonexistent.yml");
+  });
+});
+
 describe("deploy/systemd/shortener-drill.service and .timer", () => {
   const service = readFileSync(DRILL_SERVICE, "utf8");
   const timer = readFileSync(DRILL_TIMER, "utf8");

@@ -1,6 +1,12 @@
+import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
-import { rmSync } from "node:fs";
-import { startServer, TestServer } from "./support/binary";
+import { createHash } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { LATEST_VERSION } from "../src/storage/migrations";
+import { runCli, startServer, TestServer } from "./support/binary";
+
+const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 test("a standby serves redirects from its database and refuses writes with 503 and Retry-After", async () => {
   const primary = await startServer();
@@ -39,6 +45,89 @@ test("a standby serves redirects from its database and refuses writes with 503 a
     expect(ready.role).toBe("standby");
   } finally {
     await standby.stop();
+    rmSync(primary.dataDir, { recursive: true, force: true });
+  }
+});
+
+test("a standby only counts its visits: its database file is the same, byte for byte, after it served and stopped", async () => {
+  const primary = await startServer();
+  const created = await primary.api("/rest/v3/short-urls", {
+    method: "POST",
+    body: JSON.stringify({ longUrl: "https://example.com/counted" }),
+  });
+  const { shortCode } = (await created.json()) as { shortCode: string };
+  expect(await primary.stop()).toBe(0);
+  const databasePath = join(primary.dataDir, "shortener.db");
+  const standby = new TestServer({ dataDir: primary.dataDir, args: ["--role", "standby"] });
+  standby.apiKey = primary.apiKey;
+  try {
+    // The first start switches the copy out of WAL mode (src/storage/replica-copy.ts); that is its only change.
+    await standby.start();
+    expect(await standby.stop()).toBe(0);
+    const before = sha256(databasePath);
+    await standby.start();
+    for (let i = 0; i < 20; i++) expect((await fetch(`${standby.baseUrl}/${shortCode}`, { redirect: "manual" })).status).toBe(302);
+    expect(await standby.metric("shortener_visit_buffer_depth")).toBe(20);
+    expect(await standby.stop()).toBe(0);
+    expect(sha256(databasePath)).toBe(before);
+    const drained = standby.stdout.split("\n").findLast((line) => line.includes('"event":"visits_not_recorded"'));
+    expect(JSON.parse(drained ?? "{}")).toMatchObject({ visits: 20, reason: "standby" });
+  } finally {
+    await standby.stop();
+    rmSync(primary.dataDir, { recursive: true, force: true });
+  }
+});
+
+test("a standby whose copy is in another schema than its build reads is not ready, and says which", async () => {
+  const primary = await startServer();
+  expect(await primary.stop()).toBe(0);
+  const db = new Database(join(primary.dataDir, "shortener.db"));
+  db.exec(`PRAGMA user_version = ${LATEST_VERSION + 1}`);
+  db.close();
+  const standby = new TestServer({ dataDir: primary.dataDir, args: ["--role", "standby"] });
+  try {
+    await standby.start("live");
+    const response = await fetch(`${standby.baseUrl}/readyz`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({
+      status: "not ready",
+      role: "standby",
+      reasons: [
+        `the replica's schema is version ${LATEST_VERSION + 1} and this build reads version ${LATEST_VERSION}: this node runs an older build than the primary`,
+      ],
+    });
+    expect(await standby.metric("shortener_ready")).toBe(0);
+  } finally {
+    await standby.stop();
+    rmSync(primary.dataDir, { recursive: true, force: true });
+  }
+});
+
+test("on a standby, keys create and revoke exit 2 without touching its copy, and keys list reads it", async () => {
+  const primary = await startServer();
+  expect(await primary.stop()).toBe(0);
+  const databasePath = join(primary.dataDir, "shortener.db");
+  const before = sha256(databasePath);
+  const env = { SHORTENER_ROLE: "standby" };
+  try {
+    const create = await runCli(["keys", "create", "--name", "other", "--data-dir", primary.dataDir], env);
+    expect([create.exitCode, create.stdout, create.stderr.split("\n")[0]]).toEqual([
+      2,
+      "",
+      "shortener keys: a standby takes no writes: create keys on the primary (they reach this node with the replica)",
+    ]);
+    const revoke = await runCli(["keys", "revoke", "admin", "--data-dir", primary.dataDir], env);
+    expect([revoke.exitCode, revoke.stderr.split("\n")[0]]).toEqual([
+      2,
+      "shortener keys: a standby takes no writes: revoke keys on the primary (they reach this node with the replica)",
+    ]);
+    const list = await runCli(["keys", "list", "--json", "--data-dir", primary.dataDir], env);
+    expect(list.exitCode).toBe(0);
+    expect((JSON.parse(list.stdout) as { name: string; revokedAt: number | null }[]).map((k) => [k.name, k.revokedAt])).toEqual([
+      ["admin", null],
+    ]);
+    expect(sha256(databasePath)).toBe(before);
+  } finally {
     rmSync(primary.dataDir, { recursive: true, force: true });
   }
 });

@@ -17,9 +17,12 @@ import { VERSION } from "../version";
 import type { Command } from "./command";
 import { openWhenSpace } from "./disk-wait";
 import { createDrain } from "./drain-sequence";
+import { replicaCopyReady, watchReplicaCopy } from "./standby";
 
 /** How often the domains that hold links are read again (see domainsTimer). */
 const DOMAINS_REFRESH_MS = 2000;
+/** How often a standby looks whether Litestream has changed its copy (PRAGMA data_version: no I/O beyond a lock). */
+const REPLICA_WATCH_MS = 100;
 
 const SIGNAL_IGNORED_HINT =
   "settings are read at start only: apply new ones by restarting through the blue/green swap (runbooks/draining-a-node.md); SIGTERM stops the server";
@@ -53,7 +56,8 @@ export const serve: Command = {
     const startedAt = Date.now();
     const config = loadConfig(args.flags, process.env);
     const socket = litestreamSocket(config, args);
-    await refuseEmptyDatabaseOverReplica(config, process.env);
+    if (config.role === "primary") await refuseEmptyDatabaseOverReplica(config, process.env);
+    else if (!(await replicaCopyReady(config.databasePath))) return 0;
     const ctx = await openWhenSpace(
       () =>
         createApp(config, {
@@ -67,9 +71,12 @@ export const serve: Command = {
     );
     // Visit flush chunks on a thread that runs only when this one has nothing to do (src/domain/visit-writer.ts),
     // started before the listener: once /readyz answers, a SIGTERM must find its handler.
+    // A standby writes no visits (app.ts): it has no writer thread, and no flush timer below.
     try {
-      await ctx.visitWriter.start();
-      ctx.visits.useWriter(ctx.visitWriter);
+      if (config.role === "primary") {
+        await ctx.visitWriter.start();
+        ctx.visits.useWriter(ctx.visitWriter);
+      }
     } catch (error) {
       log.warn("visit_writer_failed", { ...describeError(error), hint: "visits are written on the event loop from now on" });
     }
@@ -87,7 +94,7 @@ export const serve: Command = {
     let flushing = false;
     const flushFailures = new FailureStreak("visit_flush");
     const flushTimer = setInterval(() => {
-      if (flushing) return;
+      if (flushing || config.role === "standby") return;
       flushing = true;
       const started = performance.now();
       ctx.visits
@@ -142,10 +149,14 @@ export const serve: Command = {
     const domainsTimer = setInterval(() => {
       for (const domain of ctx.shortUrls.domains()) ctx.customDomains.add(domain);
     }, DOMAINS_REFRESH_MS);
+    // A standby's copy changes under it as Litestream applies the primary's transactions: whatever it cached from
+    // it (links, robots.txt) is dropped at the first look after each change, so it lags the replica by that much.
+    const replicaTimer = config.role === "standby" ? watchReplicaCopy(ctx, REPLICA_WATCH_MS) : undefined;
     // With --replication litestream, the primary asks Litestream every second when it last uploaded (RPO guard).
     ctx.replication?.start(1000);
     ctx.checkpointer?.start();
-    ctx.reader.start();
+    // A standby reads listings on its one connection, which keeps no page cache (app.ts): a worker's would.
+    if (config.role === "primary") ctx.reader.start();
     // The primary sends the webhook outbox; a standby's copy is the primary's, which sends it.
     if (config.role === "primary") ctx.webhookDispatcher.start();
     // Raw visit rows past --visits-retention, and deleted links' rows, are purged in the background by the primary.
@@ -159,6 +170,7 @@ export const serve: Command = {
       clearInterval(flushTimer);
       clearInterval(heartbeatTimer);
       clearInterval(domainsTimer);
+      clearInterval(replicaTimer);
       youngCollections.stop();
       ctx.replication?.stop();
     });
@@ -169,6 +181,7 @@ export const serve: Command = {
       clearInterval(flushTimer);
       clearInterval(heartbeatTimer);
       clearInterval(domainsTimer);
+      clearInterval(replicaTimer);
       youngCollections.stop();
       await retention?.stop();
       await publicServer.stop(true);

@@ -270,6 +270,12 @@ export class ShortUrlService {
     return (rows) => (flushes() === before ? rows : this.deps.shortUrls.withCurrentCounters(rows));
   }
 
+  /** Forgets what was read from the database (resolved links, robots.txt codes): another process changed it (a standby's copy). */
+  forgetCached(): void {
+    this.#crawlable.clear();
+    this.deps.resolver.clear();
+  }
+
   /**
    * Crawlable codes of a domain, for robots.txt: read once and kept until the next link write (robots.txt is
    * public, and a domain may have many crawlable links). The array is the same until then.

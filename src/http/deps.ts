@@ -54,6 +54,8 @@ export interface HttpDeps {
   customDomains: Set<string>;
   /** True when the database answers a trivial query. */
   databaseUsable(): boolean;
+  /** On a standby, why it cannot serve its copy of the replica (schema, a replaced file); null when it can (always on a primary). */
+  replicaProblem(): string | null;
   /** The replica's lag (RPO guard), when the primary replicates with Litestream; null otherwise. */
   replication: ReplicationLag | null;
 }

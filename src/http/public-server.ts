@@ -19,6 +19,10 @@ export function notReadyReasons(ctx: HttpDeps): string[] {
   const reasons: string[] = [];
   if (ctx.lifecycle.draining) reasons.push("draining");
   if (!ctx.databaseUsable()) reasons.push("database unusable");
+  else {
+    const replica = ctx.replicaProblem();
+    if (replica !== null) reasons.push(replica);
+  }
   return reasons;
 }
 

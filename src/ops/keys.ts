@@ -30,8 +30,12 @@ export const keys: Command = {
     const settings = new Map(args.flags);
     settings.delete("role");
     const config = loadConfig(settings, process.env);
+    // A standby's database is its copy of the primary's replica (README, "A standby VM"): keys reach it from there.
+    if (config.role === "standby" && (action === "create" || action === "revoke")) {
+      throw new UsageError(`a standby takes no writes: ${action} keys on the primary (they reach this node with the replica)`);
+    }
     // Any action opens the database, creating it on a new node: the replica may hold one to restore first.
-    await refuseEmptyDatabaseOverReplica(config, process.env);
+    if (config.role === "primary") await refuseEmptyDatabaseOverReplica(config, process.env);
     await using app = createApp(config);
     switch (action) {
       case "create": {

@@ -32,6 +32,11 @@ export interface OpenOptions {
    * the WAL over. For a node that owns its checkpoints; Litestream keeps the WAL's size in check itself.
    */
   walSizeLimitBytes?: number;
+  /**
+   * Keep read pages between transactions (default true). A standby passes false: Litestream changes its copy without
+   * SQLite noticing (replica-copy.ts), so a page kept from one transaction could be stale in the next.
+   */
+  pageCache?: boolean;
 }
 
 /**
@@ -52,6 +57,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA foreign_keys = ON");
     if (options.noAutomaticCheckpoints) db.exec("PRAGMA wal_autocheckpoint = 0");
+    if (options.pageCache === false) db.exec("PRAGMA cache_size = 0");
     if (options.walSizeLimitBytes !== undefined) db.exec(`PRAGMA journal_size_limit = ${options.walSizeLimitBytes}`);
     if (migrate) runMigrations(db, path, options.onMigration);
   } catch (error) {

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/atomic-file";
+import type { DrillStatus } from "../telemetry/metrics";
 
 export const DRILL_RECORD_FILE = "drill-last.json";
 
@@ -64,4 +65,19 @@ export function readDrillRecord(dataDir: string): DrillRecord | null {
 /** Replaces the record atomically (temp file, fsync, rename), so the server never reads half of one. */
 export function writeDrillRecord(dataDir: string, record: DrillRecord): void {
   writeFileAtomic(drillRecordPath(dataDir), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+const epochSeconds = (iso: string) => Date.parse(iso) / 1000;
+
+/** The last drill's record of `dataDir` as the metrics report it; null before the first drill. */
+export function readDrillStatus(dataDir: string): DrillStatus | null {
+  const record = readDrillRecord(dataDir);
+  if (record === null) return null;
+  return {
+    lastRunAt: epochSeconds(record.finishedAt),
+    lastSuccessAt: record.lastSuccessAt === null ? null : epochSeconds(record.lastSuccessAt),
+    ok: record.ok,
+    rpoSeconds: record.rpoSeconds,
+    restoreSeconds: record.restoreSeconds,
+  };
 }

@@ -1,0 +1,242 @@
+/**
+ * A standby VM, black-box, with real Litestream and a real S3 server on loopback. The primary replicates as
+ * deploy/systemd/litestream.service does; the standby's Litestream runs deploy/systemd/litestream-follow.service's
+ * command as shipped (paths aside), keeping the standby's own copy up to date; `serve --role standby` serves that
+ * copy. Then deploy/Caddyfile.failover, run by real Caddy, in front of both: the primary's VM dies under load.
+ */
+
+import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { freePort, TestServer, tempDir, waitFor } from "./support/binary";
+import { CaddyProcess, createThrough, idPrefix, loadThrough } from "./support/caddy";
+import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
+import { S3Server } from "./support/s3";
+import { ToolProcess } from "./support/tool-process";
+import { toolPath } from "./support/tools";
+
+const ROOT = resolve(import.meta.dir, "..");
+/** How long a write on the primary may take to reach the standby: Litestream's 1 s upload, its 1 s follow, our look. */
+const REACHES_STANDBY_MS = 15_000;
+
+/** litestream-follow.service's ExecStart, with the test's Litestream, config and copy in place of the VM's paths. */
+function followCommand(configPath: string, copyPath: string): string[] {
+  const unit = readFileSync(join(ROOT, "deploy/systemd/litestream-follow.service"), "utf8");
+  const line = unit.split("\n").find((l) => l.startsWith("ExecStart="));
+  if (line === undefined) throw new Error("litestream-follow.service has no ExecStart");
+  const substitutions: [string, string][] = [
+    ["/usr/local/bin/litestream", toolPath("litestream")],
+    ["/etc/litestream.yml", configPath],
+    ["/var/lib/shortener/shortener.db", copyPath],
+  ];
+  let command = line.slice("ExecStart=".length);
+  for (const [from, to] of substitutions) {
+    if (!command.includes(from)) throw new Error(`litestream-follow.service's ExecStart no longer has ${from}: update this test`);
+    command = command.replace(from, to);
+  }
+  return command.split(" ");
+}
+
+/** Where `server` sends a link now: its Location, or the status when it does not redirect. */
+async function target(server: TestServer, code: string, host?: string): Promise<string> {
+  const response = await fetch(`${server.baseUrl}/${code}`, { redirect: "manual", headers: host === undefined ? {} : { Host: host } });
+  return response.status === 302 ? (response.headers.get("location") ?? "") : `HTTP ${response.status}`;
+}
+
+async function create(server: TestServer, body: Record<string, unknown>): Promise<string> {
+  const response = await server.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify(body) });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { shortCode: string }).shortCode;
+}
+
+const dirs: string[] = [];
+let s3: S3Server;
+let replication: LitestreamProcess;
+let follow: ToolProcess;
+let primary: TestServer;
+let standby: TestServer;
+let copyPath = "";
+let keptCode = "";
+
+beforeAll(async () => {
+  const primaryDir = tempDir("shortener-primary-");
+  const standbyDir = tempDir("shortener-standby-");
+  dirs.push(primaryDir, standbyDir);
+  s3 = await S3Server.start();
+  // One litestream.yml per VM, alike but for the database path: each VM's own.
+  const prefix = "standby-follow";
+  const primaryConfig = writeLitestreamConfig({ dir: primaryDir, databasePath: join(primaryDir, "shortener.db"), s3, prefix });
+  copyPath = join(standbyDir, "shortener.db");
+  const standbyConfig = writeLitestreamConfig({ dir: standbyDir, databasePath: copyPath, s3, prefix });
+
+  primary = new TestServer({
+    dataDir: primaryDir,
+    args: ["--replication", "litestream", "--litestream-config", primaryConfig.configPath, "--durability", "replicated"],
+  });
+  await primary.createKey();
+  replication = await new LitestreamProcess(primaryConfig.configPath, primaryConfig.socketPath).start();
+  await primary.start();
+  keptCode = await create(primary, { longUrl: "https://example.com/kept", customSlug: "kept" });
+
+  // The standby starts before its copy exists, as after a VM's first boot: it waits, then serves it.
+  standby = new TestServer({ dataDir: standbyDir, args: ["--role", "standby"] });
+  standby.apiKey = primary.apiKey;
+  const standbyStarted = standby.start();
+  await waitFor("the standby to wait for its copy", () => standby.stdout.includes('"event":"waiting_for_replica"'));
+  expect(existsSync(copyPath)).toBe(false);
+  follow = await new ToolProcess("litestream restore -f").spawn(followCommand(standbyConfig.configPath, copyPath), cleanEnv());
+  await standbyStarted;
+}, 90_000);
+
+afterAll(async () => {
+  await standby?.[Symbol.asyncDispose]();
+  await follow?.[Symbol.asyncDispose]();
+  await primary?.[Symbol.asyncDispose]();
+  await replication?.[Symbol.asyncDispose]();
+  await s3?.[Symbol.asyncDispose]();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("a standby following the replica (real Litestream, real S3 on loopback)", () => {
+  test("serves the primary's links, and their edits and deletions, within seconds of the write, though it cached them", async () => {
+    expect(await target(standby, keptCode)).toBe("https://example.com/kept");
+    const ready = (await (await fetch(`${standby.baseUrl}/readyz`)).json()) as { status: string; role: string };
+    expect(ready).toMatchObject({ status: "ready", role: "standby" });
+
+    const code = await create(primary, { longUrl: "https://example.com/before" });
+    await waitFor(
+      "the new link on the standby",
+      async () => (await target(standby, code)) === "https://example.com/before",
+      REACHES_STANDBY_MS,
+    );
+    // Cached now: the edit must drop it.
+    expect(await target(standby, code)).toBe("https://example.com/before");
+    const started = performance.now();
+    const edited = await primary.api(`/rest/v3/short-urls/${code}`, {
+      method: "PATCH",
+      body: JSON.stringify({ longUrl: "https://example.com/after" }),
+    });
+    expect(edited.status).toBe(200);
+    await waitFor("the edit on the standby", async () => (await target(standby, code)) === "https://example.com/after", REACHES_STANDBY_MS);
+    const editMs = performance.now() - started;
+    expect((await primary.api(`/rest/v3/short-urls/${code}`, { method: "DELETE" })).status).toBe(204);
+    await waitFor("the deletion on the standby", async () => (await target(standby, code)) === "HTTP 404", REACHES_STANDBY_MS);
+
+    // A link on a domain the standby had none on is routed by its Host.
+    const onDomain = await create(primary, { longUrl: "https://example.com/on-a-domain", domain: "go.example.test" });
+    await waitFor(
+      "the new domain's link on the standby",
+      async () => (await target(standby, onDomain, "go.example.test")) === "https://example.com/on-a-domain",
+      REACHES_STANDBY_MS,
+    );
+    console.log(`standby: an edit on the primary redirected there after ${Math.round(editMs)} ms`);
+  }, 60_000);
+
+  test("never writes its copy: Litestream applies every write while it serves under load, and its visits stay out", async () => {
+    const code = await create(primary, { longUrl: "https://example.com/followed-on-the-standby" });
+    await waitFor("the link on the standby", async () => (await target(standby, code)) !== "HTTP 404", REACHES_STANDBY_MS);
+    // Clients follow the link on the standby while the primary keeps writing: each write must still arrive.
+    let stop = false;
+    let served = 0;
+    const failures: string[] = [];
+    const clients = Array.from({ length: 4 }, async () => {
+      const deadline = Date.now() + 60_000;
+      for (let i = 0; !stop && i < 1_000_000 && Date.now() < deadline; i++) {
+        const response = await fetch(`${standby.baseUrl}/${code}`, { redirect: "manual" });
+        if (response.status === 302) served++;
+        else failures.push(`HTTP ${response.status}`);
+      }
+    });
+    const written: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const each = await create(primary, { longUrl: `https://example.com/under-load/${i}` });
+      written.push(each);
+      await waitFor(`write ${i} on the standby under load`, async () => (await target(standby, each)) !== "HTTP 404", REACHES_STANDBY_MS);
+    }
+    stop = true;
+    await Promise.all(clients);
+    expect(failures).toEqual([]);
+    expect(served).toBeGreaterThan(0);
+
+    // The standby counted them; the primary, whose database the copy is, never heard of them.
+    expect(await standby.metric("shortener_visit_buffer_depth")).toBeGreaterThanOrEqual(served);
+    const link = (await (await primary.api(`/rest/v3/short-urls/${code}`)).json()) as { visitsSummary: { total: number } };
+    expect(link.visitsSummary.total).toBe(0);
+    // Read by SQLite in rollback-journal mode, as Litestream's locks need; no WAL beside it.
+    const copy = new Database(copyPath, { readonly: true });
+    try {
+      expect(copy.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "delete" });
+      expect(copy.query("PRAGMA quick_check").get()).toEqual({ quick_check: "ok" });
+    } finally {
+      copy.close();
+    }
+    expect(existsSync(`${copyPath}-wal`)).toBe(false);
+    console.log(`standby: ${served} redirects served while ${written.length} writes arrived, none failed`);
+  }, 90_000);
+
+  test("deploy/Caddyfile.failover (real Caddy): the primary's VM dies under load; no redirect fails, no acknowledged link is lost", async () => {
+    const caddyDir = tempDir("shortener-caddy-");
+    dirs.push(caddyDir);
+    const port = freePort();
+    // The primary's and the standby's green colours are not running: Caddy skips them as it would a stopped colour.
+    const upstreams = [primary.port, freePort(), standby.port, freePort()].map((p) => `127.0.0.1:${p}`).join(" ");
+    await using caddy = await new CaddyProcess(caddyDir, port).start(failoverCaddyfile(port, upstreams));
+    const base = `http://127.0.0.1:${port}`;
+    const prefixes = { primary: await idPrefix(primary), standby: await idPrefix(standby) };
+    const load = loadThrough(`${base}/${keptCode}`, 4, 90_000);
+    const creates = createThrough(base, primary.apiKey, 90_000);
+    try {
+      await load.served(prefixes.primary, 200);
+      await waitFor("links created through Caddy", () => creates.acknowledged.length >= 20);
+      // The VM goes: its server and its Litestream, at once.
+      primary.proc?.kill("SIGKILL");
+      replication.proc?.kill("SIGKILL");
+      await Promise.all([primary.proc?.exited, replication.proc?.exited]);
+      const gone = performance.now();
+      await load.served(prefixes.standby, 200, gone);
+      await waitFor("a create refused by the standby", () => creates.failures.some((f) => f.startsWith("HTTP 503")));
+    } finally {
+      await Promise.all([load.finish(), creates.finish()]);
+    }
+    expect(load.failures).toEqual([]);
+    // Refused, never acknowledged and then lost: the standby's 503, or a 502 from Caddy for a create sent to the
+    // primary as it went (in flight, or on a kept-alive connection it had: Caddy does not send a POST twice).
+    expect(creates.failures.filter((f) => !f.startsWith("HTTP 503") && !f.startsWith("HTTP 502"))).toEqual([]);
+    const refused = await standby.api("/rest/v3/short-urls", {
+      method: "POST",
+      body: JSON.stringify({ longUrl: "https://example.com/x" }),
+    });
+    expect([refused.status, refused.headers.get("retry-after")]).toEqual([503, "5"]);
+    // --durability replicated: every link the primary acknowledged was in the replica, so it reaches the standby.
+    const missing = async () => {
+      const listed = (await (await standby.api("/rest/v3/short-urls?itemsPerPage=-1")).json()) as {
+        shortUrls: { data: { longUrl: string }[] };
+      };
+      const stored = new Set(listed.shortUrls.data.map((l) => l.longUrl));
+      return creates.acknowledged.filter((u) => !stored.has(u));
+    };
+    await waitFor("every acknowledged link on the standby", async () => (await missing()).length === 0, REACHES_STANDBY_MS);
+    expect(await missing()).toEqual([]);
+    const fromStandby = load.answers.filter((a) => a.prefix === prefixes.standby).length;
+    console.log(
+      `standby failover through Caddy: ${load.answers.length} redirects (${fromStandby} by the standby), ${load.failures.length} failed; ` +
+        `${creates.acknowledged.length} links acknowledged, all on the standby; ${creates.failures.length} creates refused after the primary went`,
+    );
+  }, 120_000);
+});
+
+/** deploy/Caddyfile.failover with its site on http://127.0.0.1:`port`, its four upstreams `upstreams`, and no admin API. */
+function failoverCaddyfile(port: number, upstreams: string): string {
+  const shipped = readFileSync(join(ROOT, "deploy/Caddyfile.failover"), "utf8");
+  const substitutions: [string, string][] = [
+    ["s.example.com {", `http://127.0.0.1:${port} {`],
+    ["reverse_proxy 10.0.0.1:8080 10.0.0.1:8090 10.0.0.2:8080 10.0.0.2:8090 {", `reverse_proxy ${upstreams} {`],
+  ];
+  let text = shipped;
+  for (const [from, to] of substitutions) {
+    if (!text.includes(from)) throw new Error(`deploy/Caddyfile.failover no longer has ${JSON.stringify(from)}: update this test`);
+    text = text.replace(from, to);
+  }
+  return `{\n\tadmin off\n}\n\n${text}`;
+}
