@@ -259,6 +259,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     audit,
   });
   const ping = db.query("SELECT 1");
+  const heartbeat = new HeartbeatStore(db);
   // A standby serves its copy of the replica only in the schema this build reads (the primary migrates it, this node
   // cannot), and only while its connection reads the file at the copy's path (commands/standby.ts watches).
   const replicaCopy = { replaced: false };
@@ -292,6 +293,10 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     databaseSizeBytes: () => fileSize(config.databasePath),
     walSizeBytes: () => fileSize(`${config.databasePath}-wal`),
     replicationLagSeconds: () => replication?.lagSeconds() ?? null,
+    standbyCopyAgeSeconds: () => {
+      const at = standby ? heartbeat.latest() : null;
+      return at === null ? null : Math.max(0, Date.now() - at) / 1000;
+    },
     drill: () => readDrillStatus(config.dataDir),
   });
   metrics.attachWebhooks({ backlog: () => webhookStore.backlog(), deadLetters: () => webhookStore.deadLetters() });
@@ -319,7 +324,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     lifecycle,
     metrics,
     tracing,
-    heartbeat: new HeartbeatStore(db),
+    heartbeat,
     linkEvents,
     webhookDispatcher,
     webhooks,

@@ -15,6 +15,7 @@ const RUN_WITH_A_REPLICA: Record<string, string> = {
   "failed-restore-drill.md": "test/drill.test.ts",
   "replication-lag.md": "test/replication-guard.test.ts",
   "restore-point-in-time.md": "test/restore.test.ts",
+  "standby-behind.md": "test/standby-follow.test.ts",
   // Not a replica: it needs a webhook with a dead delivery, which that test sets up.
   "webhook-failures.md": "test/webhooks-admin.test.ts",
 };

@@ -2,16 +2,18 @@
  * A standby VM, black-box, with real Litestream and a real S3 server on loopback. The primary replicates as
  * deploy/systemd/litestream.service does; the standby's Litestream runs deploy/systemd/litestream-follow.service's
  * command as shipped (paths aside), keeping the standby's own copy up to date; `serve --role standby` serves that
- * copy. Then deploy/Caddyfile.failover, run by real Caddy, in front of both: the primary's VM dies under load.
+ * copy. runbooks/standby-behind.md is run on it while its follow is stalled, and after. Then deploy/Caddyfile.failover,
+ * run by real Caddy, in front of both: the primary's VM dies under load.
  */
 
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { freePort, TestServer, tempDir, waitFor } from "./support/binary";
+import { BINARY, freePort, TestServer, tempDir, waitFor } from "./support/binary";
 import { CaddyProcess, createThrough, idPrefix, loadThrough } from "./support/caddy";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
+import { expectStepPasses, parseRunbook, RUNBOOKS, type Step } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
 import { ToolProcess } from "./support/tool-process";
 import { toolPath } from "./support/tools";
@@ -19,6 +21,22 @@ import { toolPath } from "./support/tools";
 const ROOT = resolve(import.meta.dir, "..");
 /** How long a write on the primary may take to reach the standby: Litestream's 1 s upload, its 1 s follow, our look. */
 const REACHES_STANDBY_MS = 15_000;
+const RUNBOOK = "standby-behind.md";
+/** The standby's --max-replication-lag in the runbook's commands: the stall the runbook's check fails on. */
+const STALL_SECONDS = 3;
+
+/** The runbook's steps before its "## 5." heading (during the stall) and after it (once the follow runs again). */
+function runbookSteps(): { before: Step[]; after: Step[] } {
+  const steps = parseRunbook(RUNBOOK);
+  const heading = readFileSync(join(RUNBOOKS, RUNBOOK), "utf8")
+    .split("\n")
+    .findIndex((l) => l.startsWith("## 5."));
+  if (heading < 0) throw new Error(`runbooks/${RUNBOOK} has no "## 5." section to run once the follow runs again`);
+  const unit = steps.find((step) => step.kind === "unit");
+  if (unit !== undefined) throw new Error(`${unit.where}: this test starts and stops no colour`);
+  const lineOf = (step: Step) => Number(step.where.split(":").at(-1));
+  return { before: steps.filter((st) => lineOf(st) <= heading), after: steps.filter((st) => lineOf(st) > heading) };
+}
 
 /** litestream-follow.service's ExecStart, with the test's Litestream, config and copy in place of the VM's paths. */
 function followCommand(configPath: string, copyPath: string): string[] {
@@ -57,6 +75,7 @@ let follow: ToolProcess;
 let primary: TestServer;
 let standby: TestServer;
 let copyPath = "";
+let standbyConfig = "";
 let keptCode = "";
 
 beforeAll(async () => {
@@ -68,7 +87,7 @@ beforeAll(async () => {
   const prefix = "standby-follow";
   const primaryConfig = writeLitestreamConfig({ dir: primaryDir, databasePath: join(primaryDir, "shortener.db"), s3, prefix });
   copyPath = join(standbyDir, "shortener.db");
-  const standbyConfig = writeLitestreamConfig({ dir: standbyDir, databasePath: copyPath, s3, prefix });
+  standbyConfig = writeLitestreamConfig({ dir: standbyDir, databasePath: copyPath, s3, prefix }).configPath;
 
   primary = new TestServer({
     dataDir: primaryDir,
@@ -85,7 +104,7 @@ beforeAll(async () => {
   const standbyStarted = standby.start();
   await waitFor("the standby to wait for its copy", () => standby.stdout.includes('"event":"waiting_for_replica"'));
   expect(existsSync(copyPath)).toBe(false);
-  follow = await new ToolProcess("litestream restore -f").spawn(followCommand(standbyConfig.configPath, copyPath), cleanEnv());
+  follow = await new ToolProcess("litestream restore -f").spawn(followCommand(standbyConfig, copyPath), cleanEnv());
   await standbyStarted;
 }, 90_000);
 
@@ -173,6 +192,53 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
     }
     expect(existsSync(`${copyPath}-wal`)).toBe(false);
     console.log(`standby: ${served} redirects served while ${written.length} writes arrived, none failed`);
+  }, 90_000);
+
+  test("runbooks/standby-behind.md: a stalled follow fails standby.copy; restarted, it goes on from its -txid and catches up", async () => {
+    const { before, after } = runbookSteps();
+    const env = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      SHORTENER_BIN: BINARY,
+      NODE: standby.baseUrl,
+      SHORTENER_ROLE: "standby",
+      SHORTENER_DATA_DIR: standby.dataDir,
+      SHORTENER_LISTEN: `127.0.0.1:${standby.port}`,
+      SHORTENER_OPS_LISTEN: `127.0.0.1:${standby.opsPort}`,
+      // So that the runbook's check fails after seconds of stall, not the default 30.
+      SHORTENER_MAX_REPLICATION_LAG: `${STALL_SECONDS}s`,
+    };
+    // The runbook's addresses (blue's) stand for the standby's.
+    const map = (text: string) =>
+      text.replaceAll("127.0.0.1:8081", `127.0.0.1:${standby.opsPort}`).replaceAll("127.0.0.1:8080", `127.0.0.1:${standby.port}`);
+    const age = () => standby.metric("shortener_standby_copy_age_seconds");
+    expect(await age()).toBeLessThan(STALL_SECONDS);
+
+    // The follow stops advancing without a word, as Litestream's can: stopped, not exited.
+    follow.proc?.kill("SIGSTOP");
+    let longUrl = "";
+    let code = "";
+    try {
+      longUrl = "https://example.com/during-the-stall";
+      code = await create(primary, { longUrl });
+      await waitFor(`the copy older than ${STALL_SECONDS} s`, async () => (await age()) > STALL_SECONDS, REACHES_STANDBY_MS);
+      expect(await target(standby, code)).toBe("HTTP 404");
+      for (const step of before) await expectStepPasses(step, env, map);
+    } finally {
+      follow.proc?.kill("SIGKILL");
+      await follow.proc?.exited;
+    }
+    // `sudo systemctl restart litestream-follow`: the unit's command again, which goes on from the -txid file.
+    follow = await new ToolProcess("litestream restore -f").spawn(followCommand(standbyConfig, copyPath), cleanEnv());
+    await waitFor(
+      "the link written during the stall on the standby",
+      async () => (await target(standby, code)) === longUrl,
+      REACHES_STANDBY_MS,
+    );
+    expect(follow.output).toContain("resuming follow mode");
+    await waitFor("the copy a few seconds old again", async () => (await age()) < 5, REACHES_STANDBY_MS);
+    expect((await fetch(`${standby.baseUrl}/readyz`)).status).toBe(200);
+    for (const step of after) await expectStepPasses(step, env, map);
   }, 90_000);
 
   test("deploy/Caddyfile.failover (real Caddy): the primary's VM dies under load; no redirect fails, no acknowledged link is lost", async () => {

@@ -1,10 +1,10 @@
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { LATEST_VERSION } from "../src/storage/migrations";
-import { runCli, startServer, TestServer } from "./support/binary";
+import { BINARY, collectText, runCli, startServer, TestServer, waitFor } from "./support/binary";
 
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
@@ -129,5 +129,33 @@ test("on a standby, keys create and revoke exit 2 without touching its copy, and
     expect(sha256(databasePath)).toBe(before);
   } finally {
     rmSync(primary.dataDir, { recursive: true, force: true });
+  }
+});
+
+test("a standby started before its copy exists waits, saying so, and a SIGTERM meanwhile ends it with 0", async () => {
+  const standby = new TestServer({ args: ["--role", "standby"] });
+  const proc = Bun.spawn([BINARY, "serve", ...standby.settings, "--role", "standby"], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let output = "";
+  void collectText(proc.stdout, (text) => {
+    output += text;
+  });
+  try {
+    await waitFor("waiting_for_replica", () => output.includes('"event":"waiting_for_replica"'));
+    expect(JSON.parse(output.split("\n")[0] ?? "{}")).toMatchObject({
+      event: "waiting_for_replica",
+      database: join(standby.dataDir, "shortener.db"),
+    });
+    expect(existsSync(join(standby.dataDir, "shortener.db"))).toBe(false);
+    await expect(fetch(`${standby.baseUrl}/healthz`)).rejects.toThrow();
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    expect(existsSync(join(standby.dataDir, "shortener.db"))).toBe(false);
+  } finally {
+    proc.kill("SIGKILL");
+    rmSync(standby.dataDir, { recursive: true, force: true });
   }
 });

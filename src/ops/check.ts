@@ -21,6 +21,7 @@ import { dataDirWritableCheck, diskFreeCheck } from "./checks/filesystem-checks"
 import { opsPortCheck } from "./checks/ops-port-check";
 import { replicaChecks } from "./checks/replica-checks";
 import { sqliteVersionCheck } from "./checks/sqlite-version";
+import { standbyCopyCheck } from "./checks/standby-checks";
 
 function openFailure(config: Readonly<Config>, error: unknown): CheckResult {
   if (!existsSync(config.databasePath)) {
@@ -65,7 +66,8 @@ async function runChecks(config: Readonly<Config>): Promise<CheckResult[]> {
     results.push(openFailure(config, error));
   }
   const checks: Check[] = [
-    ...(app === undefined ? [] : databaseChecks(app.db)),
+    ...(app === undefined ? [] : databaseChecks(app.db, config.role)),
+    ...(app === undefined || config.role !== "standby" ? [] : [standbyCopyCheck(app.heartbeat, config.maxReplicationLagMs)]),
     dataDirWritableCheck(config.dataDir),
     diskFreeCheck(config.dataDir, config.minDiskFreeBytes),
     sqliteVersionCheck(sqliteVersionString()),
@@ -100,7 +102,7 @@ export const check: Command = {
   name: "check",
   usage: "shortener check [--json] [--data-dir DIR] [--ops-listen HOST:PORT] [--min-disk-free SIZE] [--replication litestream]",
   summary:
-    "self-check without listening: settings, database, data dir, disk, SQLite, ops port, and with replication Litestream, the replica and the clock; exit 0 only if all pass",
+    "self-check without listening: settings, database, data dir, disk, SQLite, ops port, with replication Litestream the replica and the clock, and on a standby its copy's age; exit 0 only if all pass",
   booleans: ["json"],
   async run(args) {
     const json = args.flags.has("json");

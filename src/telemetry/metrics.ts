@@ -25,6 +25,8 @@ export interface MetricSources {
   walSizeBytes(): number;
   /** Seconds the replica trails the database, or null when this node does not replicate (the series is absent). */
   replicationLagSeconds(): number | null;
+  /** On a standby, the age of the primary's newest heartbeat in its copy; null elsewhere, or before one (absent). */
+  standbyCopyAgeSeconds(): number | null;
   /** The last restore drill, or null when none has run on this node. */
   drill(): DrillStatus | null;
 }
@@ -218,16 +220,28 @@ export class Metrics {
     gauge("shortener_disk_free_bytes", "Free bytes on the data directory's filesystem.", sources.diskFreeBytes);
     gauge("shortener_database_size_bytes", "Size of the SQLite database file.", sources.databaseSizeBytes);
     gauge("shortener_wal_size_bytes", "Size of the SQLite WAL file.", sources.walSizeBytes);
-    new Gauge({
-      name: "shortener_replication_lag_seconds",
-      help: "Seconds since Litestream last uploaded this database to its replica (absent without --replication litestream).",
-      registers,
-      collect() {
-        const lag = sources.replicationLagSeconds();
-        if (lag === null) this.remove();
-        else this.set(lag);
-      },
-    });
+    // Absent, not 0, where the node has no such value: a standby has no upload lag, a primary no copy.
+    const optionalGauge = (name: string, help: string, read: () => number | null) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const value = read();
+          if (value === null) this.remove();
+          else this.set(value);
+        },
+      });
+    optionalGauge(
+      "shortener_replication_lag_seconds",
+      "Seconds since Litestream last uploaded this database to its replica (absent without --replication litestream).",
+      sources.replicationLagSeconds,
+    );
+    optionalGauge(
+      "shortener_standby_copy_age_seconds",
+      "On a standby: seconds since the primary's newest heartbeat in its copy of the replica (absent on a primary).",
+      sources.standbyCopyAgeSeconds,
+    );
     // A drill value that was never measured is absent, not 0, so the alerts can tell "never" from "long ago".
     const drillGauge = (name: string, help: string, read: (drill: DrillStatus) => number | null) =>
       new Gauge({

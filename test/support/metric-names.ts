@@ -45,6 +45,8 @@ export const METRICS: readonly MetricContract[] = [
   { name: "shortener_build_info", type: "gauge", labels: ["version", "commit", "bun"] },
   // Seconds since Litestream's last upload; absent without --replication litestream.
   { name: "shortener_replication_lag_seconds", type: "gauge", labels: [] },
+  // On a standby: the age of the primary's newest heartbeat in its copy; absent on a primary.
+  { name: "shortener_standby_copy_age_seconds", type: "gauge", labels: [] },
   // From the data dir's drill-last.json; absent until a drill has recorded the value.
   { name: "shortener_drill_last_run_timestamp_seconds", type: "gauge", labels: [] },
   { name: "shortener_drill_last_success_timestamp_seconds", type: "gauge", labels: [] },

@@ -3,6 +3,7 @@
  * connection, so reading them here proves the app sets them; journal mode and schema version belong to the file.
  */
 import type { Database } from "bun:sqlite";
+import type { Role } from "../../config";
 import { currentVersion, LATEST_VERSION } from "../../storage/migrations";
 import { type Check, fail, pass } from "./check-result";
 
@@ -17,8 +18,11 @@ function check(name: string, run: Check["run"]): Check {
   return { name, run };
 }
 
-/** The database checks, in the order `check` prints them. */
-export function databaseChecks(db: Database): Check[] {
+/**
+ * The database checks, in the order `check` prints them. A standby's database is its copy of the primary's replica:
+ * read in rollback-journal mode (storage/replica-copy.ts), and migrated by the primary, never here.
+ */
+export function databaseChecks(db: Database, role: Role = "primary"): Check[] {
   return [
     check("database.quick_check", async () => {
       let problems: string[];
@@ -37,6 +41,14 @@ export function databaseChecks(db: Database): Check[] {
     }),
     check("database.journal_mode", async () => {
       const mode = pragma<string>(db, "journal_mode");
+      if (role === "standby") {
+        if (mode === "delete") return pass("database.journal_mode", "delete (a standby's copy, which Litestream's follow writes)");
+        return fail(
+          "database.journal_mode",
+          `${mode}, want delete on a standby`,
+          "start `shortener serve` with SHORTENER_ROLE=standby: it switches its copy to rollback-journal mode, which Litestream's follow needs",
+        );
+      }
       if (mode === "wal") return pass("database.journal_mode", "wal");
       return fail(
         "database.journal_mode",
@@ -70,13 +82,17 @@ export function databaseChecks(db: Database): Check[] {
         return fail(
           "database.migrations",
           `schema version ${version} is newer than this binary knows (${LATEST_VERSION})`,
-          "run the newer shortener binary that migrated it, or restore a backup taken before that upgrade",
+          role === "standby"
+            ? "the primary runs a newer build: upgrade this node too"
+            : "run the newer shortener binary that migrated it, or restore a backup taken before that upgrade",
         );
       }
       return fail(
         "database.migrations",
         `schema version ${version}, this binary expects ${LATEST_VERSION} (${LATEST_VERSION - version} migration(s) pending)`,
-        "run `shortener serve` once: it migrates forward on start, snapshotting the file first when a migration changes existing tables",
+        role === "standby"
+          ? "the primary runs an older build and migrates the replica when it is upgraded: upgrade it"
+          : "run `shortener serve` once: it migrates forward on start, snapshotting the file first when a migration changes existing tables",
       );
     }),
   ];

@@ -5,7 +5,8 @@
  * - `litestream.binary`: the `litestream` that restore and drill run is on PATH and not older than v0.5.18 (older
  *   builds bundle an SQLite with the WAL-reset bug, as `sqlite.version` says of our own);
  * - `replica.sync`: Litestream is running and the replica confirms it holds every transaction of the database (its
- *   sync-and-wait, as `--durability replicated` uses it): the replica is reachable and not behind;
+ *   sync-and-wait, as `--durability replicated` uses it): the replica is reachable and not behind. Not on a standby,
+ *   whose Litestream follows the replica instead of writing it (standby-checks.ts looks at that);
  * - `clock`: this host's clock agrees with the replica's S3 server (its `Date` header) within a minute. S3 refuses
  *   requests signed 15 minutes off, webhook receivers refuse signatures 5 minutes off, and visit times and
  *   `restore --at` go by this clock.
@@ -72,7 +73,7 @@ export function replicaChecks(config: Readonly<Config>, env: Env): Check[] {
       run: async () => pass("litestream.config", `${file}: ${config.databasePath} to ${where}, socket ${socketPath}`),
     },
     binaryCheck(env),
-    syncCheck(new LitestreamClient(socketPath, config.databasePath), file),
+    ...(config.role === "primary" ? [syncCheck(new LitestreamClient(socketPath, config.databasePath), file)] : []),
     ...(endpoint !== null ? [clockCheck(endpoint)] : needs.length > 0 ? [notCompared] : []),
   ];
 }
