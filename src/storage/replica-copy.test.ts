@@ -49,8 +49,15 @@ describe("useRollbackJournal", () => {
       "time.sleep(0.8)",
     ].join("\n");
     const litestream = Bun.spawn(["python3", "-c", script], { stdout: "pipe", stderr: "inherit" });
+    // Until its whole first line has come (a pipe may hand it over in pieces), or the pipe ends.
     const reader = litestream.stdout.getReader();
-    expect(new TextDecoder().decode((await reader.read()).value)).toBe("locked\n");
+    let said = "";
+    for (let reads = 0; !said.includes("\n") && reads < 100; reads++) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      said += new TextDecoder().decode(value);
+    }
+    expect(said).toBe("locked\n");
     const started = performance.now();
     await useRollbackJournal(path, 10_000);
     const waited = performance.now() - started;
