@@ -159,6 +159,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     config.databasePath,
     { list: (filter, order, limit, offset) => shortUrlStore.list(filter, order, limit, offset), tagStats: () => tagStore.stats() },
     (message) => log.warn("reader_worker_failed", { error: message }),
+    !standby,
   );
   const shortUrls = new ShortUrlService({
     writes,

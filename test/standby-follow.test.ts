@@ -62,6 +62,14 @@ async function target(server: TestServer, code: string, host?: string): Promise<
   return response.status === 302 ? (response.headers.get("location") ?? "") : `HTTP ${response.status}`;
 }
 
+/** A link's long URL as the API's listing of every link gives it. */
+async function listedTarget(server: TestServer, code: string): Promise<string | undefined> {
+  const listed = (await (await server.api("/rest/v3/short-urls?itemsPerPage=-1")).json()) as {
+    shortUrls: { data: { shortCode: string; longUrl: string }[] };
+  };
+  return listed.shortUrls.data.find((link) => link.shortCode === code)?.longUrl;
+}
+
 async function create(server: TestServer, body: Record<string, unknown>): Promise<string> {
   const response = await server.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify(body) });
   expect(response.status).toBe(200);
@@ -129,8 +137,9 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
       async () => (await target(standby, code)) === "https://example.com/before",
       REACHES_STANDBY_MS,
     );
-    // Cached now: the edit must drop it.
+    // Cached now, and read by the API's listing (its worker thread has a connection of its own): the edit must show in both.
     expect(await target(standby, code)).toBe("https://example.com/before");
+    expect(await listedTarget(standby, code)).toBe("https://example.com/before");
     const started = performance.now();
     const edited = await primary.api(`/rest/v3/short-urls/${code}`, {
       method: "PATCH",
@@ -139,6 +148,7 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
     expect(edited.status).toBe(200);
     await waitFor("the edit on the standby", async () => (await target(standby, code)) === "https://example.com/after", REACHES_STANDBY_MS);
     const editMs = performance.now() - started;
+    expect(await listedTarget(standby, code)).toBe("https://example.com/after");
     expect((await primary.api(`/rest/v3/short-urls/${code}`, { method: "DELETE" })).status).toBe(204);
     await waitFor("the deletion on the standby", async () => (await target(standby, code)) === "HTTP 404", REACHES_STANDBY_MS);
 

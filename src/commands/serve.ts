@@ -155,8 +155,7 @@ export const serve: Command = {
     // With --replication litestream, the primary asks Litestream every second when it last uploaded (RPO guard).
     ctx.replication?.start(1000);
     ctx.checkpointer?.start();
-    // A standby reads listings on its one connection, which keeps no page cache (app.ts): a worker's would.
-    if (config.role === "primary") ctx.reader.start();
+    ctx.reader.start();
     // The primary sends the webhook outbox; a standby's copy is the primary's, which sends it.
     if (config.role === "primary") ctx.webhookDispatcher.start();
     // Raw visit rows past --visits-retention, and deleted links' rows, are purged in the background by the primary.

@@ -64,10 +64,12 @@ export class BackgroundReader {
   readonly #pending = new Map<number, Pending>();
 
   /** `failed` hears why the worker was given up, or why one read ran here instead. */
+  /** `pageCache` as openDatabase's for the worker's connection (false on a standby: replica-copy.ts says why). */
   constructor(
     private readonly path: string,
     private readonly here: ReadHere,
     private readonly failed: (message: string) => void = () => {},
+    private readonly pageCache = true,
   ) {}
 
   /** Whether the worker thread is up (it starts with the first read after start()). */
@@ -99,7 +101,7 @@ export class BackgroundReader {
     };
     // The worker must not keep a draining process alive (Bun's Worker has unref, the DOM type does not).
     (worker as unknown as { unref(): void }).unref();
-    worker.postMessage({ path: this.path });
+    worker.postMessage({ path: this.path, pageCache: this.pageCache });
     this.#worker = worker;
     return worker;
   }

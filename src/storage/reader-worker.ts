@@ -77,7 +77,7 @@ function read(request: ReadRequest): ReadResult {
   }
 }
 
-self.onmessage = (event: MessageEvent<{ path: string } | ReadRequest | "stop">) => {
+self.onmessage = (event: MessageEvent<{ path: string; pageCache: boolean } | ReadRequest | "stop">) => {
   const data = event.data;
   if (data === "stop") {
     for (const listing of listings.values()) listing.close();
@@ -89,7 +89,7 @@ self.onmessage = (event: MessageEvent<{ path: string } | ReadRequest | "stop">) 
     return;
   }
   if ("path" in data) {
-    db = openDatabase(data.path, { readonly: true });
+    db = openDatabase(data.path, { readonly: true, pageCache: data.pageCache });
     stores = { shortUrls: new ShortUrlStore(db), tags: new TagStore(db) };
     return;
   }
