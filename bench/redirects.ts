@@ -4,10 +4,12 @@
  *   2. For the hot-set and the uniform workload: warm both servers up, then ROUNDS alternating wrk runs
  *      (reference, shortener, …); the medians give the ratio shortener ÷ reference.
  *   3. Latency at a fixed rate of half the shortener's hot-set capacity (bench/paced-load.ts).
+ *      Then the same workloads against a standby serving a copy of the database (the node Caddy fails over to).
  *   4. RSS holding RSS_LINKS links with RSS_CACHED of them cached, while serving those at RSS_RATE.
  *   5. Link creation through the API (bench/creates.ts).
  * Servers run on SERVER_CPU, every client (wrk, this script) on CLIENT_CPU.
  */
+import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { generateCodes, writeCodes } from "./lib/codes";
@@ -36,7 +38,7 @@ import { startTap, type TapLatency } from "./lib/tap";
 import { range, visitCodes } from "./lib/visit-codes";
 import { runWrk, type Workload, type WrkResult } from "./lib/wrk";
 
-const PHASES = ["hot", "uniform", "budget", "latency", "tracing", "rss", "creates"] as const;
+const PHASES = ["hot", "uniform", "budget", "latency", "tracing", "standby", "rss", "creates"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values: flags } = parseArgs({
@@ -264,8 +266,40 @@ async function redirectPhases(work: string): Promise<void> {
     summary.push({ name: "  reference at that rate (from due time)", value: infinite(floor.fromDueMs.p99), unit: "ms", digits: 2 });
   }
   if (only.has("tracing")) await tracingPhase(dataDir, codes, hot, shortener, reference, work);
-  await stopServer(reference);
   await stopServer(shortener);
+  if (only.has("standby")) await standbyPhase(dataDir, work, codes, [hot, uniform], reference);
+  await stopServer(reference);
+}
+
+/**
+ * The node Caddy fails over to: `serve --role standby` on a copy of the same database (as `litestream restore -f`
+ * leaves it: switched to rollback-journal mode, read with no page cache), every code visited once, then the hot and
+ * uniform workloads against the reference. No Litestream applies changes meanwhile, so its cache stays warm, as
+ * while the primary is down.
+ */
+async function standbyPhase(
+  dataDir: string,
+  work: string,
+  codes: string[],
+  workloads: Workload[],
+  reference: RunningServer,
+): Promise<void> {
+  const copyDir = join(work, "standby");
+  mkdirSync(copyDir, { recursive: true });
+  copyFileSync(join(dataDir, "shortener.db"), join(copyDir, "shortener.db"));
+  const standby = { ...(await startShortener(copyDir, cfg.serverCpu, ["--role", "standby"])), name: "standby" };
+  try {
+    await visitCodes(standby.baseUrl, codes, range(codes.length));
+    for (const workload of workloads) {
+      console.log(`\nstandby, ${workload.name}: ${cfg.rounds} rounds of ${cfg.seconds} s, ${cfg.connections} connections`);
+      const { rates } = await compare([reference, standby], workload);
+      const [ref = Number.NaN, mine = Number.NaN] = [rates.get("reference"), rates.get("standby")];
+      console.log(`  median: reference ${Math.round(ref).toLocaleString("en")}, standby ${Math.round(mine).toLocaleString("en")} req/s`);
+      summary.push({ name: `${workload.name}-set ratio, a standby`, value: mine / ref, unit: "", digits: 2 });
+    }
+  } finally {
+    await stopServer(standby);
+  }
 }
 
 /** Busy work per redirect added to the reference in the budget phase, in microseconds. */
