@@ -140,7 +140,7 @@ describe("secret rotation", () => {
 });
 
 describe("on a standby", () => {
-  test("webhook writes are refused with 503 and Retry-After; reads work", async () => {
+  test("webhook writes are refused with 503 and Retry-After, and by the CLI with exit 2; reads work", async () => {
     const primary = await startServer();
     const created = await primary.api("/rest/v3/webhooks", {
       method: "POST",
@@ -162,6 +162,23 @@ describe("on a standby", () => {
         expect(response.headers.get("retry-after")).not.toBeNull();
       }
       expect(((await (await standby.api("/rest/v3/webhooks")).json()) as { webhooks: { data: unknown[] } }).webhooks.data).toHaveLength(1);
+      // The CLI too: writes exit 2 before opening the database, reads work.
+      const env = { SHORTENER_ROLE: "standby" };
+      const dir = ["--data-dir", standby.dataDir];
+      for (const args of [
+        ["create", "--url", "https://h.example/", "--events", "link.created"],
+        ["disable", id],
+        ["delete", id],
+      ]) {
+        const refused = await runCli(["webhooks", ...args, ...dir], env);
+        expect([refused.exitCode, refused.stderr.split("\n")[0]]).toEqual([
+          2,
+          `shortener webhooks: a standby takes no writes: run \`webhooks ${args[0]}\` on the primary (webhooks reach this node with the replica)`,
+        ]);
+      }
+      const listed = await runCli(["webhooks", "list", "--json", ...dir], env);
+      expect(listed.exitCode).toBe(0);
+      expect(JSON.parse(listed.stdout)).toHaveLength(1);
     } finally {
       await standby[Symbol.asyncDispose]();
       await primary[Symbol.asyncDispose]();

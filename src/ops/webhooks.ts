@@ -37,6 +37,12 @@ export const webhooks: Command = {
   async run(args) {
     const action = args.positionals[0];
     const config = loadConfig(args.flags, process.env);
+    // A standby's database is its copy of the primary's replica (README, "A standby VM"): webhooks reach it from there.
+    if (config.role === "standby" && action !== undefined && !["list", "deliveries"].includes(action)) {
+      throw new UsageError(
+        `a standby takes no writes: run \`webhooks ${action}\` on the primary (webhooks reach this node with the replica)`,
+      );
+    }
     await using app = createApp(config);
     const json = args.flags.has("json");
     switch (action) {
