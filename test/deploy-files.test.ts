@@ -351,6 +351,32 @@ describe("deploy/systemd/litestream.service", () => {
     expect(badSyncTimeout.stderr).toContain("shutdown-sync-timeout must be >= 0");
   });
 
+  test("skips itself on a standby VM: where the follow unit is installed, or a copy it follows exists (real systemd)", async () => {
+    const database = join(envExample("blue").SHORTENER_DATA_DIR as string, "shortener.db");
+    const conditions = directives(unit)
+      .filter(([key]) => key === "ConditionPathExists")
+      .map(([, value]) => value);
+    expect(conditions).toEqual(["!/etc/systemd/system/litestream-follow.service", `!${database}-txid`]);
+    // The same conditions, with their paths in a scratch directory, as systemd evaluates them.
+    const dir = tempDir("shortener-conditions-");
+    try {
+      const scratch = conditions.map((c) => `ConditionPathExists=!${join(dir, basename(c.slice(1)))}`);
+      const evaluate = async () => {
+        const proc = Bun.spawn(["systemd-analyze", "condition", ...scratch], { stdout: "pipe", stderr: "pipe" });
+        return proc.exited;
+      };
+      expect(await evaluate()).toBe(0);
+      for (const file of ["litestream-follow.service", "shortener.db-txid"]) {
+        writeFileSync(join(dir, file), "");
+        expect(await evaluate()).not.toBe(0);
+        rmSync(join(dir, file));
+      }
+      expect(await evaluate()).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("can write the colours' data dir, and restarts whatever made it exit", () => {
     expect(directive(unit, "StateDirectory")).toBe(basename(envExample("blue").SHORTENER_DATA_DIR as string));
     expect(directive(unit, "ProtectSystem")).toBe("strict");
