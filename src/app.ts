@@ -24,7 +24,7 @@ import { VisitWriter } from "./domain/visit-writer";
 import { WebhookService } from "./domain/webhooks";
 import { WebhookDispatcher } from "./domain/webhooks-dispatcher";
 import { publicShortUrl, WebhookOutbox } from "./domain/webhooks-outbox";
-import { unavailable } from "./errors";
+import { SettingError, unavailable } from "./errors";
 import type { HttpDeps } from "./http/deps";
 import { LiveLinkPublisher, LiveVisitPublisher } from "./http/realtime/live-publishers";
 import { MercureTokens } from "./http/realtime/mercure-token";
@@ -43,6 +43,7 @@ import { LinkPasswordStore } from "./storage/link-password-store";
 import { LitestreamClient } from "./storage/litestream-client";
 import { currentVersion, LATEST_VERSION, type MigrationEvent } from "./storage/migrations";
 import { RedirectRuleStore } from "./storage/redirect-rule-store";
+import { isFollowedCopy } from "./storage/replica-copy";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 import { VisitDeletionStore } from "./storage/visit-deletion-store";
@@ -109,6 +110,11 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const ownsCheckpoints = config.replication !== "litestream" && config.role === "primary";
   // A standby reads the copy that Litestream's follow mode writes (storage/replica-copy.ts), and never writes to it.
   const standby = config.role === "standby";
+  // A primary would switch that copy back to WAL and write into it while Litestream writes its pages: corrupt.
+  if (!standby && isFollowedCopy(config.databasePath)) {
+    const copy = `${config.databasePath} is a copy that \`litestream restore -f\` follows (its -txid file is beside it)`;
+    throw new SettingError("--role", `primary, but ${copy}: on a standby VM set SHORTENER_ROLE=standby`);
+  }
   const db = standby
     ? openDatabase(config.databasePath, { readonly: true, pageCache: false })
     : openDatabase(config.databasePath, {

@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LATEST_VERSION } from "../src/storage/migrations";
 import { BINARY, collectText, runCli, startServer, TestServer, waitFor } from "./support/binary";
@@ -157,5 +157,28 @@ test("a standby started before its copy exists waits, saying so, and a SIGTERM m
   } finally {
     proc.kill("SIGKILL");
     rmSync(standby.dataDir, { recursive: true, force: true });
+  }
+});
+
+test("a primary refuses a copy that litestream restore -f follows: serve and keys exit 1 naming --role, the copy untouched", async () => {
+  const primary = await startServer();
+  expect(await primary.stop()).toBe(0);
+  const databasePath = join(primary.dataDir, "shortener.db");
+  // What Litestream's follow writes beside the copy after each transaction it applies.
+  writeFileSync(`${databasePath}-txid`, "0000000000000009\n");
+  const before = sha256(databasePath);
+  const line = `shortener: invalid setting --role: primary, but ${databasePath} is a copy that \`litestream restore -f\` follows (its -txid file is beside it): on a standby VM set SHORTENER_ROLE=standby`;
+  try {
+    const serve = await runCli(["serve", ...primary.settings]);
+    expect([serve.exitCode, serve.stderr.trim()]).toEqual([1, line]);
+    const keys = await runCli(["keys", "create", "--name", "other", "--data-dir", primary.dataDir]);
+    expect([keys.exitCode, keys.stderr.trim()]).toEqual([1, line]);
+    expect(sha256(databasePath)).toBe(before);
+    // As a standby, the same node serves it.
+    const standby = new TestServer({ dataDir: primary.dataDir, args: ["--role", "standby"] });
+    await standby.start();
+    expect(await standby.stop()).toBe(0);
+  } finally {
+    rmSync(primary.dataDir, { recursive: true, force: true });
   }
 });

@@ -11,6 +11,11 @@
 import { Database, SQLiteError } from "bun:sqlite";
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 
+/** Whether `path` is a copy that `litestream restore -f` follows: it writes its position beside it (`<copy>-txid`). */
+export function isFollowedCopy(path: string): boolean {
+  return existsSync(`${path}-txid`);
+}
+
 /** How long the switch out of WAL mode keeps trying while another process holds the file (Litestream mid-write). */
 export const JOURNAL_SWITCH_WAIT_MS = 30_000;
 /** Each try's busy_timeout: short, so that Litestream, waiting for our SHARED lock to go, is not held for long. */
