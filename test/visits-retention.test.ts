@@ -101,9 +101,11 @@ describe("visit retention", () => {
   });
 
   test("a deleted link's raw rows and roll-ups are purged, and its visits leave the totals", async () => {
-    // Passes run every 10 s: the second one (10 s after the first, at start) finds the deletion; the rows, all
-    // written after the first pass, are then younger than 10 s, so retention leaves the kept link's rows alone.
+    // Passes run every 10 s after the one before ends: the second one finds the deletion. The rows, all written
+    // after the first pass ended, are then younger than 10 s, so retention leaves the kept link's rows alone. (Written
+    // while the first pass still ran, on a busy machine, the oldest were just over 10 s old at the second: one went.)
     await using server = await startServer({ args: ["--visits-retention", "10s", "--visit-flush-interval", "100ms"] });
+    await waitFor("the first retention pass ended", async () => (await server.metric("shortener_visit_purge_duration_seconds_count")) >= 1);
     const kept = await createLink(server, "kept");
     const gone = await createLink(server, "gone");
     await visit(server, "kept", 4);
