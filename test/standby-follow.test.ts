@@ -295,9 +295,13 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
     await waitFor("every acknowledged link on the standby", async () => (await missing()).length === 0, REACHES_STANDBY_MS);
     expect(await missing()).toEqual([]);
     const fromStandby = load.answers.filter((a) => a.prefix === prefixes.standby).length;
+    // The longest wait between two answers through Caddy: what a client saw of the switch.
+    const times = load.answers.map((a) => a.at).sort((a, b) => a - b);
+    const longestGapMs = Math.max(...times.slice(1).map((t, i) => t - (times[i] as number)));
     console.log(
       `standby failover through Caddy: ${load.answers.length} redirects (${fromStandby} by the standby), ${load.failures.length} failed; ` +
-        `${creates.acknowledged.length} links acknowledged, all on the standby; ${creates.failures.length} creates refused after the primary went`,
+        `${creates.acknowledged.length} links acknowledged, all on the standby; ${creates.failures.length} creates refused after the primary went; ` +
+        `longest gap between answers ${Math.round(longestGapMs)} ms`,
     );
   }, 120_000);
 });
