@@ -10,7 +10,7 @@ import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { BINARY, freePort, TestServer, tempDir, waitFor } from "./support/binary";
+import { BINARY, freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 import { CaddyProcess, createThrough, idPrefix, loadThrough } from "./support/caddy";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { expectStepPasses, parseRunbook, RUNBOOKS, type Step } from "./support/runbook-steps";
@@ -22,6 +22,8 @@ const ROOT = resolve(import.meta.dir, "..");
 /** How long a write on the primary may take to reach the standby: Litestream's 1 s upload, its 1 s follow, our look. */
 const REACHES_STANDBY_MS = 15_000;
 const RUNBOOK = "standby-behind.md";
+/** The replica's key prefix in the test bucket: every node's litestream.yml names it. */
+const PREFIX = "standby-follow";
 /** The standby's --max-replication-lag in the runbook's commands: the stall the runbook's check fails on. */
 const STALL_SECONDS = 3;
 
@@ -92,7 +94,7 @@ beforeAll(async () => {
   dirs.push(primaryDir, standbyDir);
   s3 = await S3Server.start();
   // One litestream.yml per VM, alike but for the database path: each VM's own.
-  const prefix = "standby-follow";
+  const prefix = PREFIX;
   const primaryConfig = writeLitestreamConfig({ dir: primaryDir, databasePath: join(primaryDir, "shortener.db"), s3, prefix });
   copyPath = join(standbyDir, "shortener.db");
   standbyConfig = writeLitestreamConfig({ dir: standbyDir, databasePath: copyPath, s3, prefix }).configPath;
@@ -303,6 +305,38 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
         `${creates.acknowledged.length} links acknowledged, all on the standby; ${creates.failures.length} creates refused after the primary went; ` +
         `longest gap between answers ${Math.round(longestGapMs)} ms`,
     );
+  }, 120_000);
+
+  test("a new primary VM restored from the replica (runbooks/first-start.md) replicates again, and the standby follows it", async () => {
+    // The old primary's VM is gone for good (the test before killed it; alone, this one does).
+    primary.proc?.kill("SIGKILL");
+    replication.proc?.kill("SIGKILL");
+    await primary[Symbol.asyncDispose]();
+    await replication[Symbol.asyncDispose]();
+    const dir = tempDir("shortener-new-primary-");
+    dirs.push(dir);
+    const dataDir = join(dir, "data");
+    const config = writeLitestreamConfig({ dir, databasePath: join(dataDir, "shortener.db"), s3, prefix: PREFIX });
+    const settings = ["--data-dir", dataDir, "--litestream-config", config.configPath];
+    const restored = await runCli(["restore", "--latest", ...settings, "--ops-listen", `127.0.0.1:${freePort()}`], cleanEnv(), 120_000);
+    expect([restored.exitCode, restored.stderr]).toEqual([0, ""]);
+    replication = await new LitestreamProcess(config.configPath, config.socketPath).start();
+    primary = new TestServer({
+      dataDir,
+      args: ["--replication", "litestream", "--litestream-config", config.configPath, "--durability", "replicated"],
+    });
+    primary.apiKey = standby.apiKey;
+    await primary.start();
+    expect(await target(primary, keptCode)).toBe("https://example.com/kept");
+    const code = await create(primary, { longUrl: "https://example.com/from-the-new-primary" });
+    await waitFor(
+      "the new primary's link on the standby",
+      async () => (await target(standby, code)) === "https://example.com/from-the-new-primary",
+      REACHES_STANDBY_MS,
+    );
+    // The new primary's heartbeats reach the copy (the series is absent while the copy holds none).
+    const copyAge = async () => (await standby.metrics()).get("shortener_standby_copy_age_seconds") ?? Number.POSITIVE_INFINITY;
+    await waitFor("the standby's copy a few seconds old again", async () => (await copyAge()) < 5, REACHES_STANDBY_MS);
   }, 120_000);
 });
 
