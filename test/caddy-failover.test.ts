@@ -8,28 +8,17 @@
  * HTTP on a free loopback port, its two upstream ports the test's, and a global block turns Caddy's admin API off.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
-import { resolve } from "node:path";
+import { rmSync } from "node:fs";
 import { freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
-import { type Answer, CaddyProcess, createThrough, idPrefix, loadThrough } from "./support/caddy";
+import { type Answer, CaddyProcess, createThrough, idPrefix, loadThrough, testCaddyfile } from "./support/caddy";
 
-const CADDYFILE = resolve(import.meta.dir, "../deploy/Caddyfile");
 /** The drain grace the README gives as the default: long enough for Caddy's two failed health checks, 1 s apart. */
 const DRAIN_GRACE = "5s";
 
 /** deploy/Caddyfile with its site on http://127.0.0.1:`port` and its upstreams on `blue` and `green`. */
 function caddyfileFor(port: number, blue: number, green: number): string {
-  const shipped = readFileSync(CADDYFILE, "utf8");
-  const substitutions: [string, string][] = [
-    ["s.example.com {", `http://127.0.0.1:${port} {`],
-    ["reverse_proxy 127.0.0.1:8080 127.0.0.1:8090 {", `reverse_proxy 127.0.0.1:${blue} 127.0.0.1:${green} {`],
-  ];
-  let text = shipped;
-  for (const [from, to] of substitutions) {
-    if (!text.includes(from)) throw new Error(`deploy/Caddyfile no longer has ${JSON.stringify(from)}: update this test`);
-    text = text.replace(from, to);
-  }
-  return `{\n\tadmin off\n}\n\n${text}`;
+  const upstreams = `reverse_proxy 127.0.0.1:${blue} 127.0.0.1:${green} {`;
+  return testCaddyfile("deploy/Caddyfile", port, ["reverse_proxy 127.0.0.1:8080 127.0.0.1:8090 {", upstreams]);
 }
 
 const dirs: string[] = [];

@@ -9,16 +9,16 @@
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { BINARY, freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
-import { CaddyProcess, createThrough, idPrefix, loadThrough } from "./support/caddy";
+import { CaddyProcess, createThrough, idPrefix, loadThrough, testCaddyfile } from "./support/caddy";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { expectStepPasses, parseRunbook, RUNBOOKS, type Step } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
+import { shippedFile, substituted } from "./support/shipped-file";
 import { ToolProcess } from "./support/tool-process";
 import { toolPath } from "./support/tools";
 
-const ROOT = resolve(import.meta.dir, "..");
 /** How long a write on the primary may take to reach the standby: Litestream's 1 s upload, its 1 s follow, our look. */
 const REACHES_STANDBY_MS = 15_000;
 const RUNBOOK = "standby-behind.md";
@@ -42,19 +42,16 @@ function runbookSteps(): { before: Step[]; after: Step[] } {
 
 /** litestream-follow.service's ExecStart, with the test's Litestream, config and copy in place of the VM's paths. */
 function followCommand(configPath: string, copyPath: string): string[] {
-  const unit = readFileSync(join(ROOT, "deploy/systemd/litestream-follow.service"), "utf8");
-  const line = unit.split("\n").find((l) => l.startsWith("ExecStart="));
-  if (line === undefined) throw new Error("litestream-follow.service has no ExecStart");
-  const substitutions: [string, string][] = [
+  const unit = "deploy/systemd/litestream-follow.service";
+  const line = shippedFile(unit, [])
+    .split("\n")
+    .find((l) => l.startsWith("ExecStart="));
+  if (line === undefined) throw new Error(`${unit} has no ExecStart`);
+  const command = substituted(line.slice("ExecStart=".length), `${unit}'s ExecStart`, [
     ["/usr/local/bin/litestream", toolPath("litestream")],
     ["/etc/litestream.yml", configPath],
     ["/var/lib/shortener/shortener.db", copyPath],
-  ];
-  let command = line.slice("ExecStart=".length);
-  for (const [from, to] of substitutions) {
-    if (!command.includes(from)) throw new Error(`litestream-follow.service's ExecStart no longer has ${from}: update this test`);
-    command = command.replace(from, to);
-  }
+  ]);
   return command.split(" ");
 }
 
@@ -259,7 +256,7 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
     const port = freePort();
     // The primary's and the standby's green colours are not running: Caddy skips them as it would a stopped colour.
     const upstreams = [primary.port, freePort(), standby.port, freePort()].map((p) => `127.0.0.1:${p}`).join(" ");
-    await using caddy = await new CaddyProcess(caddyDir, port).start(failoverCaddyfile(port, upstreams));
+    await using _caddy = await new CaddyProcess(caddyDir, port).start(failoverCaddyfile(port, upstreams));
     const base = `http://127.0.0.1:${port}`;
     const prefixes = { primary: await idPrefix(primary), standby: await idPrefix(standby) };
     const load = loadThrough(`${base}/${keptCode}`, 4, 90_000);
@@ -342,15 +339,6 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
 
 /** deploy/Caddyfile.failover with its site on http://127.0.0.1:`port`, its four upstreams `upstreams`, and no admin API. */
 function failoverCaddyfile(port: number, upstreams: string): string {
-  const shipped = readFileSync(join(ROOT, "deploy/Caddyfile.failover"), "utf8");
-  const substitutions: [string, string][] = [
-    ["s.example.com {", `http://127.0.0.1:${port} {`],
-    ["reverse_proxy 10.0.0.1:8080 10.0.0.1:8090 10.0.0.2:8080 10.0.0.2:8090 {", `reverse_proxy ${upstreams} {`],
-  ];
-  let text = shipped;
-  for (const [from, to] of substitutions) {
-    if (!text.includes(from)) throw new Error(`deploy/Caddyfile.failover no longer has ${JSON.stringify(from)}: update this test`);
-    text = text.replace(from, to);
-  }
-  return `{\n\tadmin off\n}\n\n${text}`;
+  const shipped = "reverse_proxy 10.0.0.1:8080 10.0.0.1:8090 10.0.0.2:8080 10.0.0.2:8090 {";
+  return testCaddyfile("deploy/Caddyfile.failover", port, [shipped, `reverse_proxy ${upstreams} {`]);
 }

@@ -92,8 +92,9 @@ export function createDrain(ctx: AppContext, publicServer: Server<undefined>, st
     }
     stopTimers();
     // A standby's visits were only counted: its database is the copy of the primary's, which it never writes.
+    let visitsFlushed = 0;
     if (ctx.config.role === "standby") log.info("visits_not_recorded", { visits: ctx.visits.depth, reason: "standby" });
-    const visitsFlushed = ctx.config.role === "standby" ? 0 : await flushRemaining(ctx);
+    else visitsFlushed = await flushRemaining(ctx);
     await ctx[Symbol.asyncDispose]();
     log.info("drained", { visits_flushed: visitsFlushed, duration_ms: Math.round(performance.now() - started) });
     flushLogs();

@@ -93,32 +93,35 @@ export const serve: Command = {
     // a late tick or a run slowed by commits in between (a loaded machine) still lands within the interval.
     let flushing = false;
     const flushFailures = new FailureStreak("visit_flush");
-    const flushTimer = setInterval(() => {
-      if (flushing || config.role === "standby") return;
-      flushing = true;
-      const started = performance.now();
-      ctx.visits
-        // A run still going after a quarter of the interval is behind: the writer's thread must then get the CPU.
-        .flushInChunks(FLUSH_CHUNK_MAX_VISITS, undefined, config.visitFlushMs / 4)
-        .then(
-          (written) => {
-            if (written > 0) {
-              ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);
-              // Between flush runs nothing else writes for a while: the checkpoint can finish and the WAL start over.
-              // The visit writer's thread, while it writes them, checkpoints after its chunks itself.
-              if (!ctx.visitWriter.usable) ctx.checkpointer?.afterWrites();
-            }
-            flushFailures.succeeded({ depth: ctx.visits.depth });
-          },
-          (error) => {
-            ctx.metrics.recordVisitFlushFailure();
-            flushFailures.failed({ depth: ctx.visits.depth, details_dropped: ctx.visits.detailsDropped, ...describeError(error) });
-          },
-        )
-        .finally(() => {
-          flushing = false;
-        });
-    }, config.visitFlushMs / 2);
+    const flushTimer =
+      config.role === "standby"
+        ? undefined
+        : setInterval(() => {
+            if (flushing) return;
+            flushing = true;
+            const started = performance.now();
+            ctx.visits
+              // A run still going after a quarter of the interval is behind: the writer's thread must then get the CPU.
+              .flushInChunks(FLUSH_CHUNK_MAX_VISITS, undefined, config.visitFlushMs / 4)
+              .then(
+                (written) => {
+                  if (written > 0) {
+                    ctx.metrics.recordVisitFlush((performance.now() - started) / 1000);
+                    // Between flush runs nothing else writes for a while: the checkpoint can finish and the WAL start over.
+                    // The visit writer's thread, while it writes them, checkpoints after its chunks itself.
+                    if (!ctx.visitWriter.usable) ctx.checkpointer?.afterWrites();
+                  }
+                  flushFailures.succeeded({ depth: ctx.visits.depth });
+                },
+                (error) => {
+                  ctx.metrics.recordVisitFlushFailure();
+                  flushFailures.failed({ depth: ctx.visits.depth, details_dropped: ctx.visits.detailsDropped, ...describeError(error) });
+                },
+              )
+              .finally(() => {
+                flushing = false;
+              });
+          }, config.visitFlushMs / 2);
     // A young collection every second, as Bun's GC timer runs them until it backs off (src/lib/young-collections.ts).
     const youngCollections = startYoungCollections();
     // The allocator's scavenger and JavaScriptCore's warm-up helper run when the event loop idles (lib/thread-priority.ts).

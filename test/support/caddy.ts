@@ -2,8 +2,18 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestServer, waitFor } from "./binary";
+import { shippedFile } from "./shipped-file";
 import { ToolProcess } from "./tool-process";
 import { toolPath } from "./tools";
+
+/**
+ * A shipped Caddyfile as a test runs it: its site on plain HTTP at 127.0.0.1:`port`, its upstream line `upstreams`
+ * in place of the one it has, and Caddy's admin API off.
+ */
+export function testCaddyfile(path: string, port: number, upstreams: readonly [string, string]): string {
+  const text = shippedFile(path, [["s.example.com {", `http://127.0.0.1:${port} {`], upstreams]);
+  return `{\n\tadmin off\n}\n\n${text}`;
+}
 
 /** `caddy run` on a Caddyfile written into `dir`, started and waited on until `port` answers. */
 export class CaddyProcess extends ToolProcess {
