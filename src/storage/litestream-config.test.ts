@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { controlSocketFor, expandEnv, readLitestreamConfig } from "./litestream-config";
+import { controlSocketFor, expandEnv, leaseLocationFor, readLitestreamConfig } from "./litestream-config";
 
 const dir = mkdtempSync(join(tmpdir(), "ls-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,5 +83,57 @@ describe("controlSocketFor", () => {
 
   test("refuses a config without an enabled control socket", () => {
     expect(() => controlSocketFor(file("dbs:\n  - path: /a.db\n"), "/a.db", {})).toThrow(/has no control socket/);
+  });
+});
+
+describe("leaseLocationFor", () => {
+  const s3 = (path: string, extra = "") =>
+    file(
+      `dbs:\n  - path: /a.db\n    replica:\n      type: s3\n      endpoint: \${EP}\n      bucket: backups\n      path: ${path}\n${extra}`,
+    );
+  const env = {
+    EP: "http://127.0.0.1:9000",
+    BASE: "shortener/prod",
+    LITESTREAM_ACCESS_KEY_ID: "id",
+    LITESTREAM_SECRET_ACCESS_KEY: "secret",
+  };
+
+  test("puts the lease beside the epochs of a replica whose path ends in epoch-${REPLICA_EPOCH}, with the replica's store and credentials", () => {
+    expect(leaseLocationFor(s3("${BASE}/epoch-${REPLICA_EPOCH}"), "/a.db", env)).toEqual({
+      endpoint: "http://127.0.0.1:9000",
+      bucket: "backups",
+      region: "us-east-1",
+      accessKeyId: "id",
+      secretAccessKey: "secret",
+      key: "shortener/prod/lease.json",
+    });
+    const named = leaseLocationFor(
+      s3("epoch-$REPLICA_EPOCH", "      region: eu-central-1\n      access-key-id: own\n      secret-access-key: own-secret\n"),
+      "/a.db",
+      env,
+    );
+    expect(named).toMatchObject({ key: "lease.json", region: "eu-central-1", accessKeyId: "own", secretAccessKey: "own-secret" });
+  });
+
+  test("reads a replica given as an s3:// url", () => {
+    const config = file("dbs:\n  - path: /a.db\n    replica:\n      url: s3://bucket-b/p/epoch-${REPLICA_EPOCH}?endpoint=127.0.0.1:9000\n");
+    expect(leaseLocationFor(config, "/a.db", env)).toMatchObject({
+      bucket: "bucket-b",
+      key: "p/lease.json",
+      endpoint: "https://127.0.0.1:9000",
+    });
+  });
+
+  test("has no lease for a replica without epochs, or one not on S3, and refuses a config that does not list the database", () => {
+    expect(leaseLocationFor(s3("${BASE}"), "/a.db", env)).toBeNull();
+    expect(leaseLocationFor(s3("${BASE}/epoch-3"), "/a.db", env)).toBeNull();
+    expect(
+      leaseLocationFor(
+        file("dbs:\n  - path: /a.db\n    replica:\n      type: file\n      path: /b/epoch-${REPLICA_EPOCH}\n"),
+        "/a.db",
+        env,
+      ),
+    ).toBeNull();
+    expect(() => leaseLocationFor(s3("${BASE}/epoch-${REPLICA_EPOCH}"), "/other.db", env)).toThrow(/does not list \/other\.db/);
   });
 });

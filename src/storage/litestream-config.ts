@@ -5,6 +5,8 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse } from "yaml";
+import { EPOCH_VARIABLE } from "./replica-epoch";
+import type { LeaseLocation } from "./replica-lease";
 
 export interface LitestreamConfig {
   /** The configuration file, absolute. */
@@ -20,6 +22,11 @@ export interface LitestreamConfig {
   endpoints: Map<string, string | null>;
   /** For each of `databases`, the variables its replica's endpoint, url or region use that the environment lacks. */
   endpointNeeds: Map<string, string[]>;
+  /**
+   * For each of `databases`, where its replica lease lives: null when its replica path does not end in
+   * `epoch-${REPLICA_EPOCH}` (a replica without epochs: no lease, no promotion) or is not on S3.
+   */
+  leases: Map<string, LeaseLocation | null>;
 }
 
 interface Root {
@@ -32,6 +39,41 @@ interface ReplicaSection {
   url?: string;
   endpoint?: string;
   region?: string;
+  bucket?: string;
+  path?: string;
+  "access-key-id"?: string;
+  "secret-access-key"?: string;
+}
+
+/** The end of a replica path that has epochs: `…/epoch-${REPLICA_EPOCH}`. */
+const EPOCH_SUFFIX = new RegExp(`/?epoch-\\$(?:\\{${EPOCH_VARIABLE}\\}|${EPOCH_VARIABLE})$`);
+
+/**
+ * The lease beside a replica whose (unexpanded) path ends in the epoch variable: same store, bucket and
+ * credentials, key `<path before the epoch>/lease.json`. Litestream's own defaults apply: the region us-east-1,
+ * the credentials from LITESTREAM_ACCESS_KEY_ID / AWS_ACCESS_KEY_ID when the config names none.
+ */
+function leaseLocation(replica: ReplicaSection | undefined, raw: ReplicaSection | undefined, env: Env): LeaseLocation | null {
+  let url: URL | null = null;
+  try {
+    url = replica?.url ? new URL(replica.url) : null;
+  } catch {
+    return null;
+  }
+  const rawPath = raw?.path ?? (raw?.url ? raw.url.replace(/^s3:\/\/[^/]*/, "").replace(/\?.*$/, "") : "");
+  if (!EPOCH_SUFFIX.test(rawPath)) return null;
+  const endpoint = replicaEndpoint(replica);
+  const bucket = replica?.bucket || url?.host || "";
+  if (endpoint === null || bucket === "") return null;
+  const base = expandEnv(rawPath.replace(EPOCH_SUFFIX, ""), env).replace(/^\/+|\/+$/g, "");
+  return {
+    endpoint,
+    bucket,
+    region: url?.searchParams.get("region") || replica?.region || "us-east-1",
+    accessKeyId: replica?.["access-key-id"] || env.LITESTREAM_ACCESS_KEY_ID || env.AWS_ACCESS_KEY_ID || "",
+    secretAccessKey: replica?.["secret-access-key"] || env.LITESTREAM_SECRET_ACCESS_KEY || env.AWS_SECRET_ACCESS_KEY || "",
+    key: base === "" ? "lease.json" : `${base}/lease.json`,
+  };
 }
 
 /**
@@ -58,7 +100,9 @@ function replicaEndpoint(replica: ReplicaSection | undefined): string | null {
 const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
 
 /** The variables the fields that locate a replica's server refer to (in the unexpanded config) that `env` lacks. */
-function unsetVariables(replica: ReplicaSection | undefined, env: Record<string, string | undefined>): string[] {
+type Env = Record<string, string | undefined>;
+
+function unsetVariables(replica: ReplicaSection | undefined, env: Env): string[] {
   const fields = [replica?.endpoint, replica?.url, replica?.region].filter((f): f is string => typeof f === "string");
   const names = fields.flatMap((field) => [...field.matchAll(VARIABLE)].map((m) => (m[1] ?? m[2]) as string));
   return [...new Set(names)].filter((name) => (env[name] ?? "") === "");
@@ -102,16 +146,18 @@ export function readLitestreamConfig(file: string, env: Record<string, string | 
   }
   const endpoints = new Map<string, string | null>();
   const endpointNeeds = new Map<string, string[]>();
+  const leases = new Map<string, LeaseLocation | null>();
   (root.dbs ?? []).forEach((db, i) => {
     if (typeof db.path !== "string" || db.path === "") return;
     const rawDb = raw.dbs?.[i];
     const needs = unsetVariables(rawDb?.replica ?? rawDb?.replicas?.[0], env);
     endpoints.set(resolve(db.path), needs.length > 0 ? null : replicaEndpoint(db.replica ?? db.replicas?.[0]));
     endpointNeeds.set(resolve(db.path), needs);
+    leases.set(resolve(db.path), leaseLocation(db.replica ?? db.replicas?.[0], rawDb?.replica ?? rawDb?.replicas?.[0], env));
   });
   if (endpoints.size === 0) throw new LitestreamConfigError(`the Litestream config ${path} lists no database under dbs:`);
   const socketPath = root.socket?.enabled === true ? (root.socket.path ?? "/var/run/litestream.sock") : null;
-  return { file: path, socketPath, databases: [...endpoints.keys()], endpoints, endpointNeeds };
+  return { file: path, socketPath, databases: [...endpoints.keys()], endpoints, endpointNeeds, leases };
 }
 
 /**
@@ -136,4 +182,19 @@ export function controlSocketIn(config: LitestreamConfig, databasePath: string):
     );
   }
   return config.socketPath;
+}
+
+/**
+ * Where the lease of `databasePath`'s replica lives according to `file`; null for a replica without epochs. Throws a
+ * LitestreamConfigError when the file cannot be read or does not list the database.
+ */
+export function leaseLocationFor(file: string, databasePath: string, env: Record<string, string | undefined>): LeaseLocation | null {
+  const config = readLitestreamConfig(file, env);
+  const database = resolve(databasePath);
+  if (!config.databases.includes(database)) {
+    throw new LitestreamConfigError(
+      `the Litestream config ${config.file} does not list ${database} (it lists ${config.databases.join(", ")}). Try: --data-dir the directory Litestream replicates`,
+    );
+  }
+  return config.leases.get(database) ?? null;
 }

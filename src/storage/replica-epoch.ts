@@ -1,0 +1,66 @@
+/**
+ * `<data-dir>/replica.env`: which epoch of the replica this node writes (a primary, with the lease's holder name)
+ * or follows (a standby). It is an environment file, so Litestream's units read it (EnvironmentFile) and Litestream
+ * expands `${REPLICA_EPOCH}` in the replica path of litestream.yml; shortener's commands read it the same way when
+ * they read that config or run Litestream. `shortener promote` and `shortener lease follow` write it, atomically.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../lib/atomic-file";
+
+export const EPOCH_VARIABLE = "REPLICA_EPOCH";
+export const HOLDER_VARIABLE = "REPLICA_LEASE_HOLDER";
+
+export interface ReplicaEnv {
+  epoch: number;
+  /** Set on the node that holds the lease at that epoch (it wrote it when it took the lease); null on a standby. */
+  holder: string | null;
+}
+
+export function replicaEnvPath(dataDir: string): string {
+  return join(dataDir, "replica.env");
+}
+
+export class ReplicaEnvError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ReplicaEnvError";
+  }
+}
+
+/** The file's settings, or null when there is none; a ReplicaEnvError for a file that is not one of ours. */
+export function readReplicaEnv(dataDir: string): ReplicaEnv | null {
+  const path = replicaEnvPath(dataDir);
+  if (!existsSync(path)) return null;
+  const values = new Map<string, string>();
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (match) values.set(match[1] as string, match[2] as string);
+  }
+  const epoch = Number(values.get(EPOCH_VARIABLE));
+  if (!Number.isSafeInteger(epoch) || epoch < 1) {
+    throw new ReplicaEnvError(
+      `${path} has no ${EPOCH_VARIABLE}=N (a whole number from 1). Try: shortener lease follow (a standby), or shortener promote`,
+    );
+  }
+  const holder = values.get(HOLDER_VARIABLE) ?? "";
+  return { epoch, holder: holder === "" ? null : holder };
+}
+
+/** Writes `path` (replicaEnvPath(dataDir), or a file renamed to it later) atomically. */
+export function writeReplicaEnv(path: string, value: ReplicaEnv, why: string): void {
+  const lines = [
+    `# ${why}`,
+    "# Written by shortener (promote, lease follow); Litestream's units read it. Do not edit: run those commands.",
+    `${EPOCH_VARIABLE}=${value.epoch}`,
+    ...(value.holder === null ? [] : [`${HOLDER_VARIABLE}=${value.holder}`]),
+    "",
+  ];
+  writeFileAtomic(path, lines.join("\n"), 0o644);
+}
+
+/** `env` with this node's epoch in it, as Litestream's unit sees it (the file wins, as the later EnvironmentFile). */
+export function withReplicaEpoch(dataDir: string, env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const replica = readReplicaEnv(dataDir);
+  return replica === null ? env : { ...env, [EPOCH_VARIABLE]: String(replica.epoch) };
+}
