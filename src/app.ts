@@ -7,6 +7,7 @@ import type { Config } from "./config";
 import { ApiKeyService } from "./domain/api-keys";
 import { AuditLog } from "./domain/audit-log";
 import { DomainService } from "./domain/domains";
+import type { LeaseKeeper } from "./domain/lease-keeper";
 import type { LinkEventListener } from "./domain/link-events";
 import { LinkPasswords } from "./domain/link-passwords";
 import { LinkResolver } from "./domain/link-resolver";
@@ -67,10 +68,8 @@ export interface AppContext extends HttpDeps, AsyncDisposable {
   webhookDispatcher: WebhookDispatcher;
   /** WAL checkpoints on a worker thread, when no Litestream owns them; `serve` starts it, disposal stops it. */
   checkpointer: BackgroundCheckpointer | null;
-  /**
-   * Writes the visit flush's chunks on a thread that runs only when the event loop's has nothing to do; `serve`
-   * starts it and hands it to `visits` (until then, and if it fails, they are written here). Disposal stops it.
-   */
+  /** Writes the visit flush's chunks on a thread that runs only when the event loop's has nothing to do; `serve` starts
+   * it and hands it to `visits` (until then, and if it fails, they are written here). Disposal stops it. */
   visitWriter: VisitWriter;
   /** The API's heavy reads on a worker thread; `serve` starts it (until then they run here), disposal stops it. */
   reader: BackgroundReader;
@@ -84,12 +83,11 @@ export interface CreateAppOptions {
    * true, as `serve` needs). `check` passes false to inspect the database as found, without changing it.
    */
   migrate?: boolean;
-  /**
-   * The control socket of the Litestream replicating this database. `serve` passes it with --replication
-   * litestream (having checked the Litestream config): the primary then watches the replica's lag, and with
-   * --durability replicated waits for Litestream's upload before acknowledging a link write.
-   */
+  /** Litestream's control socket (serve, --replication litestream): the primary watches the replica's lag through it, and
+   * with --durability replicated waits for Litestream's upload before acknowledging a link write. */
   litestreamSocket?: string | null;
+  /** A primary's hold on the replica lease, when its replica has epochs: writes wait for it (domain/lease-keeper.ts). */
+  lease?: LeaseKeeper | null;
   /** Told before and after each schema migration applied at open; `serve` logs them (other commands keep stdout for results). */
   onMigration?: (event: MigrationEvent) => void;
 }
@@ -160,7 +158,10 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       ? () => {
           throw unavailable("This node is a standby: it serves redirects but refuses writes. Send writes to the primary.", 5);
         }
-      : () => replication?.assertWritable();
+      : () => {
+          options.lease?.assertWritable();
+          replication?.assertWritable();
+        };
   const reader = new BackgroundReader(
     config.databasePath,
     { list: (filter, order, limit, offset) => shortUrlStore.list(filter, order, limit, offset), tagStats: () => tagStore.stats() },
@@ -271,7 +272,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   // cannot), and only while its connection reads the file at the copy's path (commands/standby.ts watches).
   const replicaCopy = { replaced: false };
   const replicaProblem = () => {
-    if (!standby) return null;
+    if (!standby) return options.lease?.problem() ?? null;
     if (replicaCopy.replaced) return "the copy was replaced by a fresh restore: restart this node to serve it";
     const found = currentVersion(db);
     if (found === LATEST_VERSION) return null;

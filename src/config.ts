@@ -39,6 +39,8 @@ export interface Config {
   replication: Replication;
   /** Link writes are refused (503) while the replica trails the database by more than this, in ms. */
   maxReplicationLagMs: number;
+  /** How long the replica lease a primary holds lasts unrenewed (it renews every quarter); `promote` waits this long. */
+  leaseTermMs: number;
   /** `replicated`: a link write is acknowledged only once Litestream confirms the replica has it. */
   durability: Durability;
   /** `max-age` of `Cache-Control: private` on redirects, in seconds. */
@@ -204,6 +206,14 @@ export const SETTINGS = [
     fallback: "30s",
     help: "link writes are refused with 503 while the replica is further behind than this",
     parse: duration(1000, 86_400_000),
+  }),
+  setting({
+    key: "leaseTermMs",
+    flag: "lease-term",
+    env: "SHORTENER_LEASE_TERM",
+    fallback: "30s",
+    help: "a primary renews its replica lease every quarter of this and writes only within half of it",
+    parse: duration(4000, 3_600_000),
   }),
   setting({
     key: "durability",

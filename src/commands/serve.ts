@@ -1,5 +1,6 @@
 import { createApp } from "../app";
 import { type Config, loadConfig, settingName, unknownSettingVariables } from "../config";
+import { LeaseKeeper } from "../domain/lease-keeper";
 import { FLUSH_CHUNK_MAX_VISITS } from "../domain/visit-buffer";
 import { startVisitRetention } from "../domain/visit-retention";
 import { SettingError } from "../errors";
@@ -9,7 +10,9 @@ import type { ParsedArgs } from "../lib/args";
 import { idleThreadsNamed, RUNTIME_BACKGROUND_THREADS } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
 import { refuseEmptyDatabaseOverReplica } from "../ops/replica-guard";
-import { controlSocketFor, LitestreamConfigError } from "../storage/litestream-config";
+import { controlSocketFor, LitestreamConfigError, leaseLocationFor } from "../storage/litestream-config";
+import { ReplicaEnvError, readReplicaEnv } from "../storage/replica-epoch";
+import { LeaseStore } from "../storage/replica-lease";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
 import { tracingSummary } from "../telemetry/tracing";
@@ -48,6 +51,22 @@ function litestreamSocket(config: Readonly<Config>, args: ParsedArgs): string | 
   }
 }
 
+/**
+ * With --replication litestream, on a primary whose replica has epochs (its path ends in epoch-${REPLICA_EPOCH}):
+ * its hold on the replica lease, from its replica.env; null otherwise. Errors are bad settings, as above.
+ */
+function leaseKeeper(config: Readonly<Config>, args: ParsedArgs): LeaseKeeper | null {
+  if (config.replication !== "litestream" || config.role !== "primary") return null;
+  try {
+    const location = leaseLocationFor(config.litestreamConfig, config.databasePath, process.env);
+    return location === null ? null : new LeaseKeeper(new LeaseStore(location), readReplicaEnv(config.dataDir), config.leaseTermMs);
+  } catch (error) {
+    if (error instanceof ReplicaEnvError) throw new SettingError(settingName("dataDir", args.flags, process.env), error.message);
+    if (!(error instanceof LitestreamConfigError)) throw error;
+    throw new SettingError(settingName("replication", args.flags, process.env), `litestream: ${error.message}`);
+  }
+}
+
 export const serve: Command = {
   name: "serve",
   usage: "shortener serve [--role primary|standby] [--listen HOST:PORT] [--ops-listen HOST:PORT] [--data-dir DIR] [--base-url URL]",
@@ -56,12 +75,16 @@ export const serve: Command = {
     const startedAt = Date.now();
     const config = loadConfig(args.flags, process.env);
     const socket = litestreamSocket(config, args);
+    const lease = leaseKeeper(config, args);
+    // Writes wait for the first look at the lease; until it is confirmed they are refused (503), redirects are not.
+    await lease?.start();
     if (config.role === "primary") await refuseEmptyDatabaseOverReplica(config, process.env);
     else if (!(await replicaCopyReady(config.databasePath))) return 0;
     const ctx = await openWhenSpace(
       () =>
         createApp(config, {
           litestreamSocket: socket,
+          lease,
           onMigration: (event) =>
             event.kind === "starting"
               ? log.info("schema_migrating", { version: event.version })
@@ -175,6 +198,7 @@ export const serve: Command = {
       clearInterval(replicaTimer);
       youngCollections.stop();
       ctx.replication?.stop();
+      lease?.stop();
     });
     let opsServer: ReturnType<typeof startOpsServer>;
     try {
@@ -185,6 +209,7 @@ export const serve: Command = {
       clearInterval(domainsTimer);
       clearInterval(replicaTimer);
       youngCollections.stop();
+      lease?.stop();
       await retention?.stop();
       await publicServer.stop(true);
       await ctx[Symbol.asyncDispose]();

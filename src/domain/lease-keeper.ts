@@ -1,0 +1,121 @@
+/**
+ * A primary's hold on the replica lease (storage/replica-lease.ts): it accepts writes only while it knows it holds
+ * the lease (DESIGN.md, Failover). Every quarter term it reads the lease; when it names this node's epoch and
+ * holder and no colour of this node renewed it in the last eighth of a term, it renews it with `If-Match`. Writes are
+ * accepted until half a term after the send of the last renewal seen. A node taking the lease over (`shortener
+ * promote`) first watches it unchanged for a whole term, so by then this node has stopped accepting writes for half
+ * a term: time enough for Litestream to upload the last of them into the old epoch, which the taker restores.
+ *
+ * A lease that names another epoch or holder means this node was replaced: it stops accepting writes for good and
+ * fails /readyz, so Caddy sends traffic to the new primary. A store that does not answer only lets the term run out.
+ */
+import { unavailable } from "../errors";
+import { formatIsoDate } from "../lib/iso-date";
+import type { ReplicaEnv } from "../storage/replica-epoch";
+import { type Lease, LeaseConflict, type LeaseStore } from "../storage/replica-lease";
+import { describeError, log } from "../telemetry/logger";
+
+const RETRY_AFTER_SECONDS = 5;
+const RUNBOOK = "runbooks/promote-standby.md";
+
+export class LeaseKeeper {
+  #validUntil = 0;
+  #lost: Lease | null = null;
+  #timer: Timer | undefined;
+  #renewing: Promise<void> | null = null;
+  #failing = false;
+
+  constructor(
+    private readonly store: LeaseStore,
+    /** This node's epoch and holder name from its replica.env; null when it never took the lease. */
+    private readonly mine: ReplicaEnv | null,
+    private readonly termMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Renews now (resolves when that first attempt is over, never rejects), then every quarter term until stop(). */
+  start(): Promise<void> {
+    this.#timer = setInterval(() => void this.renew(), this.termMs / 4);
+    return this.renew();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** One look at the lease, renewing it when due; never throws. Concurrent calls share one attempt. */
+  renew(): Promise<void> {
+    this.#renewing ??= this.#renew().finally(() => {
+      this.#renewing = null;
+    });
+    return this.#renewing;
+  }
+
+  async #renew(): Promise<void> {
+    const mine = this.mine;
+    if (this.#lost !== null || mine === null || mine.holder === null) return;
+    try {
+      const sent = this.now();
+      const current = await this.store.read();
+      if (current === null || current.lease.epoch !== mine.epoch || current.lease.holder !== mine.holder) {
+        this.#lose(current?.lease ?? null);
+        return;
+      }
+      // Another colour of this node (same clock) renewed it lately: that renewal counts for this one too.
+      const renewedAt = Date.parse(current.lease.renewedAt);
+      if (renewedAt > sent - this.termMs / 8) {
+        this.#validUntil = Math.max(this.#validUntil, renewedAt + this.termMs / 2);
+      } else {
+        const lease: Lease = {
+          epoch: mine.epoch,
+          holder: mine.holder,
+          renewedAt: new Date(sent).toISOString(),
+          termSeconds: this.termMs / 1000,
+        };
+        await this.store.replace(lease, current.etag);
+        this.#validUntil = Math.max(this.#validUntil, sent + this.termMs / 2);
+      }
+      if (this.#failing) log.info("lease_renewal_recovered", { epoch: mine.epoch });
+      this.#failing = false;
+    } catch (error) {
+      // A conflict is a colour of this node renewing at the same moment, or a taker: the next look tells which.
+      if (error instanceof LeaseConflict) return;
+      if (!this.#failing) log.warn("lease_renewal_failed", { ...describeError(error), writes_until: formatIsoDate(this.#validUntil) });
+      this.#failing = true;
+    }
+  }
+
+  #lose(now: Lease | null): void {
+    this.#lost = now ?? { epoch: 0, holder: "nobody", renewedAt: "", termSeconds: 0 };
+    this.stop();
+    log.error("lease_lost", {
+      epoch: this.mine?.epoch,
+      lease_epoch: now?.epoch ?? null,
+      lease_holder: now?.holder ?? null,
+      hint: `another node was promoted: this one refuses writes and fails /readyz; make it a standby (${RUNBOOK})`,
+    });
+  }
+
+  /** Why this node must not be the primary, for /readyz; null while it holds (or may still hold) the lease. */
+  problem(): string | null {
+    if (this.mine === null || this.mine.holder === null) {
+      return `this node has not taken the replica lease (no holder in its replica.env): run shortener promote (${RUNBOOK})`;
+    }
+    if (this.#lost === null) return null;
+    const who = this.#lost.epoch === 0 ? "the store holds no lease" : `epoch ${this.#lost.epoch} is held by ${this.#lost.holder}`;
+    return `the replica lease moved on (${who}; this node wrote epoch ${this.mine.epoch}): it is no longer the primary (${RUNBOOK})`;
+  }
+
+  /** Throws the 503 a write gets while this node does not know it holds the lease. */
+  assertWritable(): void {
+    const problem = this.problem();
+    if (problem !== null) throw unavailable(`This node is not the primary: ${problem}. Nothing was changed.`, RETRY_AFTER_SECONDS);
+    if (this.now() >= this.#validUntil) {
+      throw unavailable(
+        "This node cannot confirm it still holds the replica lease (the store does not answer), so it refuses writes: another node may have been promoted. Nothing was changed; retry later.",
+        RETRY_AFTER_SECONDS,
+      );
+    }
+  }
+}
