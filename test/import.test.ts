@@ -219,7 +219,7 @@ describe("shortener import shlink", () => {
     });
     expect([standby.exitCode, standby.stderr.split("\n")[0]]).toEqual([
       2,
-      "shortener import: a standby takes no writes: run the import on the primary",
+      "shortener import: a standby takes no writes: run `shortener import shlink` on the primary (what it writes reaches this node with the replica)",
     ]);
 
     const wrongKey = await runCli(["import", "shlink", source.baseUrl, ...dir], { SHLINK_API_KEY: "not-a-key" });

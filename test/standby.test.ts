@@ -114,12 +114,12 @@ test("on a standby, keys create and revoke exit 2 without touching its copy, and
     expect([create.exitCode, create.stdout, create.stderr.split("\n")[0]]).toEqual([
       2,
       "",
-      "shortener keys: a standby takes no writes: create keys on the primary (they reach this node with the replica)",
+      "shortener keys: a standby takes no writes: run `shortener keys create` on the primary (what it writes reaches this node with the replica)",
     ]);
     const revoke = await runCli(["keys", "revoke", "admin", "--data-dir", primary.dataDir], env);
     expect([revoke.exitCode, revoke.stderr.split("\n")[0]]).toEqual([
       2,
-      "shortener keys: a standby takes no writes: revoke keys on the primary (they reach this node with the replica)",
+      "shortener keys: a standby takes no writes: run `shortener keys revoke` on the primary (what it writes reaches this node with the replica)",
     ]);
     const list = await runCli(["keys", "list", "--json", "--data-dir", primary.dataDir], env);
     expect(list.exitCode).toBe(0);

@@ -173,7 +173,7 @@ describe("on a standby", () => {
         const refused = await runCli(["webhooks", ...args, ...dir], env);
         expect([refused.exitCode, refused.stderr.split("\n")[0]]).toEqual([
           2,
-          `shortener webhooks: a standby takes no writes: run \`webhooks ${args[0]}\` on the primary (webhooks reach this node with the replica)`,
+          `shortener webhooks: a standby takes no writes: run \`shortener webhooks ${args[0]}\` on the primary (what it writes reaches this node with the replica)`,
         ]);
       }
       const listed = await runCli(["webhooks", "list", "--json", ...dir], env);

@@ -9,8 +9,24 @@ import { drain } from "../ops/drain";
 import { drill } from "../ops/drill";
 import { importLinks } from "../ops/import";
 import { keys } from "../ops/keys";
+import { lease } from "../ops/lease";
+import { promote } from "../ops/promote";
 import { restore } from "../ops/restore";
 import { visits } from "../ops/visits";
 import { webhooks } from "../ops/webhooks";
 
-export const COMMANDS: readonly Command[] = [serve, keys, webhooks, visits, audit, importLinks, check, drain, restore, drill, version];
+export const COMMANDS: readonly Command[] = [
+  serve,
+  keys,
+  webhooks,
+  visits,
+  audit,
+  importLinks,
+  check,
+  drain,
+  restore,
+  drill,
+  promote,
+  lease,
+  version,
+];

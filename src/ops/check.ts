@@ -18,6 +18,7 @@ import { sqliteVersionString } from "../version";
 import { type Check, type CheckResult, fail, pass, runCheck } from "./checks/check-result";
 import { databaseChecks } from "./checks/database-checks";
 import { dataDirWritableCheck, diskFreeCheck } from "./checks/filesystem-checks";
+import { leaseChecks } from "./checks/lease-check";
 import { opsPortCheck } from "./checks/ops-port-check";
 import { replicaChecks } from "./checks/replica-checks";
 import { sqliteVersionCheck } from "./checks/sqlite-version";
@@ -72,7 +73,7 @@ async function runChecks(config: Readonly<Config>): Promise<CheckResult[]> {
     diskFreeCheck(config.dataDir, config.minDiskFreeBytes),
     sqliteVersionCheck(sqliteVersionString()),
     opsPortCheck(config.opsListen),
-    ...(config.replication === "litestream" ? replicaChecks(config, process.env) : []),
+    ...(config.replication === "litestream" ? [...replicaChecks(config, process.env), ...leaseChecks(config, process.env)] : []),
   ];
   try {
     for (const check of checks) results.push(await runCheck(check));

@@ -6,6 +6,7 @@
 import type { Command } from "../commands/command";
 import { loadConfig } from "../config";
 import { readDrillRecord, writeDrillRecord } from "../storage/drill-record";
+import { withReplicaEpoch } from "../storage/replica-epoch";
 import { fail } from "./checks/check-result";
 import { type DrillReport, runDrill } from "./drill/drill-procedure";
 
@@ -66,7 +67,7 @@ export const drill: Command = {
     process.on("SIGTERM", onSignal);
     let report: DrillReport;
     try {
-      report = await runDrill({ config, env: process.env, signal: interrupt.signal });
+      report = await runDrill({ config, env: withReplicaEpoch(config.dataDir, process.env), signal: interrupt.signal });
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);

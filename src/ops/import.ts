@@ -23,7 +23,7 @@ import { TagStore } from "../storage/tag-store";
 import { VisitPurgeStore } from "../storage/visit-purge-store";
 import { VisitStaging } from "../storage/visit-staging";
 import { VisitStore } from "../storage/visit-store";
-import { refuseEmptyDatabaseOverReplica } from "./replica-guard";
+import { refuseEmptyDatabaseOverReplica, refuseWriteOffPrimary } from "./replica-guard";
 import { ShlinkSource, SourceFailed } from "./shlink-source";
 
 /** A batch is written once it holds this many links or staged visits (one transaction, one fsync). */
@@ -64,7 +64,7 @@ export const importLinks: Command = {
     settings.delete("visits");
     settings.delete("json");
     const config = loadConfig(settings, process.env);
-    if (config.role === "standby") throw new UsageError("a standby takes no writes: run the import on the primary");
+    await refuseWriteOffPrimary(config, process.env, "import shlink");
     await refuseEmptyDatabaseOverReplica(config, process.env);
     await using app = createApp(config);
     using staging = new VisitStaging(app.db, config.dataDir);

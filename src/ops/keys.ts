@@ -5,7 +5,7 @@ import { UsageError } from "../errors";
 import { parseDuration } from "../lib/duration";
 import { formatIsoDate, parseIsoDate } from "../lib/iso-date";
 import { stringFlag } from "./flags";
-import { refuseEmptyDatabaseOverReplica } from "./replica-guard";
+import { refuseEmptyDatabaseOverReplica, refuseWriteOffPrimary } from "./replica-guard";
 
 /** `--expires` takes an ISO 8601 instant or a duration from now (90d, 12h). */
 function parseExpiry(raw: string | true | undefined, now: number): number | null {
@@ -30,10 +30,7 @@ export const keys: Command = {
     const settings = new Map(args.flags);
     settings.delete("role");
     const config = loadConfig(settings, process.env);
-    // A standby's database is its copy of the primary's replica (README, "A standby VM"): keys reach it from there.
-    if (config.role === "standby" && (action === "create" || action === "revoke")) {
-      throw new UsageError(`a standby takes no writes: ${action} keys on the primary (they reach this node with the replica)`);
-    }
+    if (action === "create" || action === "revoke") await refuseWriteOffPrimary(config, process.env, `keys ${action}`);
     // Any action opens the database, creating it on a new node: the replica may hold one to restore first.
     if (config.role === "primary") await refuseEmptyDatabaseOverReplica(config, process.env);
     await using app = createApp(config);

@@ -7,7 +7,11 @@
  */
 import { existsSync } from "node:fs";
 import type { Config } from "../config";
+import { UsageError } from "../errors";
 import { formatIsoDate } from "../lib/iso-date";
+import { leaseLocationFor } from "../storage/litestream-config";
+import { readReplicaEnv, withReplicaEpoch } from "../storage/replica-epoch";
+import { LeaseStore } from "../storage/replica-lease";
 import { LitestreamFailed, replicaFileTimes } from "./drill/litestream-cli";
 
 /** How long the question may take: an S3 endpoint that does not answer makes Litestream wait, not fail. */
@@ -20,7 +24,7 @@ export async function refuseEmptyDatabaseOverReplica(config: Readonly<Config>, e
     times = await replicaFileTimes({
       configPath: config.litestreamConfig,
       databasePath: config.databasePath,
-      env,
+      env: withReplicaEpoch(config.dataDir, env),
       timeoutMs: ASK_TIMEOUT_MS,
     });
   } catch (error) {
@@ -37,4 +41,26 @@ export async function refuseEmptyDatabaseOverReplica(config: Readonly<Config>, e
       `${formatIsoDate(Math.max(...times))}): a new empty database would replace it as the newest state. Try: shortener restore ` +
       "--latest, then start again (runbooks/first-start.md); to start empty on purpose, give this node a replica path of its own",
   );
+}
+
+/**
+ * The CLI's writes (`keys create|revoke`, `webhooks create|delete|…`, `import`) go to the primary's database only: a
+ * standby's is its copy of the replica, and on a replica with epochs, a node that does not hold the lease is not the
+ * primary whatever its role says (its writes would reach no live replica). A usage error (exit 2) naming `command`.
+ */
+export async function refuseWriteOffPrimary(
+  config: Readonly<Config>,
+  env: Record<string, string | undefined>,
+  command: string,
+): Promise<void> {
+  const elsewhere = `run \`shortener ${command}\` on the primary (what it writes reaches this node with the replica)`;
+  if (config.role === "standby") throw new UsageError(`a standby takes no writes: ${elsewhere}`);
+  if (config.replication !== "litestream") return;
+  const location = leaseLocationFor(config.litestreamConfig, config.databasePath, env);
+  if (location === null) return;
+  const mine = readReplicaEnv(config.dataDir);
+  const current = await new LeaseStore(location).read();
+  if (mine?.holder != null && current?.lease.epoch === mine.epoch && current.lease.holder === mine.holder) return;
+  const who = current === null ? "no node holds it yet" : `epoch ${current.lease.epoch} is held by ${current.lease.holder}`;
+  throw new UsageError(`this node does not hold the replica lease (${who}), so it is not the primary: ${elsewhere}`);
 }

@@ -10,6 +10,7 @@ import { loadConfig } from "../config";
 import { UsageError } from "../errors";
 import type { ParsedArgs } from "../lib/args";
 import { LitestreamConfigError, readLitestreamConfig } from "../storage/litestream-config";
+import { ReplicaEnvError, withReplicaEpoch } from "../storage/replica-epoch";
 import { stringFlag } from "./flags";
 import { RestoreError } from "./restore/restore-error";
 import { type RestoreMode, type RestoreReport, runRestore } from "./restore/restore-procedure";
@@ -96,14 +97,14 @@ export const restore: Command = {
         at,
         target,
         force: args.flags.has("force"),
-        env: process.env,
+        env: withReplicaEpoch(config.dataDir, process.env),
         signal: interrupt.signal,
       });
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...report })}\n`);
       else print(report);
       return 0;
     } catch (error) {
-      if (!(error instanceof RestoreError || error instanceof LitestreamConfigError)) throw error;
+      if (!(error instanceof RestoreError || error instanceof LitestreamConfigError || error instanceof ReplicaEnvError)) throw error;
       if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: error.message })}\n`);
       process.stderr.write(`shortener restore: ${error.message}\n`);
       return EXIT_REFUSED;

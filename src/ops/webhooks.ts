@@ -12,6 +12,7 @@ import type { ParsedArgs } from "../lib/args";
 import { formatIsoDate } from "../lib/iso-date";
 import type { DeliveryState } from "../storage/webhook-store";
 import { stringFlag } from "./flags";
+import { refuseWriteOffPrimary } from "./replica-guard";
 
 /** Bad input, as the API's invalid-data problem puts it, becomes a usage error (exit 2). */
 function asUsage(error: unknown): never {
@@ -37,12 +38,8 @@ export const webhooks: Command = {
   async run(args) {
     const action = args.positionals[0];
     const config = loadConfig(args.flags, process.env);
-    // A standby's database is its copy of the primary's replica (README, "A standby VM"): webhooks reach it from there.
-    if (config.role === "standby" && action !== undefined && !["list", "deliveries"].includes(action)) {
-      throw new UsageError(
-        `a standby takes no writes: run \`webhooks ${action}\` on the primary (webhooks reach this node with the replica)`,
-      );
-    }
+    if (action !== undefined && !["list", "deliveries"].includes(action))
+      await refuseWriteOffPrimary(config, process.env, `webhooks ${action}`);
     await using app = createApp(config);
     const json = args.flags.has("json");
     switch (action) {

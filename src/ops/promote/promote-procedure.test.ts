@@ -1,0 +1,106 @@
+import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, S3Server } from "../../../test/support/s3";
+import { ReplicaEnvError, readReplicaEnv, replicaEnvPath, writeReplicaEnv } from "../../storage/replica-epoch";
+import { type Lease, LeaseStore } from "../../storage/replica-lease";
+import { PromoteError } from "./promote-error";
+import { type PromotePlan, runPromote } from "./promote-procedure";
+
+let s3: S3Server;
+let keys = 0;
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  s3 = await S3Server.start();
+}, 60_000);
+afterAll(async () => {
+  await s3?.[Symbol.asyncDispose]();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const lease = (epoch: number, holder: string): Lease => ({ epoch, holder, renewedAt: new Date().toISOString(), termSeconds: 4 });
+
+/** A data dir with a database holding one row that says which file it is, and a plan for promoting it. */
+function node(): PromotePlan {
+  const dataDir = mkdtempSync(join(tmpdir(), "promote-"));
+  dirs.push(dataDir);
+  const store = new LeaseStore({
+    endpoint: s3.endpoint,
+    bucket: "replica",
+    region: S3_REGION,
+    accessKeyId: S3_ACCESS_KEY,
+    secretAccessKey: S3_SECRET_KEY,
+    key: `p${++keys}/lease.json`,
+  });
+  const databasePath = join(dataDir, "shortener.db");
+  return { store, databasePath, dataDir, litestreamConfig: "/nonexistent.yml", termMs: 4000, env: {}, progress: () => {} };
+}
+
+function database(path: string, which: string): void {
+  const db = new Database(path, { create: true });
+  db.run("CREATE TABLE which (name TEXT)");
+  db.run("INSERT INTO which VALUES (?)", [which]);
+  db.close();
+}
+
+function which(path: string): string {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.query("SELECT name FROM which").get() as { name: string }).name;
+  } finally {
+    db.close();
+  }
+}
+
+describe("runPromote (real S3 server on loopback)", () => {
+  test("finishes a promotion interrupted after it took the lease: swaps the restored file in, drops the -txid, names itself in replica.env", async () => {
+    const plan = node();
+    database(plan.databasePath, "the standby's copy");
+    writeFileSync(`${plan.databasePath}-txid`, "0000000000000042\n");
+    database(`${plan.databasePath}.promoted`, "restored from epoch 1");
+    writeReplicaEnv(replicaEnvPath(plan.dataDir), { epoch: 1, holder: null }, "a standby of epoch 1");
+    writeReplicaEnv(`${replicaEnvPath(plan.dataDir)}.promoting`, { epoch: 2, holder: "vm-b:/d:k2" }, "pending");
+    await plan.store.create(lease(2, "vm-b:/d:k2"));
+
+    const report = await runPromote(plan);
+    expect(report).toMatchObject({ outcome: "resumed", epoch: 2, holder: "vm-b:/d:k2" });
+    expect(which(plan.databasePath)).toBe("restored from epoch 1");
+    expect(report.keptAside).toHaveLength(1);
+    expect(which(report.keptAside[0] as string)).toBe("the standby's copy");
+    expect(existsSync(`${plan.databasePath}-txid`)).toBe(false);
+    expect(readReplicaEnv(plan.dataDir)).toEqual({ epoch: 2, holder: "vm-b:/d:k2" });
+    expect(readdirSync(plan.dataDir).filter((name) => name.includes("promot"))).toEqual([]);
+    // Run again: it holds the lease now.
+    expect((await runPromote(plan)).outcome).toBe("already-primary");
+  });
+
+  test("will not take the first lease for a standby's copy: the primary takes epoch 1", async () => {
+    const plan = node();
+    database(plan.databasePath, "the standby's copy");
+    writeFileSync(`${plan.databasePath}-txid`, "0000000000000042\n");
+    await expect(runPromote(plan)).rejects.toThrow(PromoteError);
+    await expect(runPromote(plan)).rejects.toThrow(/promote the primary first/);
+    expect(await plan.store.read()).toBeNull();
+    expect(readReplicaEnv(plan.dataDir)).toBeNull();
+  });
+
+  test("a first promotion keeps the database as it is and writes the holder it put in the lease", async () => {
+    const plan = node();
+    database(plan.databasePath, "the first primary's");
+    const report = await runPromote(plan);
+    expect(report).toMatchObject({ outcome: "first-primary", epoch: 1, restored: null, keptAside: [] });
+    expect((await plan.store.read())?.lease).toMatchObject({ epoch: 1, holder: report.holder, termSeconds: 4 });
+    expect(readReplicaEnv(plan.dataDir)).toEqual({ epoch: 1, holder: report.holder });
+    expect(which(plan.databasePath)).toBe("the first primary's");
+  });
+
+  test("a replica.env that is not one of ours stops it, naming the file", async () => {
+    const plan = node();
+    writeFileSync(replicaEnvPath(plan.dataDir), "REPLICA_EPOCH=zero\n");
+    await expect(runPromote(plan)).rejects.toThrow(ReplicaEnvError);
+    await expect(runPromote(plan)).rejects.toThrow(`${replicaEnvPath(plan.dataDir)} has no REPLICA_EPOCH=N`);
+  });
+});

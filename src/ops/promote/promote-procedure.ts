@@ -1,0 +1,222 @@
+/**
+ * `shortener promote`: this node becomes the primary, fenced by the replica lease (DESIGN.md, Failover).
+ *
+ * 0. Refuse while Litestream has the database open or follows it (`litestream restore -f`): stop litestream-follow.
+ * 1. Read the lease. None yet: this is the first primary; take epoch 1 with `If-None-Match: *` and keep the
+ *    database as it is (skip to 5). Ours already (replica.env names its epoch and holder): nothing to do.
+ * 2. Another node's: watch it unchanged (same ETag) for its whole term. A change means its holder is alive and
+ *    renewing: refuse. Once it has lapsed, that holder accepts no more writes (domain/lease-keeper.ts).
+ * 3. Restore the newest state of the holder's epoch (`litestream restore`, integrity-checked) into a file beside the
+ *    database: everything the old primary acknowledged, uploaded in the half term before its lease lapsed.
+ * 4. Note the new holder name in `replica.env.promoting`, then replace the lease with `If-Match` of the version
+ *    watched: epoch + 1, this node. A conflict (another node promoted meanwhile): refuse, nothing changed.
+ * 5. Swap the restored file in (the old copy kept aside), remove the follow's -txid file, and rename
+ *    replica.env.promoting to replica.env: Litestream now replicates to the new epoch's prefix, and the old holder,
+ *    should it come back, finds the lease moved on and refuses writes. Interrupted after 4, a second run finds the
+ *    lease naming the holder in replica.env.promoting and finishes 5.
+ */
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { hostname } from "node:os";
+import { basename } from "node:path";
+import { formatIsoDate } from "../../lib/iso-date";
+import { randomString } from "../../lib/random";
+import { type ReplicaEnv, readReplicaEnv, replicaEnvPath, writeReplicaEnv } from "../../storage/replica-epoch";
+import { describeLocation, type Lease, LeaseConflict, type LeaseStore, type LeaseVersion } from "../../storage/replica-lease";
+import { describeHolders, lockHolders } from "../restore/database-in-use";
+import { asideName, existingFiles, fsyncDirectory, keepAside, swapIn } from "../restore/database-swap";
+import { runRestore } from "../restore/restore-procedure";
+import { PromoteError } from "./promote-error";
+
+export interface PromotePlan {
+  store: LeaseStore;
+  databasePath: string;
+  dataDir: string;
+  litestreamConfig: string;
+  /** The term this node will hold the lease for (--lease-term). */
+  termMs: number;
+  env: Record<string, string | undefined>;
+  /** Progress lines for people (waiting for a lease to lapse). */
+  progress: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface PromoteReport {
+  outcome: "first-primary" | "promoted" | "already-primary" | "resumed";
+  epoch: number;
+  holder: string;
+  /** The previous lease's epoch and holder; null for the first. */
+  previous: { epoch: number; holder: string } | null;
+  /** The restored state put in place of the database; null when the database was kept as it was. */
+  restored: { links: number; newestHeartbeat: string | null; txid: string | null } | null;
+  keptAside: string[];
+  waitedSeconds: number;
+  seconds: number;
+}
+
+const POLL_MS = 500;
+
+/** `litestream` processes following or holding `databasePath`: they must stop before the file changes hands. */
+function litestreamOnDatabase(databasePath: string): string[] {
+  const found: string[] = [];
+  for (const entry of existsSync("/proc") ? readdirSync("/proc") : []) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    if (basename(argv[0] ?? "") === "litestream" && argv.includes("restore") && argv.includes(databasePath)) {
+      found.push(`pid ${entry} (${argv.filter((a) => a !== "").join(" ")})`);
+    }
+  }
+  const holders = (lockHolders(databasePath) ?? []).filter((h) => h.name === "litestream");
+  if (holders.length > 0) found.push(describeHolders(holders));
+  return found;
+}
+
+function newHolder(dataDir: string): string {
+  return `${hostname()}:${dataDir}:${randomString(6)}`;
+}
+
+function pendingPath(dataDir: string): string {
+  return `${replicaEnvPath(dataDir)}.promoting`;
+}
+
+function readPending(dataDir: string): ReplicaEnv | null {
+  const path = pendingPath(dataDir);
+  if (!existsSync(path)) return null;
+  const text = readFileSync(path, "utf8");
+  const epoch = Number(/^REPLICA_EPOCH=(\d+)$/m.exec(text)?.[1]);
+  const holder = /^REPLICA_LEASE_HOLDER=(.+)$/m.exec(text)?.[1] ?? null;
+  return Number.isSafeInteger(epoch) && holder !== null ? { epoch, holder } : null;
+}
+
+/** Step 4's note: the holder name this node is about to write into the lease, in replica.env's form. */
+function notePending(dataDir: string, value: ReplicaEnv): void {
+  writeReplicaEnv(pendingPath(dataDir), value, `shortener promote, ${formatIsoDate(Date.now())}: this node holds the replica lease`);
+}
+
+/** Step 2: the lease unchanged for its whole term; a PromoteError when it changed (its holder is alive). */
+async function waitForLapse(plan: PromotePlan, seen: LeaseVersion): Promise<number> {
+  const started = performance.now();
+  const termMs = seen.lease.termSeconds * 1000;
+  plan.progress(
+    `waiting ${seen.lease.termSeconds}s for the lease of ${seen.lease.holder} (epoch ${seen.lease.epoch}, renewed ${seen.lease.renewedAt}) to lapse`,
+  );
+  // One poll past the term: the lease must be seen unchanged after the whole term has gone by.
+  for (let polls = 0; performance.now() - started <= termMs + POLL_MS && polls < termMs / POLL_MS + 20; polls++) {
+    await Bun.sleep(POLL_MS);
+    if (plan.signal?.aborted) throw new PromoteError("interrupted while waiting for the lease to lapse; nothing was changed");
+    const now = await plan.store.read();
+    if (now?.etag !== seen.etag) {
+      const who =
+        now === null ? "someone removed the lease" : `${now.lease.holder} renewed it at ${now.lease.renewedAt} (epoch ${now.lease.epoch})`;
+      throw new PromoteError(
+        `the lease is alive: ${who}. Its primary still serves: drain and stop its colours (or lose its VM) first, then promote; nothing was changed`,
+      );
+    }
+  }
+  return (performance.now() - started) / 1000;
+}
+
+/** Step 5: the restored file in place, the follow's position gone, replica.env naming this node. */
+function takeOver(plan: PromotePlan, restoredFile: string | null): string[] {
+  let kept: string[] = [];
+  if (restoredFile !== null && existsSync(restoredFile)) {
+    if (existingFiles(plan.databasePath).length > 0) kept = keepAside(plan.databasePath, asideName(plan.databasePath, Date.now()));
+    swapIn(restoredFile, plan.databasePath);
+  }
+  rmSync(`${plan.databasePath}-txid`, { force: true });
+  renameSync(pendingPath(plan.dataDir), replicaEnvPath(plan.dataDir));
+  fsyncDirectory(plan.dataDir);
+  return kept;
+}
+
+export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
+  const started = performance.now();
+  const busy = litestreamOnDatabase(plan.databasePath);
+  if (busy.length > 0) {
+    throw new PromoteError(
+      `Litestream has ${plan.databasePath} open: ${busy.join("; ")}. Try: systemctl stop litestream-follow (and litestream), then promote`,
+    );
+  }
+  const mine = readReplicaEnv(plan.dataDir);
+  const pending = readPending(plan.dataDir);
+  const restoredFile = `${plan.databasePath}.promoted`;
+  const current = await plan.store.read();
+  const report = (outcome: PromoteReport["outcome"], lease: Lease, previous: PromoteReport["previous"]): PromoteReport => ({
+    outcome,
+    epoch: lease.epoch,
+    holder: lease.holder,
+    previous,
+    restored: null,
+    keptAside: [],
+    waitedSeconds: 0,
+    seconds: Math.round(performance.now() - started) / 1000,
+  });
+  if (current !== null && mine !== null && current.lease.epoch === mine.epoch && current.lease.holder === mine.holder) {
+    return report("already-primary", current.lease, null);
+  }
+  if (current !== null && pending !== null && current.lease.epoch === pending.epoch && current.lease.holder === pending.holder) {
+    const kept = takeOver(plan, restoredFile);
+    return { ...report("resumed", current.lease, null), keptAside: kept };
+  }
+  const holder = newHolder(plan.dataDir);
+  const lease = (epoch: number): Lease => ({ epoch, holder, renewedAt: formatIsoDate(Date.now()), termSeconds: plan.termMs / 1000 });
+  if (current === null) {
+    if (existsSync(`${plan.databasePath}-txid`)) {
+      throw new PromoteError(
+        `no node holds the lease at ${describeLocation(plan.store.location)} yet, and ${plan.databasePath} is a standby's copy: promote the primary first (it takes epoch 1), then this node can take over from it`,
+      );
+    }
+    const first = lease(1);
+    notePending(plan.dataDir, { epoch: 1, holder });
+    try {
+      await plan.store.create(first);
+    } catch (error) {
+      rmSync(pendingPath(plan.dataDir), { force: true });
+      if (error instanceof LeaseConflict)
+        throw new PromoteError("another node took the first lease at the same moment; nothing was changed");
+      throw error;
+    }
+    takeOver(plan, null);
+    return report("first-primary", first, null);
+  }
+  const waitedSeconds = await waitForLapse(plan, current);
+  rmSync(restoredFile, { force: true });
+  const restored = await runRestore({
+    mode: "output",
+    databasePath: plan.databasePath,
+    dataDir: plan.dataDir,
+    opsListen: { hostname: "127.0.0.1", port: 0 },
+    litestreamConfig: plan.litestreamConfig,
+    at: null,
+    target: restoredFile,
+    force: true,
+    env: { ...plan.env, REPLICA_EPOCH: String(current.lease.epoch) },
+    signal: plan.signal,
+  });
+  const next = lease(current.lease.epoch + 1);
+  notePending(plan.dataDir, { epoch: next.epoch, holder });
+  try {
+    await plan.store.replace(next, current.etag);
+  } catch (error) {
+    rmSync(pendingPath(plan.dataDir), { force: true });
+    rmSync(restoredFile, { force: true });
+    if (error instanceof LeaseConflict) {
+      throw new PromoteError(
+        "the lease changed while this node restored (another node was promoted, or the old one came back); nothing was changed",
+      );
+    }
+    throw error;
+  }
+  const keptAside = takeOver(plan, restoredFile);
+  return {
+    ...report("promoted", next, { epoch: current.lease.epoch, holder: current.lease.holder }),
+    restored: { links: restored.links, newestHeartbeat: restored.newestHeartbeat, txid: restored.txid },
+    keptAside,
+    waitedSeconds: Math.round(waitedSeconds * 10) / 10,
+    seconds: Math.round(performance.now() - started) / 1000,
+  };
+}
