@@ -11,6 +11,7 @@ import { longestDrainMs } from "../src/commands/drain-sequence";
 import { SETTINGS } from "../src/config";
 import { parseDuration } from "../src/lib/duration";
 import { controlSocketFor } from "../src/storage/litestream-config";
+import { replicaEnvPath } from "../src/storage/replica-epoch";
 import { runCli, tempDir } from "./support/binary";
 import { toolPath } from "./support/tools";
 
@@ -39,6 +40,8 @@ function directives(text: string): [string, string][] {
 function directive(text: string, key: string): string | undefined {
   return directives(text).find(([k]) => k === key)?.[1];
 }
+
+const environmentFiles = (unit: string) => directives(unit).flatMap(([k, v]) => (k === "EnvironmentFile" ? [v] : []));
 
 const envExample = (colour: string) => Object.fromEntries(directives(read(`deploy/systemd/${colour}.env.example`)));
 
@@ -81,7 +84,7 @@ describe("deploy/systemd/shortener@.service", () => {
     expect(directive(unit, "ExecStart")).toBe("/usr/local/bin/shortener serve");
     expect(COMMANDS.map((c) => c.name)).toContain("serve");
     // Litestream's too (optional): a start with no database asks the replica whether it holds one to restore first.
-    const envFiles = directives(unit).flatMap(([k, v]) => (k === "EnvironmentFile" ? [v] : []));
+    const envFiles = environmentFiles(unit);
     expect(envFiles).toEqual(["/etc/shortener/%i.env", "-/etc/litestream.env"]);
     expect(directive(unit, "KillSignal")).toBe("SIGTERM");
   });
@@ -329,7 +332,7 @@ describe("deploy/systemd/litestream.service", () => {
 
   test("runs `litestream replicate` with /etc/litestream.yml and the sample's env file, as the colours' user", () => {
     expect(directive(unit, "ExecStart")).toBe("/usr/local/bin/litestream replicate -config /etc/litestream.yml");
-    expect(directive(unit, "EnvironmentFile")).toBe("/etc/litestream.env");
+    expect(environmentFiles(unit)).toEqual(["/etc/litestream.env", `-${replicaEnvPath(envExample("blue").SHORTENER_DATA_DIR as string)}`]);
     const colours = readFileSync(UNIT, "utf8");
     expect([directive(unit, "User"), directive(unit, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
   });
@@ -398,7 +401,7 @@ describe("deploy/systemd/litestream-follow.service", () => {
     const database = join(envExample("blue").SHORTENER_DATA_DIR as string, "shortener.db");
     const config = directive(read("deploy/systemd/litestream.service"), "ExecStart")?.split(" -config ")[1];
     expect(directive(unit, "ExecStart")).toBe(`/usr/local/bin/litestream restore -f -follow-interval 1s -config ${config} ${database}`);
-    expect(directive(unit, "EnvironmentFile")).toBe(directive(read("deploy/systemd/litestream.service"), "EnvironmentFile"));
+    expect(environmentFiles(unit)).toEqual(environmentFiles(read("deploy/systemd/litestream.service")));
     const colours = readFileSync(UNIT, "utf8");
     expect([directive(unit, "User"), directive(unit, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
     expect(directive(unit, "StateDirectory")).toBe(basename(envExample("blue").SHORTENER_DATA_DIR as string));
@@ -429,7 +432,7 @@ describe("deploy/systemd/shortener-drill.service and .timer", () => {
     expect(directive(service, "ExecStart")).toMatch(/^\/usr\/local\/bin\/shortener drill --json( |$)/);
     expect(COMMANDS.map((c) => c.name)).toContain("drill");
     expect([directive(service, "User"), directive(service, "Group")]).toEqual([directive(colours, "User"), directive(colours, "Group")]);
-    const envFiles = directives(service).flatMap(([k, v]) => (k === "EnvironmentFile" ? [v] : []));
+    const envFiles = environmentFiles(service);
     expect(directive(read("deploy/systemd/litestream.service"), "EnvironmentFile")).toBe("/etc/litestream.env");
     expect(envFiles).toEqual(["/etc/shortener/blue.env", "/etc/litestream.env"]);
   });

@@ -12,7 +12,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, freePort, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 import { CaddyProcess, createThrough, idPrefix, loadThrough, testCaddyfile } from "./support/caddy";
-import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
+import { cleanEnv, followCommand, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { expectStepPasses, parseRunbook, RUNBOOKS, type Step } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
 import { shippedFile, substituted } from "./support/shipped-file";
@@ -38,21 +38,6 @@ function runbookSteps(): { before: Step[]; after: Step[] } {
   if (unit !== undefined) throw new Error(`${unit.where}: this test starts and stops no colour`);
   const lineOf = (step: Step) => Number(step.where.split(":").at(-1));
   return { before: steps.filter((st) => lineOf(st) <= heading), after: steps.filter((st) => lineOf(st) > heading) };
-}
-
-/** litestream-follow.service's ExecStart, with the test's Litestream, config and copy in place of the VM's paths. */
-function followCommand(configPath: string, copyPath: string): string[] {
-  const unit = "deploy/systemd/litestream-follow.service";
-  const line = shippedFile(unit, [])
-    .split("\n")
-    .find((l) => l.startsWith("ExecStart="));
-  if (line === undefined) throw new Error(`${unit} has no ExecStart`);
-  const command = substituted(line.slice("ExecStart=".length), `${unit}'s ExecStart`, [
-    ["/usr/local/bin/litestream", toolPath("litestream")],
-    ["/etc/litestream.yml", configPath],
-    ["/var/lib/shortener/shortener.db", copyPath],
-  ]);
-  return command.split(" ");
 }
 
 /** Where `server` sends a link now: its Location, or the status when it does not redirect. */

@@ -3,6 +3,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, type S3Server } from "./s3";
+import { shippedFile, substituted } from "./shipped-file";
 import { ToolProcess } from "./tool-process";
 import { toolPath } from "./tools";
 
@@ -55,12 +56,33 @@ export class LitestreamProcess extends ToolProcess {
     readonly configPath: string,
     readonly socketPath: string,
     readonly exec?: string,
+    /** Variables beyond cleanEnv's, as a unit's EnvironmentFile gives them (REPLICA_EPOCH from replica.env). */
+    readonly env: Record<string, string> = {},
   ) {
     super("litestream");
   }
 
   start(): Promise<this> {
     const args = [toolPath("litestream"), "replicate", "-config", this.configPath, ...(this.exec ? ["-exec", this.exec] : [])];
-    return this.spawn(args, cleanEnv(), async () => (await fetch("http://localhost/info", { unix: this.socketPath } as RequestInit)).ok);
+    return this.spawn(
+      args,
+      cleanEnv(this.env),
+      async () => (await fetch("http://localhost/info", { unix: this.socketPath } as RequestInit)).ok,
+    );
   }
+}
+
+/** litestream-follow.service's ExecStart, with the test's Litestream, config and copy in place of the VM's paths. */
+export function followCommand(configPath: string, copyPath: string): string[] {
+  const unit = "deploy/systemd/litestream-follow.service";
+  const line = shippedFile(unit, [])
+    .split("\n")
+    .find((l) => l.startsWith("ExecStart="));
+  if (line === undefined) throw new Error(`${unit} has no ExecStart`);
+  const command = substituted(line.slice("ExecStart=".length), `${unit}'s ExecStart`, [
+    ["/usr/local/bin/litestream", toolPath("litestream")],
+    ["/etc/litestream.yml", configPath],
+    ["/var/lib/shortener/shortener.db", copyPath],
+  ]);
+  return command.split(" ");
 }
