@@ -182,8 +182,10 @@ export const serve: Command = {
     ctx.replication?.start(1000);
     ctx.checkpointer?.start();
     ctx.reader.start();
-    // The primary sends the webhook outbox; a standby's copy is the primary's, which sends it.
-    if (config.role === "primary") ctx.webhookDispatcher.start();
+    // The primary sends the webhook outbox; a standby's copy is the primary's, which sends it. Nor does a primary without
+    // the replica lease (never taken, or moved on) send it: the node that holds it sends the same outbox, same ids.
+    if (config.role === "primary" && lease?.problem() == null) ctx.webhookDispatcher.start();
+    lease?.onLost(() => void ctx.webhookDispatcher.stop());
     // Raw visit rows past --visits-retention, and deleted links' rows, are purged in the background by the primary.
     // Without Litestream, the purge gives the checkpointer a turn now and then, so the WAL starts over during it.
     const checkpointer = ctx.checkpointer;

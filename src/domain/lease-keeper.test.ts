@@ -120,16 +120,21 @@ describe("LeaseKeeper (real S3 server on loopback)", () => {
     const leases = store();
     const etag = await leases.create(lease(1, time.now()));
     const keeper = new LeaseKeeper(leases, { epoch: 1, holder: HOLDER }, TERM_MS, time.now);
+    let told = 0;
+    keeper.onLost(() => told++);
     await keeper.renew();
     expect(refusal(keeper)).toBeNull();
+    expect(told).toBe(0);
     const taken = await leases.replace(lease(2, time.now(), "vm-b:/data:y2"), etag);
     await keeper.renew();
     expect(keeper.problem()).toContain("epoch 2 is held by vm-b:/data:y2; this node wrote epoch 1");
     expect(refusal(keeper)).toContain("This node is not the primary");
+    expect(told).toBe(1);
     // Even if the lease named it again, a replaced primary does not come back by itself.
     await leases.replace(lease(1, time.now()), taken);
     await keeper.renew();
     expect(refusal(keeper)).toContain("not the primary");
+    expect(told).toBe(1);
   });
 
   test("a node that never took the lease is not the primary", async () => {

@@ -24,6 +24,7 @@ export class LeaseKeeper {
   #timer: Timer | undefined;
   #renewing: Promise<void> | null = null;
   #failing = false;
+  readonly #onLost: (() => void)[] = [];
 
   constructor(
     private readonly store: LeaseStore,
@@ -86,9 +87,15 @@ export class LeaseKeeper {
     }
   }
 
+  /** Tells `listener` once this node finds the lease moved on (what only a primary does must stop). */
+  onLost(listener: () => void): void {
+    this.#onLost.push(listener);
+  }
+
   #lose(now: Lease | null): void {
     this.#lost = now ?? { epoch: 0, holder: "nobody", renewedAt: "", termSeconds: 0 };
     this.stop();
+    for (const listener of this.#onLost) listener();
     log.error("lease_lost", {
       epoch: this.mine?.epoch,
       lease_epoch: now?.epoch ?? null,
