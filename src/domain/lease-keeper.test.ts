@@ -57,7 +57,7 @@ describe("LeaseKeeper (real S3 server on loopback)", () => {
     const leases = store();
     const time = clock();
     await leases.create(lease(3, time.now() - TERM_MS));
-    const keeper = new LeaseKeeper(leases, { epoch: 3, holder: HOLDER }, TERM_MS, time.now);
+    const keeper = new LeaseKeeper(leases, { epoch: 3, holder: HOLDER }, TERM_MS, time.now, time.now);
     expect(refusal(keeper)).toContain("cannot confirm");
     await keeper.renew();
     expect(refusal(keeper)).toBeNull();
@@ -82,7 +82,7 @@ describe("LeaseKeeper (real S3 server on loopback)", () => {
       read: () => (up ? real.read() : down()),
       replace: (next: Lease, etag: string) => (up ? real.replace(next, etag) : down()),
     } as unknown as LeaseStore;
-    const keeper = new LeaseKeeper(flaky, { epoch: 1, holder: HOLDER }, TERM_MS, time.now);
+    const keeper = new LeaseKeeper(flaky, { epoch: 1, holder: HOLDER }, TERM_MS, time.now, time.now);
     await keeper.renew();
     up = false;
     time.advance(TERM_MS / 4);
@@ -101,8 +101,8 @@ describe("LeaseKeeper (real S3 server on loopback)", () => {
     const time = clock();
     const leases = store();
     await leases.create(lease(1, time.now() - TERM_MS));
-    const blue = new LeaseKeeper(leases, { epoch: 1, holder: HOLDER }, TERM_MS, time.now);
-    const green = new LeaseKeeper(leases, { epoch: 1, holder: HOLDER }, TERM_MS, time.now);
+    const blue = new LeaseKeeper(leases, { epoch: 1, holder: HOLDER }, TERM_MS, time.now, time.now);
+    const green = new LeaseKeeper(leases, { epoch: 1, holder: HOLDER }, TERM_MS, time.now, time.now);
     await blue.renew();
     const written = (await leases.read())?.etag;
     time.advance(TERM_MS / 8 - 10);
@@ -115,11 +115,29 @@ describe("LeaseKeeper (real S3 server on loopback)", () => {
     expect(refusal(blue)).toBeNull();
   });
 
+  test("the wall clock set back neither lengthens the writes' half term nor passes for a colour's fresh renewal", async () => {
+    const time = clock();
+    let wall = time.now();
+    const leases = store();
+    await leases.create(lease(1, wall - TERM_MS));
+    const keeper = new LeaseKeeper(leases, { epoch: 1, holder: HOLDER }, TERM_MS, time.now, () => wall);
+    await keeper.renew();
+    const written = (await leases.read())?.etag;
+    wall -= 3_600_000;
+    time.advance(TERM_MS / 2);
+    expect(refusal(keeper)).toContain("cannot confirm");
+    // The lease says it was renewed an hour "from now": the next look writes a renewal rather than adopt that one.
+    await keeper.renew();
+    expect((await leases.read())?.etag).not.toBe(written);
+    expect((await leases.read())?.lease.renewedAt).toBe(new Date(wall).toISOString());
+    expect(refusal(keeper)).toBeNull();
+  });
+
   test("a lease that moved to another epoch or holder fences the node for good: not ready, every write refused", async () => {
     const time = clock();
     const leases = store();
     const etag = await leases.create(lease(1, time.now()));
-    const keeper = new LeaseKeeper(leases, { epoch: 1, holder: HOLDER }, TERM_MS, time.now);
+    const keeper = new LeaseKeeper(leases, { epoch: 1, holder: HOLDER }, TERM_MS, time.now, time.now);
     let told = 0;
     keeper.onLost(() => told++);
     await keeper.renew();

@@ -10,7 +10,6 @@
  * fails /readyz, so Caddy sends traffic to the new primary. A store that does not answer only lets the term run out.
  */
 import { unavailable } from "../errors";
-import { formatIsoDate } from "../lib/iso-date";
 import type { ReplicaEnv } from "../storage/replica-epoch";
 import { type Lease, LeaseConflict, type LeaseStore } from "../storage/replica-lease";
 import { describeError, log } from "../telemetry/logger";
@@ -31,7 +30,10 @@ export class LeaseKeeper {
     /** This node's epoch and holder name from its replica.env; null when it never took the lease. */
     private readonly mine: ReplicaEnv | null,
     private readonly termMs: number,
-    private readonly now: () => number = Date.now,
+    /** A clock that never steps (performance.now()): validity must not grow when the wall clock is set back. */
+    private readonly now: () => number = () => performance.now(),
+    /** The wall clock, for the lease's renewedAt, which the colours of one node (one clock) compare. */
+    private readonly wall: () => number = Date.now,
   ) {}
 
   /** Renews now (resolves when that first attempt is over, never rejects), then every quarter term until stop(). */
@@ -58,20 +60,22 @@ export class LeaseKeeper {
     if (this.#lost !== null || mine === null || mine.holder === null) return;
     try {
       const sent = this.now();
+      const sentWall = this.wall();
       const current = await this.store.read();
       if (current === null || current.lease.epoch !== mine.epoch || current.lease.holder !== mine.holder) {
         this.#lose(current?.lease ?? null);
         return;
       }
-      // Another colour of this node (same clock) renewed it lately: that renewal counts for this one too.
-      const renewedAt = Date.parse(current.lease.renewedAt);
-      if (renewedAt > sent - this.termMs / 8) {
-        this.#validUntil = Math.max(this.#validUntil, renewedAt + this.termMs / 2);
+      // Another colour of this node (same clock) renewed it lately: that renewal counts for this one too. A renewal
+      // "in the future" (the wall clock was set back since) is not taken on trust: this colour writes one of its own.
+      const age = sentWall - Date.parse(current.lease.renewedAt);
+      if (age >= 0 && age < this.termMs / 8) {
+        this.#validUntil = Math.max(this.#validUntil, sent - age + this.termMs / 2);
       } else {
         const lease: Lease = {
           epoch: mine.epoch,
           holder: mine.holder,
-          renewedAt: new Date(sent).toISOString(),
+          renewedAt: new Date(sentWall).toISOString(),
           termSeconds: this.termMs / 1000,
         };
         await this.store.replace(lease, current.etag);
@@ -82,7 +86,8 @@ export class LeaseKeeper {
     } catch (error) {
       // A conflict is a colour of this node renewing at the same moment, or a taker: the next look tells which.
       if (error instanceof LeaseConflict) return;
-      if (!this.#failing) log.warn("lease_renewal_failed", { ...describeError(error), writes_until: formatIsoDate(this.#validUntil) });
+      const writesFor = Math.max(0, Math.round(this.#validUntil - this.now()) / 1000);
+      if (!this.#failing) log.warn("lease_renewal_failed", { ...describeError(error), writes_refused_in_seconds: writesFor });
       this.#failing = true;
     }
   }
