@@ -53,6 +53,9 @@ describe("LeaseStore (real S3 server on loopback)", () => {
     const where = location();
     await new Bun.S3Client({ ...where, bucket: where.bucket }).write(where.key, '{"epoch": 0}');
     await expect(new LeaseStore(where).read()).rejects.toThrow(/not a shortener lease/);
+    // A term no shortener writes would make a taker wait for ever.
+    await new Bun.S3Client({ ...where }).write(where.key, JSON.stringify({ ...lease(1), termSeconds: 1e9 }));
+    await expect(new LeaseStore(where).read()).rejects.toThrow(/termSeconds \(up to 3600\)/);
     await new Bun.S3Client({ ...where }).write(where.key, "<html>");
     await expect(new LeaseStore(where).read()).rejects.toThrow(/is not JSON/);
     const nowhere = new LeaseStore(location(`http://127.0.0.1:${freePort()}`));

@@ -54,6 +54,8 @@ export class LeaseUnavailable extends Error {
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/** --lease-term's upper bound: a taker waits a whole term, so a lease claiming more is not one of ours. */
+const MAX_TERM_SECONDS = 3600;
 const PRESIGN_SECONDS = 60;
 
 export function describeLocation(location: LeaseLocation): string {
@@ -75,9 +77,11 @@ function parseLease(text: string, where: string): Lease {
     holder === "" ||
     typeof renewedAt !== "string" ||
     typeof termSeconds !== "number" ||
-    !(termSeconds > 0)
+    !(termSeconds > 0 && termSeconds <= MAX_TERM_SECONDS)
   ) {
-    throw new LeaseUnavailable(`${where} lacks epoch, holder, renewedAt or termSeconds: it is not a shortener lease`);
+    throw new LeaseUnavailable(
+      `${where} lacks epoch, holder, renewedAt or termSeconds (up to ${MAX_TERM_SECONDS}): it is not a shortener lease`,
+    );
   }
   return { epoch: epoch as number, holder, renewedAt, termSeconds };
 }
