@@ -6,6 +6,7 @@
  * finds the lease moved on, refuses writes, and rejoins as a standby of epoch 2.
  */
 
+import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -33,6 +34,8 @@ let s3: S3Server;
 let a: Node;
 let b: Node;
 let apiKey = "";
+/** An instant after the old primary's last acknowledged link, before the promotion: only epoch 1 has it. */
+let beforeKill = "";
 
 /** The node's epoch from its replica.env, as the units' EnvironmentFile gives it to Litestream. */
 function epochEnv(node: Node): Record<string, string> {
@@ -245,6 +248,7 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
   test("runbooks/promote-standby.md on the standby: the primary dies; promote waits out its lease, restores its last link, takes epoch 2, and the new primary writes there", async () => {
     // The last link the old primary acknowledged: with replicated durability it is in the replica.
     expect((await create(a.server, "last")).status).toBe(200);
+    beforeKill = new Date().toISOString();
     a.server.proc?.kill("SIGKILL");
     a.litestream?.proc?.kill("SIGKILL");
     await a.server.proc?.exited;
@@ -264,6 +268,23 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     for (const code of ["kept", "still-a", "last"]) expect(await target(b.server, code)).toBe(`https://example.com/${code}`);
     expect((await create(b.server, "on-b")).status).toBe(200);
     await waitFor("the new epoch's replica", async () => (await s3.list("replica", `${PREFIX}/epoch-2/`)).length > 0);
+
+    // A restore to before the promotion: epoch 2 begins after it, and says where to look; --epoch 1 has it.
+    const output = join(b.dir, "before-promotion.db");
+    const here = await cli(b, "restore", "--at", beforeKill, "--output", output);
+    expect(here.exitCode).toBe(1);
+    expect(here.stderr).toContain("or --epoch 1 (this is epoch 2, begun at a promotion)");
+    const there = await cli(b, "restore", "--at", beforeKill, "--epoch", "1", "--output", output);
+    expect(there.stderr).toBe("");
+    expect(there.exitCode).toBe(0);
+    const restored = new Database(output, { readonly: true });
+    try {
+      const codes = restored.query("SELECT short_code FROM short_urls ORDER BY short_code").all() as { short_code: string }[];
+      expect(codes.map((row) => row.short_code)).toEqual(["kept", "last", "still-a"]);
+    } finally {
+      restored.close();
+    }
+    expect((await cli(b, "restore", "--latest", "--epoch", "one", "--output", output)).exitCode).toBe(2);
   }, 120_000);
 
   test("runbooks/promote-standby.md on the old primary: back, it is fenced (not ready, writes refused), and rejoins as a standby of epoch 2 only without its old database", async () => {

@@ -18,6 +18,14 @@ import { parseRestoreTime } from "./restore/restore-time";
 
 const EXIT_REFUSED = 1;
 
+/** `env` with --epoch's epoch (the history of an earlier primary, on a replica with epochs) in place of the node's. */
+function replicaEpoch(args: ParsedArgs, env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const epoch = stringFlag(args, "epoch");
+  if (epoch === undefined) return env;
+  if (!/^[1-9]\d{0,8}$/.test(epoch)) throw new UsageError(`--epoch "${epoch}" is not an epoch number (1, 2, …)`);
+  return { ...env, REPLICA_EPOCH: epoch };
+}
+
 /** The instant to restore, or null for --latest. */
 function instant(args: ParsedArgs): Date | null {
   const at = stringFlag(args, "at");
@@ -58,11 +66,11 @@ function print(report: RestoreReport): void {
 export const restore: Command = {
   name: "restore",
   usage:
-    "shortener restore --at TIME | --latest [--output PATH [--force]] [--dry-run] [--json] [--data-dir DIR] [--litestream-config FILE] (TIME: RFC 3339, e.g. 2026-11-22T10:15:00Z)",
+    "shortener restore --at TIME | --latest [--output PATH [--force]] [--dry-run] [--json] [--epoch N] [--data-dir DIR] [--litestream-config FILE] (TIME: RFC 3339, e.g. 2026-11-22T10:15:00Z)",
   summary:
     "point-in-time restore from the Litestream replica, integrity-checked, swapped in atomically; refuses while the server runs unless --output",
   booleans: ["latest", "dry-run", "force", "json"],
-  options: ["at", "output"],
+  options: ["at", "output", "epoch"],
   async run(args) {
     const json = args.flags.has("json");
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
@@ -97,7 +105,7 @@ export const restore: Command = {
         at,
         target,
         force: args.flags.has("force"),
-        env: withReplicaEpoch(config.dataDir, process.env),
+        env: replicaEpoch(args, withReplicaEpoch(config.dataDir, process.env)),
         signal: interrupt.signal,
       });
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...report })}\n`);

@@ -79,8 +79,11 @@ async function noBackupError(call: LitestreamRestore): Promise<RestoreError> {
       `${where} holds no backups. Try: is \`litestream replicate\` running with this config? \`litestream ltx -config ${call.configPath} ${call.databasePath}\` lists what the replica holds`,
     );
   }
+  // On a replica with epochs, each promotion starts a new one: what came before is in the epoch before.
+  const epoch = Number(call.env.REPLICA_EPOCH);
+  const older = Number.isSafeInteger(epoch) && epoch > 1 ? `, or --epoch ${epoch - 1} (this is epoch ${epoch}, begun at a promotion)` : "";
   return new RestoreError(
-    `${call.at?.toISOString()} is before the first backup in ${where}, which is from ${oldest} (to the second). Try: --at a later time, or --latest`,
+    `${call.at?.toISOString()} is before the first backup in ${where}, which is from ${oldest} (to the second). Try: --at a later time, or --latest${older}`,
   );
 }
 
