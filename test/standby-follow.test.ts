@@ -15,9 +15,7 @@ import { CaddyProcess, createThrough, idPrefix, loadThrough, testCaddyfile } fro
 import { cleanEnv, followCommand, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { expectStepPasses, parseRunbook, RUNBOOKS, type Step } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
-import { shippedFile, substituted } from "./support/shipped-file";
 import { ToolProcess } from "./support/tool-process";
-import { toolPath } from "./support/tools";
 
 /** How long a write on the primary may take to reach the standby: Litestream's 1 s upload, its 1 s follow, our look. */
 const REACHES_STANDBY_MS = 15_000;
