@@ -23,6 +23,7 @@ import { syncReplica } from "../test/support/replica";
 import { S3Server } from "../test/support/s3";
 import { ToolProcess } from "../test/support/tool-process";
 import { generateCodes } from "./lib/codes";
+import { cleanup, track, trackDir } from "./lib/disposables";
 import { seedLinks } from "./lib/seed";
 
 const { values } = parseArgs({
@@ -31,22 +32,6 @@ const { values } = parseArgs({
 const LINKS = Number(values.links);
 const TERM = values["lease-term"];
 const PREFIX = "bench-promote";
-
-const started: AsyncDisposable[] = [];
-async function cleanup(): Promise<void> {
-  for (const resource of started.splice(0).reverse()) {
-    try {
-      await resource[Symbol.asyncDispose]();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    void cleanup().finally(() => process.exit(130));
-  });
-}
 
 async function cli(dir: string, configPath: string, ...args: string[]) {
   const result = await runCli(
@@ -77,9 +62,9 @@ const primaryArgs = (configPath: string) => [
 
 try {
   const s3 = await S3Server.start();
-  started.push(s3);
-  const aDir = tempDir("bench-promote-a-");
-  const bDir = tempDir("bench-promote-b-");
+  track(s3);
+  const aDir = trackDir(tempDir("bench-promote-a-"));
+  const bDir = trackDir(tempDir("bench-promote-b-"));
   const prefix = `${PREFIX}/epoch-\${REPLICA_EPOCH}`;
   const a = writeLitestreamConfig({ dir: aDir, databasePath: join(aDir, "shortener.db"), s3, prefix });
   const b = writeLitestreamConfig({ dir: bDir, databasePath: join(bDir, "shortener.db"), s3, prefix });
@@ -89,10 +74,10 @@ try {
   console.log(`seeded ${LINKS} links in ${seedSeconds.toFixed(1)} s`);
   await cli(aDir, a.configPath, "promote");
   const aLitestream = new LitestreamProcess(a.configPath, a.socketPath, undefined, epochEnv(aDir));
-  started.push(aLitestream);
+  track(aLitestream);
   await aLitestream.start();
   const primary = new TestServer({ dataDir: aDir, args: primaryArgs(a.configPath) });
-  started.push(primary);
+  track(primary);
   await primary.createKey();
   await primary.start();
   await syncReplica(a.socketPath, join(aDir, "shortener.db"), 600);
@@ -100,10 +85,10 @@ try {
 
   await cli(bDir, b.configPath, "lease", "follow");
   const follow = new ToolProcess("litestream restore -f");
-  started.push(follow);
+  track(follow);
   await follow.spawn(followCommand(b.configPath, join(bDir, "shortener.db")), cleanEnv(epochEnv(bDir)));
   const standby = new TestServer({ dataDir: bDir, args: ["--role", "standby"] });
-  started.push(standby);
+  track(standby);
   const lastSeeded = codes.at(-1) as string;
   await standby.start();
   await waitFor(
@@ -135,12 +120,12 @@ try {
   const promoteEnd = since();
   // Step 4: Litestream, then blue restarted as the primary.
   const bLitestream = new LitestreamProcess(b.configPath, b.socketPath, undefined, epochEnv(bDir));
-  started.push(bLitestream);
+  track(bLitestream);
   await bLitestream.start();
   await standby.stop();
   const newPrimary = new TestServer({ dataDir: bDir, args: primaryArgs(b.configPath) });
   newPrimary.apiKey = primary.apiKey;
-  started.push(newPrimary);
+  track(newPrimary);
   await newPrimary.start();
   const readyAt = since();
   let firstWriteAt = 0;

@@ -24,6 +24,7 @@ import { runCli, startServer, type TestServer, waitFor } from "../test/support/b
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "../test/support/litestream";
 import { syncReplica } from "../test/support/replica";
 import { S3Server } from "../test/support/s3";
+import { cleanup, track } from "./lib/disposables";
 
 const { values } = parseArgs({
   options: {
@@ -47,23 +48,6 @@ interface DrillReport {
   steps: { name: string; ok: boolean; detail: string }[];
 }
 
-/** What this run started, stopped in reverse order. */
-const started: AsyncDisposable[] = [];
-async function cleanup(): Promise<void> {
-  for (const resource of started.splice(0).reverse()) {
-    try {
-      await resource[Symbol.asyncDispose]();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
 function summary(values: number[]): { p50: number; p95: number; p99: number; max: number; n: number } {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
@@ -74,11 +58,11 @@ function summary(values: number[]): { p50: number; p95: number; p99: number; max
 async function replicatedNode(s3: S3Server, prefix: string, given?: TestServer) {
   const server = given ?? (await startServer());
   if (given !== undefined) await server.start();
-  started.push(server);
+  track(server);
   const databasePath = join(server.dataDir, "shortener.db");
   const { configPath, socketPath } = writeLitestreamConfig({ dir: server.dataDir, databasePath, s3, prefix });
   const litestream = new LitestreamProcess(configPath, socketPath);
-  started.push(litestream);
+  track(litestream);
   await litestream.start();
   await waitFor("the first heartbeat", () => heartbeat(databasePath) > 0);
   return { server, databasePath, configPath, socketPath };
@@ -158,7 +142,7 @@ async function measureRpo(s3: S3Server) {
 /** Starts the binary once on an empty data dir (its migrations make the schema), stops it, inserts `count` links. */
 async function seed(count: number): Promise<{ server: TestServer; seconds: number }> {
   const server = await startServer();
-  started.push(server);
+  track(server);
   await server.stop();
   server.proc = null;
   const t0 = performance.now();
@@ -207,7 +191,7 @@ async function measureRestore(s3: S3Server) {
 
 try {
   const s3 = await S3Server.start();
-  started.push(s3);
+  track(s3);
   const rpo = await measureRpo(s3);
   const f = (s: { p50: number; p95: number; p99: number; max: number }) => `p50 ${s.p50} s, p95 ${s.p95} s, p99 ${s.p99} s, max ${s.max} s`;
   console.log(

@@ -10,7 +10,7 @@
  * fails /readyz, so Caddy sends traffic to the new primary. A store that does not answer only lets the term run out.
  */
 import { unavailable } from "../errors";
-import type { ReplicaEnv } from "../storage/replica-epoch";
+import { holdsLease, type ReplicaEnv } from "../storage/replica-epoch";
 import { type Lease, LeaseConflict, type LeaseStore } from "../storage/replica-lease";
 import { describeError, log } from "../telemetry/logger";
 
@@ -19,7 +19,9 @@ const RUNBOOK = "runbooks/promote-standby.md";
 
 export class LeaseKeeper {
   #validUntil = 0;
-  #lost: Lease | null = null;
+  #fenced = false;
+  /** The lease as found when this node was fenced; null when the store held none. */
+  #lostTo: Lease | null = null;
   #timer: Timer | undefined;
   #renewing: Promise<void> | null = null;
   #failing = false;
@@ -57,12 +59,12 @@ export class LeaseKeeper {
 
   async #renew(): Promise<void> {
     const mine = this.mine;
-    if (this.#lost !== null || mine === null || mine.holder === null) return;
+    if (this.#fenced || mine === null || mine.holder === null) return;
     try {
       const sent = this.now();
       const sentWall = this.wall();
       const current = await this.store.read();
-      if (current === null || current.lease.epoch !== mine.epoch || current.lease.holder !== mine.holder) {
+      if (current === null || !holdsLease(mine, current.lease)) {
         this.#lose(current?.lease ?? null);
         return;
       }
@@ -98,7 +100,8 @@ export class LeaseKeeper {
   }
 
   #lose(now: Lease | null): void {
-    this.#lost = now ?? { epoch: 0, holder: "nobody", renewedAt: "", termSeconds: 0 };
+    this.#fenced = true;
+    this.#lostTo = now;
     this.stop();
     for (const listener of this.#onLost) listener();
     log.error("lease_lost", {
@@ -114,8 +117,8 @@ export class LeaseKeeper {
     if (this.mine === null || this.mine.holder === null) {
       return `this node has not taken the replica lease (no holder in its replica.env): run shortener promote (${RUNBOOK})`;
     }
-    if (this.#lost === null) return null;
-    const who = this.#lost.epoch === 0 ? "the store holds no lease" : `epoch ${this.#lost.epoch} is held by ${this.#lost.holder}`;
+    if (!this.#fenced) return null;
+    const who = this.#lostTo === null ? "the store holds no lease" : `epoch ${this.#lostTo.epoch} is held by ${this.#lostTo.holder}`;
     return `the replica lease moved on (${who}; this node wrote epoch ${this.mine.epoch}): it is no longer the primary (${RUNBOOK})`;
   }
 

@@ -9,7 +9,7 @@ import { loadConfig } from "../config";
 import { UsageError } from "../errors";
 import { formatIsoDate } from "../lib/iso-date";
 import { LitestreamConfigError } from "../storage/litestream-config";
-import { type ReplicaEnv, ReplicaEnvError, readReplicaEnv, replicaEnvPath, writeReplicaEnv } from "../storage/replica-epoch";
+import { holdsLease, type ReplicaEnv, ReplicaEnvError, readReplicaEnv, replicaEnvPath, writeReplicaEnv } from "../storage/replica-epoch";
 import { describeLocation, LeaseUnavailable, type LeaseVersion } from "../storage/replica-lease";
 import { leaseStore } from "./promote";
 import { PromoteError } from "./promote/promote-error";
@@ -22,7 +22,7 @@ function standing(current: LeaseVersion | null, mine: ReplicaEnv | null): string
   if (mine === null) return "this node has no replica.env: neither primary nor standby of an epoch";
   const epoch = current?.lease.epoch;
   if (mine.holder !== null) {
-    return epoch === mine.epoch && current?.lease.holder === mine.holder
+    return holdsLease(mine, current?.lease)
       ? `this node holds it: the primary of epoch ${mine.epoch}`
       : `this node held epoch ${mine.epoch} and was replaced: it must not serve as the primary`;
   }
@@ -31,7 +31,7 @@ function standing(current: LeaseVersion | null, mine: ReplicaEnv | null): string
 
 function follow(databasePath: string, dataDir: string, current: LeaseVersion, mine: ReplicaEnv | null): string {
   const epoch = current.lease.epoch;
-  if (mine?.holder != null && mine.epoch === epoch && mine.holder === current.lease.holder) {
+  if (holdsLease(mine, current.lease)) {
     throw new PromoteError(`this node holds the lease (epoch ${epoch}): it is the primary, and a standby is another VM`);
   }
   const files = existingFiles(databasePath);

@@ -10,7 +10,7 @@ import type { Config } from "../config";
 import { UsageError } from "../errors";
 import { formatIsoDate } from "../lib/iso-date";
 import { leaseLocationFor } from "../storage/litestream-config";
-import { readReplicaEnv, withReplicaEpoch } from "../storage/replica-epoch";
+import { holdsLease, readReplicaEnv, withReplicaEpoch } from "../storage/replica-epoch";
 import { LeaseStore } from "../storage/replica-lease";
 import { LitestreamFailed, replicaFileTimes } from "./drill/litestream-cli";
 
@@ -60,7 +60,7 @@ export async function refuseWriteOffPrimary(
   if (location === null) return;
   const mine = readReplicaEnv(config.dataDir);
   const current = await new LeaseStore(location).read();
-  if (mine?.holder != null && current?.lease.epoch === mine.epoch && current.lease.holder === mine.holder) return;
+  if (holdsLease(mine, current?.lease)) return;
   const who = current === null ? "no node holds it yet" : `epoch ${current.lease.epoch} is held by ${current.lease.holder}`;
   throw new UsageError(`this node does not hold the replica lease (${who}), so it is not the primary: ${elsewhere}`);
 }

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/atomic-file";
+import type { Lease } from "./replica-lease";
 
 export const EPOCH_VARIABLE = "REPLICA_EPOCH";
 export const HOLDER_VARIABLE = "REPLICA_LEASE_HOLDER";
@@ -28,9 +29,13 @@ export class ReplicaEnvError extends Error {
   }
 }
 
-/** The file's settings, or null when there is none; a ReplicaEnvError for a file that is not one of ours. */
+/** The data dir's replica.env, or null when there is none; a ReplicaEnvError for a file that is not one of ours. */
 export function readReplicaEnv(dataDir: string): ReplicaEnv | null {
-  const path = replicaEnvPath(dataDir);
+  return readReplicaEnvFile(replicaEnvPath(dataDir));
+}
+
+/** The same for a file of that form at `path` (also `promote`'s note of the holder it is about to become). */
+export function readReplicaEnvFile(path: string): ReplicaEnv | null {
   if (!existsSync(path)) return null;
   const values = new Map<string, string>();
   for (const line of readFileSync(path, "utf8").split("\n")) {
@@ -45,6 +50,11 @@ export function readReplicaEnv(dataDir: string): ReplicaEnv | null {
   }
   const holder = values.get(HOLDER_VARIABLE) ?? "";
   return { epoch, holder: holder === "" ? null : holder };
+}
+
+/** Whether `lease` names this node: the epoch and holder its replica.env (or promote's note) says it took. */
+export function holdsLease(mine: ReplicaEnv | null, lease: Lease | null | undefined): boolean {
+  return mine !== null && mine.holder !== null && lease != null && lease.epoch === mine.epoch && lease.holder === mine.holder;
 }
 
 /** Writes `path` (replicaEnvPath(dataDir), or a file renamed to it later) atomically. */

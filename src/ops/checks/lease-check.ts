@@ -5,7 +5,7 @@
  */
 import type { Config } from "../../config";
 import { LitestreamConfigError, leaseLocationFor } from "../../storage/litestream-config";
-import { ReplicaEnvError, readReplicaEnv } from "../../storage/replica-epoch";
+import { holdsLease, ReplicaEnvError, readReplicaEnv } from "../../storage/replica-epoch";
 import { describeLocation, LeaseStore, LeaseUnavailable } from "../../storage/replica-lease";
 import { type Check, type CheckResult, fail, pass } from "./check-result";
 
@@ -44,7 +44,7 @@ async function leaseCheck(config: Readonly<Config>, store: LeaseStore): Promise<
   }
   const { epoch, holder } = current.lease;
   if (config.role === "primary") {
-    if (mine?.holder != null && mine.epoch === epoch && mine.holder === holder) {
+    if (holdsLease(mine, current.lease)) {
       return pass("lease", `this node holds epoch ${epoch} (renewed ${current.lease.renewedAt})`);
     }
     const was = mine?.holder == null ? "this node never took it" : `this node held epoch ${mine.epoch}`;

@@ -20,7 +20,14 @@ import { hostname } from "node:os";
 import { basename } from "node:path";
 import { formatIsoDate } from "../../lib/iso-date";
 import { randomString } from "../../lib/random";
-import { type ReplicaEnv, readReplicaEnv, replicaEnvPath, writeReplicaEnv } from "../../storage/replica-epoch";
+import {
+  holdsLease,
+  type ReplicaEnv,
+  readReplicaEnv,
+  readReplicaEnvFile,
+  replicaEnvPath,
+  writeReplicaEnv,
+} from "../../storage/replica-epoch";
 import { describeLocation, type Lease, LeaseConflict, type LeaseStore, type LeaseVersion } from "../../storage/replica-lease";
 import { describeHolders, lockHolders } from "../restore/database-in-use";
 import { asideName, existingFiles, fsyncDirectory, keepAside, swapIn } from "../restore/database-swap";
@@ -84,12 +91,7 @@ function pendingPath(dataDir: string): string {
 }
 
 function readPending(dataDir: string): ReplicaEnv | null {
-  const path = pendingPath(dataDir);
-  if (!existsSync(path)) return null;
-  const text = readFileSync(path, "utf8");
-  const epoch = Number(/^REPLICA_EPOCH=(\d+)$/m.exec(text)?.[1]);
-  const holder = /^REPLICA_LEASE_HOLDER=(.+)$/m.exec(text)?.[1] ?? null;
-  return Number.isSafeInteger(epoch) && holder !== null ? { epoch, holder } : null;
+  return readReplicaEnvFile(pendingPath(dataDir));
 }
 
 /** Step 4's note: the holder name this node is about to write into the lease, in replica.env's form. */
@@ -155,15 +157,13 @@ export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
     waitedSeconds: 0,
     seconds: Math.round(performance.now() - started) / 1000,
   });
-  if (current !== null && mine !== null && current.lease.epoch === mine.epoch && current.lease.holder === mine.holder) {
-    return report("already-primary", current.lease, null);
-  }
-  if (current !== null && pending !== null && current.lease.epoch === pending.epoch && current.lease.holder === pending.holder) {
+  if (current !== null && holdsLease(mine, current.lease)) return report("already-primary", current.lease, null);
+  if (current !== null && holdsLease(pending, current.lease)) {
     const kept = takeOver(plan, restoredFile);
     return { ...report("resumed", current.lease, null), keptAside: kept };
   }
   const holder = newHolder(plan.dataDir);
-  const lease = (epoch: number): Lease => ({ epoch, holder, renewedAt: formatIsoDate(Date.now()), termSeconds: plan.termMs / 1000 });
+  const lease = (epoch: number): Lease => ({ epoch, holder, renewedAt: new Date().toISOString(), termSeconds: plan.termMs / 1000 });
   if (current === null) {
     if (existsSync(`${plan.databasePath}-txid`)) {
       throw new PromoteError(
