@@ -21,7 +21,7 @@ const INCIDENT_RUNBOOKS = ["disk-filling", "draining-a-node", "high-5xx-rate", "
 const INCIDENT_GROUPS = ["shortener-slo-alerts", "shortener-http", "shortener-node", "shortener-visits"];
 /** Groups of later issues, and the runbooks their alerts must lead to. */
 const GROUP_RUNBOOKS: Record<string, string[]> = {
-  "shortener-replication": ["replication-lag", "standby-behind"],
+  "shortener-replication": ["lease-not-renewed", "promote-standby", "replication-lag", "standby-behind"],
   "shortener-drills": ["failed-restore-drill"],
   "shortener-webhooks": ["webhook-failures"],
 };

@@ -20,6 +20,7 @@ const PREFIX = "promote";
 const TERM = "4s";
 const REACHES_STANDBY_MS = 15_000;
 const RUNBOOK = "promote-standby.md";
+const LEASE_RUNBOOK = "lease-not-renewed.md";
 
 interface Node {
   dir: string;
@@ -84,6 +85,23 @@ async function lease(): Promise<{ epoch: number; holder: string }> {
   return (await client.file(`${PREFIX}/lease.json`).json()) as { epoch: number; holder: string };
 }
 
+/** The node's lease and epoch series (absent ones left out), as Prometheus would scrape them. */
+async function leaseSeries(server: TestServer): Promise<Record<string, number>> {
+  const samples = await server.metrics();
+  const names = ["shortener_replica_epoch", "shortener_replica_lease_writable_seconds", "shortener_replica_lease_fenced"];
+  return Object.fromEntries(names.filter((name) => samples.has(name)).map((name) => [name, samples.get(name) as number]));
+}
+
+/** The newest heartbeat (epoch ms) in the node's own database. */
+function heartbeat(node: Node): number {
+  const db = new Database(join(node.dir, "shortener.db"), { readonly: true });
+  try {
+    return (db.query("SELECT at FROM heartbeat WHERE id = 1").get() as { at: number }).at;
+  } finally {
+    db.close();
+  }
+}
+
 async function startFollow(node: Node): Promise<void> {
   node.follow = await new ToolProcess("litestream restore -f").spawn(
     followCommand(node.config.configPath, join(node.dir, "shortener.db")),
@@ -92,17 +110,17 @@ async function startFollow(node: Node): Promise<void> {
 }
 
 /** The runbook's steps between each marker and the next: a marker is a line's start, each found after the one before. */
-function runbookSections(markers: string[]): Step[][] {
-  const lines = readFileSync(join(RUNBOOKS, RUNBOOK), "utf8").split("\n");
+function runbookSections(markers: string[], runbook = RUNBOOK): Step[][] {
+  const lines = readFileSync(join(RUNBOOKS, runbook), "utf8").split("\n");
   const at: number[] = [];
   for (const marker of markers) {
     const from = at.at(-1) ?? 0;
     const index = lines.findIndex((line, i) => i > from && line.startsWith(marker));
-    if (index < 0) throw new Error(`runbooks/${RUNBOOK} has no line starting "${marker}" after line ${from + 1}`);
+    if (index < 0) throw new Error(`runbooks/${runbook} has no line starting "${marker}" after line ${from + 1}`);
     at.push(index + 1);
   }
   const lineOf = (step: Step) => Number(step.where.split(":").at(-1));
-  const steps = parseRunbook(RUNBOOK);
+  const steps = parseRunbook(runbook);
   return at.map((start, i) => steps.filter((step) => lineOf(step) >= start && lineOf(step) < (at[i + 1] ?? Number.POSITIVE_INFINITY)));
 }
 
@@ -197,6 +215,7 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     const refused = await create(a.server, "early");
     expect(refused.status).toBe(503);
     expect(await refused.text()).toContain("not the primary");
+    expect(await leaseSeries(a.server)).toEqual({ shortener_replica_lease_writable_seconds: 0, shortener_replica_lease_fenced: 0 });
     await a.server.stop();
 
     const first = await cli(a, "promote");
@@ -215,6 +234,11 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     const shown = await cli(a, "lease", "show");
     expect(shown.exitCode).toBe(0);
     expect(shown.stdout).toContain("this node holds it: the primary of epoch 1");
+    const held = await leaseSeries(a.server);
+    expect(held).toMatchObject({ shortener_replica_epoch: 1, shortener_replica_lease_fenced: 0 });
+    // Renewed every second (a quarter of the 4 s term), each renewal good for 2 s.
+    expect(held.shortener_replica_lease_writable_seconds).toBeGreaterThan(0.5);
+    expect(held.shortener_replica_lease_writable_seconds).toBeLessThanOrEqual(2);
   }, 90_000);
 
   test("a standby follows the live epoch; promote refuses while its follow runs, and while the primary renews the lease", async () => {
@@ -243,7 +267,36 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(existsSync(join(b.dir, "replica.env.promoting"))).toBe(false);
     expect(readFileSync(join(b.dir, "replica.env"), "utf8")).toMatch(/^REPLICA_EPOCH=1$/m);
     expect((await create(a.server, "still-a")).status).toBe(200);
+    // A standby has an epoch and no lease of its own.
+    expect(await leaseSeries(b.server)).toEqual({ shortener_replica_epoch: 1 });
   }, 90_000);
+
+  test("runbooks/lease-not-renewed.md on the primary: the store stops answering, writes are refused once half a term passes, the node stays ready, and writes come back with the store", async () => {
+    const [during, mend, after] = runbookSections(["## 1.", "## 2.", "## 3."], LEASE_RUNBOOK);
+    expect([during, mend, after].map((steps) => steps?.map((step) => step.subcommand ?? step.kind))).toEqual([
+      ["curl", "curl", "lease"],
+      [],
+      ["lease", "curl"],
+    ]);
+    const writable = async () => (await leaseSeries(a.server)).shortener_replica_lease_writable_seconds ?? -1;
+    s3.pause();
+    try {
+      await waitFor("the primary to stop accepting writes", async () => (await writable()) === 0, 15_000);
+      const refused = await create(a.server, "in-outage");
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).toBe("5");
+      expect(await refused.text()).toContain("cannot confirm it still holds the replica lease");
+      for (const step of during ?? []) await runStep(step, a, "primary");
+    } finally {
+      s3.resume();
+    }
+    await waitFor("the primary to renew its lease", async () => (await writable()) > 0, 30_000);
+    for (const step of after ?? []) await runStep(step, a, "primary");
+    expect(await target(a.server, "in-outage")).toBe("HTTP 404");
+    // Litestream, which the outage held up too, catches up; then writes are taken (and replicated) again.
+    await waitFor("Litestream to catch up", async () => (await a.server.metric("shortener_replication_lag_seconds")) < 3, 30_000);
+    expect((await create(a.server, "after-outage")).status).toBe(200);
+  }, 120_000);
 
   test("runbooks/promote-standby.md on the standby: the primary dies; promote waits out its lease, restores its last link, takes epoch 2, and the new primary writes there", async () => {
     // The last link the old primary acknowledged: with replicated durability it is in the replica.
@@ -265,7 +318,9 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     await waitFor("the standby to see its copy replaced", async () => (await readiness(b.server)).status === 503);
     for (const step of primary ?? []) await runStep(step, b, "primary");
 
-    for (const code of ["kept", "still-a", "last"]) expect(await target(b.server, code)).toBe(`https://example.com/${code}`);
+    for (const code of ["kept", "still-a", "after-outage", "last"])
+      expect(await target(b.server, code)).toBe(`https://example.com/${code}`);
+    expect(await target(b.server, "in-outage")).toBe("HTTP 404");
     expect((await create(b.server, "on-b")).status).toBe(200);
     await waitFor("the new epoch's replica", async () => (await s3.list("replica", `${PREFIX}/epoch-2/`)).length > 0);
 
@@ -280,7 +335,7 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     const restored = new Database(output, { readonly: true });
     try {
       const codes = restored.query("SELECT short_code FROM short_urls ORDER BY short_code").all() as { short_code: string }[];
-      expect(codes.map((row) => row.short_code)).toEqual(["kept", "last", "still-a"]);
+      expect(codes.map((row) => row.short_code)).toEqual(["after-outage", "kept", "last", "still-a"]);
     } finally {
       restored.close();
     }
@@ -298,6 +353,18 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(await refused.text()).toContain("not the primary");
     expect(a.server.stderr).toContain('"event":"lease_lost"');
     expect(await target(b.server, "split-brain")).toBe("HTTP 404");
+    expect(await leaseSeries(a.server)).toEqual({
+      shortener_replica_epoch: 1,
+      shortener_replica_lease_writable_seconds: 0,
+      shortener_replica_lease_fenced: 1,
+    });
+    expect(await leaseSeries(b.server)).toMatchObject({ shortener_replica_epoch: 2, shortener_replica_lease_fenced: 0 });
+    // Nor does it write its heartbeat, which its Litestream would upload into epoch 1: a standby left following that
+    // epoch must see its copy age. The new primary's beats meanwhile show the time that passed.
+    const lastBeat = heartbeat(a);
+    const since = Date.now();
+    await waitFor("three of the new primary's heartbeats", async () => heartbeat(b) > since + 2500, 15_000);
+    expect(heartbeat(a)).toBe(lastBeat);
     // Nor do the CLI's writes: this node is not the primary, whatever its role says; the new primary's are taken.
     const key = await cli(a, "keys", "create", "--name", "split-brain", "--replication", "litestream");
     expect(key.exitCode).toBe(2);

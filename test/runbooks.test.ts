@@ -13,6 +13,7 @@ import { parseRunbook, parseRunbookText, RUNBOOKS, runbookFiles, unitColour } fr
 /** Runbooks whose commands need Litestream and an S3 server, which this harness does not run: the named test runs them. */
 const RUN_WITH_A_REPLICA: Record<string, string> = {
   "failed-restore-drill.md": "test/drill.test.ts",
+  "lease-not-renewed.md": "test/promote.test.ts",
   "promote-standby.md": "test/promote.test.ts",
   "replication-lag.md": "test/replication-guard.test.ts",
   "restore-point-in-time.md": "test/restore.test.ts",

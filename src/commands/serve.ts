@@ -15,6 +15,7 @@ import { ReplicaEnvError, readReplicaEnv } from "../storage/replica-epoch";
 import { LeaseStore } from "../storage/replica-lease";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
+import { attachReplicaMetrics } from "../telemetry/replica-metrics";
 import { tracingSummary } from "../telemetry/tracing";
 import { VERSION } from "../version";
 import type { Command } from "./command";
@@ -67,6 +68,16 @@ function leaseKeeper(config: Readonly<Config>, args: ParsedArgs): LeaseKeeper | 
   }
 }
 
+/** The epoch in the data dir's replica.env now (promote and lease follow rewrite it under a running node), or null. */
+function replicaEpoch(dataDir: string): number | null {
+  try {
+    return readReplicaEnv(dataDir)?.epoch ?? null;
+  } catch (error) {
+    if (error instanceof ReplicaEnvError) return null;
+    throw error;
+  }
+}
+
 export const serve: Command = {
   name: "serve",
   usage: "shortener serve [--role primary|standby] [--listen HOST:PORT] [--ops-listen HOST:PORT] [--data-dir DIR] [--base-url URL]",
@@ -92,6 +103,7 @@ export const serve: Command = {
         }),
       config.dataDir,
     );
+    attachReplicaMetrics(ctx.metrics.registry, { epoch: () => replicaEpoch(config.dataDir), lease: () => lease?.status() ?? null });
     // Visit flush chunks on a thread that runs only when this one has nothing to do (src/domain/visit-writer.ts),
     // started before the listener: once /readyz answers, a SIGTERM must find its handler.
     // A standby writes no visits (app.ts): it has no writer thread, and no flush timer below.
@@ -150,13 +162,15 @@ export const serve: Command = {
     // The allocator's scavenger and JavaScriptCore's warm-up helper run when the event loop idles (lib/thread-priority.ts).
     idleThreadsNamed(RUNTIME_BACKGROUND_THREADS);
     // The primary rewrites one heartbeat row every second, so a replica's age (RPO) is measurable. A beat waiting for
-    // another process's write lock is not joined by the next.
+    // another process's write lock is not joined by the next. A primary without the replica lease (never taken, or
+    // moved on) beats no more: its Litestream may still upload into its old epoch, and a standby left following that
+    // epoch must see its copy age (ShortenerStandbyBehind) rather than a live primary's pulse.
     let beating = false;
     const beatFailures = new FailureStreak("heartbeat");
     const heartbeatTimer =
       config.role === "primary"
         ? setInterval(() => {
-            if (beating) return;
+            if (beating || lease?.problem() != null) return;
             beating = true;
             ctx.heartbeat
               .beat(Date.now())

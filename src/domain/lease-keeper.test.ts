@@ -59,13 +59,17 @@ describe("LeaseKeeper (real S3 server on loopback)", () => {
     await leases.create(lease(3, time.now() - TERM_MS));
     const keeper = new LeaseKeeper(leases, { epoch: 3, holder: HOLDER }, TERM_MS, time.now, time.now);
     expect(refusal(keeper)).toContain("cannot confirm");
+    expect(keeper.status()).toEqual({ writableSeconds: 0, fenced: false });
     await keeper.renew();
     expect(refusal(keeper)).toBeNull();
     expect((await leases.read())?.lease).toEqual(lease(3, time.now()));
+    expect(keeper.status()).toEqual({ writableSeconds: TERM_MS / 2 / 1000, fenced: false });
     time.advance(TERM_MS / 2 - 1);
     expect(refusal(keeper)).toBeNull();
+    expect(keeper.status().writableSeconds).toBeCloseTo(0.001, 6);
     time.advance(1);
     expect(refusal(keeper)).toContain("cannot confirm it still holds the replica lease");
+    expect(keeper.status()).toEqual({ writableSeconds: 0, fenced: false });
     await keeper.renew();
     expect(refusal(keeper)).toBeNull();
     expect(keeper.problem()).toBeNull();
@@ -147,6 +151,7 @@ describe("LeaseKeeper (real S3 server on loopback)", () => {
     await keeper.renew();
     expect(keeper.problem()).toContain("epoch 2 is held by vm-b:/data:y2; this node wrote epoch 1");
     expect(refusal(keeper)).toContain("This node is not the primary");
+    expect(keeper.status()).toEqual({ writableSeconds: 0, fenced: true });
     expect(told).toBe(1);
     // Even if the lease named it again, a replaced primary does not come back by itself.
     await leases.replace(lease(1, time.now()), taken);
@@ -160,6 +165,7 @@ describe("LeaseKeeper (real S3 server on loopback)", () => {
     await keeper.renew();
     expect(keeper.problem()).toContain("has not taken the replica lease");
     expect(refusal(keeper)).toContain("run shortener promote");
+    expect(keeper.status()).toEqual({ writableSeconds: 0, fenced: false });
     const standbyFile = new LeaseKeeper(store(), { epoch: 2, holder: null }, TERM_MS);
     expect(standbyFile.problem()).toContain("has not taken the replica lease");
   });

@@ -17,6 +17,11 @@ import { describeError, log } from "../telemetry/logger";
 const RETRY_AFTER_SECONDS = 5;
 const RUNBOOK = "runbooks/promote-standby.md";
 
+export interface LeaseStatus {
+  writableSeconds: number;
+  fenced: boolean;
+}
+
 export class LeaseKeeper {
   #validUntil = 0;
   #fenced = false;
@@ -120,6 +125,15 @@ export class LeaseKeeper {
     if (!this.#fenced) return null;
     const who = this.#lostTo === null ? "the store holds no lease" : `epoch ${this.#lostTo.epoch} is held by ${this.#lostTo.holder}`;
     return `the replica lease moved on (${who}; this node wrote epoch ${this.mine.epoch}): it is no longer the primary (${RUNBOOK})`;
+  }
+
+  /**
+   * For the metrics: how many more seconds writes are accepted under the last renewal (0 while they are refused), and
+   * whether the lease moved on to another node (for good).
+   */
+  status(): LeaseStatus {
+    const writableSeconds = this.problem() === null ? Math.max(0, this.#validUntil - this.now()) / 1000 : 0;
+    return { writableSeconds, fenced: this.#fenced };
   }
 
   /** Throws the 503 a write gets while this node does not know it holds the lease. */

@@ -6,6 +6,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { accessLinesDropped, errorLinesDropped } from "./logger";
 import { RequestMetrics, type RequestSeries } from "./request-metrics";
+import { optionalGauge, scrapedCounter } from "./scraped-series";
 
 /** `locked`: a password-protected link asked for its password (nothing redirected or counted). */
 export type RedirectOutcome = "hit" | "miss" | "not_found" | "expired" | "locked";
@@ -52,19 +53,6 @@ const HEAP_SPACE_METRICS = [
   "nodejs_heap_space_size_used_bytes",
   "nodejs_heap_space_size_available_bytes",
 ] as const;
-
-/** A counter whose value lives elsewhere as a running total, copied in at scrape time. */
-function scrapedCounter(registers: Registry[], name: string, help: string, read: () => number): Counter {
-  return new Counter({
-    name,
-    help,
-    registers,
-    collect() {
-      this.reset();
-      this.inc(read());
-    },
-  });
-}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -221,39 +209,23 @@ export class Metrics {
     gauge("shortener_database_size_bytes", "Size of the SQLite database file.", sources.databaseSizeBytes);
     gauge("shortener_wal_size_bytes", "Size of the SQLite WAL file.", sources.walSizeBytes);
     // Absent, not 0, where the node has no such value: a standby has no upload lag, a primary no copy.
-    const optionalGauge = (name: string, help: string, read: () => number | null) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const value = read();
-          if (value === null) this.remove();
-          else this.set(value);
-        },
-      });
     optionalGauge(
+      registers,
       "shortener_replication_lag_seconds",
       "Seconds since Litestream last uploaded this database to its replica (absent without --replication litestream).",
       sources.replicationLagSeconds,
     );
     optionalGauge(
+      registers,
       "shortener_standby_copy_age_seconds",
       "On a standby: seconds since the primary's newest heartbeat in its copy of the replica (absent on a primary).",
       sources.standbyCopyAgeSeconds,
     );
     // A drill value that was never measured is absent, not 0, so the alerts can tell "never" from "long ago".
     const drillGauge = (name: string, help: string, read: (drill: DrillStatus) => number | null) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const drill = sources.drill();
-          const value = drill === null ? null : read(drill);
-          if (value === null) this.remove();
-          else this.set(value);
-        },
+      optionalGauge(registers, name, help, () => {
+        const drill = sources.drill();
+        return drill === null ? null : read(drill);
       });
     drillGauge("shortener_drill_last_run_timestamp_seconds", "When the last restore drill finished.", (d) => d.lastRunAt);
     drillGauge("shortener_drill_last_success_timestamp_seconds", "When a restore drill last passed.", (d) => d.lastSuccessAt);

@@ -47,6 +47,11 @@ export const METRICS: readonly MetricContract[] = [
   { name: "shortener_replication_lag_seconds", type: "gauge", labels: [] },
   // On a standby: the age of the primary's newest heartbeat in its copy; absent on a primary.
   { name: "shortener_standby_copy_age_seconds", type: "gauge", labels: [] },
+  // The epoch in the data dir's replica.env (absent without one); on a primary whose replica has epochs, the seconds of
+  // writes left under its last lease renewal and whether another node took the lease (absent elsewhere).
+  { name: "shortener_replica_epoch", type: "gauge", labels: [] },
+  { name: "shortener_replica_lease_writable_seconds", type: "gauge", labels: [] },
+  { name: "shortener_replica_lease_fenced", type: "gauge", labels: [] },
   // From the data dir's drill-last.json; absent until a drill has recorded the value.
   { name: "shortener_drill_last_run_timestamp_seconds", type: "gauge", labels: [] },
   { name: "shortener_drill_last_success_timestamp_seconds", type: "gauge", labels: [] },

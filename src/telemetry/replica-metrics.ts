@@ -1,0 +1,41 @@
+/**
+ * The replica's epochs and the primary's hold on the lease (DESIGN.md, Failover), read at scrape time. Absent, not 0,
+ * where a node has no such value: without epochs in its replica path a node has no epoch; only a primary whose
+ * replica has epochs keeps a lease. Every node on one epoch is the healthy pair; a node on an older epoch than another
+ * is a primary replaced by a promotion or a standby following a history no primary writes any more.
+ */
+import type { Registry } from "prom-client";
+import type { LeaseStatus } from "../domain/lease-keeper";
+import { optionalGauge } from "./scraped-series";
+
+export interface ReplicaMetricSources {
+  /** The epoch this node writes or follows (its replica.env), or null without one. */
+  epoch(): number | null;
+  /** The primary's hold on the lease, or null where the node keeps none. */
+  lease(): LeaseStatus | null;
+}
+
+export function attachReplicaMetrics(registry: Registry, sources: ReplicaMetricSources): void {
+  const registers = [registry];
+  optionalGauge(
+    registers,
+    "shortener_replica_epoch",
+    "The replica epoch this node writes (a primary) or follows (a standby), from its replica.env (absent without one).",
+    sources.epoch,
+  );
+  optionalGauge(
+    registers,
+    "shortener_replica_lease_writable_seconds",
+    "On a primary whose replica has epochs: seconds it still accepts writes for under its last lease renewal (0 while it refuses them).",
+    () => sources.lease()?.writableSeconds ?? null,
+  );
+  optionalGauge(
+    registers,
+    "shortener_replica_lease_fenced",
+    "On a primary whose replica has epochs: 1 once it found the lease held by another node (promoted), for good.",
+    () => {
+      const lease = sources.lease();
+      return lease === null ? null : Number(lease.fenced);
+    },
+  );
+}
