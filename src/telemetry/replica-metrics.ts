@@ -5,14 +5,13 @@
  * is a primary replaced by a promotion or a standby following a history no primary writes any more.
  */
 import type { Registry } from "prom-client";
-import type { LeaseStatus } from "../domain/lease-keeper";
 import { optionalGauge } from "./scraped-series";
 
 export interface ReplicaMetricSources {
   /** The epoch this node writes or follows (its replica.env), or null without one. */
   epoch(): number | null;
-  /** The primary's hold on the lease, or null where the node keeps none. */
-  lease(): LeaseStatus | null;
+  /** The primary's hold on the lease (domain/lease-keeper.ts), or null where the node keeps none. */
+  lease(): { writableSeconds: number; fenced: boolean } | null;
 }
 
 export function attachReplicaMetrics(registry: Registry, sources: ReplicaMetricSources): void {
