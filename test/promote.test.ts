@@ -247,6 +247,7 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(followed.stdout).toContain("now follows epoch 1");
     await startFollow(b);
     b.server = new TestServer({ dataDir: b.dir, args: ["--role", "standby"] });
+    b.server.apiKey = apiKey;
     await b.server.start();
     await waitFor(
       "the primary's link on the standby",
@@ -314,8 +315,14 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(await lease()).toMatchObject({ epoch: 2 });
     expect(existsSync(join(b.dir, "shortener.db-txid"))).toBe(false);
     expect(existsSync(join(b.dir, "replica.env.promoting"))).toBe(false);
-    // The standby still running reads the copy it had, until the runbook restarts it as the primary.
-    await waitFor("the standby to see its copy replaced", async () => (await readiness(b.server)).status === 503);
+    // The standby still running goes on serving the copy it read, and stays ready (writes refused), until the runbook
+    // restarts it as the primary: redirects never lack a ready node in between.
+    await waitFor("the standby to see the promotion", async () => b.server.stderr.includes('"event":"promoted_serving_old_copy"'));
+    expect(await readiness(b.server)).toEqual({ status: 200, body: expect.any(String) });
+    expect(await target(b.server, "kept")).toBe("https://example.com/kept");
+    const refused = await create(b.server, "before-restart");
+    expect(refused.status).toBe(503);
+    expect(await refused.text()).toContain("This node is a standby");
     for (const step of primary ?? []) await runStep(step, b, "primary");
 
     for (const code of ["kept", "still-a", "after-outage", "last"])

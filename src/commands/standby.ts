@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import type { AppContext } from "../app";
 import { FollowPosition, useRollbackJournal } from "../storage/replica-copy";
+import { promotedHere } from "../storage/replica-epoch";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, log } from "../telemetry/logger";
 
@@ -48,21 +49,32 @@ export async function replicaCopyReady(path: string): Promise<boolean> {
 /**
  * Every `everyMs`, drops the links and robots.txt codes cached from the copy once Litestream has applied more of the
  * primary's transactions. A copy replaced by a fresh restore cannot be read through the open connection: readiness
- * then fails, saying what to do (ctx.replicaCopy).
+ * then fails, saying what to do (ctx.replicaCopy). Unless `shortener promote` replaced it: then the copy this node
+ * reads is the old primary's state as of the follow's stop, and the node goes on serving it (writes still refused)
+ * until it is restarted as the primary, so that redirects never lack a ready node in between.
  */
 export function watchReplicaCopy(ctx: AppContext, everyMs: number): ReturnType<typeof setInterval> {
   const position = new FollowPosition(ctx.config.databasePath);
   // A copy that cannot be read now (readiness says so) is looked at again at the next tick.
   const failures = new FailureStreak("replica_watch");
+  let promoted = false;
   return setInterval(() => {
     try {
       if (position.moved()) {
         ctx.shortUrls.forgetCached();
         for (const domain of ctx.shortUrls.domains()) ctx.customDomains.add(domain);
       }
-      if (!ctx.replicaCopy.replaced && position.replaced()) {
-        ctx.replicaCopy.replaced = true;
-        log.error("replica_copy_replaced", { database: ctx.config.databasePath, hint: "restart this node to serve the new copy" });
+      if (!ctx.replicaCopy.replaced && !promoted && position.replaced()) {
+        promoted = promotedHere(ctx.config.dataDir);
+        if (promoted) {
+          log.warn("promoted_serving_old_copy", {
+            database: ctx.config.databasePath,
+            hint: "this node took the replica lease: it serves the copy it read, and refuses writes, until restarted as the primary (runbooks/promote-standby.md, step 4)",
+          });
+        } else {
+          ctx.replicaCopy.replaced = true;
+          log.error("replica_copy_replaced", { database: ctx.config.databasePath, hint: "restart this node to serve the new copy" });
+        }
       }
       failures.succeeded();
     } catch (error) {

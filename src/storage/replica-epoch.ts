@@ -22,6 +22,11 @@ export function replicaEnvPath(dataDir: string): string {
   return join(dataDir, "replica.env");
 }
 
+/** `promote`'s note of the holder it is about to become, renamed to replica.env once the promotion is done. */
+export function promotionNotePath(dataDir: string): string {
+  return `${replicaEnvPath(dataDir)}.promoting`;
+}
+
 export class ReplicaEnvError extends Error {
   constructor(message: string) {
     super(message);
@@ -50,6 +55,20 @@ export function readReplicaEnvFile(path: string): ReplicaEnv | null {
   }
   const holder = values.get(HOLDER_VARIABLE) ?? "";
   return { epoch, holder: holder === "" ? null : holder };
+}
+
+/**
+ * Whether `shortener promote` made this node the lease's holder, or is doing so now (its note is there): from taking
+ * the lease to renaming the note, the database may already have been swapped while replica.env still reads "standby".
+ */
+export function promotedHere(dataDir: string): boolean {
+  if (existsSync(promotionNotePath(dataDir))) return true;
+  try {
+    return readReplicaEnv(dataDir)?.holder != null;
+  } catch (error) {
+    if (error instanceof ReplicaEnvError) return false;
+    throw error;
+  }
 }
 
 /** Whether `lease` names this node: the epoch and holder its replica.env (or promote's note) says it took. */

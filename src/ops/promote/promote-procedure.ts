@@ -22,6 +22,7 @@ import { formatIsoDate } from "../../lib/iso-date";
 import { randomString } from "../../lib/random";
 import {
   holdsLease,
+  promotionNotePath,
   type ReplicaEnv,
   readReplicaEnv,
   readReplicaEnvFile,
@@ -86,17 +87,13 @@ function newHolder(dataDir: string): string {
   return `${hostname()}:${dataDir}:${randomString(6)}`;
 }
 
-function pendingPath(dataDir: string): string {
-  return `${replicaEnvPath(dataDir)}.promoting`;
-}
-
 function readPending(dataDir: string): ReplicaEnv | null {
-  return readReplicaEnvFile(pendingPath(dataDir));
+  return readReplicaEnvFile(promotionNotePath(dataDir));
 }
 
 /** Step 4's note: the holder name this node is about to write into the lease, in replica.env's form. */
 function notePending(dataDir: string, value: ReplicaEnv): void {
-  writeReplicaEnv(pendingPath(dataDir), value, `shortener promote, ${formatIsoDate(Date.now())}: this node holds the replica lease`);
+  writeReplicaEnv(promotionNotePath(dataDir), value, `shortener promote, ${formatIsoDate(Date.now())}: this node holds the replica lease`);
 }
 
 /** Step 2: the lease unchanged for its whole term; a PromoteError when it changed (its holder is alive). */
@@ -130,7 +127,7 @@ function takeOver(plan: PromotePlan, restoredFile: string | null): string[] {
     swapIn(restoredFile, plan.databasePath);
   }
   rmSync(`${plan.databasePath}-txid`, { force: true });
-  renameSync(pendingPath(plan.dataDir), replicaEnvPath(plan.dataDir));
+  renameSync(promotionNotePath(plan.dataDir), replicaEnvPath(plan.dataDir));
   fsyncDirectory(plan.dataDir);
   return kept;
 }
@@ -175,7 +172,7 @@ export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
     try {
       await plan.store.create(first);
     } catch (error) {
-      rmSync(pendingPath(plan.dataDir), { force: true });
+      rmSync(promotionNotePath(plan.dataDir), { force: true });
       if (error instanceof LeaseConflict)
         throw new PromoteError("another node took the first lease at the same moment; nothing was changed");
       throw error;
@@ -202,7 +199,7 @@ export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
   try {
     await plan.store.replace(next, current.etag);
   } catch (error) {
-    rmSync(pendingPath(plan.dataDir), { force: true });
+    rmSync(promotionNotePath(plan.dataDir), { force: true });
     rmSync(restoredFile, { force: true });
     if (error instanceof LeaseConflict) {
       throw new PromoteError(
