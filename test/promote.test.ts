@@ -323,6 +323,11 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     const refused = await create(b.server, "before-restart");
     expect(refused.status).toBe(503);
     expect(await refused.text()).toContain("This node is a standby");
+    // Should the restart be forgotten, the self-check says what is left to do (not "follow the live epoch").
+    const check = await cli(b, "check", "--role", "standby", "--replication", "litestream");
+    expect(check.exitCode).toBe(1);
+    expect(check.stdout).toMatch(/FAIL +lease +this node took the lease \(epoch 2\) and still runs as a standby/);
+    expect(check.stdout).toContain("restart it as the primary, with SHORTENER_ROLE=primary");
     for (const step of primary ?? []) await runStep(step, b, "primary");
 
     for (const code of ["kept", "still-a", "after-outage", "last"])

@@ -56,6 +56,14 @@ async function leaseCheck(config: Readonly<Config>, store: LeaseStore): Promise<
   }
   if (mine !== null && mine.holder === null && mine.epoch === epoch)
     return pass("lease", `this standby follows epoch ${epoch}, held by ${holder}`);
+  // Between `promote` and the restart as the primary: its colours serve the old copy and no node takes writes.
+  if (holdsLease(mine, current.lease)) {
+    return fail(
+      "lease",
+      `this node took the lease (epoch ${epoch}) and still runs as a standby: no node takes writes`,
+      `restart it as the primary, with SHORTENER_ROLE=primary (${RUNBOOK}, step 4)`,
+    );
+  }
   const follows = mine === null ? "this standby has no replica.env" : `this standby follows epoch ${mine.epoch}`;
   return fail(
     "lease",
