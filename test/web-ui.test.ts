@@ -115,8 +115,10 @@ class UiSession implements AsyncDisposable {
   /**
    * Waits until the page's real-time subscription is the one it keeps. The UI reopens its EventSource when a render
    * follows an answer (the list, tags, domains...), and a visit published between a close and the reopen is not seen:
-   * the subscription is settled once every call has its answer, the last subscription came after the last answer, and
-   * the hub counts one subscriber.
+   * the subscription is settled once every call has its answer, the last subscription came after the last answer and
+   * has its own answer (the hub registers a subscriber before it sends the stream's headers), and the hub counts one
+   * subscriber: that one. Counting alone is not enough: a stream the page has just closed may still be counted while
+   * the new one is on its way, and a visit published then reaches neither.
    */
   async settledSubscription(): Promise<void> {
     const HUB = "/.well-known/mercure";
@@ -127,7 +129,8 @@ class UiSession implements AsyncDisposable {
         const answered = calls.filter((e) => e.kind === "response").length * 2 === calls.length;
         const lastAnswer = this.apiTimeline.findLastIndex((e) => e.kind === "response" && e.path !== HUB);
         const lastSubscription = this.apiTimeline.findLastIndex((e) => e.kind === "request" && e.path === HUB);
-        return answered && lastSubscription > lastAnswer && (await server.metric("shortener_realtime_subscribers")) === 1;
+        const subscribed = this.apiTimeline.some((e, i) => i > lastSubscription && e.kind === "response" && e.path === HUB);
+        return answered && lastSubscription > lastAnswer && subscribed && (await server.metric("shortener_realtime_subscribers")) === 1;
       },
       UI_TIMEOUT_MS,
     );
