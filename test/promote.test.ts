@@ -328,6 +328,8 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(check.exitCode).toBe(1);
     expect(check.stdout).toMatch(/FAIL +lease +this node took the lease \(epoch 2\) and still runs as a standby/);
     expect(check.stdout).toContain("restart it as the primary, with SHORTENER_ROLE=primary");
+    const shown = await cli(b, "lease", "show", "--role", "standby");
+    expect(shown.stdout).toContain("this node holds it: the primary of epoch 2; its settings still say standby: restart it as the primary");
     for (const step of primary ?? []) await runStep(step, b, "primary");
 
     for (const code of ["kept", "still-a", "after-outage", "last"])

@@ -5,7 +5,7 @@
  * A copy of another epoch is never followed on (its transaction ids belong to another history): it must go first.
  */
 import type { Command } from "../commands/command";
-import { loadConfig } from "../config";
+import { type Config, loadConfig } from "../config";
 import { UsageError } from "../errors";
 import { formatIsoDate } from "../lib/iso-date";
 import { LitestreamConfigError } from "../storage/litestream-config";
@@ -18,13 +18,14 @@ import { existingFiles } from "./restore/database-swap";
 const EXIT_REFUSED = 1;
 
 /** What this node is to the lease, in a few words. */
-function standing(current: LeaseVersion | null, mine: ReplicaEnv | null): string {
+function standing(current: LeaseVersion | null, mine: ReplicaEnv | null, role: Config["role"]): string {
   if (mine === null) return "this node has no replica.env: neither primary nor standby of an epoch";
   const epoch = current?.lease.epoch;
   if (mine.holder !== null) {
-    return holdsLease(mine, current?.lease)
-      ? `this node holds it: the primary of epoch ${mine.epoch}`
-      : `this node held epoch ${mine.epoch} and was replaced: it must not serve as the primary`;
+    if (!holdsLease(mine, current?.lease)) return `this node held epoch ${mine.epoch} and was replaced: it must not serve as the primary`;
+    // Between `promote` and the restart of its colours as the primary (runbooks/promote-standby.md, step 4).
+    const restart = role === "standby" ? "; its settings still say standby: restart it as the primary" : "";
+    return `this node holds it: the primary of epoch ${mine.epoch}${restart}`;
   }
   return epoch === mine.epoch ? `this node follows epoch ${mine.epoch}` : `this node follows epoch ${mine.epoch}, not the live one`;
 }
@@ -85,7 +86,7 @@ export const lease: Command = {
         current === null
           ? "no lease: no node has been promoted yet"
           : `epoch ${current.lease.epoch}, held by ${current.lease.holder}, renewed ${current.lease.renewedAt}, term ${current.lease.termSeconds}s`;
-      process.stdout.write(`${describeLocation(store.location)}: ${held}\n${standing(current, mine)}\n`);
+      process.stdout.write(`${describeLocation(store.location)}: ${held}\n${standing(current, mine, config.role)}\n`);
       return 0;
     } catch (error) {
       if (![PromoteError, LitestreamConfigError, LeaseUnavailable, ReplicaEnvError].some((kind) => error instanceof kind)) throw error;
