@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runCli, startServer, type TestServer, waitFor } from "../test/support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "../test/support/litestream";
-import { syncReplica } from "../test/support/replica";
+import { newestHeartbeat, syncReplica } from "../test/support/replica";
 import { S3Server } from "../test/support/s3";
 import { cleanup, track } from "./lib/disposables";
 
@@ -64,17 +64,8 @@ async function replicatedNode(s3: S3Server, prefix: string, given?: TestServer) 
   const litestream = new LitestreamProcess(configPath, socketPath);
   track(litestream);
   await litestream.start();
-  await waitFor("the first heartbeat", () => heartbeat(databasePath) > 0);
+  await waitFor("the first heartbeat", () => newestHeartbeat(databasePath) > 0);
   return { server, databasePath, configPath, socketPath };
-}
-
-function heartbeat(databasePath: string): number {
-  const db = new Database(databasePath, { readonly: true });
-  try {
-    return (db.query("SELECT at FROM heartbeat").get() as { at: number }).at;
-  } finally {
-    db.close();
-  }
 }
 
 async function drill(server: TestServer, configPath: string): Promise<{ report: DrillReport; wallSeconds: number }> {

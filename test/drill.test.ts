@@ -4,13 +4,12 @@
  * replica, the metrics the server reports from the drill's record, and the runbook for a failed drill.
  */
 
-import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, startServer, type TestServer, waitFor } from "./support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
-import { syncReplica } from "./support/replica";
+import { newestHeartbeat, syncReplica } from "./support/replica";
 import { expectStepPasses, parseRunbook } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
 
@@ -130,12 +129,7 @@ class ReplicatedNode implements AsyncDisposable {
 
   /** The live database's newest heartbeat (epoch ms). */
   liveHeartbeat(): number {
-    const db = new Database(this.databasePath, { readonly: true });
-    try {
-      return (db.query("SELECT at FROM heartbeat").get() as { at: number }).at;
-    } finally {
-      db.close();
-    }
+    return newestHeartbeat(this.databasePath);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -10,10 +10,12 @@ import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { type Lease, LeaseStore } from "../src/storage/replica-lease";
 import { BINARY, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 import { cleanEnv, followCommand, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
+import { newestHeartbeat } from "./support/replica";
 import { expectStepPasses, parseRunbook, RUNBOOKS, type Step, unitColour } from "./support/runbook-steps";
-import { S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, S3Server } from "./support/s3";
+import { S3Server } from "./support/s3";
 import { ToolProcess } from "./support/tool-process";
 
 const PREFIX = "promote";
@@ -74,15 +76,8 @@ async function readiness(server: TestServer): Promise<{ status: number; body: st
 }
 
 /** The lease object as stored (read with the replica's credentials: the store serves nothing anonymously). */
-async function lease(): Promise<{ epoch: number; holder: string }> {
-  const client = new Bun.S3Client({
-    endpoint: s3.endpoint,
-    bucket: "replica",
-    region: S3_REGION,
-    accessKeyId: S3_ACCESS_KEY,
-    secretAccessKey: S3_SECRET_KEY,
-  });
-  return (await client.file(`${PREFIX}/lease.json`).json()) as { epoch: number; holder: string };
+async function lease(): Promise<Lease | undefined> {
+  return (await new LeaseStore(s3.leaseLocation(`${PREFIX}/lease.json`)).read())?.lease;
 }
 
 /** The node's lease and epoch series (absent ones left out), as Prometheus would scrape them. */
@@ -93,14 +88,7 @@ async function leaseSeries(server: TestServer): Promise<Record<string, number>> 
 }
 
 /** The newest heartbeat (epoch ms) in the node's own database. */
-function heartbeat(node: Node): number {
-  const db = new Database(join(node.dir, "shortener.db"), { readonly: true });
-  try {
-    return (db.query("SELECT at FROM heartbeat WHERE id = 1").get() as { at: number }).at;
-  } finally {
-    db.close();
-  }
-}
+const heartbeat = (node: Node) => newestHeartbeat(join(node.dir, "shortener.db"));
 
 async function startFollow(node: Node): Promise<void> {
   node.follow = await new ToolProcess("litestream restore -f").spawn(

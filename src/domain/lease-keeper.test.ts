@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, S3Server } from "../../test/support/s3";
+import { S3Server } from "../../test/support/s3";
 import { AppError } from "../errors";
 import { type Lease, LeaseStore, LeaseUnavailable } from "../storage/replica-lease";
 import { LeaseKeeper } from "./lease-keeper";
@@ -9,15 +9,8 @@ const HOLDER = "vm-a:/data:x1";
 let s3: S3Server;
 let keys = 0;
 
-function store(endpoint = s3.endpoint): LeaseStore {
-  return new LeaseStore({
-    endpoint,
-    bucket: "replica",
-    region: S3_REGION,
-    accessKeyId: S3_ACCESS_KEY,
-    secretAccessKey: S3_SECRET_KEY,
-    key: `k${++keys}/lease.json`,
-  });
+function store(): LeaseStore {
+  return new LeaseStore(s3.leaseLocation(`k${++keys}/lease.json`));
 }
 
 const lease = (epoch: number, renewedAt: number, holder = HOLDER): Lease => ({

@@ -13,14 +13,10 @@ import { unavailable } from "../errors";
 import { holdsLease, type ReplicaEnv } from "../storage/replica-epoch";
 import { type Lease, LeaseConflict, type LeaseStore } from "../storage/replica-lease";
 import { describeError, log } from "../telemetry/logger";
+import type { LeaseStatus } from "../telemetry/replica-metrics";
 
 const RETRY_AFTER_SECONDS = 5;
 const RUNBOOK = "runbooks/promote-standby.md";
-
-export interface LeaseStatus {
-  writableSeconds: number;
-  fenced: boolean;
-}
 
 export class LeaseKeeper {
   #validUntil = 0;

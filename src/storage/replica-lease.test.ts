@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { freePort } from "../../test/support/binary";
-import { S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, S3Server } from "../../test/support/s3";
+import { S3Server } from "../../test/support/s3";
 import { type Lease, LeaseConflict, type LeaseLocation, LeaseStore, LeaseUnavailable } from "./replica-lease";
 
 let s3: S3Server;
@@ -13,14 +13,7 @@ const lease = (epoch: number, holder = "vm-a:/data:x1"): Lease => ({
 });
 
 function location(endpoint = s3.endpoint): LeaseLocation {
-  return {
-    endpoint,
-    bucket: "replica",
-    region: S3_REGION,
-    accessKeyId: S3_ACCESS_KEY,
-    secretAccessKey: S3_SECRET_KEY,
-    key: `t${++keys}/lease.json`,
-  };
+  return s3.leaseLocation(`t${++keys}/lease.json`, "replica", endpoint);
 }
 
 beforeAll(async () => {

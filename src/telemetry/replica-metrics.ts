@@ -7,11 +7,19 @@
 import type { Registry } from "prom-client";
 import { optionalGauge } from "./scraped-series";
 
+/** A primary's hold on the lease as the metrics show it (domain/lease-keeper.ts gives it). */
+export interface LeaseStatus {
+  /** Seconds writes are still accepted for under the last renewal; 0 while they are refused. */
+  writableSeconds: number;
+  /** Another node took the lease: this one refuses writes for good. */
+  fenced: boolean;
+}
+
 export interface ReplicaMetricSources {
   /** The epoch this node writes or follows (its replica.env), or null without one. */
   epoch(): number | null;
-  /** The primary's hold on the lease (domain/lease-keeper.ts), or null where the node keeps none. */
-  lease(): { writableSeconds: number; fenced: boolean } | null;
+  /** The primary's hold on the lease, or null where the node keeps none. */
+  lease(): LeaseStatus | null;
 }
 
 export function attachReplicaMetrics(registry: Registry, sources: ReplicaMetricSources): void {

@@ -1,7 +1,18 @@
 /** What the replication tests ask of a replica: flush it through Litestream's control socket, restore it, read it. */
 import { Database } from "bun:sqlite";
+import { HeartbeatStore } from "../../src/storage/heartbeat-store";
 import { cleanEnv } from "./litestream";
 import { toolPath } from "./tools";
+
+/** The newest heartbeat (epoch ms; 0 before the first) in the database at `databasePath`, read through a connection of its own. */
+export function newestHeartbeat(databasePath: string): number {
+  const db = new Database(databasePath, { readonly: true });
+  try {
+    return new HeartbeatStore(db).latest() ?? 0;
+  } finally {
+    db.close();
+  }
+}
 
 /** `POST /sync` with wait on Litestream's control socket: returns once the replica holds everything committed. */
 export async function syncReplica(socketPath: string, databasePath: string, timeoutSeconds = 30): Promise<void> {

@@ -4,6 +4,7 @@
  * outage is simulated by pausing the process (SIGSTOP: requests hang, as with a dead network path) and resuming it.
  */
 import type { Subprocess } from "bun";
+import type { LeaseLocation } from "../../src/storage/replica-lease";
 import { freePort, waitFor } from "./binary";
 import { toolPath } from "./tools";
 
@@ -49,6 +50,11 @@ export class S3Server implements AsyncDisposable {
   async createBucket(name: string): Promise<void> {
     const response = await fetch(`${this.endpoint}/${name}`, { method: "PUT" });
     if (!response.ok) throw new Error(`cannot create bucket ${name}: HTTP ${response.status}`);
+  }
+
+  /** Where a lease object at `key` in `bucket` is read and written with the test credentials (at `endpoint`). */
+  leaseLocation(key: string, bucket = "replica", endpoint = this.endpoint): LeaseLocation {
+    return { endpoint, bucket, region: S3_REGION, accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY, key };
   }
 
   /** Keys under `prefix` in `bucket`. */

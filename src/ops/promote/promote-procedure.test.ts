@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, S3Server } from "../../../test/support/s3";
+import { S3Server } from "../../../test/support/s3";
 import { ReplicaEnvError, readReplicaEnv, replicaEnvPath, writeReplicaEnv } from "../../storage/replica-epoch";
 import { type Lease, LeaseStore } from "../../storage/replica-lease";
 import { PromoteError } from "./promote-error";
@@ -27,14 +27,7 @@ const lease = (epoch: number, holder: string): Lease => ({ epoch, holder, renewe
 function node(): PromotePlan {
   const dataDir = mkdtempSync(join(tmpdir(), "promote-"));
   dirs.push(dataDir);
-  const store = new LeaseStore({
-    endpoint: s3.endpoint,
-    bucket: "replica",
-    region: S3_REGION,
-    accessKeyId: S3_ACCESS_KEY,
-    secretAccessKey: S3_SECRET_KEY,
-    key: `p${++keys}/lease.json`,
-  });
+  const store = new LeaseStore(s3.leaseLocation(`p${++keys}/lease.json`));
   const databasePath = join(dataDir, "shortener.db");
   return { store, databasePath, dataDir, litestreamConfig: "/nonexistent.yml", termMs: 4000, env: {}, progress: () => {} };
 }
