@@ -4,12 +4,22 @@
  * epoch the lease names: it writes replica.env, from which litestream-follow's `restore -f` takes the replica path.
  * A copy of another epoch is never followed on (its transaction ids belong to another history): it must go first.
  */
+import { existsSync, rmSync } from "node:fs";
 import type { Command } from "../commands/command";
 import { type Config, loadConfig } from "../config";
 import { UsageError } from "../errors";
 import { formatIsoDate } from "../lib/iso-date";
 import { LitestreamConfigError } from "../storage/litestream-config";
-import { holdsLease, type ReplicaEnv, ReplicaEnvError, readReplicaEnv, replicaEnvPath, writeReplicaEnv } from "../storage/replica-epoch";
+import {
+  holdsLease,
+  promotionNotePath,
+  type ReplicaEnv,
+  ReplicaEnvError,
+  readPromotionNote,
+  readReplicaEnv,
+  replicaEnvPath,
+  writeReplicaEnv,
+} from "../storage/replica-epoch";
 import { describeLocation, LeaseUnavailable, type LeaseVersion } from "../storage/replica-lease";
 import { leaseStore } from "./promote";
 import { PromoteError } from "./promote/promote-error";
@@ -17,8 +27,18 @@ import { existingFiles } from "./restore/database-swap";
 
 const EXIT_REFUSED = 1;
 
+/** A promote that took the lease (epoch N) and stopped before the swap: only a second run of it finishes the job. */
+export const UNFINISHED = (epoch: number) =>
+  `this node took the lease (epoch ${epoch}) in a promote that did not finish: run shortener promote again to finish it, then restart the colours as the primary`;
+
 /** What this node is to the lease, in a few words. */
-function standing(current: LeaseVersion | null, mine: ReplicaEnv | null, role: Config["role"]): string {
+export function standing(current: LeaseVersion | null, mine: ReplicaEnv | null, note: ReplicaEnv | null, role: Config["role"]): string {
+  if (current !== null && holdsLease(note, current.lease)) return UNFINISHED(current.lease.epoch);
+  const stale = note === null ? "" : "\npromote's note of a run that never took the lease is left: shortener lease follow removes it";
+  return `${held(current, mine, role)}${stale}`;
+}
+
+function held(current: LeaseVersion | null, mine: ReplicaEnv | null, role: Config["role"]): string {
   if (mine === null) return "this node has no replica.env: neither primary nor standby of an epoch";
   const epoch = current?.lease.epoch;
   if (mine.holder !== null) {
@@ -30,14 +50,18 @@ function standing(current: LeaseVersion | null, mine: ReplicaEnv | null, role: C
   return epoch === mine.epoch ? `this node follows epoch ${mine.epoch}` : `this node follows epoch ${mine.epoch}, not the live one`;
 }
 
-function follow(databasePath: string, dataDir: string, current: LeaseVersion, mine: ReplicaEnv | null): string {
+export function follow(databasePath: string, dataDir: string, current: LeaseVersion, mine: ReplicaEnv | null): string {
   const epoch = current.lease.epoch;
   if (holdsLease(mine, current.lease)) {
     throw new PromoteError(`this node holds the lease (epoch ${epoch}): it is the primary, and a standby is another VM`);
   }
+  if (holdsLease(readPromotionNote(dataDir), current.lease)) throw new PromoteError(UNFINISHED(epoch));
+  // A note whose holder the lease never named is left by a promote that stopped before it took the lease: this node
+  // stays a standby, and the note must not make a later fresh copy look like its own promotion (promotedHere).
+  const cleared = rmNote(dataDir) ? `\nremoved ${promotionNotePath(dataDir)}, left by a promote that never took the lease` : "";
   const files = existingFiles(databasePath);
   if (files.length > 0) {
-    if (mine !== null && mine.holder === null && mine.epoch === epoch) return `this node already follows epoch ${epoch}`;
+    if (mine !== null && mine.holder === null && mine.epoch === epoch) return `this node already follows epoch ${epoch}${cleared}`;
     const what =
       mine === null
         ? "a database of no known epoch"
@@ -53,7 +77,15 @@ function follow(databasePath: string, dataDir: string, current: LeaseVersion, mi
     { epoch, holder: null },
     `shortener lease follow, ${formatIsoDate(Date.now())}: this standby follows epoch ${epoch}`,
   );
-  return `this node now follows epoch ${epoch} (held by ${current.lease.holder}): start litestream-follow, then the colours with SHORTENER_ROLE=standby`;
+  return `this node now follows epoch ${epoch} (held by ${current.lease.holder}): start litestream-follow, then the colours with SHORTENER_ROLE=standby${cleared}`;
+}
+
+/** Removes promote's note; whether there was one. */
+function rmNote(dataDir: string): boolean {
+  const path = promotionNotePath(dataDir);
+  if (!existsSync(path)) return false;
+  rmSync(path);
+  return true;
 }
 
 export const lease: Command = {
@@ -70,6 +102,7 @@ export const lease: Command = {
       const store = leaseStore(config.litestreamConfig, config.databasePath, process.env);
       const current = await store.read();
       const mine = readReplicaEnv(config.dataDir);
+      const note = readPromotionNote(config.dataDir);
       if (action === "follow") {
         if (current === null)
           throw new PromoteError(`no node holds the lease at ${describeLocation(store.location)} yet: promote the primary first`);
@@ -78,15 +111,15 @@ export const lease: Command = {
       }
       if (args.flags.has("json")) {
         process.stdout.write(
-          `${JSON.stringify({ location: describeLocation(store.location), lease: current?.lease ?? null, node: mine })}\n`,
+          `${JSON.stringify({ location: describeLocation(store.location), lease: current?.lease ?? null, node: mine, promoting: note })}\n`,
         );
         return 0;
       }
-      const held =
+      const described =
         current === null
           ? "no lease: no node has been promoted yet"
           : `epoch ${current.lease.epoch}, held by ${current.lease.holder}, renewed ${current.lease.renewedAt}, term ${current.lease.termSeconds}s`;
-      process.stdout.write(`${describeLocation(store.location)}: ${held}\n${standing(current, mine, config.role)}\n`);
+      process.stdout.write(`${describeLocation(store.location)}: ${described}\n${standing(current, mine, note, config.role)}\n`);
       return 0;
     } catch (error) {
       if (![PromoteError, LitestreamConfigError, LeaseUnavailable, ReplicaEnvError].some((kind) => error instanceof kind)) throw error;

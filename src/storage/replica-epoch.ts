@@ -57,6 +57,11 @@ export function readReplicaEnvFile(path: string): ReplicaEnv | null {
   return { epoch, holder: holder === "" ? null : holder };
 }
 
+/** promote's note, or null when there is none (no promotion under way, or it finished: the note became replica.env). */
+export function readPromotionNote(dataDir: string): ReplicaEnv | null {
+  return readReplicaEnvFile(promotionNotePath(dataDir));
+}
+
 /**
  * Whether `shortener promote` made this node the lease's holder, or is doing so now (its note is there): from taking
  * the lease to renaming the note, the database may already have been swapped while replica.env still reads "standby".

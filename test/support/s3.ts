@@ -3,9 +3,12 @@
  * .tools/bin by scripts/setup-tools.ts, on a free loopback port with a fresh bucket. Its data lives in memory, so an
  * outage is simulated by pausing the process (SIGSTOP: requests hang, as with a dead network path) and resuming it.
  */
+
+import { afterAll, beforeAll } from "bun:test";
+import { rmSync } from "node:fs";
 import type { Subprocess } from "bun";
-import type { LeaseLocation } from "../../src/storage/replica-lease";
-import { freePort, waitFor } from "./binary";
+import { type LeaseLocation, LeaseStore } from "../../src/storage/replica-lease";
+import { freePort, tempDir, waitFor } from "./binary";
 import { toolPath } from "./tools";
 
 export const S3_ACCESS_KEY = "shortener-test";
@@ -81,4 +84,32 @@ export class S3Server implements AsyncDisposable {
     await this.#proc.exited;
     this.#proc = null;
   }
+}
+
+/**
+ * For a test file of lease stores: one S3 server started before its tests and stopped after them, a fresh lease key
+ * for each store, and temp dirs removed at the end.
+ */
+export function leaseStoresForFile(): { store(): LeaseStore; dir(prefix: string): string } {
+  let s3: S3Server | undefined;
+  let keys = 0;
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    s3 = await S3Server.start();
+  }, 60_000);
+  afterAll(async () => {
+    await s3?.[Symbol.asyncDispose]();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    store() {
+      if (s3 === undefined) throw new Error("the S3 server starts before the tests");
+      return new LeaseStore(s3.leaseLocation(`lease${++keys}/lease.json`));
+    },
+    dir(prefix) {
+      const dir = tempDir(prefix);
+      dirs.push(dir);
+      return dir;
+    },
+  };
 }

@@ -5,7 +5,7 @@
  */
 import type { Config } from "../../config";
 import { LitestreamConfigError, leaseLocationFor } from "../../storage/litestream-config";
-import { holdsLease, ReplicaEnvError, readReplicaEnv } from "../../storage/replica-epoch";
+import { holdsLease, promotionNotePath, ReplicaEnvError, readPromotionNote, readReplicaEnv } from "../../storage/replica-epoch";
 import { describeLocation, LeaseStore, LeaseUnavailable } from "../../storage/replica-lease";
 import { type Check, type CheckResult, fail, pass } from "./check-result";
 
@@ -25,11 +25,13 @@ export function leaseChecks(config: Readonly<Config>, env: Record<string, string
   return [{ name: "lease", run: () => leaseCheck(config, store) }];
 }
 
-async function leaseCheck(config: Readonly<Config>, store: LeaseStore): Promise<CheckResult> {
+export async function leaseCheck(config: Readonly<Config>, store: LeaseStore): Promise<CheckResult> {
   let mine: ReturnType<typeof readReplicaEnv>;
+  let note: ReturnType<typeof readReplicaEnv>;
   let current: Awaited<ReturnType<LeaseStore["read"]>>;
   try {
     mine = readReplicaEnv(config.dataDir);
+    note = readPromotionNote(config.dataDir);
     current = await store.read();
   } catch (error) {
     if (!(error instanceof ReplicaEnvError || error instanceof LeaseUnavailable)) throw error;
@@ -43,6 +45,13 @@ async function leaseCheck(config: Readonly<Config>, store: LeaseStore): Promise<
     );
   }
   const { epoch, holder } = current.lease;
+  if (holdsLease(note, current.lease)) {
+    return fail(
+      "lease",
+      `this node took the lease (epoch ${epoch}) in a promote that did not finish: no node takes writes`,
+      `run shortener promote again to finish it, then restart it as the primary (${RUNBOOK}, step 4)`,
+    );
+  }
   if (config.role === "primary") {
     if (holdsLease(mine, current.lease)) {
       return pass("lease", `this node holds epoch ${epoch} (renewed ${current.lease.renewedAt})`);
@@ -52,6 +61,14 @@ async function leaseCheck(config: Readonly<Config>, store: LeaseStore): Promise<
       "lease",
       `epoch ${epoch} is held by ${holder}; ${was}`,
       `this node must not serve as the primary: make it a standby (${RUNBOOK})`,
+    );
+  }
+  if (note !== null) {
+    // Left by a promote that stopped before the lease named it: a copy replaced later would be taken for a promotion.
+    return fail(
+      "lease",
+      `${promotionNotePath(config.dataDir)} is left by a promote that never took the lease`,
+      `if this node stays a standby: shortener lease follow (it removes the note); else run shortener promote again (${RUNBOOK})`,
     );
   }
   if (mine !== null && mine.holder === null && mine.epoch === epoch)

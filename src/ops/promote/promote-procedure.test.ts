@@ -1,33 +1,28 @@
 import { Database } from "bun:sqlite";
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { S3Server } from "../../../test/support/s3";
-import { ReplicaEnvError, readReplicaEnv, replicaEnvPath, writeReplicaEnv } from "../../storage/replica-epoch";
-import { type Lease, LeaseStore } from "../../storage/replica-lease";
+import { leaseStoresForFile } from "../../../test/support/s3";
+import {
+  promotionNotePath,
+  ReplicaEnvError,
+  readPromotionNote,
+  readReplicaEnv,
+  replicaEnvPath,
+  writeReplicaEnv,
+} from "../../storage/replica-epoch";
+import { type Lease, LeaseStore, LeaseUnavailable } from "../../storage/replica-lease";
 import { PromoteError } from "./promote-error";
 import { type PromotePlan, runPromote } from "./promote-procedure";
 
-let s3: S3Server;
-let keys = 0;
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  s3 = await S3Server.start();
-}, 60_000);
-afterAll(async () => {
-  await s3?.[Symbol.asyncDispose]();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const stores = leaseStoresForFile();
 
 const lease = (epoch: number, holder: string): Lease => ({ epoch, holder, renewedAt: new Date().toISOString(), termSeconds: 4 });
 
 /** A data dir with a database holding one row that says which file it is, and a plan for promoting it. */
 function node(): PromotePlan {
-  const dataDir = mkdtempSync(join(tmpdir(), "promote-"));
-  dirs.push(dataDir);
-  const store = new LeaseStore(s3.leaseLocation(`p${++keys}/lease.json`));
+  const dataDir = stores.dir("promote-");
+  const store = stores.store();
   const databasePath = join(dataDir, "shortener.db");
   return { store, databasePath, dataDir, litestreamConfig: "/nonexistent.yml", termMs: 4000, env: {}, progress: () => {} };
 }
@@ -88,6 +83,72 @@ describe("runPromote (real S3 server on loopback)", () => {
     expect((await plan.store.read())?.lease).toMatchObject({ epoch: 1, holder: report.holder, termSeconds: 4 });
     expect(readReplicaEnv(plan.dataDir)).toEqual({ epoch: 1, holder: report.holder });
     expect(which(plan.databasePath)).toBe("the first primary's");
+  });
+
+  test("a lease write the store does not answer keeps the note: a second run finishes when the write had landed", async () => {
+    const plan = node();
+    database(plan.databasePath, "the first primary's");
+    const real = plan.store;
+    // The PUT lands, and its answer is lost (a timeout, a reset connection).
+    plan.store = new (class extends LeaseStore {
+      override async create(lease: Lease): Promise<string> {
+        await super.create(lease);
+        throw new LeaseUnavailable("the answer was lost");
+      }
+    })(real.location);
+    const unanswered = await runPromote(plan).catch((error: unknown) => error);
+    expect(unanswered).toBeInstanceOf(PromoteError);
+    expect((unanswered as Error).message).toContain("did not answer whether this node took the lease (the answer was lost)");
+    expect((unanswered as Error).message).toContain("Run shortener promote again");
+    const note = readPromotionNote(plan.dataDir);
+    expect((await real.read())?.lease).toMatchObject({ epoch: 1, holder: note?.holder });
+    expect(readReplicaEnv(plan.dataDir)).toBeNull();
+
+    plan.store = real;
+    const report = await runPromote(plan);
+    expect(report).toMatchObject({ outcome: "resumed", epoch: 1, holder: note?.holder });
+    expect(readReplicaEnv(plan.dataDir)).toEqual({ epoch: 1, holder: note?.holder ?? "" });
+    expect(existsSync(promotionNotePath(plan.dataDir))).toBe(false);
+    expect(which(plan.databasePath)).toBe("the first primary's");
+  });
+
+  test("…and starts over when it had not: a new holder takes the lease, and the note becomes replica.env", async () => {
+    const plan = node();
+    database(plan.databasePath, "the first primary's");
+    const real = plan.store;
+    plan.store = new (class extends LeaseStore {
+      override async create(): Promise<string> {
+        throw new LeaseUnavailable("connection refused");
+      }
+    })(real.location);
+    await expect(runPromote(plan)).rejects.toThrow("did not answer whether this node took the lease (connection refused)");
+    const stale = readPromotionNote(plan.dataDir);
+    expect(stale?.epoch).toBe(1);
+    expect(await real.read()).toBeNull();
+
+    plan.store = real;
+    const report = await runPromote(plan);
+    expect(report.outcome).toBe("first-primary");
+    expect(report.holder).not.toBe(stale?.holder);
+    expect((await real.read())?.lease.holder).toBe(report.holder);
+    expect(readReplicaEnv(plan.dataDir)).toEqual({ epoch: 1, holder: report.holder });
+    expect(existsSync(promotionNotePath(plan.dataDir))).toBe(false);
+  });
+
+  test("a lease taken by another node meanwhile is a clear no: the note goes, nothing changed", async () => {
+    const plan = node();
+    database(plan.databasePath, "the first primary's");
+    const real = plan.store;
+    plan.store = new (class extends LeaseStore {
+      override async create(lease: Lease): Promise<string> {
+        await super.create({ ...lease, holder: "vm-a:/d:other" });
+        return super.create(lease);
+      }
+    })(real.location);
+    await expect(runPromote(plan)).rejects.toThrow("another node took the first lease at the same moment; nothing was changed");
+    expect(existsSync(promotionNotePath(plan.dataDir))).toBe(false);
+    expect(readReplicaEnv(plan.dataDir)).toBeNull();
+    expect((await real.read())?.lease.holder).toBe("vm-a:/d:other");
   });
 
   test("a replica.env that is not one of ours stops it, naming the file", async () => {

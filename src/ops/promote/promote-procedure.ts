@@ -9,7 +9,9 @@
  * 3. Restore the newest state of the holder's epoch (`litestream restore`, integrity-checked) into a file beside the
  *    database: everything the old primary acknowledged, uploaded in the half term before its lease lapsed.
  * 4. Note the new holder name in `replica.env.promoting`, then replace the lease with `If-Match` of the version
- *    watched: epoch + 1, this node. A conflict (another node promoted meanwhile): refuse, nothing changed.
+ *    watched: epoch + 1, this node. A conflict (another node promoted meanwhile): refuse, nothing changed. No answer
+ *    (the write may have landed): keep the note and the restored file and ask for a second run, which finishes or
+ *    starts over.
  * 5. Swap the restored file in (the old copy kept aside), remove the follow's -txid file, and rename
  *    replica.env.promoting to replica.env: Litestream now replicates to the new epoch's prefix, and the old holder,
  *    should it come back, finds the lease moved on and refuses writes. Interrupted after 4, a second run finds the
@@ -24,12 +26,19 @@ import {
   holdsLease,
   promotionNotePath,
   type ReplicaEnv,
+  readPromotionNote,
   readReplicaEnv,
-  readReplicaEnvFile,
   replicaEnvPath,
   writeReplicaEnv,
 } from "../../storage/replica-epoch";
-import { describeLocation, type Lease, LeaseConflict, type LeaseStore, type LeaseVersion } from "../../storage/replica-lease";
+import {
+  describeLocation,
+  type Lease,
+  LeaseConflict,
+  type LeaseStore,
+  LeaseUnavailable,
+  type LeaseVersion,
+} from "../../storage/replica-lease";
 import { describeHolders, lockHolders } from "../restore/database-in-use";
 import { asideName, existingFiles, fsyncDirectory, keepAside, swapIn } from "../restore/database-swap";
 import { runRestore } from "../restore/restore-procedure";
@@ -83,17 +92,40 @@ function litestreamOnDatabase(databasePath: string): string[] {
   return found;
 }
 
-function newHolder(dataDir: string): string {
-  return `${hostname()}:${dataDir}:${randomString(6)}`;
+/** Step 3's restored state, beside the database until step 5 swaps it in. */
+function restoredFileOf(plan: PromotePlan): string {
+  return `${plan.databasePath}.promoted`;
 }
 
-function readPending(dataDir: string): ReplicaEnv | null {
-  return readReplicaEnvFile(promotionNotePath(dataDir));
+function newHolder(dataDir: string): string {
+  return `${hostname()}:${dataDir}:${randomString(6)}`;
 }
 
 /** Step 4's note: the holder name this node is about to write into the lease, in replica.env's form. */
 function notePending(dataDir: string, value: ReplicaEnv): void {
   writeReplicaEnv(promotionNotePath(dataDir), value, `shortener promote, ${formatIsoDate(Date.now())}: this node holds the replica lease`);
+}
+
+/**
+ * Step 4: the note, then the lease written over the version watched (`etag`; null: the first, where none may exist).
+ * A conflict is a clear no: the note and the restored file go. A write the store did not answer may have landed, so
+ * both stay and the operator runs promote again: it finishes if the lease names the note's holder, else starts over.
+ */
+async function takeLease(plan: PromotePlan, next: Lease, etag: string | null, conflict: string): Promise<void> {
+  notePending(plan.dataDir, { epoch: next.epoch, holder: next.holder });
+  try {
+    await (etag === null ? plan.store.create(next) : plan.store.replace(next, etag));
+  } catch (error) {
+    if (error instanceof LeaseUnavailable) {
+      throw new PromoteError(
+        `the lease store did not answer whether this node took the lease (${error.message}). Run shortener promote again once it answers: it finishes the promotion if the lease names this node, or starts over`,
+      );
+    }
+    rmSync(promotionNotePath(plan.dataDir), { force: true });
+    rmSync(restoredFileOf(plan), { force: true });
+    if (error instanceof LeaseConflict) throw new PromoteError(conflict);
+    throw error;
+  }
 }
 
 /** Step 2: the lease unchanged for its whole term; a PromoteError when it changed (its holder is alive). */
@@ -141,8 +173,8 @@ export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
     );
   }
   const mine = readReplicaEnv(plan.dataDir);
-  const pending = readPending(plan.dataDir);
-  const restoredFile = `${plan.databasePath}.promoted`;
+  const pending = readPromotionNote(plan.dataDir);
+  const restoredFile = restoredFileOf(plan);
   const current = await plan.store.read();
   const report = (outcome: PromoteReport["outcome"], lease: Lease, previous: PromoteReport["previous"]): PromoteReport => ({
     outcome,
@@ -168,15 +200,7 @@ export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
       );
     }
     const first = lease(1);
-    notePending(plan.dataDir, { epoch: 1, holder });
-    try {
-      await plan.store.create(first);
-    } catch (error) {
-      rmSync(promotionNotePath(plan.dataDir), { force: true });
-      if (error instanceof LeaseConflict)
-        throw new PromoteError("another node took the first lease at the same moment; nothing was changed");
-      throw error;
-    }
+    await takeLease(plan, first, null, "another node took the first lease at the same moment; nothing was changed");
     takeOver(plan, null);
     return report("first-primary", first, null);
   }
@@ -195,19 +219,12 @@ export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
     signal: plan.signal,
   });
   const next = lease(current.lease.epoch + 1);
-  notePending(plan.dataDir, { epoch: next.epoch, holder });
-  try {
-    await plan.store.replace(next, current.etag);
-  } catch (error) {
-    rmSync(promotionNotePath(plan.dataDir), { force: true });
-    rmSync(restoredFile, { force: true });
-    if (error instanceof LeaseConflict) {
-      throw new PromoteError(
-        "the lease changed while this node restored (another node was promoted, or the old one came back); nothing was changed",
-      );
-    }
-    throw error;
-  }
+  await takeLease(
+    plan,
+    next,
+    current.etag,
+    "the lease changed while this node restored (another node was promoted, or the old one came back); nothing was changed",
+  );
   const keptAside = takeOver(plan, restoredFile);
   return {
     ...report("promoted", next, { epoch: current.lease.epoch, holder: current.lease.holder }),
