@@ -83,7 +83,12 @@ async function lease(): Promise<Lease | undefined> {
 /** The node's lease and epoch series (absent ones left out), as Prometheus would scrape them. */
 async function leaseSeries(server: TestServer): Promise<Record<string, number>> {
   const samples = await server.metrics();
-  const names = ["shortener_replica_epoch", "shortener_replica_lease_writable_seconds", "shortener_replica_lease_fenced"];
+  const names = [
+    "shortener_replica_epoch",
+    "shortener_replica_lease_writable_seconds",
+    "shortener_replica_lease_fenced",
+    "shortener_replica_standby_promoted",
+  ];
   return Object.fromEntries(names.filter((name) => samples.has(name)).map((name) => [name, samples.get(name) as number]));
 }
 
@@ -257,7 +262,7 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(readFileSync(join(b.dir, "replica.env"), "utf8")).toMatch(/^REPLICA_EPOCH=1$/m);
     expect((await create(a.server, "still-a")).status).toBe(200);
     // A standby has an epoch and no lease of its own.
-    expect(await leaseSeries(b.server)).toEqual({ shortener_replica_epoch: 1 });
+    expect(await leaseSeries(b.server)).toEqual({ shortener_replica_epoch: 1, shortener_replica_standby_promoted: 0 });
   }, 90_000);
 
   test("runbooks/lease-not-renewed.md on the primary: the store stops answering, writes are refused once half a term passes, the node stays ready, and writes come back with the store", async () => {
@@ -311,6 +316,8 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     const refused = await create(b.server, "before-restart");
     expect(refused.status).toBe(503);
     expect(await refused.text()).toContain("This node is a standby");
+    // Should the restart be forgotten, ShortenerPromotedNotRestarted pages from this.
+    expect(await leaseSeries(b.server)).toEqual({ shortener_replica_epoch: 2, shortener_replica_standby_promoted: 1 });
     // Should the restart be forgotten, the self-check says what is left to do (not "follow the live epoch").
     const check = await cli(b, "check", "--role", "standby", "--replication", "litestream");
     expect(check.exitCode).toBe(1);
@@ -391,5 +398,6 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     );
     for (const step of check ?? []) await runStep(step, a, "standby");
     expect(existsSync(join(a.dir, "before-demotion", "shortener.db"))).toBe(true);
+    expect(await leaseSeries(a.server)).toEqual({ shortener_replica_epoch: 2, shortener_replica_standby_promoted: 0 });
   }, 120_000);
 });

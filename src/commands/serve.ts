@@ -11,7 +11,7 @@ import { idleThreadsNamed, RUNTIME_BACKGROUND_THREADS } from "../lib/thread-prio
 import { startYoungCollections } from "../lib/young-collections";
 import { refuseEmptyDatabaseOverReplica } from "../ops/replica-guard";
 import { controlSocketFor, LitestreamConfigError, leaseLocationFor } from "../storage/litestream-config";
-import { ReplicaEnvError, readReplicaEnv } from "../storage/replica-epoch";
+import { promotedHere, ReplicaEnvError, readReplicaEnv } from "../storage/replica-epoch";
 import { LeaseStore } from "../storage/replica-lease";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
@@ -103,7 +103,11 @@ export const serve: Command = {
         }),
       config.dataDir,
     );
-    attachReplicaMetrics(ctx.metrics.registry, { epoch: () => replicaEpoch(config.dataDir), lease: () => lease?.status() ?? null });
+    attachReplicaMetrics(ctx.metrics.registry, {
+      epoch: () => replicaEpoch(config.dataDir),
+      lease: () => lease?.status() ?? null,
+      promoted: () => (config.role === "standby" ? promotedHere(config.dataDir) : null),
+    });
     // Visit flush chunks on a thread that runs only when this one has nothing to do (src/domain/visit-writer.ts),
     // started before the listener: once /readyz answers, a SIGTERM must find its handler.
     // A standby writes no visits (app.ts): it has no writer thread, and no flush timer below.

@@ -2,7 +2,8 @@
  * The replica's epochs and the primary's hold on the lease (DESIGN.md, Failover), read at scrape time. Absent, not 0,
  * where a node has no such value: without epochs in its replica path a node has no epoch; only a primary whose
  * replica has epochs keeps a lease. Every node on one epoch is the healthy pair; a node on an older epoch than another
- * is a primary replaced by a promotion or a standby following a history no primary writes any more.
+ * is a primary replaced by a promotion or a standby following a history no primary writes any more. A standby that
+ * took the lease must be restarted as the primary: until then no node takes writes.
  */
 import type { Registry } from "prom-client";
 import { optionalGauge } from "./scraped-series";
@@ -20,6 +21,8 @@ export interface ReplicaMetricSources {
   epoch(): number | null;
   /** The primary's hold on the lease, or null where the node keeps none. */
   lease(): LeaseStatus | null;
+  /** On a standby: whether `shortener promote` made it the lease's holder (or is doing so); null on a primary. */
+  promoted(): boolean | null;
 }
 
 export function attachReplicaMetrics(registry: Registry, sources: ReplicaMetricSources): void {
@@ -43,6 +46,15 @@ export function attachReplicaMetrics(registry: Registry, sources: ReplicaMetricS
     () => {
       const lease = sources.lease();
       return lease === null ? null : Number(lease.fenced);
+    },
+  );
+  optionalGauge(
+    registers,
+    "shortener_replica_standby_promoted",
+    "On a standby: 1 once shortener promote made it the lease's holder (or is doing so) while it still runs as a standby, so no node takes writes until it restarts as the primary.",
+    () => {
+      const promoted = sources.promoted();
+      return promoted === null ? null : Number(promoted);
     },
   );
 }

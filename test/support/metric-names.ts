@@ -52,6 +52,7 @@ export const METRICS: readonly MetricContract[] = [
   { name: "shortener_replica_epoch", type: "gauge", labels: [] },
   { name: "shortener_replica_lease_writable_seconds", type: "gauge", labels: [] },
   { name: "shortener_replica_lease_fenced", type: "gauge", labels: [] },
+  { name: "shortener_replica_standby_promoted", type: "gauge", labels: [] },
   // From the data dir's drill-last.json; absent until a drill has recorded the value.
   { name: "shortener_drill_last_run_timestamp_seconds", type: "gauge", labels: [] },
   { name: "shortener_drill_last_success_timestamp_seconds", type: "gauge", labels: [] },
