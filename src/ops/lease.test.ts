@@ -53,10 +53,13 @@ describe("promote's note", () => {
       "this node follows epoch 2\npromote's note of a run that never took the lease is left: shortener lease follow removes it",
     );
     writeFileSync(join(dir, "shortener.db"), "");
+    writeFileSync(join(dir, "shortener.db.promoted"), "restored by that promote");
     expect(follow(join(dir, "shortener.db"), dir, current, readReplicaEnv(dir))).toBe(
       `this node already follows epoch 2\nremoved ${promotionNotePath(dir)}, left by a promote that never took the lease`,
     );
     expect(existsSync(promotionNotePath(dir))).toBe(false);
+    expect(existsSync(join(dir, "shortener.db.promoted"))).toBe(false);
+    expect(existsSync(join(dir, "shortener.db"))).toBe(true);
     expect(promotedHere(dir)).toBe(false);
     expect(await check(dir, store)).toMatchObject({ ok: true, detail: `this standby follows epoch 2, held by ${LIVE.holder}` });
   });

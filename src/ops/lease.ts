@@ -4,7 +4,6 @@
  * epoch the lease names: it writes replica.env, from which litestream-follow's `restore -f` takes the replica path.
  * A copy of another epoch is never followed on (its transaction ids belong to another history): it must go first.
  */
-import { existsSync, rmSync } from "node:fs";
 import type { Command } from "../commands/command";
 import { type Config, loadConfig } from "../config";
 import { UsageError } from "../errors";
@@ -23,6 +22,7 @@ import {
 import { describeLocation, LeaseUnavailable, type LeaseVersion } from "../storage/replica-lease";
 import { leaseStore } from "./promote";
 import { PromoteError } from "./promote/promote-error";
+import { dropUntakenPromotion } from "./promote/promote-procedure";
 import { existingFiles } from "./restore/database-swap";
 
 const EXIT_REFUSED = 1;
@@ -58,7 +58,9 @@ export function follow(databasePath: string, dataDir: string, current: LeaseVers
   if (holdsLease(readPromotionNote(dataDir), current.lease)) throw new PromoteError(UNFINISHED(epoch));
   // A note whose holder the lease never named is left by a promote that stopped before it took the lease: this node
   // stays a standby, and the note must not make a later fresh copy look like its own promotion (promotedHere).
-  const cleared = rmNote(dataDir) ? `\nremoved ${promotionNotePath(dataDir)}, left by a promote that never took the lease` : "";
+  const cleared = dropUntakenPromotion({ dataDir, databasePath })
+    ? `\nremoved ${promotionNotePath(dataDir)}, left by a promote that never took the lease`
+    : "";
   const files = existingFiles(databasePath);
   if (files.length > 0) {
     if (mine !== null && mine.holder === null && mine.epoch === epoch) return `this node already follows epoch ${epoch}${cleared}`;
@@ -78,14 +80,6 @@ export function follow(databasePath: string, dataDir: string, current: LeaseVers
     `shortener lease follow, ${formatIsoDate(Date.now())}: this standby follows epoch ${epoch}`,
   );
   return `this node now follows epoch ${epoch} (held by ${current.lease.holder}): start litestream-follow, then the colours with SHORTENER_ROLE=standby${cleared}`;
-}
-
-/** Removes promote's note; whether there was one. */
-function rmNote(dataDir: string): boolean {
-  const path = promotionNotePath(dataDir);
-  if (!existsSync(path)) return false;
-  rmSync(path);
-  return true;
 }
 
 export const lease: Command = {

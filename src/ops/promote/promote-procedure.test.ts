@@ -125,10 +125,14 @@ describe("runPromote (real S3 server on loopback)", () => {
     const stale = readPromotionNote(plan.dataDir);
     expect(stale?.epoch).toBe(1);
     expect(await real.read()).toBeNull();
+    // What a promote over another holder's epoch restores beside the database goes with an untaken note.
+    database(`${plan.databasePath}.promoted`, "restored by the run that never took the lease");
 
     plan.store = real;
     const report = await runPromote(plan);
     expect(report.outcome).toBe("first-primary");
+    expect(existsSync(`${plan.databasePath}.promoted`)).toBe(false);
+    expect(which(plan.databasePath)).toBe("the first primary's");
     expect(report.holder).not.toBe(stale?.holder);
     expect((await real.read())?.lease.holder).toBe(report.holder);
     expect(readReplicaEnv(plan.dataDir)).toEqual({ epoch: 1, holder: report.holder });

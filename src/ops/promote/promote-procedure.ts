@@ -93,8 +93,20 @@ function litestreamOnDatabase(databasePath: string): string[] {
 }
 
 /** Step 3's restored state, beside the database until step 5 swaps it in. */
-function restoredFileOf(plan: PromotePlan): string {
+function restoredFileOf(plan: Pick<PromotePlan, "databasePath">): string {
   return `${plan.databasePath}.promoted`;
+}
+
+/**
+ * Removes the note, and the state restored beside the database, of a promote that never took the lease (a write the
+ * store did not answer, then a lease that names someone else); whether there was a note.
+ */
+export function dropUntakenPromotion(plan: Pick<PromotePlan, "dataDir" | "databasePath">): boolean {
+  const note = promotionNotePath(plan.dataDir);
+  if (!existsSync(note)) return false;
+  rmSync(restoredFileOf(plan), { force: true });
+  rmSync(note);
+  return true;
 }
 
 function newHolder(dataDir: string): string {
@@ -191,6 +203,8 @@ export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
     const kept = takeOver(plan, restoredFile);
     return { ...report("resumed", current.lease, null), keptAside: kept };
   }
+  // A note the lease does not name is an earlier run's that never took it: this run starts over.
+  if (pending !== null) dropUntakenPromotion(plan);
   const holder = newHolder(plan.dataDir);
   const lease = (epoch: number): Lease => ({ epoch, holder, renewedAt: new Date().toISOString(), termSeconds: plan.termMs / 1000 });
   if (current === null) {
