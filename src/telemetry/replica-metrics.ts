@@ -21,7 +21,10 @@ export interface ReplicaMetricSources {
   epoch(): number | null;
   /** The primary's hold on the lease, or null where the node keeps none. */
   lease(): LeaseStatus | null;
-  /** On a standby: whether `shortener promote` made it the lease's holder (or is doing so); null on a primary. */
+  /**
+   * On a standby: whether its replica.env or promote's note names it a holder of the lease (promoted and not yet
+   * restarted as the primary, or a replaced primary started as a standby before `lease follow`); null on a primary.
+   */
   promoted(): boolean | null;
 }
 
@@ -51,7 +54,7 @@ export function attachReplicaMetrics(registry: Registry, sources: ReplicaMetricS
   optionalGauge(
     registers,
     "shortener_replica_standby_promoted",
-    "On a standby: 1 once shortener promote made it the lease's holder (or is doing so) while it still runs as a standby, so no node takes writes until it restarts as the primary.",
+    "On a standby: 1 when its replica.env (or promote's note) names it the lease's holder: promoted and not yet restarted as the primary (no node takes writes), or a replaced primary started as a standby without lease follow.",
     () => {
       const promoted = sources.promoted();
       return promoted === null ? null : Number(promoted);
