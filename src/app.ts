@@ -291,7 +291,9 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const metrics = new Metrics({ version: VERSION, commit: COMMIT, bun: Bun.version });
   metrics.attach({
     cache: () => resolver.stats(),
-    visitBufferDepth: () => visits.depth,
+    // A standby never writes what it counts: not a backlog (ShortenerVisitBacklog), but visits its service loses.
+    visitBufferDepth: () => (standby ? 0 : visits.depth),
+    visitsUnrecorded: () => (standby ? visits.depth : 0),
     visitDetailsDropped: () => visits.detailsDropped,
     ready: () => !lifecycle.draining && databaseUsable() && replicaProblem() === null,
     draining: () => lifecycle.draining,

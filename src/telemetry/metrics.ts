@@ -18,6 +18,8 @@ export interface MetricSources {
   cache(): { size: number; hits: number; misses: number };
   visitBufferDepth(): number;
   visitDetailsDropped(): number;
+  /** Visits to links this node served and will not record: a standby's (its database is the primary's copy). */
+  visitsUnrecorded(): number;
   ready(): boolean;
   draining(): boolean;
   openConnections(): number;
@@ -194,7 +196,16 @@ export class Metrics {
     gauge("shortener_cache_entries", "Links held in the redirect LRU.", () => sources.cache().size);
     counter("shortener_cache_hits_total", "Redirect lookups answered from the LRU.", () => sources.cache().hits);
     counter("shortener_cache_misses_total", "Redirect lookups that went to SQLite.", () => sources.cache().misses);
-    gauge("shortener_visit_buffer_depth", "Visits counted but not yet written.", sources.visitBufferDepth);
+    gauge(
+      "shortener_visit_buffer_depth",
+      "Visits counted but not yet written (0 on a standby, which writes none).",
+      sources.visitBufferDepth,
+    );
+    counter(
+      "shortener_visits_unrecorded_total",
+      "Visits to links this node served and does not record: on a standby every one (counted for maxVisits only); 0 on a primary.",
+      sources.visitsUnrecorded,
+    );
     counter(
       "shortener_visit_details_dropped_total",
       "Visits only counted on their link (no raw row, roll-up or event; orphan visits: dropped) because the buffer was full.",
