@@ -171,7 +171,7 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
     expect(served).toBeGreaterThan(0);
 
     // The standby counted them; the primary, whose database the copy is, never heard of them.
-    expect(await standby.metric("shortener_visits_unrecorded_total")).toBeGreaterThanOrEqual(served);
+    expect(await standby.metric("shortener_standby_visits_unrecorded_total")).toBeGreaterThanOrEqual(served);
     const link = (await (await primary.api(`/rest/v3/short-urls/${code}`)).json()) as { visitsSummary: { total: number } };
     expect(link.visitsSummary.total).toBe(0);
     // Read by SQLite in rollback-journal mode, as Litestream's locks need; no WAL beside it.

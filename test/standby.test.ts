@@ -68,7 +68,7 @@ test("a standby only counts its visits: its database file is the same, byte for 
     await standby.start();
     for (let i = 0; i < 20; i++) expect((await fetch(`${standby.baseUrl}/${shortCode}`, { redirect: "manual" })).status).toBe(302);
     // Counted, never written: not a backlog that ShortenerVisitBacklog would take for a slow disk.
-    expect(await standby.metric("shortener_visits_unrecorded_total")).toBe(20);
+    expect(await standby.metric("shortener_standby_visits_unrecorded_total")).toBe(20);
     expect(await standby.metric("shortener_visit_buffer_depth")).toBe(0);
     expect(await standby.stop()).toBe(0);
     expect(sha256(databasePath)).toBe(before);

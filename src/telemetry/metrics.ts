@@ -202,7 +202,7 @@ export class Metrics {
       sources.visitBufferDepth,
     );
     counter(
-      "shortener_visits_unrecorded_total",
+      "shortener_standby_visits_unrecorded_total",
       "Visits to links this node served and does not record: on a standby every one (counted for maxVisits only); 0 on a primary.",
       sources.visitsUnrecorded,
     );

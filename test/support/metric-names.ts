@@ -39,7 +39,7 @@ export const METRICS: readonly MetricContract[] = [
   { name: "shortener_visit_flush_duration_seconds", type: "histogram", labels: [] },
   { name: "shortener_visit_flush_failures_total", type: "counter", labels: [] },
   { name: "shortener_visit_details_dropped_total", type: "counter", labels: [] },
-  { name: "shortener_visits_unrecorded_total", type: "counter", labels: [] },
+  { name: "shortener_standby_visits_unrecorded_total", type: "counter", labels: [] },
   { name: "shortener_cache_entries", type: "gauge", labels: [] },
   { name: "shortener_cache_hits_total", type: "counter", labels: [] },
   { name: "shortener_cache_misses_total", type: "counter", labels: [] },
