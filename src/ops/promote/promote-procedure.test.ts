@@ -13,7 +13,7 @@ import {
 } from "../../storage/replica-epoch";
 import { type Lease, LeaseStore, LeaseUnavailable } from "../../storage/replica-lease";
 import { PromoteError } from "./promote-error";
-import { type PromotePlan, runPromote } from "./promote-procedure";
+import { type PromotePlan, runPromote, waitForLapse } from "./promote-procedure";
 
 const stores = leaseStoresForFile();
 
@@ -160,5 +160,69 @@ describe("runPromote (real S3 server on loopback)", () => {
     writeFileSync(replicaEnvPath(plan.dataDir), "REPLICA_EPOCH=zero\n");
     await expect(runPromote(plan)).rejects.toThrow(ReplicaEnvError);
     await expect(runPromote(plan)).rejects.toThrow(`${replicaEnvPath(plan.dataDir)} has no REPLICA_EPOCH=N`);
+  });
+});
+
+describe("waitForLapse: a lease store that does not always answer", () => {
+  /**
+   * A plan whose store fails the reads `failing` picks (by their number from 1, and the ms since this returned), with
+   * the lease of a dead primary (a term of `termSeconds`). The wait reads every 0.5 s.
+   */
+  async function lapsing(failing: (read: number, ms: number) => boolean, termSeconds = 1) {
+    const plan = node();
+    const real = plan.store;
+    await real.create({ ...lease(1, "vm-a:/d:dead"), termSeconds });
+    const seen = await real.read();
+    if (seen === null) throw new Error("the lease was just written");
+    let reads = 0;
+    let from = 0;
+    plan.store = new (class extends LeaseStore {
+      override async read() {
+        if (failing(++reads, performance.now() - from)) throw new LeaseUnavailable("connection reset");
+        return super.read();
+      }
+    })(real.location);
+    const lines: string[] = [];
+    plan.progress = (line) => lines.push(line);
+    from = performance.now();
+    return { plan, seen, lines, reads: () => reads };
+  }
+
+  test("reads that fail within the term are tried again: the lapse is still seen, by a read begun after the term", async () => {
+    const { plan, seen, lines } = await lapsing((read) => read === 1 || read === 2);
+    const waited = await waitForLapse(plan, seen);
+    expect(waited).toBeGreaterThan(1);
+    expect(waited).toBeLessThan(2);
+    expect(lines).toEqual([
+      expect.stringContaining("waiting 1s for the lease of vm-a:/d:dead"),
+      expect.stringContaining("did not answer ("),
+    ]);
+  });
+
+  test("a read after the term that fails does not count: it waits for one that answers", async () => {
+    // A 2 s term; every read begun from 1.8 s to 2.8 s fails: the first that answers after the term begins at about
+    // 3 s, a second before it would give up.
+    const { plan, seen, reads } = await lapsing((_, ms) => ms >= 1800 && ms <= 2800, 2);
+    const waited = await waitForLapse(plan, seen);
+    expect(waited).toBeGreaterThan(2.8);
+    expect(reads()).toBeGreaterThanOrEqual(6);
+  });
+
+  test("no answer for another term: it gives up, and nothing was changed", async () => {
+    const { plan, seen, reads } = await lapsing(() => true);
+    const error = await waitForLapse(plan, seen).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PromoteError);
+    expect((error as Error).message).toContain("the lease store did not answer after the lease's term (");
+    expect((error as Error).message).toContain("connection reset");
+    expect((error as Error).message).toContain("Run shortener promote again once it answers");
+    expect(reads()).toBeGreaterThanOrEqual(3);
+    expect(reads()).toBeLessThanOrEqual(5);
+  });
+
+  test("a renewal seen after an unanswered read is still a renewal: it refuses", async () => {
+    const { plan, seen } = await lapsing((read) => read === 1);
+    const renewer = new LeaseStore(plan.store.location);
+    await renewer.replace({ ...seen.lease, renewedAt: new Date().toISOString() }, seen.etag);
+    await expect(waitForLapse(plan, seen)).rejects.toThrow("the lease is alive: vm-a:/d:dead renewed it at");
   });
 });

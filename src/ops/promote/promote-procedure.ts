@@ -140,18 +140,31 @@ async function takeLease(plan: PromotePlan, next: Lease, etag: string | null, co
   }
 }
 
-/** Step 2: the lease unchanged for its whole term; a PromoteError when it changed (its holder is alive). */
-async function waitForLapse(plan: PromotePlan, seen: LeaseVersion): Promise<number> {
+/**
+ * Step 2: the lease unchanged for its whole term; a PromoteError when it changed (its holder is alive). A read the
+ * store does not answer is tried again (the old primary cannot renew through that outage either), until a read that
+ * began after the term answers, or for another term at most.
+ */
+export async function waitForLapse(plan: PromotePlan, seen: LeaseVersion): Promise<number> {
   const started = performance.now();
   const termMs = seen.lease.termSeconds * 1000;
   plan.progress(
     `waiting ${seen.lease.termSeconds}s for the lease of ${seen.lease.holder} (epoch ${seen.lease.epoch}, renewed ${seen.lease.renewedAt}) to lapse`,
   );
-  // One poll past the term: the lease must be seen unchanged after the whole term has gone by.
-  for (let polls = 0; performance.now() - started <= termMs + POLL_MS && polls < termMs / POLL_MS + 20; polls++) {
+  let unanswered: string | null = null;
+  for (let polls = 0; performance.now() - started <= 2 * termMs && polls < (2 * termMs) / POLL_MS + 20; polls++) {
     await Bun.sleep(POLL_MS);
     if (plan.signal?.aborted) throw new PromoteError("interrupted while waiting for the lease to lapse; nothing was changed");
-    const now = await plan.store.read();
+    const readFrom = performance.now() - started;
+    let now: LeaseVersion | null;
+    try {
+      now = await plan.store.read();
+    } catch (error) {
+      if (!(error instanceof LeaseUnavailable)) throw error;
+      if (unanswered === null) plan.progress(`the lease store did not answer (${error.message}); still waiting`);
+      unanswered = error.message;
+      continue;
+    }
     if (now?.etag !== seen.etag) {
       const who =
         now === null ? "someone removed the lease" : `${now.lease.holder} renewed it at ${now.lease.renewedAt} (epoch ${now.lease.epoch})`;
@@ -159,8 +172,12 @@ async function waitForLapse(plan: PromotePlan, seen: LeaseVersion): Promise<numb
         `the lease is alive: ${who}. Its primary still serves: drain and stop its colours (or lose its VM) first, then promote; nothing was changed`,
       );
     }
+    // The lease must be seen unchanged by a read begun after the whole term has gone by.
+    if (readFrom > termMs) return (performance.now() - started) / 1000;
   }
-  return (performance.now() - started) / 1000;
+  throw new PromoteError(
+    `the lease store did not answer after the lease's term (${unanswered ?? "no read finished"}); nothing was changed. Run shortener promote again once it answers`,
+  );
 }
 
 /** Step 5: the restored file in place, the follow's position gone, replica.env naming this node. */
