@@ -309,7 +309,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     },
     drill: () => readDrillStatus(config.dataDir),
   });
-  metrics.attachWebhooks({ backlog: () => webhookStore.backlog(), deadLetters: () => webhookStore.deadLetters() });
+  if (!standby) metrics.attachWebhooks({ backlog: () => webhookStore.backlog(), deadLetters: () => webhookStore.deadLetters() });
   metrics.attachRealtime(() => liveFeed.stats());
   // A checkpoint runs every second (on the visit writer's thread, or the checkpointer's): on a full disk each one fails.
   const checkpointFailures = new FailureStreak("checkpoint");

@@ -70,6 +70,9 @@ test("a standby only counts its visits: its database file is the same, byte for 
     // Counted, never written: not a backlog that ShortenerVisitBacklog would take for a slow disk.
     expect(await standby.metric("shortener_standby_visits_unrecorded_total")).toBe(20);
     expect(await standby.metric("shortener_visit_buffer_depth")).toBe(0);
+    // Its copy's webhook outbox is the primary's, which the primary reports (and delivers): one page per dead letter.
+    const samples = await standby.metrics();
+    expect(["shortener_webhook_outbox_backlog", "shortener_webhook_dead_letters"].filter((name) => samples.has(name))).toEqual([]);
     expect(await standby.stop()).toBe(0);
     expect(sha256(databasePath)).toBe(before);
     const drained = standby.stdout.split("\n").findLast((line) => line.includes('"event":"visits_not_recorded"'));

@@ -270,7 +270,10 @@ export class Metrics {
     this.#loopTimer.unref();
   }
 
-  /** The webhook outbox's gauges, counted at scrape time. */
+  /**
+   * The webhook outbox's gauges, counted at scrape time; on a primary only: a standby's outbox is the primary's, in its
+   * copy, and delivered by the primary, so reported twice it would page twice for one dead letter.
+   */
   attachWebhooks(sources: { backlog(): number; deadLetters(): number }): void {
     const registers = [this.registry];
     new Gauge({
