@@ -325,6 +325,15 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(check.stdout).toContain("restart it as the primary, with SHORTENER_ROLE=primary");
     const shown = await cli(b, "lease", "show", "--role", "standby");
     expect(shown.stdout).toContain("this node holds it: the primary of epoch 2; its settings still say standby: restart it as the primary");
+    const json = await cli(b, "lease", "show", "--json");
+    expect(json.exitCode).toBe(0);
+    const held = (await lease())?.holder;
+    expect(JSON.parse(json.stdout)).toEqual({
+      location: expect.stringContaining(`${PREFIX}/lease.json`),
+      lease: { epoch: 2, holder: held, renewedAt: expect.any(String), termSeconds: 4 },
+      node: { epoch: 2, holder: held },
+      promoting: null,
+    });
     for (const step of primary ?? []) await runStep(step, b, "primary");
 
     for (const code of ["kept", "still-a", "after-outage", "last"])
