@@ -28,12 +28,13 @@ import { existingFiles } from "./restore/database-swap";
 const EXIT_REFUSED = 1;
 
 /** A promote that took the lease (epoch N) and stopped before the swap: only a second run of it finishes the job. */
-export const UNFINISHED = (epoch: number) =>
-  `this node took the lease (epoch ${epoch}) in a promote that did not finish: run shortener promote again to finish it, then restart the colours as the primary`;
+function unfinishedPromotion(epoch: number): string {
+  return `this node took the lease (epoch ${epoch}) in a promote that did not finish: run shortener promote again to finish it, then restart the colours as the primary`;
+}
 
 /** What this node is to the lease, in a few words. */
 export function standing(current: LeaseVersion | null, mine: ReplicaEnv | null, note: ReplicaEnv | null, role: Config["role"]): string {
-  if (current !== null && holdsLease(note, current.lease)) return UNFINISHED(current.lease.epoch);
+  if (current !== null && holdsLease(note, current.lease)) return unfinishedPromotion(current.lease.epoch);
   const stale = note === null ? "" : "\npromote's note of a run that never took the lease is left: shortener lease follow removes it";
   return `${held(current, mine, role)}${stale}`;
 }
@@ -55,7 +56,7 @@ export function follow(databasePath: string, dataDir: string, current: LeaseVers
   if (holdsLease(mine, current.lease)) {
     throw new PromoteError(`this node holds the lease (epoch ${epoch}): it is the primary, and a standby is another VM`);
   }
-  if (holdsLease(readPromotionNote(dataDir), current.lease)) throw new PromoteError(UNFINISHED(epoch));
+  if (holdsLease(readPromotionNote(dataDir), current.lease)) throw new PromoteError(unfinishedPromotion(epoch));
   // A note whose holder the lease never named is left by a promote that stopped before it took the lease: this node
   // stays a standby, and the note must not make a later fresh copy look like its own promotion (promotedHere).
   const cleared = dropUntakenPromotion({ dataDir, databasePath })
