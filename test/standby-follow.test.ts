@@ -186,6 +186,29 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
     console.log(`standby: ${served} redirects served while ${written.length} writes arrived, none failed`);
   }, 90_000);
 
+  test("shortener-drill.service's drill runs on the standby too: it proves the replica restores, records it, and the follow goes on", async () => {
+    // The primary's heartbeats reach the copy: the drill measures the replica against them.
+    await waitFor(
+      "a heartbeat in the copy",
+      async () => (await standby.metrics()).has("shortener_standby_copy_age_seconds"),
+      REACHES_STANDBY_MS,
+    );
+    const drill = await runCli(
+      ["drill", "--json", "--data-dir", join(copyPath, ".."), "--litestream-config", standbyConfig, "--role", "standby"],
+      cleanEnv(),
+      120_000,
+    );
+    expect(drill.exitCode).toBe(0);
+    const report = JSON.parse(drill.stdout) as { ok: boolean; steps: { name: string; ok: boolean }[]; live: { links: number } };
+    expect(report.ok).toBe(true);
+    expect(report.steps.filter((step) => !step.ok)).toEqual([]);
+    expect(report.steps.map((step) => step.name)).toContain("rpo");
+    // Every node reports its own drill (ShortenerDrillStale expects one on each): the standby's colours read it too.
+    expect((await standby.metrics()).get("shortener_drill_last_ok")).toBe(1);
+    const after = await create(primary, { longUrl: "https://example.com/after-the-drill" });
+    await waitFor("a write after the drill on the standby", async () => (await target(standby, after)) !== "HTTP 404", REACHES_STANDBY_MS);
+  }, 120_000);
+
   test("runbooks/standby-behind.md: a stalled follow fails standby.copy; restarted, it goes on from its -txid and catches up", async () => {
     const { before, after } = runbookSteps();
     const env = {
