@@ -4,7 +4,7 @@
  * does not name is left by a promote that stopped before it took the lease, and must not outlive a return to standby.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { leaseStoresForFile } from "../../test/support/s3";
 import { loadConfig } from "../config";
@@ -20,11 +20,18 @@ const LIVE: Lease = { epoch: 2, holder: "vm-a:/data:live", renewedAt: new Date()
 const STALE = { epoch: 2, holder: "vm-b:/data:never" };
 const TAKEN = { epoch: 2, holder: LIVE.holder };
 
-/** A standby's data dir following epoch `epoch`, with promote's note `note` when given, and no database yet. */
-function standby(epoch: number, note: { epoch: number; holder: string } | null): string {
+/**
+ * A standby's data dir following epoch `epoch`, with promote's note `note` when given, written `noteAgeSeconds` ago
+ * (by a promote that has stopped since, unless that is only a moment), and no database yet.
+ */
+function standby(epoch: number, note: { epoch: number; holder: string } | null, noteAgeSeconds = 60): string {
   const dir = stores.dir("lease-note-");
   writeReplicaEnv(replicaEnvPath(dir), { epoch, holder: null }, "a standby");
-  if (note !== null) writeReplicaEnv(promotionNotePath(dir), note, "promote's note");
+  if (note !== null) {
+    writeReplicaEnv(promotionNotePath(dir), note, "promote's note");
+    const at = new Date(Date.now() - noteAgeSeconds * 1000);
+    utimesSync(promotionNotePath(dir), at, at);
+  }
   return dir;
 }
 
@@ -72,6 +79,16 @@ describe("promote's note", () => {
     expect(said).toContain(`removed ${promotionNotePath(dir)}`);
     expect(readReplicaEnv(dir)).toEqual({ epoch: 2, holder: null });
     expect(existsSync(promotionNotePath(dir))).toBe(false);
+  });
+
+  test("written a moment ago: a promote may still be running on this node, so lease follow leaves it", async () => {
+    const { current } = await stored(LIVE);
+    const dir = standby(2, STALE, 1);
+    expect(() => follow(join(dir, "shortener.db"), dir, current, readReplicaEnv(dir))).toThrow(
+      `promote wrote ${promotionNotePath(dir)} 1 s ago and may still be running on this node: let it finish`,
+    );
+    expect(existsSync(promotionNotePath(dir))).toBe(true);
+    expect(readReplicaEnv(dir)).toEqual({ epoch: 2, holder: null });
   });
 
   test("named by the lease: an unfinished promotion; follow refuses, show and check say to run promote again", async () => {

@@ -53,7 +53,8 @@ export class LeaseUnavailable extends Error {
   }
 }
 
-const REQUEST_TIMEOUT_MS = 10_000;
+/** How long a request to the lease store may take before it counts as unanswered. */
+export const REQUEST_TIMEOUT_MS = 10_000;
 /** --lease-term's upper bound: a taker waits a whole term, so a lease claiming more is not one of ours. */
 const MAX_TERM_SECONDS = 3600;
 const PRESIGN_SECONDS = 60;
