@@ -4,7 +4,6 @@
  * epoch the lease names: it writes replica.env, from which litestream-follow's `restore -f` takes the replica path.
  * A copy of another epoch is never followed on (its transaction ids belong to another history): it must go first.
  */
-import { existsSync, statSync } from "node:fs";
 import type { Command } from "../commands/command";
 import { type Config, loadConfig } from "../config";
 import { UsageError } from "../errors";
@@ -20,7 +19,7 @@ import {
   replicaEnvPath,
   writeReplicaEnv,
 } from "../storage/replica-epoch";
-import { describeLocation, LeaseUnavailable, type LeaseVersion, REQUEST_TIMEOUT_MS } from "../storage/replica-lease";
+import { describeLocation, LeaseUnavailable, type LeaseVersion } from "../storage/replica-lease";
 import { leaseStore } from "./promote";
 import { PromoteError } from "./promote/promote-error";
 import { dropUntakenPromotion } from "./promote/promote-procedure";
@@ -29,15 +28,6 @@ import { existingFiles } from "./restore/database-swap";
 const EXIT_REFUSED = 1;
 
 /** A promote that took the lease (epoch N) and stopped before the swap: only a second run of it finishes the job. */
-/** How long promote may hold its note before its lease write answers: a younger note may be a running promote's. */
-const NOTE_IN_FLIGHT_MS = REQUEST_TIMEOUT_MS + 5_000;
-
-/** How long ago promote wrote its note; null without one. */
-function noteAgeMs(dataDir: string): number | null {
-  const path = promotionNotePath(dataDir);
-  return existsSync(path) ? Date.now() - statSync(path).mtimeMs : null;
-}
-
 function unfinishedPromotion(epoch: number): string {
   return `this node took the lease (epoch ${epoch}) in a promote that did not finish: run shortener promote again to finish it, then restart the colours as the primary`;
 }
@@ -68,14 +58,7 @@ export function follow(databasePath: string, dataDir: string, current: LeaseVers
   }
   if (holdsLease(readPromotionNote(dataDir), current.lease)) throw new PromoteError(unfinishedPromotion(epoch));
   // A note whose holder the lease never named is left by a promote that stopped before it took the lease: this node
-  // stays a standby, and the note must not make a later fresh copy look like its own promotion (promotedHere). A
-  // younger one than a lease write may take could be a promote's still running here, which renames it when done.
-  const age = noteAgeMs(dataDir);
-  if (age !== null && age < NOTE_IN_FLIGHT_MS) {
-    throw new PromoteError(
-      `promote wrote ${promotionNotePath(dataDir)} ${Math.round(age / 1000)} s ago and may still be running on this node: let it finish, then run this again if this node is to stay a standby`,
-    );
-  }
+  // stays a standby, and the note must not make a later fresh copy look like its own promotion (promotedHere).
   const cleared = dropUntakenPromotion({ dataDir, databasePath })
     ? `\nremoved ${promotionNotePath(dataDir)}, left by a promote that never took the lease`
     : "";

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { leaseStoresForFile } from "../../../test/support/s3";
 import {
@@ -129,6 +129,11 @@ describe("runPromote (real S3 server on loopback)", () => {
     database(`${plan.databasePath}.promoted`, "restored by the run that never took the lease");
 
     plan.store = real;
+    // Run again at once, the note could be a promote's still running on this node, waiting for its write's answer.
+    await expect(runPromote(plan)).rejects.toThrow(/may still be running on this node: let it finish, or run this again in \d+ s/);
+    expect(readPromotionNote(plan.dataDir)).toEqual(stale);
+    const later = new Date(Date.now() - 20_000);
+    utimesSync(promotionNotePath(plan.dataDir), later, later);
     const report = await runPromote(plan);
     expect(report.outcome).toBe("first-primary");
     expect(existsSync(`${plan.databasePath}.promoted`)).toBe(false);

@@ -17,7 +17,7 @@
  *    should it come back, finds the lease moved on and refuses writes. Interrupted after 4, a second run finds the
  *    lease naming the holder in replica.env.promoting and finishes 5.
  */
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename } from "node:path";
 import { formatIsoDate } from "../../lib/iso-date";
@@ -38,6 +38,7 @@ import {
   type LeaseStore,
   LeaseUnavailable,
   type LeaseVersion,
+  REQUEST_TIMEOUT_MS,
 } from "../../storage/replica-lease";
 import { describeHolders, lockHolders } from "../restore/database-in-use";
 import { asideName, existingFiles, fsyncDirectory, keepAside, swapIn } from "../restore/database-swap";
@@ -97,13 +98,23 @@ function restoredFileOf(plan: Pick<PromotePlan, "databasePath">): string {
   return `${plan.databasePath}.promoted`;
 }
 
+/** How long promote may hold its note before its lease write answers: a younger note may be a running promote's. */
+const NOTE_IN_FLIGHT_MS = REQUEST_TIMEOUT_MS + 5_000;
+
 /**
  * Removes the note, and the state restored beside the database, of a promote that never took the lease (a write the
- * store did not answer, then a lease that names someone else); whether there was a note.
+ * store did not answer, then a lease that names someone else); whether there was a note. A note younger than a lease
+ * write may take could be a promote's still running on this node, which renames it when done: a PromoteError then.
  */
 export function dropUntakenPromotion(plan: Pick<PromotePlan, "dataDir" | "databasePath">): boolean {
   const note = promotionNotePath(plan.dataDir);
   if (!existsSync(note)) return false;
+  const age = Date.now() - statSync(note).mtimeMs;
+  if (age < NOTE_IN_FLIGHT_MS) {
+    throw new PromoteError(
+      `promote wrote ${note} ${Math.round(age / 1000)} s ago and may still be running on this node: let it finish, or run this again in ${Math.ceil((NOTE_IN_FLIGHT_MS - age) / 1000)} s`,
+    );
+  }
   rmSync(restoredFileOf(plan), { force: true });
   rmSync(note);
   return true;
