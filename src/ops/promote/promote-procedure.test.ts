@@ -43,6 +43,19 @@ function which(path: string): string {
   }
 }
 
+/** A first primary's plan whose store creates the lease through `create` (given the real store); and that store. */
+function firstPrimaryWith(create: (real: LeaseStore, lease: Lease) => Promise<string>): { plan: PromotePlan; real: LeaseStore } {
+  const plan = node();
+  database(plan.databasePath, "the first primary's");
+  const real = plan.store;
+  plan.store = new (class extends LeaseStore {
+    override create(lease: Lease): Promise<string> {
+      return create(real, lease);
+    }
+  })(real.location);
+  return { plan, real };
+}
+
 describe("runPromote (real S3 server on loopback)", () => {
   test("finishes a promotion interrupted after it took the lease: swaps the restored file in, drops the -txid, names itself in replica.env", async () => {
     const plan = node();
@@ -86,16 +99,11 @@ describe("runPromote (real S3 server on loopback)", () => {
   });
 
   test("a lease write the store does not answer keeps the note: a second run finishes when the write had landed", async () => {
-    const plan = node();
-    database(plan.databasePath, "the first primary's");
-    const real = plan.store;
     // The PUT lands, and its answer is lost (a timeout, a reset connection).
-    plan.store = new (class extends LeaseStore {
-      override async create(lease: Lease): Promise<string> {
-        await super.create(lease);
-        throw new LeaseUnavailable("the answer was lost");
-      }
-    })(real.location);
+    const { plan, real } = firstPrimaryWith(async (store, lease) => {
+      await store.create(lease);
+      throw new LeaseUnavailable("the answer was lost");
+    });
     const unanswered = await runPromote(plan).catch((error: unknown) => error);
     expect(unanswered).toBeInstanceOf(PromoteError);
     expect((unanswered as Error).message).toContain("did not answer whether this node took the lease (the answer was lost)");
@@ -113,14 +121,9 @@ describe("runPromote (real S3 server on loopback)", () => {
   });
 
   test("…and starts over when it had not: a new holder takes the lease, and the note becomes replica.env", async () => {
-    const plan = node();
-    database(plan.databasePath, "the first primary's");
-    const real = plan.store;
-    plan.store = new (class extends LeaseStore {
-      override async create(): Promise<string> {
-        throw new LeaseUnavailable("connection refused");
-      }
-    })(real.location);
+    const { plan, real } = firstPrimaryWith(async () => {
+      throw new LeaseUnavailable("connection refused");
+    });
     await expect(runPromote(plan)).rejects.toThrow("did not answer whether this node took the lease (connection refused)");
     const stale = readPromotionNote(plan.dataDir);
     expect(stale?.epoch).toBe(1);
@@ -145,15 +148,10 @@ describe("runPromote (real S3 server on loopback)", () => {
   });
 
   test("a lease taken by another node meanwhile is a clear no: the note goes, nothing changed", async () => {
-    const plan = node();
-    database(plan.databasePath, "the first primary's");
-    const real = plan.store;
-    plan.store = new (class extends LeaseStore {
-      override async create(lease: Lease): Promise<string> {
-        await super.create({ ...lease, holder: "vm-a:/d:other" });
-        return super.create(lease);
-      }
-    })(real.location);
+    const { plan, real } = firstPrimaryWith(async (store, lease) => {
+      await store.create({ ...lease, holder: "vm-a:/d:other" });
+      return store.create(lease);
+    });
     await expect(runPromote(plan)).rejects.toThrow("another node took the first lease at the same moment; nothing was changed");
     expect(existsSync(promotionNotePath(plan.dataDir))).toBe(false);
     expect(readReplicaEnv(plan.dataDir)).toBeNull();

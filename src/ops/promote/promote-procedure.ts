@@ -115,9 +115,14 @@ export function dropUntakenPromotion(plan: Pick<PromotePlan, "dataDir" | "databa
       `promote wrote ${note} ${Math.round(age / 1000)} s ago and may still be running on this node: let it finish, or run this again in ${Math.ceil((NOTE_IN_FLIGHT_MS - age) / 1000)} s`,
     );
   }
-  rmSync(restoredFileOf(plan), { force: true });
-  rmSync(note);
+  discardPromotion(plan);
   return true;
+}
+
+/** The note and the restored state of a promote that did not take the lease. */
+function discardPromotion(plan: Pick<PromotePlan, "dataDir" | "databasePath">): void {
+  rmSync(restoredFileOf(plan), { force: true });
+  rmSync(promotionNotePath(plan.dataDir), { force: true });
 }
 
 function newHolder(dataDir: string): string {
@@ -144,8 +149,7 @@ async function takeLease(plan: PromotePlan, next: Lease, etag: string | null, co
         `the lease store did not answer whether this node took the lease (${error.message}). Run shortener promote again once it answers: it finishes the promotion if the lease names this node, or starts over`,
       );
     }
-    rmSync(promotionNotePath(plan.dataDir), { force: true });
-    rmSync(restoredFileOf(plan), { force: true });
+    discardPromotion(plan);
     if (error instanceof LeaseConflict) throw new PromoteError(conflict);
     throw error;
   }
