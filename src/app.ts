@@ -18,9 +18,12 @@ import { ReplicationLag } from "./domain/replication-lag";
 import { ShortUrlService } from "./domain/short-urls";
 import { TagService } from "./domain/tags";
 import { FLUSH_CHUNK_MAX_VISITS, VisitBuffer } from "./domain/visit-buffer";
+import type { VisitInbox } from "./domain/visit-inbox";
 import { visitLocator } from "./domain/visit-location";
 import { VisitQueryService } from "./domain/visit-queries";
-import { VisitRecorder } from "./domain/visit-recorder";
+import { privacySettings, VisitRecorder } from "./domain/visit-recorder";
+import { visitShipping } from "./domain/visit-shipping";
+import { StandbyVisitBuffer, type VisitSpool } from "./domain/visit-spool";
 import { VisitWriter } from "./domain/visit-writer";
 import { WebhookService } from "./domain/webhooks";
 import { WebhookDispatcher } from "./domain/webhooks-dispatcher";
@@ -35,16 +38,17 @@ import { ApiKeyStore } from "./storage/api-key-store";
 import { AuditStore } from "./storage/audit-store";
 import { BackgroundReader } from "./storage/background-reader";
 import { BackgroundCheckpointer, type CheckpointerEvents } from "./storage/checkpointer";
-import { BUSY_TIMEOUT_MS, openDatabase } from "./storage/database";
+import { BUSY_TIMEOUT_MS, openDatabase, usableCheck } from "./storage/database";
 import { DomainRedirectStore } from "./storage/domain-redirect-store";
 import { readDrillStatus } from "./storage/drill-record";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
 import { LinkPasswordStore } from "./storage/link-password-store";
 import { LitestreamClient } from "./storage/litestream-client";
-import { currentVersion, LATEST_VERSION, type MigrationEvent } from "./storage/migrations";
+import type { MigrationEvent } from "./storage/migrations";
 import { RedirectRuleStore } from "./storage/redirect-rule-store";
-import { isFollowedCopy } from "./storage/replica-copy";
+import { copyProblem, isFollowedCopy } from "./storage/replica-copy";
+import type { ShipmentStore } from "./storage/shipment-store";
 import { ShortUrlStore } from "./storage/short-url-store";
 import { TagStore } from "./storage/tag-store";
 import { VisitDeletionStore } from "./storage/visit-deletion-store";
@@ -73,6 +77,9 @@ export interface AppContext extends HttpDeps, AsyncDisposable {
   visitWriter: VisitWriter;
   /** The API's heavy reads on a worker thread; `serve` starts it (until then they run here), disposal stops it. */
   reader: BackgroundReader;
+  /** A standby's visits on their way to the primary, and the primary's taking of them (one is null); `serve` runs them. */
+  spool: VisitSpool | null;
+  inbox: VisitInbox | null;
   /** On a standby: set once its copy has been replaced under its connection (readiness then fails). */
   replicaCopy: { replaced: boolean };
 }
@@ -88,6 +95,8 @@ export interface CreateAppOptions {
   litestreamSocket?: string | null;
   /** A primary's hold on the replica lease, when its replica has epochs: writes wait for it (domain/lease-keeper.ts). */
   lease?: LeaseKeeper | null;
+  /** The replica's bucket, where a standby puts its visits and the primary takes them (storage/shipment-store.ts). */
+  shipments?: ShipmentStore | null;
   /** Told before and after each schema migration applied at open; `serve` logs them (other commands keep stdout for results). */
   onMigration?: (event: MigrationEvent) => void;
 }
@@ -137,11 +146,13 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   // The RPO guard runs on the primary only: a standby refuses writes anyway, and follows the replica instead.
   const replication =
     litestream !== null && config.role === "primary" ? new ReplicationLag(() => litestream.lastSyncAt(), config.maxReplicationLagMs) : null;
-  const visits = new VisitBuffer(db, shortUrlStore, tracing.tracer, config.visitBufferLimit);
+  const visits = new (standby ? StandbyVisitBuffer : VisitBuffer)(db, shortUrlStore, tracing.tracer, config.visitBufferLimit);
   // Config carries the privacy switches (PrivacySettings); --geoip-db locates visits at flush time.
   const locate = visitLocator(config.geoipDb);
-  const recorder = new VisitRecorder(new VisitStore(db), config, locate);
-  // A standby's visits are counted here (a link's maxVisits holds), never written: its database is the primary's.
+  const visitStore = new VisitStore(db);
+  const recorder = new VisitRecorder(visitStore, config, locate);
+  // A standby's visits are counted here (a link's maxVisits holds), never written (its database is the primary's):
+  // its spool ships them to the primary, whose inbox writes them (visitShipping below).
   if (!standby) visits.addSink(recorder);
   const redirectRuleStore = new RedirectRuleStore(db);
   // Who changed what: every service's writes record their event in the change's own transaction.
@@ -228,12 +239,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     {
       path: config.databasePath,
       walSizeLimitBytes: ownsCheckpoints ? WAL_SIZE_LIMIT_BYTES : undefined,
-      privacy: {
-        anonymizeRemoteAddr: config.anonymizeRemoteAddr,
-        trackRemoteAddr: config.trackRemoteAddr,
-        trackReferrer: config.trackReferrer,
-        trackUserAgent: config.trackUserAgent,
-      },
+      privacy: privacySettings(config),
       geoipDb: config.geoipDb,
       baseUrl: config.baseUrl,
       // Checkpoints after its chunks, in SCHED_IDLE (domain/visit-writer-worker.ts); the checkpointer's timer waits then.
@@ -258,6 +264,10 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     visits.addSink(new LiveVisitPublisher(liveFeed, shortUrls, config.baseUrl, config, locate));
     linkEvents.push(new LiveLinkPublisher(liveFeed, config.baseUrl));
   }
+  const { spool, inbox } = visitShipping({
+    ...{ db, dataDir: config.dataDir, store: options.shipments ?? null, recorder, visitStore, links: shortUrlStore, buffer: visits },
+    ...{ outbox, resolver, writable: () => (options.lease?.problem() ?? null) === null },
+  });
   const webhooks = new WebhookService({
     store: webhookStore,
     writes,
@@ -266,34 +276,20 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     onRequeue: () => webhookDispatcher.wake(),
     audit,
   });
-  const ping = db.query("SELECT 1");
   const heartbeat = new HeartbeatStore(db);
-  // A standby serves its copy of the replica only in the schema this build reads (the primary migrates it, this node
-  // cannot), and only while its connection reads the file at the copy's path (commands/standby.ts watches).
+  // Whether a standby can serve its copy (storage/replica-copy.ts); commands/standby.ts sets `replaced`.
   const replicaCopy = { replaced: false };
-  const replicaProblem = () => {
-    if (!standby) return options.lease?.problem() ?? null;
-    if (replicaCopy.replaced) return "the copy was replaced by a fresh restore: restart this node to serve it";
-    const found = currentVersion(db);
-    if (found === LATEST_VERSION) return null;
-    const older = found < LATEST_VERSION ? "the primary runs an older build" : "this node runs an older build than the primary";
-    return `the replica's schema is version ${found} and this build reads version ${LATEST_VERSION}: ${older}`;
-  };
+  const replicaProblem = () => (standby ? copyProblem(db, replicaCopy) : (options.lease?.problem() ?? null));
   const lifecycle = { draining: false };
-  const databaseUsable = () => {
-    try {
-      ping.get();
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const databaseUsable = usableCheck(db);
   const metrics = new Metrics({ version: VERSION, commit: COMMIT, bun: Bun.version });
   metrics.attach({
     cache: () => resolver.stats(),
     // A standby never writes what it counts: not a backlog (ShortenerVisitBacklog), but visits its service loses.
     visitBufferDepth: () => (standby ? 0 : visits.depth),
-    visitsUnrecorded: () => (standby ? visits.depth : 0),
+    visitsUnrecorded: () => (visits instanceof StandbyVisitBuffer ? visits.dropped : 0),
+    shipmentsWaiting: () => spool?.waiting ?? null,
+    standbyVisitsTaken: () => inbox?.visitsTaken ?? 0,
     visitDetailsDropped: () => visits.detailsDropped,
     ready: () => !lifecycle.draining && databaseUsable() && replicaProblem() === null,
     draining: () => lifecycle.draining,
@@ -331,6 +327,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     checkpointer,
     visitWriter,
     reader,
+    spool,
+    inbox,
     lifecycle,
     metrics,
     tracing,

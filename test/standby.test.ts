@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LATEST_VERSION } from "../src/storage/migrations";
 import { BINARY, collectText, runCli, startServer, TestServer, waitFor } from "./support/binary";
@@ -49,7 +49,7 @@ test("a standby serves redirects from its database and refuses writes with 503 a
   }
 });
 
-test("a standby only counts its visits: its database file is the same, byte for byte, after it served and stopped", async () => {
+test("a standby never writes its database: its visits wait in its spool, and the data dir started as the primary takes them", async () => {
   const primary = await startServer();
   const created = await primary.api("/rest/v3/short-urls", {
     method: "POST",
@@ -58,26 +58,59 @@ test("a standby only counts its visits: its database file is the same, byte for 
   const { shortCode } = (await created.json()) as { shortCode: string };
   expect(await primary.stop()).toBe(0);
   const databasePath = join(primary.dataDir, "shortener.db");
-  const standby = new TestServer({ dataDir: primary.dataDir, args: ["--role", "standby"] });
+  const spool = join(primary.dataDir, "visit-spool");
+  const standby = new TestServer({ dataDir: primary.dataDir, args: ["--role", "standby", "--trusted-proxies", "127.0.0.0/8"] });
   standby.apiKey = primary.apiKey;
+  let promoted: TestServer | undefined;
   try {
     // The first start switches the copy out of WAL mode (src/storage/replica-copy.ts); that is its only change.
     await standby.start();
     expect(await standby.stop()).toBe(0);
     const before = sha256(databasePath);
     await standby.start();
-    for (let i = 0; i < 20; i++) expect((await fetch(`${standby.baseUrl}/${shortCode}`, { redirect: "manual" })).status).toBe(302);
-    // Counted, never written: not a backlog that ShortenerVisitBacklog would take for a slow disk.
-    expect(await standby.metric("shortener_standby_visits_unrecorded_total")).toBe(20);
+    const headers = { "X-Forwarded-For": "203.0.113.9", "User-Agent": "standby-test" };
+    for (let i = 0; i < 20; i++) expect((await fetch(`${standby.baseUrl}/${shortCode}`, { redirect: "manual", headers })).status).toBe(302);
+    expect((await fetch(`${standby.baseUrl}/no-such-code`, { headers })).status).toBe(404);
+    // Without a bucket (no --replication litestream) the files wait in the data dir; nothing is unrecorded, and
+    // nothing waits to be written here (ShortenerVisitBacklog would take that for a slow disk).
+    await waitFor(
+      "the standby's visits in its spool",
+      async () => (await standby.metric("shortener_standby_visit_shipments_waiting")) >= 1,
+    );
+    expect(await standby.metric("shortener_standby_visits_unrecorded_total")).toBe(0);
     expect(await standby.metric("shortener_visit_buffer_depth")).toBe(0);
     // Its copy's webhook outbox is the primary's, which the primary reports (and delivers): one page per dead letter.
     const samples = await standby.metrics();
     expect(["shortener_webhook_outbox_backlog", "shortener_webhook_dead_letters"].filter((name) => samples.has(name))).toEqual([]);
     expect(await standby.stop()).toBe(0);
     expect(sha256(databasePath)).toBe(before);
-    const drained = standby.stdout.split("\n").findLast((line) => line.includes('"event":"visits_not_recorded"'));
-    expect(JSON.parse(drained ?? "{}")).toMatchObject({ visits: 20, reason: "standby" });
+    expect(standby.stdout).toContain('"event":"visits_spooled"');
+    const spooled = readdirSync(spool).map((name) => readFileSync(join(spool, name), "utf8"));
+    const visits = spooled.flatMap((text) => (JSON.parse(text) as { visits: { remoteAddr: string | null }[] }).visits);
+    expect(visits).toHaveLength(21);
+    // Anonymised, as the visits tables keep it: the address itself never leaves the standby's memory.
+    expect(spooled.join("")).not.toContain("203.0.113.9");
+    expect(new Set(visits.map((visit) => visit.remoteAddr))).toEqual(new Set(["203.0.113.0"]));
+
+    // Promoted in place (runbooks/promote-standby.md restarts it as the primary): it takes its own spool.
+    promoted = new TestServer({ dataDir: primary.dataDir });
+    promoted.apiKey = primary.apiKey;
+    await promoted.start();
+    const server = promoted;
+    await waitFor("the standby's visits in the primary's database", async () => {
+      const link = (await (await server.api(`/rest/v3/short-urls/${shortCode}`)).json()) as { visitsSummary: { total: number } };
+      return link.visitsSummary.total === 20;
+    });
+    const listed = (await (await server.api(`/rest/v3/short-urls/${shortCode}/visits?itemsPerPage=50`)).json()) as {
+      visits: { data: { userAgent: string }[] };
+    };
+    expect(listed.visits.data.map((visit) => visit.userAgent)).toEqual(Array(20).fill("standby-test"));
+    const orphans = (await (await server.api("/rest/v3/visits/orphan")).json()) as { visits: { data: { type: string }[] } };
+    expect(orphans.visits.data.map((visit) => visit.type)).toEqual(["invalid_short_url"]);
+    expect(await server.metric("shortener_standby_visits_taken_total")).toBe(21);
+    expect(readdirSync(spool)).toEqual([]);
   } finally {
+    await promoted?.stop();
     await standby.stop();
     rmSync(primary.dataDir, { recursive: true, force: true });
   }

@@ -70,7 +70,7 @@ export interface Drain {
   done: Promise<DrainResult>;
 }
 
-export function createDrain(ctx: AppContext, publicServer: Server<undefined>, stopTimers: () => void): Drain {
+export function createDrain(ctx: AppContext, publicServer: Server<undefined>, stopTimers: () => Promise<void>): Drain {
   let running: Promise<DrainResult> | undefined;
   const finished = Promise.withResolvers<DrainResult>();
   const sequence = async (reason: string): Promise<DrainResult> => {
@@ -90,10 +90,10 @@ export function createDrain(ctx: AppContext, publicServer: Server<undefined>, st
       log.warn("shutdown_timeout", { timeout_ms: ctx.config.shutdownTimeoutMs });
       await publicServer.stop(true);
     }
-    stopTimers();
-    // A standby's visits were only counted: its database is the copy of the primary's, which it never writes.
+    await stopTimers();
+    // A standby never writes its database (the primary's copy): its last visits go to its spool, for the primary.
     let visitsFlushed = 0;
-    if (ctx.config.role === "standby") log.info("visits_not_recorded", { visits: ctx.visits.depth, reason: "standby" });
+    if (ctx.spool !== null) log.info("visits_spooled", { visits: ctx.spool.spill(), waiting: ctx.spool.waiting });
     else visitsFlushed = await flushRemaining(ctx);
     await ctx[Symbol.asyncDispose]();
     log.info("drained", { visits_flushed: visitsFlushed, duration_ms: Math.round(performance.now() - started) });

@@ -10,9 +10,10 @@ import type { ParsedArgs } from "../lib/args";
 import { idleThreadsNamed, RUNTIME_BACKGROUND_THREADS } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
 import { refuseEmptyDatabaseOverReplica } from "../ops/replica-guard";
-import { controlSocketFor, LitestreamConfigError, leaseLocationFor } from "../storage/litestream-config";
+import { controlSocketFor, LitestreamConfigError, leaseLocationFor, shipmentLocationFor } from "../storage/litestream-config";
 import { promotedHere, ReplicaEnvError, readReplicaEnv } from "../storage/replica-epoch";
 import { LeaseStore } from "../storage/replica-lease";
+import { ShipmentStore } from "../storage/shipment-store";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
 import { attachReplicaMetrics } from "../telemetry/replica-metrics";
@@ -22,6 +23,7 @@ import type { Command } from "./command";
 import { openWhenSpace } from "./disk-wait";
 import { createDrain } from "./drain-sequence";
 import { replicaCopyReady, watchReplicaCopy } from "./standby";
+import { startVisitShipping } from "./visit-shipping";
 
 /** How often the domains that hold links are read again (see domainsTimer). */
 const DOMAINS_REFRESH_MS = 2000;
@@ -46,6 +48,21 @@ function litestreamSocket(config: Readonly<Config>, args: ParsedArgs): string | 
   if (config.replication !== "litestream") return null;
   try {
     return controlSocketFor(config.litestreamConfig, config.databasePath, process.env);
+  } catch (error) {
+    if (!(error instanceof LitestreamConfigError)) throw error;
+    throw new SettingError(settingName("replication", args.flags, process.env), `litestream: ${error.message}`);
+  }
+}
+
+/**
+ * With --replication litestream, on a replica on S3: its bucket, where a standby puts its visits and the primary
+ * takes them (domain/visit-shipment.ts); null otherwise. Errors are bad settings, as above.
+ */
+function shipmentStore(config: Readonly<Config>, args: ParsedArgs): ShipmentStore | null {
+  if (config.replication !== "litestream") return null;
+  try {
+    const location = shipmentLocationFor(config.litestreamConfig, config.databasePath, process.env);
+    return location === null ? null : new ShipmentStore(location);
   } catch (error) {
     if (!(error instanceof LitestreamConfigError)) throw error;
     throw new SettingError(settingName("replication", args.flags, process.env), `litestream: ${error.message}`);
@@ -96,6 +113,7 @@ export const serve: Command = {
         createApp(config, {
           litestreamSocket: socket,
           lease,
+          shipments: shipmentStore(config, args),
           onMigration: (event) =>
             event.kind === "starting"
               ? log.info("schema_migrating", { version: event.version })
@@ -210,7 +228,9 @@ export const serve: Command = {
     const settle = checkpointer === null ? undefined : () => checkpointer.catchUp();
     const retention =
       config.role === "primary" ? startVisitRetention(ctx.db, config.visitsRetentionMs, ctx.metrics, ctx.linkEvents, settle) : null;
-    const drain = createDrain(ctx, publicServer, () => {
+    // A standby's visits go to the primary through the replica's bucket; the primary takes them (visit-shipping.ts).
+    const shipping = startVisitShipping(ctx, config.visitFlushMs);
+    const drain = createDrain(ctx, publicServer, async () => {
       void retention?.stop();
       clearInterval(flushTimer);
       clearInterval(heartbeatTimer);
@@ -219,6 +239,7 @@ export const serve: Command = {
       youngCollections.stop();
       ctx.replication?.stop();
       lease?.stop();
+      await shipping.stop();
     });
     let opsServer: ReturnType<typeof startOpsServer>;
     try {
@@ -231,6 +252,7 @@ export const serve: Command = {
       youngCollections.stop();
       lease?.stop();
       await retention?.stop();
+      await shipping.stop();
       await publicServer.stop(true);
       await ctx[Symbol.asyncDispose]();
       throw listenError(error, "--ops-listen", config.opsListen);

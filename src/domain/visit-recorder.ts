@@ -5,7 +5,9 @@
  */
 import type { VisitStore } from "../storage/visit-store";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
+import { cropText, VISIT_FIELD_LIMITS as LIMITS } from "./visit";
 import type { OrphanType, Visit, VisitSink } from "./visit-buffer";
+import type { ShippedVisit } from "./visit-shipment";
 
 export interface VisitLocation {
   countryCode: string | null;
@@ -31,6 +33,12 @@ export const DEFAULT_PRIVACY: Readonly<PrivacySettings> = Object.freeze({
   trackReferrer: true,
   trackUserAgent: true,
 });
+
+/** Just the privacy settings of a larger settings object (the visit writer's thread gets a copy of them). */
+export function privacySettings(settings: Readonly<PrivacySettings>): PrivacySettings {
+  const { anonymizeRemoteAddr, trackRemoteAddr, trackReferrer, trackUserAgent } = settings;
+  return { anonymizeRemoteAddr, trackRemoteAddr, trackReferrer, trackUserAgent };
+}
 
 /** Visitor-hash scopes of the orphan types (link scopes are link ids, which are positive). */
 const ORPHAN_SCOPE: Record<OrphanType, number> = { base_url: -1, invalid_short_url: -2, regular_404: -3 };
@@ -76,6 +84,21 @@ function dayKey(scope: number, day: number): number {
   return scope * 131_072 + day;
 }
 
+/** The visit counted in its (scope, day)'s tally of the flush (its visitor is the caller's to count); returns it. */
+function tallied(days: Map<number, Tally>, visit: Pick<Visit, "link" | "orphanType" | "at" | "bot">): Tally {
+  const day = dayOf(visit.at);
+  const scope = visit.link === null ? ORPHAN_SCOPE[visit.orphanType as OrphanType] : visit.link.id;
+  const key = dayKey(scope, day);
+  let t = days.get(key);
+  if (t === undefined) {
+    t = { scope, domain: visit.link?.domain ?? "", day, total: 0, bots: 0, visitors: 0, lastIp: undefined, lastAgent: undefined };
+    days.set(key, t);
+  }
+  t.total++;
+  if (visit.bot) t.bots++;
+  return t;
+}
+
 const SCOPE_ORPHAN: Record<number, OrphanType> = { [-1]: "base_url", [-2]: "invalid_short_url", [-3]: "regular_404" };
 
 /**
@@ -119,23 +142,60 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     const days = new Map<number, Tally>();
     const rows: (string | number | null)[][] = [];
     for (const visit of visits) {
-      const day = dayOf(visit.at);
-      const scope = visit.link === null ? ORPHAN_SCOPE[visit.orphanType as OrphanType] : visit.link.id;
-      const key = dayKey(scope, day);
-      let t = days.get(key);
-      if (t === undefined) {
-        t = { scope, domain: visit.link?.domain ?? "", day, total: 0, bots: 0, visitors: 0, lastIp: undefined, lastAgent: undefined };
-        days.set(key, t);
-      }
-      t.total++;
-      if (visit.bot) t.bots++;
-      if ((visit.ip !== t.lastIp || visit.userAgent !== t.lastAgent) && this.#newVisitor(day, scope, visit)) t.visitors++;
+      const t = tallied(days, visit);
+      if ((visit.ip !== t.lastIp || visit.userAgent !== t.lastAgent) && this.#newVisitor(t.day, t.scope, visit)) t.visitors++;
       t.lastIp = visit.ip;
       t.lastAgent = visit.userAgent;
       rows.push(this.#values(visit));
     }
     // Rows in flush order: within a link, id order stays time order (the visit lists page by id).
     this.store.insert(rows);
+    this.#addDays(days);
+  }
+
+  /**
+   * A standby's visits, taken from its shipment (domain/visit-shipment.ts): raw rows and roll-ups as `write` makes
+   * them, but the privacy settings were applied on the standby, and the visitor hash is the one it worked out. Their
+   * links exist (the caller dropped those deleted since). Inside the caller's transaction.
+   */
+  writeShipped(visits: readonly ShippedVisit[]): void {
+    const days = new Map<number, Tally>();
+    const rows: (string | number | null)[][] = [];
+    for (const visit of visits) {
+      const t = tallied(days, visit);
+      if (this.store.addVisitor(t.day, t.scope, Buffer.from(visit.visitor, "hex"))) t.visitors++;
+      rows.push(shippedValues(visit));
+    }
+    this.store.insert(rows);
+    this.#addDays(days);
+  }
+
+  /**
+   * On a standby: the visit as its shipment carries it, the privacy settings applied. `salt` is the day's: the
+   * primary's, from the copy, when it has one, so that a visitor seen by both nodes that day counts once.
+   */
+  shipped(visit: Visit, salt: Uint8Array): ShippedVisit {
+    const { privacy } = this;
+    const hasher = new Bun.CryptoHasher("sha256");
+    hasher.update(salt);
+    hasher.update(`${visit.ip ?? ""}\u0000${visit.userAgent ?? ""}`);
+    return {
+      link: visit.link === null ? null : { id: visit.link.id, shortCode: visit.link.shortCode, domain: visit.link.domain },
+      orphanType: visit.orphanType,
+      at: visit.at,
+      bot: visit.bot,
+      referer: privacy.trackReferrer ? cropped(visit.referer, LIMITS.referer) : null,
+      userAgent: privacy.trackUserAgent ? cropped(visit.userAgent, LIMITS.userAgent) : null,
+      remoteAddr: this.#remoteAddr(visit.ip),
+      visitedUrl: cropText(visit.visitedUrl, LIMITS.visitedUrl),
+      redirectUrl: cropped(visit.redirectUrl, LIMITS.redirectUrl),
+      location: visit.ip !== null && this.locate !== null ? this.locate(visit.ip) : null,
+      visitor: hasher.digest("hex").slice(0, 32),
+    };
+  }
+
+  /** The day tallies' roll-ups: per orphan type and day, whole-database totals, per domain and day. */
+  #addDays(days: Map<number, Tally>): void {
     // Whole-database totals per kind ('non_orphan' or an orphan type), summed from the day tallies.
     const totals = new Map<string, { total: number; bots: number }>();
     for (const t of days.values()) {
@@ -272,4 +332,25 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     }
     return values;
   }
+}
+
+const cropped = (text: string | null, limit: number) => (text === null ? null : cropText(text, limit));
+
+/** A shipped visit's raw row values, in VISIT_COLUMNS order, as VisitRecorder's own rows are. */
+function shippedValues(visit: ShippedVisit): (string | number | null)[] {
+  const values: (string | number | null)[] = [
+    visit.link?.id ?? null,
+    visit.link === null ? visit.orphanType : null,
+    visit.at,
+    visit.bot ? 1 : 0,
+    visit.referer,
+    visit.userAgent,
+    visit.remoteAddr,
+    visit.visitedUrl,
+    visit.redirectUrl,
+  ];
+  const place = visit.location;
+  if (place === null) return values;
+  values.push(place.countryCode, place.countryName, place.regionName, place.cityName, place.latitude, place.longitude, place.timezone);
+  return values;
 }

@@ -185,3 +185,16 @@ export function passiveCheckpoint(db: Database): CheckpointResult {
   const row = db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as { busy: number; log: number; checkpointed: number };
   return { ...row, seconds: (performance.now() - started) / 1000 };
 }
+
+/** Whether `db` answers a query now (readiness asks at every probe). */
+export function usableCheck(db: Database): () => boolean {
+  const ping = db.query("SELECT 1");
+  return () => {
+    try {
+      ping.get();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}

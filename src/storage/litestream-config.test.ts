@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { controlSocketFor, expandEnv, leaseLocationFor, readLitestreamConfig } from "./litestream-config";
+import { controlSocketFor, expandEnv, leaseLocationFor, readLitestreamConfig, shipmentLocationFor } from "./litestream-config";
 
 const dir = mkdtempSync(join(tmpdir(), "ls-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -135,5 +135,21 @@ describe("leaseLocationFor", () => {
       ),
     ).toBeNull();
     expect(() => leaseLocationFor(s3("${BASE}/epoch-${REPLICA_EPOCH}"), "/other.db", env)).toThrow(/does not list \/other\.db/);
+  });
+
+  test("standbys' visits go beside the lease, or beside a replica path without epochs (never inside Litestream's own); none off S3", () => {
+    expect(shipmentLocationFor(s3("${BASE}/epoch-${REPLICA_EPOCH}"), "/a.db", env)).toEqual({
+      endpoint: "http://127.0.0.1:9000",
+      bucket: "backups",
+      region: "us-east-1",
+      accessKeyId: "id",
+      secretAccessKey: "secret",
+      prefix: "shortener/prod/standby-visits/",
+    });
+    expect(shipmentLocationFor(s3("${BASE}"), "/a.db", env)).toMatchObject({ prefix: "shortener/prod-standby-visits/" });
+    expect(shipmentLocationFor(s3("epoch-${REPLICA_EPOCH}"), "/a.db", env)).toMatchObject({ prefix: "standby-visits/" });
+    const onFile = file("dbs:\n  - path: /a.db\n    replica:\n      type: file\n      path: /b/epoch-${REPLICA_EPOCH}\n");
+    expect(shipmentLocationFor(onFile, "/a.db", env)).toBeNull();
+    expect(() => shipmentLocationFor(s3("${BASE}"), "/other.db", env)).toThrow(/does not list \/other\.db/);
   });
 });

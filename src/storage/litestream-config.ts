@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { parse } from "yaml";
 import { EPOCH_VARIABLE } from "./replica-epoch";
 import type { LeaseLocation } from "./replica-lease";
+import type { ShipmentLocation } from "./shipment-store";
 
 export interface LitestreamConfig {
   /** The configuration file, absolute. */
@@ -27,6 +28,8 @@ export interface LitestreamConfig {
    * `epoch-${REPLICA_EPOCH}` (a replica without epochs: no lease, no promotion) or is not on S3.
    */
   leases: Map<string, LeaseLocation | null>;
+  /** For each of `databases`, where standbys put their visits for the primary: null when its replica is not on S3. */
+  shipments: Map<string, ShipmentLocation | null>;
 }
 
 interface Root {
@@ -48,12 +51,19 @@ interface ReplicaSection {
 /** The end of a replica path that has epochs: `…/epoch-${REPLICA_EPOCH}`. */
 const EPOCH_SUFFIX = new RegExp(`/?epoch-\\$(?:\\{${EPOCH_VARIABLE}\\}|${EPOCH_VARIABLE})$`);
 
+/** A replica on S3: its store and credentials, its path (expanded), and whether the path ends in the epoch variable. */
+interface ReplicaStore {
+  store: Omit<LeaseLocation, "key">;
+  /** The replica path, expanded, without slashes around it, and without its epoch when it has epochs. */
+  base: string;
+  epochs: boolean;
+}
+
 /**
- * The lease beside a replica whose (unexpanded) path ends in the epoch variable: same store, bucket and
- * credentials, key `<path before the epoch>/lease.json`. Litestream's own defaults apply: the region us-east-1,
- * the credentials from LITESTREAM_ACCESS_KEY_ID / AWS_ACCESS_KEY_ID when the config names none.
+ * Litestream's own defaults apply: the region us-east-1, the credentials from LITESTREAM_ACCESS_KEY_ID /
+ * AWS_ACCESS_KEY_ID when the config names none. Null for a replica not on S3.
  */
-function leaseLocation(replica: ReplicaSection | undefined, raw: ReplicaSection | undefined, env: Env): LeaseLocation | null {
+function replicaStore(replica: ReplicaSection | undefined, raw: ReplicaSection | undefined, env: Env): ReplicaStore | null {
   let url: URL | null = null;
   try {
     url = replica?.url ? new URL(replica.url) : null;
@@ -61,19 +71,39 @@ function leaseLocation(replica: ReplicaSection | undefined, raw: ReplicaSection 
     return null;
   }
   const rawPath = raw?.path ?? (raw?.url ? raw.url.replace(/^s3:\/\/[^/]*/, "").replace(/\?.*$/, "") : "");
-  if (!EPOCH_SUFFIX.test(rawPath)) return null;
   const endpoint = replicaEndpoint(replica);
   const bucket = replica?.bucket || url?.host || "";
   if (endpoint === null || bucket === "") return null;
-  const base = expandEnv(rawPath.replace(EPOCH_SUFFIX, ""), env).replace(/^\/+|\/+$/g, "");
+  const epochs = EPOCH_SUFFIX.test(rawPath);
   return {
-    endpoint,
-    bucket,
-    region: url?.searchParams.get("region") || replica?.region || "us-east-1",
-    accessKeyId: replica?.["access-key-id"] || env.LITESTREAM_ACCESS_KEY_ID || env.AWS_ACCESS_KEY_ID || "",
-    secretAccessKey: replica?.["secret-access-key"] || env.LITESTREAM_SECRET_ACCESS_KEY || env.AWS_SECRET_ACCESS_KEY || "",
-    key: base === "" ? "lease.json" : `${base}/lease.json`,
+    store: {
+      endpoint,
+      bucket,
+      region: url?.searchParams.get("region") || replica?.region || "us-east-1",
+      accessKeyId: replica?.["access-key-id"] || env.LITESTREAM_ACCESS_KEY_ID || env.AWS_ACCESS_KEY_ID || "",
+      secretAccessKey: replica?.["secret-access-key"] || env.LITESTREAM_SECRET_ACCESS_KEY || env.AWS_SECRET_ACCESS_KEY || "",
+    },
+    base: expandEnv(rawPath.replace(EPOCH_SUFFIX, ""), env).replace(/^\/+|\/+$/g, ""),
+    epochs,
   };
+}
+
+/** The lease beside a replica whose (unexpanded) path ends in the epoch variable: key `<path before the epoch>/lease.json`. */
+function leaseLocation(replica: ReplicaStore | null): LeaseLocation | null {
+  if (replica === null || !replica.epochs) return null;
+  return { ...replica.store, key: replica.base === "" ? "lease.json" : `${replica.base}/lease.json` };
+}
+
+/**
+ * Where standbys put their visits for the primary (storage/shipment-store.ts): beside the lease, under
+ * `<path before the epoch>/standby-visits/`; for a replica without epochs, beside its path (`<path>-standby-visits/`),
+ * never inside it, where Litestream keeps its own files.
+ */
+function shipmentLocation(replica: ReplicaStore | null): ShipmentLocation | null {
+  if (replica === null) return null;
+  const { base, epochs } = replica;
+  const prefix = base === "" ? "standby-visits/" : epochs ? `${base}/standby-visits/` : `${base}-standby-visits/`;
+  return { ...replica.store, prefix };
 }
 
 /**
@@ -147,17 +177,20 @@ export function readLitestreamConfig(file: string, env: Record<string, string | 
   const endpoints = new Map<string, string | null>();
   const endpointNeeds = new Map<string, string[]>();
   const leases = new Map<string, LeaseLocation | null>();
+  const shipments = new Map<string, ShipmentLocation | null>();
   (root.dbs ?? []).forEach((db, i) => {
     if (typeof db.path !== "string" || db.path === "") return;
     const rawDb = raw.dbs?.[i];
     const needs = unsetVariables(rawDb?.replica ?? rawDb?.replicas?.[0], env);
     endpoints.set(resolve(db.path), needs.length > 0 ? null : replicaEndpoint(db.replica ?? db.replicas?.[0]));
     endpointNeeds.set(resolve(db.path), needs);
-    leases.set(resolve(db.path), leaseLocation(db.replica ?? db.replicas?.[0], rawDb?.replica ?? rawDb?.replicas?.[0], env));
+    const store = replicaStore(db.replica ?? db.replicas?.[0], rawDb?.replica ?? rawDb?.replicas?.[0], env);
+    leases.set(resolve(db.path), leaseLocation(store));
+    shipments.set(resolve(db.path), shipmentLocation(store));
   });
   if (endpoints.size === 0) throw new LitestreamConfigError(`the Litestream config ${path} lists no database under dbs:`);
   const socketPath = root.socket?.enabled === true ? (root.socket.path ?? "/var/run/litestream.sock") : null;
-  return { file: path, socketPath, databases: [...endpoints.keys()], endpoints, endpointNeeds, leases };
+  return { file: path, socketPath, databases: [...endpoints.keys()], endpoints, endpointNeeds, leases, shipments };
 }
 
 /**
@@ -189,12 +222,21 @@ export function controlSocketIn(config: LitestreamConfig, databasePath: string):
  * LitestreamConfigError when the file cannot be read or does not list the database.
  */
 export function leaseLocationFor(file: string, databasePath: string, env: Record<string, string | undefined>): LeaseLocation | null {
-  const config = readLitestreamConfig(file, env);
+  return listed(readLitestreamConfig(file, env), databasePath).leases.get(resolve(databasePath)) ?? null;
+}
+
+/** Where standbys put their visits for `databasePath`'s primary according to `file`; null for a replica not on S3. */
+export function shipmentLocationFor(file: string, databasePath: string, env: Record<string, string | undefined>): ShipmentLocation | null {
+  return listed(readLitestreamConfig(file, env), databasePath).shipments.get(resolve(databasePath)) ?? null;
+}
+
+/** `config`, when it lists the database; a LitestreamConfigError with a hint otherwise. */
+function listed(config: LitestreamConfig, databasePath: string): LitestreamConfig {
   const database = resolve(databasePath);
   if (!config.databases.includes(database)) {
     throw new LitestreamConfigError(
       `the Litestream config ${config.file} does not list ${database} (it lists ${config.databases.join(", ")}). Try: --data-dir the directory Litestream replicates`,
     );
   }
-  return config.leases.get(database) ?? null;
+  return config;
 }

@@ -6,6 +6,7 @@ import type { Database } from "bun:sqlite";
 import { AUDIT_EVENTS_SCHEMA } from "./audit-store";
 import { LINK_PASSWORDS_SCHEMA } from "./link-password-store";
 import { snapshotBefore } from "./migration-snapshot";
+import { TAKEN_SHIPMENTS_SCHEMA } from "./shipment-ledger";
 import { normalizeStoredTagNames, tagNamesNeedNormalizing } from "./tag-names-migration";
 
 interface Migration {
@@ -356,6 +357,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 14, changesExisting: false, sql: AUDIT_EVENTS_SCHEMA },
   // Password-protected links (storage/link-password-store.ts): a new table only.
   { version: 15, changesExisting: false, sql: LINK_PASSWORDS_SCHEMA },
+  // Standby visits' shipments taken (storage/shipment-ledger.ts): a new table only.
+  { version: 16, changesExisting: false, sql: TAKEN_SHIPMENTS_SCHEMA },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -10,6 +10,7 @@
  */
 import { Database, SQLiteError } from "bun:sqlite";
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { currentVersion, LATEST_VERSION } from "./migrations";
 
 /** Whether `path` is a copy that `litestream restore -f` follows: it writes its position beside it (`<copy>-txid`). */
 export function isFollowedCopy(path: string): boolean {
@@ -115,4 +116,17 @@ function inodeOf(path: string): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Why a standby cannot serve its copy, or null: it serves it only in the schema this build reads (the primary
+ * migrates it, a standby cannot), and only while its connection reads the file at the copy's path (`replaced` is set
+ * by commands/standby.ts when a fresh restore replaced it).
+ */
+export function copyProblem(db: Database, copy: { replaced: boolean }): string | null {
+  if (copy.replaced) return "the copy was replaced by a fresh restore: restart this node to serve it";
+  const found = currentVersion(db);
+  if (found === LATEST_VERSION) return null;
+  const older = found < LATEST_VERSION ? "the primary runs an older build" : "this node runs an older build than the primary";
+  return `the replica's schema is version ${found} and this build reads version ${LATEST_VERSION}: ${older}`;
 }

@@ -91,13 +91,7 @@ export class LeaseStore {
   readonly #client: Bun.S3Client;
 
   constructor(readonly location: LeaseLocation) {
-    this.#client = new Bun.S3Client({
-      endpoint: location.endpoint,
-      bucket: location.bucket,
-      region: location.region,
-      accessKeyId: location.accessKeyId,
-      secretAccessKey: location.secretAccessKey,
-    });
+    this.#client = bucketClient(location);
   }
 
   async #request(method: "GET" | "PUT", headers: Record<string, string>, body?: string): Promise<Response> {
@@ -143,7 +137,13 @@ export class LeaseStore {
   }
 }
 
+/** A client of the replica's bucket, with its credentials (the lease's, and the standby visits' store's). */
+export function bucketClient(store: Omit<LeaseLocation, "key">): Bun.S3Client {
+  const { endpoint, bucket, region, accessKeyId, secretAccessKey } = store;
+  return new Bun.S3Client({ endpoint, bucket, region, accessKeyId, secretAccessKey });
+}
+
 /** S3's error code from an XML error body (`<Code>AccessDenied</Code>`), for messages. */
-function s3Code(body: string): string {
+export function s3Code(body: string): string {
   return /<Code>([^<]+)<\/Code>/.exec(body)?.[1] ?? "";
 }

@@ -182,6 +182,11 @@ export class VisitStore {
     return salt;
   }
 
+  /** The salt of `day` when the database has one: a standby reads its copy's (the primary's), and cannot make one. */
+  existingSalt(day: number): Uint8Array | null {
+    return this.#salt.get(day)?.salt ?? null;
+  }
+
   /** Records a visitor hash for the day and scope; true when it was not seen before. */
   addVisitor(day: number, scope: number, hash: Uint8Array): boolean {
     this.#wrote(1);

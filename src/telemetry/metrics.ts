@@ -18,8 +18,12 @@ export interface MetricSources {
   cache(): { size: number; hits: number; misses: number };
   visitBufferDepth(): number;
   visitDetailsDropped(): number;
-  /** Visits to links this node served and will not record: a standby's (its database is the primary's copy). */
+  /** Visits a standby served whose details it did not keep (past the buffer limit in one flush interval). */
   visitsUnrecorded(): number;
+  /** On a standby, its spool files the bucket does not have yet (domain/visit-spool.ts); null on a primary (absent). */
+  shipmentsWaiting(): number | null;
+  /** Visits a standby served that this node wrote from its shipments (domain/visit-inbox.ts). */
+  standbyVisitsTaken(): number;
   ready(): boolean;
   draining(): boolean;
   openConnections(): number;
@@ -203,8 +207,19 @@ export class Metrics {
     );
     counter(
       "shortener_standby_visits_unrecorded_total",
-      "Visits to links this node served and does not record: on a standby every one (counted for maxVisits only); 0 on a primary.",
+      "Visits a standby served and ships no details of (more than --visit-buffer-limit in one flush interval; counted for maxVisits only); 0 on a primary.",
       sources.visitsUnrecorded,
+    );
+    optionalGauge(
+      registers,
+      "shortener_standby_visit_shipments_waiting",
+      "On a standby: files of its visits in the data dir's visit-spool that the replica's bucket does not have yet (absent on a primary).",
+      sources.shipmentsWaiting,
+    );
+    counter(
+      "shortener_standby_visits_taken_total",
+      "Visits a standby served that this node took from its shipments into its database.",
+      sources.standbyVisitsTaken,
     );
     counter(
       "shortener_visit_details_dropped_total",

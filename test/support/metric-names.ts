@@ -40,6 +40,9 @@ export const METRICS: readonly MetricContract[] = [
   { name: "shortener_visit_flush_failures_total", type: "counter", labels: [] },
   { name: "shortener_visit_details_dropped_total", type: "counter", labels: [] },
   { name: "shortener_standby_visits_unrecorded_total", type: "counter", labels: [] },
+  // On a standby: its spool files of visits not yet in the bucket; absent on a primary.
+  { name: "shortener_standby_visit_shipments_waiting", type: "gauge", labels: [] },
+  { name: "shortener_standby_visits_taken_total", type: "counter", labels: [] },
   { name: "shortener_cache_entries", type: "gauge", labels: [] },
   { name: "shortener_cache_hits_total", type: "counter", labels: [] },
   { name: "shortener_cache_misses_total", type: "counter", labels: [] },

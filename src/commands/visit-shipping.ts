@@ -1,0 +1,59 @@
+/**
+ * `serve`'s side of a standby's visits (domain/visit-shipment.ts): on a standby, every flush interval the spool
+ * writes what it holds to a file (what a kill -9 can lose is one interval, as on a primary) and ships its files to
+ * the bucket, a round at a time; on a primary, the inbox takes what standbys shipped every few seconds.
+ */
+import type { AppContext } from "../app";
+import { FailureStreak } from "../telemetry/failure-streak";
+import { describeError, log } from "../telemetry/logger";
+
+/** How often a primary looks for standby visits: one listing of the bucket's prefix, and a look at its own spool. */
+const INBOX_EVERY_MS = 2000;
+/** How long a drain waits for a round under way (a request to the bucket is bounded at 10 s; a drain has its grace). */
+const STOP_WAIT_MS = 3000;
+
+export interface VisitShipping {
+  /** Stops the rounds; waits a little for one under way. The spool's last spill is the app's disposal's. */
+  stop(): Promise<void>;
+}
+
+export function startVisitShipping(ctx: AppContext, flushEveryMs: number): VisitShipping {
+  const { spool, inbox } = ctx;
+  const spills = new FailureStreak("visit_spill");
+  const rounds = new FailureStreak(spool === null ? "standby_visits_take" : "visit_shipping");
+  let running: Promise<void> | null = null;
+  const round = async () => {
+    if (spool !== null) {
+      await spool.ship();
+      return;
+    }
+    const taken = (await inbox?.take()) ?? 0;
+    if (taken > 0) log.info("standby_visits_taken", { visits: taken });
+  };
+  const timer = setInterval(
+    () => {
+      try {
+        spool?.spill();
+        spills.succeeded();
+      } catch (error) {
+        spills.failed(describeError(error));
+      }
+      if (running !== null) return;
+      running = round()
+        .then(
+          () => rounds.succeeded({ waiting: spool?.waiting }),
+          (error) => rounds.failed({ waiting: spool?.waiting, ...describeError(error) }),
+        )
+        .finally(() => {
+          running = null;
+        });
+    },
+    spool === null ? INBOX_EVERY_MS : flushEveryMs,
+  );
+  return {
+    async stop() {
+      clearInterval(timer);
+      if (running !== null) await Promise.race([running, Bun.sleep(STOP_WAIT_MS)]);
+    },
+  };
+}

@@ -1,0 +1,225 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, tempDir } from "../../test/support/binary";
+import { S3Server } from "../../test/support/s3";
+import { scratchDatabases } from "../../test/support/scratch-database";
+import { writeTransaction } from "../storage/database";
+import { ShipmentLedger } from "../storage/shipment-ledger";
+import { type ShipmentLocation, ShipmentStore, shipmentName } from "../storage/shipment-store";
+import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
+import { VisitStore } from "../storage/visit-store";
+import type { Visit } from "./visit";
+import { VisitBuffer } from "./visit-buffer";
+import { VisitInbox } from "./visit-inbox";
+import { VisitRecorder } from "./visit-recorder";
+import { encodeShipment, type ShippedVisit } from "./visit-shipment";
+import { StandbyVisitBuffer, VisitSpool } from "./visit-spool";
+
+const T0 = Date.UTC(2026, 11, 6, 10);
+const databases = scratchDatabases("shortener-inbox-");
+let s3: S3Server;
+let prefixes = 0;
+
+beforeAll(async () => {
+  s3 = await S3Server.start();
+}, 60_000);
+afterAll(async () => {
+  await s3?.[Symbol.asyncDispose]();
+});
+
+function location(prefix: string, endpoint = s3.endpoint): ShipmentLocation {
+  const { key: _, ...store } = s3.leaseLocation("unused", "replica", endpoint);
+  return { ...store, prefix };
+}
+
+/**
+ * One database seen from both sides (the standby's copy is the primary's database): the primary's buffer and
+ * recorder, a standby's buffer and spool, and the primary's inbox; shipments under a fresh prefix of the real bucket.
+ */
+function setup() {
+  const { db } = databases.open();
+  const dir = tempDir("shortener-spool-");
+  const links = new ShortUrlStore(db);
+  const visitStore = new VisitStore(db);
+  const recorder = new VisitRecorder(visitStore);
+  const primary = new VisitBuffer(db, links, null);
+  primary.addSink(recorder);
+  const standby = new StandbyVisitBuffer(db, links, null, 1000);
+  const store = new ShipmentStore(location(`inbox${++prefixes}/standby-visits/`));
+  const spool = (bucket: ShipmentStore | null = store) =>
+    new VisitSpool(dir, recorder, (day) => visitStore.existingSalt(day), bucket, standby);
+  const sent: Visit[] = [];
+  const invalidated: string[] = [];
+  const state = { writable: true };
+  const inbox = new VisitInbox({
+    ...{ db, spool: dir, store, recorder, visits: visitStore, links, ledger: new ShipmentLedger(db) },
+    webhooks: { write: (visits) => sent.push(...visits), committed: () => {} },
+    writable: () => state.writable,
+    taken: (changed) => invalidated.push(...changed.map((link) => link.shortCode)),
+  });
+  const add = (code: string) => links.insert(plainLinkRow(code)) as number;
+  const visit = (id: number | null, at: number, ip: string, bot = false): Visit => ({
+    link: id === null ? null : { id, shortCode: `c${id}`, domain: "" },
+    orphanType: id === null ? "regular_404" : null,
+    at,
+    bot,
+    referer: "https://ref.example/",
+    userAgent: "Mozilla/5.0",
+    ip,
+    visitedUrl: "http://s.test/x",
+    redirectUrl: id === null ? null : "https://example.com/",
+  });
+  const hit = (buffer: VisitBuffer, v: Visit) => {
+    if (v.link === null) buffer.captureOrphan(v);
+    else {
+      buffer.record(v.link.id, v.bot);
+      buffer.capture(v);
+    }
+  };
+  const day = (id: number) => db.query("SELECT total, bots, visitors FROM visit_days WHERE short_url_id = ?").get(id);
+  const counters = (id: number) => db.query("SELECT total, bots FROM link_visits WHERE short_url_id = ?").get(id);
+  return { db, dir, store, spool, inbox, state, sent, invalidated, primary, standby, recorder, add, visit, hit, day, counters };
+}
+
+describe("a standby's visits shipped to the primary (real S3 server on loopback)", () => {
+  test("reach the primary's database once, as its own flush writes them, the privacy settings applied on the standby", async () => {
+    const { db, dir, store, spool, inbox, sent, invalidated, primary, standby, add, visit, hit, day, counters } = setup();
+    const a = add("a");
+    const b = add("b");
+    // The primary counted one visitor today before it went down: the day's salt is in the copy.
+    hit(primary, visit(a, T0, "203.0.113.7"));
+    primary.flush();
+    hit(standby, visit(a, T0 + 1000, "203.0.113.7")); // the same visitor, on the standby
+    hit(standby, visit(a, T0 + 2000, "203.0.113.8"));
+    hit(standby, visit(b, T0 + 3000, "198.51.100.4", true));
+    hit(standby, visit(null, T0 + 4000, "198.51.100.5"));
+    // Counted on their links (maxVisits holds on the standby), not written: its database is the primary's.
+    expect(standby.pendingFor(a).total).toBe(2);
+    const writer = spool();
+    expect(writer.spill()).toBe(4);
+    expect(writer.waiting).toBe(1);
+    const [name] = readdirSync(dir);
+    // No address leaves the standby that the visits tables would not keep.
+    const text = await Bun.file(join(dir, name as string)).text();
+    expect(text).not.toContain("203.0.113.7");
+    expect(text).toContain("203.0.113.0");
+    expect(await writer.ship()).toBe(1);
+    expect(writer.waiting).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(await store.names()).toEqual([name as string]);
+
+    expect(await inbox.take()).toBe(4);
+    expect(inbox.visitsTaken).toBe(4);
+    expect(day(a)).toEqual({ total: 3, bots: 0, visitors: 2 });
+    expect(day(b)).toEqual({ total: 1, bots: 1, visitors: 1 });
+    expect(counters(a)).toEqual({ total: 3, bots: 0 });
+    expect(counters(b)).toEqual({ total: 1, bots: 1 });
+    expect(db.query("SELECT total FROM orphan_visit_days WHERE orphan_type = 'regular_404'").get()).toEqual({ total: 1 });
+    const rows = db.query("SELECT short_url_id, at, remote_addr FROM visits WHERE at > ? ORDER BY at").all(T0);
+    expect(rows).toEqual([
+      { short_url_id: a, at: T0 + 1000, remote_addr: "203.0.113.0" },
+      { short_url_id: a, at: T0 + 2000, remote_addr: "203.0.113.0" },
+      { short_url_id: b, at: T0 + 3000, remote_addr: "198.51.100.0" },
+      { short_url_id: null, at: T0 + 4000, remote_addr: "198.51.100.0" },
+    ]);
+    expect(sent.map((v) => v.link?.id ?? null)).toEqual([a, a, b, null]);
+    expect(invalidated.sort()).toEqual(["c1", "c2"]);
+    expect(await store.names()).toEqual([]);
+
+    // The same shipment again (its removal was lost, or its spool file was put twice): seen, not counted.
+    await store.put(name as string, text);
+    expect(await inbox.take()).toBe(0);
+    expect(day(a)).toEqual({ total: 3, bots: 0, visitors: 2 });
+    expect(await store.names()).toEqual([]);
+  });
+
+  test("a spool left in the data dir (a standby started as the primary) is taken from there; a deleted link's visits are dropped", async () => {
+    const { db, dir, spool, inbox, add, visit, hit, day, standby } = setup();
+    const a = add("a");
+    const b = add("b");
+    hit(standby, visit(a, T0, "203.0.113.7"));
+    hit(standby, visit(b, T0, "203.0.113.7"));
+    const local = spool(null);
+    expect(local.spill()).toBe(2);
+    // Without a bucket the file stays for this node to take once it is the primary.
+    expect(await local.ship()).toBe(0);
+    expect(readdirSync(dir)).toHaveLength(1);
+    writeTransaction(db, () => db.run("DELETE FROM short_urls WHERE id = ?", [b]));
+    expect(await inbox.take()).toBe(1);
+    expect(day(a)).toEqual({ total: 1, bots: 0, visitors: 1 });
+    expect(db.query("SELECT count(*) AS n FROM visits WHERE short_url_id = ?").get(b)).toEqual({ n: 0 });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("a damaged shipment is left where it is and the rest are taken; a node that may not write takes none", async () => {
+    const { dir, store, spool, inbox, state, add, visit, hit, day, standby } = setup();
+    const a = add("a");
+    const damaged = shipmentName(T0 - 1);
+    await store.put(damaged, '{"format":1,"visits":[{"link":{"id":1}}');
+    hit(standby, visit(a, T0, "203.0.113.7"));
+    const writer = spool();
+    writer.spill();
+    await writer.ship();
+    state.writable = false;
+    expect(await inbox.take()).toBe(0);
+    expect((await store.names()).length).toBe(2);
+    state.writable = true;
+    expect(await inbox.take()).toBe(1);
+    expect(await store.names()).toEqual([damaged]);
+    expect(await inbox.take()).toBe(0);
+    expect(day(a)).toEqual({ total: 1, bots: 0, visitors: 1 });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("a bucket that does not answer leaves the spool file, which ships once one does", async () => {
+    const { dir, spool, add, visit, hit, standby, store } = setup();
+    const a = add("a");
+    hit(standby, visit(a, T0, "203.0.113.7"));
+    const unanswered = spool(new ShipmentStore(location("nowhere/", `http://127.0.0.1:${freePort()}`)));
+    unanswered.spill();
+    await expect(unanswered.ship()).rejects.toThrow(/PUT s3:\/\/replica\/nowhere\//);
+    expect(unanswered.waiting).toBe(1);
+    const [name] = readdirSync(dir);
+    expect(existsSync(join(dir, name as string))).toBe(true);
+    expect(await spool().ship()).toBe(1);
+    expect(await store.names()).toEqual([name as string]);
+  });
+
+  test("a spill that cannot write keeps its visits for the next one", () => {
+    const { dir, spool, recorder, add, visit, hit, standby } = setup();
+    const a = add("a");
+    hit(standby, visit(a, T0, "203.0.113.7"));
+    const file = join(dir, "not-a-directory");
+    writeFileSync(file, "a file where the spool's directory would go");
+    const blocked = new VisitSpool(join(file, "visit-spool"), recorder, () => null, null, standby);
+    expect(() => blocked.spill()).toThrow();
+    expect(spool(null).spill()).toBe(1);
+  });
+
+  test("a shipment longer than a part is written a part a transaction, each once", async () => {
+    const { db, store, inbox, add, day, counters } = setup();
+    const a = add("a");
+    const visits: ShippedVisit[] = Array.from({ length: 2500 }, (_, i) => ({
+      link: { id: a, shortCode: "a", domain: "" },
+      orphanType: null,
+      at: T0 + i,
+      bot: false,
+      referer: null,
+      userAgent: null,
+      remoteAddr: null,
+      visitedUrl: "http://s.test/a",
+      redirectUrl: "https://example.com/",
+      location: null,
+      visitor: (i % 7).toString(16).padStart(32, "0"),
+    }));
+    const name = shipmentName(T0);
+    await store.put(name, encodeShipment(visits));
+    // As after a crash between the first part's commit and the rest: that part is in the ledger.
+    writeTransaction(db, () => new ShipmentLedger(db).add(`${name}#0`, 1000));
+    expect(await inbox.take()).toBe(1500);
+    expect(counters(a)).toEqual({ total: 1500, bots: 0 });
+    expect(day(a)).toEqual({ total: 1500, bots: 0, visitors: 7 });
+    expect(await store.names()).toEqual([]);
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * The shipments of standby visits this database has taken (domain/visit-inbox.ts), by name: written in the
+ * transaction that writes their visits, so a shipment taken again (its object was not removed, or its spool file
+ * was also put in the bucket) is seen and not counted twice.
+ */
+import type { Database } from "bun:sqlite";
+import { preparedOnFirstUse } from "./first-use";
+
+export const TAKEN_SHIPMENTS_SCHEMA = `
+  CREATE TABLE taken_visit_shipments (
+    name TEXT PRIMARY KEY,
+    taken_at INTEGER NOT NULL,
+    visits INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+`;
+
+/** How long a taken shipment's name is kept: far longer than its object or spool file can outlive its taking. */
+const KEPT_MS = 30 * 86_400_000;
+
+function prepare(db: Database) {
+  return {
+    has: db.query<{ name: string }, [string]>("SELECT name FROM taken_visit_shipments WHERE name = ?"),
+    add: db.query<unknown, [string, number, number]>("INSERT INTO taken_visit_shipments (name, taken_at, visits) VALUES (?, ?, ?)"),
+    prune: db.query<unknown, [number]>("DELETE FROM taken_visit_shipments WHERE taken_at < ?"),
+  };
+}
+
+export class ShipmentLedger {
+  readonly #statements;
+
+  constructor(db: Database) {
+    this.#statements = preparedOnFirstUse(db, prepare);
+  }
+
+  has(name: string): boolean {
+    return this.#statements().has.get(name) !== null;
+  }
+
+  /** Inside the transaction that writes the shipment's visits; forgets names taken long ago. */
+  add(name: string, visits: number, now = Date.now()): void {
+    const statements = this.#statements();
+    statements.prune.run(now - KEPT_MS);
+    statements.add.run(name, now, visits);
+  }
+}
