@@ -503,7 +503,7 @@ await runWithCleanup(async () => {
   console.log(`${new Date().toISOString()}  ${cpuModel}, ${navigator.hardwareConcurrency} CPUs, load average ${loadAverage()}`);
   console.log(`${BINARY}: ${version}`);
   console.log(`Bun ${Bun.version} (reference, clients); servers on CPU ${cfg.serverCpu}, clients on CPU ${cfg.clientCpu}`);
-  if (["hot", "uniform", "budget", "latency", "tracing"].some((phase) => only.has(phase as Phase))) await redirectPhases(work);
+  if (["hot", "uniform", "budget", "latency", "tracing", "standby"].some((phase) => only.has(phase as Phase))) await redirectPhases(work);
   if (only.has("rss")) await rssPhase(work);
   if (only.has("creates")) await createsPhase();
   console.log(`\nsummary (${((performance.now() - started) / 1000).toFixed(0)} s, load average at the end ${loadAverage()})`);
