@@ -93,7 +93,7 @@ export function createDrain(ctx: AppContext, publicServer: Server<undefined>, st
     await stopTimers();
     // A standby never writes its database (the primary's copy): its last visits go to its spool, for the primary.
     let visitsFlushed = 0;
-    if (ctx.spool !== null) log.info("visits_spooled", { visits: ctx.spool.spill(), waiting: ctx.spool.waiting });
+    if (ctx.spool !== null) log.info("visits_spooled", { visits: await ctx.spool.spill(), waiting: ctx.spool.waiting });
     else visitsFlushed = await flushRemaining(ctx);
     await ctx[Symbol.asyncDispose]();
     log.info("drained", { visits_flushed: visitsFlushed, duration_ms: Math.round(performance.now() - started) });

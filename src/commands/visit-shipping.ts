@@ -21,6 +21,7 @@ export function startVisitShipping(ctx: AppContext, flushEveryMs: number): Visit
   const { spool, inbox } = ctx;
   const spills = new FailureStreak("visit_spill");
   const rounds = new FailureStreak(spool === null ? "standby_visits_take" : "visit_shipping");
+  let spilling: Promise<void> | null = null;
   let running: Promise<void> | null = null;
   const round = async () => {
     if (spool !== null) {
@@ -32,11 +33,17 @@ export function startVisitShipping(ctx: AppContext, flushEveryMs: number): Visit
   };
   const timer = setInterval(
     () => {
-      try {
-        spool?.spill();
-        spills.succeeded();
-      } catch (error) {
-        spills.failed(describeError(error));
+      // Spills and shipping rounds apart: a bucket that does not answer must not hold the spill (memory) up.
+      if (spool !== null && spilling === null) {
+        spilling = spool
+          .spill()
+          .then(
+            () => spills.succeeded(),
+            (error) => spills.failed({ held: spool.held, ...describeError(error) }),
+          )
+          .finally(() => {
+            spilling = null;
+          });
       }
       if (running !== null) return;
       running = round()
@@ -53,6 +60,7 @@ export function startVisitShipping(ctx: AppContext, flushEveryMs: number): Visit
   return {
     async stop() {
       clearInterval(timer);
+      await spilling;
       if (running !== null) await Promise.race([running, Bun.sleep(STOP_WAIT_MS)]);
     },
   };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, tempDir } from "../../test/support/binary";
 import { S3Server } from "../../test/support/s3";
@@ -13,7 +13,7 @@ import type { Visit } from "./visit";
 import { VisitBuffer } from "./visit-buffer";
 import { VisitInbox } from "./visit-inbox";
 import { VisitRecorder } from "./visit-recorder";
-import { encodeShipment, type ShippedVisit } from "./visit-shipment";
+import { decodeShipment, encodeShipment, type ShippedVisit } from "./visit-shipment";
 import { StandbyVisitBuffer, VisitSpool } from "./visit-spool";
 
 const T0 = Date.UTC(2026, 11, 6, 10);
@@ -45,7 +45,7 @@ function setup() {
   const recorder = new VisitRecorder(visitStore);
   const primary = new VisitBuffer(db, links, null);
   primary.addSink(recorder);
-  const standby = new StandbyVisitBuffer(db, links, null, 1000);
+  const standby = new StandbyVisitBuffer(db, links, null, 10_000);
   const store = new ShipmentStore(location(`inbox${++prefixes}/standby-visits/`));
   const spool = (bucket: ShipmentStore | null = store) =>
     new VisitSpool(dir, recorder, (day) => visitStore.existingSalt(day), bucket, standby);
@@ -97,7 +97,7 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
     // Counted on their links (maxVisits holds on the standby), not written: its database is the primary's.
     expect(standby.pendingFor(a).total).toBe(2);
     const writer = spool();
-    expect(writer.spill()).toBe(4);
+    expect(await writer.spill()).toBe(4);
     expect(writer.waiting).toBe(1);
     const [name] = readdirSync(dir);
     // No address leaves the standby that the visits tables would not keep.
@@ -141,7 +141,7 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
     hit(standby, visit(a, T0, "203.0.113.7"));
     hit(standby, visit(b, T0, "203.0.113.7"));
     const local = spool(null);
-    expect(local.spill()).toBe(2);
+    expect(await local.spill()).toBe(2);
     // Without a bucket the file stays for this node to take once it is the primary.
     expect(await local.ship()).toBe(0);
     expect(readdirSync(dir)).toHaveLength(1);
@@ -159,7 +159,7 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
     await store.put(damaged, '{"format":1,"visits":[{"link":{"id":1}}');
     hit(standby, visit(a, T0, "203.0.113.7"));
     const writer = spool();
-    writer.spill();
+    await writer.spill();
     await writer.ship();
     state.writable = false;
     expect(await inbox.take()).toBe(0);
@@ -177,7 +177,7 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
     const a = add("a");
     hit(standby, visit(a, T0, "203.0.113.7"));
     const unanswered = spool(new ShipmentStore(location("nowhere/", `http://127.0.0.1:${freePort()}`)));
-    unanswered.spill();
+    await unanswered.spill();
     await expect(unanswered.ship()).rejects.toThrow(/PUT s3:\/\/replica\/nowhere\//);
     expect(unanswered.waiting).toBe(1);
     const [name] = readdirSync(dir);
@@ -186,15 +186,36 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
     expect(await store.names()).toEqual([name as string]);
   });
 
-  test("a spill that cannot write keeps its visits for the next one", () => {
+  test("a spill that cannot write keeps its visits for the next one", async () => {
     const { dir, spool, recorder, add, visit, hit, standby } = setup();
     const a = add("a");
     hit(standby, visit(a, T0, "203.0.113.7"));
     const file = join(dir, "not-a-directory");
     writeFileSync(file, "a file where the spool's directory would go");
     const blocked = new VisitSpool(join(file, "visit-spool"), recorder, () => null, null, standby);
-    expect(() => blocked.spill()).toThrow();
-    expect(spool(null).spill()).toBe(1);
+    await expect(blocked.spill()).rejects.toThrow(/ENOTDIR|not a directory/);
+    expect(await spool(null).spill()).toBe(1);
+  });
+
+  test("a spill of many slices writes one file of every visit, and a second spill meanwhile writes none twice", async () => {
+    const { dir, spool, add, visit, hit, standby } = setup();
+    const a = add("a");
+    for (let i = 0; i < 2500; i++) hit(standby, visit(a, T0 + i, `203.0.113.${i % 250}`));
+    const writer = spool(null);
+    const first = writer.spill(T0);
+    // More visits while the first spill runs; a second spill asked for meanwhile: each visit lands in one file, once.
+    for (let i = 0; i < 10; i++) hit(standby, visit(a, T0 + 5000 + i, "198.51.100.1"));
+    const spilled = await Promise.all([first, writer.spill(T0 + 1)]);
+    expect(spilled[0] + spilled[1]).toBe(2510);
+    const files = readdirSync(dir).sort();
+    const ats = files.flatMap((name) => decodeShipment(readFileSync(join(dir, name), "utf8")).map((v) => v.at));
+    expect(ats.toSorted((x, y) => x - y)).toEqual([
+      ...Array.from({ length: 2500 }, (_, i) => T0 + i),
+      ...Array.from({ length: 10 }, (_, i) => T0 + 5000 + i),
+    ]);
+    expect(standby.held).toBe(0);
+    // Counted on the link all along: maxVisits holds on the standby.
+    expect(standby.pendingFor(a).total).toBe(2510);
   });
 
   test("a shipment longer than a part is written a part a transaction, each once", async () => {

@@ -31,7 +31,12 @@ export interface ShippedVisit {
 const FORMAT = 1;
 
 export function encodeShipment(visits: readonly ShippedVisit[]): string {
-  return `${JSON.stringify({ format: FORMAT, visits })}\n`;
+  return encodeShipmentItems(visits.map((visit) => JSON.stringify(visit)));
+}
+
+/** The same from each visit's JSON, as a spill encodes them a slice at a time. */
+export function encodeShipmentItems(items: readonly string[]): string {
+  return `{"format":${FORMAT},"visits":[${items.join(",")}]}\n`;
 }
 
 /** A shipment that is not one of ours, or was damaged: it is named and left where it is. */

@@ -1,7 +1,7 @@
 /**
  * A standby's visits on their way to the primary (domain/visit-shipment.ts). Its visit buffer holds each visit's
- * details; every flush interval `spill` writes what it holds to one file in `<data-dir>/visit-spool`,
- * durably, with the privacy settings applied; `ship` puts each file in the replica's bucket and removes it once the
+ * details; every flush interval `spill` writes what it holds to one file in `<data-dir>/visit-spool`, durably, with
+ * the privacy settings applied; `ship` puts each file in the replica's bucket and removes it once the
  * bucket has it. A file the bucket did not take stays, and is shipped later; on a node started as the primary, the
  * inbox takes the files this node left as a standby (promotion) straight into its database.
  */
@@ -10,13 +10,17 @@ import type { Database } from "bun:sqlite";
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Tracer } from "@opentelemetry/api";
-import { writeFileAtomic } from "../lib/atomic-file";
+import { writeFileAtomicAsync } from "../lib/atomic-file";
 import { SHIPMENT_NAME, type ShipmentStore, shipmentName } from "../storage/shipment-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
-import type { Visit } from "./visit";
+import type { Visit, VisitedLink } from "./visit";
 import { VisitBuffer } from "./visit-buffer";
+import { heldBytesLimit, VisitLog } from "./visit-log";
 import { dayOf, type VisitRecorder } from "./visit-recorder";
-import { encodeShipment } from "./visit-shipment";
+import { encodeShipmentItems } from "./visit-shipment";
+
+/** Visits a spill reads and encodes between two pauses: ~2.5 ms of the event loop on the test VM. */
+const SPILL_SLICE = 1000;
 
 /** The spool's directory in a data dir. */
 export function spoolDir(dataDir: string): string {
@@ -36,11 +40,14 @@ export function spooled(dir: string): string[] {
 }
 
 /**
- * A standby's visit buffer: it counts visits on their links (a link's maxVisits holds on the standby) and holds their
- * details for its spool, instead of in the log a primary's flush writes from (a standby's database is the primary's).
+ * A standby's visit buffer: it counts visits on their links (a link's maxVisits holds on the standby) and keeps their
+ * details for its spool, as records in a visit log (bytes the collector never sees: a second's visits held as objects
+ * outlived young collections, and the standby did 0.36 of the reference where it did 0.58 without them).
  */
 export class StandbyVisitBuffer extends VisitBuffer {
-  #held: Visit[] = [];
+  readonly #log = new VisitLog();
+  #refs: number[] = [];
+  #links: (VisitedLink | null)[] = [];
   #dropped = 0;
   readonly #limit: number;
 
@@ -50,24 +57,36 @@ export class StandbyVisitBuffer extends VisitBuffer {
   }
 
   override capture(visit: Visit): void {
-    if (this.#held.length >= this.#limit) this.#dropped++;
-    else this.#held.push(visit);
+    if (this.#refs.length >= this.#limit || this.#log.heldBytes >= heldBytesLimit(this.#limit)) {
+      this.#dropped++;
+      return;
+    }
+    this.#refs.push(this.#log.append(visit));
+    this.#links.push(visit.link);
   }
 
   override captureOrphan(visit: Visit): void {
     this.capture(visit);
   }
 
-  /** The visits held since the last call. */
-  takeHeld(): Visit[] {
-    const held = this.#held;
-    this.#held = [];
-    return held;
+  /** Visits whose details are held, oldest first. */
+  get held(): number {
+    return this.#refs.length;
   }
 
-  /** Puts visits back in front (a spill that failed), past the limit or not: they were admitted once. */
-  giveBack(visits: Visit[]): void {
-    this.#held = visits.concat(this.#held);
+  /** The held visits `from` to `from + count` (fewer at the end), as objects; they stay held until `release`. */
+  heldVisits(from: number, count: number): Visit[] {
+    const end = Math.min(this.#refs.length, from + count);
+    const visits: Visit[] = [];
+    for (let i = from; i < end; i++) visits.push(this.#log.read(this.#refs[i] as number, this.#links[i] as VisitedLink | null));
+    return visits;
+  }
+
+  /** Forgets the first `count` held visits (they are in a spool file). */
+  release(count: number): void {
+    for (let i = 0; i < count; i++) this.#log.release(this.#refs[i] as number);
+    this.#refs = this.#refs.slice(count);
+    this.#links = this.#links.slice(count);
   }
 
   /** Visits whose details were not kept: more than the limit came between two spills. */
@@ -80,6 +99,7 @@ export class VisitSpool {
   /** This node's own salt of a day whose salt the copy lacks (the primary has not counted a visit that day). */
   readonly #salts = new Map<number, Uint8Array>();
   #waiting = 0;
+  #spilling: Promise<number> = Promise.resolve(0);
 
   constructor(
     readonly dir: string,
@@ -97,25 +117,44 @@ export class VisitSpool {
     }
   }
 
+  /** Visits held for the next spill. */
+  get held(): number {
+    return this.buffer.held;
+  }
+
   /** Spool files not yet in the bucket. */
   get waiting(): number {
     return this.#waiting;
   }
 
-  /** Writes the visits the buffer holds as one spool file, durably; returns how many. On failure they stay held. */
-  spill(now = Date.now()): number {
-    const visits = this.buffer.takeHeld();
-    if (visits.length === 0) return 0;
-    try {
-      const shipped = visits.map((visit) => this.recorder.shipped(visit, this.#saltOf(dayOf(visit.at))));
-      mkdirSync(this.dir, { recursive: true, mode: 0o750 });
-      writeFileAtomic(join(this.dir, shipmentName(now)), encodeShipment(shipped));
-    } catch (error) {
-      this.buffer.giveBack(visits);
-      throw error;
+  /**
+   * Writes the visits the buffer holds as one spool file, durably; returns how many. Their records are read and
+   * encoded SPILL_SLICE at a time, with a pause as long as each slice took between them (at least 1 ms), so a
+   * redirect waits behind one slice at most. On failure they stay held, for the next spill.
+   */
+  spill(now = Date.now()): Promise<number> {
+    // One at a time: a drain's last spill waits for the timer's, then writes what came since.
+    const run = this.#spilling.then(() => this.#spill(now));
+    this.#spilling = run.catch(() => 0);
+    return run;
+  }
+
+  async #spill(now: number): Promise<number> {
+    const count = this.buffer.held;
+    if (count === 0) return 0;
+    const items: string[] = [];
+    for (let from = 0; from < count; from += SPILL_SLICE) {
+      const started = performance.now();
+      for (const visit of this.buffer.heldVisits(from, Math.min(SPILL_SLICE, count - from))) {
+        items.push(JSON.stringify(this.recorder.shipped(visit, this.#saltOf(dayOf(visit.at)))));
+      }
+      if (from + SPILL_SLICE < count) await Bun.sleep(Math.max(1, performance.now() - started));
     }
+    mkdirSync(this.dir, { recursive: true, mode: 0o750 });
+    await writeFileAtomicAsync(join(this.dir, shipmentName(now)), encodeShipmentItems(items));
+    this.buffer.release(count);
     this.#waiting++;
-    return visits.length;
+    return count;
   }
 
   /** Puts each spool file in the bucket, oldest first, removing it once there; the first failure ends the round (thrown). */
