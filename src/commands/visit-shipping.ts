@@ -7,8 +7,13 @@ import type { AppContext } from "../app";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, log } from "../telemetry/logger";
 
-/** How often a primary looks for standby visits: one listing of the bucket's prefix, and a look at its own spool. */
+/** How often a primary looks for standby visits in its own spool, and in the bucket while shipments keep coming. */
 const INBOX_EVERY_MS = 2000;
+/**
+ * How often it lists the bucket's prefix otherwise: a listing is a billed request, and a standby ships only while it
+ * serves (a failover). 8 640 a day, fewer than the lease's renewals and Litestream's own uploads.
+ */
+const BUCKET_EVERY_MS = 10_000;
 /** How long a drain waits for a round under way (a request to the bucket is bounded at 10 s; a drain has its grace). */
 const STOP_WAIT_MS = 3000;
 
@@ -23,12 +28,17 @@ export function startVisitShipping(ctx: AppContext, flushEveryMs: number): Visit
   const rounds = new FailureStreak(spool === null ? "standby_visits_take" : "visit_shipping");
   let spilling: Promise<void> | null = null;
   let running: Promise<void> | null = null;
+  let listedAt = Number.NEGATIVE_INFINITY;
+  let busy = false;
   const round = async () => {
     if (spool !== null) {
       await spool.ship();
       return;
     }
-    const taken = (await inbox?.take()) ?? 0;
+    const listBucket = busy || performance.now() - listedAt >= BUCKET_EVERY_MS;
+    if (listBucket) listedAt = performance.now();
+    const taken = (await inbox?.take(listBucket)) ?? 0;
+    busy = taken > 0;
     if (taken > 0) log.info("standby_visits_taken", { visits: taken });
   };
   const timer = setInterval(

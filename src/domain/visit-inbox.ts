@@ -55,8 +55,11 @@ export class VisitInbox {
     return this.#visitsTaken;
   }
 
-  /** Takes every shipment waiting; returns how many visits it wrote. A store that fails ends the round (thrown). */
-  async take(): Promise<number> {
+  /**
+   * Takes every shipment waiting in this node's spool and, with `bucket`, in the bucket; returns how many visits it
+   * wrote. A store that fails ends the round (thrown).
+   */
+  async take(bucket = true): Promise<number> {
     const { deps } = this;
     let written = 0;
     for (const name of spooled(deps.spool)) {
@@ -67,7 +70,7 @@ export class VisitInbox {
       written += taken;
       rmSync(path, { force: true });
     }
-    if (deps.store === null) return written;
+    if (deps.store === null || !bucket) return written;
     for (const name of await deps.store.names()) {
       if (!deps.writable() || this.#refused.has(name)) continue;
       const body = await deps.store.get(name);
