@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LATEST_VERSION } from "../src/storage/migrations";
 import { BINARY, collectText, runCli, startServer, TestServer, waitFor } from "./support/binary";
@@ -91,6 +91,15 @@ test("a standby never writes its database: its visits wait in its spool, and the
     // Anonymised, as the visits tables keep it: the address itself never leaves the standby's memory.
     expect(spooled.join("")).not.toContain("203.0.113.9");
     expect(new Set(visits.map((visit) => visit.remoteAddr))).toEqual(new Set(["203.0.113.0"]));
+
+    // Files that no bucket took for 15 minutes fail the standby's self-check, naming them.
+    const longAgo = (Date.now() - 20 * 60_000) / 1000;
+    for (const name of readdirSync(spool)) utimesSync(join(spool, name), longAgo, longAgo);
+    const check = await runCli(["check", "--role", "standby", "--data-dir", primary.dataDir, "--ops-listen", "127.0.0.1:1"]);
+    expect(check.exitCode).toBe(1);
+    expect(check.stdout).toMatch(
+      /FAIL +standby\.visits +\d+ file\(s\) of visits wait in .*visit-spool, the oldest for \d+ s: the replica's bucket does not take them/,
+    );
 
     // Promoted in place (runbooks/promote-standby.md restarts it as the primary): it takes its own spool.
     promoted = new TestServer({ dataDir: primary.dataDir });

@@ -13,6 +13,7 @@ import { type AppContext, createApp } from "../app";
 import type { Command } from "../commands/command";
 import { isOutOfSpace } from "../commands/disk-wait";
 import { type Config, loadConfig, unknownSettingVariables } from "../config";
+import { spoolDir } from "../domain/visit-spool";
 import { IO_ERROR_HINT, SettingError } from "../errors";
 import { sqliteVersionString } from "../version";
 import { type Check, type CheckResult, fail, pass, runCheck } from "./checks/check-result";
@@ -22,7 +23,7 @@ import { leaseChecks } from "./checks/lease-check";
 import { opsPortCheck } from "./checks/ops-port-check";
 import { replicaChecks } from "./checks/replica-checks";
 import { sqliteVersionCheck } from "./checks/sqlite-version";
-import { standbyCopyCheck } from "./checks/standby-checks";
+import { standbyCopyCheck, standbyVisitsCheck } from "./checks/standby-checks";
 
 function openFailure(config: Readonly<Config>, error: unknown): CheckResult {
   if (!existsSync(config.databasePath)) {
@@ -69,6 +70,7 @@ async function runChecks(config: Readonly<Config>): Promise<CheckResult[]> {
   const checks: Check[] = [
     ...(app === undefined ? [] : databaseChecks(app.db, config.role)),
     ...(app === undefined || config.role !== "standby" ? [] : [standbyCopyCheck(app.heartbeat, config.maxReplicationLagMs)]),
+    ...(config.role === "standby" ? [standbyVisitsCheck(spoolDir(config.dataDir))] : []),
     dataDirWritableCheck(config.dataDir),
     diskFreeCheck(config.dataDir, config.minDiskFreeBytes),
     sqliteVersionCheck(sqliteVersionString()),
