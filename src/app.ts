@@ -285,7 +285,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const metrics = new Metrics({ version: VERSION, commit: COMMIT, bun: Bun.version });
   metrics.attach({
     cache: () => resolver.stats(),
-    // A standby never writes what it counts: not a backlog (ShortenerVisitBacklog), but visits its service loses.
+    // A standby never writes what it counts (its spool ships the visits): not a backlog (ShortenerVisitBacklog).
     visitBufferDepth: () => (standby ? 0 : visits.depth),
     visitsUnrecorded: () => (visits instanceof StandbyVisitBuffer ? visits.dropped : 0),
     shipmentsWaiting: () => spool?.waiting ?? null,

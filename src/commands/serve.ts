@@ -39,6 +39,12 @@ function listenError(error: unknown, setting: string, address: { hostname: strin
   return new Error(`cannot listen on ${address.hostname}:${address.port} (${setting}): ${why}`);
 }
 
+/** A Litestream config that cannot be read or does not list the database, as the bad --replication setting it is. */
+function asReplicationSetting(error: unknown, args: ParsedArgs): unknown {
+  if (!(error instanceof LitestreamConfigError)) return error;
+  return new SettingError(settingName("replication", args.flags, process.env), `litestream: ${error.message}`);
+}
+
 /**
  * With --replication litestream: the control socket of the Litestream that replicates this database, read from
  * --litestream-config (expanded with this process's environment, as Litestream expands it). A config that cannot
@@ -49,8 +55,7 @@ function litestreamSocket(config: Readonly<Config>, args: ParsedArgs): string | 
   try {
     return controlSocketFor(config.litestreamConfig, config.databasePath, process.env);
   } catch (error) {
-    if (!(error instanceof LitestreamConfigError)) throw error;
-    throw new SettingError(settingName("replication", args.flags, process.env), `litestream: ${error.message}`);
+    throw asReplicationSetting(error, args);
   }
 }
 
@@ -64,8 +69,7 @@ function shipmentStore(config: Readonly<Config>, args: ParsedArgs): ShipmentStor
     const location = shipmentLocationFor(config.litestreamConfig, config.databasePath, process.env);
     return location === null ? null : new ShipmentStore(location);
   } catch (error) {
-    if (!(error instanceof LitestreamConfigError)) throw error;
-    throw new SettingError(settingName("replication", args.flags, process.env), `litestream: ${error.message}`);
+    throw asReplicationSetting(error, args);
   }
 }
 
@@ -80,8 +84,7 @@ function leaseKeeper(config: Readonly<Config>, args: ParsedArgs): LeaseKeeper | 
     return location === null ? null : new LeaseKeeper(new LeaseStore(location), readReplicaEnv(config.dataDir), config.leaseTermMs);
   } catch (error) {
     if (error instanceof ReplicaEnvError) throw new SettingError(settingName("dataDir", args.flags, process.env), error.message);
-    if (!(error instanceof LitestreamConfigError)) throw error;
-    throw new SettingError(settingName("replication", args.flags, process.env), `litestream: ${error.message}`);
+    throw asReplicationSetting(error, args);
   }
 }
 

@@ -18,7 +18,7 @@ const BUCKET_EVERY_MS = 10_000;
 const STOP_WAIT_MS = 3000;
 
 export interface VisitShipping {
-  /** Stops the rounds; waits a little for one under way. The spool's last spill is the app's disposal's. */
+  /** Stops the rounds: waits for a spill under way, and a little for a shipping round. The drain spills the rest. */
   stop(): Promise<void>;
 }
 

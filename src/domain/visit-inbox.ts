@@ -64,6 +64,7 @@ export class VisitInbox {
     let written = 0;
     for (const name of spooled(deps.spool)) {
       if (!deps.writable()) return written;
+      if (this.#refused.has(name)) continue;
       const path = join(deps.spool, name);
       const taken = await this.#takeOne(name, readFileSync(path, "utf8"));
       if (taken === null) continue;
@@ -72,7 +73,8 @@ export class VisitInbox {
     }
     if (deps.store === null || !bucket) return written;
     for (const name of await deps.store.names()) {
-      if (!deps.writable() || this.#refused.has(name)) continue;
+      if (!deps.writable()) return written;
+      if (this.#refused.has(name)) continue;
       const body = await deps.store.get(name);
       const taken = body === null ? 0 : await this.#takeOne(name, body);
       if (taken === null) continue;
@@ -84,7 +86,6 @@ export class VisitInbox {
 
   /** Writes a shipment's parts not yet taken; null when it is refused (not a shipment, or damaged). */
   async #takeOne(name: string, body: string): Promise<number | null> {
-    if (this.#refused.has(name)) return null;
     let visits: ShippedVisit[];
     try {
       visits = decodeShipment(body);
@@ -143,15 +144,5 @@ export class VisitInbox {
 
 /** A shipped visit as the webhook outbox reads one (it never sends the address). */
 function asVisit(visit: ShippedVisit): Visit {
-  return {
-    link: visit.link,
-    orphanType: visit.orphanType,
-    at: visit.at,
-    bot: visit.bot,
-    referer: visit.referer,
-    userAgent: visit.userAgent,
-    ip: visit.remoteAddr,
-    visitedUrl: visit.visitedUrl,
-    redirectUrl: visit.redirectUrl,
-  };
+  return { ...visit, ip: visit.remoteAddr };
 }

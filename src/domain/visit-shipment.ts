@@ -7,21 +7,13 @@
  * already worked out from it on the standby, so no address leaves a node that the visits tables would not keep.
  */
 
-import { cropText, VISIT_FIELD_LIMITS as LIMITS, type OrphanType, type VisitedLink } from "./visit";
+import { cropText, VISIT_FIELD_LIMITS as LIMITS, type OrphanType, type Visit, type VisitedLink } from "./visit";
 import type { VisitLocation } from "./visit-recorder";
 
-export interface ShippedVisit {
-  /** The link as the standby's copy knew it; null for an orphan visit. */
-  link: VisitedLink | null;
-  orphanType: OrphanType | null;
-  at: number;
-  bot: boolean;
-  referer: string | null;
-  userAgent: string | null;
+/** A visit as the standby served it (its link as the standby's copy knew it), less the client's address. */
+export interface ShippedVisit extends Omit<Visit, "ip"> {
   /** The client's address as the visits tables keep it: anonymised, whole, or null (the privacy settings). */
   remoteAddr: string | null;
-  visitedUrl: string;
-  redirectUrl: string | null;
   location: VisitLocation | null;
   /** The day's salted hash of address and user agent (hex, 16 bytes): counts distinct visitors, reveals neither. */
   visitor: string;

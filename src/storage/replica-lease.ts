@@ -95,9 +95,8 @@ export class LeaseStore {
   }
 
   async #request(method: "GET" | "PUT", headers: Record<string, string>, body?: string): Promise<Response> {
-    const url = this.#client.presign(this.location.key, { method, expiresIn: PRESIGN_SECONDS });
     try {
-      return await fetch(url, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), redirect: "manual" });
+      return await bucketRequest(this.#client, this.location.key, method, headers, body);
     } catch (error) {
       throw new LeaseUnavailable(`${describeLocation(this.location)}: ${(error as Error).message}`);
     }
@@ -141,6 +140,21 @@ export class LeaseStore {
 export function bucketClient(store: Omit<LeaseLocation, "key">): Bun.S3Client {
   const { endpoint, bucket, region, accessKeyId, secretAccessKey } = store;
   return new Bun.S3Client({ endpoint, bucket, region, accessKeyId, secretAccessKey });
+}
+
+/**
+ * One request for `key`, signed in its URL (the headers ride along unsigned, as S3 allows for standard HTTP headers),
+ * failing once REQUEST_TIMEOUT_MS pass without an answer.
+ */
+export function bucketRequest(
+  client: Bun.S3Client,
+  key: string,
+  method: "GET" | "PUT" | "DELETE",
+  headers: Record<string, string>,
+  body?: string,
+): Promise<Response> {
+  const url = client.presign(key, { method, expiresIn: PRESIGN_SECONDS });
+  return fetch(url, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), redirect: "manual" });
 }
 
 /** S3's error code from an XML error body (`<Code>AccessDenied</Code>`), for messages. */

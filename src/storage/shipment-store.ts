@@ -4,7 +4,7 @@
  * shipmentLocationFor). Every request is bounded in time: a store that does not answer fails the call, and the caller
  * tries again later with nothing lost (the spool file, or the object, stays).
  */
-import { bucketClient, type LeaseLocation, s3Code } from "./replica-lease";
+import { bucketClient, bucketRequest, type LeaseLocation, REQUEST_TIMEOUT_MS, s3Code } from "./replica-lease";
 
 /** The replica's store, and the key prefix (ending in `/`) its shipments go under. */
 export type ShipmentLocation = Omit<LeaseLocation, "key"> & { prefix: string };
@@ -17,9 +17,6 @@ export function shipmentName(at: number): string {
   return `${String(at).padStart(14, "0")}-${random}.json`;
 }
 
-/** How long one request may take before it counts as unanswered. */
-const REQUEST_TIMEOUT_MS = 10_000;
-const PRESIGN_SECONDS = 60;
 /** Names taken from one listing: a primary takes a shipment a second, so one listing covers a long failover. */
 const LIST_MAX = 1000;
 
@@ -43,15 +40,12 @@ export class ShipmentStore {
   }
 
   async #request(method: "GET" | "PUT" | "DELETE", name: string, body?: string): Promise<Response> {
-    const url = this.#client.presign(`${this.location.prefix}${name}`, { method, expiresIn: PRESIGN_SECONDS });
     const headers: Record<string, string> = body === undefined ? {} : { "Content-Type": "application/json" };
-    let response: Response;
     try {
-      response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), redirect: "manual" });
+      return await bucketRequest(this.#client, `${this.location.prefix}${name}`, method, headers, body);
     } catch (error) {
       throw new ShipmentStoreError(`${method} ${this.describe()}${name}: ${(error as Error).message}`);
     }
-    return response;
   }
 
   async #fail(method: string, name: string, response: Response): Promise<never> {
