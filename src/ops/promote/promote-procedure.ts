@@ -7,7 +7,8 @@
  * 2. Another node's: watch it unchanged (same ETag) for its whole term. A change means its holder is alive and
  *    renewing: refuse. Once it has lapsed, that holder accepts no more writes (domain/lease-keeper.ts).
  * 3. Restore the newest state of the holder's epoch (`litestream restore`, integrity-checked) into a file beside the
- *    database: everything the old primary acknowledged, uploaded in the half term before its lease lapsed.
+ *    database: everything the old primary's Litestream uploaded, which is every acknowledged write when it could
+ *    reach the bucket in the half term before its lease lapsed (and with --durability replicated, always).
  * 4. Note the new holder name in `replica.env.promoting`, then replace the lease with `If-Match` of the version
  *    watched: epoch + 1, this node. A conflict (another node promoted meanwhile): refuse, nothing changed. No answer
  *    (the write may have landed): keep the note and the restored file and ask for a second run, which finishes or
