@@ -1,9 +1,12 @@
 /**
  * `shortener import shlink`: links and visits copied from a server speaking Shlink's REST API v3 (here another node
- * of this shortener, whose API is Shlink's), compared field by field with what the source shows, through the binary.
+ * of this shortener, whose API is Shlink's), compared field by field with what the source shows, through the binary;
+ * and `shortener import db`, the same from another node's database file.
  */
+import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { runCli, startServer, TestServer, waitFor } from "./support/binary";
 import { BOT_UA, BROWSER_UA } from "./support/sdk";
 
@@ -213,6 +216,11 @@ describe("shortener import shlink", () => {
       2,
       "shortener import: import shlink needs the source's base URL, e.g. https://s.example.com",
     ]);
+    const cutForShlink = await runCli(["import", "shlink", source.baseUrl, ...dir, "--after-link-id", "3"], { SHLINK_API_KEY: "k" });
+    expect([cutForShlink.exitCode, cutForShlink.stderr.split("\n")[0]]).toEqual([
+      2,
+      "shortener import: --after-link-id is for import db FILE",
+    ]);
     const standby = await runCli(["import", "shlink", source.baseUrl, ...dir], {
       SHLINK_API_KEY: source.apiKey,
       SHORTENER_ROLE: "standby",
@@ -231,6 +239,134 @@ describe("shortener import shlink", () => {
     expect(notShlink.stderr).toContain("/rest/v3/short-urls?page=1&itemsPerPage=100&orderBy=dateCreated-ASC answered 404");
 
     const audit = await runCli(["audit", "--json", ...dir]);
+    expect(JSON.parse(audit.stdout)).toEqual([]);
+  });
+});
+
+/**
+ * `shortener import db`: the links of another database of this shortener created after a given link id (an old
+ * primary's, set aside at its demotion: what it acknowledged after the state a promotion restored).
+ */
+describe("shortener import db", () => {
+  let old: TestServer;
+  let file = "";
+  /** The last link id the old node had given before the links that must come over. */
+  let cut = 0;
+
+  /** The set-aside file's bytes (with its -wal), to show that the import leaves them as they were. */
+  const fingerprint = () =>
+    [file, `${file}-wal`].map((path) =>
+      existsSync(path) ? new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex") : null,
+    );
+
+  const importDb = (dataDir: string, ...extra: string[]) => runCli(["import", "db", file, "--data-dir", dataDir, ...extra], {}, 60_000);
+
+  beforeAll(async () => {
+    old = await startServer();
+    const create = async (body: object) =>
+      expect((await old.api("/rest/v3/short-urls", { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
+    await create({ longUrl: "https://example.com/db-before", customSlug: "db-before" });
+    await create({ longUrl: "https://example.com/db-after", customSlug: "db-after", tags: ["db-tag"], title: "After", maxVisits: 50 });
+    await create({ longUrl: "https://example.com/db-net", customSlug: "db-net", domain: DOMAIN });
+    await create({ longUrl: "https://example.com/db-secret", customSlug: "db-locked", password: "correct horse" });
+    expect((await visit(old, "db-before")).status).toBe(302);
+    expect((await visit(old, "db-after", { Referer: "https://ref.example/db" })).status).toBe(302);
+    expect((await visit(old, "db-after", { "User-Agent": BOT_UA })).status).toBe(302);
+    await waitFor("the old node's visits written", async () => (await visitsTotal(old, "db-after", null)) === 2);
+    await old.stop();
+    file = join(old.dataDir, "shortener.db");
+    const db = new Database(file, { readonly: true });
+    try {
+      cut = (db.query("SELECT id FROM short_urls WHERE short_code = 'db-before'").get() as { id: number }).id;
+    } finally {
+      db.close();
+    }
+  });
+  afterAll(async () => {
+    await old[Symbol.asyncDispose]();
+  });
+
+  test("copies the links with higher ids, with their visits, from a copy of the file, and repeats nothing", async () => {
+    await using target = new TestServer();
+    const before = fingerprint();
+    const first = await importDb(target.dataDir, "--after-link-id", String(cut), "--visits");
+    expect(first.stdout).toBe(
+      "refused\tdb-locked\tit is password-protected, and its password is never shown by the API\n" +
+        "imported 2 links (2 visits); 0 already here; 0 conflicts; 1 refused\n",
+    );
+    expect(first.exitCode).toBe(1);
+    expect(first.stderr).toContain(`import: 3 links in ${file} have ids above ${cut}`);
+    expect(fingerprint()).toEqual(before);
+    expect(readdirSync(target.dataDir).filter((name) => name.startsWith(".import-"))).toEqual([]);
+
+    await target.createKey();
+    await target.start();
+    const after = await linkOf(target, "db-after", null);
+    expect(after).toMatchObject({
+      longUrl: "https://example.com/db-after",
+      tags: ["db-tag"],
+      title: "After",
+      meta: { maxVisits: 50, validSince: null, validUntil: null },
+      visitsSummary: { total: 2, bots: 1, nonBots: 1 },
+    });
+    const visits = (await json(target, visitsPath("db-after", null))).visits as { data: { referer: string; potentialBot: boolean }[] };
+    expect(visits.data.map((v) => [v.referer, v.potentialBot]).sort()).toEqual([
+      ["", true],
+      ["https://ref.example/db", false],
+    ]);
+    expect((await visit(target, "db-net", { Host: DOMAIN })).headers.get("location")).toBe("https://example.com/db-net");
+    // At or below the cut: the promoted node had it already (or deleted it since): never brought back.
+    expect((await target.api(linkPath("db-before", null))).status).toBe(404);
+
+    const second = await importDb(target.dataDir, "--after-link-id", String(cut), "--visits");
+    expect(second.stdout).toContain("imported 0 links (0 visits); 2 already here; 0 conflicts; 1 refused\n");
+    expect(await linkOf(target, "db-after", null)).toEqual(after);
+  });
+
+  test("takes the cut from the replica.env promote wrote, and says what to give without one", async () => {
+    await using target = new TestServer();
+    const none = await importDb(target.dataDir);
+    expect([none.exitCode, none.stderr.split("\n")[0]]).toEqual([
+      2,
+      "shortener import: this node's replica.env names no restored link id (promote keeps it there when it restores an old epoch): give --after-link-id N, the ids through which promote printed that it restored",
+    ]);
+    writeFileSync(join(target.dataDir, "replica.env"), `REPLICA_EPOCH=2\nREPLICA_LEASE_HOLDER=test\nREPLICA_RESTORED_LINK_ID=${cut}\n`);
+    const taken = await importDb(target.dataDir, "--json");
+    expect(taken.exitCode).toBe(1);
+    expect(JSON.parse(taken.stdout)).toMatchObject({ imported: 2, visits: 0, present: 0, conflicts: [] });
+  });
+
+  test("a missing file, one that is not a shortener database, or a bad id fails clearly and writes nothing", async () => {
+    await using target = new TestServer();
+    const dir = ["--data-dir", target.dataDir, "--after-link-id", "0"];
+    const missing = await runCli(["import", "db", join(target.dataDir, "nowhere.db"), ...dir]);
+    expect([missing.exitCode, missing.stderr.split("\n")[0]]).toEqual([
+      2,
+      `shortener import: there is no database at ${join(target.dataDir, "nowhere.db")}`,
+    ]);
+    const text = join(target.dataDir, "notes.txt");
+    writeFileSync(text, "not a database\n".repeat(100));
+    const notDb = await runCli(["import", "db", text, ...dir]);
+    expect(notDb.exitCode).toBe(2);
+    expect(notDb.stderr).toContain(`shortener import: ${text} cannot be read as a SQLite database`);
+    const empty = join(target.dataDir, "empty.db");
+    new Database(empty).close();
+    const notOurs = await runCli(["import", "db", empty, ...dir]);
+    expect([notOurs.exitCode, notOurs.stderr.split("\n")[0]]).toEqual([
+      2,
+      `shortener import: ${empty} is not a shortener database (schema version 0)`,
+    ]);
+    const badId = await runCli(["import", "db", file, "--data-dir", target.dataDir, "--after-link-id", "two"]);
+    expect([badId.exitCode, badId.stderr.split("\n")[0]]).toEqual([
+      2,
+      'shortener import: --after-link-id "two" is not a whole number from 0',
+    ]);
+    const noFile = await runCli(["import", "db", "--data-dir", target.dataDir]);
+    expect([noFile.exitCode, noFile.stderr.split("\n")[0]]).toEqual([
+      2,
+      "shortener import: import db needs the database file, e.g. /var/lib/shortener/before-demotion/shortener.db",
+    ]);
+    const audit = await runCli(["audit", "--json", "--data-dir", target.dataDir]);
     expect(JSON.parse(audit.stdout)).toEqual([]);
   });
 });

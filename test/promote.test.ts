@@ -8,7 +8,7 @@
 
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Lease, LeaseStore } from "../src/storage/replica-lease";
 import { BINARY, runCli, TestServer, tempDir, waitFor } from "./support/binary";
@@ -81,6 +81,11 @@ async function lease(): Promise<Lease | undefined> {
 }
 
 /** The node's lease and epoch series (absent ones left out), as Prometheus would scrape them. */
+/** The highest link id a database file ever gave (AUTOINCREMENT: never reused). */
+function lastLinkId(db: Database): number {
+  return (db.query("SELECT seq FROM sqlite_sequence WHERE name = 'short_urls'").get() as { seq: number } | null)?.seq ?? 0;
+}
+
 async function leaseSeries(server: TestServer): Promise<Record<string, number>> {
   const samples = await server.metrics();
   const names = [
@@ -149,7 +154,10 @@ async function runStep(step: Step, node: Node, role: "primary" | "standby"): Pro
     }
     const server = node.server;
     const map = (text: string) =>
-      text.replaceAll("127.0.0.1:8081", `127.0.0.1:${server.opsPort}`).replaceAll("127.0.0.1:8080", `127.0.0.1:${server.port}`);
+      text
+        .replaceAll("127.0.0.1:8081", `127.0.0.1:${server.opsPort}`)
+        .replaceAll("127.0.0.1:8080", `127.0.0.1:${server.port}`)
+        .replaceAll("/var/lib/shortener/", `${node.dir}/`);
     await expectStepPasses(step, runbookEnv(node, role), map);
     return;
   }
@@ -331,7 +339,8 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(JSON.parse(json.stdout)).toEqual({
       location: expect.stringContaining(`${PREFIX}/lease.json`),
       lease: { epoch: 2, holder: held, renewedAt: expect.any(String), termSeconds: 4 },
-      node: { epoch: 2, holder: held },
+      // The last link id of the state it restored: the old primary's links above it are only in its file (step 7).
+      node: { epoch: 2, holder: held, restoredLinkId: expect.any(Number) },
       promoting: null,
     });
     for (const step of primary ?? []) await runStep(step, b, "primary");
@@ -395,7 +404,7 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(mixed.exitCode).toBe(1);
     expect(mixed.stderr).toContain("the database this node wrote as the primary of epoch 1");
 
-    const [demote, start, check] = runbookSections(["## 6.", "sudo sed -i 's/^SHORTENER_ROLE=primary", "shortener check"]);
+    const [demote, start, check] = runbookSections(["## 6.", "sudo sed -i 's/^SHORTENER_ROLE=primary", "shortener check", "## 7."]);
     expect(demote?.map((step) => step.subcommand ?? step.kind)).toEqual(["curl", "unit", "unit", "unit", "lease"]);
     for (const step of demote ?? []) await runStep(step, a, "primary");
     expect(a.litestream).toBeUndefined();
@@ -408,5 +417,41 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     for (const step of check ?? []) await runStep(step, a, "standby");
     expect(existsSync(join(a.dir, "before-demotion", "shortener.db"))).toBe(true);
     expect(await leaseSeries(a.server)).toEqual({ shortener_replica_epoch: 2, shortener_replica_standby_promoted: 0 });
+  }, 120_000);
+
+  test("runbooks/promote-standby.md step 7: a link only the old primary's set-aside file holds is brought over to the new primary", async () => {
+    // The promotion kept the last link id of the state it restored; every link of epoch 1 was uploaded (this test's
+    // primary ran --durability replicated), so that is the old primary's last id too.
+    const cut = Number(/^REPLICA_RESTORED_LINK_ID=(\d+)$/m.exec(readFileSync(join(b.dir, "replica.env"), "utf8"))?.[1]);
+    const setAside = join(a.dir, "before-demotion", "shortener.db");
+    const old = new Database(setAside);
+    try {
+      expect(lastLinkId(old)).toBe(cut);
+      // What a primary cut off from the bucket (not from its clients) leaves: a link it acknowledged, never uploaded.
+      old.run("INSERT INTO short_urls (short_code, long_url, created_at) VALUES ('stranded', 'https://example.com/stranded', ?)", [
+        Date.now(),
+      ]);
+      expect(lastLinkId(old)).toBe(cut + 1);
+    } finally {
+      old.close();
+    }
+    expect(await target(b.server, "stranded")).toBe("HTTP 404");
+    // Copied to the new primary's VM (scp, for people), into the same place there.
+    mkdirSync(join(b.dir, "before-demotion"));
+    for (const name of readdirSync(join(a.dir, "before-demotion"))) {
+      copyFileSync(join(a.dir, "before-demotion", name), join(b.dir, "before-demotion", name));
+    }
+    const [bringOver] = runbookSections(["## 7."]);
+    expect(bringOver?.map((step) => step.subcommand ?? step.kind)).toEqual(["import"]);
+    for (const step of bringOver ?? []) await runStep(step, b, "primary");
+    expect(await target(b.server, "stranded")).toBe("https://example.com/stranded");
+    // Only the link above the cut was read: a second run finds it here, and nothing else.
+    const again = await cli(b, "import", "db", setAside.replace(a.dir, b.dir), "--replication", "litestream");
+    expect(again.stdout).toContain("imported 0 links (0 visits); 1 already here; 0 conflicts; 0 refused");
+    await waitFor(
+      "the brought-over link on the standby",
+      async () => (await target(a.server, "stranded")) === "https://example.com/stranded",
+      REACHES_STANDBY_MS,
+    );
   }, 120_000);
 });

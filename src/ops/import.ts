@@ -4,7 +4,11 @@
  * domain/link-import.ts writes them. The server may run meanwhile: the import writes a batch at a time, and a new link
  * is served at once (on a domain the running server had no link on yet, within seconds: it reads them again). The
  * source's API key comes from SHLINK_API_KEY, never a flag, so it is not in the process list or shell history.
+ * `shortener import db FILE [--after-link-id N]` does the same from another database of this shortener, for the links
+ * with ids above N (by default the last id of the state `promote` restored on this node): the links an old primary
+ * acknowledged after that state, which only its set-aside database holds (ops/database-source.ts).
  */
+import { resolve } from "node:path";
 import { createApp } from "../app";
 import type { Command } from "../commands/command";
 import { loadConfig } from "../config";
@@ -17,12 +21,16 @@ import {
   stagedVisit,
 } from "../domain/link-import";
 import { UsageError } from "../errors";
+import type { ParsedArgs } from "../lib/args";
 import { RedirectRuleStore } from "../storage/redirect-rule-store";
+import { readReplicaEnv } from "../storage/replica-epoch";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
 import { VisitPurgeStore } from "../storage/visit-purge-store";
 import { VisitStaging } from "../storage/visit-staging";
 import { VisitStore } from "../storage/visit-store";
+import { openDatabaseSource } from "./database-source";
+import { stringFlag } from "./flags";
 import { refuseEmptyDatabaseOverReplica, refuseWriteOffPrimary } from "./replica-guard";
 import { ShlinkSource, SourceFailed } from "./shlink-source";
 
@@ -47,26 +55,35 @@ function visitCount(raw: Json): number | null {
 
 export const importLinks: Command = {
   name: "import",
-  usage: "shortener import shlink URL [--visits] [--json]  (the source's API key in the environment: SHLINK_API_KEY)",
-  summary: "copy links, with --visits their visits, from a Shlink server's REST API into this database",
+  usage:
+    "shortener import shlink URL [--visits] [--json]  (the source's API key in the environment: SHLINK_API_KEY) | import db FILE [--after-link-id N] [--visits] [--json]",
+  summary: "copy links, with --visits their visits, from a Shlink server's REST API, or another database's newer links, into this database",
   booleans: ["visits", "json"],
+  options: ["after-link-id"],
   async run(args) {
-    const [kind, url, extra] = args.positionals;
-    if (kind !== "shlink")
-      throw new UsageError(kind === undefined ? "import needs a source: shlink URL" : `unknown source "${kind}"; try: shlink URL`);
-    if (url === undefined || !/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) {
+    const [kind, from, extra] = args.positionals;
+    if (kind !== "shlink" && kind !== "db") {
+      throw new UsageError(
+        kind === undefined ? "import needs a source: shlink URL, or db FILE" : `unknown source "${kind}"; try: shlink URL, or db FILE`,
+      );
+    }
+    if (kind === "shlink" && (from === undefined || !/^https?:\/\/[^/]/.test(from) || !URL.canParse(from))) {
       throw new UsageError("import shlink needs the source's base URL, e.g. https://s.example.com");
     }
+    if (from === undefined) throw new UsageError("import db needs the database file, e.g. /var/lib/shortener/before-demotion/shortener.db");
     if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
+    if (kind === "shlink" && args.flags.has("after-link-id")) throw new UsageError("--after-link-id is for import db FILE");
     const apiKey = process.env.SHLINK_API_KEY ?? "";
-    if (apiKey === "") throw new UsageError("set SHLINK_API_KEY to an API key of the source (it is never taken as a flag)");
+    if (kind === "shlink" && apiKey === "")
+      throw new UsageError("set SHLINK_API_KEY to an API key of the source (it is never taken as a flag)");
     const settings = new Map(args.flags);
-    settings.delete("visits");
-    settings.delete("json");
+    for (const own of ["visits", "json", "after-link-id"]) settings.delete(own);
     const config = loadConfig(settings, process.env);
-    await refuseWriteOffPrimary(config, process.env, "import shlink");
+    const afterLinkId = kind === "db" ? afterLinkIdOf(args, config.dataDir) : 0;
+    await refuseWriteOffPrimary(config, process.env, `import ${kind}`);
     await refuseEmptyDatabaseOverReplica(config, process.env);
     await using app = createApp(config);
+    await using file = kind === "db" ? await openDatabaseSource(from, config.dataDir, afterLinkId) : null;
     using staging = new VisitStaging(app.db, config.dataDir);
     const links = new ShortUrlStore(app.db);
     const stores = {
@@ -76,8 +93,15 @@ export const importLinks: Command = {
       visits: new VisitStore(app.db),
       purges: new VisitPurgeStore(app.db),
     };
-    const writer = new LinkImportWriter(app.db, stores, app.audit, url, config.visitsRetentionMs);
-    const source = new ShlinkSource(url, apiKey);
+    const writer = new LinkImportWriter(
+      app.db,
+      stores,
+      app.audit,
+      kind === "db" ? `file:${resolve(from)}` : from,
+      config.visitsRetentionMs,
+    );
+    const source = file?.source ?? new ShlinkSource(from, apiKey);
+    if (file !== null) process.stderr.write(`import: ${file.count} links in ${from} have ids above ${afterLinkId}\n`);
     const withVisits = args.flags.has("visits");
     // Visits up to now (the end of this second: the API's dates are whole seconds); those arriving at the source
     // meanwhile would shift its pages under the reader.
@@ -115,7 +139,7 @@ export const importLinks: Command = {
     };
 
     try {
-      for await (const raw of source.links()) {
+      for await (const raw of file?.links() ?? source.links()) {
         const sourceDomain = typeof raw.domain === "string" && raw.domain !== "" ? raw.domain : null;
         const link: ImportedLink | { refused: string } = importedLink(raw, (d) => app.shortUrls.domainKey(d));
         const code = String(raw.shortCode);
@@ -174,5 +198,25 @@ export const importLinks: Command = {
     return conflicts.length === 0 && refused.length === 0 ? 0 : 1;
   },
 };
+
+/**
+ * `import db`'s cut: links with higher ids than this were created after it. --after-link-id, else what `promote`
+ * kept in this node's replica.env (the last link id of the state it restored).
+ */
+function afterLinkIdOf(args: ParsedArgs, dataDir: string): number {
+  const raw = stringFlag(args, "after-link-id");
+  if (raw !== undefined) {
+    const id = Number(raw);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(id)) throw new UsageError(`--after-link-id "${raw}" is not a whole number from 0`);
+    return id;
+  }
+  const restored = readReplicaEnv(dataDir)?.restoredLinkId;
+  if (restored == null) {
+    throw new UsageError(
+      "this node's replica.env names no restored link id (promote keeps it there when it restores an old epoch): give --after-link-id N, the ids through which promote printed that it restored",
+    );
+  }
+  return restored;
+}
 
 const label = (p: Problem) => (p.domain === null ? p.shortCode : `${p.domain}/${p.shortCode}`);

@@ -19,6 +19,9 @@ const RETRY_PAUSES_MS = [500, 2000, 5000];
 
 export class SourceFailed extends Error {}
 
+/** How a request reaches the source: `fetch` over the network, or a REST app's handler in this process (`import db`). */
+export type SourceFetch = (url: string, init: RequestInit) => Promise<Response>;
+
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => value !== null && typeof value === "object" && !Array.isArray(value);
 
@@ -29,6 +32,7 @@ export class ShlinkSource {
     baseUrl: string,
     private readonly apiKey: string,
     private readonly pause: (ms: number) => Promise<void> = (ms) => Bun.sleep(ms),
+    private readonly send: SourceFetch = (url, init) => fetch(url, init),
   ) {
     this.#base = baseUrl.replace(/\/+$/, "");
   }
@@ -46,6 +50,13 @@ export class ShlinkSource {
       }
       if (page >= pagesCount || data.length === 0) return;
     }
+  }
+
+  /** One link as the source's API gives it, or null when the source has no such link. */
+  async link(shortCode: string, domain: string | null): Promise<Json | null> {
+    const body = await this.#get(`/rest/v3/short-urls/${encodeURIComponent(shortCode)}${domainQuery(domain)}`, true);
+    if (body !== null && !isObject(body)) throw new SourceFailed(`the link ${shortCode} came as something other than an object`);
+    return body;
   }
 
   /** A link's redirect rules as the source lists them (priority order), or [] when it has none or predates them. */
@@ -77,7 +88,7 @@ export class ShlinkSource {
     for (let attempt = 0; ; attempt++) {
       let why: string;
       try {
-        const response = await fetch(url, {
+        const response = await this.send(url, {
           headers: { "X-Api-Key": this.apiKey, Accept: "application/json" },
           redirect: "manual",
           signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),

@@ -11,11 +11,17 @@ import type { Lease } from "./replica-lease";
 
 export const EPOCH_VARIABLE = "REPLICA_EPOCH";
 export const HOLDER_VARIABLE = "REPLICA_LEASE_HOLDER";
+export const RESTORED_LINK_VARIABLE = "REPLICA_RESTORED_LINK_ID";
 
 export interface ReplicaEnv {
   epoch: number;
   /** Set on the node that holds the lease at that epoch (it wrote it when it took the lease); null on a standby. */
   holder: string | null;
+  /**
+   * On a node that `promote` made the primary by restoring the old epoch: the highest link id that state had given.
+   * A link in the old primary's database with a higher id was created after it, and is not here (`import db`).
+   */
+  restoredLinkId?: number | null;
 }
 
 export function replicaEnvPath(dataDir: string): string {
@@ -54,7 +60,10 @@ export function readReplicaEnvFile(path: string): ReplicaEnv | null {
     );
   }
   const holder = values.get(HOLDER_VARIABLE) ?? "";
-  return { epoch, holder: holder === "" ? null : holder };
+  const env: ReplicaEnv = { epoch, holder: holder === "" ? null : holder };
+  const restored = Number(values.get(RESTORED_LINK_VARIABLE) ?? "");
+  if (values.has(RESTORED_LINK_VARIABLE) && Number.isSafeInteger(restored) && restored >= 0) env.restoredLinkId = restored;
+  return env;
 }
 
 /** promote's note, or null when there is none (no promotion under way, or it finished: the note became replica.env). */
@@ -88,6 +97,7 @@ export function writeReplicaEnv(path: string, value: ReplicaEnv, why: string): v
     "# Written by shortener (promote, lease follow); Litestream's units read it. Do not edit: run those commands.",
     `${EPOCH_VARIABLE}=${value.epoch}`,
     ...(value.holder === null ? [] : [`${HOLDER_VARIABLE}=${value.holder}`]),
+    ...(value.restoredLinkId == null ? [] : [`${RESTORED_LINK_VARIABLE}=${value.restoredLinkId}`]),
     "",
   ];
   writeFileAtomic(path, lines.join("\n"), 0o644);

@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import { openDatabase } from "./database";
 import { HeartbeatStore } from "./heartbeat-store";
+import { lastShortUrlId } from "./short-url-store";
 
 /** Heartbeats and link creation times come from the same clock; this allows for it stepping back a little. */
 const CLOCK_SLACK_MS = 1000;
@@ -41,9 +42,6 @@ function integrityRows(db: Database): string[] {
 }
 
 const linkCount = (db: Database, schema: string) => (db.query(`SELECT count(*) AS n FROM ${schema}.short_urls`).get() as { n: number }).n;
-
-const lastLinkId = (db: Database, schema: string) =>
-  (db.query(`SELECT seq FROM ${schema}.sqlite_sequence WHERE name = 'short_urls'`).get() as { seq: number } | null)?.seq ?? 0;
 
 /** Integrity, newest heartbeat and link count of the database file at `path`. */
 export function inspectCopy(path: string, options: { integrity: boolean } = { integrity: true }): CopyFacts {
@@ -84,8 +82,8 @@ export function compareLinks(livePath: string, copyPath: string, copyHeartbeatAt
         newerThanCopy: lacking.newer,
         missingFromCopy: lacking.missing,
         deletedSince: deleted.n,
-        liveLastId: lastLinkId(db, "main"),
-        restoredLastId: lastLinkId(db, "copy"),
+        liveLastId: lastShortUrlId(db, "main"),
+        restoredLastId: lastShortUrlId(db, "copy"),
       };
     })();
   } finally {

@@ -132,6 +132,14 @@ function prepareCounted(db: Database) {
   };
 }
 
+/**
+ * The highest link id a database (`schema`: main, or an attached one) ever gave; 0 when it never had a link. Ids are
+ * AUTOINCREMENT, never reused: a link of the same lineage with a higher id was created after that state.
+ */
+export function lastShortUrlId(db: Database, schema = "main"): number {
+  return (db.query(`SELECT seq FROM ${schema}.sqlite_sequence WHERE name = 'short_urls'`).get() as { seq: number } | null)?.seq ?? 0;
+}
+
 export class ShortUrlStore {
   readonly #db: Database;
   readonly #tracer: Tracer | null;
@@ -240,6 +248,16 @@ export class ShortUrlStore {
 
   crawlableCodes(domain: string): string[] {
     return this.#crawlable.all(domain).map((r) => r.short_code);
+  }
+
+  /** The links whose ids are above `id` (created after a state whose last id it was), oldest first. */
+  createdAfterId(id: number): { domain: string; shortCode: string }[] {
+    return (
+      this.#db.query("SELECT domain, short_code FROM short_urls WHERE id > ? ORDER BY id").all(id) as {
+        domain: string;
+        short_code: string;
+      }[]
+    ).map((row) => ({ domain: row.domain, shortCode: row.short_code }));
   }
 
   /** Domains other than the default that hold links. */

@@ -66,7 +66,7 @@ export interface PromoteReport {
   /** The previous lease's epoch and holder; null for the first. */
   previous: { epoch: number; holder: string } | null;
   /** The restored state put in place of the database; null when the database was kept as it was. */
-  restored: { links: number; newestHeartbeat: string | null; txid: string | null } | null;
+  restored: { links: number; lastLinkId: number; newestHeartbeat: string | null; txid: string | null } | null;
   keptAside: string[];
   waitedSeconds: number;
   seconds: number;
@@ -140,8 +140,14 @@ function notePending(dataDir: string, value: ReplicaEnv): void {
  * A conflict is a clear no: the note and the restored file go. A write the store did not answer may have landed, so
  * both stay and the operator runs promote again: it finishes if the lease names the note's holder, else starts over.
  */
-async function takeLease(plan: PromotePlan, next: Lease, etag: string | null, conflict: string): Promise<void> {
-  notePending(plan.dataDir, { epoch: next.epoch, holder: next.holder });
+async function takeLease(
+  plan: PromotePlan,
+  next: Lease,
+  etag: string | null,
+  conflict: string,
+  restoredLinkId: number | null = null,
+): Promise<void> {
+  notePending(plan.dataDir, { epoch: next.epoch, holder: next.holder, restoredLinkId });
   try {
     await (etag === null ? plan.store.create(next) : plan.store.replace(next, etag));
   } catch (error) {
@@ -271,11 +277,13 @@ export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
     next,
     current.etag,
     "the lease changed while this node restored (another node was promoted, or the old one came back); nothing was changed",
+    // Kept in replica.env: the old primary's links past it are not here (`shortener import db`, runbook step 7).
+    restored.lastLinkId,
   );
   const keptAside = takeOver(plan, restoredFile);
   return {
     ...report("promoted", next, { epoch: current.lease.epoch, holder: current.lease.holder }),
-    restored: { links: restored.links, newestHeartbeat: restored.newestHeartbeat, txid: restored.txid },
+    restored: { links: restored.links, lastLinkId: restored.lastLinkId, newestHeartbeat: restored.newestHeartbeat, txid: restored.txid },
     keptAside,
     waitedSeconds: Math.round(waitedSeconds * 10) / 10,
     seconds: Math.round(performance.now() - started) / 1000,

@@ -60,6 +60,8 @@ export interface RestoreReport {
   integrityCheck: "ok";
   schemaVersion: number;
   links: number;
+  /** The highest link id the restored state ever gave: links created after it have higher ones. */
+  lastLinkId: number;
   /** The newest heartbeat in the restored state (ISO 8601): about the last moment the primary wrote to it. */
   newestHeartbeat: string | null;
   txid: string | null;
@@ -140,6 +142,7 @@ export async function runRestore(plan: RestorePlan): Promise<RestoreReport> {
       integrityCheck: "ok",
       schemaVersion: facts.schemaVersion,
       links: facts.links,
+      lastLinkId: facts.lastLinkId,
       newestHeartbeat: facts.heartbeatAt === null ? null : new Date(facts.heartbeatAt).toISOString(),
       txid: restored.txid,
       litestreamSeconds: Math.round(restored.seconds * 1000) / 1000,

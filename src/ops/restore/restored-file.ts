@@ -8,7 +8,7 @@ import { rmSync } from "node:fs";
 import { openDatabase } from "../../storage/database";
 import { HeartbeatStore } from "../../storage/heartbeat-store";
 import { currentVersion, LATEST_VERSION } from "../../storage/migrations";
-import { ShortUrlStore } from "../../storage/short-url-store";
+import { lastShortUrlId, ShortUrlStore } from "../../storage/short-url-store";
 import { RestoreError } from "./restore-error";
 
 /** The heartbeat table arrived with schema version 2. */
@@ -20,6 +20,11 @@ export interface RestoredFacts {
   links: number;
   /** The newest heartbeat in the copy (epoch ms): about when the primary last wrote what was restored. */
   heartbeatAt: number | null;
+  /**
+   * The highest link id the copy ever gave (ids are AUTOINCREMENT, never reused): a link of the same lineage with a
+   * higher id was created after this state, 0 when it never had a link.
+   */
+  lastLinkId: number;
 }
 
 function integrityProblems(path: string): string[] {
@@ -53,7 +58,7 @@ function facts(path: string): RestoredFacts {
     }
     const links = new ShortUrlStore(db).list({}, { field: "dateCreated", dir: "ASC" }, 0, 0).total;
     const heartbeatAt = schemaVersion >= HEARTBEAT_VERSION ? new HeartbeatStore(db).latest() : null;
-    return { schemaVersion, links, heartbeatAt };
+    return { schemaVersion, links, heartbeatAt, lastLinkId: lastShortUrlId(db) };
   } finally {
     db.close();
   }

@@ -1,0 +1,106 @@
+/**
+ * Another database of this shortener as the source of `shortener import db FILE`: in practice the old primary's,
+ * set aside when it was demoted after a promotion (runbooks/promote-standby.md, step 7). With the default
+ * `--durability local`, a primary cut off from the bucket but not from its clients acknowledged links its Litestream
+ * could not upload; the promotion restored what was uploaded, and those links are only in that file. Link ids are
+ * AUTOINCREMENT and never reused, so they are exactly the file's links with ids above the restored state's last one
+ * (`promote` keeps it in replica.env).
+ *
+ * The file is copied first (with its -wal), so it stays as it was set aside; the copy is opened as `serve` opens a
+ * database (migrated to this build's schema) and read through the REST API's own handler in this process, with a key
+ * made in the copy for the read: each link, its redirect rules and its visits come out exactly as `import shlink`
+ * reads them from a running node, and are written the same way.
+ */
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createApp } from "../app";
+import { loadConfig } from "../config";
+import { UsageError } from "../errors";
+import { createRestApp } from "../http/rest/rest-app";
+import { openDatabase } from "../storage/database";
+import { currentVersion, LATEST_VERSION } from "../storage/migrations";
+import { ShortUrlStore } from "../storage/short-url-store";
+import { ShlinkSource } from "./shlink-source";
+
+type Json = Record<string, unknown>;
+
+/** The base URL the source's links are read under (never reached over the network: the handler is in this process). */
+const IN_PROCESS = "http://import-db.invalid";
+
+export interface DatabaseSource extends AsyncDisposable {
+  source: ShlinkSource;
+  /** Its links with ids above the one given, oldest first, as its API gives them. */
+  links(): AsyncGenerator<Json>;
+  /** How many links that is. */
+  readonly count: number;
+}
+
+/** Refuses what is not a shortener database this build can read, before anything is copied. */
+function checkSchema(file: string): void {
+  if (!existsSync(file)) throw new UsageError(`there is no database at ${file}`);
+  let version: number;
+  try {
+    const db = openDatabase(file, { readonly: true });
+    try {
+      version = currentVersion(db);
+    } finally {
+      db.close();
+    }
+  } catch (error) {
+    throw new UsageError(`${file} cannot be read as a SQLite database (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (version === 0) throw new UsageError(`${file} is not a shortener database (schema version 0)`);
+  if (version > LATEST_VERSION) {
+    throw new UsageError(
+      `${file} has schema version ${version}, newer than this binary knows (${LATEST_VERSION}): run the newer shortener`,
+    );
+  }
+}
+
+/** Opens a copy of `file` in a directory under `workDir` (removed on dispose) and reads its links after `afterLinkId`. */
+export async function openDatabaseSource(file: string, workDir: string, afterLinkId: number): Promise<DatabaseSource> {
+  checkSchema(file);
+  const dir = mkdtempSync(join(workDir, ".import-db-"));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  let app: ReturnType<typeof createApp>;
+  try {
+    copyFileSync(file, join(dir, "shortener.db"));
+    if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, join(dir, "shortener.db-wal"));
+    // This build's defaults and nothing from the environment: no replication, no lease, no webhooks sent from it.
+    app = createApp(loadConfig(new Map([["data-dir", dir]]), {}));
+  } catch (error) {
+    removeDir();
+    throw error;
+  }
+  const dispose = async () => {
+    try {
+      await app[Symbol.asyncDispose]();
+    } finally {
+      removeDir();
+    }
+  };
+  try {
+    const rest = createRestApp(app);
+    const source = new ShlinkSource(
+      IN_PROCESS,
+      app.apiKeys.create("import-db", "admin", null),
+      () => Promise.resolve(),
+      (url, init) => rest.handle(new Request(url, init)),
+    );
+    const after = new ShortUrlStore(app.db).createdAfterId(afterLinkId);
+    return {
+      source,
+      count: after.length,
+      async *links() {
+        for (const { domain, shortCode } of after) {
+          const link = await source.link(shortCode, domain === "" ? null : domain);
+          if (link !== null) yield link;
+        }
+      },
+      [Symbol.asyncDispose]: dispose,
+    };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
