@@ -297,6 +297,8 @@ describe("shortener import db", () => {
     expect(first.exitCode).toBe(1);
     expect(first.stderr).toContain(`import: 3 links in ${file} have ids above ${cut}`);
     expect(fingerprint()).toEqual(before);
+    // The copy it read, beside the file, and the visits staged beside the database are gone.
+    expect(readdirSync(old.dataDir).filter((name) => name.startsWith(".import-"))).toEqual([]);
     expect(readdirSync(target.dataDir).filter((name) => name.startsWith(".import-"))).toEqual([]);
 
     await target.createKey();
@@ -361,6 +363,15 @@ describe("shortener import db", () => {
       2,
       'shortener import: --after-link-id "two" is not a whole number from 0',
     ]);
+    // A copy that would leave the file's disk under --min-disk-free is not made.
+    const noRoom = await runCli(["import", "db", file, ...dir, "--min-disk-free", "1000TiB"]);
+    expect(noRoom.exitCode).toBe(2);
+    expect(noRoom.stderr.split("\n")[0]).toMatch(
+      new RegExp(
+        `^shortener import: copying ${file} \\(.+\\) beside it would leave .+ free on that disk, under --min-disk-free \\(1000 TiB\\): move the file to a disk with room, and name it there$`,
+      ),
+    );
+    expect(readdirSync(old.dataDir).filter((name) => name.startsWith(".import-"))).toEqual([]);
     const noFile = await runCli(["import", "db", "--data-dir", target.dataDir]);
     expect([noFile.exitCode, noFile.stderr.split("\n")[0]]).toEqual([
       2,

@@ -6,20 +6,22 @@
  * AUTOINCREMENT and never reused, so they are exactly the file's links with ids above the restored state's last one
  * (`promote` keeps it in replica.env).
  *
- * The file is copied first (with its -wal), so it stays as it was set aside; the copy is opened as `serve` opens a
- * database (migrated to this build's schema) and read through the REST API's own handler in this process, with a key
- * made in the copy for the read: each link, its redirect rules and its visits come out exactly as `import shlink`
- * reads them from a running node, and are written the same way.
+ * The file is copied first, beside it (with its -wal), so it stays as it was set aside; the copy is opened as `serve`
+ * opens a database (migrated to this build's schema) and read through the REST API's own handler in this process,
+ * with a key made in the copy for the read: each link, its redirect rules and its visits come out exactly as
+ * `import shlink` reads them from a running node, and are written the same way.
  */
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createApp } from "../app";
 import { loadConfig } from "../config";
 import { UsageError } from "../errors";
 import { createRestApp } from "../http/rest/rest-app";
+import { formatSize } from "../lib/size";
 import { openDatabase } from "../storage/database";
 import { currentVersion, LATEST_VERSION } from "../storage/migrations";
 import { ShortUrlStore } from "../storage/short-url-store";
+import { diskFreeBytes, fileSize } from "../telemetry/system-stats";
 import { ShlinkSource } from "./shlink-source";
 
 type Json = Record<string, unknown>;
@@ -57,10 +59,28 @@ function checkSchema(file: string): void {
   }
 }
 
-/** Opens a copy of `file` in a directory under `workDir` (removed on dispose) and reads its links after `afterLinkId`. */
-export async function openDatabaseSource(file: string, workDir: string, afterLinkId: number): Promise<DatabaseSource> {
+/**
+ * Refuses a copy that would leave less than `keepFree` bytes on the file's own disk: beside the file, where the
+ * operator put it (on the data disk, the runbook's before-demotion directory), a full disk would stop the node.
+ */
+function checkRoom(file: string, keepFree: number): void {
+  const size = fileSize(file) + fileSize(`${file}-wal`);
+  const free = diskFreeBytes(dirname(file));
+  if (free - size < keepFree) {
+    throw new UsageError(
+      `copying ${file} (${formatSize(size)}) beside it would leave ${formatSize(Math.max(0, free - size))} free on that disk, under --min-disk-free (${formatSize(keepFree)}): move the file to a disk with room, and name it there`,
+    );
+  }
+}
+
+/**
+ * Opens a copy of `file` in a directory beside it (removed on dispose), refused when that would leave less than
+ * `keepFree` bytes on its disk, and reads its links after `afterLinkId`.
+ */
+export async function openDatabaseSource(file: string, afterLinkId: number, keepFree: number): Promise<DatabaseSource> {
   checkSchema(file);
-  const dir = mkdtempSync(join(workDir, ".import-db-"));
+  checkRoom(file, keepFree);
+  const dir = mkdtempSync(join(dirname(file), ".import-db-"));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   let app: ReturnType<typeof createApp>;
   try {

@@ -83,7 +83,7 @@ export const importLinks: Command = {
     await refuseWriteOffPrimary(config, process.env, `import ${kind}`);
     await refuseEmptyDatabaseOverReplica(config, process.env);
     await using app = createApp(config);
-    await using file = kind === "db" ? await openDatabaseSource(from, config.dataDir, afterLinkId) : null;
+    await using file = kind === "db" ? await openDatabaseSource(from, afterLinkId, config.minDiskFreeBytes) : null;
     using staging = new VisitStaging(app.db, config.dataDir);
     const links = new ShortUrlStore(app.db);
     const stores = {
