@@ -37,12 +37,14 @@ export interface DatabaseSource extends AsyncDisposable {
   readonly count: number;
 }
 
-/** Refuses what is not a shortener database this build can read, before anything is copied. */
-function checkSchema(file: string): void {
-  if (!existsSync(file)) throw new UsageError(`there is no database at ${file}`);
+/**
+ * Refuses what is not a shortener database this build can read: `copy`, read as `file` (the copy, so that not even
+ * a -shm file appears beside the set-aside one).
+ */
+function checkSchema(copy: string, file: string): void {
   let version: number;
   try {
-    const db = openDatabase(file, { readonly: true });
+    const db = openDatabase(copy, { readonly: true });
     try {
       version = currentVersion(db);
     } finally {
@@ -78,7 +80,7 @@ function checkRoom(file: string, keepFree: number): void {
  * `keepFree` bytes on its disk, and reads its links after `afterLinkId`.
  */
 export async function openDatabaseSource(file: string, afterLinkId: number, keepFree: number): Promise<DatabaseSource> {
-  checkSchema(file);
+  if (!existsSync(file)) throw new UsageError(`there is no database at ${file}`);
   checkRoom(file, keepFree);
   const dir = mkdtempSync(join(dirname(file), ".import-db-"));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
@@ -86,6 +88,7 @@ export async function openDatabaseSource(file: string, afterLinkId: number, keep
   try {
     copyFileSync(file, join(dir, "shortener.db"));
     if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, join(dir, "shortener.db-wal"));
+    checkSchema(join(dir, "shortener.db"), file);
     // This build's defaults and nothing from the environment: no replication, no lease, no webhooks sent from it.
     app = createApp(loadConfig(new Map([["data-dir", dir]]), {}));
   } catch (error) {
