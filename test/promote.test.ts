@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Lease, LeaseStore } from "../src/storage/replica-lease";
+import { lastShortUrlId } from "../src/storage/short-url-store";
 import { BINARY, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 import { cleanEnv, followCommand, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { newestHeartbeat } from "./support/replica";
@@ -81,11 +82,6 @@ async function lease(): Promise<Lease | undefined> {
 }
 
 /** The node's lease and epoch series (absent ones left out), as Prometheus would scrape them. */
-/** The highest link id a database file ever gave (AUTOINCREMENT: never reused). */
-function lastLinkId(db: Database): number {
-  return (db.query("SELECT seq FROM sqlite_sequence WHERE name = 'short_urls'").get() as { seq: number } | null)?.seq ?? 0;
-}
-
 async function leaseSeries(server: TestServer): Promise<Record<string, number>> {
   const samples = await server.metrics();
   const names = [
@@ -426,12 +422,12 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     const setAside = join(a.dir, "before-demotion", "shortener.db");
     const old = new Database(setAside);
     try {
-      expect(lastLinkId(old)).toBe(cut);
+      expect(lastShortUrlId(old)).toBe(cut);
       // What a primary cut off from the bucket (not from its clients) leaves: a link it acknowledged, never uploaded.
       old.run("INSERT INTO short_urls (short_code, long_url, created_at) VALUES ('stranded', 'https://example.com/stranded', ?)", [
         Date.now(),
       ]);
-      expect(lastLinkId(old)).toBe(cut + 1);
+      expect(lastShortUrlId(old)).toBe(cut + 1);
     } finally {
       old.close();
     }
