@@ -7,6 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { runCli, startServer, TestServer, tempDir, waitFor } from "./support/binary";
+import { testCertificates } from "./support/test-certificates";
 import { WebhookReceiver } from "./support/webhook-receiver";
 import { BROWSER, createWebhook, deliveries, driveLinks, FAST_RETRIES, SLOW_RETRIES, sentInOrderPerLink } from "./support/webhook-steps";
 
@@ -149,6 +150,36 @@ describe("webhook delivery", () => {
     expect(await again.json()).toMatchObject({ type: "https://shlink.io/api/error/webhook-delivery-not-dead", state: "delivered" });
     const unknown = await server.api(`/rest/v3/webhooks/${webhookId}/deliveries/999999/retry`, { method: "POST" });
     expect(unknown.status).toBe(404);
+  }, 60_000);
+});
+
+describe("https receivers", () => {
+  test("a receiver named by its host gets its deliveries over TLS checked for that name; a wrong certificate is refused", async () => {
+    using certificates = testCertificates(["localhost", "elsewhere.example"]);
+    using receiver = new WebhookReceiver({ name: "localhost", ...certificates.pair("localhost") });
+    // Listens where `localhost` resolves, with a certificate for another name.
+    using impostor = new WebhookReceiver({ name: "localhost", ...certificates.pair("elsewhere.example") });
+    await using server = await startServer({
+      env: { ...FAST_RETRIES, SHORTENER_WEBHOOK_MAX_ATTEMPTS: "1", NODE_EXTRA_CA_CERTS: certificates.caFile },
+    });
+    const webhookId = await createWebhook(server, receiver, ["link.created"]);
+    const impostorId = await createWebhook(server, impostor, ["link.created"]);
+    for (const code of ["tls-1", "tls-2"]) {
+      await server.api("/rest/v3/short-urls", {
+        method: "POST",
+        body: JSON.stringify({ longUrl: `https://example.com/${code}`, customSlug: code }),
+      });
+    }
+    await waitFor("both accepted", () => receiver.accepted.length === 2);
+    expect(receiver.attempts.map((a) => a.verified)).toEqual([true, true]);
+    // Sent to the address the node looked up and checked, with the URL's host as a request to the URL would send it.
+    expect(receiver.hosts).toEqual(Array(2).fill(`localhost:${receiver.server.port}`));
+    await waitFor("the impostor's deliveries dead", async () => (await deliveries(server, impostorId, "&state=dead")).length === 2);
+    const dead = await deliveries(server, impostorId, "&state=dead");
+    expect(dead.map((d) => d.lastError)).toEqual(Array(2).fill(expect.stringContaining("localhost")));
+    expect(dead.map((d) => d.lastError)).toEqual(Array(2).fill(expect.stringMatching(/altnames/i)));
+    expect(impostor.attempts).toEqual([]);
+    expect(await deliveries(server, webhookId, "&state=delivered")).toHaveLength(2);
   }, 60_000);
 });
 

@@ -2,81 +2,13 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
 import { scratchDatabases } from "../../test/support/scratch-database";
+import { dispatcher, HeldReceiver, outbox, until } from "../../test/support/webhook-outbox";
 import { writeTransaction } from "../storage/database";
-import { WebhookStore } from "../storage/webhook-store";
-import { type DispatcherOptions, WebhookDispatcher } from "./webhooks-dispatcher";
+import { WebhookDispatcher } from "./webhooks-dispatcher";
 import { generateSecret } from "./webhooks-signature";
 
-/** A receiver the test answers by hand: each request waits until the test settles it. */
-class HeldReceiver {
-  readonly requests: { id: string; body: string; signature: string; settle: (status: number) => void; aborted: boolean }[] = [];
-
-  readonly fetch = ((_url: string, init: RequestInit) =>
-    new Promise<Response>((resolve, reject) => {
-      const headers = init.headers as Record<string, string>;
-      const request = {
-        id: headers["webhook-id"] as string,
-        body: init.body as string,
-        signature: headers["webhook-signature"] as string,
-        aborted: false,
-        settle: (status: number) => resolve(new Response(null, { status })),
-      };
-      // As fetch does: it rejects with the signal's reason (an AbortError, or a TimeoutError from the timeout).
-      init.signal?.addEventListener("abort", () => {
-        request.aborted = true;
-        reject(init.signal?.reason);
-      });
-      this.requests.push(request);
-    })) as unknown as typeof fetch;
-}
-
 const databases = scratchDatabases("webhooks-dispatcher-");
-
-function setup() {
-  const { db, path } = databases.open();
-  const store = new WebhookStore(db);
-  const webhookId = store.insertWebhook({
-    name: null,
-    url: "http://receiver.test/hook",
-    secret: generateSecret(),
-    events: "link.created,link.updated",
-    created_at: Date.now(),
-  });
-  /** Enqueues an event for a link as the outbox does, inside a transaction; returns its message id. */
-  const enqueue = (linkId: number, label: string): string => {
-    const messageId = `msg_${label}`;
-    writeTransaction(db, () =>
-      store.enqueue(
-        { webhook_id: webhookId, message_id: messageId, event_type: "link.updated", link_id: linkId, payload: `{"n":"${label}"}` },
-        Date.now(),
-      ),
-    );
-    return messageId;
-  };
-  return { db, store, webhookId, enqueue, path };
-}
-
-function dispatcher(store: WebhookStore, receiver: HeldReceiver, maxAttempts = 3, more: Partial<DispatcherOptions> = {}) {
-  return new WebhookDispatcher(store, {
-    maxAttempts,
-    backoff: { baseMs: 10, maxMs: 20 },
-    timeoutMs: 5000,
-    userAgent: "test",
-    pollMs: 20,
-    fetch: receiver.fetch,
-    // receiver.test resolves nowhere here: a public address, as a real receiver's would.
-    resolve: async () => ["192.0.2.10"],
-    ...more,
-  });
-}
-
-async function until(what: string, condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (condition()) return;
-    await Bun.sleep(5);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const setup = () => outbox(databases);
 
 describe("WebhookDispatcher", () => {
   test("sends only the head of each link's queue: a link's next event waits, other links go in parallel", async () => {

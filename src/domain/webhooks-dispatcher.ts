@@ -15,12 +15,10 @@
  * names the receiver's host, never its URL: a webhook URL often carries a token.
  */
 
-import { lookup } from "node:dns/promises";
 import { propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
-import { parseIp } from "../lib/cidr";
-import { isInternalAddress, namesInternalHost } from "../lib/internal-address";
 import { BUSY_TIMEOUT_MS } from "../storage/database";
 import type { AttemptResult, DueDelivery, WebhookStore } from "../storage/webhook-store";
+import { neverConnected, type Route, WebhookTargets } from "./webhook-targets";
 import { type BackoffPolicy, retryAfterMs, retryDelayMs } from "./webhooks-backoff";
 import { signedHeaders } from "./webhooks-signature";
 
@@ -73,9 +71,6 @@ interface Sent {
 const PRUNE_EVERY_MS = 1000;
 const PRUNE_BATCH = 500;
 const ERROR_BODY_BYTES = 200;
-/** How long a receiver host's addresses are reused, and how many hosts are kept (webhooks are few). */
-const RESOLVED_FOR_MS = 30_000;
-const RESOLVED_LIMIT = 256;
 
 export class WebhookDispatcher {
   readonly #inFlight = new Map<number, AbortController>();
@@ -88,8 +83,8 @@ export class WebhookDispatcher {
   #lockedSince: number | null = null;
   readonly #now: () => number;
   readonly #fetch: typeof fetch;
-  /** Receivers' hosts as last resolved (#addresses). */
-  readonly #resolved = new Map<string, { addresses: string[]; until: number }>();
+  /** Where each receiver's requests go: its checked addresses, and its host's fetch session. */
+  readonly #targets: WebhookTargets;
 
   constructor(
     private readonly store: WebhookStore,
@@ -97,6 +92,7 @@ export class WebhookDispatcher {
   ) {
     this.#now = options.now ?? Date.now;
     this.#fetch = options.fetch ?? fetch;
+    this.#targets = new WebhookTargets({ allowLoopback: options.allowLoopback === true, resolve: options.resolve, now: this.#now });
   }
 
   /** Starts looking at the outbox (a standby never starts: the primary sends). */
@@ -135,6 +131,7 @@ export class WebhookDispatcher {
     }
     for (const controller of this.#inFlight.values()) controller.abort();
     await Promise.allSettled([...this.#requests]);
+    this.#targets.close();
   }
 
   #tick(): void {
@@ -240,16 +237,11 @@ export class WebhookDispatcher {
   }
 
   async #post(delivery: DueDelivery, url: URL, headers: Record<string, string>, stop: AbortSignal, seconds: () => number): Promise<Sent> {
-    const refused = this.options.allowLoopback ? null : await this.#internalTarget(url.hostname);
-    if (refused !== null) return { ok: false, status: null, error: refused, retryAfterMs: 0, seconds: seconds() };
+    const routing = await this.#targets.route(url);
+    if ("refused" in routing) return { ok: false, status: null, error: routing.refused, retryAfterMs: 0, seconds: seconds() };
+    const signal = AbortSignal.any([stop, AbortSignal.timeout(this.options.timeoutMs)]);
     try {
-      const response = await this.#fetch(delivery.url, {
-        method: "POST",
-        headers,
-        body: delivery.payload,
-        redirect: "manual",
-        signal: AbortSignal.any([stop, AbortSignal.timeout(this.options.timeoutMs)]),
-      });
+      const response = await this.#postFirst(routing.routes, delivery.payload, headers, signal);
       const ok = response.status >= 200 && response.status < 300;
       const detail = ok ? "" : await bodyStart(response);
       if (ok) await response.body?.cancel();
@@ -268,39 +260,20 @@ export class WebhookDispatcher {
   }
 
   /**
-   * Why a receiver may not be sent to: its host, a name that passed the check at creation, now resolves to this
-   * machine or a link-local address (lib/internal-address.ts); null when it may (or does not resolve: fetch then
-   * fails with its own error). The request's own lookup comes after this one, so a name whose answer changes in
-   * between (DNS rebinding) is not caught: --webhook-allow-loopback is off to stop the plain case.
+   * POSTs to the first of a receiver's addresses that takes the connection (webhook-targets.ts); the next is tried
+   * only when the connection itself failed, so nothing was sent. Redirects are not followed.
    */
-  async #internalTarget(hostname: string): Promise<string | null> {
-    const host = hostname.replace(/^\[|\]$/g, "");
-    if (namesInternalHost(host)) return `refused: ${host} is this machine or link-local; --webhook-allow-loopback allows it`;
-    if (parseIp(host) !== null) return null;
-    const addresses = await this.#addresses(host);
-    const internal = addresses?.find(isInternalAddress);
-    return internal === undefined
-      ? null
-      : `refused: ${host} resolves to ${internal}, this machine or link-local; --webhook-allow-loopback allows it`;
-  }
-
-  /**
-   * A host's addresses, looked up at most once per RESOLVED_FOR_MS (as long as Bun's fetch keeps its own answer), not
-   * once per delivery: a link.visited webhook sends one per visit. null when the host does not resolve.
-   */
-  async #addresses(host: string): Promise<string[] | null> {
-    const now = this.#now();
-    const known = this.#resolved.get(host);
-    if (known !== undefined && known.until > now) return known.addresses;
-    let addresses: string[];
-    try {
-      addresses = await (this.options.resolve ?? resolveAll)(host);
-    } catch {
-      return null;
+  async #postFirst(routes: readonly Route[], body: string, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+    for (let i = 0; ; i++) {
+      const route = routes[i] as Route;
+      const init: BunFetchRequestInit = { method: "POST", headers: { ...headers, Host: route.host }, body, redirect: "manual", signal };
+      if (route.session !== undefined) init.session = route.session;
+      try {
+        return await this.#fetch(route.url, init);
+      } catch (error) {
+        if (i + 1 >= routes.length || !neverConnected(error)) throw error;
+      }
     }
-    if (this.#resolved.size >= RESOLVED_LIMIT) this.#resolved.clear();
-    this.#resolved.set(host, { addresses, until: now + RESOLVED_FOR_MS });
-    return addresses;
   }
 
   /**
@@ -333,11 +306,6 @@ export class WebhookDispatcher {
     // again rather than waiting a second. A lock is no failure here (nothing waits on pruning).
     if (pruned !== null && pruned < PRUNE_BATCH) this.#lastPrune = now;
   }
-}
-
-/** Every address the system resolver gives for `host`. */
-async function resolveAll(host: string): Promise<string[]> {
-  return (await lookup(host, { all: true })).map((a) => a.address);
 }
 
 /** Ends an attempt's span with what the receiver answered (or why nothing came). */

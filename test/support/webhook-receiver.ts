@@ -47,12 +47,25 @@ export class WebhookReceiver implements Disposable {
   #seq = 0;
   readonly #tries = new Map<string, number>();
 
-  constructor() {
-    this.server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (request) => this.#handle(request) });
+  /** The Host header of every request, in arrival order. */
+  readonly hosts: (string | null)[] = [];
+  readonly #name: string;
+  readonly #scheme: string;
+
+  /** On 127.0.0.1; with `tls`, an https receiver whose URL names it `name` (its certificate's). */
+  constructor(tls?: { name: string; cert: string; key: string }) {
+    this.server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: (request) => this.#handle(request),
+      ...(tls === undefined ? {} : { tls: { cert: Bun.file(tls.cert), key: Bun.file(tls.key) } }),
+    });
+    this.#name = tls?.name ?? "127.0.0.1";
+    this.#scheme = tls === undefined ? "http" : "https";
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.server.port}/hooks`;
+    return `${this.#scheme}://${this.#name}:${this.server.port}/hooks`;
   }
 
   /** How many requests carried this message id. */
@@ -62,6 +75,7 @@ export class WebhookReceiver implements Disposable {
 
   async #handle(request: Request): Promise<Response> {
     const seq = ++this.#seq;
+    this.hosts.push(request.headers.get("host"));
     const body = await request.text();
     const headers: Record<string, string> = {};
     request.headers.forEach((value, name) => {
