@@ -25,6 +25,7 @@ import { privacySettings, VisitRecorder } from "./domain/visit-recorder";
 import { visitShipping } from "./domain/visit-shipping";
 import { StandbyVisitBuffer, type VisitSpool } from "./domain/visit-spool";
 import { VisitWriter } from "./domain/visit-writer";
+import { proxyConfigured } from "./domain/webhook-targets";
 import { WebhookService } from "./domain/webhooks";
 import { WebhookDispatcher } from "./domain/webhooks-dispatcher";
 import { publicShortUrl, WebhookOutbox } from "./domain/webhooks-outbox";
@@ -222,6 +223,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     onTick: () => dispatchFailures.succeeded(),
     tracer: tracing.tracer,
     allowLoopback: config.webhookAllowLoopback,
+    proxied: (scheme) => proxyConfigured(process.env, scheme),
     onWebhookGone: (webhookId, url) => {
       outbox.invalidate();
       log.warn("webhook_disabled", { webhook_id: webhookId, url, reason: "the receiver answered 410 Gone" });

@@ -1,15 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import { scratchDatabases } from "../../test/support/scratch-database";
 import { dispatcher, HeldReceiver, outbox, until } from "../../test/support/webhook-outbox";
-import { type Route, WebhookTargets } from "./webhook-targets";
+import { proxyConfigured, type Route, WebhookTargets } from "./webhook-targets";
 
 const databases = scratchDatabases("webhook-targets-");
 
-function targets(answers: (host: string) => string[], allowLoopback = false) {
+function targets(answers: (host: string) => string[], allowLoopback = false, proxied?: (scheme: string) => boolean) {
   const lookups: string[] = [];
   let now = 1_000_000;
   const t = new WebhookTargets({
     allowLoopback,
+    proxied,
     now: () => now,
     resolve: async (host) => {
       lookups.push(host);
@@ -87,6 +88,47 @@ describe("WebhookTargets", () => {
     expect((await routesOf(allowed, "http://127.0.0.1:9/x")).map((r) => r.url)).toEqual(["http://127.0.0.1:9/x"]);
     allowed.close();
     t.close();
+  });
+});
+
+describe("WebhookTargets through a proxy", () => {
+  test("the request goes by name for the proxy to resolve, after the check where the name resolves here", async () => {
+    const { t } = targets(
+      (host) => {
+        if (host === "outside.example") throw new Error("queryA ENOTFOUND outside.example");
+        return host === "inside.example" ? ["127.0.0.1"] : ["203.0.113.7"];
+      },
+      false,
+      (scheme) => scheme === "https:",
+    );
+    // A proxied node may have no resolver for outside names: that is no refusal.
+    expect(await routesOf(t, "https://outside.example/in")).toEqual([
+      { url: "https://outside.example/in", address: null, host: "outside.example" },
+    ]);
+    expect(await routesOf(t, "https://public.example:8443/in")).toEqual([
+      { url: "https://public.example:8443/in", address: null, host: "public.example:8443" },
+    ]);
+    expect(await t.route(new URL("https://inside.example/in"))).toEqual({
+      refused: "refused: inside.example resolves to 127.0.0.1, this machine or link-local; --webhook-allow-loopback allows it",
+    });
+    expect(await t.route(new URL("https://127.0.0.1/in"))).toEqual({
+      refused: "refused: 127.0.0.1 is this machine or link-local; --webhook-allow-loopback allows it",
+    });
+    // Plain http has no proxy here: it is pinned, and a name that does not resolve is refused.
+    expect((await routesOf(t, "http://public.example/in"))[0]?.url).toBe("http://203.0.113.7/in");
+    expect(await t.route(new URL("http://outside.example/in"))).toEqual({
+      refused: "outside.example does not resolve: queryA ENOTFOUND outside.example",
+    });
+    t.close();
+  });
+
+  test("a proxy is configured by the variables Bun's fetch reads, in either case, for each scheme", () => {
+    expect(proxyConfigured({}, "https:")).toBe(false);
+    expect(proxyConfigured({ HTTPS_PROXY: "http://proxy:3128" }, "https:")).toBe(true);
+    expect(proxyConfigured({ https_proxy: "http://proxy:3128" }, "https:")).toBe(true);
+    expect(proxyConfigured({ HTTPS_PROXY: "http://proxy:3128" }, "http:")).toBe(false);
+    expect(proxyConfigured({ http_proxy: "http://proxy:3128" }, "http:")).toBe(true);
+    expect(proxyConfigured({ HTTP_PROXY: "" }, "http:")).toBe(false);
   });
 });
 

@@ -8,6 +8,10 @@
  *
  * Each host has a fetch session of its own (Bun.FetchSession): its keep-alive connections carry only that host's
  * requests, and each was checked against that host's certificate once, when it opened.
+ *
+ * Through a proxy (HTTP_PROXY or HTTPS_PROXY in the node's environment, which Bun's fetch follows) the proxy resolves
+ * the name and connects, whatever address is in the URL: the request then goes by name, after the same check where
+ * the name resolves here (a proxied node may have no resolver for outside names).
  */
 import { lookup } from "node:dns/promises";
 import { checkServerIdentity } from "node:tls";
@@ -17,8 +21,8 @@ import { isInternalAddress, namesInternalHost } from "../lib/internal-address";
 /** One way to send a delivery: the URL with the address in place of the host, and what goes with it. */
 export interface Route {
   url: string;
-  /** The address connected to (the host itself when the URL names an IP). */
-  address: string;
+  /** The address connected to (the host itself when the URL names an IP); null through a proxy. */
+  address: string | null;
   /** The Host header: the URL's host and port, as a request to the URL would send. */
   host: string;
   /** The host's session; absent when the URL names an IP (a plain fetch to it is already pinned). */
@@ -33,6 +37,8 @@ export interface TargetOptions {
   allowLoopback: boolean;
   /** A host's addresses (default: the system resolver's, all of them). */
   resolve?: (host: string) => Promise<string[]>;
+  /** Whether requests to URLs of this scheme ("http:", "https:") go through a proxy. */
+  proxied?: (scheme: string) => boolean;
   now: () => number;
 }
 
@@ -64,17 +70,20 @@ export class WebhookTargets {
     if (!allow && namesInternalHost(name))
       return { refused: `refused: ${name} is this machine or link-local; --webhook-allow-loopback allows it` };
     if (parseIp(name) !== null) return { routes: [{ url: url.href, address: name, host: url.host }] };
+    const proxied = this.options.proxied?.(url.protocol) === true;
     let addresses: string[];
     try {
       addresses = await this.#addresses(name);
     } catch (error) {
+      if (proxied) return { routes: [{ url: url.href, address: null, host: url.host }] };
       return { refused: `${name} does not resolve: ${error instanceof Error ? error.message : String(error)}` };
     }
-    if (addresses.length === 0) return { refused: `${name} does not resolve: no addresses` };
+    if (addresses.length === 0 && !proxied) return { refused: `${name} does not resolve: no addresses` };
     const internal = allow ? undefined : addresses.find(isInternalAddress);
     if (internal !== undefined) {
       return { refused: `refused: ${name} resolves to ${internal}, this machine or link-local; --webhook-allow-loopback allows it` };
     }
+    if (proxied) return { routes: [{ url: url.href, address: null, host: url.host }] };
     const session = this.#session(name);
     return {
       routes: addresses.slice(0, MAX_ROUTES).map((address) => {
@@ -121,6 +130,12 @@ export class WebhookTargets {
     }
     return session;
   }
+}
+
+/** Whether the environment names a proxy for URLs of `scheme` ("http:" or "https:"), as Bun's fetch reads it. */
+export function proxyConfigured(env: Record<string, string | undefined>, scheme: string): boolean {
+  const name = scheme === "https:" ? "https_proxy" : "http_proxy";
+  return (env[name] ?? env[name.toUpperCase()] ?? "") !== "";
 }
 
 /** Every address the system resolver gives for `host`. */

@@ -54,6 +54,8 @@ export interface DispatcherOptions {
   allowLoopback?: boolean;
   /** A host's addresses (default: the system resolver's, all of them). */
   resolve?: (host: string) => Promise<string[]>;
+  /** Whether requests to URLs of this scheme go through a proxy (webhook-targets.ts); default: never. */
+  proxied?: (scheme: string) => boolean;
   now?: () => number;
   random?: () => number;
   fetch?: typeof fetch;
@@ -92,7 +94,12 @@ export class WebhookDispatcher {
   ) {
     this.#now = options.now ?? Date.now;
     this.#fetch = options.fetch ?? fetch;
-    this.#targets = new WebhookTargets({ allowLoopback: options.allowLoopback === true, resolve: options.resolve, now: this.#now });
+    this.#targets = new WebhookTargets({
+      allowLoopback: options.allowLoopback === true,
+      resolve: options.resolve,
+      proxied: options.proxied,
+      now: this.#now,
+    });
   }
 
   /** Starts looking at the outbox (a standby never starts: the primary sends). */
