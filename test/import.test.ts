@@ -221,6 +221,13 @@ describe("shortener import shlink", () => {
       2,
       "shortener import: --after-link-id is for import db FILE",
     ]);
+    const visitCutForShlink = await runCli(["import", "shlink", source.baseUrl, ...dir, "--visits", "--after-visit-id", "3"], {
+      SHLINK_API_KEY: "k",
+    });
+    expect([visitCutForShlink.exitCode, visitCutForShlink.stderr.split("\n")[0]]).toEqual([
+      2,
+      "shortener import: --after-visit-id is for import db FILE",
+    ]);
     const standby = await runCli(["import", "shlink", source.baseUrl, ...dir], {
       SHLINK_API_KEY: source.apiKey,
       SHORTENER_ROLE: "standby",
@@ -295,6 +302,7 @@ describe("shortener import db", () => {
     const first = await importDb(target.dataDir, "--after-link-id", String(cut), "--visits");
     expect(first.stdout).toBe(
       "refused\tdb-locked\tit is password-protected, and its password is never shown by the API\n" +
+        "later visits to links through the cut: not imported; this node's replica.env names no restored visit id (promote keeps it there): give --after-visit-id N, the visit ids through which promote printed that it restored\n" +
         "imported 2 links (2 visits); 0 already here; 0 conflicts; 1 refused\n",
     );
     expect(first.exitCode).toBe(1);
@@ -339,7 +347,82 @@ describe("shortener import db", () => {
     const taken = await importDb(target.dataDir, "--json");
     expect(taken.exitCode).toBe(1);
     expect(JSON.parse(taken.stdout)).toMatchObject({ imported: 2, visits: 0, present: 0, conflicts: [] });
+    // The visit cut too, with --visits: every visit of the old node is past 0, and its links through the cut are not here.
+    writeFileSync(
+      join(target.dataDir, "replica.env"),
+      `REPLICA_EPOCH=2\nREPLICA_LEASE_HOLDER=test\nREPLICA_RESTORED_LINK_ID=${cut}\nREPLICA_RESTORED_VISIT_ID=0\n`,
+    );
+    const withVisits = await importDb(target.dataDir, "--visits", "--json");
+    expect(JSON.parse(withVisits.stdout)).toMatchObject({ laterVisits: { afterVisitId: 0, imported: 0, alreadyHere: 0, linkGone: 1 } });
   });
+
+  test("with --visits, the old primary's visits past the cut to the older links come too, once; a link deleted here gets none", async () => {
+    await using older = await startServer();
+    const create = async (code: string) =>
+      expect(
+        (
+          await older.api("/rest/v3/short-urls", {
+            method: "POST",
+            body: JSON.stringify({ longUrl: `https://example.com/${code}`, customSlug: code }),
+          })
+        ).status,
+      ).toBe(200);
+    for (const code of ["lv-a", "lv-b", "lv-gone"]) await create(code);
+    for (let i = 0; i < 2; i++) expect((await visit(older, "lv-a")).status).toBe(302);
+    await waitFor("the visits written", async () => (await visitsTotal(older, "lv-a", null)) === 2);
+    await older.stop();
+    // The promotion: the new primary starts from the old one's state as its Litestream last uploaded it.
+    await using target = new TestServer();
+    const oldFile = join(older.dataDir, "shortener.db");
+    for (const suffix of ["", "-wal"]) {
+      if (existsSync(`${oldFile}${suffix}`))
+        writeFileSync(join(target.dataDir, `shortener.db${suffix}`), readFileSync(`${oldFile}${suffix}`));
+    }
+    const copy = new Database(join(target.dataDir, "shortener.db"), { readonly: true });
+    const linkCut = (copy.query("SELECT seq FROM sqlite_sequence WHERE name = 'short_urls'").get() as { seq: number }).seq;
+    const visitCut = (copy.query("SELECT max(id) AS id FROM visits").get() as { id: number }).id;
+    copy.close();
+    // Cut off from the bucket, the old primary went on serving: visits to its older links, and a new link.
+    await older.start();
+    expect((await visit(older, "lv-a", { Referer: "https://later.example/" })).status).toBe(302);
+    expect((await visit(older, "lv-b")).status).toBe(302);
+    expect((await visit(older, "lv-b", { "User-Agent": BOT_UA })).status).toBe(302);
+    expect((await visit(older, "lv-gone")).status).toBe(302);
+    await create("lv-new");
+    expect((await visit(older, "lv-new")).status).toBe(302);
+    await waitFor(
+      "the later visits written",
+      async () => (await visitsTotal(older, "lv-b", null)) === 2 && (await visitsTotal(older, "lv-new", null)) === 1,
+    );
+    await older.stop();
+    rmSync(`${oldFile}-shm`, { force: true });
+
+    // Here, one of the older links was deleted since the promotion (the copy has the old node's key: this one is new).
+    await target.createKey("after-promotion");
+    await target.start();
+    expect((await target.api(linkPath("lv-gone", null), { method: "DELETE" })).status).toBe(204);
+    const cuts = ["--after-link-id", String(linkCut), "--after-visit-id", String(visitCut)];
+    const run = () => runCli(["import", "db", oldFile, "--data-dir", target.dataDir, "--visits", ...cuts], {}, 60_000);
+    const first = await run();
+    expect([first.exitCode, first.stdout]).toEqual([
+      0,
+      `later visits to links through id ${linkCut}: imported 3 (ids above ${visitCut}); 0 already here; 1 to links deleted here\n` +
+        "imported 1 links (1 visits); 0 already here; 0 conflicts; 0 refused\n",
+    ]);
+    expect((await linkOf(target, "lv-a", null)).visitsSummary).toEqual({ total: 3, nonBots: 3, bots: 0 });
+    expect((await linkOf(target, "lv-b", null)).visitsSummary).toEqual({ total: 2, nonBots: 1, bots: 1 });
+    expect((await linkOf(target, "lv-new", null)).visitsSummary).toEqual({ total: 1, nonBots: 1, bots: 0 });
+    const referers = ((await json(target, visitsPath("lv-a", null))).visits as { data: { referer: string }[] }).data.map((v) => v.referer);
+    expect(referers).toEqual(["https://later.example/", "", ""]);
+    expect((await target.api(linkPath("lv-gone", null))).status).toBe(404);
+
+    const second = await run();
+    expect(second.stdout).toBe(
+      `later visits to links through id ${linkCut}: imported 0 (ids above ${visitCut}); 3 already here; 0 to links deleted here\n` +
+        "imported 0 links (0 visits); 1 already here; 0 conflicts; 0 refused\n",
+    );
+    expect((await linkOf(target, "lv-a", null)).visitsSummary).toEqual({ total: 3, nonBots: 3, bots: 0 });
+  }, 60_000);
 
   test("a missing file, one that is not a shortener database, or a bad id fails clearly and writes nothing", async () => {
     await using target = new TestServer();
@@ -366,6 +449,13 @@ describe("shortener import db", () => {
       2,
       'shortener import: --after-link-id "two" is not a whole number from 0',
     ]);
+    const badVisitId = await runCli(["import", "db", file, ...dir, "--visits", "--after-visit-id", "-1"]);
+    expect([badVisitId.exitCode, badVisitId.stderr.split("\n")[0]]).toEqual([
+      2,
+      'shortener import: --after-visit-id "-1" is not a whole number from 0',
+    ]);
+    const noVisits = await runCli(["import", "db", file, ...dir, "--after-visit-id", "3"]);
+    expect([noVisits.exitCode, noVisits.stderr.split("\n")[0]]).toEqual([2, "shortener import: --after-visit-id goes with --visits"]);
     // A copy that would leave the file's disk under --min-disk-free is not made.
     const noRoom = await runCli(["import", "db", file, ...dir, "--min-disk-free", "1000TiB"]);
     expect(noRoom.exitCode).toBe(2);

@@ -12,6 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameS
 import { join } from "node:path";
 import { type Lease, LeaseStore } from "../src/storage/replica-lease";
 import { lastShortUrlId } from "../src/storage/short-url-store";
+import { lastVisitId } from "../src/storage/visit-store";
 import { BINARY, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 import { cleanEnv, followCommand, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { newestHeartbeat } from "./support/replica";
@@ -335,8 +336,9 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(JSON.parse(json.stdout)).toEqual({
       location: expect.stringContaining(`${PREFIX}/lease.json`),
       lease: { epoch: 2, holder: held, renewedAt: expect.any(String), termSeconds: 4 },
-      // The last link id of the state it restored: the old primary's links above it are only in its file (step 7).
-      node: { epoch: 2, holder: held, restoredLinkId: expect.any(Number) },
+      // The last link and visit ids of the state it restored: the old primary's links and visits above them are only
+      // in its file (step 7).
+      node: { epoch: 2, holder: held, restoredLinkId: expect.any(Number), restoredVisitId: expect.any(Number) },
       promoting: null,
     });
     for (const step of primary ?? []) await runStep(step, b, "primary");
@@ -415,23 +417,40 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(await leaseSeries(a.server)).toEqual({ shortener_replica_epoch: 2, shortener_replica_standby_promoted: 0 });
   }, 120_000);
 
-  test("runbooks/promote-standby.md step 7: a link only the old primary's set-aside file holds is brought over to the new primary", async () => {
-    // The promotion kept the last link id of the state it restored; every link of epoch 1 was uploaded (this test's
-    // primary ran --durability replicated), so that is the old primary's last id too.
-    const cut = Number(/^REPLICA_RESTORED_LINK_ID=(\d+)$/m.exec(readFileSync(join(b.dir, "replica.env"), "utf8"))?.[1]);
+  test("runbooks/promote-standby.md step 7: a link and a visit only the old primary's set-aside file holds are brought over to the new primary", async () => {
+    // The promotion kept the last link and visit ids of the state it restored; everything of epoch 1 was uploaded
+    // (this test's primary ran --durability replicated), so those are the old primary's last ids too.
+    const replicaEnv = readFileSync(join(b.dir, "replica.env"), "utf8");
+    const cut = Number(/^REPLICA_RESTORED_LINK_ID=(\d+)$/m.exec(replicaEnv)?.[1]);
+    const visitCut = Number(/^REPLICA_RESTORED_VISIT_ID=(\d+)$/m.exec(replicaEnv)?.[1]);
     const setAside = join(a.dir, "before-demotion", "shortener.db");
     const old = new Database(setAside);
+    let older: { id: number; short_code: string };
     try {
       expect(lastShortUrlId(old)).toBe(cut);
-      // What a primary cut off from the bucket (not from its clients) leaves: a link it acknowledged, never uploaded.
+      expect(lastVisitId(old)).toBe(visitCut);
+      // What a primary cut off from the bucket (not from its clients) leaves: a link it acknowledged, never uploaded,
+      // and a visit it recorded to a link the promotion restored.
       old.run("INSERT INTO short_urls (short_code, long_url, created_at) VALUES ('stranded', 'https://example.com/stranded', ?)", [
         Date.now(),
       ]);
       expect(lastShortUrlId(old)).toBe(cut + 1);
+      older = old.query("SELECT id, short_code FROM short_urls WHERE id <= ? ORDER BY id LIMIT 1").get(cut) as {
+        id: number;
+        short_code: string;
+      };
+      old.run("INSERT INTO visits (short_url_id, at, potential_bot, referer) VALUES (?, ?, 0, 'https://stranded.example/')", [
+        older.id,
+        Date.now(),
+      ]);
     } finally {
       old.close();
     }
     expect(await target(b.server, "stranded")).toBe("HTTP 404");
+    const olderVisits = async () =>
+      ((await (await b.server.api(`/rest/v3/short-urls/${older.short_code}`)).json()) as { visitsSummary: { total: number } }).visitsSummary
+        .total;
+    const visitsBefore = await olderVisits();
     // Copied to the new primary's VM (scp, for people), into the same place there.
     mkdirSync(join(b.dir, "before-demotion"));
     for (const name of readdirSync(join(a.dir, "before-demotion"))) {
@@ -441,9 +460,12 @@ describe("promote, fenced by the replica lease (real Litestream, real S3 on loop
     expect(bringOver?.map((step) => step.subcommand ?? step.kind)).toEqual(["import"]);
     for (const step of bringOver ?? []) await runStep(step, b, "primary");
     expect(await target(b.server, "stranded")).toBe("https://example.com/stranded");
-    // Only the link above the cut was read: a second run finds it here, and nothing else.
-    const again = await cli(b, "import", "db", setAside.replace(a.dir, b.dir), "--replication", "litestream");
+    expect(await olderVisits()).toBe(visitsBefore + 1);
+    // Only the link and the visit above the cuts were read: a second run finds them here, and nothing else.
+    const again = await cli(b, "import", "db", setAside.replace(a.dir, b.dir), "--visits", "--replication", "litestream");
+    expect(again.stdout).toContain(`imported 0 (ids above ${visitCut}); 1 already here; 0 to links deleted here`);
     expect(again.stdout).toContain("imported 0 links (0 visits); 1 already here; 0 conflicts; 0 refused");
+    expect(await olderVisits()).toBe(visitsBefore + 1);
     await waitFor(
       "the brought-over link on the standby",
       async () => (await target(a.server, "stranded")) === "https://example.com/stranded",

@@ -12,6 +12,7 @@ import { AppError } from "../errors";
 import { formatIsoDate, parseIsoDate } from "../lib/iso-date";
 import { whenLockFree, writeTransactionIfFree } from "../storage/database";
 import type { RedirectRuleStore } from "../storage/redirect-rule-store";
+import type { ShipmentLedger } from "../storage/shipment-ledger";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import type { TagStore } from "../storage/tag-store";
 import type { VisitPurgeStore } from "../storage/visit-purge-store";
@@ -127,6 +128,13 @@ export function stagedVisit(raw: Json): StagedVisit | null {
   ];
 }
 
+/** Links already here whose later visits are staged under their ids (import db): the link each id must still be. */
+export interface LaterVisitsBatch {
+  /** The ledger's name for the batch: the same visits always get the same name, so a second run skips them. */
+  name: string;
+  links: readonly { id: number; domain: string; shortCode: string; visits: number }[];
+}
+
 /** A link ready to write: its checked fields, rules, and the number its visits are staged under. */
 export interface ImportBatchEntry {
   link: ImportedLink;
@@ -155,6 +163,36 @@ export class LinkImportWriter {
   write(batch: readonly ImportBatchEntry[], staging: VisitStaging): Promise<ImportOutcome[]> {
     const cutoff = this.retentionMs === null ? null : Date.now() - this.retentionMs;
     return whenLockFree(() => writeTransactionIfFree(this.db, () => batch.map((entry) => this.#one(entry, staging, cutoff))), LOCK_WAIT_MS);
+  }
+
+  /**
+   * Writes a batch of later visits to links already here, staged under their link ids, with its name in the ledger,
+   * in one transaction: the number written and the number whose link is gone here (deleted since, or its id given to
+   * another code); `before` is how many a run before wrote when the ledger has the name (then nothing is written).
+   */
+  writeLater(
+    batch: LaterVisitsBatch,
+    staging: VisitStaging,
+    ledger: ShipmentLedger,
+  ): Promise<{ written: number; gone: number; before: number }> {
+    const cutoff = this.retentionMs === null ? null : Date.now() - this.retentionMs;
+    return whenLockFree(
+      () =>
+        writeTransactionIfFree(this.db, () => {
+          const before = ledger.taken(batch.name);
+          if (before !== null) return { written: 0, gone: 0, before };
+          let written = 0;
+          let gone = 0;
+          for (const { id, domain, shortCode, visits } of batch.links) {
+            const here = this.stores.links.findById(id);
+            if (here === null || here.domain !== domain || here.short_code !== shortCode) gone += visits;
+            else written += this.#visits(id, domain, staging, id, cutoff);
+          }
+          ledger.add(batch.name, written);
+          return { written, gone, before: 0 };
+        }),
+      LOCK_WAIT_MS,
+    );
   }
 
   #one({ link, rules, staged }: ImportBatchEntry, staging: VisitStaging, cutoff: number | null): ImportOutcome {

@@ -21,10 +21,16 @@ import { formatSize } from "../lib/size";
 import { openDatabase } from "../storage/database";
 import { currentVersion, LATEST_VERSION } from "../storage/migrations";
 import { ShortUrlStore } from "../storage/short-url-store";
+import type { StagedVisit } from "../storage/visit-staging";
+import { VISIT_COLUMNS } from "../storage/visit-store";
 import { diskFreeBytes, fileSize } from "../telemetry/system-stats";
 import { ShlinkSource } from "./shlink-source";
 
 type Json = Record<string, unknown>;
+type Value = string | number | null;
+
+/** The columns a visit is staged with (VisitStaging): from `at` on. */
+const STAGED = VISIT_COLUMNS.slice(2);
 
 /** The base URL the source's links are read under (never reached over the network: the handler is in this process). */
 const IN_PROCESS = "http://import-db.invalid";
@@ -35,6 +41,19 @@ export interface DatabaseSource extends AsyncDisposable {
   links(): AsyncGenerator<Json>;
   /** How many links that is. */
   readonly count: number;
+  /**
+   * Its raw visits with ids above `afterVisitId` to links with ids through `throughLinkId` (the links a promotion's
+   * restored state shares with it, under the same ids), oldest first, in batches of up to `size`.
+   */
+  laterVisits(afterVisitId: number, throughLinkId: number, size: number): Generator<LaterVisits>;
+}
+
+/** A batch of the source's later visits: each with its link's id, domain key and code, as staged (StagedVisit). */
+export interface LaterVisits {
+  /** The first and last visit ids in it. */
+  first: number;
+  last: number;
+  rows: { link: number; domain: string; shortCode: string; visit: StagedVisit }[];
 }
 
 /**
@@ -111,6 +130,11 @@ export async function openDatabaseSource(file: string, afterLinkId: number, keep
       (url, init) => rest.handle(new Request(url, init)),
     );
     const after = new ShortUrlStore(app.db).createdAfterId(afterLinkId);
+    const later = app.db.query<Value[], [number, number, number]>(
+      `SELECT v.id, v.short_url_id, s.domain, s.short_code, ${STAGED.map((c) => `v.${c}`).join(", ")}
+       FROM visits v JOIN short_urls s ON s.id = v.short_url_id
+       WHERE v.id > ?1 AND v.short_url_id <= ?2 ORDER BY v.id LIMIT ?3`,
+    );
     return {
       source,
       count: after.length,
@@ -118,6 +142,24 @@ export async function openDatabaseSource(file: string, afterLinkId: number, keep
         for (const { domain, shortCode } of after) {
           const link = await source.link(shortCode, domain === "" ? null : domain);
           if (link !== null) yield link;
+        }
+      },
+      *laterVisits(afterVisitId, throughLinkId, size) {
+        for (let after = afterVisitId; ; ) {
+          const rows = later.values(after, throughLinkId, size);
+          if (rows.length === 0) return;
+          const first = rows[0]?.[0] as number;
+          after = rows[rows.length - 1]?.[0] as number;
+          yield {
+            first,
+            last: after,
+            rows: rows.map(([, link, domain, shortCode, ...visit]) => ({
+              link: link as number,
+              domain: domain as string,
+              shortCode: shortCode as string,
+              visit: visit as StagedVisit,
+            })),
+          };
         }
       },
       [Symbol.asyncDispose]: dispose,

@@ -6,7 +6,8 @@
  * source's API key comes from SHLINK_API_KEY, never a flag, so it is not in the process list or shell history.
  * `shortener import db FILE [--after-link-id N]` does the same from another database of this shortener, for the links
  * with ids above N (by default the last id of the state `promote` restored on this node): the links an old primary
- * acknowledged after that state, which only its set-aside database holds (ops/database-source.ts).
+ * acknowledged after that state, which only its set-aside database holds (ops/database-source.ts); with --visits
+ * also its visits after that state to the older links (ops/import-later-visits.ts).
  */
 import { resolve } from "node:path";
 import { createApp } from "../app";
@@ -24,6 +25,7 @@ import { UsageError } from "../errors";
 import type { ParsedArgs } from "../lib/args";
 import { RedirectRuleStore } from "../storage/redirect-rule-store";
 import { readReplicaEnv } from "../storage/replica-epoch";
+import { ShipmentLedger } from "../storage/shipment-ledger";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { TagStore } from "../storage/tag-store";
 import { VisitPurgeStore } from "../storage/visit-purge-store";
@@ -31,6 +33,7 @@ import { VisitStaging } from "../storage/visit-staging";
 import { VisitStore } from "../storage/visit-store";
 import { openDatabaseSource } from "./database-source";
 import { stringFlag } from "./flags";
+import { afterVisitIdOf, importLaterVisits, type LaterVisitsTally } from "./import-later-visits";
 import { refuseEmptyDatabaseOverReplica, refuseWriteOffPrimary } from "./replica-guard";
 import { ShlinkSource, SourceFailed } from "./shlink-source";
 
@@ -56,10 +59,10 @@ function visitCount(raw: Json): number | null {
 export const importLinks: Command = {
   name: "import",
   usage:
-    "shortener import shlink URL [--visits] [--json]  (the source's API key in the environment: SHLINK_API_KEY) | import db FILE [--after-link-id N] [--visits] [--json]",
+    "shortener import shlink URL [--visits] [--json]  (the source's API key in the environment: SHLINK_API_KEY) | import db FILE [--after-link-id N] [--visits [--after-visit-id N]] [--json]",
   summary: "copy links, with --visits their visits, from a Shlink server's REST API, or another database's newer links, into this database",
   booleans: ["visits", "json"],
-  options: ["after-link-id"],
+  options: ["after-link-id", "after-visit-id"],
   async run(args) {
     const [kind, from, extra] = args.positionals;
     if (kind !== "shlink" && kind !== "db") {
@@ -72,14 +75,18 @@ export const importLinks: Command = {
     }
     if (from === undefined) throw new UsageError("import db needs the database file, e.g. /var/lib/shortener/before-demotion/shortener.db");
     if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
-    if (kind === "shlink" && args.flags.has("after-link-id")) throw new UsageError("--after-link-id is for import db FILE");
+    for (const flag of ["after-link-id", "after-visit-id"]) {
+      if (kind === "shlink" && args.flags.has(flag)) throw new UsageError(`--${flag} is for import db FILE`);
+    }
+    if (args.flags.has("after-visit-id") && !args.flags.has("visits")) throw new UsageError("--after-visit-id goes with --visits");
     const apiKey = process.env.SHLINK_API_KEY ?? "";
     if (kind === "shlink" && apiKey === "")
       throw new UsageError("set SHLINK_API_KEY to an API key of the source (it is never taken as a flag)");
     const settings = new Map(args.flags);
-    for (const own of ["visits", "json", "after-link-id"]) settings.delete(own);
+    for (const own of ["visits", "json", "after-link-id", "after-visit-id"]) settings.delete(own);
     const config = loadConfig(settings, process.env);
     const afterLinkId = kind === "db" ? afterLinkIdOf(args, config.dataDir) : 0;
+    const afterVisitId = kind === "db" && args.flags.has("visits") ? afterVisitIdOf(args, config.dataDir) : null;
     await refuseWriteOffPrimary(config, process.env, `import ${kind}`);
     await refuseEmptyDatabaseOverReplica(config, process.env);
     await using app = createApp(config);
@@ -185,11 +192,17 @@ export const importLinks: Command = {
       throw new Error(`${error.message}. The ${tally.imported} links imported so far stay; run the import again to go on`);
     }
 
+    const later =
+      file !== null && afterVisitId !== null
+        ? await importLaterVisits(file, { afterVisitId, throughLinkId: afterLinkId }, writer, staging, new ShipmentLedger(app.db))
+        : null;
+
     if (args.flags.has("json")) {
-      console.log(JSON.stringify({ ...tally, conflicts, refused }));
+      console.log(JSON.stringify({ ...tally, ...(kind === "db" && withVisits ? { laterVisits: later } : {}), conflicts, refused }));
     } else {
       for (const c of conflicts) console.log(`conflict\t${label(c)}\t${c.reason} (${c.here})`);
       for (const r of refused) console.log(`refused\t${label(r)}\t${r.reason}`);
+      if (kind === "db" && withVisits) console.log(laterLine(later, afterLinkId));
       console.log(
         `imported ${tally.imported} links (${tally.visits} visits); ${tally.present} already here; ` +
           `${conflicts.length} conflicts; ${refused.length} refused`,
@@ -217,6 +230,17 @@ function afterLinkIdOf(args: ParsedArgs, dataDir: string): number {
     );
   }
   return restored;
+}
+
+/** What import db did with the old primary's later visits to the older links. */
+function laterLine(later: LaterVisitsTally | null, afterLinkId: number): string {
+  if (later === null) {
+    return "later visits to links through the cut: not imported; this node's replica.env names no restored visit id (promote keeps it there): give --after-visit-id N, the visit ids through which promote printed that it restored";
+  }
+  return (
+    `later visits to links through id ${afterLinkId}: imported ${later.imported} (ids above ${later.afterVisitId}); ` +
+    `${later.alreadyHere} already here; ${later.linkGone} to links deleted here`
+  );
 }
 
 const label = (p: Problem) => (p.domain === null ? p.shortCode : `${p.domain}/${p.shortCode}`);

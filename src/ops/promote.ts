@@ -37,7 +37,7 @@ function print(report: PromoteReport): void {
   process.stdout.write(`${lines[report.outcome]}\n`);
   if (report.restored !== null) {
     process.stdout.write(
-      `restored the old epoch's newest state: ${report.restored.links} links (ids through ${report.restored.lastLinkId}), newest heartbeat ${report.restored.newestHeartbeat ?? "none"}, txid ${report.restored.txid ?? "?"}\n`,
+      `restored the old epoch's newest state: ${report.restored.links} links (ids through ${report.restored.lastLinkId}; visits through ${report.restored.lastVisitId}), newest heartbeat ${report.restored.newestHeartbeat ?? "none"}, txid ${report.restored.txid ?? "?"}\n`,
     );
   }
   if (report.keptAside.length > 0) process.stdout.write(`the previous copy is kept as ${report.keptAside.join(", ")}\n`);

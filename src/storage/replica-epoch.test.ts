@@ -22,6 +22,17 @@ describe("replica.env", () => {
     expect(readReplicaEnv(dir)).toEqual({ epoch: 4, holder: null });
   });
 
+  test("round-trips the restored state's last link and visit ids; a value that is not a whole number is left out", () => {
+    const dir = dataDir();
+    const promoted = { epoch: 2, holder: "vm-b:/data:x1", restoredLinkId: 41, restoredVisitId: 0 };
+    writeReplicaEnv(replicaEnvPath(dir), promoted, "test");
+    expect(readReplicaEnv(dir)).toEqual(promoted);
+    writeFileSync(replicaEnvPath(dir), "REPLICA_EPOCH=2\nREPLICA_RESTORED_LINK_ID=-3\nREPLICA_RESTORED_VISIT_ID=\n");
+    expect(readReplicaEnv(dir)).toEqual({ epoch: 2, holder: null });
+    writeFileSync(replicaEnvPath(dir), "REPLICA_EPOCH=2\nREPLICA_RESTORED_LINK_ID=7\nREPLICA_RESTORED_VISIT_ID=1e3\n");
+    expect(readReplicaEnv(dir)).toEqual({ epoch: 2, holder: null, restoredLinkId: 7 });
+  });
+
   test("promotedHere: from promote's note (the database may be swapped before replica.env names the holder) to replica.env naming one", () => {
     const dir = dataDir();
     expect(promotedHere(dir)).toBe(false);

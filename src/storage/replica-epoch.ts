@@ -12,6 +12,7 @@ import type { Lease } from "./replica-lease";
 export const EPOCH_VARIABLE = "REPLICA_EPOCH";
 export const HOLDER_VARIABLE = "REPLICA_LEASE_HOLDER";
 export const RESTORED_LINK_VARIABLE = "REPLICA_RESTORED_LINK_ID";
+export const RESTORED_VISIT_VARIABLE = "REPLICA_RESTORED_VISIT_ID";
 
 export interface ReplicaEnv {
   epoch: number;
@@ -22,6 +23,8 @@ export interface ReplicaEnv {
    * A link in the old primary's database with a higher id was created after it, and is not here (`import db`).
    */
   restoredLinkId?: number | null;
+  /** The same for visits (raw visit ids): the old primary's visits past it, to links older than the cut, are not here. */
+  restoredVisitId?: number | null;
 }
 
 export function replicaEnvPath(dataDir: string): string {
@@ -61,9 +64,17 @@ export function readReplicaEnvFile(path: string): ReplicaEnv | null {
   }
   const holder = values.get(HOLDER_VARIABLE) ?? "";
   const env: ReplicaEnv = { epoch, holder: holder === "" ? null : holder };
-  const restored = Number(values.get(RESTORED_LINK_VARIABLE) ?? "");
-  if (values.has(RESTORED_LINK_VARIABLE) && Number.isSafeInteger(restored) && restored >= 0) env.restoredLinkId = restored;
+  const restoredLinkId = wholeNumber(values.get(RESTORED_LINK_VARIABLE));
+  if (restoredLinkId !== null) env.restoredLinkId = restoredLinkId;
+  const restoredVisitId = wholeNumber(values.get(RESTORED_VISIT_VARIABLE));
+  if (restoredVisitId !== null) env.restoredVisitId = restoredVisitId;
   return env;
+}
+
+/** A variable's value as a whole number from 0, or null (absent or not one). */
+function wholeNumber(value: string | undefined): number | null {
+  const number = value !== undefined && /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  return Number.isSafeInteger(number) ? number : null;
 }
 
 /** promote's note, or null when there is none (no promotion under way, or it finished: the note became replica.env). */
@@ -98,6 +109,7 @@ export function writeReplicaEnv(path: string, value: ReplicaEnv, why: string): v
     `${EPOCH_VARIABLE}=${value.epoch}`,
     ...(value.holder === null ? [] : [`${HOLDER_VARIABLE}=${value.holder}`]),
     ...(value.restoredLinkId == null ? [] : [`${RESTORED_LINK_VARIABLE}=${value.restoredLinkId}`]),
+    ...(value.restoredVisitId == null ? [] : [`${RESTORED_VISIT_VARIABLE}=${value.restoredVisitId}`]),
     "",
   ];
   writeFileAtomic(path, lines.join("\n"), 0o644);

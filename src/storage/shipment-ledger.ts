@@ -1,7 +1,8 @@
 /**
  * The shipments of standby visits this database has taken (domain/visit-inbox.ts), by name: written in the
  * transaction that writes their visits, so a shipment taken again (its object was not removed, or its spool file
- * was also put in the bucket) is seen and not counted twice.
+ * was also put in the bucket) is seen and not counted twice. `import db` keeps its batches of an old primary's later
+ * visits here the same way (ops/import-later-visits.ts).
  */
 import type { Database } from "bun:sqlite";
 import { preparedOnFirstUse } from "./first-use";
@@ -19,7 +20,7 @@ const KEPT_MS = 30 * 86_400_000;
 
 function prepare(db: Database) {
   return {
-    has: db.query<{ name: string }, [string]>("SELECT name FROM taken_visit_shipments WHERE name = ?"),
+    has: db.query<{ visits: number }, [string]>("SELECT visits FROM taken_visit_shipments WHERE name = ?"),
     add: db.query<unknown, [string, number, number]>("INSERT INTO taken_visit_shipments (name, taken_at, visits) VALUES (?, ?, ?)"),
     prune: db.query<unknown, [number]>("DELETE FROM taken_visit_shipments WHERE taken_at < ?"),
   };
@@ -33,7 +34,12 @@ export class ShipmentLedger {
   }
 
   has(name: string): boolean {
-    return this.#statements().has.get(name) !== null;
+    return this.taken(name) !== null;
+  }
+
+  /** How many visits the shipment or batch of that name brought, when it was taken; null when it was not. */
+  taken(name: string): number | null {
+    return this.#statements().has.get(name)?.visits ?? null;
   }
 
   /** Inside the transaction that writes the shipment's visits; forgets names taken long ago. */

@@ -25,6 +25,11 @@ export interface VisitRow {
 
 type Value = string | number | null;
 
+/** The highest raw visit id `schema` holds, 0 when none: visits recorded after that state have higher ones. */
+export function lastVisitId(db: Database, schema = "main"): number {
+  return (db.query(`SELECT max(id) AS id FROM ${schema}.visits`).get() as { id: number | null } | null)?.id ?? 0;
+}
+
 export const VISIT_COLUMNS = [
   "short_url_id",
   "orphan_type",

@@ -66,7 +66,7 @@ export interface PromoteReport {
   /** The previous lease's epoch and holder; null for the first. */
   previous: { epoch: number; holder: string } | null;
   /** The restored state put in place of the database; null when the database was kept as it was. */
-  restored: { links: number; lastLinkId: number; newestHeartbeat: string | null; txid: string | null } | null;
+  restored: { links: number; lastLinkId: number; lastVisitId: number; newestHeartbeat: string | null; txid: string | null } | null;
   keptAside: string[];
   waitedSeconds: number;
   seconds: number;
@@ -145,9 +145,9 @@ async function takeLease(
   next: Lease,
   etag: string | null,
   conflict: string,
-  restoredLinkId: number | null = null,
+  cut: { restoredLinkId: number; restoredVisitId: number } | null = null,
 ): Promise<void> {
-  notePending(plan.dataDir, { epoch: next.epoch, holder: next.holder, restoredLinkId });
+  notePending(plan.dataDir, { epoch: next.epoch, holder: next.holder, ...cut });
   try {
     await (etag === null ? plan.store.create(next) : plan.store.replace(next, etag));
   } catch (error) {
@@ -277,13 +277,19 @@ export async function runPromote(plan: PromotePlan): Promise<PromoteReport> {
     next,
     current.etag,
     "the lease changed while this node restored (another node was promoted, or the old one came back); nothing was changed",
-    // Kept in replica.env: the old primary's links past it are not here (`shortener import db`, runbook step 7).
-    restored.lastLinkId,
+    // Kept in replica.env: the old primary's links and visits past these are not here (`shortener import db`, runbook step 7).
+    { restoredLinkId: restored.lastLinkId, restoredVisitId: restored.lastVisitId },
   );
   const keptAside = takeOver(plan, restoredFile);
   return {
     ...report("promoted", next, { epoch: current.lease.epoch, holder: current.lease.holder }),
-    restored: { links: restored.links, lastLinkId: restored.lastLinkId, newestHeartbeat: restored.newestHeartbeat, txid: restored.txid },
+    restored: {
+      links: restored.links,
+      lastLinkId: restored.lastLinkId,
+      lastVisitId: restored.lastVisitId,
+      newestHeartbeat: restored.newestHeartbeat,
+      txid: restored.txid,
+    },
     keptAside,
     waitedSeconds: Math.round(waitedSeconds * 10) / 10,
     seconds: Math.round(performance.now() - started) / 1000,

@@ -62,6 +62,8 @@ export interface RestoreReport {
   links: number;
   /** The highest link id the restored state ever gave: links created after it have higher ones. */
   lastLinkId: number;
+  /** The highest raw visit id in the restored state: visits recorded after it have higher ones. */
+  lastVisitId: number;
   /** The newest heartbeat in the restored state (ISO 8601): about the last moment the primary wrote to it. */
   newestHeartbeat: string | null;
   txid: string | null;
@@ -143,6 +145,7 @@ export async function runRestore(plan: RestorePlan): Promise<RestoreReport> {
       schemaVersion: facts.schemaVersion,
       links: facts.links,
       lastLinkId: facts.lastLinkId,
+      lastVisitId: facts.lastVisitId,
       newestHeartbeat: facts.heartbeatAt === null ? null : new Date(facts.heartbeatAt).toISOString(),
       txid: restored.txid,
       litestreamSeconds: Math.round(restored.seconds * 1000) / 1000,

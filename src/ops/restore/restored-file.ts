@@ -9,6 +9,7 @@ import { openDatabase } from "../../storage/database";
 import { HeartbeatStore } from "../../storage/heartbeat-store";
 import { currentVersion, LATEST_VERSION } from "../../storage/migrations";
 import { lastShortUrlId, ShortUrlStore } from "../../storage/short-url-store";
+import { lastVisitId } from "../../storage/visit-store";
 import { RestoreError } from "./restore-error";
 
 /** The heartbeat table arrived with schema version 2. */
@@ -25,6 +26,11 @@ export interface RestoredFacts {
    * higher id was created after this state, 0 when it never had a link.
    */
   lastLinkId: number;
+  /**
+   * The highest raw visit id in the copy: visits its primary recorded after this state have higher ones (ids are
+   * rowids, given in order; only a deletion of the newest rows could hand one out again).
+   */
+  lastVisitId: number;
 }
 
 function integrityProblems(path: string): string[] {
@@ -58,7 +64,7 @@ function facts(path: string): RestoredFacts {
     }
     const links = new ShortUrlStore(db).list({}, { field: "dateCreated", dir: "ASC" }, 0, 0).total;
     const heartbeatAt = schemaVersion >= HEARTBEAT_VERSION ? new HeartbeatStore(db).latest() : null;
-    return { schemaVersion, links, heartbeatAt, lastLinkId: lastShortUrlId(db) };
+    return { schemaVersion, links, heartbeatAt, lastLinkId: lastShortUrlId(db), lastVisitId: lastVisitId(db) };
   } finally {
     db.close();
   }

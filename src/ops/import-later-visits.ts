@@ -1,0 +1,75 @@
+/**
+ * `shortener import db FILE --visits`, its second part: the visits an old primary recorded after the state a
+ * promotion restored, to links both databases share. The restored state is that primary's own, so a link with an id
+ * through the link cut is the same link here under the same id (unless deleted here since); raw visit ids are given in
+ * order, so the visits past the state are those with ids above the visit cut (`promote` keeps both cuts in
+ * replica.env). The newer links' visits came with their links.
+ *
+ * Each batch is written in one transaction with its name in the ledger of visits taken from elsewhere (the standby
+ * shipments' ledger): the same file read again gives the same batches under the same names, so a second run writes
+ * none of them twice. Visitor counts stay 0, as with any imported visit: raw rows keep no visitor hash.
+ */
+import type { LinkImportWriter } from "../domain/link-import";
+import { UsageError } from "../errors";
+import type { ParsedArgs } from "../lib/args";
+import { readReplicaEnv } from "../storage/replica-epoch";
+import type { ShipmentLedger } from "../storage/shipment-ledger";
+import type { StagedVisit, VisitStaging } from "../storage/visit-staging";
+import type { DatabaseSource } from "./database-source";
+import { stringFlag } from "./flags";
+
+/** Visits per batch: one transaction each, as long as a visit flush's chunk or so. */
+const BATCH = 5000;
+
+export interface LaterVisitsTally {
+  /** The visit cut: visits with higher ids were looked at. */
+  afterVisitId: number;
+  imported: number;
+  /** Written by a run before (their batches are in the ledger, with how many it wrote). */
+  alreadyHere: number;
+  /** To links deleted here since the promotion: not written. */
+  linkGone: number;
+}
+
+/** The visit cut: --after-visit-id, else what `promote` kept in replica.env; null when neither says. */
+export function afterVisitIdOf(args: ParsedArgs, dataDir: string): number | null {
+  const raw = stringFlag(args, "after-visit-id");
+  if (raw === undefined) return readReplicaEnv(dataDir)?.restoredVisitId ?? null;
+  const id = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(id)) throw new UsageError(`--after-visit-id "${raw}" is not a whole number from 0`);
+  return id;
+}
+
+/** Writes `file`'s visits above `afterVisitId` to its links through `throughLinkId` into this database. */
+export async function importLaterVisits(
+  file: DatabaseSource,
+  cut: { afterVisitId: number; throughLinkId: number },
+  writer: LinkImportWriter,
+  staging: VisitStaging,
+  ledger: ShipmentLedger,
+): Promise<LaterVisitsTally> {
+  const tally: LaterVisitsTally = { afterVisitId: cut.afterVisitId, imported: 0, alreadyHere: 0, linkGone: 0 };
+  for (const batch of file.laterVisits(cut.afterVisitId, cut.throughLinkId, BATCH)) {
+    const links = new Map<number, { id: number; domain: string; shortCode: string; visits: StagedVisit[] }>();
+    for (const { link, domain, shortCode, visit } of batch.rows) {
+      const entry = links.get(link) ?? { id: link, domain, shortCode, visits: [] };
+      entry.visits.push(visit);
+      links.set(link, entry);
+    }
+    for (const { id, visits } of links.values()) staging.add(id, visits);
+    const outcome = await writer.writeLater(
+      {
+        name: `import-db:links-${cut.throughLinkId}:visits-${batch.first}-${batch.last}`,
+        links: [...links.values()].map(({ id, domain, shortCode, visits }) => ({ id, domain, shortCode, visits: visits.length })),
+      },
+      staging,
+      ledger,
+    );
+    staging.clear();
+    tally.imported += outcome.written;
+    tally.alreadyHere += outcome.before;
+    tally.linkGone += outcome.gone;
+    process.stderr.write(`import: ${tally.imported} later visits imported, ${tally.alreadyHere} already here\n`);
+  }
+  return tally;
+}
