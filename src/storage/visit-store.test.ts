@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { runMigrations } from "./migrations";
 import { plainLinkRow, ShortUrlStore } from "./short-url-store";
-import { UNLOCATED_COLUMNS, VISIT_COLUMNS, VisitStore } from "./visit-store";
+import { lastVisitId, UNLOCATED_COLUMNS, VISIT_COLUMNS, VisitStore } from "./visit-store";
 
 describe("VisitStore", () => {
   test("calls its `between` hook once 16 rows were written since the last call, raw visits and visitor hashes alike", () => {
@@ -34,6 +34,17 @@ describe("VisitStore", () => {
     expect(calls).toBe(3);
     store.addVisitor(20_000, id, new Uint8Array([10]));
     expect(calls).toBe(4);
+    db.close();
+  });
+
+  test("lastVisitId: the highest raw visit id, 0 with none, and 0 for a database from before raw visits", () => {
+    const db = new Database(":memory:", { strict: true });
+    expect(lastVisitId(db)).toBe(0);
+    runMigrations(db, ":memory:");
+    expect(lastVisitId(db)).toBe(0);
+    const id = new ShortUrlStore(db).insert(plainLinkRow("code1")) as number;
+    for (const at of [1, 2, 3]) db.run("INSERT INTO visits (short_url_id, at, potential_bot) VALUES (?, ?, 0)", [id, at]);
+    expect(lastVisitId(db)).toBe(3);
     db.close();
   });
 });
