@@ -172,7 +172,7 @@ describe("https receivers", () => {
     }
     await waitFor("both accepted", () => receiver.accepted.length === 2);
     expect(receiver.attempts.map((a) => a.verified)).toEqual([true, true]);
-    // Sent to the address the node looked up and checked, with the URL's host as a request to the URL would send it.
+    // The node connects to the address it looked up, and sends the URL's host in Host as a request by name would.
     expect(receiver.hosts).toEqual(Array(2).fill(`localhost:${receiver.server.port}`));
     await waitFor("the impostor's deliveries dead", async () => (await deliveries(server, impostorId, "&state=dead")).length === 2);
     const dead = await deliveries(server, impostorId, "&state=dead");

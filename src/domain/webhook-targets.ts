@@ -70,20 +70,20 @@ export class WebhookTargets {
     if (!allow && namesInternalHost(name))
       return { refused: `refused: ${name} is this machine or link-local; --webhook-allow-loopback allows it` };
     if (parseIp(name) !== null) return { routes: [{ url: url.href, address: name, host: url.host }] };
-    const proxied = this.options.proxied?.(url.protocol) === true;
+    // Through a proxy: by name, for the proxy to resolve.
+    const byName = this.options.proxied?.(url.protocol) === true ? { routes: [{ url: url.href, address: null, host: url.host }] } : null;
     let addresses: string[];
     try {
       addresses = await this.#addresses(name);
     } catch (error) {
-      if (proxied) return { routes: [{ url: url.href, address: null, host: url.host }] };
-      return { refused: `${name} does not resolve: ${error instanceof Error ? error.message : String(error)}` };
+      return byName ?? { refused: `${name} does not resolve: ${error instanceof Error ? error.message : String(error)}` };
     }
-    if (addresses.length === 0 && !proxied) return { refused: `${name} does not resolve: no addresses` };
     const internal = allow ? undefined : addresses.find(isInternalAddress);
     if (internal !== undefined) {
       return { refused: `refused: ${name} resolves to ${internal}, this machine or link-local; --webhook-allow-loopback allows it` };
     }
-    if (proxied) return { routes: [{ url: url.href, address: null, host: url.host }] };
+    if (byName !== null) return byName;
+    if (addresses.length === 0) return { refused: `${name} does not resolve: no addresses` };
     const session = this.#session(name);
     return {
       routes: addresses.slice(0, MAX_ROUTES).map((address) => {

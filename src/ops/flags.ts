@@ -11,6 +11,15 @@ export function stringFlag(args: ParsedArgs, name: string): string | undefined {
   return value;
 }
 
+/** The flag's value as a whole number from 0 (an id); a usage error naming it when it is not one. */
+export function wholeNumberFlag(args: ParsedArgs, name: string): number | undefined {
+  const raw = stringFlag(args, name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) throw new UsageError(`--${name} "${raw}" is not a whole number from 0`);
+  return value;
+}
+
 /** `--since` / `--until`: an ISO 8601 date, or a duration back from now (7d, 12h). */
 export function instantFlag(args: ParsedArgs, name: string, now: number): number | undefined {
   const raw = stringFlag(args, name);

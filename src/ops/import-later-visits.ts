@@ -10,13 +10,12 @@
  * none of them twice. Visitor counts stay 0, as with any imported visit: raw rows keep no visitor hash.
  */
 import type { LinkImportWriter } from "../domain/link-import";
-import { UsageError } from "../errors";
 import type { ParsedArgs } from "../lib/args";
 import { readReplicaEnv } from "../storage/replica-epoch";
 import type { ShipmentLedger } from "../storage/shipment-ledger";
 import type { StagedVisit, VisitStaging } from "../storage/visit-staging";
 import type { DatabaseSource } from "./database-source";
-import { stringFlag } from "./flags";
+import { wholeNumberFlag } from "./flags";
 
 /** Visits per batch: one transaction each, as long as a visit flush's chunk or so. */
 const BATCH = 5000;
@@ -33,11 +32,7 @@ export interface LaterVisitsTally {
 
 /** The visit cut: --after-visit-id, else what `promote` kept in replica.env; null when neither says. */
 export function afterVisitIdOf(args: ParsedArgs, dataDir: string): number | null {
-  const raw = stringFlag(args, "after-visit-id");
-  if (raw === undefined) return readReplicaEnv(dataDir)?.restoredVisitId ?? null;
-  const id = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(id)) throw new UsageError(`--after-visit-id "${raw}" is not a whole number from 0`);
-  return id;
+  return wholeNumberFlag(args, "after-visit-id") ?? readReplicaEnv(dataDir)?.restoredVisitId ?? null;
 }
 
 /** Writes `file`'s visits above `afterVisitId` to its links through `throughLinkId` into this database. */

@@ -32,7 +32,7 @@ import { VisitPurgeStore } from "../storage/visit-purge-store";
 import { VisitStaging } from "../storage/visit-staging";
 import { VisitStore } from "../storage/visit-store";
 import { openDatabaseSource } from "./database-source";
-import { stringFlag } from "./flags";
+import { wholeNumberFlag } from "./flags";
 import { afterVisitIdOf, importLaterVisits, type LaterVisitsTally } from "./import-later-visits";
 import { refuseEmptyDatabaseOverReplica, refuseWriteOffPrimary } from "./replica-guard";
 import { ShlinkSource, SourceFailed } from "./shlink-source";
@@ -217,12 +217,8 @@ export const importLinks: Command = {
  * kept in this node's replica.env (the last link id of the state it restored).
  */
 function afterLinkIdOf(args: ParsedArgs, dataDir: string): number {
-  const raw = stringFlag(args, "after-link-id");
-  if (raw !== undefined) {
-    const id = Number(raw);
-    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(id)) throw new UsageError(`--after-link-id "${raw}" is not a whole number from 0`);
-    return id;
-  }
+  const given = wholeNumberFlag(args, "after-link-id");
+  if (given !== undefined) return given;
   const restored = readReplicaEnv(dataDir)?.restoredLinkId;
   if (restored == null) {
     throw new UsageError(
