@@ -7,7 +7,7 @@ import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, startServer, TestServer, waitFor } from "./support/binary";
+import { eventLines, runCli, startServer, TestServer, waitFor } from "./support/binary";
 import { BOT_UA, BROWSER_UA } from "./support/sdk";
 
 const ANDROID_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
@@ -358,16 +358,17 @@ describe("shortener import db", () => {
 
   test("with --visits, the old primary's visits past the cut to the older links come too, once; a link deleted here gets none", async () => {
     await using older = await startServer();
-    const create = async (code: string) =>
+    const create = async (code: string, maxVisits?: number) =>
       expect(
         (
           await older.api("/rest/v3/short-urls", {
             method: "POST",
-            body: JSON.stringify({ longUrl: `https://example.com/${code}`, customSlug: code }),
+            body: JSON.stringify({ longUrl: `https://example.com/${code}`, customSlug: code, maxVisits }),
           })
         ).status,
       ).toBe(200);
     for (const code of ["lv-a", "lv-b", "lv-gone"]) await create(code);
+    await create("lv-max", 2);
     for (let i = 0; i < 2; i++) expect((await visit(older, "lv-a")).status).toBe(302);
     await waitFor("the visits written", async () => (await visitsTotal(older, "lv-a", null)) === 2);
     await older.stop();
@@ -388,11 +389,15 @@ describe("shortener import db", () => {
     expect((await visit(older, "lv-b")).status).toBe(302);
     expect((await visit(older, "lv-b", { "User-Agent": BOT_UA })).status).toBe(302);
     expect((await visit(older, "lv-gone")).status).toBe(302);
+    expect((await visit(older, "lv-max")).status).toBe(302);
     await create("lv-new");
     expect((await visit(older, "lv-new")).status).toBe(302);
     await waitFor(
       "the later visits written",
-      async () => (await visitsTotal(older, "lv-b", null)) === 2 && (await visitsTotal(older, "lv-new", null)) === 1,
+      async () =>
+        (await visitsTotal(older, "lv-b", null)) === 2 &&
+        (await visitsTotal(older, "lv-max", null)) === 1 &&
+        (await visitsTotal(older, "lv-new", null)) === 1,
     );
     await older.stop();
     rmSync(`${oldFile}-shm`, { force: true });
@@ -401,14 +406,25 @@ describe("shortener import db", () => {
     await target.createKey("after-promotion");
     await target.start();
     expect((await target.api(linkPath("lv-gone", null), { method: "DELETE" })).status).toBe(204);
+    // A link of two visits at most, visited once here too: cached, with a count of 1.
+    expect((await visit(target, "lv-max")).status).toBe(302);
     const cuts = ["--after-link-id", String(linkCut), "--after-visit-id", String(visitCut)];
     const run = () => runCli(["import", "db", oldFile, "--data-dir", target.dataDir, "--visits", ...cuts], {}, 60_000);
     const first = await run();
     expect([first.exitCode, first.stdout]).toEqual([
       0,
-      `later visits to links through id ${linkCut}: imported 3 (ids above ${visitCut}); 0 already here; 1 to links deleted here\n` +
+      `later visits to links through id ${linkCut}: imported 4 (ids above ${visitCut}); 0 already here; 1 to links deleted here\n` +
         "imported 1 links (1 visits); 0 already here; 0 conflicts; 0 refused\n",
     ]);
+    // The running server notices the import's batch and reads the link again: the old primary's visit used it up.
+    await waitFor(
+      "the server noticing the imported visits",
+      () => eventLines(target.stdout, "imported_visits_noticed").length === 1,
+      10_000,
+      50,
+    );
+    expect((await visit(target, "lv-max")).status).toBe(404);
+    expect((await linkOf(target, "lv-max", null)).visitsSummary).toEqual({ total: 2, nonBots: 2, bots: 0 });
     expect((await linkOf(target, "lv-a", null)).visitsSummary).toEqual({ total: 3, nonBots: 3, bots: 0 });
     expect((await linkOf(target, "lv-b", null)).visitsSummary).toEqual({ total: 2, nonBots: 1, bots: 1 });
     expect((await linkOf(target, "lv-new", null)).visitsSummary).toEqual({ total: 1, nonBots: 1, bots: 0 });
@@ -418,7 +434,7 @@ describe("shortener import db", () => {
 
     const second = await run();
     expect(second.stdout).toBe(
-      `later visits to links through id ${linkCut}: imported 0 (ids above ${visitCut}); 3 already here; 0 to links deleted here\n` +
+      `later visits to links through id ${linkCut}: imported 0 (ids above ${visitCut}); 4 already here; 0 to links deleted here\n` +
         "imported 0 links (0 visits); 1 already here; 0 conflicts; 0 refused\n",
     );
     expect((await linkOf(target, "lv-a", null)).visitsSummary).toEqual({ total: 3, nonBots: 3, bots: 0 });

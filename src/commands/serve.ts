@@ -13,6 +13,7 @@ import { refuseEmptyDatabaseOverReplica } from "../ops/replica-guard";
 import { controlSocketFor, LitestreamConfigError, leaseLocationFor, shipmentLocationFor } from "../storage/litestream-config";
 import { promotedHere, ReplicaEnvError, readReplicaEnv } from "../storage/replica-epoch";
 import { LeaseStore } from "../storage/replica-lease";
+import { ShipmentLedger } from "../storage/shipment-ledger";
 import { ShipmentStore } from "../storage/shipment-store";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
@@ -211,8 +212,19 @@ export const serve: Command = {
     // Links on a domain this server had none on are written by other processes too (`shortener import`, the other
     // colour during an upgrade): the domains are read again every few seconds (one index seek per domain), so their
     // Host is routed without a restart.
+    // `import db --visits` (another process) writes an old primary's later visits to links this server may have cached:
+    // at the same look, a batch of them in the ledger drops the cache, so the links' counts (maxVisits) are read again.
+    const ledger = new ShipmentLedger(ctx.db);
+    let imported = config.role === "standby" ? "" : ledger.importedBatches();
     const domainsTimer = setInterval(() => {
       for (const domain of ctx.shortUrls.domains()) ctx.customDomains.add(domain);
+      const batches = config.role === "standby" ? imported : ledger.importedBatches();
+      if (batches === imported) return;
+      imported = batches;
+      ctx.shortUrls.forgetCached();
+      log.info("imported_visits_noticed", {
+        hint: "`import db` wrote visits to links here: cached links are read again, with their counts",
+      });
     }, DOMAINS_REFRESH_MS);
     // A standby's copy changes under it as Litestream applies the primary's transactions: whatever it cached from
     // it (links, robots.txt) is dropped at the first look after each change, so it lags the replica by that much.

@@ -12,7 +12,7 @@
 import type { LinkImportWriter } from "../domain/link-import";
 import type { ParsedArgs } from "../lib/args";
 import { readReplicaEnv } from "../storage/replica-epoch";
-import type { ShipmentLedger } from "../storage/shipment-ledger";
+import { IMPORTED_BATCH_PREFIX, type ShipmentLedger } from "../storage/shipment-ledger";
 import type { StagedVisit, VisitStaging } from "../storage/visit-staging";
 import type { DatabaseSource } from "./database-source";
 import { wholeNumberFlag } from "./flags";
@@ -54,7 +54,7 @@ export async function importLaterVisits(
     for (const { id, visits } of links.values()) staging.add(id, visits);
     const outcome = await writer.writeLater(
       {
-        name: `import-db:links-${cut.throughLinkId}:visits-${batch.first}-${batch.last}`,
+        name: `${IMPORTED_BATCH_PREFIX}links-${cut.throughLinkId}:visits-${batch.first}-${batch.last}`,
         links: [...links.values()].map(({ id, domain, shortCode, visits }) => ({ id, domain, shortCode, visits: visits.length })),
       },
       staging,

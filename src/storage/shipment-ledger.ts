@@ -15,6 +15,9 @@ export const TAKEN_SHIPMENTS_SCHEMA = `
   ) STRICT, WITHOUT ROWID;
 `;
 
+/** The names of `import db`'s batches of an old primary's later visits start so (ops/import-later-visits.ts). */
+export const IMPORTED_BATCH_PREFIX = "import-db:";
+
 /** How long a taken shipment's name is kept: far longer than its object or spool file can outlive its taking. */
 const KEPT_MS = 30 * 86_400_000;
 
@@ -23,6 +26,10 @@ function prepare(db: Database) {
     has: db.query<{ visits: number }, [string]>("SELECT visits FROM taken_visit_shipments WHERE name = ?"),
     add: db.query<unknown, [string, number, number]>("INSERT INTO taken_visit_shipments (name, taken_at, visits) VALUES (?, ?, ?)"),
     prune: db.query<unknown, [number]>("DELETE FROM taken_visit_shipments WHERE taken_at < ?"),
+    // The prefix as a range of the primary key: ';' is the character after ':'.
+    imported: db.query<{ batches: number; latest: number }, [string, string]>(
+      "SELECT count(*) AS batches, coalesce(max(taken_at), 0) AS latest FROM taken_visit_shipments WHERE name >= ? AND name < ?",
+    ),
   };
 }
 
@@ -40,6 +47,18 @@ export class ShipmentLedger {
   /** How many visits the shipment or batch of that name brought, when it was taken; null when it was not. */
   taken(name: string): number | null {
     return this.#statements().has.get(name)?.visits ?? null;
+  }
+
+  /**
+   * `import db`'s batches kept (how many, and when the last was written), as one string that changes with each batch:
+   * the server compares it to notice them, as they are written by another process (commands/serve.ts).
+   */
+  importedBatches(): string {
+    const { batches, latest } = this.#statements().imported.get(IMPORTED_BATCH_PREFIX, IMPORTED_BATCH_PREFIX.replace(/:$/, ";")) as {
+      batches: number;
+      latest: number;
+    };
+    return `${batches}@${latest}`;
   }
 
   /** Inside the transaction that writes the shipment's visits; forgets names taken long ago. */
