@@ -13,7 +13,7 @@ import { refuseEmptyDatabaseOverReplica } from "../ops/replica-guard";
 import { controlSocketFor, LitestreamConfigError, leaseLocationFor, shipmentLocationFor } from "../storage/litestream-config";
 import { promotedHere, ReplicaEnvError, readReplicaEnv } from "../storage/replica-epoch";
 import { LeaseStore } from "../storage/replica-lease";
-import { ShipmentLedger } from "../storage/shipment-ledger";
+import { importedSince, ShipmentLedger } from "../storage/shipment-ledger";
 import { ShipmentStore } from "../storage/shipment-store";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
@@ -215,11 +215,12 @@ export const serve: Command = {
     // `import db --visits` (another process) writes an old primary's later visits to links this server may have cached:
     // at the same look, a batch of them in the ledger drops the cache, so the links' counts (maxVisits) are read again.
     const ledger = new ShipmentLedger(ctx.db);
-    let imported = config.role === "standby" ? "" : ledger.importedBatches();
+    let imported = config.role === "standby" ? null : ledger.importedBatches();
     const domainsTimer = setInterval(() => {
       for (const domain of ctx.shortUrls.domains()) ctx.customDomains.add(domain);
-      const batches = config.role === "standby" ? imported : ledger.importedBatches();
-      if (batches === imported) return;
+      if (imported === null) return;
+      const batches = ledger.importedBatches();
+      if (!importedSince(imported, batches)) return;
       imported = batches;
       ctx.shortUrls.forgetCached();
       log.info("imported_visits_noticed", {

@@ -18,6 +18,16 @@ export const TAKEN_SHIPMENTS_SCHEMA = `
 /** The names of `import db`'s batches of an old primary's later visits start so (ops/import-later-visits.ts). */
 export const IMPORTED_BATCH_PREFIX = "import-db:";
 
+export interface ImportedBatches {
+  latest: number;
+  batches: number;
+}
+
+/** Whether `now` says batches were imported since `before`. */
+export function importedSince(before: ImportedBatches, now: ImportedBatches): boolean {
+  return now.latest > before.latest || (now.latest === before.latest && now.batches > before.batches);
+}
+
 /** How long a taken shipment's name is kept: far longer than its object or spool file can outlive its taking. */
 const KEPT_MS = 30 * 86_400_000;
 
@@ -26,9 +36,11 @@ function prepare(db: Database) {
     has: db.query<{ visits: number }, [string]>("SELECT visits FROM taken_visit_shipments WHERE name = ?"),
     add: db.query<unknown, [string, number, number]>("INSERT INTO taken_visit_shipments (name, taken_at, visits) VALUES (?, ?, ?)"),
     prune: db.query<unknown, [number]>("DELETE FROM taken_visit_shipments WHERE taken_at < ?"),
-    // The prefix as a range of the primary key: ';' is the character after ':'.
-    imported: db.query<{ batches: number; latest: number }, [string, string]>(
-      "SELECT count(*) AS batches, coalesce(max(taken_at), 0) AS latest FROM taken_visit_shipments WHERE name >= ? AND name < ?",
+    // The prefix as a range of the primary key (';' is the character after ':'): the latest batch's time, and how many
+    // were written in that millisecond.
+    imported: db.query<{ latest: number | null; batches: number }, [string, string, string, string]>(
+      `SELECT taken_at AS latest, count(*) AS batches FROM taken_visit_shipments WHERE name >= ? AND name < ?
+         AND taken_at = (SELECT max(taken_at) FROM taken_visit_shipments WHERE name >= ? AND name < ?)`,
     ),
   };
 }
@@ -50,15 +62,14 @@ export class ShipmentLedger {
   }
 
   /**
-   * `import db`'s batches kept (how many, and when the last was written), as one string that changes with each batch:
-   * the server compares it to notice them, as they are written by another process (commands/serve.ts).
+   * Where `import db`'s batches stand: the time the latest was written, and how many were written in that millisecond.
+   * The server compares two of these to notice new batches, as another process writes them (commands/serve.ts);
+   * forgetting names taken long ago never makes it later.
    */
-  importedBatches(): string {
-    const { batches, latest } = this.#statements().imported.get(IMPORTED_BATCH_PREFIX, IMPORTED_BATCH_PREFIX.replace(/:$/, ";")) as {
-      batches: number;
-      latest: number;
-    };
-    return `${batches}@${latest}`;
+  importedBatches(): ImportedBatches {
+    const [from, to] = [IMPORTED_BATCH_PREFIX, IMPORTED_BATCH_PREFIX.replace(/:$/, ";")];
+    const { latest, batches } = this.#statements().imported.get(from, to, from, to) as { latest: number | null; batches: number };
+    return { latest: latest ?? 0, batches };
   }
 
   /** Inside the transaction that writes the shipment's visits; forgets names taken long ago. */
