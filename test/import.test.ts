@@ -356,7 +356,7 @@ describe("shortener import db", () => {
     expect(JSON.parse(withVisits.stdout)).toMatchObject({ laterVisits: { afterVisitId: 0, imported: 0, alreadyHere: 0, linkGone: 1 } });
   });
 
-  test("with --visits, the old primary's visits past the cut to the older links come too, once; a link deleted here gets none", async () => {
+  test("with --visits, the old primary's visits past the cut to the older links come too, once whatever cut each run was given; a link deleted here gets none", async () => {
     await using older = await startServer();
     const create = async (code: string, maxVisits?: number) =>
       expect(
@@ -408,21 +408,46 @@ describe("shortener import db", () => {
     expect((await target.api(linkPath("lv-gone", null), { method: "DELETE" })).status).toBe(204);
     // A link of two visits at most, visited once here too: cached, with a count of 1.
     expect((await visit(target, "lv-max")).status).toBe(302);
-    const cuts = ["--after-link-id", String(linkCut), "--after-visit-id", String(visitCut)];
-    const run = () => runCli(["import", "db", oldFile, "--data-dir", target.dataDir, "--visits", ...cuts], {}, 60_000);
-    const first = await run();
+    const run = (afterVisitId: number, ...extra: string[]) =>
+      runCli(
+        [
+          "import",
+          "db",
+          oldFile,
+          "--data-dir",
+          target.dataDir,
+          "--visits",
+          "--after-link-id",
+          String(linkCut),
+          "--after-visit-id",
+          String(afterVisitId),
+          ...extra,
+        ],
+        {},
+        60_000,
+      );
+    const noticed = (times: number) =>
+      waitFor(
+        "the server noticing the imported visits",
+        () => eventLines(target.stdout, "imported_visits_noticed").length === times,
+        10_000,
+        50,
+      );
+    // First with a cut two visits too high: the three later visits above it are brought over (one to the link deleted here)…
+    const tooHigh = await run(visitCut + 2, "--json");
+    expect(tooHigh.exitCode).toBe(0);
+    const early = JSON.parse(tooHigh.stdout).laterVisits as { imported: number; alreadyHere: number; linkGone: number };
+    expect([early.imported + early.linkGone, early.alreadyHere]).toEqual([3, 0]);
+    await noticed(1);
+    // …then with the right one: the two below it come, and the rest are already here, whichever cut named their batch.
+    const first = await run(visitCut);
     expect([first.exitCode, first.stdout]).toEqual([
       0,
-      `later visits to links through id ${linkCut}: imported 4 (ids above ${visitCut}); 0 already here; 1 to links deleted here\n` +
-        "imported 1 links (1 visits); 0 already here; 0 conflicts; 0 refused\n",
+      `later visits to links through id ${linkCut}: imported ${4 - early.imported} (ids above ${visitCut}); ${early.imported} already here; 1 to links deleted here\n` +
+        "imported 0 links (0 visits); 1 already here; 0 conflicts; 0 refused\n",
     ]);
-    // The running server notices the import's batch and reads the link again: the old primary's visit used it up.
-    await waitFor(
-      "the server noticing the imported visits",
-      () => eventLines(target.stdout, "imported_visits_noticed").length === 1,
-      10_000,
-      50,
-    );
+    // The running server notices the import's batches and reads the link again: the old primary's visit used it up.
+    await noticed(2);
     expect((await visit(target, "lv-max")).status).toBe(404);
     expect((await linkOf(target, "lv-max", null)).visitsSummary).toEqual({ total: 2, nonBots: 2, bots: 0 });
     expect((await linkOf(target, "lv-a", null)).visitsSummary).toEqual({ total: 3, nonBots: 3, bots: 0 });
@@ -432,12 +457,20 @@ describe("shortener import db", () => {
     expect(referers).toEqual(["https://later.example/", "", ""]);
     expect((await target.api(linkPath("lv-gone", null))).status).toBe(404);
 
-    const second = await run();
-    expect(second.stdout).toBe(
-      `later visits to links through id ${linkCut}: imported 0 (ids above ${visitCut}); 4 already here; 0 to links deleted here\n` +
+    // Again with yet another cut, and with the right one: nothing is written twice.
+    const other = JSON.parse((await run(visitCut + 1, "--json")).stdout).laterVisits as {
+      imported: number;
+      alreadyHere: number;
+      linkGone: number;
+    };
+    expect([other.imported, other.alreadyHere + other.linkGone]).toEqual([0, 4]);
+    const last = await run(visitCut);
+    expect(last.stdout).toBe(
+      `later visits to links through id ${linkCut}: imported 0 (ids above ${visitCut}); 4 already here; 1 to links deleted here\n` +
         "imported 0 links (0 visits); 1 already here; 0 conflicts; 0 refused\n",
     );
     expect((await linkOf(target, "lv-a", null)).visitsSummary).toEqual({ total: 3, nonBots: 3, bots: 0 });
+    expect((await linkOf(target, "lv-max", null)).visitsSummary).toEqual({ total: 2, nonBots: 2, bots: 0 });
   }, 60_000);
 
   test("a missing file, one that is not a shortener database, or a bad id fails clearly and writes nothing", async () => {

@@ -128,11 +128,17 @@ export function stagedVisit(raw: Json): StagedVisit | null {
   ];
 }
 
-/** Links already here whose later visits are staged under their ids (import db): the link each id must still be. */
+/**
+ * Links already here whose later visits are staged under their ids (import db): the link each id must still be, how
+ * many of its visits are staged (new), and how many more an earlier run brought (before).
+ */
 export interface LaterVisitsBatch {
-  /** The ledger's name for the batch: the same visits always get the same name, so a second run skips them. */
-  name: string;
-  links: readonly { id: number; domain: string; shortCode: string; visits: number }[];
+  /**
+   * The ledger's name for the staged visits: the range of source visit ids they cover, so that no later run takes
+   * them again; null when none is staged.
+   */
+  name: string | null;
+  links: readonly { id: number; domain: string; shortCode: string; visits: number; before: number }[];
 }
 
 /** A link ready to write: its checked fields, rules, and the number its visits are staged under. */
@@ -179,17 +185,22 @@ export class LinkImportWriter {
     return whenLockFree(
       () =>
         writeTransactionIfFree(this.db, () => {
-          const before = ledger.taken(batch.name);
-          if (before !== null) return { written: 0, gone: 0, before };
+          // Another run at the same time wrote these very visits.
+          const taken = batch.name === null ? null : ledger.taken(batch.name);
+          if (taken !== null) return { written: 0, gone: 0, before: taken };
           let written = 0;
           let gone = 0;
-          for (const { id, domain, shortCode, visits } of batch.links) {
+          let before = 0;
+          for (const { id, domain, shortCode, visits, before: earlier } of batch.links) {
             const here = this.stores.links.findById(id);
-            if (here === null || here.domain !== domain || here.short_code !== shortCode) gone += visits;
-            else written += this.#visits(id, domain, staging, id, cutoff);
+            if (here === null || here.domain !== domain || here.short_code !== shortCode) gone += visits + earlier;
+            else {
+              written += visits > 0 ? this.#visits(id, domain, staging, id, cutoff) : 0;
+              before += earlier;
+            }
           }
-          ledger.add(batch.name, written);
-          return { written, gone, before: 0 };
+          if (batch.name !== null) ledger.add(batch.name, written);
+          return { written, gone, before };
         }),
       LOCK_WAIT_MS,
     );

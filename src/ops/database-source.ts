@@ -48,12 +48,9 @@ export interface DatabaseSource extends AsyncDisposable {
   laterVisits(afterVisitId: number, throughLinkId: number, size: number): Generator<LaterVisits>;
 }
 
-/** A batch of the source's later visits: each with its link's id, domain key and code, as staged (StagedVisit). */
+/** A batch of the source's later visits, in id order: each with its id, its link's id, domain key and code, as staged. */
 export interface LaterVisits {
-  /** The first and last visit ids in it. */
-  first: number;
-  last: number;
-  rows: { link: number; domain: string; shortCode: string; visit: StagedVisit }[];
+  rows: { id: number; link: number; domain: string; shortCode: string; visit: StagedVisit }[];
 }
 
 /**
@@ -148,12 +145,10 @@ export async function openDatabaseSource(file: string, afterLinkId: number, keep
         for (let after = afterVisitId; ; ) {
           const rows = later.values(after, throughLinkId, size);
           if (rows.length === 0) return;
-          const first = rows[0]?.[0] as number;
           after = rows[rows.length - 1]?.[0] as number;
           yield {
-            first,
-            last: after,
-            rows: rows.map(([, link, domain, shortCode, ...visit]) => ({
+            rows: rows.map(([id, link, domain, shortCode, ...visit]) => ({
+              id: id as number,
               link: link as number,
               domain: domain as string,
               shortCode: shortCode as string,

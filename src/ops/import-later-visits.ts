@@ -6,8 +6,9 @@
  * replica.env). The newer links' visits came with their links.
  *
  * Each batch is written in one transaction with its name in the ledger of visits taken from elsewhere (the standby
- * shipments' ledger): the same file read again gives the same batches under the same names, so a second run writes
- * none of them twice. Visitor counts stay 0, as with any imported visit: raw rows keep no visitor hash.
+ * shipments' ledger), a name that says which source visit ids it covers: a later run, whatever visit cut it was
+ * given, leaves out the visits in the ranges already named, so none is written twice. Visitor counts stay 0, as with
+ * any imported visit: raw rows keep no visitor hash.
  */
 import type { LinkImportWriter } from "../domain/link-import";
 import type { ParsedArgs } from "../lib/args";
@@ -44,18 +45,34 @@ export async function importLaterVisits(
   ledger: ShipmentLedger,
 ): Promise<LaterVisitsTally> {
   const tally: LaterVisitsTally = { afterVisitId: cut.afterVisitId, imported: 0, alreadyHere: 0, linkGone: 0 };
+  const prefix = `${IMPORTED_BATCH_PREFIX}links-${cut.throughLinkId}:visits-`;
+  const covered = new CoveredIds(ledger.namesStartingWith(prefix), prefix);
   for (const batch of file.laterVisits(cut.afterVisitId, cut.throughLinkId, BATCH)) {
-    const links = new Map<number, { id: number; domain: string; shortCode: string; visits: StagedVisit[] }>();
-    for (const { link, domain, shortCode, visit } of batch.rows) {
-      const entry = links.get(link) ?? { id: link, domain, shortCode, visits: [] };
-      entry.visits.push(visit);
+    const links = new Map<number, { id: number; domain: string; shortCode: string; visits: StagedVisit[]; before: number }>();
+    let first: number | null = null;
+    let last = 0;
+    for (const { id: visitId, link, domain, shortCode, visit } of batch.rows) {
+      const entry = links.get(link) ?? { id: link, domain, shortCode, visits: [], before: 0 };
       links.set(link, entry);
+      if (covered.has(visitId)) {
+        entry.before++;
+        continue;
+      }
+      entry.visits.push(visit);
+      first ??= visitId;
+      last = visitId;
     }
-    for (const { id, visits } of links.values()) staging.add(id, visits);
+    for (const { id, visits } of links.values()) if (visits.length > 0) staging.add(id, visits);
     const outcome = await writer.writeLater(
       {
-        name: `${IMPORTED_BATCH_PREFIX}links-${cut.throughLinkId}:visits-${batch.first}-${batch.last}`,
-        links: [...links.values()].map(({ id, domain, shortCode, visits }) => ({ id, domain, shortCode, visits: visits.length })),
+        name: first === null ? null : `${prefix}${first}-${last}`,
+        links: [...links.values()].map(({ id, domain, shortCode, visits, before }) => ({
+          id,
+          domain,
+          shortCode,
+          visits: visits.length,
+          before,
+        })),
       },
       staging,
       ledger,
@@ -67,4 +84,30 @@ export async function importLaterVisits(
     process.stderr.write(`import: ${tally.imported} later visits imported, ${tally.alreadyHere} already here\n`);
   }
   return tally;
+}
+
+/**
+ * The source visit id ranges named in the ledger under a prefix (`…visits-FIRST-LAST`), asked about ids in rising
+ * order. A range covers every visit between its ends: each one to a link through the cut was in that batch, or left
+ * out of it as covered by an earlier one. Ranges written by runs with other cuts may nest or overlap.
+ */
+export class CoveredIds {
+  readonly #ranges: [number, number][] = [];
+  #next = 0;
+
+  constructor(names: readonly string[], prefix: string) {
+    for (const name of names) {
+      const match = /^(\d+)-(\d+)$/.exec(name.slice(prefix.length));
+      if (match !== null) this.#ranges.push([Number(match[1]), Number(match[2])]);
+    }
+    this.#ranges.sort((a, b) => a[0] - b[0]);
+  }
+
+  /** Whether `id` is in a range; each call's id must be above the last one's. */
+  has(id: number): boolean {
+    // A range that ends below this id ends below every later one.
+    while (this.#next < this.#ranges.length && (this.#ranges[this.#next] as [number, number])[1] < id) this.#next++;
+    const range = this.#ranges[this.#next];
+    return range !== undefined && range[0] <= id;
+  }
 }

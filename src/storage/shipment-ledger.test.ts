@@ -26,9 +26,15 @@ test("importedBatches moves on with each batch `import db` keeps, and with nothi
   const two = ledger.importedBatches();
   expect(importedSince(one, two)).toBe(true);
   expect(ledger.taken(`${IMPORTED_BATCH_PREFIX}links-7:visits-6-9`)).toBe(4);
+  ledger.add(`${IMPORTED_BATCH_PREFIX}links-70:visits-1-2`, 2, 3_001);
+  expect(ledger.namesStartingWith(`${IMPORTED_BATCH_PREFIX}links-7:`)).toEqual([
+    `${IMPORTED_BATCH_PREFIX}links-7:visits-1-5`,
+    `${IMPORTED_BATCH_PREFIX}links-7:visits-6-9`,
+  ]);
+  const three = ledger.importedBatches();
 
   // A month on, a standby's shipment taken prunes the import's names: that is no new batch.
   ledger.add("standby-1/2027-01-06T10:00:00.000Z-1.ndjson", 10, 3_000 + 31 * DAY);
   expect(ledger.taken(`${IMPORTED_BATCH_PREFIX}links-7:visits-1-5`)).toBeNull();
-  expect(importedSince(two, ledger.importedBatches())).toBe(false);
+  expect(importedSince(three, ledger.importedBatches())).toBe(false);
 });

@@ -31,13 +31,20 @@ export function importedSince(before: ImportedBatches, now: ImportedBatches): bo
 /** How long a taken shipment's name is kept: far longer than its object or spool file can outlive its taking. */
 const KEPT_MS = 30 * 86_400_000;
 
+/** The names that start with `prefix`, as a range of the primary key: from it to it with its last character one higher. */
+function prefixRange(prefix: string): [string, string] {
+  return [prefix, prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)];
+}
+
 function prepare(db: Database) {
   return {
     has: db.query<{ visits: number }, [string]>("SELECT visits FROM taken_visit_shipments WHERE name = ?"),
     add: db.query<unknown, [string, number, number]>("INSERT INTO taken_visit_shipments (name, taken_at, visits) VALUES (?, ?, ?)"),
     prune: db.query<unknown, [number]>("DELETE FROM taken_visit_shipments WHERE taken_at < ?"),
-    // The prefix as a range of the primary key (';' is the character after ':'): the latest batch's time, and how many
-    // were written in that millisecond.
+    named: db.query<{ name: string }, [string, string]>(
+      "SELECT name FROM taken_visit_shipments WHERE name >= ? AND name < ? ORDER BY name",
+    ),
+    // The latest batch's time, and how many were written in that millisecond.
     imported: db.query<{ latest: number | null; batches: number }, [string, string, string, string]>(
       `SELECT taken_at AS latest, count(*) AS batches FROM taken_visit_shipments WHERE name >= ? AND name < ?
          AND taken_at = (SELECT max(taken_at) FROM taken_visit_shipments WHERE name >= ? AND name < ?)`,
@@ -61,13 +68,20 @@ export class ShipmentLedger {
     return this.#statements().has.get(name)?.visits ?? null;
   }
 
+  /** The names kept that start with `prefix`. */
+  namesStartingWith(prefix: string): string[] {
+    return this.#statements()
+      .named.all(...prefixRange(prefix))
+      .map((row) => row.name);
+  }
+
   /**
    * Where `import db`'s batches stand: the time the latest was written, and how many were written in that millisecond.
    * The server compares two of these to notice new batches, as another process writes them (commands/serve.ts);
    * forgetting names taken long ago never makes it later.
    */
   importedBatches(): ImportedBatches {
-    const [from, to] = [IMPORTED_BATCH_PREFIX, IMPORTED_BATCH_PREFIX.replace(/:$/, ";")];
+    const [from, to] = prefixRange(IMPORTED_BATCH_PREFIX);
     const { latest, batches } = this.#statements().imported.get(from, to, from, to) as { latest: number | null; batches: number };
     return { latest: latest ?? 0, batches };
   }

@@ -1,0 +1,25 @@
+import { describe, expect, test } from "bun:test";
+import { CoveredIds } from "./import-later-visits";
+
+const PREFIX = "import-db:links-7:visits-";
+
+/** The ids in 1..`through` that `covered` says are in a range, asked in rising order. */
+function coveredIds(covered: CoveredIds, through: number): number[] {
+  return Array.from({ length: through }, (_, i) => i + 1).filter((id) => covered.has(id));
+}
+
+describe("CoveredIds", () => {
+  test("names nothing: no id is covered", () => {
+    expect(coveredIds(new CoveredIds([], PREFIX), 5)).toEqual([]);
+  });
+
+  test("ranges written by runs with other cuts, nested and overlapping, named in text order, cover every id between their ends", () => {
+    // Text order is not number order: 10-12 sorts before 3-4 and 9-20.
+    const names = ["10-12", "3-4", "9-20", "15-16", "30-30", "5-5"].map((range) => `${PREFIX}${range}`);
+    expect(coveredIds(new CoveredIds(names, PREFIX), 35)).toEqual([3, 4, 5, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 30]);
+  });
+
+  test("a name that is not a range is passed over", () => {
+    expect(coveredIds(new CoveredIds([`${PREFIX}2-3`, `${PREFIX}x-9`, `${PREFIX}4`], PREFIX), 10)).toEqual([2, 3]);
+  });
+});
