@@ -209,13 +209,14 @@ export const serve: Command = {
               });
           }, 1000)
         : undefined;
+    // `import db --visits` (another process) writes an old primary's later visits to links this server may have cached:
+    // a batch of them in the ledger, seen at the domains look below, drops the cache, so the links' counts (maxVisits)
+    // are read again. A standby's replica watch drops its cache at every change already.
+    const ledger = new ShipmentLedger(ctx.db);
+    let imported = config.role === "standby" ? null : ledger.importedBatches();
     // Links on a domain this server had none on are written by other processes too (`shortener import`, the other
     // colour during an upgrade): the domains are read again every few seconds (one index seek per domain), so their
     // Host is routed without a restart.
-    // `import db --visits` (another process) writes an old primary's later visits to links this server may have cached:
-    // at the same look, a batch of them in the ledger drops the cache, so the links' counts (maxVisits) are read again.
-    const ledger = new ShipmentLedger(ctx.db);
-    let imported = config.role === "standby" ? null : ledger.importedBatches();
     const domainsTimer = setInterval(() => {
       for (const domain of ctx.shortUrls.domains()) ctx.customDomains.add(domain);
       if (imported === null) return;
