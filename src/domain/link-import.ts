@@ -173,8 +173,9 @@ export class LinkImportWriter {
 
   /**
    * Writes a batch of later visits to links already here, staged under their link ids, with its name in the ledger,
-   * in one transaction: the number written and the number whose link is gone here (deleted since, or its id given to
-   * another code); `before` is how many a run before wrote when the ledger has the name (then nothing is written).
+   * in one transaction: the number written, the number whose link is gone here (deleted since, or its id given to
+   * another code, staged or brought before), and `before`, how many to links still here a run before brought (all
+   * of them, with nothing written, when the ledger already has the name).
    */
   writeLater(
     batch: LaterVisitsBatch,
@@ -195,7 +196,7 @@ export class LinkImportWriter {
             const here = this.stores.links.findById(id);
             if (here === null || here.domain !== domain || here.short_code !== shortCode) gone += visits + earlier;
             else {
-              written += visits > 0 ? this.#visits(id, domain, staging, id, cutoff) : 0;
+              written += this.#visits(id, domain, staging, id, cutoff);
               before += earlier;
             }
           }

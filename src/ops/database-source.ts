@@ -45,12 +45,16 @@ export interface DatabaseSource extends AsyncDisposable {
    * Its raw visits with ids above `afterVisitId` to links with ids through `throughLinkId` (the links a promotion's
    * restored state shares with it, under the same ids), oldest first, in batches of up to `size`.
    */
-  laterVisits(afterVisitId: number, throughLinkId: number, size: number): Generator<LaterVisits>;
+  laterVisits(afterVisitId: number, throughLinkId: number, size: number): Generator<LaterVisit[]>;
 }
 
-/** A batch of the source's later visits, in id order: each with its id, its link's id, domain key and code, as staged. */
-export interface LaterVisits {
-  rows: { id: number; link: number; domain: string; shortCode: string; visit: StagedVisit }[];
+/** One of the source's later visits: its id, its link's id, domain key and code, and the visit as staged. */
+export interface LaterVisit {
+  id: number;
+  link: number;
+  domain: string;
+  shortCode: string;
+  visit: StagedVisit;
 }
 
 /**
@@ -146,15 +150,13 @@ export async function openDatabaseSource(file: string, afterLinkId: number, keep
           const rows = later.values(after, throughLinkId, size);
           if (rows.length === 0) return;
           after = rows[rows.length - 1]?.[0] as number;
-          yield {
-            rows: rows.map(([id, link, domain, shortCode, ...visit]) => ({
-              id: id as number,
-              link: link as number,
-              domain: domain as string,
-              shortCode: shortCode as string,
-              visit: visit as StagedVisit,
-            })),
-          };
+          yield rows.map(([id, link, domain, shortCode, ...visit]) => ({
+            id: id as number,
+            link: link as number,
+            domain: domain as string,
+            shortCode: shortCode as string,
+            visit: visit as StagedVisit,
+          }));
         }
       },
       [Symbol.asyncDispose]: dispose,

@@ -51,7 +51,7 @@ export async function importLaterVisits(
     const links = new Map<number, { id: number; domain: string; shortCode: string; visits: StagedVisit[]; before: number }>();
     let first: number | null = null;
     let last = 0;
-    for (const { id: visitId, link, domain, shortCode, visit } of batch.rows) {
+    for (const { id: visitId, link, domain, shortCode, visit } of batch) {
       const entry = links.get(link) ?? { id: link, domain, shortCode, visits: [], before: 0 };
       links.set(link, entry);
       if (covered.has(visitId)) {

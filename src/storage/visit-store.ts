@@ -26,12 +26,12 @@ export interface VisitRow {
 type Value = string | number | null;
 
 /**
- * The highest raw visit id `schema` holds, 0 when none (or when it predates raw visits, schema 3): visits recorded
- * after that state have higher ones.
+ * The highest raw visit id the database holds, 0 when none (or when it predates raw visits, schema 3): visits
+ * recorded after that state have higher ones.
  */
-export function lastVisitId(db: Database, schema = "main"): number {
-  if (db.query(`SELECT 1 FROM ${schema}.sqlite_master WHERE type = 'table' AND name = 'visits'`).get() === null) return 0;
-  return (db.query(`SELECT max(id) AS id FROM ${schema}.visits`).get() as { id: number | null } | null)?.id ?? 0;
+export function lastVisitId(db: Database): number {
+  if (db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'visits'").get() === null) return 0;
+  return (db.query("SELECT max(id) AS id FROM visits").get() as { id: number | null } | null)?.id ?? 0;
 }
 
 export const VISIT_COLUMNS = [
