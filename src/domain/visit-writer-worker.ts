@@ -10,6 +10,7 @@
  * queued behind (the tapped p99 fell from 2.05-2.31 to 1.67-2.06 ms when it moved here; bench/RESULTS.md).
  */
 import type { Database } from "bun:sqlite";
+import { jobFailure, type StartReply } from "../lib/job-thread";
 import { type EventLoopCourtesy, eventLoopCourtesy, runOnlyWhenIdle } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
 import {
@@ -52,8 +53,7 @@ export interface LinkDeleted {
 
 export type WriterRequest = WriterStart | ChunkMessage | LinkDeleted | "stop";
 export type WriterReply =
-  | { op: "started"; threadId: number | null }
-  | { op: "failed"; message: string; code: string | null }
+  | StartReply
   | { op: "answer"; seq: number; reply: ChunkReply }
   | { op: "checkpointed"; result: CheckpointResult }
   | { op: "checkpointFailed"; message: string }
@@ -84,11 +84,6 @@ const LOCK_POLL_MS = 0.25;
 
 let writer: Writer | null = null;
 let enqueued = false;
-
-function failure(error: unknown): { op: "failed"; message: string; code: string | null } {
-  const code = (error as { code?: unknown }).code;
-  return { op: "failed", message: error instanceof Error ? error.message : String(error), code: typeof code === "string" ? code : null };
-}
 
 function start(message: WriterStart): void {
   const db = openDatabase(message.path, {
@@ -191,7 +186,7 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
     try {
       start(message);
     } catch (error) {
-      postMessage(failure(error) satisfies WriterReply);
+      postMessage({ op: "startFailed", message: jobFailure(error).message } satisfies WriterReply);
     }
     return;
   }
@@ -206,7 +201,7 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
   try {
     reply = w === null ? { op: "failed", message: "the visit writer is not started", code: null } : write(w, message);
   } catch (error) {
-    reply = failure(error);
+    reply = jobFailure(error);
   }
   if (w !== null) {
     const slots = w.slots;
@@ -229,7 +224,7 @@ function checkpointIfDue(w: Writer): void {
   try {
     reply = { op: "checkpointed", result: passiveCheckpoint(w.db) };
   } catch (error) {
-    reply = { op: "checkpointFailed", message: failure(error).message };
+    reply = { op: "checkpointFailed", message: jobFailure(error).message };
   }
   postMessage(reply);
 }

@@ -21,7 +21,8 @@
  * hears of link deletions (a LinkEventListener) before any chunk posted after them.
  */
 import { donateUntilEnded } from "../lib/cpu-donation";
-import { stopWorker, workerUrl } from "../lib/workers";
+import { JobThread, type StartReply } from "../lib/job-thread";
+import { workerUrl } from "../lib/workers";
 import { type CheckpointResult, wroteLately } from "../storage/database";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, type ChunkWriter, SHARED_SLOT_COUNT, SHARED_SLOTS } from "./visit-chunk";
@@ -48,8 +49,6 @@ export interface VisitWriterEvents {
   failed(message: string): void;
 }
 
-/** How long start() waits for the thread to open its connection. */
-const START_TIMEOUT_MS = 10_000;
 /**
  * How lately this thread must have written for the lock the writer waits for to count as its own. Link writes under
  * load commit a few milliseconds apart (each holds the lock through its fsync); a node that wrote nothing for longer
@@ -57,65 +56,36 @@ const START_TIMEOUT_MS = 10_000;
  */
 const OWN_WRITES_WITHIN_MS = 10;
 
-export class VisitWriter implements ChunkWriter, LinkEventListener {
-  #worker: Worker | null = null;
-  #broken = false;
+/** What the writer's thread says besides its start's answer. */
+type WriterMessage = Exclude<WriterReply, StartReply | "stopped">;
+
+export class VisitWriter extends JobThread<WriterRequest, WriterMessage, ChunkReply> implements ChunkWriter, LinkEventListener {
   readonly #slots = new Int32Array(new SharedArrayBuffer(4 * SHARED_SLOT_COUNT));
-  /** Resolves the chunk being written; null between chunks. */
-  #answer: ((reply: ChunkReply) => void) | null = null;
   #seq = 0;
-  /** The writer thread's id, when it runs in SCHED_IDLE (null otherwise, or before start). */
-  threadId: number | null = null;
 
   constructor(
     private readonly options: VisitWriterOptions,
     private readonly events: VisitWriterEvents,
-  ) {}
-
-  /** Starts the thread; resolves once its connection is open, rejects (and stays unusable) if it cannot open it. */
-  async start(): Promise<void> {
-    if (this.#worker !== null) return;
-    const worker = new Worker(workerUrl(new URL("./visit-writer-worker.ts", import.meta.url), "./domain/visit-writer-worker.ts"));
-    this.#worker = worker;
-    const started = Promise.withResolvers<void>();
-    const timeout = setTimeout(() => started.reject(new Error("the visit writer did not start in time")), START_TIMEOUT_MS);
-    worker.onmessage = (event: MessageEvent<WriterReply>) => {
-      const reply = event.data;
-      if (reply === "stopped") return;
-      if (reply.op === "started") {
-        this.threadId = reply.threadId;
-        started.resolve();
-      } else if (reply.op === "failed") {
-        // Only start() fails this way; a chunk's failure comes as its answer.
-        started.reject(new Error(`the visit writer could not start: ${reply.message}`));
-      } else if (reply.op === "checkpointed") {
-        this.events.checkpointed(reply.result);
-      } else if (reply.op === "checkpointFailed") {
-        this.events.checkpointFailed(reply.message);
-      } else if (reply.seq === this.#seq) {
-        this.#answer?.(reply.reply);
-      }
-    };
-    worker.onerror = (event) => this.#fail(`visit writer: ${event.message}`);
-    // Not stopped by stop() (which marks the writer broken first): the thread is gone.
-    worker.addEventListener("close", () => this.#fail("visit writer: its thread exited"));
-    // The worker must not keep a draining process alive (Bun's Worker has unref, the DOM type does not).
-    (worker as unknown as { unref(): void }).unref();
-    const { path, walSizeLimitBytes, privacy, geoipDb, baseUrl, checkpointEveryMs } = this.options;
-    const shared = this.#slots.buffer as SharedArrayBuffer;
-    this.#post({ op: "start", path, walSizeLimitBytes, privacy, geoipDb, baseUrl, shared, checkpointEveryMs });
-    try {
-      await started.promise;
-    } catch (error) {
-      this.#broken = true;
-      throw error;
-    } finally {
-      clearTimeout(timeout);
-    }
+  ) {
+    super("visit writer");
   }
 
-  get usable(): boolean {
-    return this.#worker !== null && !this.#broken;
+  /** Starts the thread; resolves once its connection is open, rejects (and stays unusable) if it cannot open it. */
+  start(): Promise<void> {
+    const { path, walSizeLimitBytes, privacy, geoipDb, baseUrl, checkpointEveryMs } = this.options;
+    const shared = this.#slots.buffer as SharedArrayBuffer;
+    const url = workerUrl(new URL("./visit-writer-worker.ts", import.meta.url), "./domain/visit-writer-worker.ts");
+    return this.startThread(url, { op: "start", path, walSizeLimitBytes, privacy, geoipDb, baseUrl, shared, checkpointEveryMs });
+  }
+
+  protected replied(reply: WriterMessage): void {
+    if (reply.op === "checkpointed") this.events.checkpointed(reply.result);
+    else if (reply.op === "checkpointFailed") this.events.checkpointFailed(reply.message);
+    else if (reply.seq === this.#seq) this.answer?.(reply.reply);
+  }
+
+  protected failed(message: string): void {
+    this.events.failed(message);
   }
 
   get commits(): number {
@@ -129,7 +99,7 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
 
   write(chunk: ChunkMessage, urgent: boolean): Promise<ChunkReply> {
     if (!this.usable) return Promise.resolve({ op: "failed", message: "the visit writer is not running", code: null });
-    if (this.#answer !== null) throw new Error("the visit writer takes one chunk at a time");
+    if (this.answer !== null) throw new Error("the visit writer takes one chunk at a time");
     const slots = this.#slots;
     const doneBefore = Atomics.load(slots, SHARED_SLOTS.done);
     chunk.seq = ++this.#seq;
@@ -137,7 +107,7 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
       let stopDonating = () => {};
       const answer = (reply: ChunkReply) => {
         stopDonating();
-        this.#answer = null;
+        this.answer = null;
         if (reply.op === "written" && reply.enqueued) this.events.enqueued();
         resolve(reply);
       };
@@ -149,8 +119,8 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
         else if (status === CHUNK_STATUS.busy) answer({ op: "busy", message: "database is locked" });
         return true;
       };
-      this.#answer = answer;
-      this.#post(chunk, [chunk.records.buffer as ArrayBuffer, chunk.ids.buffer as ArrayBuffer, chunk.counts.buffer as ArrayBuffer]);
+      this.answer = answer;
+      this.post(chunk, [chunk.records.buffer as ArrayBuffer, chunk.ids.buffer as ArrayBuffer, chunk.counts.buffer as ArrayBuffer]);
       // While the writer waits for the write lock that this thread's own writes hold nearly all the time (link
       // writes back to back), this thread makes room. Another process's lock (Litestream's, the other colour's)
       // it cannot hurry, however late the run: pausing then would only take the CPU from redirects.
@@ -160,33 +130,13 @@ export class VisitWriter implements ChunkWriter, LinkEventListener {
   }
 
   wants(type: LinkEventType): boolean {
-    return type === "link.deleted" && this.#worker !== null;
+    return type === "link.deleted" && this.usable;
   }
 
   /** In the deletion's transaction: the writer's recorder must know before it writes another chunk. */
   inTransaction(event: LinkEvent): void {
     // Counted before the commit, so a chunk that takes the lock after it knows it has not heard of it yet.
     Atomics.add(this.#slots, SHARED_SLOTS.deletions, 1);
-    this.#post({ op: "deleted", id: event.shortUrl.id });
-  }
-
-  /** Stops the thread after it closed its connection; the caller has waited for the last chunk (VisitBuffer.idle). */
-  async stop(): Promise<void> {
-    const worker = this.#worker;
-    if (worker === null) return;
-    this.#broken = true;
-    await stopWorker(worker);
-    this.#worker = null;
-  }
-
-  #post(message: WriterRequest, transfer: Transferable[] = []): void {
-    this.#worker?.postMessage(message, transfer);
-  }
-
-  #fail(message: string): void {
-    if (this.#broken) return;
-    this.#broken = true;
-    this.#answer?.({ op: "failed", message, code: null });
-    this.events.failed(message);
+    this.post({ op: "deleted", id: event.shortUrl.id });
   }
 }
