@@ -19,6 +19,7 @@ const entrypoints = [
   "src/storage/checkpoint-worker.ts",
   "src/storage/reader-worker.ts",
   "src/domain/visit-writer-worker.ts",
+  "src/domain/visit-spill-worker.ts",
 ];
 const result = await $`${process.execPath} build ${entrypoints} --compile --outfile ${partial} \
   --no-compile-autoload-dotenv --no-compile-autoload-bunfig \

@@ -132,7 +132,8 @@ export const serve: Command = {
     });
     // Visit flush chunks on a thread that runs only when this one has nothing to do (src/domain/visit-writer.ts),
     // started before the listener: once /readyz answers, a SIGTERM must find its handler.
-    // A standby writes no visits (app.ts): it has no writer thread, and no flush timer below.
+    // A standby writes no visits (app.ts): it has no writer thread, and no flush timer below; its spool spills them
+    // on a thread of its own (src/domain/visit-spill-thread.ts).
     try {
       if (config.role === "primary") {
         await ctx.visitWriter.start();
@@ -141,6 +142,11 @@ export const serve: Command = {
     } catch (error) {
       log.warn("visit_writer_failed", { ...describeError(error), hint: "visits are written on the event loop from now on" });
     }
+    await ctx.spool
+      ?.startThread()
+      .catch((error) =>
+        log.warn("visit_spill_thread_failed", { ...describeError(error), hint: "visits are spilled on the event loop from now on" }),
+      );
     let publicServer: ReturnType<typeof startPublicServer>;
     try {
       publicServer = startPublicServer(ctx);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, tempDir } from "../../test/support/binary";
@@ -12,8 +12,10 @@ import { VisitStore } from "../storage/visit-store";
 import type { Visit } from "./visit";
 import { VisitBuffer } from "./visit-buffer";
 import { VisitInbox } from "./visit-inbox";
-import { VisitRecorder } from "./visit-recorder";
+import { DEFAULT_PRIVACY, VisitRecorder } from "./visit-recorder";
 import { decodeShipment, encodeShipment, type ShippedVisit } from "./visit-shipment";
+import { VisitShipper } from "./visit-shipper";
+import { VisitSpillThread } from "./visit-spill-thread";
 import { StandbyVisitBuffer, VisitSpool } from "./visit-spool";
 
 const T0 = Date.UTC(2026, 11, 6, 10);
@@ -27,6 +29,28 @@ beforeAll(async () => {
 afterAll(async () => {
   await s3?.[Symbol.asyncDispose]();
 });
+const threads: VisitSpillThread[] = [];
+afterEach(async () => {
+  await Promise.all(threads.splice(0).map((thread) => thread.stop()));
+});
+
+/** On the spill thread, a shipper on the event loop that would throw: the thread must have done every spill. */
+const notOnTheLoop = {
+  shipped() {
+    throw new Error("a visit was shipped on the event loop");
+  },
+} as unknown as VisitShipper;
+
+/** A started spill thread with the default privacy settings, stopped after the test; null for spills on the event loop. */
+async function spillThread(threaded: boolean): Promise<VisitSpillThread | null> {
+  if (!threaded) return null;
+  const thread = new VisitSpillThread({ privacy: DEFAULT_PRIVACY, geoipDb: null }, (message) => {
+    throw new Error(`the spill thread failed: ${message}`);
+  });
+  threads.push(thread);
+  await thread.start();
+  return thread;
+}
 
 function location(prefix: string, endpoint = s3.endpoint): ShipmentLocation {
   const { key: _, ...store } = s3.leaseLocation("unused", "replica", endpoint);
@@ -35,9 +59,10 @@ function location(prefix: string, endpoint = s3.endpoint): ShipmentLocation {
 
 /**
  * One database seen from both sides (the standby's copy is the primary's database): the primary's buffer and
- * recorder, a standby's buffer and spool, and the primary's inbox; shipments under a fresh prefix of the real bucket.
+ * recorder, a standby's buffer and spool (spilling on its thread when `threaded`), and the primary's inbox; shipments
+ * under a fresh prefix of the real bucket.
  */
-function setup() {
+async function setup(threaded: boolean) {
   const { db } = databases.open();
   const dir = tempDir("shortener-spool-");
   const links = new ShortUrlStore(db);
@@ -47,8 +72,10 @@ function setup() {
   primary.addSink(recorder);
   const standby = new StandbyVisitBuffer(db, links, null, 10_000);
   const store = new ShipmentStore(location(`inbox${++prefixes}/standby-visits/`));
-  const spool = (bucket: ShipmentStore | null = store) =>
-    new VisitSpool(dir, recorder, (day) => visitStore.existingSalt(day), bucket, standby);
+  const thread = await spillThread(threaded);
+  const shipper = threaded ? notOnTheLoop : new VisitShipper(DEFAULT_PRIVACY, null);
+  const spool = (bucket: ShipmentStore | null = store, spillDir = dir) =>
+    new VisitSpool(spillDir, shipper, (day) => visitStore.existingSalt(day), bucket, standby, thread);
   const sent: Visit[] = [];
   const invalidated: string[] = [];
   const state = { writable: true };
@@ -79,12 +106,15 @@ function setup() {
   };
   const day = (id: number) => db.query("SELECT total, bots, visitors FROM visit_days WHERE short_url_id = ?").get(id);
   const counters = (id: number) => db.query("SELECT total, bots FROM link_visits WHERE short_url_id = ?").get(id);
-  return { db, dir, store, spool, inbox, state, sent, invalidated, primary, standby, recorder, add, visit, hit, day, counters };
+  return { db, dir, store, spool, inbox, state, sent, invalidated, primary, standby, add, visit, hit, day, counters };
 }
 
-describe("a standby's visits shipped to the primary (real S3 server on loopback)", () => {
+describe.each([
+  ["spilled on the event loop", false],
+  ["spilled on the spill thread", true],
+])("a standby's visits shipped to the primary (real S3 server on loopback), %s", (_, threaded) => {
   test("reach the primary's database once, as its own flush writes them, the privacy settings applied on the standby", async () => {
-    const { db, dir, store, spool, inbox, sent, invalidated, primary, standby, add, visit, hit, day, counters } = setup();
+    const { db, dir, store, spool, inbox, sent, invalidated, primary, standby, add, visit, hit, day, counters } = await setup(threaded);
     const a = add("a");
     const b = add("b");
     // The primary counted one visitor today before it went down: the day's salt is in the copy.
@@ -135,7 +165,7 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
   });
 
   test("a spool left in the data dir (a standby started as the primary) is taken from there; a deleted link's visits are dropped", async () => {
-    const { db, dir, spool, inbox, add, visit, hit, day, standby } = setup();
+    const { db, dir, spool, inbox, add, visit, hit, day, standby } = await setup(threaded);
     const a = add("a");
     const b = add("b");
     hit(standby, visit(a, T0, "203.0.113.7"));
@@ -153,7 +183,7 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
   });
 
   test("a damaged shipment is left where it is and the rest are taken; a round without the bucket, or a node that may not write, takes none", async () => {
-    const { dir, store, spool, inbox, state, add, visit, hit, day, standby } = setup();
+    const { dir, store, spool, inbox, state, add, visit, hit, day, standby } = await setup(threaded);
     const a = add("a");
     const damaged = shipmentName(T0 - 1);
     await store.put(damaged, '{"format":1,"visits":[{"link":{"id":1}}');
@@ -176,7 +206,7 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
   });
 
   test("a bucket that does not answer leaves the spool file, which ships once one does", async () => {
-    const { dir, spool, add, visit, hit, standby, store } = setup();
+    const { dir, spool, add, visit, hit, standby, store } = await setup(threaded);
     const a = add("a");
     hit(standby, visit(a, T0, "203.0.113.7"));
     const unanswered = spool(new ShipmentStore(location("nowhere/", `http://127.0.0.1:${freePort()}`)));
@@ -190,18 +220,22 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
   });
 
   test("a spill that cannot write keeps its visits for the next one", async () => {
-    const { dir, spool, recorder, add, visit, hit, standby } = setup();
+    const { dir, spool, add, visit, hit, standby } = await setup(threaded);
     const a = add("a");
     hit(standby, visit(a, T0, "203.0.113.7"));
     const file = join(dir, "not-a-directory");
     writeFileSync(file, "a file where the spool's directory would go");
-    const blocked = new VisitSpool(join(file, "visit-spool"), recorder, () => null, null, standby);
-    await expect(blocked.spill()).rejects.toThrow(/ENOTDIR|not a directory/);
+    const blocked = spool(null, join(file, "visit-spool"));
+    // Awaited first: bun's `expect(promise).rejects` does not let a worker's answer in while it waits.
+    const refused = await blocked.spill().catch((error: Error) => error);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toMatch(/ENOTDIR|not a directory/);
+    expect(standby.held).toBe(1);
     expect(await spool(null).spill()).toBe(1);
   });
 
   test("a spill of many slices writes one file of every visit, and a second spill meanwhile writes none twice", async () => {
-    const { dir, spool, add, visit, hit, standby } = setup();
+    const { dir, spool, add, visit, hit, standby } = await setup(threaded);
     const a = add("a");
     for (let i = 0; i < 2500; i++) hit(standby, visit(a, T0 + i, `203.0.113.${i % 250}`));
     const writer = spool(null);
@@ -222,7 +256,7 @@ describe("a standby's visits shipped to the primary (real S3 server on loopback)
   });
 
   test("a shipment longer than a part is written a part a transaction, each once", async () => {
-    const { db, store, inbox, add, day, counters } = setup();
+    const { db, store, inbox, add, day, counters } = await setup(threaded);
     const a = add("a");
     const visits: ShippedVisit[] = Array.from({ length: 2500 }, (_, i) => ({
       link: { id: a, shortCode: "a", domain: "" },

@@ -124,6 +124,11 @@ export class VisitLog {
     return out;
   }
 
+  /** When a record's visit came (epoch milliseconds). */
+  at(ref: number): number {
+    return this.#arena(ref).view.getFloat64(ref % REF_SPAN, true);
+  }
+
   /** Whether a record's visit came from a bot. */
   isBot(ref: number): boolean {
     const arena = this.#arena(ref);

@@ -5,7 +5,6 @@
  */
 import type { VisitStore } from "../storage/visit-store";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
-import { cropText, VISIT_FIELD_LIMITS as LIMITS } from "./visit";
 import type { OrphanType, Visit, VisitSink } from "./visit-buffer";
 import type { ShippedVisit } from "./visit-shipment";
 
@@ -112,6 +111,26 @@ const MEMO_LIMIT = 10_000;
 /** How long a link deleted by this process stays suspect: visits buffered before its deletion are flushed by then. */
 const DELETED_SUSPECT_MS = 10 * 60_000;
 
+/** What the visits tables keep of a client's address under the privacy settings; anonymised ones are remembered. */
+export class KeptAddresses {
+  #anonymized = new Map<string, string | null>();
+
+  constructor(private readonly privacy: Readonly<PrivacySettings>) {}
+
+  kept(ip: string | null): string | null {
+    const { privacy } = this;
+    if (!privacy.trackRemoteAddr || ip === null) return null;
+    if (!privacy.anonymizeRemoteAddr) return ip;
+    let anonymized = this.#anonymized.get(ip);
+    if (anonymized === undefined) {
+      anonymized = anonymizeIp(ip);
+      if (this.#anonymized.size >= MEMO_LIMIT) this.#anonymized = new Map();
+      this.#anonymized.set(ip, anonymized);
+    }
+    return anonymized;
+  }
+}
+
 export class VisitRecorder implements VisitSink, LinkEventListener {
   readonly #salts = new Map<number, Uint8Array>();
   /** Visitors already counted, keyed by day, scope, address and user agent: in memory only, bounded. */
@@ -122,7 +141,7 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
    */
   readonly #seenNow = new Set<number>();
   readonly #saltsNow = new Map<number, Uint8Array>();
-  #anonymized = new Map<string, string | null>();
+  readonly #addresses: KeptAddresses;
   /** Where visitor hashes are computed; Bun wants room for the longest digest it knows. */
   readonly #digest = new Uint8Array(64);
   /** Links this process deleted lately, with when: their buffered visits must not count for their domain. */
@@ -134,7 +153,9 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     /** Location of a client address (a local MaxMind-format database), or null when none is configured. */
     private readonly locate: ((ip: string) => VisitLocation | null) | null = null,
     private readonly randomSalt: () => Uint8Array = () => crypto.getRandomValues(new Uint8Array(16)),
-  ) {}
+  ) {
+    this.#addresses = new KeptAddresses(privacy);
+  }
 
   write(visits: readonly Visit[]): void {
     this.#seenNow.clear();
@@ -168,30 +189,6 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     }
     this.store.insert(rows);
     this.#addDays(days);
-  }
-
-  /**
-   * On a standby: the visit as its shipment carries it, the privacy settings applied. `salt` is the day's: the
-   * primary's, from the copy, when it has one, so that a visitor seen by both nodes that day counts once.
-   */
-  shipped(visit: Visit, salt: Uint8Array): ShippedVisit {
-    const { privacy } = this;
-    const hasher = new Bun.CryptoHasher("sha256");
-    hasher.update(salt);
-    hasher.update(`${visit.ip ?? ""}\u0000${visit.userAgent ?? ""}`);
-    return {
-      link: visit.link === null ? null : { id: visit.link.id, shortCode: visit.link.shortCode, domain: visit.link.domain },
-      orphanType: visit.orphanType,
-      at: visit.at,
-      bot: visit.bot,
-      referer: privacy.trackReferrer ? cropped(visit.referer, LIMITS.referer) : null,
-      userAgent: privacy.trackUserAgent ? cropped(visit.userAgent, LIMITS.userAgent) : null,
-      remoteAddr: this.#remoteAddr(visit.ip),
-      visitedUrl: cropText(visit.visitedUrl, LIMITS.visitedUrl),
-      redirectUrl: cropped(visit.redirectUrl, LIMITS.redirectUrl),
-      location: visit.ip !== null && this.locate !== null ? this.locate(visit.ip) : null,
-      visitor: hasher.digest("hex").slice(0, 32),
-    };
   }
 
   /** The day tallies' roll-ups: per orphan type and day, whole-database totals, per domain and day. */
@@ -291,19 +288,6 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     return this.#digest.subarray(0, 16);
   }
 
-  #remoteAddr(ip: string | null): string | null {
-    const { privacy } = this;
-    if (!privacy.trackRemoteAddr || ip === null) return null;
-    if (!privacy.anonymizeRemoteAddr) return ip;
-    let anonymized = this.#anonymized.get(ip);
-    if (anonymized === undefined) {
-      anonymized = anonymizeIp(ip);
-      if (this.#anonymized.size >= MEMO_LIMIT) this.#anonymized = new Map();
-      this.#anonymized.set(ip, anonymized);
-    }
-    return anonymized;
-  }
-
   /** The raw row's values, in VISIT_COLUMNS order; the location ones only when there is a location. */
   #values(visit: Visit): (string | number | null)[] {
     const { privacy } = this;
@@ -314,7 +298,7 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
       visit.bot ? 1 : 0,
       privacy.trackReferrer ? visit.referer : null,
       privacy.trackUserAgent ? visit.userAgent : null,
-      this.#remoteAddr(visit.ip),
+      this.#addresses.kept(visit.ip),
       visit.visitedUrl,
       visit.redirectUrl,
     ];
@@ -333,8 +317,6 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     return values;
   }
 }
-
-const cropped = (text: string | null, limit: number) => (text === null ? null : cropText(text, limit));
 
 /** A shipped visit's raw row values, in VISIT_COLUMNS order, as VisitRecorder's own rows are. */
 function shippedValues(visit: ShippedVisit): (string | number | null)[] {

@@ -28,7 +28,19 @@ export function encodeShipment(visits: readonly ShippedVisit[]): string {
 
 /** The same from each visit's JSON, as a spill encodes them a slice at a time. */
 export function encodeShipmentItems(items: readonly string[]): string {
-  return `{"format":${FORMAT},"visits":[${items.join(",")}]}\n`;
+  return [...shipmentPieces([items])].join("");
+}
+
+/** The same in pieces, a slice of visits' JSON each, for writing as they are encoded (the spill thread's). */
+export function* shipmentPieces(slices: Iterable<readonly string[]>): Generator<string> {
+  yield `{"format":${FORMAT},"visits":[`;
+  let first = true;
+  for (const items of slices) {
+    if (items.length === 0) continue;
+    yield first ? items.join(",") : `,${items.join(",")}`;
+    first = false;
+  }
+  yield "]}\n";
 }
 
 /** A shipment that is not one of ours, or was damaged: it is named and left where it is. */

@@ -16,11 +16,24 @@ import type { ShortUrlStore } from "../storage/short-url-store";
 import type { Visit, VisitedLink } from "./visit";
 import { VisitBuffer } from "./visit-buffer";
 import { heldBytesLimit, VisitLog } from "./visit-log";
-import { dayOf, type VisitRecorder } from "./visit-recorder";
+import { dayOf } from "./visit-recorder";
 import { encodeShipmentItems } from "./visit-shipment";
+import type { VisitShipper } from "./visit-shipper";
+import type { VisitSpillThread } from "./visit-spill-thread";
 
-/** Visits a spill reads and encodes between two pauses: ~2.5 ms of the event loop on the test VM. */
+/** Visits a spill reads and encodes between two pauses, on the event loop: ~2.5 ms of it on the test VM. */
 const SPILL_SLICE = 1000;
+/** Visits whose records a spill copies out for its thread between two pauses: up to ~1 ms of the event loop. */
+const THREAD_SLICE = 1000;
+
+/** `work` on `count` items, `slice` at a time, pausing as long as each took (at least 1 ms) between them. */
+async function sliced(count: number, slice: number, work: (from: number, n: number) => void): Promise<void> {
+  for (let from = 0; from < count; from += slice) {
+    const started = performance.now();
+    work(from, Math.min(slice, count - from));
+    if (from + slice < count) await Bun.sleep(Math.max(1, performance.now() - started));
+  }
+}
 
 /** The spool's directory in a data dir. */
 export function spoolDir(dataDir: string): string {
@@ -82,6 +95,28 @@ export class StandbyVisitBuffer extends VisitBuffer {
     return visits;
   }
 
+  /**
+   * Adds the held visits `from` to `from + count` to a spill for its thread: their records copied out, each one's
+   * link (an index in the spill's links) and day.
+   */
+  copyOut(from: number, count: number, spill: SpillParts): void {
+    const end = Math.min(this.#refs.length, from + count);
+    spill.records.push(this.#log.copyOut(this.#refs.slice(from, end)));
+    const added: [number, string, string][] = [];
+    for (let i = from; i < end; i++) {
+      const link = this.#links[i] as VisitedLink | null;
+      let index = link === null ? -1 : spill.linkIndex.get(link.id);
+      if (index === undefined) {
+        index = spill.linkIndex.size;
+        spill.linkIndex.set((link as VisitedLink).id, index);
+        added.push([(link as VisitedLink).id, (link as VisitedLink).shortCode, (link as VisitedLink).domain]);
+      }
+      spill.linkOf[i] = index;
+      spill.days.add(dayOf(this.#log.at(this.#refs[i] as number)));
+    }
+    spill.links.push(JSON.stringify(added));
+  }
+
   /** Forgets the first `count` held visits (they are in a spool file). */
   release(count: number): void {
     for (let i = 0; i < count; i++) this.#log.release(this.#refs[i] as number);
@@ -95,6 +130,17 @@ export class StandbyVisitBuffer extends VisitBuffer {
   }
 }
 
+/** A spill's visits as StandbyVisitBuffer.copyOut gathers them for the spill thread. */
+export interface SpillParts {
+  records: Uint8Array[];
+  /** Per held visit: its link's index in the spill's links (in the order `links` adds them), or -1 (an orphan visit). */
+  linkOf: Int32Array;
+  /** Each slice's new links, `[id, shortCode, domain]` each, as JSON. */
+  links: string[];
+  linkIndex: Map<number, number>;
+  days: Set<number>;
+}
+
 export class VisitSpool {
   /** This node's own salt of a day whose salt the copy lacks (the primary has not counted a visit that day). */
   readonly #salts = new Map<number, Uint8Array>();
@@ -103,12 +149,14 @@ export class VisitSpool {
 
   constructor(
     readonly dir: string,
-    private readonly recorder: VisitRecorder,
+    private readonly shipper: VisitShipper,
     /** The day's salt in the copy (the primary's), or null. */
     private readonly copySalt: (day: number) => Uint8Array | null,
     /** The bucket; null when the replica is not on S3 (the files then wait for this node to start as the primary). */
     private readonly store: ShipmentStore | null,
     private readonly buffer: StandbyVisitBuffer,
+    /** Where spills are worked out and written while it runs (startThread); on the event loop otherwise. */
+    private readonly thread: VisitSpillThread | null = null,
   ) {
     try {
       this.#waiting = spooled(dir).length;
@@ -127,25 +175,73 @@ export class VisitSpool {
     return this.#waiting;
   }
 
+  /** Starts the spill thread; rejects if it cannot start (spills then run on the event loop). */
+  async startThread(): Promise<void> {
+    await this.thread?.start();
+  }
+
+  /** Stops the spill thread, after the spill under way. */
+  async stop(): Promise<void> {
+    await this.#spilling;
+    await this.thread?.stop();
+  }
+
   /**
-   * Writes the visits the buffer holds as one spool file, durably; returns how many. Their records are read and
-   * encoded SPILL_SLICE at a time, with a pause as long as each slice took between them (at least 1 ms), so a
-   * redirect waits behind one slice at most. On failure they stay held, for the next spill.
+   * Writes the visits the buffer holds as one spool file, durably; returns how many. On failure they stay held, for
+   * the next spill. With the spill thread running, this thread only copies their records out and looks up the days'
+   * salts, SPILL_SLICE at a time; without it, it also ships and encodes them a slice at a time and writes the file.
+   * Either way it pauses as long as each slice took between them (at least 1 ms): a redirect waits behind one slice
+   * at most.
    */
   spill(now = Date.now()): Promise<number> {
     // One at a time: a drain's last spill waits for the timer's, then writes what came since.
-    const run = this.#spilling.then(() => this.#spill(now));
+    const run = this.#spilling.then(() => (this.thread?.usable === true ? this.#spillOnThread(this.thread, now) : this.#spill(now)));
     this.#spilling = run.catch(() => 0);
     return run;
+  }
+
+  async #spillOnThread(thread: VisitSpillThread, now: number): Promise<number> {
+    const count = this.buffer.held;
+    if (count === 0) return 0;
+    const parts: SpillParts = { records: [], linkOf: new Int32Array(count), links: [], linkIndex: new Map(), days: new Set() };
+    await sliced(count, THREAD_SLICE, (from, n) => this.buffer.copyOut(from, n, parts));
+    const salts = this.#daySalts();
+    const reply = await thread.spill({
+      op: "spill",
+      path: join(this.dir, shipmentName(now)),
+      records: parts.records,
+      linkOf: parts.linkOf,
+      links: parts.links,
+      salts: [...parts.days].map((day) => [day, salts(day)]),
+    });
+    if (reply.op === "failed") throw Object.assign(new Error(reply.message), { code: reply.code });
+    this.buffer.release(count);
+    this.#waiting++;
+    return count;
   }
 
   async #spill(now: number): Promise<number> {
     const count = this.buffer.held;
     if (count === 0) return 0;
     const items: string[] = [];
-    // Each day's salt looked up once a spill: a query on the standby's copy (no page cache) for each visit cost more.
+    const saltOf = this.#daySalts();
+    await sliced(count, SPILL_SLICE, (from, n) => {
+      for (const visit of this.buffer.heldVisits(from, n)) items.push(JSON.stringify(this.shipper.shipped(visit, saltOf(dayOf(visit.at)))));
+    });
+    mkdirSync(this.dir, { recursive: true, mode: 0o750 });
+    await writeFileAtomicAsync(join(this.dir, shipmentName(now)), encodeShipmentItems(items));
+    this.buffer.release(count);
+    this.#waiting++;
+    return count;
+  }
+
+  /**
+   * The salt of a day, each looked up once a spill: a query on the standby's copy (no page cache) for each visit
+   * cost more.
+   */
+  #daySalts(): (day: number) => Uint8Array {
     const salts = new Map<number, Uint8Array>();
-    const saltOf = (day: number) => {
+    return (day) => {
       let salt = salts.get(day);
       if (salt === undefined) {
         salt = this.#saltOf(day);
@@ -153,18 +249,6 @@ export class VisitSpool {
       }
       return salt;
     };
-    for (let from = 0; from < count; from += SPILL_SLICE) {
-      const started = performance.now();
-      for (const visit of this.buffer.heldVisits(from, Math.min(SPILL_SLICE, count - from))) {
-        items.push(JSON.stringify(this.recorder.shipped(visit, saltOf(dayOf(visit.at)))));
-      }
-      if (from + SPILL_SLICE < count) await Bun.sleep(Math.max(1, performance.now() - started));
-    }
-    mkdirSync(this.dir, { recursive: true, mode: 0o750 });
-    await writeFileAtomicAsync(join(this.dir, shipmentName(now)), encodeShipmentItems(items));
-    this.buffer.release(count);
-    this.#waiting++;
-    return count;
   }
 
   /** Puts each spool file in the bucket, oldest first, removing it once there; the first failure ends the round (thrown). */

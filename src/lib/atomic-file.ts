@@ -5,14 +5,15 @@ import { basename, dirname, join } from "node:path";
 
 /**
  * Writes `text` to `path` atomically and durably: 1. a temp file beside it (same filesystem), 2. fsync,
- * 3. rename over `path`, 4. fsync the directory so the rename itself survives a power loss.
+ * 3. rename over `path`, 4. fsync the directory so the rename itself survives a power loss. `text` may come in
+ * pieces, each written as it comes, so that a large file is never one string in memory.
  */
-export function writeFileAtomic(path: string, text: string, mode = 0o640): void {
+export function writeFileAtomic(path: string, text: string | Iterable<string>, mode = 0o640): void {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
   const fd = openSync(temp, "w", mode);
   try {
-    writeSync(fd, text);
+    for (const piece of typeof text === "string" ? [text] : text) writeSync(fd, piece);
     fsyncSync(fd);
   } catch (error) {
     closeSync(fd);
