@@ -210,6 +210,8 @@ async function redirectPhases(work: string): Promise<void> {
   const hot: Workload = { name: "hot", codesFile, hotCount: cfg.hot, hotShare: 0.9 };
   const uniform: Workload = { name: "uniform", codesFile, hotCount: 0, hotShare: 0 };
   let hotCapacity = Number.NaN;
+  /** The latency phase's rate, for the standby's paced run too (NaN when the latency phase did not run). */
+  let pacedRate = Number.NaN;
   for (const workload of [hot, uniform]) {
     if (!only.has(workload.name)) continue;
     console.log(`\n${workload.name}: ${cfg.rounds} rounds of ${cfg.seconds} s, ${cfg.connections} connections`);
@@ -234,6 +236,7 @@ async function redirectPhases(work: string): Promise<void> {
     const fixed = !Number.isNaN(cfg.pacedRate);
     if (Number.isNaN(hotCapacity) && !fixed) hotCapacity = (await runWrk(shortener, hot, { ...cfg, seconds: cfg.seconds })).rps;
     const rate = fixed ? cfg.pacedRate : hotCapacity / 2;
+    pacedRate = rate;
     console.log(
       `\nlatency at ${Math.round(rate).toLocaleString("en")} req/s (${fixed ? "PACED_RATE" : "half the hot-set capacity"}), hot workload, ${cfg.pacedSeconds} s`,
     );
@@ -267,7 +270,7 @@ async function redirectPhases(work: string): Promise<void> {
   }
   if (only.has("tracing")) await tracingPhase(dataDir, codes, hot, shortener, reference, work);
   await stopServer(shortener);
-  if (only.has("standby")) await standbyPhase(dataDir, work, codes, [hot, uniform], reference);
+  if (only.has("standby")) await standbyPhase(dataDir, work, codes, [hot, uniform], reference, pacedRate);
   await stopServer(reference);
 }
 
@@ -283,6 +286,7 @@ async function standbyPhase(
   codes: string[],
   workloads: Workload[],
   reference: RunningServer,
+  pacedRate: number,
 ): Promise<void> {
   const copyDir = join(work, "standby");
   mkdirSync(copyDir, { recursive: true });
@@ -296,6 +300,12 @@ async function standbyPhase(
       const [ref = Number.NaN, mine = Number.NaN] = [rates.get("reference"), rates.get("standby")];
       console.log(`  median: reference ${Math.round(ref).toLocaleString("en")}, standby ${Math.round(mine).toLocaleString("en")} req/s`);
       summary.push({ name: `${workload.name}-set ratio, a standby`, value: mine / ref, unit: "", digits: 2 });
+    }
+    // Serving everything while the primary is down, a standby also writes its visits to its spool every second.
+    if (!Number.isNaN(pacedRate)) {
+      console.log(`\nstandby, latency at ${Math.round(pacedRate).toLocaleString("en")} req/s, hot workload, ${cfg.pacedSeconds} s`);
+      const run = await undisturbedPaced(standby, workloads[0] as Workload, pacedRate);
+      summary.push({ name: "p99 at that rate, a standby (tapped)", value: run.tap.p99Ms, unit: "ms", digits: 2 });
     }
   } finally {
     await stopServer(standby);
