@@ -7,7 +7,7 @@
  */
 
 import type { Database } from "bun:sqlite";
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Tracer } from "@opentelemetry/api";
 import { writeFileAtomicAsync } from "../lib/atomic-file";
@@ -259,7 +259,9 @@ export class VisitSpool {
     let shipped = 0;
     for (const name of names) {
       const path = join(this.dir, name);
-      await this.store.put(name, readFileSync(path, "utf8"));
+      // From the file: read into a string and encoded back for the request, a second's visits (7-11 MB at 24 000
+      // redirects a second) cost the event loop 4-13 ms (a scratch script on the test VM).
+      await this.store.put(name, Bun.file(path));
       rmSync(path, { force: true });
       this.#waiting--;
       shipped++;

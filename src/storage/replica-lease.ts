@@ -151,7 +151,7 @@ export function bucketRequest(
   key: string,
   method: "GET" | "PUT" | "DELETE",
   headers: Record<string, string>,
-  body?: string,
+  body?: string | Blob,
 ): Promise<Response> {
   const url = client.presign(key, { method, expiresIn: PRESIGN_SECONDS });
   return fetch(url, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), redirect: "manual" });

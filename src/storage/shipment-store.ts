@@ -39,7 +39,7 @@ export class ShipmentStore {
     return `s3://${this.location.bucket}/${this.location.prefix} on ${this.location.endpoint}`;
   }
 
-  async #request(method: "GET" | "PUT" | "DELETE", name: string, body?: string): Promise<Response> {
+  async #request(method: "GET" | "PUT" | "DELETE", name: string, body?: string | Blob): Promise<Response> {
     const headers: Record<string, string> = body === undefined ? {} : { "Content-Type": "application/json" };
     try {
       return await bucketRequest(this.#client, `${this.location.prefix}${name}`, method, headers, body);
@@ -52,7 +52,8 @@ export class ShipmentStore {
     throw new ShipmentStoreError(`${method} ${this.describe()}${name}: HTTP ${response.status} ${s3Code(await response.text())}`.trim());
   }
 
-  async put(name: string, body: string): Promise<void> {
+  /** Puts a shipment: its text, or its spool file (`Bun.file`), which is sent from the file as it is read. */
+  async put(name: string, body: string | Blob): Promise<void> {
     const response = await this.#request("PUT", name, body);
     if (!response.ok) await this.#fail("PUT", name, response);
     await response.arrayBuffer();
