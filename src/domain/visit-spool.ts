@@ -108,11 +108,11 @@ export class StandbyVisitBuffer extends VisitBuffer {
     const added: [number, string, string][] = [];
     for (let i = from; i < end; i++) {
       const link = this.#links[i] as VisitedLink | null;
-      let index = link === null ? -1 : spill.linkIndex.get(link.id);
-      if (index === undefined) {
+      let index = link === null ? -1 : (spill.linkIndex.get(link.id) ?? -1);
+      if (link !== null && index < 0) {
         index = spill.linkIndex.size;
-        spill.linkIndex.set((link as VisitedLink).id, index);
-        added.push([(link as VisitedLink).id, (link as VisitedLink).shortCode, (link as VisitedLink).domain]);
+        spill.linkIndex.set(link.id, index);
+        added.push([link.id, link.shortCode, link.domain]);
       }
       spill.linkOf[i] = index;
       spill.days.add(dayOf(this.#log.at(this.#refs[i] as number)));
