@@ -20,6 +20,7 @@ const entrypoints = [
   "src/storage/reader-worker.ts",
   "src/domain/visit-writer-worker.ts",
   "src/domain/visit-spill-worker.ts",
+  "src/domain/visit-inbox-worker.ts",
 ];
 const result = await $`${process.execPath} build ${entrypoints} --compile --outfile ${partial} \
   --no-compile-autoload-dotenv --no-compile-autoload-bunfig \

@@ -267,8 +267,8 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
     linkEvents.push(new LiveLinkPublisher(liveFeed, config.baseUrl));
   }
   const { spool, inbox } = visitShipping({
-    ...{ db, dataDir: config.dataDir, store: options.shipments ?? null, recorder, visitStore, links: shortUrlStore, buffer: visits },
-    ...{ outbox, resolver, privacy: config, geoipDb: config.geoipDb, locate, writable: () => (options.lease?.problem() ?? null) === null },
+    ...{ db, settings: config, store: options.shipments ?? null, recorder, visitStore, links: shortUrlStore, buffer: visits, locate },
+    ...{ outbox, wakeWebhooks: () => webhookDispatcher.wake(), resolver, writable: () => (options.lease?.problem() ?? null) === null },
   });
   const webhooks = new WebhookService({
     store: webhookStore,
@@ -386,7 +386,7 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
       await checkpointer?.stop();
       // The writer's last chunk is written before the rest is written here.
       await visits.idle();
-      await Promise.all([visitWriter.stop(), spool?.stop()]);
+      await Promise.all([visitWriter.stop(), spool?.stop(), inbox?.stop()]);
       await reader.stop();
       try {
         if (!standby) visits.flush();

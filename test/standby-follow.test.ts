@@ -191,6 +191,7 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
     expect(await standby.metric("shortener_standby_visit_shipments_waiting")).toBe(0);
     // With the orphan visits of the waits for links not there yet, and the earlier tests' visits.
     expect(await primary.metric("shortener_standby_visits_taken_total")).toBeGreaterThanOrEqual(visited);
+    expect(primary.stdout + primary.stderr).not.toContain("visit_inbox_thread_failed");
     // Read by SQLite in rollback-journal mode, as Litestream's locks need; no WAL beside it.
     const copy = new Database(copyPath, { readonly: true });
     try {

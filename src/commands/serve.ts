@@ -147,6 +147,12 @@ export const serve: Command = {
       .catch((error) =>
         log.warn("visit_spill_thread_failed", { ...describeError(error), hint: "visits are spilled on the event loop from now on" }),
       );
+    // A primary takes standbys' shipments on a thread of its own too (src/domain/visit-inbox-thread.ts).
+    await ctx.inbox
+      ?.startThread()
+      .catch((error) =>
+        log.warn("visit_inbox_thread_failed", { ...describeError(error), hint: "shipments are taken on the event loop from now on" }),
+      );
     let publicServer: ReturnType<typeof startPublicServer>;
     try {
       publicServer = startPublicServer(ctx);

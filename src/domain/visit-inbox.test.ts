@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,14 +10,17 @@ import { ShipmentLedger } from "../storage/shipment-ledger";
 import { type ShipmentLocation, ShipmentStore, shipmentName } from "../storage/shipment-store";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
+import { WebhookStore } from "../storage/webhook-store";
 import type { Visit } from "./visit";
 import { VisitBuffer } from "./visit-buffer";
 import { VisitInbox } from "./visit-inbox";
+import { VisitInboxThread } from "./visit-inbox-thread";
 import { DEFAULT_PRIVACY, VisitRecorder } from "./visit-recorder";
 import { decodeShipment, encodeShipment, type ShippedVisit } from "./visit-shipment";
 import { VisitShipper } from "./visit-shipper";
 import { VisitSpillThread } from "./visit-spill-thread";
 import { StandbyVisitBuffer, VisitSpool } from "./visit-spool";
+import { visitEventOutbox } from "./webhooks-outbox";
 
 const T0 = Date.UTC(2026, 11, 6, 10);
 const databases = scratchDatabases("shortener-inbox-");
@@ -29,7 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await s3?.[Symbol.asyncDispose]();
 });
-const threads: VisitSpillThread[] = [];
+const threads: { stop(): Promise<void> }[] = [];
 afterEach(async () => {
   await Promise.all(threads.splice(0).map((thread) => thread.stop()));
 });
@@ -40,6 +44,13 @@ const notOnTheLoop = {
     throw new Error("a visit was shipped on the event loop");
   },
 } as unknown as VisitShipper;
+
+/** On the inbox's thread, a recorder on the event loop that would throw: the thread must have written every part. */
+const notHere = {
+  writeShipped() {
+    throw new Error("a shipment was written on the event loop");
+  },
+} as unknown as VisitRecorder;
 
 /** A started spill thread with the default privacy settings, stopped after the test; null for spills on the event loop. */
 async function spillThread(threaded: boolean): Promise<VisitSpillThread | null> {
@@ -59,11 +70,12 @@ function location(prefix: string, endpoint = s3.endpoint): ShipmentLocation {
 
 /**
  * One database seen from both sides (the standby's copy is the primary's database): the primary's buffer and
- * recorder, a standby's buffer and spool (spilling on its thread when `threaded`), and the primary's inbox; shipments
- * under a fresh prefix of the real bucket.
+ * recorder, a standby's buffer and spool, and the primary's inbox (spilling and taking on their threads when
+ * `threaded`); shipments under a fresh prefix of the real bucket. A webhook wants `link.visited`: its outbox rows
+ * show which visits raised events.
  */
 async function setup(threaded: boolean) {
-  const { db } = databases.open();
+  const { db, path } = databases.open();
   const dir = tempDir("shortener-spool-");
   const links = new ShortUrlStore(db);
   const visitStore = new VisitStore(db);
@@ -76,15 +88,44 @@ async function setup(threaded: boolean) {
   const shipper = threaded ? notOnTheLoop : new VisitShipper(DEFAULT_PRIVACY, null);
   const spool = (bucket: ShipmentStore | null = store, spillDir = dir) =>
     new VisitSpool(spillDir, shipper, (day) => visitStore.existingSalt(day), bucket, standby, thread);
-  const sent: Visit[] = [];
+  const webhookStore = new WebhookStore(db);
+  webhookStore.insertWebhook({ name: null, url: "http://127.0.0.1:9/", secret: "s", events: "link.visited", created_at: T0 });
+  const woken = { times: 0 };
+  const outbox = visitEventOutbox(webhookStore, "http://s.test", DEFAULT_PRIVACY, () => woken.times++);
   const invalidated: string[] = [];
   const state = { writable: true };
-  const inbox = new VisitInbox({
-    ...{ db, spool: dir, store, recorder, visits: visitStore, links, ledger: new ShipmentLedger(db) },
-    webhooks: { write: (visits) => sent.push(...visits), committed: () => {} },
-    writable: () => state.writable,
-    taken: (changed) => invalidated.push(...changed.map((link) => link.shortCode)),
-  });
+  /** A primary's inbox (started: on its thread when `threaded`), stopped after the test. */
+  const newInbox = async () => {
+    const thread = threaded
+      ? new VisitInboxThread(
+          { databasePath: path, baseUrl: "http://s.test", privacy: DEFAULT_PRIVACY },
+          (part) => inbox.partTaken(part),
+          (message) => {
+            throw new Error(`the inbox thread failed: ${message}`);
+          },
+        )
+      : null;
+    const inbox: VisitInbox = new VisitInbox(
+      {
+        ...{ db, spool: dir, store, recorder: threaded ? notHere : recorder, visits: visitStore, links, ledger: new ShipmentLedger(db) },
+        webhooks: outbox,
+        webhooksEnqueued: () => woken.times++,
+        writable: () => state.writable,
+        taken: (changed) => invalidated.push(...changed.map((link) => link.shortCode)),
+      },
+      thread,
+    );
+    threads.push(inbox);
+    await inbox.startThread();
+    return inbox;
+  };
+  const inbox = await newInbox();
+  /** The links of the `link.visited` events stored, in order. */
+  const sent = () =>
+    db
+      .query<{ link_id: number }, []>("SELECT link_id FROM webhook_outbox ORDER BY id")
+      .all()
+      .map((row) => row.link_id);
   const add = (code: string) => links.insert(plainLinkRow(code)) as number;
   const visit = (id: number | null, at: number, ip: string, bot = false): Visit => ({
     link: id === null ? null : { id, shortCode: `c${id}`, domain: "" },
@@ -106,15 +147,35 @@ async function setup(threaded: boolean) {
   };
   const day = (id: number) => db.query("SELECT total, bots, visitors FROM visit_days WHERE short_url_id = ?").get(id);
   const counters = (id: number) => db.query("SELECT total, bots FROM link_visits WHERE short_url_id = ?").get(id);
-  return { db, dir, store, spool, inbox, state, sent, invalidated, primary, standby, add, visit, hit, day, counters };
+  return {
+    db,
+    path,
+    dir,
+    store,
+    spool,
+    inbox,
+    newInbox,
+    state,
+    sent,
+    woken,
+    invalidated,
+    primary,
+    standby,
+    add,
+    visit,
+    hit,
+    day,
+    counters,
+  };
 }
 
 describe.each([
-  ["spilled on the event loop", false],
-  ["spilled on the spill thread", true],
+  ["spilled and taken on the event loop", false],
+  ["spilled and taken on their threads", true],
 ])("a standby's visits shipped to the primary (real S3 server on loopback), %s", (_, threaded) => {
   test("reach the primary's database once, as its own flush writes them, the privacy settings applied on the standby", async () => {
-    const { db, dir, store, spool, inbox, sent, invalidated, primary, standby, add, visit, hit, day, counters } = await setup(threaded);
+    const { db, dir, store, spool, inbox, sent, woken, invalidated, primary, standby, add, visit, hit, day, counters } =
+      await setup(threaded);
     const a = add("a");
     const b = add("b");
     // The primary counted one visitor today before it went down: the day's salt is in the copy.
@@ -153,7 +214,9 @@ describe.each([
       { short_url_id: b, at: T0 + 3000, remote_addr: "198.51.100.0" },
       { short_url_id: null, at: T0 + 4000, remote_addr: "198.51.100.0" },
     ]);
-    expect(sent.map((v) => v.link?.id ?? null)).toEqual([a, a, b, null]);
+    // Each visit to a link raised its event, in the transaction, and the dispatcher heard of them.
+    expect(sent()).toEqual([a, a, b]);
+    expect(woken.times).toBeGreaterThan(0);
     expect(invalidated.sort()).toEqual(["c1", "c2"]);
     expect(await store.names()).toEqual([]);
 
@@ -187,19 +250,21 @@ describe.each([
     const a = add("a");
     const damaged = shipmentName(T0 - 1);
     await store.put(damaged, '{"format":1,"visits":[{"link":{"id":1}}');
+    const notText = shipmentName(T0 - 2);
+    await store.put(notText, new Blob([new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])]));
     hit(standby, visit(a, T0, "203.0.113.7"));
     const writer = spool();
     await writer.spill();
     await writer.ship();
     // A round that does not list the bucket (it is listed every 10 s while nothing comes) leaves what is there.
     expect(await inbox.take(false)).toBe(0);
-    expect((await store.names()).length).toBe(2);
+    expect((await store.names()).length).toBe(3);
     state.writable = false;
     expect(await inbox.take()).toBe(0);
-    expect((await store.names()).length).toBe(2);
+    expect((await store.names()).length).toBe(3);
     state.writable = true;
     expect(await inbox.take()).toBe(1);
-    expect(await store.names()).toEqual([damaged]);
+    expect(await store.names()).toEqual([notText, damaged]);
     expect(await inbox.take()).toBe(0);
     expect(day(a)).toEqual({ total: 1, bots: 0, visitors: 1 });
     expect(readdirSync(dir)).toEqual([]);
@@ -258,21 +323,8 @@ describe.each([
   test("a shipment longer than a part is written a part a transaction, each once", async () => {
     const { db, store, inbox, add, day, counters } = await setup(threaded);
     const a = add("a");
-    const visits: ShippedVisit[] = Array.from({ length: 2500 }, (_, i) => ({
-      link: { id: a, shortCode: "a", domain: "" },
-      orphanType: null,
-      at: T0 + i,
-      bot: false,
-      referer: null,
-      userAgent: null,
-      remoteAddr: null,
-      visitedUrl: "http://s.test/a",
-      redirectUrl: "https://example.com/",
-      location: null,
-      visitor: (i % 7).toString(16).padStart(32, "0"),
-    }));
     const name = shipmentName(T0);
-    await store.put(name, encodeShipment(visits));
+    await store.put(name, encodeShipment(shippedVisits(a, 2500)));
     // As after a crash between the first part's commit and the rest: that part is in the ledger.
     writeTransaction(db, () => new ShipmentLedger(db).add(`${name}#0`, 1000));
     expect(await inbox.take()).toBe(1500);
@@ -280,4 +332,44 @@ describe.each([
     expect(day(a)).toEqual({ total: 1500, bots: 0, visitors: 7 });
     expect(await store.names()).toEqual([]);
   });
+
+  test("a stop while a take waits for the write lock ends it at once; the next primary takes the whole shipment, each visit once", async () => {
+    const { db, path, dir, inbox, newInbox, add, day, counters } = await setup(threaded);
+    const a = add("a");
+    const name = shipmentName(T0);
+    writeFileSync(join(dir, name), encodeShipment(shippedVisits(a, 2500)));
+    // Another process holds the write lock (a `shortener import`, say): the take waits for it, up to 5 s a part.
+    const other = databases.closeLater(new Database(path));
+    other.exec("BEGIN IMMEDIATE");
+    const taking = inbox.take().catch((error: Error) => error);
+    // Ended without its lock wait's timeout, which would have rejected the take with SQLITE_BUSY.
+    await inbox.stop();
+    expect(await taking).toBe(0);
+    expect(readdirSync(dir)).toEqual([name]);
+    other.exec("COMMIT");
+    expect(counters(a)).toBeNull();
+    const next = await newInbox();
+    expect(await next.take()).toBe(2500);
+    expect(counters(a)).toEqual({ total: 2500, bots: 0 });
+    expect(day(a)).toEqual({ total: 2500, bots: 0, visitors: 7 });
+    expect(db.query("SELECT count(*) AS n FROM visits WHERE short_url_id = ?").get(a)).toEqual({ n: 2500 });
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });
+
+/** `count` visits to link `id`, a millisecond apart from T0, by seven visitors. */
+function shippedVisits(id: number, count: number): ShippedVisit[] {
+  return Array.from({ length: count }, (_, i) => ({
+    link: { id, shortCode: "a", domain: "" },
+    orphanType: null,
+    at: T0 + i,
+    bot: false,
+    referer: null,
+    userAgent: null,
+    remoteAddr: null,
+    visitedUrl: "http://s.test/a",
+    redirectUrl: "https://example.com/",
+    location: null,
+    visitor: (i % 7).toString(16).padStart(32, "0"),
+  }));
+}

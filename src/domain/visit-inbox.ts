@@ -3,25 +3,29 @@
  * this node's own spool (left there while it was a standby, before a promotion) and from the bucket, into the
  * database: raw rows, roll-ups, the links' counters and `link.visited` webhook events, as the visit flush writes a
  * redirect's. Each part of a shipment is written in one transaction with its name in the ledger, so a shipment seen
- * twice counts once; the file or object is removed only after that commit. Only a node that may write takes any.
+ * twice counts once (domain/shipment-parts.ts); the file or object is removed only after its last part's commit. Only
+ * a node that may write takes any.
+ *
+ * Shipments are read, parsed and written on the inbox's thread once it runs (domain/visit-inbox-thread.ts), else here,
+ * a part at a time with the event loop's turn in between.
  */
 
 import type { Database } from "bun:sqlite";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { whenLockFree, writeTransactionIfFree } from "../storage/database";
+import { type LockAttempt, whenLockFree, writeTransactionIfFree } from "../storage/database";
 import type { ShipmentLedger } from "../storage/shipment-ledger";
 import type { ShipmentStore } from "../storage/shipment-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import type { VisitStore } from "../storage/visit-store";
 import { log } from "../telemetry/logger";
-import type { Visit, VisitSink } from "./visit";
+import { type PartWritten, shipmentParts, type TakenLink, writePart } from "./shipment-parts";
+import type { VisitSink } from "./visit";
+import type { InboxJob, InboxReply, PartTaken, VisitInboxThread } from "./visit-inbox-thread";
 import type { VisitRecorder } from "./visit-recorder";
-import { decodeShipment, ShipmentError, type ShippedVisit } from "./visit-shipment";
+import { decodeShipment, ShipmentError } from "./visit-shipment";
 import { spooled } from "./visit-spool";
 
-/** Visits written per transaction: as many as a visit flush chunk, so redirects never wait behind a whole shipment. */
-const PART_VISITS = 1000;
 /** How long a part waits for another process's write lock (a `shortener import`, say) before the round ends. */
 const LOCK_WAIT_MS = 5000;
 
@@ -37,22 +41,47 @@ export interface InboxDeps {
   ledger: ShipmentLedger;
   /** Told of the visits to links in the transaction (the webhook outbox), and after the commit. */
   webhooks: VisitSink;
+  /** The inbox's thread stored webhook events: the dispatcher can send them. */
+  webhooksEnqueued: () => void;
   /** Whether this node may write now (a primary fenced off the replica lease may not). */
   writable: () => boolean;
   /** After a commit: the links whose counters it changed (their cached counts are stale). */
-  taken: (links: readonly { domain: string; shortCode: string }[]) => void;
+  taken: (links: readonly TakenLink[]) => void;
 }
+
+/** A shipment's source: a spool file's path, or the bucket's bytes. */
+type Source = { path: string; bytes: null } | { path: null; bytes: ArrayBuffer };
 
 export class VisitInbox {
   /** Shipments that are not ours or were damaged: named once in the log, left where they are. */
   readonly #refused = new Set<string>();
   #visitsTaken = 0;
+  #stopping = false;
+  /** The shipment being taken, on the thread or here; a stop waits for it. */
+  #taking: Promise<unknown> | null = null;
 
-  constructor(private readonly deps: InboxDeps) {}
+  constructor(
+    private readonly deps: InboxDeps,
+    /** Where shipments are taken while it runs (startThread); on the event loop otherwise. */
+    private readonly thread: VisitInboxThread | null = null,
+  ) {}
 
   /** Visits written from shipments since this process started. */
   get visitsTaken(): number {
     return this.#visitsTaken;
+  }
+
+  /** Starts the inbox's thread; rejects (the inbox then takes shipments on the event loop) if it cannot start. */
+  async startThread(): Promise<void> {
+    await this.thread?.start();
+  }
+
+  /** Ends the shipment under way after its current part, and stops the thread: no shipment is taken after. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.thread?.interrupt();
+    await this.#taking?.catch(() => {});
+    await this.thread?.stop();
   }
 
   /**
@@ -63,86 +92,84 @@ export class VisitInbox {
     const { deps } = this;
     let written = 0;
     for (const name of spooled(deps.spool)) {
-      if (!deps.writable()) return written;
+      if (this.#stopping || !deps.writable()) return written;
       if (this.#refused.has(name)) continue;
       const path = join(deps.spool, name);
-      const taken = await this.#takeOne(name, readFileSync(path, "utf8"));
+      const taken = await this.#takeOne(name, { path, bytes: null });
       if (taken === null) continue;
-      written += taken;
-      rmSync(path, { force: true });
+      written += taken.visits;
+      if (taken.complete) rmSync(path, { force: true });
     }
     if (deps.store === null || !bucket) return written;
     for (const name of await deps.store.names()) {
-      if (!deps.writable()) return written;
+      if (this.#stopping || !deps.writable()) return written;
       if (this.#refused.has(name)) continue;
-      const body = await deps.store.get(name);
-      const taken = body === null ? 0 : await this.#takeOne(name, body);
+      const bytes = await deps.store.get(name);
+      const taken = bytes === null ? { visits: 0, complete: true } : await this.#takeOne(name, { path: null, bytes });
       if (taken === null) continue;
-      written += taken;
-      await deps.store.remove(name);
+      written += taken.visits;
+      if (taken.complete) await deps.store.remove(name);
     }
     return written;
   }
 
-  /** Writes a shipment's parts not yet taken; null when it is refused (not a shipment, or damaged). */
-  async #takeOne(name: string, body: string): Promise<number | null> {
-    let visits: ShippedVisit[];
+  /**
+   * Writes a shipment's parts not yet taken; null when it is refused (not a shipment, or damaged). Not `complete` when
+   * a stop cut it short.
+   */
+  async #takeOne(name: string, source: Source): Promise<{ visits: number; complete: boolean } | null> {
+    const before = this.#visitsTaken;
+    const taking = this.thread?.usable
+      ? this.thread.take({ op: "take", name, ...source } satisfies InboxJob)
+      : this.#takeHere(name, source);
+    this.#taking = taking;
+    let reply: InboxReply;
     try {
-      visits = decodeShipment(body);
-    } catch (error) {
-      if (!(error instanceof ShipmentError)) throw error;
+      reply = await taking;
+    } finally {
+      this.#taking = null;
+    }
+    if (reply.op === "failed") throw Object.assign(new Error(reply.message), { code: reply.code ?? undefined });
+    if (reply.op === "refused") {
       this.#refused.add(name);
       log.error("visit_shipment_refused", {
         shipment: name,
-        reason: error.message,
+        reason: reply.reason,
         hint: "it is left where it is (the bucket's standby visits, or the data dir's visit-spool): look at it, then remove it",
       });
       return null;
     }
-    let written = 0;
-    for (let part = 0; part * PART_VISITS < Math.max(visits.length, 1); part++) {
-      written += await this.#writePart(`${name}#${part}`, visits.slice(part * PART_VISITS, (part + 1) * PART_VISITS));
-    }
-    return written;
+    return { visits: this.#visitsTaken - before, complete: reply.complete };
   }
 
-  async #writePart(key: string, visits: readonly ShippedVisit[]): Promise<number> {
+  /** A part's commit, on the thread or here: its links' cached counts are stale from now on. */
+  partTaken(part: PartTaken): void {
+    this.#visitsTaken += part.visits;
+    this.deps.taken(part.links);
+    if (part.enqueued) this.deps.webhooksEnqueued();
+  }
+
+  /** The same on the event loop: a part in each turn of it. */
+  async #takeHere(name: string, source: Source): Promise<InboxReply> {
     const { deps } = this;
-    const changed = new Map<number, { domain: string; shortCode: string; total: number; bots: number }>();
-    const written = await whenLockFree(
-      () =>
-        writeTransactionIfFree(deps.db, () => {
-          changed.clear();
-          if (deps.ledger.has(key)) return 0;
-          // A link deleted since the standby served it keeps no visits (as the flush drops a deleted link's).
-          const ids = [...new Set(visits.flatMap((visit) => (visit.link === null ? [] : [visit.link.id])))];
-          const live = ids.length === 0 ? new Set<number>() : deps.visits.liveLinks(ids);
-          const kept = visits.filter((visit) => visit.link === null || live.has(visit.link.id));
-          deps.recorder.writeShipped(kept);
-          for (const visit of kept) {
-            if (visit.link === null) continue;
-            const link = changed.get(visit.link.id) ?? { ...visit.link, total: 0, bots: 0 };
-            link.total++;
-            if (visit.bot) link.bots++;
-            changed.set(visit.link.id, link);
-          }
-          for (const [id, link] of changed) deps.links.addVisits(id, link.total, link.bots);
-          deps.webhooks.write(kept.map(asVisit));
-          deps.ledger.add(key, kept.length);
-          return kept.length;
-        }),
-      LOCK_WAIT_MS,
-    );
-    if (written > 0) {
-      this.#visitsTaken += written;
-      deps.webhooks.committed?.([]);
-      deps.taken([...changed.values()]);
+    let visits: ReturnType<typeof decodeShipment>;
+    try {
+      visits = decodeShipment(source.path === null ? new TextDecoder().decode(source.bytes) : readFileSync(source.path, "utf8"));
+    } catch (error) {
+      if (!(error instanceof ShipmentError)) throw error;
+      return { op: "refused", reason: error.message };
     }
-    return written;
+    for (const [key, part] of shipmentParts(name, visits)) {
+      await new Promise((resolve) => setImmediate(resolve));
+      // A stop ends the wait for another process's write lock too.
+      const write = (): LockAttempt<PartWritten | null> =>
+        this.#stopping ? { value: null } : writeTransactionIfFree(deps.db, () => writePart(deps, key, part));
+      const done = await whenLockFree(write, LOCK_WAIT_MS);
+      if (done === null) return { op: "taken", complete: false };
+      // The event loop's outbox tells its dispatcher itself.
+      deps.webhooks.committed?.([]);
+      if (done.visits > 0) this.partTaken({ op: "part", ...done, enqueued: false });
+    }
+    return { op: "taken", complete: true };
   }
-}
-
-/** A shipped visit as the webhook outbox reads one (it never sends the address). */
-function asVisit(visit: ShippedVisit): Visit {
-  return { ...visit, ip: visit.remoteAddr };
 }

@@ -27,7 +27,7 @@ import type { LinkEvent } from "./link-events";
 import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, chunkVisits, SHARED_SLOTS } from "./visit-chunk";
 import { visitLocator } from "./visit-location";
 import { type PrivacySettings, VisitRecorder } from "./visit-recorder";
-import { publicShortUrl, WebhookOutbox } from "./webhooks-outbox";
+import { visitEventOutbox, type WebhookOutbox } from "./webhooks-outbox";
 
 declare const self: Worker;
 
@@ -103,15 +103,8 @@ function start(message: WriterStart): void {
       message.privacy,
       visitLocator(message.geoipDb),
     ),
-    outbox: new WebhookOutbox(new WebhookStore(db), {
-      linkJson: () => {
-        throw new Error("the visit writer stores visit events only");
-      },
-      shortUrlOf: (code, domain) => publicShortUrl(message.baseUrl, code, domain),
-      privacy: message.privacy,
-      onEnqueued: () => {
-        enqueued = true;
-      },
+    outbox: visitEventOutbox(new WebhookStore(db), message.baseUrl, message.privacy, () => {
+      enqueued = true;
     }),
     slots: new Int32Array(message.shared),
     deletionsHeard: 0,

@@ -37,6 +37,21 @@ export interface OutboxOptions {
 
 const isoTime = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * The outbox of a thread that writes visits and never links (the visit writer's, the inbox's): `link.visited` events
+ * only, under the privacy settings; `onEnqueued` hears of a commit that stored some.
+ */
+export function visitEventOutbox(store: WebhookStore, baseUrl: string, privacy: Readonly<PrivacySettings>, onEnqueued: () => void) {
+  return new WebhookOutbox(store, {
+    linkJson: () => {
+      throw new Error("this thread stores visit events only");
+    },
+    shortUrlOf: (code, domain) => publicShortUrl(baseUrl, code, domain),
+    privacy,
+    onEnqueued,
+  });
+}
+
 export class WebhookOutbox implements LinkEventListener, VisitSink {
   #subscribers = new Map<WebhookEventType, number[]>();
   #version = -1;

@@ -60,14 +60,15 @@ export class ShipmentStore {
   }
 
   /** The shipment's text, or null when there is none by that name (taken and removed meanwhile). */
-  async get(name: string): Promise<string | null> {
+  /** The shipment's bytes (the inbox's thread decodes them); null when it is gone. */
+  async get(name: string): Promise<ArrayBuffer | null> {
     const response = await this.#request("GET", name);
     if (response.status === 404) {
       await response.arrayBuffer();
       return null;
     }
     if (!response.ok) await this.#fail("GET", name, response);
-    return response.text();
+    return response.arrayBuffer();
   }
 
   async remove(name: string): Promise<void> {
