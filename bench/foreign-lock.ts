@@ -11,14 +11,12 @@
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { generateCodes, writeCodes } from "./lib/codes";
 import { loadAverage } from "./lib/cpu";
 import { type PacedResult, runPaced } from "./lib/paced";
-import { runWithCleanup, spawn, stop, tempDir } from "./lib/processes";
-import { seedLinks } from "./lib/seed";
-import { startShortener, stopServer } from "./lib/servers";
+import { runWithCleanup, spawn, stop } from "./lib/processes";
+import { seededServer } from "./lib/seed";
+import { stopServer } from "./lib/servers";
 import { median } from "./lib/stats";
-import { range, visitCodes } from "./lib/visit-codes";
 import type { Workload } from "./lib/wrk";
 
 const { values } = parseArgs({
@@ -53,14 +51,7 @@ async function main(): Promise<void> {
   const rate = Number(values.rate);
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
-  const work = tempDir("foreign-lock-");
-  const codes = generateCodes(Number(values.links));
-  const codesFile = join(work, "codes.txt");
-  writeCodes(codesFile, codes);
-  const dataDir = join(work, "data");
-  await seedLinks(dataDir, codes, SERVER_CPU);
-  const server = await startShortener(dataDir, SERVER_CPU);
-  await visitCodes(server.baseUrl, codes, range(1000));
+  const { work, codesFile, dataDir, server } = await seededServer("foreign-lock-", Number(values.links), SERVER_CPU, 1000);
   const workload: Workload = { name: "hot", codesFile, hotCount: 1000, hotShare: 0.9 };
   console.log(
     `foreign lock: ${rate} req/s hot set for ${seconds} s a round, the lock held ${HOLD_MS} ms in every ${HOLD_MS + FREE_MS} ms ` +

@@ -5,8 +5,10 @@
  */
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { targetFor } from "./codes";
-import { startShortener, stopServer } from "./servers";
+import { generateCodes, targetFor, writeCodes } from "./codes";
+import { tempDir } from "./processes";
+import { type RunningServer, startShortener, stopServer } from "./servers";
+import { range, visitCodes } from "./visit-codes";
 
 /** Starts the binary on the empty `dataDir` (migrations run), stops it, then inserts one link per code. */
 export async function seedLinks(dataDir: string, codes: readonly string[], cpu: number): Promise<number> {
@@ -31,4 +33,20 @@ export async function seedLinks(dataDir: string, codes: readonly string[], cpu: 
     db.close();
   }
   return (performance.now() - started) / 1000;
+}
+
+/**
+ * A new work dir (`prefix`) with `links` codes in codes.txt, seeded into its data dir, and the binary serving them on
+ * `cpu` with the first `followed` codes followed once (in its LRU from then on).
+ */
+export async function seededServer(prefix: string, links: number, cpu: number, followed: number) {
+  const work = tempDir(prefix);
+  const codes = generateCodes(links);
+  const codesFile = join(work, "codes.txt");
+  writeCodes(codesFile, codes);
+  const dataDir = join(work, "data");
+  await seedLinks(dataDir, codes, cpu);
+  const server: RunningServer = await startShortener(dataDir, cpu);
+  await visitCodes(server.baseUrl, codes, range(followed));
+  return { work, codes, codesFile, dataDir, server };
 }
