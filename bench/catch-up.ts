@@ -20,7 +20,7 @@ import { loadAverage } from "./lib/cpu";
 import { type PacedResult, runPaced } from "./lib/paced";
 import { runWithCleanup, tempDir } from "./lib/processes";
 import { seededServer } from "./lib/seed";
-import { scrapeMetrics } from "./lib/server-metrics";
+import { sampleValue, scrapeMetrics } from "./lib/server-metrics";
 import { type RunningServer, snapshotBinary, stopServer } from "./lib/servers";
 import { median } from "./lib/stats";
 import type { Workload } from "./lib/wrk";
@@ -66,10 +66,7 @@ function shipment(codes: readonly string[], count: number, at: number): string {
 }
 
 async function visitsTaken(server: RunningServer): Promise<number> {
-  const text = await scrapeMetrics(server.opsUrl as string);
-  const line = text.split("\n").find((l) => l.startsWith("shortener_standby_visits_taken_total "));
-  if (line === undefined) throw new Error("no shortener_standby_visits_taken_total in the scrape");
-  return Number(line.split(" ")[1]);
+  return sampleValue(await scrapeMetrics(server.opsUrl as string), "shortener_standby_visits_taken_total");
 }
 
 async function main(): Promise<void> {

@@ -47,7 +47,12 @@ export async function serverView(opsUrl: string, before: Buckets): Promise<Serve
   const delta = (le: number) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
   const requests = delta(Number.POSITIVE_INFINITY);
   const bound = [...after.keys()].sort((a, b) => a - b).find((le) => delta(le) >= 0.99 * requests) ?? Number.POSITIVE_INFINITY;
-  const lag = text.split("\n").find((l) => l.startsWith("shortener_event_loop_lag_seconds "));
-  if (lag === undefined) throw new Error(`no shortener_event_loop_lag_seconds in ${opsUrl}/metrics`);
-  return { requests, p99BoundMs: bound * 1000, loopLagMs: Number(lag.split(" ")[1]) * 1000 };
+  return { requests, p99BoundMs: bound * 1000, loopLagMs: sampleValue(text, "shortener_event_loop_lag_seconds") * 1000 };
+}
+
+/** The value of the unlabelled sample `name` in a scrape. */
+export function sampleValue(text: string, name: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  if (line === undefined) throw new Error(`no ${name} in the scrape`);
+  return Number(line.split(" ")[1]);
 }

@@ -4,12 +4,13 @@
  * counts once, and one cut short by a stop or a crash goes on where it ended. The inbox (domain/visit-inbox.ts) runs
  * these on its thread (domain/visit-inbox-worker.ts), or on the event loop when that thread is not running.
  */
+import { readFileSync } from "node:fs";
 import type { ShipmentLedger } from "../storage/shipment-ledger";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import type { VisitStore } from "../storage/visit-store";
 import type { Visit, VisitSink } from "./visit";
 import type { VisitRecorder } from "./visit-recorder";
-import type { ShippedVisit } from "./visit-shipment";
+import { decodeShipment, ShipmentError, type ShippedVisit } from "./visit-shipment";
 
 /**
  * Visits written per transaction. Part of each part's name in the ledger: changing it would count again the parts of
@@ -37,6 +38,29 @@ export interface TakenLink {
 export interface PartWritten {
   visits: number;
   links: TakenLink[];
+}
+
+/** Where a shipment is read from: a spool file, or the bytes fetched from the bucket. */
+export type ShipmentSource = { path: string; bytes: null } | { path: null; bytes: ArrayBuffer };
+
+/**
+ * The shipment's visits, or why it is refused (not a shipment of ours, or damaged: not UTF-8 text, not JSON, a field of
+ * the wrong kind). A file that cannot be read throws.
+ */
+export function readShipment(source: ShipmentSource): { visits: ShippedVisit[] } | { refused: string } {
+  const bytes = source.path === null ? source.bytes : readFileSync(source.path);
+  try {
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      throw new ShipmentError("it is not UTF-8 text (damaged, or not a shipment)");
+    }
+    return { visits: decodeShipment(text) };
+  } catch (error) {
+    if (error instanceof ShipmentError) return { refused: error.message };
+    throw error;
+  }
 }
 
 /** A shipment's parts, each with its name in the ledger; a shipment without visits is one empty part (so it is noted). */

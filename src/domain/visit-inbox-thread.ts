@@ -11,17 +11,12 @@
  */
 import { type JobFailure, JobThread } from "../lib/job-thread";
 import { workerUrl } from "../lib/workers";
-import type { TakenLink } from "./shipment-parts";
+import type { ShipmentSource, TakenLink } from "./shipment-parts";
 import type { InboxRequest } from "./visit-inbox-worker";
 import type { PrivacySettings } from "./visit-recorder";
 
-/** A shipment to take: from a spool file (`path`), or the bytes fetched from the bucket (transferred). */
-export interface InboxJob {
-  op: "take";
-  name: string;
-  path: string | null;
-  bytes: ArrayBuffer | null;
-}
+/** A shipment to take: from a spool file, or the bytes fetched from the bucket (transferred). */
+export type InboxJob = { op: "take"; name: string } & ShipmentSource;
 
 export type InboxReply =
   /** `complete` is false when a stop cut it short: the parts not written are taken later. */

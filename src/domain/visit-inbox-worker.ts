@@ -5,7 +5,6 @@
  * while another connection holds the write lock it waits on timers, as the event loop's inbox would.
  */
 import type { Database } from "bun:sqlite";
-import { readFileSync } from "node:fs";
 import { jobFailure, type StartReply } from "../lib/job-thread";
 import { eventLoopCourtesy, runOnlyWhenIdle } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
@@ -14,10 +13,9 @@ import { ShipmentLedger } from "../storage/shipment-ledger";
 import { ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
 import { WebhookStore } from "../storage/webhook-store";
-import { type PartStores, shipmentParts, writePart } from "./shipment-parts";
+import { type PartStores, readShipment, shipmentParts, writePart } from "./shipment-parts";
 import { INBOX_STOP, type InboxJob, type InboxReply, type InboxThreadOptions, type PartTaken } from "./visit-inbox-thread";
 import { VisitRecorder } from "./visit-recorder";
-import { decodeShipment, ShipmentError } from "./visit-shipment";
 import { visitEventOutbox } from "./webhooks-outbox";
 
 declare const self: Worker;
@@ -71,27 +69,12 @@ function start(message: InboxStart): void {
   postMessage({ op: "started", threadId } satisfies InboxWorkerReply);
 }
 
-/** The shipment's text: its spool file, or the bucket's bytes (which must be UTF-8). */
-function body(job: InboxJob): string {
-  if (job.path !== null) return readFileSync(job.path, "utf8");
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(job.bytes ?? new ArrayBuffer(0));
-  } catch {
-    throw new ShipmentError("it is not UTF-8 text (damaged, or not a shipment)");
-  }
-}
-
 /** Every part of the shipment not yet in the ledger, each in its own transaction, until a stop cuts it short. */
 function take(w: Inbox, job: InboxJob): InboxReply {
-  let visits: ReturnType<typeof decodeShipment>;
-  try {
-    visits = decodeShipment(body(job));
-  } catch (error) {
-    if (error instanceof ShipmentError) return { op: "refused", reason: error.message };
-    throw error;
-  }
+  const read = readShipment(job);
+  if ("refused" in read) return { op: "refused", reason: read.refused };
   const stopped = () => Atomics.load(w.slots, INBOX_STOP) !== 0;
-  for (const [key, part] of shipmentParts(job.name, visits)) {
+  for (const [key, part] of shipmentParts(job.name, read.visits)) {
     const deadline = performance.now() + LOCK_WAIT_MS;
     for (let tries = 0; ; tries++) {
       if (stopped()) return { op: "taken", complete: false };

@@ -11,7 +11,7 @@
  */
 
 import type { Database } from "bun:sqlite";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { type LockAttempt, whenLockFree, writeTransactionIfFree } from "../storage/database";
 import type { ShipmentLedger } from "../storage/shipment-ledger";
@@ -19,11 +19,10 @@ import type { ShipmentStore } from "../storage/shipment-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import type { VisitStore } from "../storage/visit-store";
 import { log } from "../telemetry/logger";
-import { type PartWritten, shipmentParts, type TakenLink, writePart } from "./shipment-parts";
+import { type PartWritten, readShipment, type ShipmentSource, shipmentParts, type TakenLink, writePart } from "./shipment-parts";
 import type { VisitSink } from "./visit";
 import type { InboxJob, InboxReply, PartTaken, VisitInboxThread } from "./visit-inbox-thread";
 import type { VisitRecorder } from "./visit-recorder";
-import { decodeShipment, ShipmentError } from "./visit-shipment";
 import { spooled } from "./visit-spool";
 
 /** How long a part waits for another process's write lock (a `shortener import`, say) before the round ends. */
@@ -48,9 +47,6 @@ export interface InboxDeps {
   /** After a commit: the links whose counters it changed (their cached counts are stale). */
   taken: (links: readonly TakenLink[]) => void;
 }
-
-/** A shipment's source: a spool file's path, or the bucket's bytes. */
-type Source = { path: string; bytes: null } | { path: null; bytes: ArrayBuffer };
 
 export class VisitInbox {
   /** Shipments that are not ours or were damaged: named once in the log, left where they are. */
@@ -117,7 +113,7 @@ export class VisitInbox {
    * Writes a shipment's parts not yet taken; null when it is refused (not a shipment, or damaged). Not `complete` when
    * a stop cut it short.
    */
-  async #takeOne(name: string, source: Source): Promise<{ visits: number; complete: boolean } | null> {
+  async #takeOne(name: string, source: ShipmentSource): Promise<{ visits: number; complete: boolean } | null> {
     const before = this.#visitsTaken;
     const taking = this.thread?.usable
       ? this.thread.take({ op: "take", name, ...source } satisfies InboxJob)
@@ -150,16 +146,11 @@ export class VisitInbox {
   }
 
   /** The same on the event loop: a part in each turn of it. */
-  async #takeHere(name: string, source: Source): Promise<InboxReply> {
+  async #takeHere(name: string, source: ShipmentSource): Promise<InboxReply> {
     const { deps } = this;
-    let visits: ReturnType<typeof decodeShipment>;
-    try {
-      visits = decodeShipment(source.path === null ? new TextDecoder().decode(source.bytes) : readFileSync(source.path, "utf8"));
-    } catch (error) {
-      if (!(error instanceof ShipmentError)) throw error;
-      return { op: "refused", reason: error.message };
-    }
-    for (const [key, part] of shipmentParts(name, visits)) {
+    const read = readShipment(source);
+    if ("refused" in read) return { op: "refused", reason: read.refused };
+    for (const [key, part] of shipmentParts(name, read.visits)) {
       await new Promise((resolve) => setImmediate(resolve));
       // A stop ends the wait for another process's write lock too.
       const write = (): LockAttempt<PartWritten | null> =>

@@ -59,8 +59,7 @@ export class ShipmentStore {
     await response.arrayBuffer();
   }
 
-  /** The shipment's text, or null when there is none by that name (taken and removed meanwhile). */
-  /** The shipment's bytes (the inbox's thread decodes them); null when it is gone. */
+  /** The shipment's bytes (the inbox decodes them), or null when there is none by that name (taken and removed meanwhile). */
   async get(name: string): Promise<ArrayBuffer | null> {
     const response = await this.#request("GET", name);
     if (response.status === 404) {
