@@ -5,8 +5,21 @@ import { runMigrations } from "../storage/migrations";
 import { RedirectRuleStore } from "../storage/redirect-rule-store";
 import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { LinkResolver } from "./link-resolver";
+import type { Visit } from "./visit";
 import { VisitBuffer } from "./visit-buffer";
-import { type ChunkMessage, type ChunkReply, type ChunkWriter, chunkVisits } from "./visit-chunk";
+import { type ChunkMessage, type ChunkReply, type ChunkWriter, chunkVisits, partCounts } from "./visit-chunk";
+
+const orphanVisit: Visit = {
+  link: null,
+  orphanType: "regular_404",
+  at: 1,
+  bot: false,
+  referer: null,
+  userAgent: "Mozilla/5.0",
+  ip: "203.0.113.7",
+  visitedUrl: "http://s.test/nope",
+  redirectUrl: null,
+};
 
 class ScriptedWriter implements ChunkWriter {
   usable = true;
@@ -42,10 +55,10 @@ function setup() {
   const writer = new ScriptedWriter();
   visits.useWriter(writer);
   const add = (code: string) => store.insert(plainLinkRow(code)) as number;
-  const hit = (id: number, bot = false) => {
+  const hit = (id: number, bot = false, domain = "") => {
     visits.record(id, bot);
     visits.capture({
-      link: { id, shortCode: `c${id}`, domain: "" },
+      link: { id, shortCode: `c${id}`, domain },
       orphanType: null,
       at: 1,
       bot,
@@ -59,7 +72,8 @@ function setup() {
   /** What the writer's thread does with a chunk: its counters, in this database. */
   const commit = (chunk: ChunkMessage) => {
     chunk.ids.forEach((id, i) => {
-      store.addVisits(id, chunk.counts[3 * i] as number, chunk.counts[3 * i + 1] as number);
+      const { take, bots } = partCounts(chunk, i);
+      store.addVisits(id, take, bots);
     });
     writer.commits++;
   };
@@ -75,7 +89,7 @@ describe("VisitBuffer with a chunk writer", () => {
     await writer.handed(1);
     const chunk = writer.chunks[0] as ChunkMessage;
     expect([...chunk.ids]).toEqual([a]);
-    expect([...chunk.counts]).toEqual([5, 1, 5]);
+    expect(partCounts(chunk, 0)).toEqual({ take: 5, bots: 1 });
     expect(chunkVisits(chunk).map((v) => [v.link?.id, v.bot, v.userAgent])).toEqual([
       [a, true, "curl/8.0"],
       [a, false, "Mozilla/5.0"],
@@ -95,6 +109,39 @@ describe("VisitBuffer with a chunk writer", () => {
     expect(visits.pendingFor(a)).toEqual({ total: 1, bots: 0 });
     expect(total()).toBe(6);
     expect(visits.depth).toBe(1);
+  });
+
+  test("each visit crosses with its own link's code and domain, and an orphan visit with none", async () => {
+    const { visits, writer, add, hit } = setup();
+    const [a, b, c] = [add("a"), add("b"), add("c")];
+    hit(a);
+    hit(b, true, "s.example.com");
+    hit(b, false, "s.example.com");
+    hit(c);
+    visits.captureOrphan({ ...orphanVisit, orphanType: "invalid_short_url" });
+    const run = visits.flushInChunks(1000);
+    await writer.handed(1);
+    const chunk = writer.chunks[0] as ChunkMessage;
+    expect([0, 1, 2].map((i) => partCounts(chunk, i))).toEqual([
+      { take: 1, bots: 0 },
+      { take: 2, bots: 1 },
+      { take: 1, bots: 0 },
+    ]);
+    expect(chunkVisits(chunk).map((v) => [v.link, v.bot, v.orphanType])).toEqual([
+      [{ id: a, shortCode: `c${a}`, domain: "" }, false, null],
+      [{ id: b, shortCode: `c${b}`, domain: "s.example.com" }, true, null],
+      [{ id: b, shortCode: `c${b}`, domain: "s.example.com" }, false, null],
+      [{ id: c, shortCode: `c${c}`, domain: "" }, false, null],
+    ]);
+    writer.answer({ op: "written", enqueued: false });
+    // Orphan visits come in a chunk after the links'.
+    await writer.handed(2);
+    const orphans = writer.chunks[1] as ChunkMessage;
+    expect(chunkVisits(orphans).map((v) => [v.link, v.orphanType, v.visitedUrl])).toEqual([
+      [null, "invalid_short_url", "http://s.test/nope"],
+    ]);
+    writer.answer({ op: "written", enqueued: false });
+    expect(await run).toBe(5);
   });
 
   test("a link's count read across the writer's commit is read again", async () => {
@@ -146,7 +193,7 @@ describe("VisitBuffer with a chunk writer", () => {
     await writer.handed(1);
     writer.answer({ op: "busy", message: "database is locked" });
     await writer.handed(2);
-    expect([...(writer.chunks[1] as ChunkMessage).counts]).toEqual([1, 0, 1]);
+    expect(partCounts(writer.chunks[1] as ChunkMessage, 0)).toEqual({ take: 1, bots: 0 });
     commit(writer.chunks[1] as ChunkMessage);
     writer.answer({ op: "written", enqueued: false });
     expect(await run).toBe(1);

@@ -191,7 +191,10 @@ export class VisitBuffer {
   /** Pending link ids in id order: neighbouring rows share B-tree pages, which roughly halves a flush's time. */
   #sortedIds(): Float64Array {
     // A typed array sorts numerically without a comparator call per pair.
-    return Float64Array.from(this.#pending.keys()).sort();
+    const ids = new Float64Array(this.#pending.size);
+    let i = 0;
+    for (const id of this.#pending.keys()) ids[i++] = id;
+    return ids.sort();
   }
 
   /**
@@ -199,15 +202,14 @@ export class VisitBuffer {
    * for about CHUNK_TARGET_MS (the first, with nothing timed yet, takes the maximum), and after each chunk waits
    * as long as it took (at least a millisecond). So while a run lasts, the flush has at most half of the event
    * loop, and a redirect waits behind one chunk at most.
-   * Handing the loop back only until the next tick (setImmediate) was not enough: under load, chunks of several
-   * milliseconds then ran almost back to back, a backlog of requests built up over the whole run, and the p99
-   * of redirects at half capacity was the run's length (30-50 ms on the test VM). A link with more visits than a
-   * chunk holds is split across chunks (its counters too, so totals stay exact).
-   * A chunk that meets another process's write lock is tried again on timers for up to `lockWaitMs`, then the run
+   * Yielding only until the next tick (setImmediate) let chunks run back to back under load: the p99 of redirects
+   * at half capacity was the run's length. A link with more visits than a chunk holds is split across chunks. A
+   * chunk that meets another process's write lock is tried again on timers for up to `lockWaitMs`, then the run
    * fails with SQLITE_BUSY, everything not written still buffered.
    * With a visit writer (useWriter), its thread writes the chunks, each as large as `maxChunkVisits` allows, one at
-   * a time and with no pause: that thread runs only while this one has nothing to do, so it never holds a redirect.
-   * After `urgentAfterMs` the run is behind, and the writer is told to take the CPU even from a busy event loop.
+   * a time and with no pause, while this one has nothing to do; this one gathers and encodes each chunk and settles
+   * it after (bench/chunk-handoff.ts). After `urgentAfterMs` the run is behind, and the writer is told to take the
+   * CPU even from a busy event loop.
    */
   async flushInChunks(
     maxChunkVisits: number,
@@ -302,7 +304,7 @@ export class VisitBuffer {
     const chunk = prepareChunk(parts, orphans ? this.#orphans.slice(0, maxOrphans) : [], this.#linkOf, this.#log);
     if (chunk === null) return { value: 0 };
     // The records read back as objects for the sinks: they live only as long as this chunk.
-    const visits = readChunk(chunk, this.#linkOf, this.#log);
+    const visits = readChunk(chunk, this.#log);
     const attempt = relaxedWriteTransactionIfFree(this.db, () => {
       chunk.parts.forEach(({ id, take }, i) => {
         this.shortUrls.addVisits(id, take, chunk.bots[i] as number);
@@ -332,7 +334,7 @@ export class VisitBuffer {
     this.#inFlight = { chunk, commitsBefore };
     let reply: ChunkReply;
     try {
-      reply = await writer.write(encodeChunk(chunk, this.#linkOf, this.#log), urgent);
+      reply = await writer.write(encodeChunk(chunk, this.#log), urgent);
     } finally {
       this.#inFlight = null;
     }
@@ -344,7 +346,7 @@ export class VisitBuffer {
     }
     // Only the sinks that listen hear of it here (the writer's thread ran the others); they want the visits.
     const listeners = this.#sinks.filter((sink) => sink.wantsCommitted?.() === true);
-    const visits = listeners.length === 0 ? [] : readChunk(chunk, this.#linkOf, this.#log);
+    const visits = listeners.length === 0 ? [] : readChunk(chunk, this.#log);
     return { value: this.#settle(chunk, visits, listeners) };
   }
 
@@ -352,18 +354,23 @@ export class VisitBuffer {
    * After a chunk committed: its visits leave the buffer (links that got more visits meanwhile keep those), their
    * records are released, and `listeners` hear of the visits. Returns how many visits were written.
    */
-  #settle(chunk: Prepared, visits: readonly Visit[], listeners: readonly VisitSink[]): number {
+  #settle(chunk: Prepared<PendingLink>, visits: readonly Visit[], listeners: readonly VisitSink[]): number {
     const pending = this.#pending;
     const log = this.#log;
     let written = 0;
     chunk.parts.forEach(({ id, take }, i) => {
-      const link = pending.get(id) as PendingLink;
+      const link = chunk.links[i] as PendingLink;
       const held = chunk.held[i] as number;
       for (let j = 0; j < held; j++) log.release(recordAt(link, j));
       written += take;
       if (take === link.total) {
         pending.delete(id);
-        if (this.#spare.length < SPARE_LIMIT) this.#spare.push(Object.assign(link, { link: null, first: -1, more: null }));
+        if (this.#spare.length < SPARE_LIMIT) {
+          link.link = null;
+          link.first = -1;
+          link.more = null;
+          this.#spare.push(link);
+        }
         return;
       }
       link.total -= take;

@@ -53,6 +53,8 @@ export class VisitLog {
   readonly #arenas = new Map<number, Arena>();
   readonly #pool: Arena[] = [];
   #current: Arena | null = null;
+  /** The arena #arena found last. */
+  #last: Arena | null = null;
   #nextId = 1;
 
   /** Bytes of the arenas allocated, in use or pooled. */
@@ -105,22 +107,23 @@ export class VisitLog {
    * record there need not start 8-aligned (DataView reads unaligned).
    */
   copyOut(refs: readonly number[]): Uint8Array {
+    const lengths = new Int32Array(refs.length);
     let size = 0;
-    for (const ref of refs) {
-      const arena = this.#arena(ref);
-      size += recordBytes(arena.view, ref % REF_SPAN);
-    }
-    // Its own ArrayBuffer (never Buffer's shared pool), so it can be transferred to the other thread.
-    const out = new Uint8Array(size);
-    const target = Buffer.from(out.buffer);
+    refs.forEach((ref, i) => {
+      const length = recordBytes(this.#arena(ref).view, ref % REF_SPAN);
+      lengths[i] = length;
+      size += length;
+    });
+    // Its own ArrayBuffer (never Buffer's shared pool), so it can be transferred to the other thread; not zeroed
+    // (every byte is written below), which takes a tenth of the time of a zeroed one this size.
+    const out = Buffer.allocUnsafeSlow(size);
     let at = 0;
-    for (const ref of refs) {
-      const arena = this.#arena(ref);
+    refs.forEach((ref, i) => {
       const start = ref % REF_SPAN;
-      const length = recordBytes(arena.view, start);
-      arena.bytes.copy(target, at, start, start + length);
+      const length = lengths[i] as number;
+      this.#arena(ref).bytes.copy(out, at, start, start + length);
       at += length;
-    }
+    });
     return out;
   }
 
@@ -150,8 +153,13 @@ export class VisitLog {
   }
 
   #arena(ref: number): Arena {
-    const arena = this.#arenas.get(Math.floor(ref / REF_SPAN));
+    const id = Math.floor(ref / REF_SPAN);
+    // Records are mostly read in runs from one arena.
+    const last = this.#last;
+    if (last !== null && last.id === id && last.live > 0) return last;
+    const arena = this.#arenas.get(id);
     if (arena === undefined) throw new Error(`visit log: no arena holds record ${ref}`);
+    this.#last = arena;
     return arena;
   }
 
@@ -160,13 +168,14 @@ export class VisitLog {
     const current = this.#current;
     if (current !== null && current.used + most <= current.bytes.length) return current;
     // The current arena (if any) stays until its records are released (then it is pooled).
-    this.#current = this.#open(this.#pool.pop()?.bytes ?? Buffer.allocUnsafe(ARENA_BYTES));
+    this.#current = this.#open(this.#pool.pop()?.bytes ?? Buffer.allocUnsafeSlow(ARENA_BYTES));
     return this.#current;
   }
 
   /** An arena over `bytes`, with a new id even for pooled bytes: a reference is never valid for two records. */
   #open(bytes: Buffer): Arena {
-    const arena: Arena = { id: this.#nextId++, bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), used: 0, live: 0 };
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    const arena: Arena = { id: this.#nextId++, bytes, view, used: 0, live: 0 };
     this.#arenas.set(arena.id, arena);
     return arena;
   }

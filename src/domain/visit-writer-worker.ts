@@ -24,7 +24,7 @@ import { ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
 import { WebhookStore } from "../storage/webhook-store";
 import type { LinkEvent } from "./link-events";
-import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, chunkVisits, SHARED_SLOTS } from "./visit-chunk";
+import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, chunkVisits, partCounts, SHARED_SLOTS } from "./visit-chunk";
 import { visitLocator } from "./visit-location";
 import { type PrivacySettings, VisitRecorder } from "./visit-recorder";
 import { visitEventOutbox, type WebhookOutbox } from "./webhooks-outbox";
@@ -144,7 +144,8 @@ function write(w: Writer, chunk: ChunkMessage): ChunkReply {
         if (Atomics.load(slots, SHARED_SLOTS.deletions) !== w.deletionsHeard) throw new DeletedMeanwhile();
         for (let i = 0; i < chunk.ids.length; i++) {
           if (i % LINKS_BETWEEN_COURTESIES === 0) w.courtesy?.pause();
-          w.shortUrls.addVisits(chunk.ids[i] as number, chunk.counts[3 * i] as number, chunk.counts[3 * i + 1] as number);
+          const { take, bots } = partCounts(chunk, i);
+          w.shortUrls.addVisits(chunk.ids[i] as number, take, bots);
         }
         w.recorder.write(visits);
         w.outbox.write(visits);

@@ -120,7 +120,13 @@ export class VisitWriter extends JobThread<WriterRequest, WriterMessage, ChunkRe
         return true;
       };
       this.answer = answer;
-      this.post(chunk, [chunk.records.buffer as ArrayBuffer, chunk.ids.buffer as ArrayBuffer, chunk.counts.buffer as ArrayBuffer]);
+      const { records, ids, counts, names } = chunk;
+      this.post(chunk, [
+        records.buffer as ArrayBuffer,
+        ids.buffer as ArrayBuffer,
+        counts.buffer as ArrayBuffer,
+        names.buffer as ArrayBuffer,
+      ]);
       // While the writer waits for the write lock that this thread's own writes hold nearly all the time (link
       // writes back to back), this thread makes room. Another process's lock (Litestream's, the other colour's)
       // it cannot hurry, however late the run: pausing then would only take the CPU from redirects.
