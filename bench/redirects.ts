@@ -12,7 +12,7 @@
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { generateCodes, writeCodes } from "./lib/codes";
+import { generateCodes, HOT_SHARE, writeCodes } from "./lib/codes";
 import { loadAverage } from "./lib/cpu";
 import { type PacedResult, runPaced } from "./lib/paced";
 import { pinSelf, run, runWithCleanup, spawn, stop, tempDir } from "./lib/processes";
@@ -207,7 +207,7 @@ async function redirectPhases(work: string): Promise<void> {
   await visitCodes(reference.baseUrl, codes, range(Math.min(codes.length, 1_000)));
   console.log("verified: every code redirects to its target");
 
-  const hot: Workload = { name: "hot", codesFile, hotCount: cfg.hot, hotShare: 0.9 };
+  const hot: Workload = { name: "hot", codesFile, hotCount: cfg.hot, hotShare: HOT_SHARE };
   const uniform: Workload = { name: "uniform", codesFile, hotCount: 0, hotShare: 0 };
   let hotCapacity = Number.NaN;
   /** The latency phase's rate, for the standby's paced run too (NaN when the latency phase did not run). */

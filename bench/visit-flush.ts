@@ -21,6 +21,7 @@ import { VisitRecorder } from "../src/domain/visit-recorder";
 import { openDatabase } from "../src/storage/database";
 import { ShortUrlStore } from "../src/storage/short-url-store";
 import { VisitStore } from "../src/storage/visit-store";
+import { drawIndex } from "./lib/codes";
 import { runWithCleanup, tempDir } from "./lib/processes";
 import { median } from "./lib/stats";
 
@@ -47,15 +48,8 @@ const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, l
 /** Link ids for one second of traffic: 90 % to the first 1 % of links, or uniform. */
 function drawIds(visits: number, hot: boolean): Int32Array {
   const ids = new Int32Array(visits);
-  const hotCount = Math.floor(links / 100);
-  for (let i = 0; i < visits; i++) {
-    const index = !hot
-      ? Math.floor(Math.random() * links)
-      : Math.random() < 0.9
-        ? Math.floor(Math.random() * hotCount)
-        : hotCount + Math.floor(Math.random() * (links - hotCount));
-    ids[i] = index + 1; // rowids start at 1
-  }
+  const hotCount = hot ? Math.floor(links / 100) : 0;
+  for (let i = 0; i < visits; i++) ids[i] = drawIndex(links, hotCount) + 1; // rowids start at 1
   return ids;
 }
 

@@ -25,6 +25,15 @@ export function generateCodes(count: number, length = 7): string[] {
   return [...codes];
 }
 
+/** HOT_SHARE of the hot workload's requests go to its hot set, the first lines; the rest spread over the others. */
+export const HOT_SHARE = 0.9;
+
+/** A link index in [0, links) as the workloads draw one: from the first `hotCount` HOT_SHARE of the time, else from the rest; uniform when `hotCount` is 0. */
+export function drawIndex(links: number, hotCount: number): number {
+  if (hotCount === 0) return Math.floor(Math.random() * links);
+  return Math.random() < HOT_SHARE ? Math.floor(Math.random() * hotCount) : hotCount + Math.floor(Math.random() * (links - hotCount));
+}
+
 export function targetFor(index: number): string {
   return `https://example.com/page/${index}`;
 }
