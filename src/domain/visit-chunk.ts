@@ -49,6 +49,11 @@ export type ChunkReply =
 
 /** Int32 counts per part in ChunkMessage.counts. */
 const PART_COUNTS = 5;
+/**
+ * Reads ChunkMessage.names back (a Uint16Array is in the machine's order: little-endian on x86-64 and arm64). A lone
+ * surrogate, never in a short code or host name, would read back as U+FFFD: still one unit, so the slices stay in step.
+ */
+const UTF16 = new TextDecoder("utf-16le");
 
 /** Writes chunks in transactions of its own (on another connection, on another thread). */
 export interface ChunkWriter {
@@ -142,11 +147,6 @@ function putUnits(units: Uint16Array, at: number, text: string): number {
   return at + text.length;
 }
 
-/** The text of `length` code units at `at`. */
-function readUnits(units: Uint16Array, at: number, length: number): string {
-  return length === 0 ? "" : String.fromCharCode(...units.subarray(at, at + length));
-}
-
 /** What a chunk's i-th part adds to its link's counters: its visits, and how many of them came from bots. */
 export function partCounts(chunk: ChunkMessage, i: number): { take: number; bots: number } {
   return { take: chunk.counts[PART_COUNTS * i] as number, bots: chunk.counts[PART_COUNTS * i + 1] as number };
@@ -154,7 +154,9 @@ export function partCounts(chunk: ChunkMessage, i: number): { take: number; bots
 
 /** The visits a chunk's records hold, each with its part's link (null for the orphans at the end). */
 export function chunkVisits(chunk: ChunkMessage): Visit[] {
-  const { ids, counts, names } = chunk;
+  const { ids, counts } = chunk;
+  // One string for all the names, sliced (substrings share its characters).
+  const names = UTF16.decode(chunk.names);
   let part = -1;
   let left = 0;
   let at = 0;
@@ -168,15 +170,11 @@ export function chunkVisits(chunk: ChunkMessage): Visit[] {
         break;
       }
       const base = PART_COUNTS * part;
-      const codeLength = counts[base + 3] as number;
-      const domainLength = counts[base + 4] as number;
+      const codeEnd = at + (counts[base + 3] as number);
+      const domainEnd = codeEnd + (counts[base + 4] as number);
       left = counts[base + 2] as number;
-      link = {
-        id: ids[part] as number,
-        shortCode: readUnits(names, at, codeLength),
-        domain: readUnits(names, at + codeLength, domainLength),
-      };
-      at += codeLength + domainLength;
+      link = { id: ids[part] as number, shortCode: names.slice(at, codeEnd), domain: names.slice(codeEnd, domainEnd) };
+      at = domainEnd;
     }
     left--;
     return link;
