@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { generateShortCode } from "../src/domain/short-code";
 import type { Visit, VisitedLink } from "../src/domain/visit";
 import { VisitBuffer } from "../src/domain/visit-buffer";
-import type { ChunkMessage, ChunkReply, ChunkWriter } from "../src/domain/visit-chunk";
+import { type ChunkMessage, type ChunkReply, type ChunkWriter, chunkTransfers } from "../src/domain/visit-chunk";
 import { openDatabase } from "../src/storage/database";
 import { ShortUrlStore } from "../src/storage/short-url-store";
 import { drawIndex } from "./lib/codes";
@@ -38,13 +38,6 @@ const WARMUP = Math.min(200, Math.floor(rounds / 5));
 
 const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 
-/** The buffers a message carries, to transfer: whatever typed arrays the chunk's fields are. */
-function transferables(chunk: ChunkMessage): ArrayBuffer[] {
-  return Object.values(chunk)
-    .filter((value): value is ArrayBufferView => ArrayBuffer.isView(value))
-    .map((view) => view.buffer as ArrayBuffer);
-}
-
 /** Answers every chunk at once, after serializing it as postMessage would; keeps the byte size of each one's records. */
 class SerializingWriter implements ChunkWriter {
   readonly usable = true;
@@ -53,7 +46,7 @@ class SerializingWriter implements ChunkWriter {
 
   write(chunk: ChunkMessage): Promise<ChunkReply> {
     this.recordBytes = chunk.records.byteLength;
-    structuredClone(chunk, { transfer: transferables(chunk) });
+    structuredClone(chunk, { transfer: chunkTransfers(chunk) });
     this.commits++;
     return Promise.resolve({ op: "written", enqueued: false });
   }

@@ -147,6 +147,11 @@ function putUnits(units: Uint16Array, at: number, text: string): number {
   return at + text.length;
 }
 
+/** The buffers a chunk message carries, to transfer with it (postMessage) rather than copy. */
+export function chunkTransfers(chunk: ChunkMessage): ArrayBuffer[] {
+  return [chunk.records.buffer, chunk.ids.buffer, chunk.counts.buffer, chunk.names.buffer] as ArrayBuffer[];
+}
+
 /** What a chunk's i-th part adds to its link's counters: its visits, and how many of them came from bots. */
 export function partCounts(chunk: ChunkMessage, i: number): { take: number; bots: number } {
   return { take: chunk.counts[PART_COUNTS * i] as number, bots: chunk.counts[PART_COUNTS * i + 1] as number };

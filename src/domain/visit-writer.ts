@@ -25,7 +25,15 @@ import { JobThread, type StartReply } from "../lib/job-thread";
 import { workerUrl } from "../lib/workers";
 import { type CheckpointResult, wroteLately } from "../storage/database";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
-import { CHUNK_STATUS, type ChunkMessage, type ChunkReply, type ChunkWriter, SHARED_SLOT_COUNT, SHARED_SLOTS } from "./visit-chunk";
+import {
+  CHUNK_STATUS,
+  type ChunkMessage,
+  type ChunkReply,
+  type ChunkWriter,
+  chunkTransfers,
+  SHARED_SLOT_COUNT,
+  SHARED_SLOTS,
+} from "./visit-chunk";
 import type { PrivacySettings } from "./visit-recorder";
 import type { WriterReply, WriterRequest } from "./visit-writer-worker";
 
@@ -120,13 +128,7 @@ export class VisitWriter extends JobThread<WriterRequest, WriterMessage, ChunkRe
         return true;
       };
       this.answer = answer;
-      const { records, ids, counts, names } = chunk;
-      this.post(chunk, [
-        records.buffer as ArrayBuffer,
-        ids.buffer as ArrayBuffer,
-        counts.buffer as ArrayBuffer,
-        names.buffer as ArrayBuffer,
-      ]);
+      this.post(chunk, chunkTransfers(chunk));
       // While the writer waits for the write lock that this thread's own writes hold nearly all the time (link
       // writes back to back), this thread makes room. Another process's lock (Litestream's, the other colour's)
       // it cannot hurry, however late the run: pausing then would only take the CPU from redirects.
