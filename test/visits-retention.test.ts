@@ -101,11 +101,14 @@ describe("visit retention", () => {
   });
 
   test("a deleted link's raw rows and roll-ups are purged, and its visits leave the totals", async () => {
-    // Passes run every 10 s after the one before ends: the second one finds the deletion. The rows, all written
-    // after the first pass ended, are then younger than 10 s, so retention leaves the kept link's rows alone. (Written
-    // while the first pass still ran, on a busy machine, the oldest were just over 10 s old at the second: one went.)
+    // Passes run every 10 s after the one before ends: the second one finds the deletion. The rows must then be
+    // younger than 10 s, so that retention leaves the kept link's rows alone. Written while the first pass still ran,
+    // the oldest were over 10 s old at the second on a busy machine; written right after it ended, one still went
+    // when the second pass's timer fired late (its cutoff then falls after the first rows). Waiting two seconds
+    // after the first pass is the margin for that lateness: an age the test needs, not a readiness it guesses.
     await using server = await startServer({ args: ["--visits-retention", "10s", "--visit-flush-interval", "100ms"] });
     await waitFor("the first retention pass ended", async () => (await server.metric("shortener_visit_purge_duration_seconds_count")) >= 1);
+    await Bun.sleep(2_000);
     const kept = await createLink(server, "kept");
     const gone = await createLink(server, "gone");
     await visit(server, "kept", 4);
