@@ -44,6 +44,7 @@ import { DomainRedirectStore } from "./storage/domain-redirect-store";
 import { readDrillStatus } from "./storage/drill-record";
 import { GroupCommit } from "./storage/group-commit";
 import { HeartbeatStore } from "./storage/heartbeat-store";
+import { LinkChangeStore } from "./storage/link-change-store";
 import { LinkPasswordStore } from "./storage/link-password-store";
 import { LitestreamClient } from "./storage/litestream-client";
 import type { MigrationEvent } from "./storage/migrations";
@@ -158,13 +159,12 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   const redirectRuleStore = new RedirectRuleStore(db);
   // Who changed what: every service's writes record their event in the change's own transaction.
   const audit = new AuditLog(new AuditStore(db));
-  const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize, redirectRuleStore);
+  const resolver = new LinkResolver(shortUrlStore, visits, config.cacheSize, redirectRuleStore, new LinkChangeStore(db));
   const linkPasswords = new LinkPasswords();
   const customDomains = new Set(shortUrlStore.domains());
   // The recorder hears of deletions in their transaction (a deleted link's buffered visits leave its domain's sums).
   const linkEvents: LinkEventListener[] = [recorder];
-  // A standby answers redirects from its replica and refuses every write (DESIGN.md, Failover).
-  // The primary refuses link writes while the replica lags too far behind (DESIGN.md, Durability and recovery).
+  // A standby refuses every write (DESIGN.md, Failover); a primary, link writes while the replica lags too far behind.
   const guardWrites =
     config.role === "standby"
       ? () => {

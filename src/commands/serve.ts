@@ -1,6 +1,7 @@
 import { createApp } from "../app";
 import { type Config, loadConfig, settingName, unknownSettingVariables } from "../config";
 import { LeaseKeeper } from "../domain/lease-keeper";
+import { watchLinkChanges } from "../domain/link-change-watch";
 import { FLUSH_CHUNK_MAX_VISITS } from "../domain/visit-buffer";
 import { startVisitRetention } from "../domain/visit-retention";
 import { SettingError } from "../errors";
@@ -10,6 +11,7 @@ import type { ParsedArgs } from "../lib/args";
 import { idleThreadsNamed, RUNTIME_BACKGROUND_THREADS } from "../lib/thread-priority";
 import { startYoungCollections } from "../lib/young-collections";
 import { refuseEmptyDatabaseOverReplica } from "../ops/replica-guard";
+import { LinkChangeStore } from "../storage/link-change-store";
 import { controlSocketFor, LitestreamConfigError, leaseLocationFor, shipmentLocationFor } from "../storage/litestream-config";
 import { promotedHere, ReplicaEnvError, readReplicaEnv } from "../storage/replica-epoch";
 import { LeaseStore } from "../storage/replica-lease";
@@ -153,10 +155,14 @@ export const serve: Command = {
       .catch((error) =>
         log.warn("visit_inbox_thread_failed", { ...describeError(error), hint: "shipments are taken on the event loop from now on" }),
       );
+    // In a blue/green overlap the other colour writes links too: their codes leave this cache within 100 ms of the
+    // commit (domain/link-change-watch.ts). The watch starts before serving, so no change after the first cached link is missed.
+    const changesTimer = config.role === "primary" ? watchLinkChanges(new LinkChangeStore(ctx.db), ctx.shortUrls) : undefined;
     let publicServer: ReturnType<typeof startPublicServer>;
     try {
       publicServer = startPublicServer(ctx);
     } catch (error) {
+      clearInterval(changesTimer);
       await ctx[Symbol.asyncDispose]();
       throw listenError(error, "--listen", config.listen);
     }
@@ -265,6 +271,7 @@ export const serve: Command = {
       clearInterval(heartbeatTimer);
       clearInterval(domainsTimer);
       clearInterval(replicaTimer);
+      clearInterval(changesTimer);
       youngCollections.stop();
       ctx.replication?.stop();
       lease?.stop();
@@ -278,6 +285,7 @@ export const serve: Command = {
       clearInterval(heartbeatTimer);
       clearInterval(domainsTimer);
       clearInterval(replicaTimer);
+      clearInterval(changesTimer);
       youngCollections.stop();
       lease?.stop();
       await retention?.stop();

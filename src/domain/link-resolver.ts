@@ -5,6 +5,7 @@
  * exactly, without touching the database.
  */
 import { LRUCache } from "lru-cache";
+import type { LinkChangeStore } from "../storage/link-change-store";
 import type { RedirectRuleStore } from "../storage/redirect-rule-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import { type RedirectRule, rulesFromRows } from "./redirect-rules";
@@ -56,6 +57,8 @@ export class LinkResolver {
     private readonly visits: VisitBuffer,
     cacheSize: number,
     private readonly rules: RedirectRuleStore,
+    /** The journal other processes serving this database read (the other colour); null writes none (a standby, tests). */
+    private readonly changes: LinkChangeStore | null = null,
   ) {
     this.#cache = new LRUCache({ max: cacheSize });
   }
@@ -118,9 +121,19 @@ export class LinkResolver {
     return link;
   }
 
-  /** Drops a code's entry; every write that changes what a code resolves to calls this before answering. */
+  /** Drops a code's entry here. */
   invalidate(domain: string, code: string): void {
     this.#cache.delete(cacheKey(domain, code));
+  }
+
+  /**
+   * Drops a code's entry here and records the change for any other process serving this database, which drops it
+   * from its own cache at its next look (domain/link-change-watch.ts). Every write that changes what a code resolves
+   * to, or its count, calls this inside its transaction, so the change is journaled if and only if it commits.
+   */
+  changed(domain: string, code: string): void {
+    this.invalidate(domain, code);
+    this.changes?.record(domain, code);
   }
 
   clear(): void {

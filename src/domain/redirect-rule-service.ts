@@ -62,7 +62,7 @@ export class RedirectRuleService {
           { domain: domainKey, shortCode },
           { from: before, to: after },
         );
-        this.deps.resolver.invalidate(domainKey, shortCode);
+        this.deps.resolver.changed(domainKey, shortCode);
       })
       .catch(rethrowUnconfirmed());
     return this.get(shortCode, domainKey === "" ? null : domainKey);

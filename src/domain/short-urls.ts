@@ -164,6 +164,8 @@ export class ShortUrlService {
       if (newId === null) throw unavailable("Could not find a free short code; try again or ask for a longer one.", 1);
     }
     if (input.tags && input.tags.length > 0) this.deps.tags.setTags(newId, input.tags);
+    // Another process serving this database lists crawlable codes in its robots.txt too.
+    if (input.crawlable === true) this.deps.resolver.changed(domain, code);
     if (hash !== null) this.deps.passwords.store.set(newId, hash);
     if (domain !== "") this.deps.onDomainUsed?.(domain);
     this.deps.audit?.record(keyActor(key), "short-url.created", { domain, shortCode: code }, createdFacts(input));
@@ -200,7 +202,7 @@ export class ShortUrlService {
       this.deps.shortUrls.update(row.id, update);
       if (changes.tags !== undefined) this.deps.tags.setTags(row.id, changes.tags);
       if (hash !== undefined) this.deps.passwords.store.set(row.id, hash);
-      this.deps.resolver.invalidate(domainKey, shortCode);
+      this.deps.resolver.changed(domainKey, shortCode);
       const after = this.#byId(row.id);
       const changed = linkChanges(before, after);
       // A new password on a protected link changes no field shown; the event says so, never what it is.
@@ -224,7 +226,7 @@ export class ShortUrlService {
       this.deps.audit?.record(keyActor(key), "short-url.deleted", { domain: domainKey, shortCode }, linkFacts(gone));
       this.#emit(events, "link.deleted", gone);
       this.deps.shortUrls.delete(row.id);
-      this.deps.resolver.invalidate(domainKey, shortCode);
+      this.deps.resolver.changed(domainKey, shortCode);
     });
     this.#published(events);
   }
@@ -276,17 +278,21 @@ export class ShortUrlService {
     this.deps.resolver.clear();
   }
 
+  /** Forgets what was read of one code (its resolved link, robots.txt codes): another process changed it (the other colour). */
+  forgetChanged(domain: string, shortCode: string): void {
+    this.#crawlable.clear();
+    this.deps.resolver.invalidate(domain, shortCode);
+  }
+
   /**
-   * Crawlable codes of a domain, for robots.txt: read once and kept until the next link write (robots.txt is
-   * public, and a domain may have many crawlable links). The array is the same until then.
+   * Crawlable codes of a domain, for robots.txt: read once and kept until the next link write here or, seen in the
+   * journal, in another process (robots.txt is public, and a domain may have many crawlable links). The same array
+   * until then.
    */
   crawlableCodes(domain: string): readonly string[] {
     const key = this.domainKey(domain);
-    let codes = this.#crawlable.get(key);
-    if (codes === undefined) {
-      codes = this.deps.shortUrls.crawlableCodes(key);
-      this.#crawlable.set(key, codes);
-    }
+    const codes = this.#crawlable.get(key) ?? this.deps.shortUrls.crawlableCodes(key);
+    this.#crawlable.set(key, codes);
     return codes;
   }
 

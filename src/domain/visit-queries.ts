@@ -153,13 +153,12 @@ export class VisitQueryService {
     const lane: Lane = { kind: "link", id: link.id };
     const { db, store, deletions, flushPending } = this.deps;
     const subject = { domain: this.deps.shortUrls.domainKey(link.domain), shortCode: link.shortCode };
-    const deleted = await deleteLane(db, store, deletions, lane, flushPending, (after, count) => {
+    return deleteLane(db, store, deletions, lane, flushPending, (after, count) => {
       deletions.clearLinkRollups(link.id, after);
       if (count > 0) this.deps.audit?.record(keyActor(key), "short-url.visits-deleted", subject, { deletedVisits: count });
+      // A cached link counts its visits for maxVisits: reload it with the new count, here and in another process.
+      this.deps.resolver.changed(subject.domain, subject.shortCode);
     });
-    // A cached link counts its visits for maxVisits: reload it with the new count.
-    this.deps.resolver.invalidate(this.deps.shortUrls.domainKey(link.domain), link.shortCode);
-    return deleted;
   }
 
   /** Deletes every orphan visit (Shlink's DELETE /visits/orphan). */

@@ -4,6 +4,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { AUDIT_EVENTS_SCHEMA } from "./audit-store";
+import { LINK_CHANGES_SCHEMA } from "./link-change-store";
 import { LINK_PASSWORDS_SCHEMA } from "./link-password-store";
 import { snapshotBefore } from "./migration-snapshot";
 import { TAKEN_SHIPMENTS_SCHEMA } from "./shipment-ledger";
@@ -353,12 +354,12 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: "",
     rewrite: normalizeStoredTagNames,
   },
-  // The audit history (storage/audit-store.ts): who changed what, when; a new table only.
+  // New tables only, each described in its store: the audit history (audit-store.ts), password-protected links
+  // (link-password-store.ts), shipments taken (shipment-ledger.ts), link changes for the other colour (link-change-store.ts).
   { version: 14, changesExisting: false, sql: AUDIT_EVENTS_SCHEMA },
-  // Password-protected links (storage/link-password-store.ts): a new table only.
   { version: 15, changesExisting: false, sql: LINK_PASSWORDS_SCHEMA },
-  // Standby visits' shipments taken (storage/shipment-ledger.ts): a new table only.
   { version: 16, changesExisting: false, sql: TAKEN_SHIPMENTS_SCHEMA },
+  { version: 17, changesExisting: false, sql: LINK_CHANGES_SCHEMA },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
