@@ -2,7 +2,8 @@ import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { LINK_CHANGES_KEPT, LinkChangeStore } from "../storage/link-change-store";
 import { runMigrations } from "../storage/migrations";
-import { type ChangedLinks, LinkChangeWatch } from "./link-change-watch";
+import { FailureStreak } from "../telemetry/failure-streak";
+import { type ChangedLinks, LinkChangeWatch, watchLinkChanges } from "./link-change-watch";
 
 function journal(): { db: Database; store: LinkChangeStore } {
   const db = new Database(":memory:", { strict: true });
@@ -94,4 +95,41 @@ test("more changes than one look reads drop everything, and the look after reads
   store.record("", "one");
   expect(watch.look()).toBe(1);
   expect(cache.forgotten).toEqual(["/one"]);
+});
+
+test("failed looks are logged once as a streak, and the look that works again reads every change made meanwhile", async () => {
+  const { store } = journal();
+  let broken = false;
+  let looks = 0;
+  const flaky = {
+    last: () => store.last(),
+    after: (seq: number, limit: number) => {
+      looks++;
+      if (broken) throw new Error("database disk image is malformed");
+      return store.after(seq, limit);
+    },
+  } as unknown as LinkChangeStore;
+  const events: string[] = [];
+  const streak = new FailureStreak("link_changes_watch", 60_000, Date.now, (_level, event) => events.push(event));
+  const cache = recordingCache();
+  const timer = watchLinkChanges(flaky, cache, 5, streak);
+  try {
+    broken = true;
+    store.record("", "while-broken");
+    const deadline = Date.now() + 5_000;
+    while (events.length === 0 && Date.now() < deadline) await Bun.sleep(5);
+    expect(events).toEqual(["link_changes_watch_failed"]);
+    // Ten failed looks later, still one line.
+    const failedBy = looks + 10;
+    while (looks < failedBy && Date.now() < deadline) await Bun.sleep(5);
+    expect(looks).toBeGreaterThanOrEqual(failedBy);
+    expect(events).toEqual(["link_changes_watch_failed"]);
+    expect(cache.forgotten).toEqual([]);
+    broken = false;
+    while (events.length < 2 && Date.now() < deadline) await Bun.sleep(5);
+    expect(events).toEqual(["link_changes_watch_failed", "link_changes_watch_recovered"]);
+    expect(cache.forgotten).toEqual(["/while-broken"]);
+  } finally {
+    clearInterval(timer);
+  }
 });

@@ -6,6 +6,8 @@
  * so it serves an edited or deleted link's old redirect for at most about that long.
  */
 import type { LinkChangeStore } from "../storage/link-change-store";
+import { FailureStreak } from "../telemetry/failure-streak";
+import { describeError } from "../telemetry/logger";
 
 /** How often a primary looks for other processes' link changes: one indexed read of the newest journal rows. */
 export const LINK_CHANGES_WATCH_MS = 100;
@@ -50,14 +52,27 @@ export class LinkChangeWatch {
   }
 }
 
-/** Looks every `intervalMs` until the timer is cleared; a failed look (a damaged page, say) is tried again at the next. */
-export function watchLinkChanges(journal: LinkChangeStore, cache: ChangedLinks, intervalMs = LINK_CHANGES_WATCH_MS): Timer {
+/**
+ * Looks every `intervalMs` until the timer is cleared. A failed look (a damaged page, say) is logged as a streak
+ * (`link_changes_watch_failed`, then `…_recovered`) and tried again at the next: the look after it reads on from the
+ * last change it saw, so none is skipped.
+ */
+export function watchLinkChanges(
+  journal: LinkChangeStore,
+  cache: ChangedLinks,
+  intervalMs = LINK_CHANGES_WATCH_MS,
+  failures = new FailureStreak("link_changes_watch"),
+): Timer {
   const watch = new LinkChangeWatch(journal, cache);
   return setInterval(() => {
     try {
       watch.look();
-    } catch {
-      // The database's own failures are reported by the requests and flushes that meet them.
+      failures.succeeded();
+    } catch (error) {
+      failures.failed({
+        ...describeError(error),
+        hint: "links changed through the other colour may be served as they were until looks work again",
+      });
     }
   }, intervalMs);
 }
