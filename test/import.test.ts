@@ -7,7 +7,8 @@ import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { eventLines, runCli, startServer, TestServer, waitFor } from "./support/binary";
+import { renewLineage } from "../src/storage/database-lineage";
+import { eventLines, runCli, startServer, TestServer, tempDir, waitFor } from "./support/binary";
 import { BOT_UA, BROWSER_UA } from "./support/sdk";
 
 const ANDROID_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
@@ -408,17 +409,17 @@ describe("shortener import db", () => {
     expect((await target.api(linkPath("lv-gone", null), { method: "DELETE" })).status).toBe(204);
     // A link of two visits at most, visited once here too: cached, with a count of 1.
     expect((await visit(target, "lv-max")).status).toBe(302);
-    const run = (afterVisitId: number, ...extra: string[]) =>
+    const importFrom = (file: string, afterLinkId: number, afterVisitId: number, ...extra: string[]) =>
       runCli(
         [
           "import",
           "db",
-          oldFile,
+          file,
           "--data-dir",
           target.dataDir,
           "--visits",
           "--after-link-id",
-          String(linkCut),
+          String(afterLinkId),
           "--after-visit-id",
           String(afterVisitId),
           ...extra,
@@ -426,6 +427,7 @@ describe("shortener import db", () => {
         {},
         60_000,
       );
+    const run = (afterVisitId: number, ...extra: string[]) => importFrom(oldFile, linkCut, afterVisitId, ...extra);
     const noticed = (times: number) =>
       waitFor(
         "the server noticing the imported visits",
@@ -471,6 +473,36 @@ describe("shortener import db", () => {
     );
     expect((await linkOf(target, "lv-a", null)).visitsSummary).toEqual({ total: 3, nonBots: 3, bots: 0 });
     expect((await linkOf(target, "lv-max", null)).visitsSummary).toEqual({ total: 2, nonBots: 2, bots: 0 });
+
+    // With a lower link cut too: the batches are named by the file's lineage, not by the cut, so nothing comes twice.
+    const lowerRun = await importFrom(oldFile, linkCut - 1, visitCut, "--json");
+    expect(lowerRun.exitCode).toBe(0);
+    const lower = JSON.parse(lowerRun.stdout).laterVisits as { imported: number; alreadyHere: number };
+    expect(lower.imported).toBe(0);
+    expect((await linkOf(target, "lv-a", null)).visitsSummary).toEqual({ total: 3, nonBots: 3, bots: 0 });
+
+    // A file of another lineage (a later promotion's old primary, restored from this one's state): the same visit ids
+    // name other visits there, and none of them is taken for one already here.
+    const otherDir = tempDir();
+    try {
+      const otherFile = join(otherDir, "shortener.db");
+      for (const suffix of ["", "-wal"])
+        if (existsSync(`${oldFile}${suffix}`)) writeFileSync(`${otherFile}${suffix}`, readFileSync(`${oldFile}${suffix}`));
+      const other = new Database(otherFile);
+      other.run("UPDATE visits SET referer = 'https://other-lineage.example/' WHERE id > ?", [visitCut]);
+      other.close();
+      expect(renewLineage(otherFile)).not.toBeNull();
+      rmSync(`${otherFile}-shm`, { force: true });
+      const fromOther = await importFrom(otherFile, linkCut, visitCut);
+      expect([fromOther.exitCode, fromOther.stdout.split("\n")[0]]).toEqual([
+        0,
+        `later visits to links through id ${linkCut}: imported 4 (ids above ${visitCut}); 0 already here; 1 to links deleted here`,
+      ]);
+      const after = ((await json(target, visitsPath("lv-a", null))).visits as { data: { referer: string }[] }).data.map((v) => v.referer);
+      expect(after).toEqual(["https://other-lineage.example/", "https://later.example/", "", ""]);
+    } finally {
+      rmSync(otherDir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   test("a missing file, one that is not a shortener database, or a bad id fails clearly and writes nothing", async () => {

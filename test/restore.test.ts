@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { lineageOf } from "../src/storage/database-lineage";
 import { freePort, type RunResult, requireBinary, runCli, TestServer, tempDir, waitFor } from "./support/binary";
 import { cleanEnv, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { syncReplica } from "./support/replica";
@@ -230,6 +231,18 @@ describe("shortener restore, on a replica with a known history (server and Lites
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain(`restored ${output} to its newest replicated state`);
     expect(sorted(linksIn(output))).toEqual(sorted(node.links));
+    // A restored file that may be served gives out the live one's later ids again: it gets a lineage of its own, by
+    // which `import db` keeps the two histories' visits apart.
+    const lineage = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return lineageOf(db);
+      } finally {
+        db.close();
+      }
+    };
+    expect(lineage(output)).toMatch(/^[0-9a-f]{32}$/);
+    expect(lineage(output)).not.toBe(lineage(node.databasePath));
   });
 
   test("refuses to restore in place while the server runs on the data dir, and changes nothing", async () => {

@@ -6,6 +6,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { NEW_TABLE_MIGRATIONS } from "../src/storage/new-table-migrations";
 import { BINARY, runCli, startServer, TestServer, tempDir, waitFor } from "./support/binary";
 import { expectStepPasses, parseRunbook } from "./support/runbook-steps";
 import { WebhookReceiver } from "./support/webhook-receiver";
@@ -266,8 +267,10 @@ describe("schema v4", () => {
       const db = new Database(join(dataDir, "shortener.db"));
       // Schema 3 as it was: no webhooks (4), visit counters still in short_urls (5), no ordering (6) or crawlable (7)
       // indexes, visits indexed by link first (8), day roll-ups keyed by link first (9), none by domain (10), no redirect
-      // rules (11), domain redirects (12), audit history (14) or link passwords (15).
-      db.exec(`DROP TABLE link_changes; DROP TABLE taken_visit_shipments; DROP TABLE link_passwords; DROP TABLE audit_events; DROP TABLE domain_redirects; DROP TABLE redirect_rules; DROP TRIGGER short_urls_deleted; DROP TABLE domain_visit_days;
+      // rules (11), domain redirects (12), or any table of 14 on (each a new table only).
+      for (const { sql } of NEW_TABLE_MIGRATIONS)
+        for (const [, table] of sql.matchAll(/CREATE TABLE (\w+)/g)) db.exec(`DROP TABLE ${table}`);
+      db.exec(`DROP TABLE domain_redirects; DROP TABLE redirect_rules; DROP TRIGGER short_urls_deleted; DROP TABLE domain_visit_days;
         DROP TABLE webhook_outbox; DROP TABLE webhooks; DROP TABLE link_visits;
         DROP INDEX short_urls_short_code; DROP INDEX short_urls_title; DROP INDEX short_urls_crawlable;
         DROP INDEX visits_link; CREATE INDEX visits_short_url ON visits(short_url_id, id, potential_bot);

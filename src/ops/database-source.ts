@@ -19,6 +19,7 @@ import { UsageError } from "../errors";
 import { createRestApp } from "../http/rest/rest-app";
 import { formatSize } from "../lib/size";
 import { openDatabase } from "../storage/database";
+import { lineageOf } from "../storage/database-lineage";
 import { currentVersion, LATEST_VERSION } from "../storage/migrations";
 import { ShortUrlStore } from "../storage/short-url-store";
 import type { StagedVisit } from "../storage/visit-staging";
@@ -41,6 +42,8 @@ export interface DatabaseSource extends AsyncDisposable {
   links(): AsyncGenerator<Json>;
   /** How many links that is. */
   readonly count: number;
+  /** The file's lineage as it was set aside (storage/database-lineage.ts), null when its schema predates lineages. */
+  readonly lineage: string | null;
   /**
    * Its raw visits with ids above `afterVisitId` to links with ids through `throughLinkId` (the links a promotion's
    * restored state shares with it, under the same ids), oldest first, in batches of up to `size`.
@@ -59,14 +62,17 @@ export interface LaterVisit {
 
 /**
  * Refuses what is not a shortener database this build can read: `copy`, read as `file` (the copy, so that not even
- * a -shm file appears beside the set-aside one).
+ * a -shm file appears beside the set-aside one). Returns its lineage, read before the copy is migrated (a file
+ * older than lineages would get a new one each time).
  */
-function checkSchema(copy: string, file: string): void {
+function checkSchema(copy: string, file: string): string | null {
   let version: number;
+  let lineage: string | null;
   try {
     const db = openDatabase(copy, { readonly: true });
     try {
       version = currentVersion(db);
+      lineage = version > LATEST_VERSION ? null : lineageOf(db);
     } finally {
       db.close();
     }
@@ -79,6 +85,7 @@ function checkSchema(copy: string, file: string): void {
       `${file} has schema version ${version}, newer than this binary knows (${LATEST_VERSION}): run the newer shortener`,
     );
   }
+  return lineage;
 }
 
 /**
@@ -105,10 +112,11 @@ export async function openDatabaseSource(file: string, afterLinkId: number, keep
   const dir = mkdtempSync(join(dirname(file), ".import-db-"));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   let app: ReturnType<typeof createApp>;
+  let lineage: string | null;
   try {
     copyFileSync(file, join(dir, "shortener.db"));
     if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, join(dir, "shortener.db-wal"));
-    checkSchema(join(dir, "shortener.db"), file);
+    lineage = checkSchema(join(dir, "shortener.db"), file);
     // This build's defaults and nothing from the environment: no replication, no lease, no webhooks sent from it.
     app = createApp(loadConfig(new Map([["data-dir", dir]]), {}));
   } catch (error) {
@@ -139,6 +147,7 @@ export async function openDatabaseSource(file: string, afterLinkId: number, keep
     return {
       source,
       count: after.length,
+      lineage,
       async *links() {
         for (const { domain, shortCode } of after) {
           const link = await source.link(shortCode, domain === "" ? null : domain);

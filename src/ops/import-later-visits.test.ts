@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { CoveredIds } from "./import-later-visits";
+import { batchSourceName, CoveredIds } from "./import-later-visits";
 
 const PREFIX = "import-db:links-7:visits-";
 
@@ -22,4 +22,10 @@ describe("CoveredIds", () => {
   test("a name that is not a range is passed over", () => {
     expect(coveredIds(new CoveredIds([`${PREFIX}2-3`, `${PREFIX}x-9`, `${PREFIX}4`], PREFIX), 10)).toEqual([2, 3]);
   });
+});
+
+test("the ledger names a file by its lineage, whatever the link cut; a file older than lineages by the link cut", () => {
+  expect(batchSourceName("0f1e2d3c4b5a69788796a5b4c3d2e1f0", 7)).toBe("lineage-0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+  expect(batchSourceName("0f1e2d3c4b5a69788796a5b4c3d2e1f0", 6)).toBe("lineage-0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+  expect(batchSourceName(null, 7)).toBe("links-7");
 });

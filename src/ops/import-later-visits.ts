@@ -6,9 +6,12 @@
  * replica.env). The newer links' visits came with their links.
  *
  * Each batch is written in one transaction with its name in the ledger of visits taken from elsewhere (the standby
- * shipments' ledger), a name that says which source visit ids it covers: a later run, whatever visit cut it was
- * given, leaves out the visits in the ranges already named, so none is written twice. Visitor counts stay 0, as with
- * any imported visit: raw rows keep no visitor hash.
+ * shipments' ledger), a name that says which file and which of its visit ids it covers: a later run from that file,
+ * whatever cuts it was given, leaves out the visits in the ranges already named, so none is written twice. The file
+ * is named by its lineage (storage/database-lineage.ts), which every restore that may be served renews: a file from
+ * another promotion gives the same visit ids to other visits, and its ranges stay apart. A file older than lineages
+ * is named by the link cut, as before lineages were kept. Visitor counts stay 0, as with any imported visit: raw rows
+ * keep no visitor hash.
  */
 import type { LinkImportWriter } from "../domain/link-import";
 import type { ParsedArgs } from "../lib/args";
@@ -36,6 +39,11 @@ export function afterVisitIdOf(args: ParsedArgs, dataDir: string): number | null
   return wholeNumberFlag(args, "after-visit-id") ?? readReplicaEnv(dataDir)?.restoredVisitId ?? null;
 }
 
+/** How the ledger names the file the batches come from: its lineage, or for a file older than lineages the link cut. */
+export function batchSourceName(lineage: string | null, throughLinkId: number): string {
+  return lineage === null ? `links-${throughLinkId}` : `lineage-${lineage}`;
+}
+
 /** Writes `file`'s visits above `afterVisitId` to its links through `throughLinkId` into this database. */
 export async function importLaterVisits(
   file: DatabaseSource,
@@ -45,7 +53,7 @@ export async function importLaterVisits(
   ledger: ShipmentLedger,
 ): Promise<LaterVisitsTally> {
   const tally: LaterVisitsTally = { afterVisitId: cut.afterVisitId, imported: 0, alreadyHere: 0, linkGone: 0 };
-  const prefix = `${IMPORTED_BATCH_PREFIX}links-${cut.throughLinkId}:visits-`;
+  const prefix = `${IMPORTED_BATCH_PREFIX}${batchSourceName(file.lineage, cut.throughLinkId)}:visits-`;
   const covered = new CoveredIds(ledger.namesStartingWith(prefix), prefix);
   for (const batch of file.laterVisits(cut.afterVisitId, cut.throughLinkId, BATCH)) {
     const links = new Map<number, { id: number; domain: string; shortCode: string; visits: StagedVisit[]; before: number }>();

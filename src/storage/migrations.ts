@@ -3,14 +3,11 @@
  * first snapshots the database (VACUUM INTO) beside it, so a bad migration can be undone by hand.
  */
 import type { Database } from "bun:sqlite";
-import { AUDIT_EVENTS_SCHEMA } from "./audit-store";
-import { LINK_CHANGES_SCHEMA } from "./link-change-store";
-import { LINK_PASSWORDS_SCHEMA } from "./link-password-store";
 import { snapshotBefore } from "./migration-snapshot";
-import { TAKEN_SHIPMENTS_SCHEMA } from "./shipment-ledger";
+import { NEW_TABLE_MIGRATIONS } from "./new-table-migrations";
 import { normalizeStoredTagNames, tagNamesNeedNormalizing } from "./tag-names-migration";
 
-interface Migration {
+export interface Migration {
   version: number;
   /**
    * True when it alters or rewrites tables that already hold data (then the database is copied first); a function
@@ -354,12 +351,8 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: "",
     rewrite: normalizeStoredTagNames,
   },
-  // New tables only, each described in its store: the audit history (audit-store.ts), password-protected links
-  // (link-password-store.ts), shipments taken (shipment-ledger.ts), link changes for the other colour (link-change-store.ts).
-  { version: 14, changesExisting: false, sql: AUDIT_EVENTS_SCHEMA },
-  { version: 15, changesExisting: false, sql: LINK_PASSWORDS_SCHEMA },
-  { version: 16, changesExisting: false, sql: TAKEN_SHIPMENTS_SCHEMA },
-  { version: 17, changesExisting: false, sql: LINK_CHANGES_SCHEMA },
+  // 14 on: new tables only (new-table-migrations.ts).
+  ...NEW_TABLE_MIGRATIONS,
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

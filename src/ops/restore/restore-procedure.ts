@@ -7,7 +7,7 @@
  * 1. `litestream restore [-timestamp T] -o TEMP DB`, TEMP being `<target>.restore-<pid>.tmp` beside the target
  *    (same filesystem, so step 5's rename is atomic).
  * 2. Check TEMP: `PRAGMA integrity_check` exactly "ok", a shortener schema this binary knows. --dry-run reports here.
- * 3. fsync TEMP.
+ * 3. Give TEMP a lineage of its own (storage/database-lineage.ts: `import db` tells the two histories apart), fsync it.
  * 4. In place: check again that nothing opened the database meanwhile, then keep the live database as
  *    `<db>.before-restore-<UTC time>` by hard-linking it and its -wal/-shm (the WAL holds committed transactions
  *    that are not in the main file yet, so it stays with the file it belongs to).
@@ -20,6 +20,7 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import type { HostPort } from "../../config";
+import { renewLineage } from "../../storage/database-lineage";
 import { describeHolders, lockHolders, serverOnDataDir } from "./database-in-use";
 import { asideName, existingFiles, fsyncFile, keepAside, SIDECARS, swapIn } from "./database-swap";
 import { litestreamRestore } from "./litestream-restore";
@@ -129,6 +130,8 @@ export async function runRestore(plan: RestorePlan): Promise<RestoreReport> {
     if (plan.signal?.aborted) throw new RestoreError("interrupted before the swap; nothing was changed");
     let keptAside: string[] = [];
     if (plan.mode !== "dry-run") {
+      // From here the restored file gives out again the ids its source gave after this point, to other rows.
+      renewLineage(temp);
       fsyncFile(temp);
       await refuseIfInUse(plan, notes);
       if (plan.mode === "in-place") keptAside = keepAside(plan.target, asideName(plan.target, checkedAt));
