@@ -28,7 +28,11 @@ export function importedSince(before: ImportedBatches, now: ImportedBatches): bo
   return now.latest > before.latest || (now.latest === before.latest && now.batches > before.batches);
 }
 
-/** How long a taken shipment's name is kept: far longer than its object or spool file can outlive its taking. */
+/**
+ * How long a taken shipment's name is kept: far longer than its object or spool file can outlive its taking. `import
+ * db`'s batch names are kept for good: the file they came from may be imported from again at any time, and they are
+ * few (one per 5 000 visits).
+ */
 const KEPT_MS = 30 * 86_400_000;
 
 /** The names that start with `prefix`, as a range of the primary key: from it to it with its last character one higher. */
@@ -40,7 +44,10 @@ function prepare(db: Database) {
   return {
     has: db.query<{ visits: number }, [string]>("SELECT visits FROM taken_visit_shipments WHERE name = ?"),
     add: db.query<unknown, [string, number, number]>("INSERT INTO taken_visit_shipments (name, taken_at, visits) VALUES (?, ?, ?)"),
-    prune: db.query<unknown, [number]>("DELETE FROM taken_visit_shipments WHERE taken_at < ?"),
+    // import db's names are left out (between ?2 and ?3): see KEPT_MS.
+    prune: db.query<unknown, [number, string, string]>(
+      "DELETE FROM taken_visit_shipments WHERE taken_at < ?1 AND NOT (name >= ?2 AND name < ?3)",
+    ),
     named: db.query<{ name: string }, [string, string]>(
       "SELECT name FROM taken_visit_shipments WHERE name >= ? AND name < ? ORDER BY name",
     ),
@@ -89,7 +96,7 @@ export class ShipmentLedger {
   /** Inside the transaction that writes the shipment's visits; forgets names taken long ago. */
   add(name: string, visits: number, now = Date.now()): void {
     const statements = this.#statements();
-    statements.prune.run(now - KEPT_MS);
+    statements.prune.run(now - KEPT_MS, ...prefixRange(IMPORTED_BATCH_PREFIX));
     statements.add.run(name, now, visits);
   }
 }
