@@ -57,7 +57,7 @@ export class LinkResolver {
     private readonly visits: VisitBuffer,
     cacheSize: number,
     private readonly rules: RedirectRuleStore,
-    /** The journal other processes serving this database read (the other colour); null writes none (a standby, tests). */
+    /** The journal other processes serving this database read (the other colour); null writes none (unit tests). */
     private readonly changes: LinkChangeStore | null = null,
   ) {
     this.#cache = new LRUCache({ max: cacheSize });

@@ -7,11 +7,7 @@
  */
 import { Database } from "bun:sqlite";
 import { existsSync, statSync } from "node:fs";
-
-/** The schema version (migrations.ts imports this file's schema, so it does not import that one). */
-function currentVersion(db: Database): number {
-  return (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
-}
+import { currentVersion } from "./schema-version";
 
 /** Migration 18: a new table of one row, its id made by SQLite at migration. */
 export const LINEAGE_VERSION = 18;

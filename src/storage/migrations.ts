@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import { snapshotBefore } from "./migration-snapshot";
 import { NEW_TABLE_MIGRATIONS } from "./new-table-migrations";
+import { currentVersion } from "./schema-version";
 import { normalizeStoredTagNames, tagNamesNeedNormalizing } from "./tag-names-migration";
 
 export interface Migration {
@@ -356,10 +357,7 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
-
-export function currentVersion(db: Database): number {
-  return (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
-}
+export { currentVersion };
 
 /**
  * Reported before and after each migration: some rebuild an index over every raw visit or copy a table, which takes
