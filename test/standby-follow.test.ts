@@ -15,6 +15,7 @@ import { CaddyProcess, createThrough, idPrefix, loadThrough, testCaddyfile } fro
 import { cleanEnv, followCommand, LitestreamProcess, writeLitestreamConfig } from "./support/litestream";
 import { expectStepPasses, parseRunbook, RUNBOOKS, type Step } from "./support/runbook-steps";
 import { S3Server } from "./support/s3";
+import { threadsOf } from "./support/threads";
 import { ToolProcess } from "./support/tool-process";
 
 /** How long a write on the primary may take to reach the standby: Litestream's 1 s upload, its 1 s follow, our look. */
@@ -192,6 +193,9 @@ describe("a standby following the replica (real Litestream, real S3 on loopback)
     // With the orphan visits of the waits for links not there yet, and the earlier tests' visits.
     expect(await primary.metric("shortener_standby_visits_taken_total")).toBeGreaterThanOrEqual(visited);
     expect(primary.stdout + primary.stderr).not.toContain("visit_inbox_thread_failed");
+    // Taken on the inbox's thread, started with the first shipment: in SCHED_IDLE beside the visit writer's.
+    const idle = (await threadsOf(primary.proc?.pid as number)).filter((thread) => thread.name === "Worker" && thread.policy === 5);
+    expect(idle).toHaveLength(2);
     // Read by SQLite in rollback-journal mode, as Litestream's locks need; no WAL beside it.
     const copy = new Database(copyPath, { readonly: true });
     try {

@@ -149,12 +149,8 @@ export const serve: Command = {
       .catch((error) =>
         log.warn("visit_spill_thread_failed", { ...describeError(error), hint: "visits are spilled on the event loop from now on" }),
       );
-    // A primary takes standbys' shipments on a thread of its own too (src/domain/visit-inbox-thread.ts).
-    await ctx.inbox
-      ?.startThread()
-      .catch((error) =>
-        log.warn("visit_inbox_thread_failed", { ...describeError(error), hint: "shipments are taken on the event loop from now on" }),
-      );
+    // A primary takes standbys' shipments on a thread of its own too, started with the first shipment it finds
+    // (src/domain/visit-inbox.ts).
     // In a blue/green overlap the other colour writes links too: their codes leave this cache within 100 ms of the
     // commit (domain/link-change-watch.ts). The watch starts before serving, so no change after the first cached link is missed.
     const changesTimer = config.role === "primary" ? watchLinkChanges(new LinkChangeStore(ctx.db), ctx.shortUrls) : undefined;

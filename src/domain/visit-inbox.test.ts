@@ -94,8 +94,8 @@ async function setup(threaded: boolean) {
   const outbox = visitEventOutbox(webhookStore, "http://s.test", DEFAULT_PRIVACY, () => woken.times++);
   const invalidated: string[] = [];
   const state = { writable: true };
-  /** A primary's inbox (started: on its thread when `threaded`), stopped after the test. */
-  const newInbox = async () => {
+  /** A primary's inbox (on its thread when `threaded`, started unless `started` is false), stopped after the test. */
+  const newInbox = async (started = true) => {
     const thread = threaded
       ? new VisitInboxThread(
           { databasePath: path, baseUrl: "http://s.test", privacy: DEFAULT_PRIVACY },
@@ -116,7 +116,7 @@ async function setup(threaded: boolean) {
       thread,
     );
     threads.push(inbox);
-    await inbox.startThread();
+    if (started) await inbox.startThread();
     return inbox;
   };
   const inbox = await newInbox();
@@ -354,6 +354,40 @@ describe.each([
     expect(day(a)).toEqual({ total: 2500, bots: 0, visitors: 7 });
     expect(db.query("SELECT count(*) AS n FROM visits WHERE short_url_id = ?").get(a)).toEqual({ n: 2500 });
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe("the primary's inbox thread (real S3 server on loopback)", () => {
+  test("starts with the first shipment found, which it takes", async () => {
+    const { dir, newInbox, add, counters } = await setup(true);
+    const inbox = await newInbox(false);
+    const a = add("a");
+    // Nothing shipped: no thread (a primary no standby ships to does not hold one).
+    expect(await inbox.take()).toBe(0);
+    expect(inbox.threadRunning).toBe(false);
+    writeFileSync(join(dir, shipmentName(T0)), encodeShipment(shippedVisits(a, 3)));
+    // Taken on the thread: the recorder on the event loop would have thrown.
+    expect(await inbox.take()).toBe(3);
+    expect(inbox.threadRunning).toBe(true);
+    expect(counters(a)).toEqual({ total: 3, bots: 0 });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("a stop while it starts ends the take with the shipment left for the next primary", async () => {
+    const { dir, newInbox, add, counters } = await setup(true);
+    const inbox = await newInbox(false);
+    const a = add("a");
+    const name = shipmentName(T0);
+    writeFileSync(join(dir, name), encodeShipment(shippedVisits(a, 3)));
+    const taking = inbox.take();
+    await inbox.stop();
+    expect(await taking).toBe(0);
+    expect(inbox.threadRunning).toBe(false);
+    expect(readdirSync(dir)).toEqual([name]);
+    expect(counters(a)).toBeNull();
+    const next = await newInbox();
+    expect(await next.take()).toBe(3);
+    expect(counters(a)).toEqual({ total: 3, bots: 0 });
   });
 });
 

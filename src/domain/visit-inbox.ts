@@ -7,7 +7,8 @@
  * a node that may write takes any.
  *
  * Shipments are read, parsed and written on the inbox's thread once it runs (domain/visit-inbox-thread.ts), else here,
- * a part at a time with the event loop's turn in between.
+ * a part at a time with the event loop's turn in between. The thread starts with the first shipment found: a primary
+ * no standby ever shipped to does not hold its ~4.5 MiB (a JavaScript heap and a connection of its own).
  */
 
 import type { Database } from "bun:sqlite";
@@ -18,7 +19,7 @@ import type { ShipmentLedger } from "../storage/shipment-ledger";
 import type { ShipmentStore } from "../storage/shipment-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import type { VisitStore } from "../storage/visit-store";
-import { log } from "../telemetry/logger";
+import { describeError, log } from "../telemetry/logger";
 import { type PartWritten, readShipment, type ShipmentSource, shipmentParts, type TakenLink, writePart } from "./shipment-parts";
 import type { VisitSink } from "./visit";
 import type { InboxJob, InboxReply, PartTaken, VisitInboxThread } from "./visit-inbox-thread";
@@ -55,6 +56,8 @@ export class VisitInbox {
   #stopping = false;
   /** The shipment being taken, on the thread or here; a stop waits for it. */
   #taking: Promise<unknown> | null = null;
+  /** The thread's start, once tried; a stop waits for it. */
+  #threadStart: Promise<void> | null = null;
 
   constructor(
     private readonly deps: InboxDeps,
@@ -67,15 +70,22 @@ export class VisitInbox {
     return this.#visitsTaken;
   }
 
-  /** Starts the inbox's thread; rejects (the inbox then takes shipments on the event loop) if it cannot start. */
-  async startThread(): Promise<void> {
-    await this.thread?.start();
+  /** Whether shipments are taken on the thread now (it starts with the first one found). */
+  get threadRunning(): boolean {
+    return this.thread?.usable ?? false;
+  }
+
+  /** Starts the inbox's thread (take() does, at its first shipment); rejects if it cannot start (the inbox then takes shipments on the event loop). */
+  startThread(): Promise<void> {
+    this.#threadStart ??= this.thread?.start() ?? Promise.resolve();
+    return this.#threadStart;
   }
 
   /** Ends the shipment under way after its current part, and stops the thread: no shipment is taken after. */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.thread?.interrupt();
+    await this.#threadStart?.catch(() => {});
     await this.#taking?.catch(() => {});
     await this.thread?.stop();
   }
@@ -115,6 +125,12 @@ export class VisitInbox {
    */
   async #takeOne(name: string, source: ShipmentSource): Promise<{ visits: number; complete: boolean } | null> {
     const before = this.#visitsTaken;
+    if (this.#threadStart === null) {
+      await this.startThread().catch((error) =>
+        log.warn("visit_inbox_thread_failed", { ...describeError(error), hint: "shipments are taken on the event loop from now on" }),
+      );
+      if (this.#stopping) return { visits: 0, complete: false };
+    }
     const taking = this.thread?.usable
       ? this.thread.take({ op: "take", name, ...source } satisfies InboxJob)
       : this.#takeHere(name, source);
