@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSyn
 import { join } from "node:path";
 import { LATEST_VERSION } from "../src/storage/migrations";
 import { BINARY, collectText, runCli, startServer, TestServer, waitFor } from "./support/binary";
+import { threadsOf } from "./support/threads";
 
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
@@ -68,6 +69,10 @@ test("a standby never writes its database: its visits wait in its spool, and the
     expect(await standby.stop()).toBe(0);
     const before = sha256(databasePath);
     await standby.start();
+    // Its spill thread starts with the first visits to spill: none yet.
+    const idleWorkers = async () =>
+      (await threadsOf(standby.proc?.pid as number)).filter((thread) => thread.name === "Worker" && thread.policy === 5).length;
+    expect(await idleWorkers()).toBe(0);
     const headers = { "X-Forwarded-For": "203.0.113.9", "User-Agent": "standby-test" };
     for (let i = 0; i < 20; i++) expect((await fetch(`${standby.baseUrl}/${shortCode}`, { redirect: "manual", headers })).status).toBe(302);
     expect((await fetch(`${standby.baseUrl}/no-such-code`, { headers })).status).toBe(404);
@@ -79,6 +84,7 @@ test("a standby never writes its database: its visits wait in its spool, and the
     );
     expect(await standby.metric("shortener_standby_visits_unrecorded_total")).toBe(0);
     expect(await standby.metric("shortener_visit_buffer_depth")).toBe(0);
+    expect(await idleWorkers()).toBe(1);
     // Its copy's webhook outbox is the primary's, which the primary reports (and delivers): one page per dead letter.
     const samples = await standby.metrics();
     expect(["shortener_webhook_outbox_backlog", "shortener_webhook_dead_letters"].filter((name) => samples.has(name))).toEqual([]);

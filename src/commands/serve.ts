@@ -135,7 +135,7 @@ export const serve: Command = {
     // Visit flush chunks on a thread that runs only when this one has nothing to do (src/domain/visit-writer.ts),
     // started before the listener: once /readyz answers, a SIGTERM must find its handler.
     // A standby writes no visits (app.ts): it has no writer thread, and no flush timer below; its spool spills them
-    // on a thread of its own (src/domain/visit-spill-thread.ts).
+    // on a thread of its own, started with the first spill (src/domain/visit-spool.ts).
     try {
       if (config.role === "primary") {
         await ctx.visitWriter.start();
@@ -144,11 +144,6 @@ export const serve: Command = {
     } catch (error) {
       log.warn("visit_writer_failed", { ...describeError(error), hint: "visits are written on the event loop from now on" });
     }
-    await ctx.spool
-      ?.startThread()
-      .catch((error) =>
-        log.warn("visit_spill_thread_failed", { ...describeError(error), hint: "visits are spilled on the event loop from now on" }),
-      );
     // A primary takes standbys' shipments on a thread of its own too, started with the first shipment it finds
     // (src/domain/visit-inbox.ts).
     // In a blue/green overlap the other colour writes links too: their codes leave this cache within 100 ms of the

@@ -52,13 +52,19 @@ const notHere = {
   },
 } as unknown as VisitRecorder;
 
-/** A started spill thread with the default privacy settings, stopped after the test; null for spills on the event loop. */
-async function spillThread(threaded: boolean): Promise<VisitSpillThread | null> {
-  if (!threaded) return null;
+/** A spill thread with the default privacy settings, stopped after the test, not started yet. */
+function newSpillThread(): VisitSpillThread {
   const thread = new VisitSpillThread({ privacy: DEFAULT_PRIVACY, geoipDb: null }, (message) => {
     throw new Error(`the spill thread failed: ${message}`);
   });
   threads.push(thread);
+  return thread;
+}
+
+/** A started spill thread; null for spills on the event loop. */
+async function spillThread(threaded: boolean): Promise<VisitSpillThread | null> {
+  if (!threaded) return null;
+  const thread = newSpillThread();
   await thread.start();
   return thread;
 }
@@ -357,8 +363,24 @@ describe.each([
   });
 });
 
-describe("the primary's inbox thread (real S3 server on loopback)", () => {
-  test("starts with the first shipment found, which it takes", async () => {
+describe("threads started with their first work (real S3 server on loopback)", () => {
+  test("a standby's spill thread starts with the first spill that has visits, which it writes", async () => {
+    const { dir, add, visit, hit, standby } = await setup(true);
+    const a = add("a");
+    // Spills on the event loop would throw (notOnTheLoop): the thread must write them.
+    const spool = new VisitSpool(dir, notOnTheLoop, () => null, null, standby, newSpillThread());
+    // No traffic, nothing to spill: no thread (a standby Caddy sends nothing to does not hold one).
+    expect(await spool.spill()).toBe(0);
+    expect(spool.threadRunning).toBe(false);
+    hit(standby, visit(a, T0, "203.0.113.7"));
+    hit(standby, visit(a, T0 + 1, "203.0.113.8"));
+    expect(await spool.spill()).toBe(2);
+    expect(spool.threadRunning).toBe(true);
+    expect(readdirSync(dir)).toHaveLength(1);
+    expect(spool.waiting).toBe(1);
+  });
+
+  test("the primary's inbox thread starts with the first shipment found, which it takes", async () => {
     const { dir, newInbox, add, counters } = await setup(true);
     const inbox = await newInbox(false);
     const a = add("a");
@@ -373,7 +395,7 @@ describe("the primary's inbox thread (real S3 server on loopback)", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  test("a stop while it starts ends the take with the shipment left for the next primary", async () => {
+  test("a stop while the inbox thread starts ends the take with the shipment left for the next primary", async () => {
     const { dir, newInbox, add, counters } = await setup(true);
     const inbox = await newInbox(false);
     const a = add("a");

@@ -13,6 +13,7 @@ import type { Tracer } from "@opentelemetry/api";
 import { writeFileAtomicAsync } from "../lib/atomic-file";
 import { SHIPMENT_NAME, type ShipmentStore, shipmentName } from "../storage/shipment-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
+import { describeError, log } from "../telemetry/logger";
 import type { Visit, VisitedLink } from "./visit";
 import { VisitBuffer } from "./visit-buffer";
 import { heldBytesLimit, VisitLog } from "./visit-log";
@@ -149,6 +150,8 @@ export class VisitSpool {
   readonly #salts = new Map<number, Uint8Array>();
   #waiting = 0;
   #spilling: Promise<number> = Promise.resolve(0);
+  /** The thread's start, once tried: with the first spill that has visits to write. */
+  #threadStart: Promise<void> | null = null;
 
   constructor(
     readonly dir: string,
@@ -178,9 +181,18 @@ export class VisitSpool {
     return this.#waiting;
   }
 
-  /** Starts the spill thread; rejects if it cannot start (spills then run on the event loop). */
-  async startThread(): Promise<void> {
-    await this.thread?.start();
+  /** Whether spills run on the thread now. */
+  get threadRunning(): boolean {
+    return this.thread?.usable ?? false;
+  }
+
+  /**
+   * Starts the spill thread (the first spill with visits to write does: a standby no traffic reaches, as Caddy's
+   * `lb_policy first` keeps it, does not hold its ~4.5 MiB); rejects if it cannot start (spills then run on the event loop).
+   */
+  startThread(): Promise<void> {
+    this.#threadStart ??= this.thread?.start() ?? Promise.resolve();
+    return this.#threadStart;
   }
 
   /** Stops the spill thread, after the spill under way. */
@@ -199,7 +211,15 @@ export class VisitSpool {
    */
   spill(now = Date.now()): Promise<number> {
     // One at a time: a drain's last spill waits for the timer's, then writes what came since.
-    const run = this.#spilling.then(() => (this.thread?.usable === true ? this.#spillOnThread(this.thread, now) : this.#spill(now)));
+    const run = this.#spilling.then(async () => {
+      if (this.buffer.held === 0) return 0;
+      if (this.#threadStart === null) {
+        await this.startThread().catch((error) =>
+          log.warn("visit_spill_thread_failed", { ...describeError(error), hint: "visits are spilled on the event loop from now on" }),
+        );
+      }
+      return this.thread?.usable === true ? this.#spillOnThread(this.thread, now) : this.#spill(now);
+    });
     this.#spilling = run.catch(() => 0);
     return run;
   }
