@@ -122,7 +122,7 @@ async function setup(threaded: boolean) {
       thread,
     );
     threads.push(inbox);
-    if (started) await inbox.startThread();
+    if (started) await thread?.startOnce();
     return inbox;
   };
   const inbox = await newInbox();

@@ -19,7 +19,7 @@ import type { ShipmentLedger } from "../storage/shipment-ledger";
 import type { ShipmentStore } from "../storage/shipment-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
 import type { VisitStore } from "../storage/visit-store";
-import { describeError, log } from "../telemetry/logger";
+import { log } from "../telemetry/logger";
 import { type PartWritten, readShipment, type ShipmentSource, shipmentParts, type TakenLink, writePart } from "./shipment-parts";
 import type { VisitSink } from "./visit";
 import type { InboxJob, InboxReply, PartTaken, VisitInboxThread } from "./visit-inbox-thread";
@@ -56,12 +56,10 @@ export class VisitInbox {
   #stopping = false;
   /** The shipment being taken, on the thread or here; a stop waits for it. */
   #taking: Promise<unknown> | null = null;
-  /** The thread's start, once tried; a stop waits for it. */
-  #threadStart: Promise<void> | null = null;
 
   constructor(
     private readonly deps: InboxDeps,
-    /** Where shipments are taken while it runs (startThread); on the event loop otherwise. */
+    /** Where shipments are taken, started with the first; on the event loop if it cannot run. */
     private readonly thread: VisitInboxThread | null = null,
   ) {}
 
@@ -75,17 +73,10 @@ export class VisitInbox {
     return this.thread?.usable ?? false;
   }
 
-  /** Starts the inbox's thread (take() does, at its first shipment); rejects if it cannot start (the inbox then takes shipments on the event loop). */
-  startThread(): Promise<void> {
-    this.#threadStart ??= this.thread?.start() ?? Promise.resolve();
-    return this.#threadStart;
-  }
-
   /** Ends the shipment under way after its current part, and stops the thread: no shipment is taken after. */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.thread?.interrupt();
-    await this.#threadStart?.catch(() => {});
     await this.#taking?.catch(() => {});
     await this.thread?.stop();
   }
@@ -125,12 +116,9 @@ export class VisitInbox {
    */
   async #takeOne(name: string, source: ShipmentSource): Promise<{ visits: number; complete: boolean } | null> {
     const before = this.#visitsTaken;
-    if (this.#threadStart === null) {
-      await this.startThread().catch((error) =>
-        log.warn("visit_inbox_thread_failed", { ...describeError(error), hint: "shipments are taken on the event loop from now on" }),
-      );
-      if (this.#stopping) return { visits: 0, complete: false };
-    }
+    // The thread starts with the first shipment (a stop meanwhile waits for that start).
+    await this.thread?.startOnce();
+    if (this.#stopping) return { visits: 0, complete: false };
     const taking = this.thread?.usable
       ? this.thread.take({ op: "take", name, ...source } satisfies InboxJob)
       : this.#takeHere(name, source);

@@ -13,7 +13,6 @@ import type { Tracer } from "@opentelemetry/api";
 import { writeFileAtomicAsync } from "../lib/atomic-file";
 import { SHIPMENT_NAME, type ShipmentStore, shipmentName } from "../storage/shipment-store";
 import type { ShortUrlStore } from "../storage/short-url-store";
-import { describeError, log } from "../telemetry/logger";
 import type { Visit, VisitedLink } from "./visit";
 import { VisitBuffer } from "./visit-buffer";
 import { heldBytesLimit, VisitLog } from "./visit-log";
@@ -150,8 +149,6 @@ export class VisitSpool {
   readonly #salts = new Map<number, Uint8Array>();
   #waiting = 0;
   #spilling: Promise<number> = Promise.resolve(0);
-  /** The thread's start, once tried: with the first spill that has visits to write. */
-  #threadStart: Promise<void> | null = null;
 
   constructor(
     readonly dir: string,
@@ -161,7 +158,7 @@ export class VisitSpool {
     /** The bucket; null when the replica is not on S3 (the files then wait for this node to start as the primary). */
     private readonly store: ShipmentStore | null,
     private readonly buffer: StandbyVisitBuffer,
-    /** Where spills are worked out and written while it runs (startThread); on the event loop otherwise. */
+    /** Where spills are worked out and written, started with the first; on the event loop if it cannot run. */
     private readonly thread: VisitSpillThread | null = null,
   ) {
     try {
@@ -186,15 +183,6 @@ export class VisitSpool {
     return this.thread?.usable ?? false;
   }
 
-  /**
-   * Starts the spill thread (the first spill with visits to write does: a standby no traffic reaches, as Caddy's
-   * `lb_policy first` keeps it, does not hold its ~4.5 MiB); rejects if it cannot start (spills then run on the event loop).
-   */
-  startThread(): Promise<void> {
-    this.#threadStart ??= this.thread?.start() ?? Promise.resolve();
-    return this.#threadStart;
-  }
-
   /** Stops the spill thread, after the spill under way. */
   async stop(): Promise<void> {
     await this.#spilling;
@@ -213,11 +201,9 @@ export class VisitSpool {
     // One at a time: a drain's last spill waits for the timer's, then writes what came since.
     const run = this.#spilling.then(async () => {
       if (this.buffer.held === 0) return 0;
-      if (this.#threadStart === null) {
-        await this.startThread().catch((error) =>
-          log.warn("visit_spill_thread_failed", { ...describeError(error), hint: "visits are spilled on the event loop from now on" }),
-        );
-      }
+      // The thread starts with the first visits to spill: a standby no traffic reaches (Caddy's `lb_policy first`
+      // keeps it so) does not hold its ~4.5 MiB.
+      await this.thread?.startOnce();
       return this.thread?.usable === true ? this.#spillOnThread(this.thread, now) : this.#spill(now);
     });
     this.#spilling = run.catch(() => 0);

@@ -8,12 +8,14 @@ import { type JobFailure, JobThread } from "./job-thread";
 /** A thread of the module `source`, whose answers to "job" end the job under way. */
 class Probe extends JobThread<string, string, string> {
   readonly failures: string[] = [];
+  starts = 0;
 
   constructor(private readonly source: string) {
     super("probe thread");
   }
 
   start(): Promise<void> {
+    this.starts++;
     const file = join(tempDir("shortener-job-thread-"), "worker.ts");
     writeFileSync(file, this.source);
     return this.startThread(pathToFileURL(file).href, "start");
@@ -81,4 +83,28 @@ test("a thread that exits during a job ends the job failed, and is reported fail
   expect(answer).toEqual({ op: "failed", message: "probe thread: its thread exited", code: null });
   expect(thread.usable).toBe(false);
   expect(thread.failures).toEqual(["probe thread: its thread exited"]);
+});
+
+test("startOnce starts the thread once for every caller; a stop during that start waits for it", async () => {
+  const thread = new Probe(ANSWERS);
+  expect(await Promise.all([thread.startOnce(), thread.startOnce()])).toEqual([true, true]);
+  expect(thread.starts).toBe(1);
+  expect(await thread.job()).toBe("done");
+  await thread.stop();
+  expect(thread.usable).toBe(false);
+
+  const another = new Probe(ANSWERS);
+  const starting = another.startOnce();
+  await another.stop();
+  expect(await starting).toBe(true);
+  expect(another.usable).toBe(false);
+  expect(another.failures).toEqual([]);
+});
+
+test("a start by startOnce that fails is reported failed once, and every call says the thread is not usable", async () => {
+  const thread = new Probe(`self.onmessage = () => postMessage({ op: "startFailed", message: "the database is gone" });`);
+  expect(await thread.startOnce()).toBe(false);
+  expect(await thread.startOnce()).toBe(false);
+  expect(thread.starts).toBe(1);
+  expect(thread.failures).toEqual(["the probe thread could not start: the database is gone"]);
 });

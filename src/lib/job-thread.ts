@@ -34,9 +34,30 @@ export abstract class JobThread<Request, Message, Answer> {
   threadId: number | null = null;
   /** Resolves the job under way; null between jobs. */
   protected answer: ((answer: Answer | JobFailure) => void) | null = null;
+  /** The start startOnce() made: whether the thread came up. */
+  #firstStart: Promise<boolean> | null = null;
 
   /** `name` says which thread, in errors and in `failed`'s message. */
   constructor(private readonly name: string) {}
+
+  /** Starts the thread (startThread with its module and start message); rejects if it does not come up. */
+  abstract start(): Promise<void>;
+
+  /**
+   * For an owner that starts the thread with its first job (a thread most processes never need): starts it at the first
+   * call, and later calls wait for that start. Resolves whether the thread is usable; a start that fails is told to
+   * `failed`, as a failure after it would be, and the owner does the work on the event loop from then on.
+   */
+  startOnce(): Promise<boolean> {
+    this.#firstStart ??= this.start().then(
+      () => this.usable,
+      (error: unknown) => {
+        this.failed(error instanceof Error ? error.message : String(error));
+        return false;
+      },
+    );
+    return this.#firstStart;
+  }
 
   /** A message from the thread other than its start's answer. */
   protected abstract replied(message: Message): void;
@@ -86,8 +107,9 @@ export abstract class JobThread<Request, Message, Answer> {
     return this.#worker !== null && !this.#broken;
   }
 
-  /** Stops the thread once it has closed what it holds; the caller has waited for the last job. */
+  /** Stops the thread once it has closed what it holds (after startOnce's start, if one is under way); the caller has waited for the last job. */
   async stop(): Promise<void> {
+    await this.#firstStart;
     const worker = this.#worker;
     if (worker === null) return;
     this.#broken = true;

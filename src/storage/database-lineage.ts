@@ -34,8 +34,10 @@ export function renewLineage(path: string): string | null {
   try {
     db.exec("PRAGMA busy_timeout = 5000");
     if (currentVersion(db) < LINEAGE_VERSION) return null;
-    id = (db.query("SELECT lower(hex(randomblob(16))) AS id").get() as { id: string }).id;
-    db.transaction(() => db.run("UPDATE database_lineage SET id = ?", [id])).immediate();
+    const renew = db.query<{ id: string }, []>("UPDATE database_lineage SET id = lower(hex(randomblob(16))) RETURNING id");
+    const row = db.transaction(() => renew.get()).immediate();
+    if (row === null) throw new Error(`${path} has no lineage row to renew`);
+    id = row.id;
   } finally {
     db.close();
   }
