@@ -4,7 +4,7 @@ import { scratchDatabases } from "../../test/support/scratch-database";
 import { RELAXED_LOCK_WAIT_MS } from "../storage/database";
 import { runMigrations } from "../storage/migrations";
 import { RedirectRuleStore } from "../storage/redirect-rule-store";
-import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
+import { type NewShortUrl, plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { LinkResolver } from "./link-resolver";
 import { VisitBuffer } from "./visit-buffer";
 
@@ -14,7 +14,7 @@ function setup(cacheSize = 10) {
   const store = new ShortUrlStore(db);
   const visits = new VisitBuffer(db, store);
   const resolver = new LinkResolver(store, visits, cacheSize, new RedirectRuleStore(db));
-  const add = (code: string, extra: Record<string, number | null> = {}) => store.insert(plainLinkRow(code, extra)) as number;
+  const add = (code: string, extra: Partial<NewShortUrl> = {}) => store.insert(plainLinkRow(code, extra)) as number;
   return { db, store, visits, resolver, add };
 }
 
@@ -55,6 +55,47 @@ describe("LinkResolver", () => {
     expect(resolver.resolveAndCount("", "window", false, 150).kind).toBe("redirect");
     expect(resolver.resolveAndCount("", "window", false, 201).kind).toBe("expired");
     expect(visits.depth).toBe(1);
+  });
+
+  test("a cached link gives back every term its row sets, and a plain link the defaults", () => {
+    const { db, resolver, add } = setup();
+    add("plain");
+    const id = add("full", { domain: "s.example", redirect_status: 308, forward_query: 0, valid_since: 5, valid_until: 9, max_visits: 3 });
+    new RedirectRuleStore(db).replace(id, [
+      { long_url: "https://example.com/es", conditions: '[{"type":"language","matchKey":null,"matchValue":"es"}]' },
+    ]);
+    db.query("INSERT INTO link_passwords (short_url_id, hash) VALUES (?, 'h')").run(id);
+    const terms = (code: string, domain = "") => {
+      const link = resolver.lookup(domain, code);
+      const { id, shortCode, longUrl, visits, status, forwardQuery, validSince, validUntil, maxVisits, rules, passwordHash } = link ?? {};
+      return {
+        id,
+        domain: link?.domain,
+        shortCode,
+        longUrl,
+        visits,
+        status,
+        forwardQuery,
+        validSince,
+        validUntil,
+        maxVisits,
+        rules,
+        passwordHash,
+      };
+    };
+    for (let round = 0; round < 2; round++) {
+      // The first round reads the rows, the second the cache.
+      expect(terms("plain")).toEqual({
+        ...{ id: 1, domain: "", shortCode: "plain", longUrl: "https://example.com/plain", visits: 0, status: null, forwardQuery: true },
+        ...{ validSince: null, validUntil: null, maxVisits: null, rules: null, passwordHash: null },
+      });
+      expect(terms("full", "s.example")).toEqual({
+        ...{ id, domain: "s.example", shortCode: "full", longUrl: "https://example.com/full", visits: 0, status: 308, forwardQuery: false },
+        ...{ validSince: 5, validUntil: 9, maxVisits: 3, passwordHash: "h" },
+        rules: [{ priority: 1, longUrl: "https://example.com/es", conditions: [{ type: "language", matchKey: null, matchValue: "es" }] }],
+      });
+    }
+    expect(resolver.stats()).toEqual({ size: 2, hits: 2, misses: 2 });
   });
 
   test("reports not-found for unknown codes and serves a new target after invalidate", () => {

@@ -14,24 +14,89 @@ import type { VisitBuffer } from "./visit-buffer";
 /** Reads of a link's counts before giving up on a quiet moment between commits (they come milliseconds apart). */
 const MAX_COUNT_READS = 10;
 
-export interface CachedLink {
-  id: number;
-  shortCode: string;
+/** What a link sets beyond its target: most links set none of it and share `PLAIN_TERMS`. */
+export interface LinkTerms {
   /** '' for the default domain. */
-  domain: string;
-  longUrl: string;
+  readonly domain: string;
   /** null: the server's default redirect status. */
-  status: number | null;
-  forwardQuery: boolean;
-  validSince: number | null;
-  validUntil: number | null;
-  maxVisits: number | null;
-  /** Visits counted so far, written or still buffered. */
-  visits: number;
+  readonly status: number | null;
+  readonly forwardQuery: boolean;
+  readonly validSince: number | null;
+  readonly validUntil: number | null;
+  readonly maxVisits: number | null;
   /** The link's redirect rules in priority order, or null when it has none (most links). */
-  rules: readonly RedirectRule[] | null;
+  readonly rules: readonly RedirectRule[] | null;
   /** The link's password hash: it redirects only once a visitor gives the password. null for most links. */
-  passwordHash: string | null;
+  readonly passwordHash: string | null;
+}
+
+const PLAIN_TERMS: LinkTerms = Object.freeze({
+  domain: "",
+  status: null,
+  forwardQuery: true,
+  validSince: null,
+  validUntil: null,
+  maxVisits: null,
+  rules: null,
+  passwordHash: null,
+});
+
+function isPlain(terms: LinkTerms): boolean {
+  return (
+    terms.domain === "" &&
+    terms.status === null &&
+    terms.forwardQuery &&
+    terms.validSince === null &&
+    terms.validUntil === null &&
+    terms.maxVisits === null &&
+    terms.rules === null &&
+    terms.passwordHash === null
+  );
+}
+
+/**
+ * A link in the LRU. The cache holds 100 000 of them by default, so an entry keeps five fields, and a link that sets
+ * nothing beyond its target shares one `LinkTerms`: ~5 MiB less than twelve fields each (bench/RESULTS.md, fortieth
+ * session).
+ */
+export class CachedLink implements LinkTerms {
+  constructor(
+    readonly id: number,
+    readonly shortCode: string,
+    readonly longUrl: string,
+    /** Visits counted so far, written or still buffered. */
+    public visits: number,
+    terms: LinkTerms,
+  ) {
+    this.#terms = isPlain(terms) ? PLAIN_TERMS : terms;
+  }
+
+  readonly #terms: LinkTerms;
+
+  get domain(): string {
+    return this.#terms.domain;
+  }
+  get status(): number | null {
+    return this.#terms.status;
+  }
+  get forwardQuery(): boolean {
+    return this.#terms.forwardQuery;
+  }
+  get validSince(): number | null {
+    return this.#terms.validSince;
+  }
+  get validUntil(): number | null {
+    return this.#terms.validUntil;
+  }
+  get maxVisits(): number | null {
+    return this.#terms.maxVisits;
+  }
+  get rules(): readonly RedirectRule[] | null {
+    return this.#terms.rules;
+  }
+  get passwordHash(): string | null {
+    return this.#terms.passwordHash;
+  }
 }
 
 /** `cached` says whether the LRU answered (a hit) or SQLite did (a miss). */
@@ -103,20 +168,16 @@ export class LinkResolver {
       pending = this.visits.pendingFor(row.id).total;
       if (this.visits.commits === commits || tries >= MAX_COUNT_READS) break;
     }
-    const link: CachedLink = {
-      id: row.id,
-      shortCode: code,
+    const link = new CachedLink(row.id, code, row.long_url, row.visits_total + pending, {
       domain,
-      longUrl: row.long_url,
       status: row.redirect_status,
       forwardQuery: row.forward_query === 1,
       validSince: row.valid_since,
       validUntil: row.valid_until,
       maxVisits: row.max_visits,
-      visits: row.visits_total + pending,
       rules: row.has_rules === 1 ? rulesFromRows(this.rules.forLink(row.id)) : null,
       passwordHash: row.password_hash,
-    };
+    });
     this.#cache.set(key, link);
     return link;
   }
