@@ -56,8 +56,8 @@ function isPlain(terms: LinkTerms): boolean {
 
 /**
  * A link in the LRU. The cache holds 100 000 of them by default, so an entry keeps five fields, and a link that sets
- * nothing beyond its target shares one `LinkTerms`: ~5 MiB less than twelve fields each (bench/RESULTS.md, fortieth
- * session).
+ * nothing beyond its target shares one `LinkTerms`: with the cache full, ~5 MiB less heap than twelve fields each,
+ * and ~10 MiB less RSS (bench/RESULTS.md, fortieth session).
  */
 export class CachedLink implements LinkTerms {
   constructor(
