@@ -57,9 +57,10 @@ describe("LinkResolver", () => {
     expect(visits.depth).toBe(1);
   });
 
-  test("a cached link gives back every term its row sets, and a plain link the defaults", () => {
+  test("a cached link gives back every term its row sets, and a plain link the defaults and its domain", () => {
     const { db, resolver, add } = setup();
     add("plain");
+    const onDomain = add("plain", { domain: "s.example" });
     const id = add("full", { domain: "s.example", redirect_status: 308, forward_query: 0, valid_since: 5, valid_until: 9, max_visits: 3 });
     new RedirectRuleStore(db).replace(id, [
       { long_url: "https://example.com/es", conditions: '[{"type":"language","matchKey":null,"matchValue":"es"}]' },
@@ -89,13 +90,17 @@ describe("LinkResolver", () => {
         ...{ id: 1, domain: "", shortCode: "plain", longUrl: "https://example.com/plain", visits: 0, status: null, forwardQuery: true },
         ...{ validSince: null, validUntil: null, maxVisits: null, rules: null, passwordHash: null },
       });
+      expect(terms("plain", "s.example")).toEqual({
+        ...{ id: onDomain, domain: "s.example", shortCode: "plain", longUrl: "https://example.com/plain", visits: 0, status: null },
+        ...{ forwardQuery: true, validSince: null, validUntil: null, maxVisits: null, rules: null, passwordHash: null },
+      });
       expect(terms("full", "s.example")).toEqual({
         ...{ id, domain: "s.example", shortCode: "full", longUrl: "https://example.com/full", visits: 0, status: 308, forwardQuery: false },
         ...{ validSince: 5, validUntil: 9, maxVisits: 3, passwordHash: "h" },
         rules: [{ priority: 1, longUrl: "https://example.com/es", conditions: [{ type: "language", matchKey: null, matchValue: "es" }] }],
       });
     }
-    expect(resolver.stats()).toEqual({ size: 2, hits: 2, misses: 2 });
+    expect(resolver.stats()).toEqual({ size: 3, hits: 3, misses: 3 });
   });
 
   test("reports not-found for unknown codes and serves a new target after invalidate", () => {

@@ -14,7 +14,7 @@ import type { VisitBuffer } from "./visit-buffer";
 /** Reads of a link's counts before giving up on a quiet moment between commits (they come milliseconds apart). */
 const MAX_COUNT_READS = 10;
 
-/** What a link sets beyond its target: most links set none of it and share `PLAIN_TERMS`. */
+/** What a link sets beyond its target. Most set nothing but their domain, and share one with the domain's others. */
 export interface LinkTerms {
   /** '' for the default domain. */
   readonly domain: string;
@@ -41,23 +41,33 @@ const PLAIN_TERMS: LinkTerms = Object.freeze({
   passwordHash: null,
 });
 
-function isPlain(terms: LinkTerms): boolean {
-  return (
-    terms.domain === "" &&
+/** The most domains whose plain links share their terms: the default and each custom domain, a handful in practice. */
+const SHARED_DOMAINS_LIMIT = 1000;
+const plainTerms = new Map<string, LinkTerms>([["", PLAIN_TERMS]]);
+
+/** `terms`, or the same terms shared by every plain link of its domain. */
+function sharedTerms(terms: LinkTerms): LinkTerms {
+  const plain =
     terms.status === null &&
     terms.forwardQuery &&
     terms.validSince === null &&
     terms.validUntil === null &&
     terms.maxVisits === null &&
     terms.rules === null &&
-    terms.passwordHash === null
-  );
+    terms.passwordHash === null;
+  if (!plain) return terms;
+  let shared = plainTerms.get(terms.domain);
+  if (shared === undefined && plainTerms.size < SHARED_DOMAINS_LIMIT) {
+    shared = Object.freeze({ ...PLAIN_TERMS, domain: terms.domain });
+    plainTerms.set(terms.domain, shared);
+  }
+  return shared ?? terms;
 }
 
 /**
  * A link in the LRU. The cache holds 100 000 of them by default, so an entry keeps five fields, and a link that sets
- * nothing beyond its target shares one `LinkTerms`: with the cache full, ~5 MiB less heap than twelve fields each,
- * and ~10 MiB less RSS (bench/RESULTS.md, fortieth session).
+ * nothing beyond its target and domain shares its `LinkTerms` with the domain's other such links: with the cache
+ * full, ~5 MiB less heap than twelve fields each, and ~10 MiB less RSS (bench/RESULTS.md, fortieth session).
  */
 export class CachedLink implements LinkTerms {
   constructor(
@@ -68,7 +78,7 @@ export class CachedLink implements LinkTerms {
     public visits: number,
     terms: LinkTerms,
   ) {
-    this.#terms = isPlain(terms) ? PLAIN_TERMS : terms;
+    this.#terms = sharedTerms(terms);
   }
 
   readonly #terms: LinkTerms;
