@@ -20,6 +20,7 @@ import { decodeShipment, encodeShipment, type ShippedVisit } from "./visit-shipm
 import { VisitShipper } from "./visit-shipper";
 import { VisitSpillThread } from "./visit-spill-thread";
 import { StandbyVisitBuffer, VisitSpool } from "./visit-spool";
+import { sharedSalt } from "./visitor-salt";
 import { visitEventOutbox } from "./webhooks-outbox";
 
 const T0 = Date.UTC(2026, 11, 6, 10);
@@ -93,7 +94,7 @@ async function setup(threaded: boolean) {
   const thread = await spillThread(threaded);
   const shipper = threaded ? notOnTheLoop : new VisitShipper(DEFAULT_PRIVACY, null);
   const spool = (bucket: ShipmentStore | null = store, spillDir = dir) =>
-    new VisitSpool(spillDir, shipper, (day) => visitStore.existingSalt(day), bucket, standby, thread);
+    new VisitSpool(spillDir, shipper, (day) => sharedSalt(visitStore, day), bucket, standby, thread);
   const webhookStore = new WebhookStore(db);
   webhookStore.insertWebhook({ name: null, url: "http://127.0.0.1:9/", secret: "s", events: "link.visited", created_at: T0 });
   const woken = { times: 0 };
@@ -231,6 +232,25 @@ describe.each([
     expect(await inbox.take()).toBe(0);
     expect(day(a)).toEqual({ total: 3, bots: 0, visitors: 2 });
     expect(await store.names()).toEqual([]);
+  });
+
+  test("a primary down since before midnight: a visitor the standby served today and the primary counts again once back is one visitor", async () => {
+    const { db, spool, inbox, primary, standby, add, visit, hit } = await setup(threaded);
+    const a = add("a");
+    // Yesterday the primary counted a visit (the copy holds yesterday's salt), then went down before midnight.
+    hit(primary, visit(a, T0 - 86_400_000, "192.0.2.1"));
+    primary.flush();
+    hit(standby, visit(a, T0, "203.0.113.7"));
+    hit(standby, visit(a, T0 + 1000, "203.0.113.8"));
+    const writer = spool();
+    expect(await writer.spill()).toBe(2);
+    expect(await writer.ship()).toBe(1);
+    // Back, the primary serves the first of those visitors again before it takes the standby's shipment.
+    hit(primary, visit(a, T0 + 2000, "203.0.113.7"));
+    primary.flush();
+    expect(await inbox.take()).toBe(2);
+    const today = db.query("SELECT total, visitors FROM visit_days WHERE short_url_id = ? AND day = ?").get(a, Math.floor(T0 / 86_400_000));
+    expect(today).toEqual({ total: 3, visitors: 2 });
   });
 
   test("a spool left in the data dir (a standby started as the primary) is taken from there; a deleted link's visits are dropped", async () => {

@@ -6,6 +6,7 @@ import { plainLinkRow, ShortUrlStore } from "../storage/short-url-store";
 import { VisitStore } from "../storage/visit-store";
 import { type Visit, VisitBuffer } from "./visit-buffer";
 import { anonymizeIp, dayOf, type PrivacySettings, VisitRecorder } from "./visit-recorder";
+import { nextSalt } from "./visitor-salt";
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 11, 1, 10);
@@ -102,6 +103,28 @@ describe("VisitRecorder", () => {
     );
     expect(hashes).toContain(expected.toString("hex"));
     expect(hashes).toHaveLength(2);
+  });
+
+  test("a day's salt follows from the latest one stored before it; a database that stored none starts from random bytes", () => {
+    const { db, visits, add, visit, hit } = setup();
+    const a = add("a");
+    const salts = () => db.query<{ day: number; salt: Uint8Array }, []>("SELECT day, salt FROM visitor_salts ORDER BY day").all();
+    hit(visit(a, T0, "203.0.113.7"));
+    visits.flush();
+    const [first] = salts();
+    // Three days without a visit, then one: its salt is the chain's, three steps on (and the old one is gone).
+    hit(visit(a, T0 + 3 * DAY, "203.0.113.7"));
+    visits.flush();
+    expect(salts()).toEqual([{ day: dayOf(T0) + 3, salt: nextSalt(nextSalt(nextSalt(first?.salt as Uint8Array))) }]);
+    // Another database's first salt is its own.
+    const other = setup();
+    other.hit(other.visit(other.add("a"), T0, "203.0.113.7"));
+    other.visits.flush();
+    const [otherFirst] = other.db.query<{ salt: Uint8Array }, []>("SELECT salt FROM visitor_salts").all();
+    expect(otherFirst?.salt).toHaveLength(16);
+    expect(otherFirst?.salt).not.toEqual(first?.salt as Uint8Array);
+    db.close();
+    other.db.close();
   });
 
   test("writes every row of a large flush once, in order, located rows among the multi-row inserts", () => {

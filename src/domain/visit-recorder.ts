@@ -7,6 +7,7 @@ import type { VisitStore } from "../storage/visit-store";
 import type { LinkEvent, LinkEventListener, LinkEventType } from "./link-events";
 import type { OrphanType, Visit, VisitSink } from "./visit-buffer";
 import type { ShippedVisit } from "./visit-shipment";
+import { randomSalt, saltFollowing } from "./visitor-salt";
 
 export interface VisitLocation {
   countryCode: string | null;
@@ -152,7 +153,8 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     private readonly privacy: Readonly<PrivacySettings> = DEFAULT_PRIVACY,
     /** Location of a client address (a local MaxMind-format database), or null when none is configured. */
     private readonly locate: ((ip: string) => VisitLocation | null) | null = null,
-    private readonly randomSalt: () => Uint8Array = () => crypto.getRandomValues(new Uint8Array(16)),
+    /** The first salt of a database that stored none (and of a day past the chain's reach). */
+    private readonly firstSalt: () => Uint8Array = randomSalt,
   ) {
     this.#addresses = new KeptAddresses(privacy);
   }
@@ -277,7 +279,7 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
   #visitorHash(day: number, visit: Visit): Uint8Array {
     let salt = this.#salts.get(day) ?? this.#saltsNow.get(day);
     if (salt === undefined) {
-      salt = this.store.saltFor(day, this.randomSalt);
+      salt = this.store.saltFor(day, (earlier) => saltFollowing(earlier, day) ?? this.firstSalt());
       this.#saltsNow.set(day, salt);
     }
     const hasher = new Bun.CryptoHasher("sha256");

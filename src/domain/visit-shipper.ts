@@ -22,8 +22,8 @@ export class VisitShipper {
   }
 
   /**
-   * The visit as its shipment carries it. `salt` is the day's: the primary's, from the copy, when it has one, so that
-   * a visitor seen by both nodes that day counts once.
+   * The visit as its shipment carries it. `salt` is the day's as the primary has it or will (domain/visitor-salt.ts),
+   * worked out from the copy, so that a visitor seen by both nodes that day counts once.
    */
   shipped(visit: Visit, salt: Uint8Array): ShippedVisit {
     const { privacy } = this;

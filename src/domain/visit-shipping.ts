@@ -18,6 +18,7 @@ import { type PrivacySettings, privacySettings, type VisitLocation, type VisitRe
 import { VisitShipper } from "./visit-shipper";
 import { VisitSpillThread } from "./visit-spill-thread";
 import { StandbyVisitBuffer, spoolDir, VisitSpool } from "./visit-spool";
+import { sharedSalt } from "./visitor-salt";
 
 export interface ShippingParts {
   db: Database;
@@ -51,7 +52,7 @@ export function visitShipping(parts: ShippingParts): { spool: VisitSpool | null;
     );
     const shipper = new VisitShipper(parts.settings, parts.locate);
     return {
-      spool: new VisitSpool(dir, shipper, (day) => parts.visitStore.existingSalt(day), parts.store, parts.buffer, thread),
+      spool: new VisitSpool(dir, shipper, (day) => sharedSalt(parts.visitStore, day), parts.store, parts.buffer, thread),
       inbox: null,
     };
   }

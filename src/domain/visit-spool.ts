@@ -20,6 +20,7 @@ import { dayOf } from "./visit-recorder";
 import { encodeShipmentItems } from "./visit-shipment";
 import type { VisitShipper } from "./visit-shipper";
 import type { VisitSpillThread } from "./visit-spill-thread";
+import { randomSalt } from "./visitor-salt";
 
 /** Visits a spill reads and encodes between two pauses, on the event loop: ~2.5 ms of it on the test VM. */
 const SPILL_SLICE = 1000;
@@ -145,7 +146,7 @@ export interface SpillParts {
 }
 
 export class VisitSpool {
-  /** This node's own salt of a day whose salt the copy lacks (the primary has not counted a visit that day). */
+  /** This node's own salt of a day the copy holds no salt of the chain for (a primary that never counted a visit). */
   readonly #salts = new Map<number, Uint8Array>();
   #waiting = 0;
   #spilling: Promise<number> = Promise.resolve(0);
@@ -153,7 +154,7 @@ export class VisitSpool {
   constructor(
     readonly dir: string,
     private readonly shipper: VisitShipper,
-    /** The day's salt in the copy (the primary's), or null. */
+    /** The day's salt as the copy (the primary's database) has it or will (domain/visitor-salt.ts), or null. */
     private readonly copySalt: (day: number) => Uint8Array | null,
     /** The bucket; null when the replica is not on S3 (the files then wait for this node to start as the primary). */
     private readonly store: ShipmentStore | null,
@@ -285,7 +286,7 @@ export class VisitSpool {
     let own = this.#salts.get(day);
     if (own === undefined) {
       if (this.#salts.size > 3) this.#salts.clear();
-      own = crypto.getRandomValues(new Uint8Array(16));
+      own = randomSalt();
       this.#salts.set(day, own);
     }
     return own;

@@ -80,6 +80,7 @@ export class VisitStore {
   readonly #addToOrphanDay;
   readonly #addToTotals;
   readonly #salt;
+  readonly #saltBefore;
   readonly #insertSalt;
   readonly #dropOldSalts;
   readonly #dropOldHashes;
@@ -118,6 +119,9 @@ export class VisitStore {
        ON CONFLICT (kind) DO UPDATE SET total = total + ?2, bots = bots + ?3`,
     );
     this.#salt = db.query<{ salt: Uint8Array }, [number]>("SELECT salt FROM visitor_salts WHERE day = ?");
+    this.#saltBefore = db.query<{ day: number; salt: Uint8Array }, [number]>(
+      "SELECT day, salt FROM visitor_salts WHERE day < ? ORDER BY day DESC LIMIT 1",
+    );
     this.#insertSalt = db.query<unknown, [number, Uint8Array]>("INSERT INTO visitor_salts (day, salt) VALUES (?, ?)");
     this.#dropOldSalts = db.query<unknown, [number]>("DELETE FROM visitor_salts WHERE day < ?");
     this.#dropOldHashes = db.query<unknown, [number]>("DELETE FROM visitor_hashes WHERE day < ?");
@@ -177,23 +181,28 @@ export class VisitStore {
   }
 
   /**
-   * The salt of `day`, created with `fresh()` on the day's first visit. Salts and visitor hashes older than the
-   * day before are deleted then (the day before stays, for visits flushed just after midnight): once a day is over
-   * they only let someone test guesses of who visited.
+   * The salt of `day`, made on the day's first visit by `make` from the latest salt stored before it (or null).
+   * Salts and visitor hashes older than the day before are deleted then (the day before stays, for visits flushed just
+   * after midnight): once a day is over they only let someone test guesses of who visited.
    */
-  saltFor(day: number, fresh: () => Uint8Array): Uint8Array {
+  saltFor(day: number, make: (earlier: { day: number; salt: Uint8Array } | null) => Uint8Array): Uint8Array {
     const row = this.#salt.get(day);
     if (row !== null) return row.salt;
-    const salt = fresh();
+    const salt = make(this.saltBefore(day));
     this.#dropOldSalts.run(day - 1);
     this.#dropOldHashes.run(day - 1);
     this.#insertSalt.run(day, salt);
     return salt;
   }
 
-  /** The salt of `day` when the database has one: a standby reads its copy's (the primary's), and cannot make one. */
+  /** The salt of `day` when the database has one (a standby reads its copy's: the primary's). */
   existingSalt(day: number): Uint8Array | null {
     return this.#salt.get(day)?.salt ?? null;
+  }
+
+  /** The latest salt stored for a day before `day`, with its day; null when none is. */
+  saltBefore(day: number): { day: number; salt: Uint8Array } | null {
+    return this.#saltBefore.get(day);
   }
 
   /** Records a visitor hash for the day and scope; true when it was not seen before. */
