@@ -15,7 +15,7 @@ import type { Visit } from "./visit";
 import { VisitBuffer } from "./visit-buffer";
 import { VisitInbox } from "./visit-inbox";
 import { VisitInboxThread } from "./visit-inbox-thread";
-import { DEFAULT_PRIVACY, VisitRecorder } from "./visit-recorder";
+import { DEFAULT_PRIVACY, dayOf, VisitRecorder } from "./visit-recorder";
 import { decodeShipment, encodeShipment, type ShippedVisit } from "./visit-shipment";
 import { VisitShipper } from "./visit-shipper";
 import { VisitSpillThread } from "./visit-spill-thread";
@@ -249,7 +249,7 @@ describe.each([
     hit(primary, visit(a, T0 + 2000, "203.0.113.7"));
     primary.flush();
     expect(await inbox.take()).toBe(2);
-    const today = db.query("SELECT total, visitors FROM visit_days WHERE short_url_id = ? AND day = ?").get(a, Math.floor(T0 / 86_400_000));
+    const today = db.query("SELECT total, visitors FROM visit_days WHERE short_url_id = ? AND day = ?").get(a, dayOf(T0));
     expect(today).toEqual({ total: 3, visitors: 2 });
   });
 
