@@ -110,14 +110,17 @@ test("a standby never writes its database: its visits wait in its spool, and the
     );
 
     // Promoted in place (runbooks/promote-standby.md restarts it as the primary): it takes its own spool.
-    promoted = new TestServer({ dataDir: primary.dataDir });
+    promoted = new TestServer({ dataDir: primary.dataDir, args: ["--trusted-proxies", "127.0.0.0/8"] });
     promoted.apiKey = primary.apiKey;
     await promoted.start();
     const server = promoted;
-    await waitFor("the standby's visits in the primary's database", async () => {
-      const link = (await (await server.api(`/rest/v3/short-urls/${shortCode}`)).json()) as { visitsSummary: { total: number } };
-      return link.visitsSummary.total === 20;
-    });
+    const total = async () =>
+      ((await (await server.api(`/rest/v3/short-urls/${shortCode}`)).json()) as { visitsSummary: { total: number } }).visitsSummary.total;
+    await waitFor("the standby's visits in the primary's database", async () => (await total()) === 20);
+    // The primary never counted a visit, yet its start stored the day's salt, which the standby's copy held: the
+    // visitor the standby served, back on the promoted node, is still one visitor of the day.
+    expect((await fetch(`${server.baseUrl}/${shortCode}`, { redirect: "manual", headers })).status).toBe(302);
+    await waitFor("the promoted node's own visit counted", async () => (await total()) === 21);
     const listed = (await (await server.api(`/rest/v3/short-urls/${shortCode}/visits?itemsPerPage=50`)).json()) as {
       visits: { data: { userAgent: string }[] };
     };
@@ -128,6 +131,16 @@ test("a standby never writes its database: its visits wait in its spool, and the
     expect(readdirSync(spool)).toEqual([]);
     // Taken on the inbox's thread (a worker the binary must be built with), not on the event loop.
     expect(server.stdout + server.stderr).not.toContain("visit_inbox_thread_failed");
+    expect(await server.stop()).toBe(0);
+    const db = new Database(databasePath, { readonly: true });
+    try {
+      // One row a UTC day (two if the test ran across midnight), each day's visitor once.
+      const days = db.query<{ total: number; visitors: number }, []>("SELECT total, visitors FROM visit_days").all();
+      expect(days.reduce((sum, day) => sum + day.total, 0)).toBe(21);
+      expect(days.map((day) => day.visitors)).toEqual(days.map(() => 1));
+    } finally {
+      db.close();
+    }
   } finally {
     await promoted?.stop();
     await standby.stop();

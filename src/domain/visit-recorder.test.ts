@@ -127,6 +127,25 @@ describe("VisitRecorder", () => {
     other.db.close();
   });
 
+  test("a primary's start stores the day's salt only in a database that holds none; the first visit days later follows it", () => {
+    const { db, visits, add, visit, hit } = setup();
+    const salts = () => db.query<{ day: number; salt: Uint8Array }, []>("SELECT day, salt FROM visitor_salts ORDER BY day").all();
+    const recorder = new VisitRecorder(new VisitStore(db));
+    expect(recorder.startSaltChain(T0)).toBe(true);
+    const [started] = salts();
+    expect(started?.day).toBe(dayOf(T0));
+    expect(started?.salt).toHaveLength(16);
+    // A restart, that day or later, keeps it.
+    expect(recorder.startSaltChain(T0 + 2 * DAY)).toBe(false);
+    expect(salts()).toEqual([started as { day: number; salt: Uint8Array }]);
+    hit(visit(add("a"), T0 + 2 * DAY, "203.0.113.7"));
+    visits.flush();
+    expect(salts()).toEqual([{ day: dayOf(T0) + 2, salt: nextSalt(nextSalt(started?.salt as Uint8Array)) }]);
+    expect(recorder.startSaltChain(T0 + 3 * DAY)).toBe(false);
+    expect(salts()).toHaveLength(1);
+    db.close();
+  });
+
   test("writes every row of a large flush once, in order, located rows among the multi-row inserts", () => {
     const db = new Database(":memory:");
     runMigrations(db, ":memory:");

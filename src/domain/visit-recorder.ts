@@ -159,6 +159,15 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     this.#addresses = new KeptAddresses(privacy);
   }
 
+  /**
+   * Stores the day's salt at a primary's start when its database holds none: a new deployment's standby, serving
+   * while the primary is down before it counted its first visit, then finds the chain in its copy and hashes visitors
+   * as the primary will once back (or as itself once promoted). True when it stored one.
+   */
+  startSaltChain(now: number = Date.now()): boolean {
+    return this.store.startChain(dayOf(now), this.firstSalt());
+  }
+
   write(visits: readonly Visit[]): void {
     this.#seenNow.clear();
     this.#saltsNow.clear();

@@ -195,6 +195,17 @@ export class VisitStore {
     return salt;
   }
 
+  /** Stores `salt` as `day`'s when the database holds no salt at all (a new database); true when it did. */
+  startChain(day: number, salt: Uint8Array): boolean {
+    return this.#db
+      .transaction(() => {
+        if (this.#db.query("SELECT 1 FROM visitor_salts LIMIT 1").get() !== null) return false;
+        this.#insertSalt.run(day, salt);
+        return true;
+      })
+      .immediate();
+  }
+
   /** The salt of `day` when the database has one (a standby reads its copy's: the primary's). */
   existingSalt(day: number): Uint8Array | null {
     return this.#salt.get(day)?.salt ?? null;
