@@ -156,7 +156,6 @@ export function createApp(config: Readonly<Config>, options: CreateAppOptions = 
   // A standby's visits are counted here (a link's maxVisits holds), never written (its database is the primary's):
   // its spool ships them to the primary, whose inbox writes them (visitShipping below).
   if (!standby) visits.addSink(recorder);
-  if (!standby && migrate) recorder.startSaltChain();
   const redirectRuleStore = new RedirectRuleStore(db);
   // Who changed what: every service's writes record their event in the change's own transaction.
   const audit = new AuditLog(new AuditStore(db));

@@ -8,7 +8,7 @@
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { startServer, type TestServer, waitFor } from "./support/binary";
+import { startServer, TestServer, waitFor } from "./support/binary";
 
 function createLink(server: TestServer, slug: string): Promise<Response> {
   return server.api("/rest/v3/short-urls", {
@@ -60,6 +60,24 @@ async function redirectLatencies(server: TestServer, code: string, ms: number): 
   }
   return latencies;
 }
+
+test("a primary that cannot store a new database's first visitor salt (another process's lock) serves all the same", async () => {
+  await using server = new TestServer();
+  await server.createKey();
+  await whileLocked(server, () => server.start());
+  const warned = (server.stdout + server.stderr).split("\n").find((line) => line.includes('"event":"visitor_salt_not_stored"'));
+  expect(JSON.parse(warned ?? "{}")).toMatchObject({ level: "warn", error: expect.stringContaining("locked") });
+  expect((await createLink(server, "unsalted")).status).toBe(200);
+  expect((await fetch(`${server.baseUrl}/unsalted`, { redirect: "manual" })).status).toBe(302);
+  // The first visit's flush stores the day's salt then, as it did before a primary's start stored one.
+  await waitFor("the visit stored", () => storedVisits(server) === 1);
+  const db = new Database(join(server.dataDir, "shortener.db"), { readonly: true });
+  try {
+    expect(db.query("SELECT count(*) AS salts FROM visitor_salts").get()).toEqual({ salts: 1 });
+  } finally {
+    db.close();
+  }
+});
 
 test("a link write that waits out busy_timeout behind another process's lock gets a 503 with Retry-After, then succeeds", async () => {
   await using server = await startServer();

@@ -3,6 +3,7 @@ import { type Config, loadConfig, settingName, unknownSettingVariables } from ".
 import { LeaseKeeper } from "../domain/lease-keeper";
 import { watchLinkChanges } from "../domain/link-change-watch";
 import { FLUSH_CHUNK_MAX_VISITS } from "../domain/visit-buffer";
+import { startSaltChain } from "../domain/visit-recorder";
 import { startVisitRetention } from "../domain/visit-retention";
 import { SettingError } from "../errors";
 import { startOpsServer } from "../http/ops-server";
@@ -17,6 +18,7 @@ import { promotedHere, ReplicaEnvError, readReplicaEnv } from "../storage/replic
 import { LeaseStore } from "../storage/replica-lease";
 import { importedSince, ShipmentLedger } from "../storage/shipment-ledger";
 import { ShipmentStore } from "../storage/shipment-store";
+import { VisitStore } from "../storage/visit-store";
 import { FailureStreak } from "../telemetry/failure-streak";
 import { describeError, flushLogs, log } from "../telemetry/logger";
 import { attachReplicaMetrics } from "../telemetry/replica-metrics";
@@ -136,6 +138,14 @@ export const serve: Command = {
     // started before the listener: once /readyz answers, a SIGTERM must find its handler.
     // A standby writes no visits (app.ts): it has no writer thread, and no flush timer below; its spool spills them
     // on a thread of its own, started with the first spill (src/domain/visit-spool.ts).
+    // A primary stores a new database's first visitor salt at once, so a standby's copy holds the chain before the
+    // first visit counts: a visitor it serves counts once with the primary's (src/domain/visitor-salt.ts). A full disk
+    // or a lock held too long only leaves that to the first visit's flush, as before.
+    try {
+      if (config.role === "primary") startSaltChain(new VisitStore(ctx.db));
+    } catch (error) {
+      log.warn("visitor_salt_not_stored", describeError(error));
+    }
     try {
       if (config.role === "primary") {
         await ctx.visitWriter.start();

@@ -132,6 +132,15 @@ export class KeptAddresses {
   }
 }
 
+/**
+ * Stores the day's salt when the database holds none, at a primary's start: a new deployment's standby, serving while
+ * the primary is down before it counted its first visit, then finds the chain in its copy and hashes visitors as the
+ * primary will once back (or as itself once promoted). True when it stored one.
+ */
+export function startSaltChain(store: VisitStore, now: number = Date.now()): boolean {
+  return store.startChain(dayOf(now), randomSalt());
+}
+
 export class VisitRecorder implements VisitSink, LinkEventListener {
   readonly #salts = new Map<number, Uint8Array>();
   /** Visitors already counted, keyed by day, scope, address and user agent: in memory only, bounded. */
@@ -157,15 +166,6 @@ export class VisitRecorder implements VisitSink, LinkEventListener {
     private readonly firstSalt: () => Uint8Array = randomSalt,
   ) {
     this.#addresses = new KeptAddresses(privacy);
-  }
-
-  /**
-   * Stores the day's salt at a primary's start when its database holds none: a new deployment's standby, serving
-   * while the primary is down before it counted its first visit, then finds the chain in its copy and hashes visitors
-   * as the primary will once back (or as itself once promoted). True when it stored one.
-   */
-  startSaltChain(now: number = Date.now()): boolean {
-    return this.store.startChain(dayOf(now), this.firstSalt());
   }
 
   write(visits: readonly Visit[]): void {

@@ -195,11 +195,16 @@ export class VisitStore {
     return salt;
   }
 
-  /** Stores `salt` as `day`'s when the database holds no salt at all (a new database); true when it did. */
+  /**
+   * Stores `salt` as `day`'s when the database holds no salt at all (a new database); true when it did. Takes the
+   * write lock only then: a database that holds one is only read.
+   */
   startChain(day: number, salt: Uint8Array): boolean {
+    const any = this.#db.query("SELECT 1 FROM visitor_salts LIMIT 1");
+    if (any.get() !== null) return false;
     return this.#db
       .transaction(() => {
-        if (this.#db.query("SELECT 1 FROM visitor_salts LIMIT 1").get() !== null) return false;
+        if (any.get() !== null) return false;
         this.#insertSalt.run(day, salt);
         return true;
       })
