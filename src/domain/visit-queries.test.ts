@@ -140,7 +140,9 @@ describe.each(LAYOUTS)("VisitQueryService pages of a link, %s", (_layout, spread
   test("match a brute-force filter for date ranges cutting days in the middle, bot exclusion and pages", () => {
     const ctx = setup(undefined, spread);
     const seeded = seedLink(ctx, "abc", 600, 9, 7);
-    const { buckets } = ctx.db.query("SELECT count(DISTINCT id >> 20) AS buckets FROM visits WHERE short_url_id IS NOT ?").get(NO_LINK) as {
+    const { buckets } = ctx.db
+      .query(`SELECT count(DISTINCT id >> ${VISIT_BUCKET_BITS}) AS buckets FROM visits WHERE short_url_id IS NOT ?`)
+      .get(NO_LINK) as {
       buckets: number;
     };
     expect(buckets).toBe(spread ? Math.ceil(600 / SPREAD_EVERY) : 1);

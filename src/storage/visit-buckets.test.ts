@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { recordingStatements } from "../../test/support/query-plans";
 import { MIGRATIONS, runMigrations } from "./migrations";
-import { bucketOf, VISIT_BUCKET_BITS, VisitBuckets } from "./visit-buckets";
+import { BUCKET_SQL, bucketOf, VISIT_BUCKET_BITS, VisitBuckets } from "./visit-buckets";
 import { VisitDeletionStore } from "./visit-deletion-store";
 import { VisitPurgeStore } from "./visit-purge-store";
 import { type Lane, VisitQueryStore } from "./visit-query-store";
@@ -205,5 +205,29 @@ describe("the lane statements", () => {
       3 * BUCKET,
       5,
     ]);
+  });
+
+  test("schema 19 rebuilds the bucketed index over 2^17 ids on a database at 18, keeping every row findable", () => {
+    const db = new Database(":memory:", { strict: true });
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 18 && m.sql !== "")) db.exec(migration.sql);
+    db.exec("PRAGMA user_version = 18");
+    const indexSql = () => (db.query("SELECT sql FROM sqlite_schema WHERE name = 'visits_link'").get() as { sql: string }).sql;
+    expect(indexSql()).toContain("(id >> 20)");
+    // Ids in three buckets of 2^17 within the first one of 2^20, and one past it.
+    const ids = [7, 2 ** 17 + 1, 5 * 2 ** 17 - 1, 2 ** 20 + 9];
+    for (const id of ids) db.run("INSERT INTO visits (id, short_url_id, at, potential_bot) VALUES (?, 1, ?, 0)", [id, id]);
+    runMigrations(db, ":memory:");
+    expect(VISIT_BUCKET_BITS).toBe(17);
+    expect(indexSql()).toContain("(id >> 17)");
+    const store = new VisitQueryStore(db);
+    expect(store.page({ kind: "link", id: 1 }, 0, Number.MAX_SAFE_INTEGER, false, 10).map((r) => r.id)).toEqual([...ids].reverse());
+    expect(store.last({ kind: "link", id: 1 })?.id).toBe(2 ** 20 + 9);
+    const plan = (
+      db.query(`EXPLAIN QUERY PLAN SELECT id FROM visits WHERE ${BUCKET_SQL} = 1 AND short_url_id = 1`).all() as { detail: string }[]
+    )
+      .map((r) => r.detail)
+      .join(" | ");
+    expect(plan).toMatch(/USING COVERING INDEX visits_link \(/);
+    expect(db.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
   });
 });
