@@ -77,6 +77,33 @@ describe("VisitBuckets", () => {
     db.exec("DELETE FROM visits");
     expect(buckets.between(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, "desc")).toEqual([]);
   });
+
+  test("finds a lane's oldest and newest row of a range across buckets it has no row in, as a filter of the rows does", () => {
+    const { db, rows } = seeded();
+    // Link 3 has a row in buckets 0, 3 and 5 only: its edges are reached across empty buckets both ways.
+    for (const id of [70, 3 * BUCKET + 7, 5 * BUCKET + 170]) {
+      db.run("INSERT INTO visits (id, short_url_id, at, potential_bot) VALUES (?, 3, ?, 0)", [id, id]);
+      rows.push({ id, link: 3, orphan: null, at: id, bot: 0 });
+    }
+    rows.sort((a, b) => a.id - b.id);
+    const buckets = new VisitBuckets(db);
+    const points = [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, ...rows.map((r) => r.id)];
+    const atOf = new Map(rows.map((r) => [r.id, r.at]));
+    const asRow = (id: number | undefined) => (id === undefined ? null : { id, at: atOf.get(id) as number });
+    for (let b = 0; b <= 6; b++) points.push(b * BUCKET - 1, b * BUCKET, b * BUCKET + 1);
+    const random = rng(3);
+    const pick = () => points[Math.floor(random() * points.length)] as number;
+    for (const lane of LANES) {
+      const mine = rows.filter((r) => inLane(lane, r)).map((r) => r.id);
+      for (let i = 0; i < 300; i++) {
+        const [lo, hi] = [pick(), pick()].sort((a, b) => a - b) as [number, number];
+        const inRange = mine.filter((id) => id >= lo && id <= hi);
+        const c = { lane, lo, hi };
+        expect({ c, oldest: buckets.edge(lane, lo, hi, "asc") }).toEqual({ c, oldest: asRow(inRange[0]) });
+        expect({ c, newest: buckets.edge(lane, lo, hi, "desc") }).toEqual({ c, newest: asRow(inRange.at(-1)) });
+      }
+    }
+  });
 });
 
 describe("VisitQueryStore over several buckets", () => {

@@ -67,25 +67,12 @@ export class VisitQueryStore {
 
   /** The lane's first row with id ≥ `id` (its id and time), or null. */
   firstFrom(lane: Lane, id: number): { id: number; at: number } | null {
-    let found: { id: number; at: number } | null = null;
-    this.#buckets.eachPart(lane, id, MAX_ID, "asc", (where, params) => {
-      found = this.#query<{ id: number; at: number }>(`SELECT id, at FROM visits WHERE ${where} AND id >= ? ORDER BY id LIMIT 1`).get(
-        ...params,
-        id,
-      );
-      return found !== null;
-    });
-    return found;
+    return this.#buckets.edge(lane, id, MAX_ID, "asc");
   }
 
   /** The lane's newest row (its id and time), or null. */
   last(lane: Lane): { id: number; at: number } | null {
-    let found: { id: number; at: number } | null = null;
-    this.#buckets.eachPart(lane, MIN_ID, MAX_ID, "desc", (where, params) => {
-      found = this.#query<{ id: number; at: number }>(`SELECT id, at FROM visits WHERE ${where} ORDER BY id DESC LIMIT 1`).get(...params);
-      return found !== null;
-    });
-    return found;
+    return this.#buckets.edge(lane, MIN_ID, MAX_ID, "desc");
   }
 
   /** The id `offset` rows below the top of [lo, hi], newest first; index-only. */
