@@ -55,19 +55,21 @@ function laneSql(lane: Lane): { where: string; lane: string; params: Binding[]; 
 }
 
 /**
- * The id of a lane's first row in [lo, hi] in one direction, over the buckets from the first given to the second, in
- * one statement: SQLite counts the buckets off and seeks each (~1 µs a bucket), where a statement run from here for
- * each bucket cost ~6 µs. Its own setup costs ~12 µs, so `edge` reads the first bucket on its own (a busy lane's
- * edge is there). The subquery is named twice and SQLite runs it twice for the bucket that holds the edge: one seek
- * more.
+ * A lane's first row in [lo, hi] in one direction (its id and time), over the buckets from the first given to the
+ * second, in one statement: SQLite counts the buckets off and seeks each (~1 µs a bucket), where a statement run from
+ * here for each bucket cost ~6 µs. Its own setup costs ~12 µs, so `edge` reads the first bucket on its own (a busy
+ * lane's edge is there). The innermost subquery is named twice and SQLite runs it twice for the bucket that holds the
+ * edge: one seek more.
  */
 function edgeSql(laneWhere: string, order: BucketOrder): string {
   const [step, stop, dir] = order === "asc" ? ["v + 1", "v < ?", ""] : ["v - 1", "v > ?", " DESC"];
-  return `WITH RECURSIVE b(v) AS (SELECT ? UNION ALL SELECT ${step} FROM b WHERE ${stop})
+  return `SELECT id, at FROM visits WHERE id = (
+    WITH RECURSIVE b(v) AS (SELECT ? UNION ALL SELECT ${step} FROM b WHERE ${stop})
     SELECT id FROM (
       SELECT (SELECT id FROM visits WHERE ${BUCKET_SQL} = b.v AND ${laneWhere} AND id BETWEEN ? AND ? ORDER BY id${dir} LIMIT 1) AS id
       FROM b
-    ) WHERE id IS NOT NULL LIMIT 1`;
+    ) WHERE id IS NOT NULL LIMIT 1
+  )`;
 }
 
 export class VisitBuckets {
@@ -99,8 +101,9 @@ export class VisitBuckets {
     const found = one(sql.where, [first, ...sql.params]);
     if (found !== null || first === last) return found;
     const next = order === "asc" ? first + 1 : first - 1;
-    const id = this.#db.query<{ id: number }, Binding[]>(edgeSql(sql.lane, order)).get(next, last, ...sql.params, range.lo, range.hi)?.id;
-    return id === undefined ? null : this.#db.query<{ id: number; at: number }, [number]>("SELECT id, at FROM visits WHERE id = ?").get(id);
+    return this.#db
+      .query<{ id: number; at: number }, Binding[]>(edgeSql(sql.lane, order))
+      .get(next, last, ...sql.params, range.lo, range.hi);
   }
 
   /** [lo, hi] narrowed to the ids of the table's oldest and newest raw rows; null when no raw row is in it. */
