@@ -11,6 +11,7 @@
  * newest row seeks them all in one statement (`edge`).
  */
 import type { Database } from "bun:sqlite";
+import { type Binding, StatementCache } from "./statement-cache";
 
 export const VISIT_BUCKET_BITS = 17;
 const BUCKET_SIZE = 2 ** VISIT_BUCKET_BITS;
@@ -37,21 +38,18 @@ export type BucketOrder = "asc" | "desc";
 /** The rows one index range holds, in id (= time) order: a link's, every orphan visit's, or one orphan type's. */
 export type Lane = { kind: "link"; id: number } | { kind: "orphans" } | { kind: "orphan-type"; type: string };
 
-type Binding = string | number | null;
-
 /**
- * Where a lane's rows are: within one bucket (a link's, all orphans'), or all of visits_orphan (one type's). `lane`
- * is the condition without the bucket's.
+ * Where a lane's rows are: within one bucket (a link's, all orphans'), or all of visits_orphan (one type's). `lane` is
+ * the condition without the bucket's; `where` has the bucket's first, its parameter before `params`, when bucketed.
  */
 function laneSql(lane: Lane): { where: string; lane: string; params: Binding[]; bucketed: boolean } {
-  switch (lane.kind) {
-    case "link":
-      return { where: `${BUCKET_SQL} = ? AND short_url_id = ?`, lane: "short_url_id = ?", params: [lane.id], bucketed: true };
-    case "orphans":
-      return { where: `${BUCKET_SQL} = ? AND short_url_id IS NULL`, lane: "short_url_id IS NULL", params: [], bucketed: true };
-    case "orphan-type":
-      return { where: "orphan_type = ?", lane: "orphan_type = ?", params: [lane.type], bucketed: false };
-  }
+  const [condition, params, bucketed]: [string, Binding[], boolean] =
+    lane.kind === "link"
+      ? ["short_url_id = ?", [lane.id], true]
+      : lane.kind === "orphans"
+        ? ["short_url_id IS NULL", [], true]
+        : ["orphan_type = ?", [lane.type], false];
+  return { where: bucketed ? `${BUCKET_SQL} = ? AND ${condition}` : condition, lane: condition, params, bucketed };
 }
 
 /**
@@ -74,10 +72,10 @@ function edgeSql(laneWhere: string, order: BucketOrder): string {
 
 export class VisitBuckets {
   readonly #bounds;
-  readonly #db: Database;
+  readonly #statements: StatementCache;
 
   constructor(db: Database) {
-    this.#db = db;
+    this.#statements = new StatementCache(db);
     // Two rowid seeks in one statement (min() and max() together would scan).
     this.#bounds = db.query<{ first: number | null; last: number | null }, []>(
       "SELECT (SELECT id FROM visits ORDER BY id LIMIT 1) AS first, (SELECT id FROM visits ORDER BY id DESC LIMIT 1) AS last",
@@ -89,10 +87,8 @@ export class VisitBuckets {
     const sql = laneSql(lane);
     const dir = order === "asc" ? "" : " DESC";
     const one = (where: string, params: Binding[]) =>
-      this.#db
-        .query<{ id: number; at: number }, Binding[]>(
-          `SELECT id, at FROM visits WHERE ${where} AND id BETWEEN ? AND ? ORDER BY id${dir} LIMIT 1`,
-        )
+      this.#statements
+        .get<{ id: number; at: number }>(`SELECT id, at FROM visits WHERE ${where} AND id BETWEEN ? AND ? ORDER BY id${dir} LIMIT 1`)
         .get(...params, lo, hi);
     if (!sql.bucketed) return one(sql.where, sql.params);
     const range = this.clip(lo, hi);
@@ -101,9 +97,7 @@ export class VisitBuckets {
     const found = one(sql.where, [first, ...sql.params]);
     if (found !== null || first === last) return found;
     const next = order === "asc" ? first + 1 : first - 1;
-    return this.#db
-      .query<{ id: number; at: number }, Binding[]>(edgeSql(sql.lane, order))
-      .get(next, last, ...sql.params, range.lo, range.hi);
+    return this.#statements.get<{ id: number; at: number }>(edgeSql(sql.lane, order)).get(next, last, ...sql.params, range.lo, range.hi);
   }
 
   /** [lo, hi] narrowed to the ids of the table's oldest and newest raw rows; null when no raw row is in it. */
